@@ -1,1 +1,3 @@
 //! ndb
+
+pub mod timer_wheel;
