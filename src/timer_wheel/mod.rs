@@ -254,10 +254,12 @@ impl<T> TimerWheel<T> {
     /// An answer at or before [`current_tick`](Self::current_tick) means due timers are
     /// waiting: poll now.
     pub fn next_deadline(&self) -> Option<u64> {
+        // A caller that stopped polling early can leave due timers in both places.
+        let wheel = self.next_expiration().map(|(_, start)| start);
         if self.heads[PENDING as usize] != NIL {
-            Some(self.pending_min)
+            Some(wheel.map_or(self.pending_min, |start| start.min(self.pending_min)))
         } else {
-            self.next_expiration().map(|(_, start)| start)
+            wheel
         }
     }
 
