@@ -44,7 +44,10 @@ fn dispatch_table() {
         (r#"{"XX_ONE":{}}"#, r#"{"XX_ONE_RSP":{"m":"","st":10,"tkn":null}}"#),
         (r#"{"XX_TWO":{}}"#, r#"{"XX_TWO_RSP":{"m":"","st":10,"tkn":null}}"#),
         (r#"{"A\"B_C":{}}"#, r#"{"A\"B_C_RSP":{"m":"","st":10,"tkn":null}}"#),
-        (r#"{"SV_INFO":{"ignored":[1]}}"#, &format!(r#"{{"SV_INFO_RSP":{{"persistEnabled":true,"serverVersion":"{}","st":1}}}}"#, ndb::VERSION)),
+        (
+            r#"{"SV_INFO":{"ignored":[1]}}"#,
+            &format!(r#"{{"SV_INFO_RSP":{{"persistEnabled":true,"serverVersion":"{}","st":1}}}}"#, ndb::VERSION),
+        ),
     ]);
 }
 
@@ -140,7 +143,8 @@ fn keys_with_quotes_backslashes_and_unicode() {
     let reply = client.call(r#"{"KV_KEYS":{}}"#);
     assert_eq!(reply, r#"{"KV_KEYS_RSP":{"keys":["q\"uote","back\\slash","żółw ☃ 𝄞","ctl\u0001",""],"st":1}}"#);
     // The same keys spelled with other escapes are the same keys.
-    let reply = client.call(r#"{"KV_GET":{"keys":["q\u0022uote","\u017c\u00f3\u0142w \u2603 \ud834\udd1e","ctl\u0001",""]}}"#);
+    let reply =
+        client.call(r#"{"KV_GET":{"keys":["q\u0022uote","\u017c\u00f3\u0142w \u2603 \ud834\udd1e","ctl\u0001",""]}}"#);
     assert_eq!(reply, r#"{"KV_GET_RSP":{"keys":{"q\"uote":1,"żółw ☃ 𝄞":3,"ctl\u0001":4,"":5},"st":1}}"#);
     assert_eq!(client.call(r#"{"KV_COUNT":{}}"#), r#"{"KV_COUNT_RSP":{"cnt":5,"st":1}}"#);
 }
@@ -164,7 +168,10 @@ fn requests_byte_for_byte_as_the_python_client_sends_them() {
             "żółw": "𝄞 ☃"
         }, "st": 1}})
     );
-    assert_eq!(client.call(r#"{"KV_KEYS": {}}"#), r#"{"KV_KEYS_RSP":{"keys":["username","żółw","server_users","server_port"],"st":1}}"#);
+    assert_eq!(
+        client.call(r#"{"KV_KEYS": {}}"#),
+        r#"{"KV_KEYS_RSP":{"keys":["username","żółw","server_users","server_port"],"st":1}}"#
+    );
     assert_eq!(client.call(r#"{"KV_RMV": {"keys": ["username"]}}"#), r#"{"KV_RMV_RSP":{"st":1}}"#);
     assert_eq!(client.call(r#"{"KV_COUNT": {}}"#), r#"{"KV_COUNT_RSP":{"cnt":3,"st":1}}"#);
 }
@@ -178,9 +185,14 @@ fn a_thousand_pipelined_requests_are_answered_in_order() {
     for i in 0..1000 {
         let (request, reply) = match i % 5 {
             0 => (format!(r#"{{"KV_SET":{{"keys":{{"k{i}":{i}}}}}}}"#), r#"{"KV_SET_RSP":{"st":1}}"#.to_owned()),
-            1 => (format!(r#"{{"KV_GET":{{"keys":["k{}"]}}}}"#, i - 1), format!(r#"{{"KV_GET_RSP":{{"keys":{{"k{0}":{0}}},"st":1}}}}"#, i - 1)),
+            1 => (
+                format!(r#"{{"KV_GET":{{"keys":["k{}"]}}}}"#, i - 1),
+                format!(r#"{{"KV_GET_RSP":{{"keys":{{"k{0}":{0}}},"st":1}}}}"#, i - 1),
+            ),
             2 => ("{not json".to_owned(), r#"{"ERR":{"m":"","st":3}}"#.to_owned()),
-            3 => (r#"{"KV_RMV":{"keys":[]}}"#.to_owned(), r#"{"KV_RMV_RSP":{"m":"keys","st":42,"tkn":null}}"#.to_owned()),
+            3 => {
+                (r#"{"KV_RMV":{"keys":[]}}"#.to_owned(), r#"{"KV_RMV_RSP":{"m":"keys","st":42,"tkn":null}}"#.to_owned())
+            }
             _ => (r#"{"KV_COUNT":{}}"#.to_owned(), format!(r#"{{"KV_COUNT_RSP":{{"cnt":{},"st":1}}}}"#, i / 5 + 1)),
         };
         batch.extend(text_frame(&request));

@@ -195,7 +195,9 @@ impl Raw {
                 let head = String::from_utf8_lossy(&self.buf[..end + 4]).into_owned();
                 let body_len: usize = head
                     .lines()
-                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length: ").map(|v| v.trim().parse().unwrap()))
+                    .find_map(|l| {
+                        l.to_ascii_lowercase().strip_prefix("content-length: ").map(|v| v.trim().parse().unwrap())
+                    })
                     .unwrap_or(0);
                 while self.buf.len() < end + 4 + body_len {
                     self.fill();
