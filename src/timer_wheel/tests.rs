@@ -307,6 +307,98 @@ fn next_deadline_sees_due_timers_left_in_the_wheel_by_an_early_stop() {
 }
 
 #[test]
+fn bounded_poll_spreads_a_large_cascade_over_many_calls() {
+    let mut wheel = TimerWheel::new();
+    // One level-2 slot (4096 ticks wide) holding 10,000 timers, none due yet at
+    // its start: an unbounded poll would move all of them in one call.
+    for i in 0..10_000u64 {
+        wheel.insert(300_000 + i % 4_000, i);
+    }
+    let start = wheel.next_deadline().unwrap();
+    assert!(start <= 300_000);
+    let mut calls = 0;
+    loop {
+        let mut moves = 100;
+        assert_eq!(wheel.poll_bounded(start, &mut moves), None);
+        calls += 1;
+        assert!(moves <= 100);
+        if wheel.next_deadline().is_some_and(|next| next > start) {
+            break;
+        }
+        assert!(calls < 1_000, "the cascade never finishes");
+    }
+    assert!(calls >= 100, "10,000 moves took only {calls} calls of 100");
+    assert_eq!(wheel.len(), 10_000);
+    let fired = drain(&mut wheel, 304_000);
+    assert_eq!(fired, (0..10_000).collect::<Vec<_>>());
+}
+
+#[test]
+fn bounded_poll_returns_due_timers_found_mid_cascade() {
+    let mut wheel = TimerWheel::new();
+    for i in 0..1_000u64 {
+        wheel.insert(5_000 + i, i);
+    }
+    let mut fired = Vec::new();
+    let mut calls = 0;
+    while wheel.next_deadline().is_some_and(|next| next <= 10_000) {
+        let mut moves = 7;
+        while let Some(value) = wheel.poll_bounded(10_000, &mut moves) {
+            fired.push(value);
+        }
+        calls += 1;
+    }
+    fired.sort();
+    assert_eq!(fired, (0..1_000).collect::<Vec<_>>());
+    assert!(calls >= 1_000 / 7, "{calls}");
+    assert!(wheel.is_empty());
+}
+
+#[test]
+fn inserts_and_cancels_during_a_cascade_are_kept_exact() {
+    let mut wheel = TimerWheel::new();
+    let keys: Vec<TimerKey> = (0..1_000u64).map(|i| wheel.insert(300_000 + i, i)).collect();
+    let start = wheel.next_deadline().unwrap();
+    let mut moves = 10;
+    assert_eq!(wheel.poll_bounded(start, &mut moves), None);
+    assert_eq!(moves, 0);
+    assert_eq!(wheel.next_deadline(), Some(start));
+    // Cancel some moved and some unmoved timers; insert into the half-moved range.
+    for key in keys.iter().step_by(3) {
+        assert!(wheel.cancel(*key).is_some());
+    }
+    wheel.insert(300_500, 5_000);
+    wheel.insert(start, 5_001);
+    let mut moves = 0;
+    assert_eq!(wheel.poll_bounded(start, &mut moves), Some(5_001), "a due timer needs no moves");
+    let mut expected: Vec<u64> = (0..1_000).filter(|i| i % 3 != 0).chain([5_000]).collect();
+    expected.sort();
+    assert_eq!(drain(&mut wheel, 301_000), expected);
+}
+
+#[test]
+fn clear_drops_every_timer_and_keeps_the_time() {
+    let mut wheel = TimerWheel::new();
+    let key = wheel.insert(10, 1);
+    for i in 0..100 {
+        wheel.insert(5_000 + i, 2);
+    }
+    assert_eq!(wheel.poll(20), Some(1));
+    wheel.insert(300_000, 3);
+    let mut moves = 1;
+    // Stops mid-cascade; whatever it returns, `clear` must drop the rest.
+    let _ = wheel.poll_bounded(6_000, &mut moves);
+    wheel.clear();
+    assert!(wheel.is_empty());
+    assert_eq!(wheel.next_deadline(), None);
+    assert_eq!(wheel.cancel(key), None);
+    assert_eq!(wheel.current_tick(), 6_000);
+    wheel.insert(6_001, 4);
+    assert_eq!(wheel.poll(6_000), None);
+    assert_eq!(wheel.poll(6_001), Some(4));
+}
+
+#[test]
 fn ticks_ceil_rounds_deadlines_up_and_saturates() {
     assert_eq!(ticks_ceil(Duration::ZERO), 0);
     assert_eq!(ticks_ceil(Duration::from_nanos(1)), 1);
@@ -401,15 +493,17 @@ mod model_check {
         Insert(When),
         /// Cancels the n-th key ever issued (modulo their count), live or stale.
         Cancel(usize),
-        /// Polls at the new time, at most `limit` times if given, else until `None`.
-        Poll(Step, Option<usize>),
+        /// Polls at the new time, at most `limit` times if given, else until `None`;
+        /// with a move budget, through `poll_bounded` until the budget runs out.
+        Poll(Step, Option<usize>, Option<usize>),
     }
 
     fn op() -> impl Strategy<Value = Op> {
         prop_oneof![
             6 => when().prop_map(Op::Insert),
             2 => any::<usize>().prop_map(Op::Cancel),
-            3 => (step(), proptest::option::of(1..8usize)).prop_map(|(s, l)| Op::Poll(s, l)),
+            3 => (step(), proptest::option::of(1..8usize), proptest::option::of(0..6usize))
+                .prop_map(|(s, l, m)| Op::Poll(s, l, m)),
         ]
     }
 
@@ -445,7 +539,7 @@ mod model_check {
                     prop_assert_eq!(self.wheel.deadline(key), live.then_some(deadline));
                     prop_assert_eq!(self.wheel.cancel(key), self.due.remove(&(deadline, seq)));
                 }
-                Op::Poll(step, limit) => {
+                Op::Poll(step, limit, moves) => {
                     let now = match step {
                         Step::Forward(ahead) => self.now.saturating_add(ahead),
                         Step::Back(back) => self.now.saturating_sub(back),
@@ -453,12 +547,13 @@ mod model_check {
                     };
                     self.now = self.now.max(now);
                     let mut polls = 0;
+                    let mut budget = moves.unwrap_or(usize::MAX);
                     loop {
                         if limit.is_some_and(|limit| polls == limit) {
                             return Ok(());
                         }
                         polls += 1;
-                        let Some(seq) = self.wheel.poll(now) else {
+                        let Some(seq) = self.wheel.poll_bounded(now, &mut budget) else {
                             break;
                         };
                         let (&(deadline, _), _) = self
@@ -468,6 +563,10 @@ mod model_check {
                             .ok_or_else(|| TestCaseError::fail(format!("{seq} fired twice")))?;
                         prop_assert!(deadline <= self.now, "{seq} fired early at {now}");
                         self.due.remove(&(deadline, seq));
+                    }
+                    if budget == 0 && self.wheel.next_deadline().is_some_and(|next| next <= self.now) {
+                        // Out of budget with work left: the rest stays due.
+                        return Ok(());
                     }
                     let first = self.due.keys().next().map(|&(deadline, _)| deadline);
                     prop_assert!(
