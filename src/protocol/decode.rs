@@ -14,8 +14,14 @@
 //!    `<CMD>_RSP` 13;
 //! 4. an unknown `KV_*` name → `ERR` 10; any other unknown name →
 //!    `<CMD>_RSP` 10;
-//! 5. parameters in byte-wise name order: missing → 26, wrong type → 41;
-//! 6. command-specific checks (e.g. an empty `keys` in `KV_RMV` → 42).
+//! 5. `SH_INFO` only: a body without exactly one distinct member name → 13;
+//! 6. parameters in byte-wise name order: missing → 26, wrong type → 41
+//!    (`SH_NEW`'s `expiry` object is checked the same way, member by member);
+//! 7. command-specific checks (e.g. an empty `keys` in `KV_RMV` → 42).
+//!
+//! A token (`tkn`) never fails validation: any value is read, and only a
+//! `u64` becomes `Some(token)`. The store answers "no session" (100) for the
+//! rest, after the other parameters passed, as NemesisDB does.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -23,7 +29,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
-use super::command::{Command, KeyValues, Kind, MAX_PARAMS, Param, Verb};
+use super::command::{Command, EXPIRY_PARAMS, Expiry, KeyValues, Kind, MAX_PARAMS, MapOp, Param, Verb};
 use super::status::Status;
 
 /// Implements the scalar `visit_*` methods of a visitor to return one value.
@@ -132,29 +138,44 @@ pub fn decode(text: &str) -> Result<Command<'_>, Rejection<'_>> {
 
 /// Checks the parameters in order, then builds the command.
 fn build(verb: Verb, mut args: Args<'_>) -> Result<Command<'_>, Rejection<'static>> {
+    if verb.wants_one_member() && args.names != Names::One {
+        return Err(Rejection::verb(verb, Status::CommandSyntax, ""));
+    }
     if let Err((status, m)) = check(verb.params(), &args.slots) {
         return Err(Rejection::verb(verb, status, m));
     }
     let mut slots = args.slots.iter_mut().map(std::mem::take);
     let mut next = || slots.next().unwrap_or_default();
-    Ok(match verb {
-        Verb::KvSet => Command::KvSet(next().into_pairs()),
-        Verb::KvAdd => Command::KvAdd(next().into_pairs()),
-        Verb::KvClearSet => Command::KvClearSet(next().into_pairs()),
-        Verb::KvGet => Command::KvGet(next().into_names().0),
-        Verb::KvContains => Command::KvContains(next().into_names().0),
-        Verb::KvRmv => match next().into_names() {
+    let op = match verb {
+        Verb::KvSet | Verb::ShSet => Some(MapOp::Set(next().into_pairs())),
+        Verb::KvAdd | Verb::ShAdd => Some(MapOp::Add(next().into_pairs())),
+        Verb::KvClearSet | Verb::ShClearSet => Some(MapOp::ClearSet(next().into_pairs())),
+        Verb::KvGet | Verb::ShGet => Some(MapOp::Get(next().into_names().0)),
+        Verb::KvContains | Verb::ShContains => Some(MapOp::Contains(next().into_names().0)),
+        Verb::KvRmv | Verb::ShRmv => match next().into_names() {
             (_, 0) => return Err(Rejection::verb(verb, Status::ValueSize, "keys")),
-            (names, _) => Command::KvRmv(names),
+            (names, _) => Some(MapOp::Rmv(names)),
         },
-        Verb::KvClear => Command::KvClear,
-        Verb::KvCount => Command::KvCount,
-        Verb::KvKeys => Command::KvKeys,
-        Verb::SvInfo => Command::SvInfo,
+        Verb::KvClear | Verb::ShClear => Some(MapOp::Clear),
+        Verb::KvCount | Verb::ShCount => Some(MapOp::Count),
+        Verb::KvKeys | Verb::ShKeys => Some(MapOp::Keys),
+        _ => None,
+    };
+    Ok(match (op, verb) {
+        (Some(op), _) if verb.name().starts_with("SH_") => Command::Sh(next().into_token(), op),
+        (Some(op), _) => Command::Kv(op),
+        (None, Verb::ShNew) => Command::ShNew(next().into_expiry()),
+        (None, Verb::ShEnd) => Command::ShEnd(next().into_token()),
+        (None, Verb::ShExists) => Command::ShExists(next().into_tokens()),
+        (None, Verb::ShInfo) => Command::ShInfo(next().into_token()),
+        (None, Verb::ShEndAll) => Command::ShEndAll,
+        (None, Verb::ShInfoAll) => Command::ShInfoAll,
+        (None, _) => Command::SvInfo,
     })
 }
 
-/// The first failing parameter in `params` order: missing → 26, wrong type → 41.
+/// The first failing parameter in `params` order: missing → 26, wrong type →
+/// 41, or the failure found inside a nested object.
 pub(crate) fn check(params: &[Param], slots: &[Slot<'_>]) -> Result<(), (Status, &'static str)> {
     for (param, slot) in params.iter().zip(slots) {
         match slot {
@@ -162,6 +183,7 @@ pub(crate) fn check(params: &[Param], slots: &[Slot<'_>]) -> Result<(), (Status,
                 return Err((Status::ParamMissing, MISSING_PARAMETER));
             }
             Slot::WrongType => return Err((Status::ValueTypeInvalid, PARAM_TYPE_INCORRECT)),
+            Slot::Invalid(status, m) => return Err((*status, m)),
             _ => {}
         }
     }
@@ -176,10 +198,22 @@ pub(crate) enum Slot<'a> {
     Absent,
     /// The parameter had the wrong JSON type.
     WrongType,
+    /// A nested object failed its own checks with this status and `m`.
+    Invalid(Status, &'static str),
     /// [`Kind::Object`]: members in request order, first occurrence kept.
     Pairs(KeyValues<'a>),
     /// [`Kind::Names`]: the string items, and how many items there were.
     Names(Vec<Cow<'a, str>>, usize),
+    /// [`Kind::Token`]: the token if the value was a `u64`.
+    Token(Option<u64>),
+    /// [`Kind::Tokens`]: the `u64` items.
+    Tokens(Vec<u64>),
+    /// [`Kind::Uint`]
+    Uint(u64),
+    /// [`Kind::Bool`]
+    Bool(bool),
+    /// [`Kind::Expiry`], checked.
+    Expiry(Expiry),
 }
 
 impl<'a> Slot<'a> {
@@ -196,12 +230,51 @@ impl<'a> Slot<'a> {
             _ => (Vec::new(), 0),
         }
     }
+
+    fn into_token(self) -> Option<u64> {
+        match self {
+            Slot::Token(token) => token,
+            _ => None,
+        }
+    }
+
+    fn into_tokens(self) -> Vec<u64> {
+        match self {
+            Slot::Tokens(tokens) => tokens,
+            _ => Vec::new(),
+        }
+    }
+
+    fn into_expiry(self) -> Option<Expiry> {
+        match self {
+            Slot::Expiry(expiry) => Some(expiry),
+            _ => None,
+        }
+    }
+
+    fn bool_or_false(&self) -> bool {
+        matches!(self, Slot::Bool(true))
+    }
+}
+
+/// How many distinct member names a body had, as far as `SH_INFO` cares.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Names {
+    /// No member.
+    #[default]
+    None,
+    /// One name (possibly repeated).
+    One,
+    /// Two or more different names.
+    Many,
 }
 
 /// The parameters read from a command body, in the verb's parameter order.
 #[derive(Debug, Default)]
 pub(crate) struct Args<'a> {
     pub slots: [Slot<'a>; MAX_PARAMS],
+    /// Counted only for verbs that [want one member](Verb::wants_one_member).
+    pub names: Names,
 }
 
 /// The top level of a message.
@@ -231,8 +304,10 @@ impl<'de> Visitor<'de> for EnvelopeVisitor {
         let Some(name) = map.next_key_seed(StrSeed)? else {
             return Ok(Envelope::Malformed);
         };
-        let params = Verb::from_name(&name).map_or(&[][..], Verb::params);
-        let body = map.next_value_seed(BodySeed { params })?;
+        let verb = Verb::from_name(&name);
+        let params = verb.map_or(&[][..], Verb::params);
+        let count_names = verb.is_some_and(Verb::wants_one_member);
+        let body = map.next_value_seed(BodySeed { params, count_names })?;
         let mut multiple = false;
         while let Some(other) = map.next_key_seed(StrSeed)? {
             multiple |= other != name;
@@ -249,9 +324,11 @@ impl<'de> Visitor<'de> for EnvelopeVisitor {
     scalars_are!(Envelope::Malformed);
 }
 
-/// Reads a command body against a parameter list.
+/// Reads a command body (or a nested parameter object) against a parameter
+/// list.
 struct BodySeed {
     params: &'static [Param],
+    count_names: bool,
 }
 
 impl<'de> DeserializeSeed<'de> for BodySeed {
@@ -271,8 +348,20 @@ impl<'de> Visitor<'de> for BodySeed {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut args = Args::default();
-        while let Some(index) = map.next_key_seed(ParamIndex { params: self.params })? {
-            match index {
+        let mut first_name: Option<Cow<'de, str>> = None;
+        // Member names borrow from the request unless they hold escapes.
+        while let Some(name) = map.next_key_seed(StrSeed)? {
+            if self.count_names {
+                match &first_name {
+                    None => {
+                        args.names = Names::One;
+                        first_name = Some(name.clone());
+                    }
+                    Some(first) if *first != name => args.names = Names::Many,
+                    Some(_) => {}
+                }
+            }
+            match self.params.iter().position(|p| p.name == name) {
                 Some(i) if matches!(args.slots[i], Slot::Absent) => {
                     args.slots[i] = map.next_value_seed(SlotSeed { kind: self.params[i].kind })?;
                 }
@@ -292,36 +381,20 @@ impl<'de> Visitor<'de> for BodySeed {
     scalars_are!(Body::NotObject);
 }
 
-/// Reads a member name and returns its position in a parameter list, without
-/// allocating.
-struct ParamIndex {
-    params: &'static [Param],
-}
-
-impl<'de> DeserializeSeed<'de> for ParamIndex {
-    type Value = Option<usize>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_str(self)
-    }
-}
-
-impl Visitor<'_> for ParamIndex {
-    type Value = Option<usize>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a parameter name")
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(self.params.iter().position(|p| p.name == v))
-    }
-}
-
 /// Reads one parameter value of a given kind; a value of another JSON type is
-/// consumed and becomes [`Slot::WrongType`].
+/// consumed and becomes [`Slot::WrongType`] (or "no token" for a token).
 struct SlotSeed {
     kind: Kind,
+}
+
+impl SlotSeed {
+    /// The slot for a value that is not of the expected kind.
+    fn mismatch<'a>(&self) -> Slot<'a> {
+        match self.kind {
+            Kind::Token => Slot::Token(None),
+            _ => Slot::WrongType,
+        }
+    }
 }
 
 impl<'de> DeserializeSeed<'de> for SlotSeed {
@@ -340,34 +413,103 @@ impl<'de> Visitor<'de> for SlotSeed {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        if self.kind != Kind::Object {
-            drain_map(map)?;
-            return Ok(Slot::WrongType);
+        match self.kind {
+            Kind::Object => {
+                let mut pairs = KeyValues::new();
+                while let Some(key) = map.next_key_seed(StrSeed)? {
+                    let value: &RawValue = map.next_value()?;
+                    pairs.push((key, value));
+                }
+                dedup_keep_first(&mut pairs);
+                Ok(Slot::Pairs(pairs))
+            }
+            Kind::Expiry => {
+                let Body::Object(args) = BodySeed { params: EXPIRY_PARAMS, count_names: false }.visit_map(map)? else {
+                    return Ok(Slot::WrongType);
+                };
+                Ok(expiry(&args))
+            }
+            _ => {
+                drain_map(map)?;
+                Ok(self.mismatch())
+            }
         }
-        let mut pairs = KeyValues::new();
-        while let Some(key) = map.next_key_seed(StrSeed)? {
-            let value: &RawValue = map.next_value()?;
-            pairs.push((key, value));
-        }
-        dedup_keep_first(&mut pairs);
-        Ok(Slot::Pairs(pairs))
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        if self.kind != Kind::Names {
-            drain_seq(seq)?;
-            return Ok(Slot::WrongType);
+        match self.kind {
+            Kind::Names => {
+                let mut names = Vec::with_capacity(seq.size_hint().unwrap_or(1));
+                let mut len = 0;
+                while let Some(item) = seq.next_element_seed(MaybeStr)? {
+                    len += 1;
+                    names.extend(item);
+                }
+                Ok(Slot::Names(names, len))
+            }
+            Kind::Tokens => {
+                let mut tokens = Vec::with_capacity(seq.size_hint().unwrap_or(1));
+                while let Some(item) = seq.next_element_seed(SlotSeed { kind: Kind::Token })? {
+                    tokens.extend(item.into_token());
+                }
+                Ok(Slot::Tokens(tokens))
+            }
+            _ => {
+                drain_seq(seq)?;
+                Ok(self.mismatch())
+            }
         }
-        let mut names = Vec::with_capacity(seq.size_hint().unwrap_or(1));
-        let mut len = 0;
-        while let Some(item) = seq.next_element_seed(MaybeStr)? {
-            len += 1;
-            names.extend(item);
-        }
-        Ok(Slot::Names(names, len))
     }
 
-    scalars_are!(Slot::WrongType);
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(match self.kind {
+            Kind::Token => Slot::Token(Some(v)),
+            Kind::Uint => Slot::Uint(v),
+            _ => Slot::WrongType,
+        })
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(match self.kind {
+            Kind::Bool => Slot::Bool(v),
+            _ => self.mismatch(),
+        })
+    }
+
+    // serde_json reports a negative integer (and `-0`) as `i64`, and a float
+    // or an integer beyond `u64` as `f64`: neither is a uint nor a token.
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(self.mismatch())
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(self.mismatch())
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(self.mismatch())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(self.mismatch())
+    }
+}
+
+/// `SH_NEW`'s `expiry` from its members, or the first failure among them.
+fn expiry(args: &Args<'_>) -> Slot<'static> {
+    if let Err((status, m)) = check(EXPIRY_PARAMS, &args.slots) {
+        return Slot::Invalid(status, m);
+    }
+    let [delete_session, duration, extend_on_get, extend_on_set_add] = [0, 1, 2, 3].map(|i| &args.slots[i]);
+    let Slot::Uint(duration) = *duration else {
+        return Slot::Invalid(Status::ParamMissing, MISSING_PARAMETER);
+    };
+    Slot::Expiry(Expiry {
+        duration,
+        delete_session: delete_session.bool_or_false(),
+        extend_on_get: extend_on_get.bool_or_false(),
+        extend_on_set_add: extend_on_set_add.bool_or_false(),
+    })
 }
 
 /// Keeps the first of repeated member names, as NemesisDB does.

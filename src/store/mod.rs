@@ -1,20 +1,37 @@
-//! The store: the single owner of every key (and, through it, of sessions
-//! and their timers). [`Store::execute`] runs one validated command and
-//! writes its reply.
+//! The store: the single owner of every key, of sessions and of their
+//! timers. [`Store::execute`] runs one validated command and writes its
+//! reply; [`Store::expire`] runs active session expiry once per turn, and
+//! [`Store::next_deadline`] says when it next has work.
+//!
+//! Time comes in as `Instant`s and is turned into session-clock time (and
+//! wheel ticks) against an origin the store keeps: the first `now` it sees.
 //!
 //! Must not touch: sockets, mio, the clock (time is passed in), JSON syntax
 //! (the reply writer of [`crate::protocol`] owns that). Not thread-safe by
 //! design: one owner, one thread, no locks.
 
 mod kv;
+pub mod sessions;
+mod tokens;
 
 use std::borrow::Cow;
 use std::collections::HashSet;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub use kv::{Entry, KeyHasher, KeyMap};
+use sessions::{Budget, Sessions, Touch};
 
-use crate::protocol::{Command, Reply, Status, Verb};
+use crate::protocol::{Command, MapOp, Reply, Status, Verb};
+
+/// Most active-expiry work per [`Store::expire`] call: sessions expired or
+/// re-armed plus keys freed. At a few hundred nanoseconds each, well under a
+/// millisecond per turn; a backlog continues on the next turn.
+pub const MAX_EXPIRE_PER_TICK: usize = 2_048;
+
+/// Most timers the wheel may move between slots per [`Store::expire`] call,
+/// so that cascading a crowded slot (tens of thousands of timers due within
+/// minutes of each other) is spread over turns too.
+pub const MAX_CASCADE_MOVES_PER_TICK: usize = 8_192;
 
 /// What the store reports about the server in `SV_INFO`.
 #[derive(Debug, Clone)]
@@ -27,13 +44,16 @@ pub struct ServerInfo {
 #[derive(Debug)]
 pub struct Store {
     kv: KeyMap,
+    sessions: Sessions,
     info: ServerInfo,
+    /// Tick 0 of the session clock: the first `now` the store was given.
+    origin: Option<Instant>,
 }
 
 impl Store {
     /// An empty store.
     pub fn new(info: ServerInfo) -> Store {
-        Store { kv: KeyMap::new(), info }
+        Store { kv: KeyMap::new(), sessions: Sessions::new(), info, origin: None }
     }
 
     /// The top-level keys.
@@ -46,68 +66,186 @@ impl Store {
         &mut self.kv
     }
 
+    /// The sessions.
+    pub fn sessions(&self) -> &Sessions {
+        &self.sessions
+    }
+
+    /// The time since the origin, fixing the origin on first use.
+    fn since(&mut self, now: Instant) -> Duration {
+        now.saturating_duration_since(*self.origin.get_or_insert(now))
+    }
+
+    /// When [`Store::expire`] next has work: at or before `now` while a
+    /// backlog is left, `None` when no session expires.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let tick = self.sessions.next_deadline()?;
+        self.origin?.checked_add(Duration::from_millis(tick))
+    }
+
+    /// Expires sessions whose deadline passed, within the per-turn budget
+    /// ([`MAX_EXPIRE_PER_TICK`], [`MAX_CASCADE_MOVES_PER_TICK`]). Returns how
+    /// many expired.
+    pub fn expire(&mut self, now: Instant) -> usize {
+        let mut budget = Budget { work: MAX_EXPIRE_PER_TICK, moves: MAX_CASCADE_MOVES_PER_TICK };
+        self.expire_within(now, &mut budget)
+    }
+
+    /// [`Store::expire`] with a caller's budget ([`Budget::UNLIMITED`] runs
+    /// everything due).
+    pub fn expire_within(&mut self, now: Instant, budget: &mut Budget) -> usize {
+        if self.origin.is_none() {
+            return 0;
+        }
+        let since = self.since(now);
+        self.sessions.expire(since, budget)
+    }
+
     /// Runs `command` at time `now` and writes its reply.
-    pub fn execute(&mut self, command: Command<'_>, _now: Instant, reply: &mut Reply<'_>) {
+    pub fn execute(&mut self, command: Command<'_>, now: Instant, reply: &mut Reply<'_>) {
         let verb = command.verb();
         match command {
-            Command::KvSet(pairs) => {
-                for (key, value) in &pairs {
-                    self.kv.set(key, value.get());
-                }
-                reply.status(verb, Status::Ok);
-            }
-            Command::KvAdd(pairs) => {
-                for (key, value) in &pairs {
-                    self.kv.add(key, value.get());
-                }
-                reply.status(verb, Status::Ok);
-            }
-            Command::KvClearSet(pairs) => {
-                let removed = self.kv.clear();
-                for (key, value) in &pairs {
-                    self.kv.set(key, value.get());
-                }
-                count(reply, verb, removed);
-            }
-            Command::KvGet(names) => {
-                let kv = &self.kv;
-                reply.object(verb, |o| {
-                    let found = first_occurrences(&names).filter_map(|name| kv.get(name));
-                    o.members("keys", found.map(Entry::member_json)).st(Status::Ok);
-                });
-            }
-            Command::KvRmv(names) => {
-                for name in &names {
-                    self.kv.remove(name);
-                }
-                reply.status(verb, Status::Ok);
-            }
-            Command::KvClear => {
-                let removed = self.kv.clear();
-                count(reply, verb, removed);
-            }
-            Command::KvContains(names) => {
-                let kv = &self.kv;
-                reply.object(verb, |o| {
-                    let found = names.iter().filter_map(|name| kv.get(name));
-                    o.array("contains", found.map(Entry::key_json)).st(Status::Ok);
-                });
-            }
-            Command::KvCount => count(reply, verb, self.kv.len()),
-            Command::KvKeys => {
-                let kv = &self.kv;
-                reply.object(verb, |o| {
-                    o.array("keys", kv.entries().map(Entry::key_json)).st(Status::Ok);
-                });
-            }
+            Command::Kv(op) => run(&mut self.kv, op, verb, reply),
             Command::SvInfo => {
                 let info = &self.info;
                 reply.object(verb, |o| {
                     o.bool("persistEnabled", info.persist_enabled).str("serverVersion", crate::VERSION).st(Status::Ok);
                 });
             }
+            Command::ShNew(expiry) => {
+                let since = self.since(now);
+                match self.sessions.create(expiry, since) {
+                    Ok(token) => reply.object(verb, |o| {
+                        o.st(Status::Ok).u64("tkn", token);
+                    }),
+                    Err(e) => {
+                        log::error!("SH_NEW: {e}");
+                        reply.error(verb, Status::SessionNewFail, "");
+                    }
+                }
+            }
+            Command::ShEnd(Some(token)) => {
+                let since = self.since(now);
+                let status = if self.sessions.end(token, since) { Status::Ok } else { Status::SessionNotExist };
+                reply.object(verb, |o| {
+                    o.st(status).u64("tkn", token);
+                });
+            }
+            Command::ShEndAll => {
+                let since = self.since(now);
+                count(reply, verb, self.sessions.end_all(since));
+            }
+            Command::ShExists(mut tokens) => {
+                let since = self.since(now);
+                tokens.retain(|&token| self.sessions.exists(token, since));
+                reply.object(verb, |o| {
+                    o.u64s("exist", tokens).st(Status::Ok);
+                });
+            }
+            Command::ShInfo(Some(token)) => {
+                let since = self.since(now);
+                session_info(reply, verb, token, self.sessions.info(token, since));
+            }
+            Command::ShInfoAll => {
+                let sessions = &self.sessions;
+                reply.object(verb, |o| {
+                    o.st(Status::Ok)
+                        .u64("totalKeys", sessions.total_keys() as u64)
+                        .u64("totalSessions", sessions.len() as u64);
+                });
+            }
+            Command::Sh(Some(token), op) => {
+                let since = self.since(now);
+                let touch = match op {
+                    MapOp::Set(_) | MapOp::Add(_) => Touch::SetAdd,
+                    MapOp::Get(_) => Touch::Get,
+                    _ => Touch::None,
+                };
+                let done = self.sessions.with_keys(token, since, touch, |keys| run(keys, op, verb, reply));
+                if done.is_none() {
+                    reply.error(verb, Status::SessionNotExist, "");
+                }
+            }
+            Command::ShEnd(None) | Command::ShInfo(None) | Command::Sh(None, _) => {
+                reply.error(verb, Status::SessionNotExist, "");
+            }
         }
     }
+}
+
+/// Runs a `KV_*`/`SH_*` data operation on one key map.
+fn run(map: &mut KeyMap, op: MapOp<'_>, verb: Verb, reply: &mut Reply<'_>) {
+    match op {
+        MapOp::Set(pairs) => {
+            for (key, value) in &pairs {
+                map.set(key, value.get());
+            }
+            reply.status(verb, Status::Ok);
+        }
+        MapOp::Add(pairs) => {
+            for (key, value) in &pairs {
+                map.add(key, value.get());
+            }
+            reply.status(verb, Status::Ok);
+        }
+        MapOp::ClearSet(pairs) => {
+            let removed = map.clear();
+            for (key, value) in &pairs {
+                map.set(key, value.get());
+            }
+            count(reply, verb, removed);
+        }
+        MapOp::Get(names) => {
+            reply.object(verb, |o| {
+                let found = first_occurrences(&names).filter_map(|name| map.get(name));
+                o.members("keys", found.map(Entry::member_json)).st(Status::Ok);
+            });
+        }
+        MapOp::Rmv(names) => {
+            for name in &names {
+                map.remove(name);
+            }
+            reply.status(verb, Status::Ok);
+        }
+        MapOp::Clear => {
+            let removed = map.clear();
+            count(reply, verb, removed);
+        }
+        MapOp::Contains(names) => {
+            reply.object(verb, |o| {
+                let found = names.iter().filter_map(|name| map.get(name));
+                o.array("contains", found.map(Entry::key_json)).st(Status::Ok);
+            });
+        }
+        MapOp::Count => count(reply, verb, map.len()),
+        MapOp::Keys => {
+            reply.object(verb, |o| {
+                o.array("keys", map.entries().map(Entry::key_json)).st(Status::Ok);
+            });
+        }
+    }
+}
+
+/// The `SH_INFO` reply for a well-formed token.
+fn session_info(reply: &mut Reply<'_>, verb: Verb, token: u64, info: Option<sessions::SessionInfo>) {
+    reply.object(verb, |o| {
+        let Some(info) = info else {
+            o.null("keyCnt").null("shared").st(Status::SessionNotExist).u64("tkn", token);
+            return;
+        };
+        o.bool("expires", info.expiry.is_some());
+        if let Some(expiry) = info.expiry {
+            let settings = expiry.settings;
+            o.object("expiry", |e| {
+                e.bool("deleteSession", settings.delete_session)
+                    .u64("duration", settings.duration)
+                    .bool("extendOnGet", settings.extend_on_get)
+                    .bool("extendOnSetAdd", settings.extend_on_set_add)
+                    .u64("remaining", expiry.remaining_secs);
+            });
+        }
+        o.u64("keyCnt", info.key_count as u64).bool("shared", false).st(Status::Ok).u64("tkn", token);
+    });
 }
 
 /// `{"<verb>_RSP":{"cnt":n,"st":1}}`
