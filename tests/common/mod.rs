@@ -145,11 +145,16 @@ impl Client {
         serde_json::from_str(&self.call(text)).expect("reply is JSON")
     }
 
-    /// Reads until the server closes; returns its close code.
+    /// Reads until the server closes; returns its close code after
+    /// completing the close handshake.
     pub fn close_code(&mut self) -> Option<u16> {
         loop {
             match self.ws.read() {
-                Ok(Message::Close(frame)) => return frame.map(|f| u16::from(f.code)),
+                Ok(Message::Close(frame)) => {
+                    // The next read sends tungstenite's queued close reply.
+                    while self.ws.read().is_ok() {}
+                    return frame.map(|f| u16::from(f.code));
+                }
                 Ok(_) => continue,
                 Err(_) => return None,
             }
