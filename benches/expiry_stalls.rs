@@ -142,7 +142,7 @@ fn wheel(moves: Option<usize>) -> Stalls {
 /// drains them as the server's loop does.
 fn store(n: usize, duration: u64, limited: bool, mut created: impl FnMut(usize, usize) -> Duration) -> Stalls {
     let t0 = Instant::now();
-    let mut store = Store::new(ServerInfo { persist_enabled: false });
+    let mut store = Store::new(ServerInfo { persist_enabled: false, persist_path: "d".into() });
     let mut out = Vec::new();
     let request = format!(r#"{{"SH_NEW":{{"expiry":{{"duration":{duration},"deleteSession":true}}}}}}"#);
     for i in 0..n {

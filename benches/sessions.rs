@@ -55,7 +55,7 @@ fn run(store: &mut Store, request: &str, now: Instant, out: &mut Vec<u8>) -> usi
 
 /// A store with `n` sessions, each created with `body`; returns their tokens.
 fn store_with(n: usize, body: &str, now: Instant) -> (Store, Vec<u64>) {
-    let mut store = Store::new(ServerInfo { persist_enabled: false });
+    let mut store = Store::new(ServerInfo { persist_enabled: false, persist_path: "d".into() });
     let mut out = Vec::new();
     let request = format!(r#"{{"SH_NEW":{body}}}"#);
     let tokens = (0..n)
@@ -124,7 +124,7 @@ fn mass_expiry_200k(bencher: Bencher) {
     bencher
         .with_inputs(|| {
             let t0 = Instant::now();
-            let mut store = Store::new(ServerInfo { persist_enabled: false });
+            let mut store = Store::new(ServerInfo { persist_enabled: false, persist_path: "d".into() });
             let mut out = Vec::new();
             for i in 0..MASS {
                 let at = t0 + Duration::from_micros(i as u64 * 1_000_000 / MASS as u64);

@@ -28,6 +28,7 @@ use crate::conn::{CloseReason, Conn, Limits, Message, Scratch, Served, Transport
 use crate::error::Error;
 use crate::http_upgrade::Reject;
 use crate::protocol::{self, Protocol, Rejection, Reply};
+pub use crate::store::Stats;
 use crate::store::{ServerInfo, Store};
 
 /// Tokens this server may use in the host's `Poll`: `base` is the listener
@@ -88,15 +89,6 @@ struct Slot {
     queued: bool,
 }
 
-/// Counters reported by `SV_INFO`.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Stats {
-    /// Connections accepted since start.
-    pub connections_total: u64,
-    /// Requests answered since start.
-    pub requests: u64,
-}
-
 /// An ndb server bound to its address.
 pub struct Server {
     listener: TcpListener,
@@ -117,7 +109,6 @@ pub struct Server {
     refused: VecDeque<(Instant, TcpStream)>,
     accept_paused_until: Option<Instant>,
     listening: bool,
-    stats: Stats,
 }
 
 impl Server {
@@ -140,7 +131,7 @@ impl Server {
             messages_per_turn: config.messages_per_turn,
             allowed_origins: config.allowed_origins.clone(),
         };
-        let store = Store::new(ServerInfo { persist_enabled: config.persist_enabled });
+        let store = Store::new(ServerInfo::from(&config));
         Ok(Server {
             listener: TcpListener::from_std(std_listener),
             local_addr,
@@ -158,7 +149,6 @@ impl Server {
             refused: VecDeque::new(),
             accept_paused_until: None,
             listening: false,
-            stats: Stats::default(),
         })
     }
 
@@ -179,7 +169,7 @@ impl Server {
 
     /// Counters since start.
     pub fn stats(&self) -> Stats {
-        self.stats
+        self.store.stats()
     }
 
     /// Open connections (upgraded or not).
@@ -204,6 +194,7 @@ impl Server {
 
     /// Handles one event the server [`owns`](Server::owns).
     pub fn handle_event(&mut self, registry: &Registry, event: &Event, now: Instant) {
+        self.store.start(now);
         let token = event.token();
         if token == self.tokens.listener() {
             self.accept(registry, now);
@@ -250,6 +241,7 @@ impl Server {
     /// backlog makes [`Server::poll_timeout`] return zero until it is done),
     /// and removal of finished connections.
     pub fn tick(&mut self, registry: &Registry, now: Instant) {
+        self.store.start(now);
         for _ in 0..self.ready.len() {
             let Some((key, serial)) = self.ready.pop_front() else { break };
             if let Some(slot) = self.conns.get_mut(key).filter(|s| s.serial == serial && !s.dead) {
@@ -314,7 +306,7 @@ impl Server {
                     return;
                 }
             };
-            self.stats.connections_total += 1;
+            self.store.stats_mut().connections_total += 1;
             if self.conns.len() >= self.tokens.max_conns {
                 debug!("{peer}: refused, at the connection limit ({})", self.tokens.max_conns);
                 self.refuse(stream, now);
@@ -333,6 +325,7 @@ impl Server {
             self.next_serial += 1;
             let serial = self.next_serial;
             entry.insert(Slot { conn, serial, dead: false, queued: false });
+            self.store.stats_mut().connections_open = self.conns.len() as u64;
             self.handshake_deadlines.push_back((now + HANDSHAKE_TIMEOUT, key, serial));
             debug!("conn {key}: accepted from {peer}");
         }
@@ -350,10 +343,9 @@ impl Server {
     fn serve(&mut self, key: usize, now: Instant) {
         let Some(slot) = self.conns.get_mut(key) else { return };
         let store = &mut self.store;
-        let stats = &mut self.stats;
         let protocol = self.protocol;
         let mut handler = |message: Message<'_>, out: &mut Vec<u8>| {
-            stats.requests += 1;
+            store.stats_mut().requests += 1;
             let mut reply = Reply::new(out, protocol);
             match message {
                 Message::Text(text) => match protocol::decode(text) {
@@ -430,6 +422,7 @@ impl Server {
                 }
             }
         }
+        self.store.stats_mut().connections_open = self.conns.len() as u64;
     }
 }
 

@@ -58,7 +58,7 @@ fn run(store: &mut Store, request: &str, now: Instant, out: &mut Vec<u8>) {
 #[test]
 fn a_million_sessions_fit_expire_and_give_their_memory_back() {
     let t0 = Instant::now();
-    let mut store = Store::new(ServerInfo { persist_enabled: false });
+    let mut store = Store::new(ServerInfo { persist_enabled: false, persist_path: "d".into() });
     let mut out = Vec::with_capacity(256);
     let before = LIVE_BYTES.load(Ordering::Relaxed);
 
@@ -85,7 +85,7 @@ fn a_million_sessions_fit_expire_and_give_their_memory_back() {
         format!(r#"{{"SH_INFO_ALL_RSP":{{"st":1,"totalKeys":0,"totalSessions":{SESSIONS}}}}}"#)
     );
     let with_keys_before = LIVE_BYTES.load(Ordering::Relaxed);
-    let mut probe = Store::new(ServerInfo { persist_enabled: false });
+    let mut probe = Store::new(ServerInfo { persist_enabled: false, persist_path: "d".into() });
     for _ in 0..1_000 {
         run(&mut probe, r#"{"SH_NEW":{}}"#, t1, &mut out);
         let token: serde_json::Value = serde_json::from_slice(&out).unwrap();

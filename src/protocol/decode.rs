@@ -93,7 +93,10 @@ impl Rejection<'_> {
 /// The [`Rejection`] to send back when the message is not a valid request.
 pub fn decode(text: &str) -> Result<Command<'_>, Rejection<'_>> {
     let mut de = serde_json::Deserializer::from_str(text);
-    let envelope = match de.deserialize_any(EnvelopeVisitor).and_then(|e| de.end().map(|()| e)) {
+    // Parameters are read straight into `args`, never moved around.
+    let mut args = Args::default();
+    let visitor = EnvelopeVisitor { args: &mut args };
+    let envelope = match de.deserialize_any(visitor).and_then(|e| de.end().map(|()| e)) {
         Ok(envelope) => envelope,
         Err(_) => return Err(Rejection::err(Status::JsonInvalid)),
     };
@@ -101,21 +104,21 @@ pub fn decode(text: &str) -> Result<Command<'_>, Rejection<'_>> {
         return Err(Rejection::err(Status::CommandSyntax));
     };
     let unknown = |status| Rejection { status, shape: Shape::Rsp { name: RspName::Unknown(name.clone()), m: "" } };
-    let Body::Object(args) = body else {
+    if body == Body::NotObject {
         return Err(unknown(Status::CommandSyntax));
-    };
+    }
     let Some((prefix, _)) = name.split_once('_') else {
         return Err(unknown(Status::CommandSyntax));
     };
     match Verb::from_name(&name) {
-        Some(verb) => build(verb, args),
+        Some(verb) => build(verb, &mut args),
         None if prefix == "KV" => Err(Rejection::err(Status::CommandNotExist)),
         None => Err(unknown(Status::CommandNotExist)),
     }
 }
 
 /// Checks the parameters in order, then builds the command.
-fn build(verb: Verb, mut args: Args<'_>) -> Result<Command<'_>, Rejection<'static>> {
+fn build<'a>(verb: Verb, args: &mut Args<'a>) -> Result<Command<'a>, Rejection<'static>> {
     if verb.wants_one_member() && args.names != Names::One {
         return Err(Rejection::verb(verb, Status::CommandSyntax, ""));
     }
@@ -260,13 +263,14 @@ enum Envelope<'a> {
     /// Not an object, or an empty one.
     Malformed,
     /// An object; `multiple` when it has a second, different member name.
-    One { name: Cow<'a, str>, body: Body<'a>, multiple: bool },
+    One { name: Cow<'a, str>, body: Body, multiple: bool },
 }
 
-/// The value of the command member.
-enum Body<'a> {
+/// The value of the command member (its parameters went into [`Args`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Body {
     NotObject,
-    Object(Args<'a>),
+    Object,
 }
 
 #[cfg(test)]

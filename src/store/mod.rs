@@ -10,6 +10,7 @@
 //! (the reply writer of [`crate::protocol`] owns that). Not thread-safe by
 //! design: one owner, one thread, no locks.
 
+mod info;
 mod kv;
 pub mod sessions;
 mod tokens;
@@ -18,6 +19,7 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
+pub use info::{LastSave, ServerInfo, Stats};
 pub use kv::{Entry, KeyHasher, KeyMap};
 use sessions::{Budget, Sessions, Touch};
 
@@ -36,19 +38,12 @@ pub const MAX_EXPIRE_PER_TICK: usize = 2_048;
 /// cascade to under a millisecond per turn.
 pub const MAX_CASCADE_MOVES_PER_TICK: usize = 4_096;
 
-/// What the store reports about the server in `SV_INFO`.
-#[derive(Debug, Clone)]
-pub struct ServerInfo {
-    /// Whether saves are enabled (`persistEnabled`).
-    pub persist_enabled: bool,
-}
-
 /// Every key ndb holds.
 #[derive(Debug)]
 pub struct Store {
     kv: KeyMap,
     sessions: Sessions,
-    info: ServerInfo,
+    info: info::Info,
     /// Tick 0 of the session clock: the first `now` the store was given.
     origin: Option<Instant>,
 }
@@ -56,7 +51,33 @@ pub struct Store {
 impl Store {
     /// An empty store.
     pub fn new(info: ServerInfo) -> Store {
-        Store { kv: KeyMap::new(), sessions: Sessions::new(), info, origin: None }
+        Store { kv: KeyMap::new(), sessions: Sessions::new(), info: info::Info::new(info), origin: None }
+    }
+
+    /// Notes the server's first turn, from which `SV_INFO` counts uptime.
+    /// Later calls change nothing.
+    pub fn start(&mut self, now: Instant) {
+        self.info.started.get_or_insert(now);
+    }
+
+    /// The counters `SV_INFO` reports.
+    pub fn stats(&self) -> Stats {
+        Stats { session_expiries: self.sessions.expiries(), ..self.info.stats }
+    }
+
+    /// The counters, for the server to count connections and requests.
+    pub fn stats_mut(&mut self) -> &mut Stats {
+        &mut self.info.stats
+    }
+
+    /// Records the outcome of a save, for `SV_INFO`'s `lastSave`.
+    pub fn record_save(&mut self, save: LastSave) {
+        self.info.last_save = Some(save);
+    }
+
+    /// Live sessions, as `SV_INFO` reports them.
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
     }
 
     /// The top-level keys.
@@ -110,10 +131,9 @@ impl Store {
         match command {
             Command::Kv(op) => run(&mut self.kv, op, verb, reply),
             Command::SvInfo => {
-                let info = &self.info;
-                reply.object(verb, |o| {
-                    o.bool("persistEnabled", info.persist_enabled).str("serverVersion", crate::VERSION).st(Status::Ok);
-                });
+                let counts = info::Counts { keys: self.kv.len(), sessions: self.session_count() };
+                self.info.stats.session_expiries = self.sessions.expiries();
+                self.info.write(reply, counts, now);
             }
             Command::ShNew(expiry) => {
                 let since = self.since(now);

@@ -177,6 +177,8 @@ pub struct Sessions {
     wheel: TimerWheel<u64>,
     tokens: TokenSource,
     total_keys: usize,
+    /// Expiries since start, on access and active alike.
+    expiries: u64,
 }
 
 impl std::fmt::Debug for Sessions {
@@ -211,7 +213,13 @@ impl Default for Sessions {
 impl Sessions {
     /// No sessions.
     pub fn new() -> Sessions {
-        Sessions { map: TokenMap::default(), wheel: TimerWheel::new(), tokens: TokenSource::new(), total_keys: 0 }
+        Sessions {
+            map: TokenMap::default(),
+            wheel: TimerWheel::new(),
+            tokens: TokenSource::new(),
+            total_keys: 0,
+            expiries: 0,
+        }
     }
 
     /// Live sessions, including any whose deadline passed that neither an
@@ -223,6 +231,12 @@ impl Sessions {
     /// Whether there are no sessions.
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
+    }
+
+    /// Sessions that expired since start (deleted or cleared), whether an
+    /// access or [`Sessions::expire`] got there first.
+    pub fn expiries(&self) -> u64 {
+        self.expiries
     }
 
     /// Keys over all sessions (counted like [`Sessions::len`]).
@@ -347,6 +361,7 @@ impl Sessions {
         if !session.is_due(now) {
             return true;
         }
+        self.expiries += 1;
         if session.flag(DELETE_SESSION) {
             self.remove(token);
             return false;
@@ -392,6 +407,7 @@ impl Sessions {
                 continue;
             }
             expired += 1;
+            self.expiries += 1;
             let freed = if session.flag(DELETE_SESSION) {
                 self.remove(token)
             } else {

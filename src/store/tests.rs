@@ -26,12 +26,12 @@ fn new_session(store: &mut Store, body: &str, now: Instant) -> u64 {
 }
 
 fn store() -> Store {
-    Store::new(ServerInfo { persist_enabled: false })
+    Store::new(ServerInfo { persist_enabled: false, persist_path: "d".into() })
 }
 
 #[test]
 fn a_session_of_kv_commands() {
-    let mut store = Store::new(ServerInfo { persist_enabled: true });
+    let mut store = Store::new(ServerInfo { persist_enabled: true, persist_path: "d".into() });
     let rows = [
         (r#"{"KV_SET":{"keys":{"a":1,"b":{"x":[true,null]},"c":"s"}}}"#, r#"{"KV_SET_RSP":{"st":1}}"#),
         (

@@ -1,7 +1,8 @@
 //! Shared test support: a real server on `127.0.0.1:0` in a thread (driven
-//! through the public embedding API, exactly like `ndb-server`), a blocking
-//! WebSocket client, and a raw-socket client for frames a well-behaved
-//! library would never send. Waits are loops with deadlines, never sleeps.
+//! through the public embedding API, exactly like `ndb-server`), the crate's
+//! own client for tests that are not about the wire, a blocking WebSocket
+//! client for tests of exact reply text, and a raw-socket client for frames
+//! a well-behaved library would never send. Waits are loops with deadlines, never sleeps.
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
@@ -79,8 +80,14 @@ impl TestServer {
         format!("ws://{}/", self.addr)
     }
 
+    /// A raw WebSocket client, for tests about the wire itself.
     pub fn client(&self) -> Client {
         Client::connect(self.addr)
+    }
+
+    /// The crate's own client, for everything else.
+    pub fn ndb(&self) -> ndb::client::Client {
+        ndb::client::Client::connect(&self.url()).expect("connect with ndb::client")
     }
 
     /// Stops the server and waits for its thread.
@@ -145,11 +152,16 @@ impl Client {
         serde_json::from_str(&self.call(text)).expect("reply is JSON")
     }
 
-    /// Reads until the server closes; returns its close code.
+    /// Reads until the server closes; returns its close code after
+    /// completing the close handshake.
     pub fn close_code(&mut self) -> Option<u16> {
         loop {
             match self.ws.read() {
-                Ok(Message::Close(frame)) => return frame.map(|f| u16::from(f.code)),
+                Ok(Message::Close(frame)) => {
+                    // The next read sends tungstenite's queued close reply.
+                    while self.ws.read().is_ok() {}
+                    return frame.map(|f| u16::from(f.code));
+                }
                 Ok(_) => continue,
                 Err(_) => return None,
             }

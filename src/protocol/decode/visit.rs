@@ -37,9 +37,12 @@ macro_rules! scalars_are {
     };
 }
 
-pub(super) struct EnvelopeVisitor;
+/// Reads the envelope; the command's parameters go into `args`.
+pub(super) struct EnvelopeVisitor<'a, 'de> {
+    pub(super) args: &'a mut Args<'de>,
+}
 
-impl<'de> Visitor<'de> for EnvelopeVisitor {
+impl<'de> Visitor<'de> for EnvelopeVisitor<'_, 'de> {
     type Value = Envelope<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -53,7 +56,7 @@ impl<'de> Visitor<'de> for EnvelopeVisitor {
         let verb = Verb::from_name(&name);
         let params = verb.map_or(&[][..], Verb::params);
         let count_names = verb.is_some_and(Verb::wants_one_member);
-        let body = map.next_value_seed(BodySeed { params, count_names })?;
+        let body = map.next_value_seed(BodySeed { params, count_names, args: self.args })?;
         let mut multiple = false;
         while let Some(other) = map.next_key_seed(StrSeed)? {
             multiple |= other != name;
@@ -71,29 +74,30 @@ impl<'de> Visitor<'de> for EnvelopeVisitor {
 }
 
 /// Reads a command body (or a nested parameter object) against a parameter
-/// list.
-struct BodySeed {
+/// list, into `args`: the slots are filled in place, never moved.
+struct BodySeed<'a, 'de> {
     params: &'static [Param],
     count_names: bool,
+    args: &'a mut Args<'de>,
 }
 
-impl<'de> DeserializeSeed<'de> for BodySeed {
-    type Value = Body<'de>;
+impl<'de> DeserializeSeed<'de> for BodySeed<'_, 'de> {
+    type Value = Body;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for BodySeed {
-    type Value = Body<'de>;
+impl<'de> Visitor<'de> for BodySeed<'_, 'de> {
+    type Value = Body;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a command body")
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut args = Args::default();
+        let args = self.args;
         let mut first_name: Option<Cow<'de, str>> = None;
         // Member names borrow from the request unless they hold escapes.
         while let Some(name) = map.next_key_seed(StrSeed)? {
@@ -116,7 +120,7 @@ impl<'de> Visitor<'de> for BodySeed {
                 }
             }
         }
-        Ok(Body::Object(args))
+        Ok(Body::Object)
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
@@ -170,9 +174,8 @@ impl<'de> Visitor<'de> for SlotSeed {
                 Ok(Slot::Pairs(pairs))
             }
             Kind::Expiry => {
-                let Body::Object(args) = BodySeed { params: EXPIRY_PARAMS, count_names: false }.visit_map(map)? else {
-                    return Ok(Slot::WrongType);
-                };
+                let mut args = Args::default();
+                BodySeed { params: EXPIRY_PARAMS, count_names: false, args: &mut args }.visit_map(map)?;
                 Ok(expiry(&args))
             }
             _ => {
