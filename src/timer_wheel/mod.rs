@@ -155,6 +155,11 @@ pub struct TimerWheel<T> {
     /// The slot a bounded poll stopped in the middle of cascading; it starts at
     /// `elapsed` and is finished before anything else.
     cascading: Option<u16>,
+    /// The generation of a brand-new node: 1, or after [`TimerWheel::clear`] one
+    /// past every generation handed out before, so no earlier key matches.
+    fresh_generation: NonZeroU32,
+    /// The highest generation handed out so far.
+    max_generation: u32,
 }
 
 impl<T> TimerWheel<T> {
@@ -176,6 +181,8 @@ impl<T> TimerWheel<T> {
             now: 0,
             pending_min: u64::MAX,
             cascading: None,
+            fresh_generation: NonZeroU32::MIN,
+            max_generation: 0,
         }
     }
 
@@ -218,9 +225,10 @@ impl<T> TimerWheel<T> {
                     .ok()
                     .filter(|&index| index != NIL)
                     .expect("fewer than u32::MAX - 1 timers are live");
-                (index, NonZeroU32::MIN)
+                (index, self.fresh_generation)
             }
         };
+        self.max_generation = self.max_generation.max(generation.get());
         let node =
             Node::Occupied(Entry { deadline: deadline_ms, prev: NIL, next: NIL, generation, list: PENDING, value });
         if index as usize == self.nodes.len() {
@@ -328,8 +336,10 @@ impl<T> TimerWheel<T> {
         }
     }
 
-    /// Removes every timer, keeping the wheel's time. All keys go stale.
+    /// Removes every timer and gives their memory back, keeping the wheel's time.
+    /// Every key issued so far goes stale, as if its timer had been cancelled.
     pub fn clear(&mut self) {
+        self.fresh_generation = NonZeroU32::new(self.max_generation.wrapping_add(1)).unwrap_or(NonZeroU32::MIN);
         self.nodes = Vec::new();
         self.free_head = NIL;
         self.len = 0;

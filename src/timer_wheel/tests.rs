@@ -392,6 +392,12 @@ fn clear_drops_every_timer_and_keeps_the_time() {
     assert!(wheel.is_empty());
     assert_eq!(wheel.next_deadline(), None);
     assert_eq!(wheel.cancel(key), None);
+    // A key from before the clear never names a timer inserted after it,
+    // even one that lands in the same node.
+    let fresh = wheel.insert(1_000_000, 9);
+    assert_eq!(wheel.cancel(key), None);
+    assert_eq!(wheel.deadline(key), None);
+    assert_eq!(wheel.cancel(fresh), Some(9));
     assert_eq!(wheel.current_tick(), 6_000);
     wheel.insert(6_001, 4);
     assert_eq!(wheel.poll(6_000), None);
