@@ -253,7 +253,9 @@ pub fn run(
             if shared.live_conns.load(Ordering::SeqCst) == 0 {
                 break;
             }
+            let live_before = worker.live();
             let outcome = worker.run_phase(number, phase, config, shared);
+            shared.live_conns.fetch_sub(live_before - worker.live(), Ordering::SeqCst);
             if tx
                 .send(Msg::Done {
                     phase: number,
@@ -318,6 +320,11 @@ impl Worker {
             conns,
             cursor: 0,
         })
+    }
+
+    /// Connections that have not failed.
+    fn live(&self) -> usize {
+        self.conns.iter().filter(|c| !c.is_failed()).count()
     }
 
     fn plan(&self, phase: Phase, config: &Config) -> Plan {
