@@ -1,0 +1,197 @@
+//! The `ndb-server` command line: flags over a config file over built-in
+//! defaults. Kept in the library so it is tested like everything else.
+//!
+//! Owns: flag names, their parsing and the help text. Must not touch:
+//! sockets, the store.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use lexopt::prelude::*;
+
+use crate::config::{Config, check_max_payload};
+use crate::error::ConfigError;
+use crate::protocol::Protocol;
+
+/// The help text of `ndb-server --help`.
+pub const HELP: &str = "\
+ndb-server: an in-memory JSON key-value and session store speaking the
+NemesisDB WebSocket protocol.
+
+Usage: ndb-server [OPTIONS]
+
+With no options it listens on ws://127.0.0.1:1987/ with built-in defaults.
+
+Options:
+      --config <FILE>        read a NemesisDB config file (version 5 or 6);
+                             flags below override it
+      --ip <ADDRESS>         address to listen on [default: 127.0.0.1]
+      --port <PORT>          port to listen on [default: 1987]
+      --max-payload <BYTES>  largest request message, 64 to 67108864
+                             [default: 1048576]
+      --protocol <0.7|0.9>   save status numbering: 0.7 (save success 121,
+                             the 0.7.4 Python client) or 0.9 (120, the KV
+                             class client) [default: 0.7, or 0.9 with a
+                             version 6 config file]
+  -h, --help                 print this help
+  -V, --version              print the version
+
+Logging: RUST_LOG=debug (default info) and RUST_LOG_STYLE=never for plain
+output. SIGINT or SIGTERM closes every client (code 1001) and exits 0.
+
+Examples:
+  ndb-server
+  ndb-server --port 2000 --max-payload 65536
+  ndb-server --config server.jsonc --ip 0.0.0.0
+";
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Action {
+    /// Run a server.
+    Run(Box<Options>),
+    /// Print [`HELP`].
+    Help,
+    /// Print the version.
+    Version,
+}
+
+/// The settings of a run.
+#[derive(Debug)]
+pub struct Options {
+    /// The settings to run with.
+    pub config: Config,
+    /// Where the settings came from, for the start-up log line.
+    pub source: String,
+}
+
+/// Parses the arguments (without the program name).
+///
+/// # Errors
+/// One line naming the flag or config field that is wrong.
+pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Action, ConfigError> {
+    let mut parser = lexopt::Parser::from_args(args);
+    let mut config_file: Option<PathBuf> = None;
+    let mut ip = None;
+    let mut port = None;
+    let mut max_payload = None;
+    let mut protocol = None;
+    while let Some(arg) = parser.next().map_err(flag_error)? {
+        match arg {
+            Long("config") => config_file = Some(parser.value().map_err(flag_error)?.into()),
+            Long("ip") => ip = Some(string(&mut parser, "--ip")?),
+            Long("port") => {
+                let value = string(&mut parser, "--port")?;
+                port = Some(value.parse::<u16>().map_err(|_| {
+                    ConfigError::field("--port", format!("must be a port number from 0 to 65535 (got {value:?})"))
+                })?);
+            }
+            Long("max-payload") => {
+                let value = string(&mut parser, "--max-payload")?;
+                let bytes = value.parse::<u64>().map_err(|_| {
+                    ConfigError::field("--max-payload", format!("must be a number of bytes (got {value:?})"))
+                })?;
+                max_payload = Some(check_max_payload(bytes).map_err(|e| ConfigError::field("--max-payload", e))?);
+            }
+            Long("protocol") => {
+                protocol = Some(match string(&mut parser, "--protocol")?.as_str() {
+                    "0.7" => Protocol::V07,
+                    "0.9" => Protocol::V09,
+                    other => {
+                        return Err(ConfigError::field("--protocol", format!("must be 0.7 or 0.9 (got {other:?})")));
+                    }
+                });
+            }
+            Short('h') | Long("help") => return Ok(Action::Help),
+            Short('V') | Long("version") => return Ok(Action::Version),
+            other => return Err(ConfigError::new(format!("{}; see --help", other.unexpected()))),
+        }
+    }
+    let (mut config, source) = match &config_file {
+        Some(path) => (Config::default().load_file(path)?, format!("config file {}", path.display())),
+        None => (Config::default(), "built-in defaults".to_owned()),
+    };
+    if let Some(ip) = ip {
+        config.ip = ip;
+    }
+    if let Some(port) = port {
+        config.port = port;
+    }
+    if let Some(bytes) = max_payload {
+        config.max_payload = bytes;
+    }
+    if let Some(protocol) = protocol {
+        config.protocol = protocol;
+    }
+    Ok(Action::Run(Box::new(Options { config, source })))
+}
+
+fn string(parser: &mut lexopt::Parser, flag: &str) -> Result<String, ConfigError> {
+    parser.value().map_err(flag_error)?.into_string().map_err(|_| ConfigError::field(flag, "must be valid UTF-8"))
+}
+
+fn flag_error(e: lexopt::Error) -> ConfigError {
+    ConfigError::new(format!("{e}; see --help"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Result<Config, String> {
+        match parse(args.iter().map(OsString::from)) {
+            Ok(Action::Run(options)) => Ok(options.config),
+            Ok(other) => Err(format!("{other:?}")),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    #[test]
+    fn no_arguments_gives_the_defaults() {
+        assert_eq!(run(&[]).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn flags_in_both_spellings() {
+        let config = run(&["--port=2000", "--ip", "0.0.0.0", "--max-payload", "4096", "--protocol=0.9"]).unwrap();
+        assert_eq!((config.port, config.ip.as_str(), config.max_payload), (2000, "0.0.0.0", 4096));
+        assert_eq!(config.protocol, Protocol::V09);
+    }
+
+    #[test]
+    fn flags_override_the_config_file_wherever_they_appear() {
+        let dir = std::env::temp_dir().join(format!("ndb-cli-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.json");
+        std::fs::write(&file, r#"{"version":6,"port":1111,"maxPayload":2048}"#).unwrap();
+        let config = run(&["--port", "2222", &format!("--config={}", file.display())]).unwrap();
+        assert_eq!((config.port, config.max_payload, config.protocol), (2222, 2048, Protocol::V09));
+        let config = run(&["--config", file.to_str().unwrap(), "--protocol", "0.7"]).unwrap();
+        assert_eq!(config.protocol, Protocol::V07);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn help_and_version() {
+        assert!(matches!(parse([OsString::from("--help")]), Ok(Action::Help)));
+        assert!(matches!(parse([OsString::from("-V")]), Ok(Action::Version)));
+    }
+
+    #[test]
+    fn bad_flags_are_one_line_naming_the_flag() {
+        let cases = [
+            (&["--port", "x"][..], "--port: must be a port number"),
+            (&["--port", "70000"], "--port: must be a port number"),
+            (&["--max-payload", "10"], "--max-payload: must be from 64"),
+            (&["--protocol", "1.0"], "--protocol: must be 0.7 or 0.9"),
+            (&["--bogus"], "invalid option '--bogus'"),
+            (&["--port"], "missing argument for option '--port'"),
+            (&["--config", "/nonexistent/ndb.json"], "cannot read config file /nonexistent/ndb.json"),
+        ];
+        for (args, expected) in cases {
+            let err = run(args).unwrap_err();
+            assert!(err.contains(expected), "{args:?}: {err}");
+            assert!(!err.contains('\n'));
+        }
+    }
+}

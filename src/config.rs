@@ -1,0 +1,414 @@
+//! Server settings: built-in defaults, NemesisDB config files (versions 5 and
+//! 6) and the overrides of the command line ([`crate::cli`]).
+//!
+//! Owns: every setting and its default, and reading a config file into them
+//! with one-line errors that name the field. Must not touch: sockets, the
+//! store.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+use crate::error::ConfigError;
+use crate::protocol::Protocol;
+
+/// Smallest `maxPayload` accepted, as in NemesisDB.
+pub const MIN_MAX_PAYLOAD: usize = 64;
+/// Largest `maxPayload` accepted: 64 MiB, ample for any JSON document a
+/// store of this kind should take in one message.
+pub const MAX_MAX_PAYLOAD: usize = 64 * 1024 * 1024;
+
+/// Every setting of a server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Address to listen on. Default `127.0.0.1`: reachable from this host
+    /// only, until an operator decides otherwise.
+    pub ip: String,
+    /// Port. Default 1987, NemesisDB's, so clients need no change.
+    pub port: u16,
+    /// Largest request message in bytes. Default 1 MiB: room for big JSON
+    /// values, small enough that one peer cannot make ndb buffer much.
+    pub max_payload: usize,
+    /// Whether `KV_SAVE`/`SH_SAVE` are allowed. Default on, as `SV_INFO`'s
+    /// `persistEnabled` is what clients expect.
+    pub persist_enabled: bool,
+    /// Where saves go. Default `./data`, created on first save.
+    pub persist_path: PathBuf,
+    /// Status numbering of saves. Default 0.7 (save success 121).
+    pub protocol: Protocol,
+    /// CPU core to pin the server thread to, if any.
+    pub core: Option<usize>,
+    /// Open connections allowed; past it new ones get HTTP 503. Default
+    /// 10,000, well under common descriptor limits once raised.
+    pub max_connections: usize,
+    /// Browser origins allowed to connect. Default none: a request carrying
+    /// an `Origin` header (a web page) is refused unless listed, which stops
+    /// cross-site WebSocket hijacking of a server on localhost. Clients that
+    /// send no `Origin` (every non-browser client) are unaffected.
+    pub allowed_origins: Vec<String>,
+    /// Stop reading from a connection while this many reply bytes wait for
+    /// it. Default 1 MiB: a peer that does not read cannot make ndb queue
+    /// more work for it.
+    pub output_pause_bytes: usize,
+    /// Close (1008) a connection once this many reply bytes wait for it.
+    /// Default 16 MiB.
+    pub max_output_bytes: usize,
+    /// Messages served per connection per loop turn. Default 64: pipelining
+    /// stays cheap and no peer can starve the others.
+    pub messages_per_turn: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            ip: "127.0.0.1".to_owned(),
+            port: 1987,
+            max_payload: 1024 * 1024,
+            persist_enabled: true,
+            persist_path: PathBuf::from("./data"),
+            protocol: Protocol::V07,
+            core: None,
+            max_connections: 10_000,
+            allowed_origins: Vec::new(),
+            output_pause_bytes: 1024 * 1024,
+            max_output_bytes: 16 * 1024 * 1024,
+            messages_per_turn: 64,
+        }
+    }
+}
+
+impl Config {
+    /// Sets the listen address.
+    pub fn ip(mut self, ip: impl Into<String>) -> Self {
+        self.ip = ip.into();
+        self
+    }
+
+    /// Sets the port (0 picks a free one).
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// Sets the largest request message.
+    pub fn max_payload(mut self, bytes: usize) -> Self {
+        self.max_payload = bytes;
+        self
+    }
+
+    /// Enables or disables saves.
+    pub fn persist(mut self, enabled: bool, path: impl Into<PathBuf>) -> Self {
+        self.persist_enabled = enabled;
+        self.persist_path = path.into();
+        self
+    }
+
+    /// Sets the save status numbering.
+    pub fn protocol(mut self, protocol: Protocol) -> Self {
+        self.protocol = protocol;
+        self
+    }
+
+    /// Sets the connection limit.
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n;
+        self
+    }
+
+    /// Sets the browser origins allowed to connect.
+    pub fn allowed_origins(mut self, origins: Vec<String>) -> Self {
+        self.allowed_origins = origins;
+        self
+    }
+
+    /// Sets the output back-pressure thresholds.
+    pub fn output_limits(mut self, pause_bytes: usize, max_bytes: usize) -> Self {
+        self.output_pause_bytes = pause_bytes;
+        self.max_output_bytes = max_bytes;
+        self
+    }
+
+    /// Reads a NemesisDB config file over these settings.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the file and the field that is wrong.
+    pub fn load_file(self, path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new(format!("cannot read config file {}: {e}", path.display())))?;
+        self.apply_json(&text).map_err(|e| ConfigError::new(format!("config file {}: {e}", path.display())))
+    }
+
+    /// Applies the members of a config document (JSON with `//` and `/* */`
+    /// comments). Unknown members are ignored, as in NemesisDB.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the field that is wrong.
+    pub fn apply_json(mut self, text: &str) -> Result<Config, ConfigError> {
+        let value: Value = serde_json::from_str(&strip_comments(text))
+            .map_err(|e| ConfigError::new(format!("not valid JSON: {e}")))?;
+        let Value::Object(root) = value else {
+            return Err(ConfigError::new("must be a JSON object"));
+        };
+        let doc = Fields { map: &root, prefix: "" };
+        self.protocol = match doc.uint("version")? {
+            Some(5) => Protocol::V07,
+            Some(6) => Protocol::V09,
+            Some(v) => return Err(ConfigError::field("version", format!("must be 5 or 6 (got {v})"))),
+            None => return Err(ConfigError::field("version", "is required (5 or 6)")),
+        };
+        if let Some(core) = doc.uint("core")? {
+            self.core = Some(usize::try_from(core).unwrap_or(usize::MAX));
+        }
+        if let Some(ip) = doc.string("ip")? {
+            self.ip = ip.to_owned();
+        }
+        if let Some(port) = doc.uint("port")? {
+            self.port = u16::try_from(port)
+                .map_err(|_| ConfigError::field("port", format!("must be at most 65535 (got {port})")))?;
+        }
+        if let Some(max) = doc.uint("maxPayload")? {
+            self.max_payload = check_max_payload(max).map_err(|e| ConfigError::field("maxPayload", e))?;
+        }
+        if let Some(persist) = doc.object("persist")? {
+            let persist = Fields { map: persist, prefix: "persist." };
+            if let Some(enabled) = persist.bool("enabled")? {
+                self.persist_enabled = enabled;
+            }
+            if let Some(path) = persist.string("path")? {
+                self.persist_path = PathBuf::from(path);
+            }
+            if self.persist_enabled && self.persist_path.as_os_str().is_empty() {
+                return Err(ConfigError::field("persist.path", "must not be empty when persist.enabled is true"));
+            }
+        }
+        if let Some(n) = doc.uint("maxConnections")? {
+            self.max_connections = check_positive("maxConnections", n)?;
+        }
+        if let Some(origins) = doc.strings("allowedOrigins")? {
+            self.allowed_origins = origins;
+        }
+        Ok(self)
+    }
+}
+
+/// Checks a `maxPayload` value.
+///
+/// # Errors
+/// What is wrong with it, for a message naming the setting.
+pub fn check_max_payload(bytes: u64) -> Result<usize, String> {
+    usize::try_from(bytes)
+        .ok()
+        .filter(|b| (MIN_MAX_PAYLOAD..=MAX_MAX_PAYLOAD).contains(b))
+        .ok_or_else(|| format!("must be from {MIN_MAX_PAYLOAD} to {MAX_MAX_PAYLOAD} bytes (got {bytes})"))
+}
+
+fn check_positive(field: &str, n: u64) -> Result<usize, ConfigError> {
+    usize::try_from(n)
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| ConfigError::field(field, format!("must be a positive integer (got {n})")))
+}
+
+/// Typed access to the members of one config object.
+struct Fields<'a> {
+    map: &'a Map<String, Value>,
+    prefix: &'static str,
+}
+
+impl<'a> Fields<'a> {
+    fn wrong(&self, name: &str, expected: &str, got: &Value) -> ConfigError {
+        ConfigError::field(&format!("{}{name}", self.prefix), format!("must be {expected} (got {got})"))
+    }
+
+    fn uint(&self, name: &str) -> Result<Option<u64>, ConfigError> {
+        match self.map.get(name) {
+            None => Ok(None),
+            Some(Value::Number(n)) if n.is_u64() => Ok(n.as_u64()),
+            Some(other) => Err(self.wrong(name, "a non-negative integer", other)),
+        }
+    }
+
+    fn bool(&self, name: &str) -> Result<Option<bool>, ConfigError> {
+        match self.map.get(name) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(other) => Err(self.wrong(name, "true or false", other)),
+        }
+    }
+
+    fn string(&self, name: &str) -> Result<Option<&'a str>, ConfigError> {
+        match self.map.get(name) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(other) => Err(self.wrong(name, "a string", other)),
+        }
+    }
+
+    fn object(&self, name: &str) -> Result<Option<&'a Map<String, Value>>, ConfigError> {
+        match self.map.get(name) {
+            None => Ok(None),
+            Some(Value::Object(o)) => Ok(Some(o)),
+            Some(other) => Err(self.wrong(name, "an object", other)),
+        }
+    }
+
+    fn strings(&self, name: &str) -> Result<Option<Vec<String>>, ConfigError> {
+        match self.map.get(name) {
+            None => Ok(None),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|item| {
+                    item.as_str().map(str::to_owned).ok_or_else(|| self.wrong(name, "an array of strings", item))
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(other) => Err(self.wrong(name, "an array of strings", other)),
+        }
+    }
+}
+
+/// Replaces `//` and `/* */` comments outside strings with spaces, keeping
+/// line breaks so parse errors point at the right line.
+fn strip_comments(text: &str) -> String {
+    #[derive(PartialEq)]
+    enum State {
+        Code,
+        Str,
+        StrEscape,
+        Line,
+        Block,
+        BlockStar,
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut state = State::Code;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        let keep = match state {
+            State::Code if c == '"' => {
+                state = State::Str;
+                true
+            }
+            State::Code if c == '/' && matches!(chars.peek(), Some('/' | '*')) => {
+                state = if chars.next() == Some('/') { State::Line } else { State::Block };
+                out.push(' ');
+                false
+            }
+            State::Code => true,
+            State::Str if c == '\\' => {
+                state = State::StrEscape;
+                true
+            }
+            State::Str if c == '"' => {
+                state = State::Code;
+                true
+            }
+            State::Str => true,
+            State::StrEscape => {
+                state = State::Str;
+                true
+            }
+            State::Line if c == '\n' => {
+                state = State::Code;
+                true
+            }
+            State::Line => false,
+            State::Block | State::BlockStar if c == '/' && state == State::BlockStar => {
+                state = State::Code;
+                false
+            }
+            State::Block | State::BlockStar => {
+                state = if c == '*' { State::BlockStar } else { State::Block };
+                false
+            }
+        };
+        out.push(if keep || c == '\n' { c } else { ' ' });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn apply(text: &str) -> Result<Config, String> {
+        Config::default().apply_json(text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn nemesisdb_v5_config_with_comments() {
+        let config = apply(
+            r#"{
+              "version": 5,            // must equal 5
+              "core": 0,
+              /* a block
+                 comment with "quotes" */
+              "ip": "127.0.0.1",
+              "port": 1987,
+              "maxPayload": 1024,
+              "sessionsEnabled": true,
+              "persist": { "enabled": false, "path": "./data // not a comment" }
+            }"#,
+        )
+        .unwrap();
+        assert_eq!(config.protocol, Protocol::V07);
+        assert_eq!(config.core, Some(0));
+        assert_eq!(config.max_payload, 1024);
+        assert!(!config.persist_enabled);
+        assert_eq!(config.persist_path, PathBuf::from("./data // not a comment"));
+    }
+
+    #[test]
+    fn nemesisdb_v6_config_selects_09_numbering() {
+        let config = apply(
+            r#"{"version":6,"ip":"127.0.0.1","port":1987,"maxPayload":4096,
+                "persist":{"enabled":true,"path":"./data"},
+                "arrays":{"maxCapacity":10000,"maxResponseSize":10000},"lists":{"maxResponseSize":10000}}"#,
+        )
+        .unwrap();
+        assert_eq!(config.protocol, Protocol::V09);
+        assert_eq!(config.max_payload, 4096);
+    }
+
+    #[test]
+    fn core_and_other_members_are_optional() {
+        let config = apply(r#"{"version":5}"#).unwrap();
+        assert_eq!(config, Config { protocol: Protocol::V07, ..Config::default() });
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases = [
+            (r#"{}"#, "version: is required (5 or 6)"),
+            (r#"{"version":4}"#, "version: must be 5 or 6 (got 4)"),
+            (r#"{"version":"5"}"#, "version: must be a non-negative integer (got \"5\")"),
+            (r#"{"version":5,"port":"1987"}"#, "port: must be a non-negative integer"),
+            (r#"{"version":5,"port":70000}"#, "port: must be at most 65535 (got 70000)"),
+            (r#"{"version":5,"maxPayload":63}"#, "maxPayload: must be from 64 to 67108864 bytes (got 63)"),
+            (r#"{"version":5,"maxPayload":67108865}"#, "maxPayload: must be from 64"),
+            (r#"{"version":5,"core":-1}"#, "core: must be a non-negative integer (got -1)"),
+            (r#"{"version":5,"persist":{"enabled":1}}"#, "persist.enabled: must be true or false (got 1)"),
+            (r#"{"version":5,"persist":{"enabled":true,"path":""}}"#, "persist.path: must not be empty"),
+            (r#"{"version":5,"ip":1}"#, "ip: must be a string (got 1)"),
+            (r#"{"version":5,"allowedOrigins":["a",1]}"#, "allowedOrigins: must be an array of strings (got 1)"),
+            (r#"{"version":5,"maxConnections":0}"#, "maxConnections: must be a positive integer (got 0)"),
+            (r#"[5]"#, "must be a JSON object"),
+            (r#"{"version":5,}"#, "not valid JSON"),
+        ];
+        for (text, expected) in cases {
+            let err = apply(text).unwrap_err();
+            assert!(err.starts_with(expected), "{text}: {err}");
+            assert!(!err.contains('\n'), "one line: {err}");
+        }
+    }
+
+    #[test]
+    fn comments_are_stripped_only_outside_strings() {
+        assert_eq!(strip_comments("{\"a\":\"//x\"}// c\n"), "{\"a\":\"//x\"}    \n");
+        assert_eq!(strip_comments("1/* a\n*/2"), "1    \n  2");
+        assert_eq!(strip_comments(r#""\"//""#), r#""\"//""#);
+        assert_eq!(strip_comments("/* **/3"), "      3");
+        for text in ["{\"a\":1}// x", "/* ☃ */{}", "\"/*\" // \"\n", "/**/"] {
+            assert_eq!(strip_comments(text).chars().count(), text.chars().count(), "{text}");
+        }
+    }
+}

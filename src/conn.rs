@@ -1,0 +1,710 @@
+//! One client connection: HTTP upgrade, then WebSocket frames, then close.
+//!
+//! Owns: the socket, its pending input and output bytes, message reassembly
+//! and the RFC 6455 rules (masking, control frames, close handshake, close
+//! codes). Must not touch: the store, mio, the clock. Generic over any
+//! [`Transport`], so tests drive it with an in-memory stream.
+//!
+//! Frames go through `tungstenite`'s frame codec (`FrameHeader::parse` and
+//! its opcodes and close codes); the buffers are ndb's own, because an idle
+//! connection must cost almost nothing:
+//! - reads land in a scratch buffer shared by all connections ([`Scratch`]),
+//!   and complete messages are served straight from it;
+//! - replies are written into the shared output scratch and sent with one
+//!   `write` per batch;
+//! - only bytes that must outlive a turn (a partial frame, output the peer
+//!   has not accepted yet, fragments of a message) are copied into the
+//!   connection's own [`Buffers`], allocated on demand and freed as soon as
+//!   they are empty. An idle connection is a few dozen bytes.
+//!
+//! Phases: `Handshake` → `Open` → `Closing` → closed. A connection that is
+//! closing discards input, flushes what it owes (ending with a close frame or
+//! an HTTP error), half-closes, and waits for the peer's end of stream.
+
+use std::io::{self, Cursor, ErrorKind, Read, Write};
+
+use tungstenite::protocol::frame::FrameHeader;
+use tungstenite::protocol::frame::coding::{CloseCode, Control, Data, OpCode};
+
+use crate::http_upgrade::{self, Parse, Reject};
+
+/// A byte stream a connection runs over.
+pub trait Transport: Read + Write {
+    /// Stops sending (TCP half-close), keeping the read side open.
+    fn shutdown_write(&self) -> io::Result<()>;
+}
+
+/// Per-connection limits, shared by all connections.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest message (after reassembly) in bytes; bigger → close 1009.
+    pub max_payload: usize,
+    /// Stop reading a connection while its unsent output exceeds this.
+    pub output_pause_bytes: usize,
+    /// Close a connection (1008) whose unsent output exceeds this.
+    pub max_output_bytes: usize,
+    /// Messages served per connection per turn, so one peer cannot starve
+    /// the rest.
+    pub messages_per_turn: usize,
+    /// Browser origins allowed to connect.
+    pub allowed_origins: Vec<String>,
+}
+
+/// Buffers shared by every connection of a server, reused every turn.
+pub struct Scratch {
+    read: Vec<u8>,
+    write: Vec<u8>,
+}
+
+/// Bytes read from a socket per `read` call.
+pub const READ_CHUNK_BYTES: usize = 64 * 1024;
+
+/// Reads per connection per turn (4 MiB), so a fast sender cannot hold the
+/// loop even when its messages are tiny or it is being discarded.
+const MAX_READS_PER_TURN: usize = 64;
+
+impl Default for Scratch {
+    fn default() -> Self {
+        Scratch { read: vec![0; READ_CHUNK_BYTES], write: Vec::with_capacity(READ_CHUNK_BYTES) }
+    }
+}
+
+/// A complete message from the peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Message<'m> {
+    /// A text message (valid UTF-8).
+    Text(&'m str),
+    /// A binary message.
+    Binary(&'m [u8]),
+}
+
+/// Why a connection ended, for the log.
+#[derive(Debug)]
+pub enum CloseReason {
+    /// The peer completed the close handshake or ended the stream.
+    PeerClosed,
+    /// The upgrade was refused with an HTTP error.
+    Rejected(Reject),
+    /// ndb closed it with this WebSocket close code.
+    Closed(u16),
+    /// The socket failed; nothing more could be sent.
+    Transport(io::Error),
+    /// A deadline passed (handshake, idle or closing).
+    TimedOut,
+}
+
+/// What a call to [`Conn::serve`] left to do.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Served {
+    /// Everything readable was served; wait for the next readiness event.
+    Drained,
+    /// The per-turn message budget ran out with input left: serve again
+    /// next turn without waiting for an event.
+    MoreReady,
+    /// Reading is paused until the peer takes some output.
+    Paused,
+    /// The connection is finished and can be dropped.
+    Finished,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Handshake,
+    Open,
+    Closing,
+}
+
+/// What a connection keeps between turns; allocated only while non-empty.
+#[derive(Default)]
+struct Buffers {
+    /// Received bytes not yet served: the request head, or a partial frame.
+    input: Vec<u8>,
+    /// Bytes the peer has not accepted yet.
+    output: Vec<u8>,
+    /// Fragments of a message being reassembled.
+    message: Vec<u8>,
+    /// The opcode of the message being reassembled.
+    fragmented: Option<Data>,
+    /// How much of `input` the handshake already searched.
+    searched: usize,
+}
+
+impl Buffers {
+    fn is_empty(&self) -> bool {
+        self.input.is_empty() && self.output.is_empty() && self.message.is_empty() && self.fragmented.is_none()
+    }
+}
+
+/// One client connection.
+pub struct Conn<S> {
+    stream: S,
+    phase: Phase,
+    /// Whether our write side is shut down (closing only).
+    write_shut: bool,
+    bufs: Option<Box<Buffers>>,
+    /// Why it is closing or closed.
+    reason: Option<CloseReason>,
+}
+
+/// Why frame processing stopped.
+enum Stop {
+    /// The rest of the buffer is a partial frame needing this many bytes.
+    Incomplete(usize),
+    /// The message budget is spent.
+    Budget,
+    /// The connection is closing.
+    Closing,
+}
+
+impl<S: Transport> Conn<S> {
+    /// A connection that has not upgraded yet.
+    pub fn new(stream: S) -> Conn<S> {
+        Conn { stream, phase: Phase::Handshake, write_shut: false, bufs: None, reason: None }
+    }
+
+    /// A connection refused before its request is read (server at its
+    /// connection limit): it sends `reject`'s response and closes.
+    pub fn refused(stream: S, reject: Reject) -> Conn<S> {
+        let mut conn = Conn::new(stream);
+        conn.reject(reject);
+        conn
+    }
+
+    /// The socket.
+    pub fn stream(&self) -> &S {
+        &self.stream
+    }
+
+    /// The socket, mutably (for registration).
+    pub fn stream_mut(&mut self) -> &mut S {
+        &mut self.stream
+    }
+
+    /// Whether the WebSocket upgrade completed.
+    pub fn is_open(&self) -> bool {
+        self.phase == Phase::Open
+    }
+
+    /// Whether the connection is closing.
+    pub fn is_closing(&self) -> bool {
+        self.phase == Phase::Closing
+    }
+
+    /// Whether the upgrade has not completed yet.
+    pub fn is_handshaking(&self) -> bool {
+        self.phase == Phase::Handshake
+    }
+
+    /// Bytes waiting to be sent.
+    pub fn pending_output(&self) -> usize {
+        self.bufs.as_ref().map_or(0, |b| b.output.len())
+    }
+
+    /// Why the connection is closing, if it is.
+    pub fn reason(&self) -> Option<&CloseReason> {
+        self.reason.as_ref()
+    }
+
+    /// Takes the close reason (for the log, once the connection is gone).
+    pub fn take_reason(&mut self) -> Option<CloseReason> {
+        self.reason.take()
+    }
+
+    /// Bytes the connection holds on the heap beyond its fixed size.
+    pub fn heap_bytes(&self) -> usize {
+        self.bufs.as_ref().map_or(0, |b| {
+            std::mem::size_of::<Buffers>() + b.input.capacity() + b.output.capacity() + b.message.capacity()
+        })
+    }
+
+    fn bufs(&mut self) -> &mut Buffers {
+        self.bufs.get_or_insert_with(Box::default)
+    }
+
+    fn release_if_empty(&mut self) {
+        if self.bufs.as_ref().is_some_and(|b| b.is_empty()) {
+            self.bufs = None;
+        }
+    }
+
+    /// Reads what the peer sent and serves it, calling `handler` for every
+    /// complete message; the handler appends its reply's payload (a text
+    /// frame is built around it). Stops at `WouldBlock`, at the message
+    /// budget, when output backs up, or when the connection ends.
+    pub fn serve<F>(&mut self, scratch: &mut Scratch, limits: &Limits, handler: &mut F) -> Served
+    where
+        F: FnMut(Message<'_>, &mut Vec<u8>),
+    {
+        let mut out = std::mem::take(&mut scratch.write);
+        out.clear();
+        let mut served = self.serve_into(&mut scratch.read, &mut out, limits, handler);
+        if served != Served::Finished {
+            served = match self.send(&out, limits) {
+                Err(e) => self.fail(e),
+                Ok(()) if self.phase == Phase::Closing => self.finish_closing(),
+                // Paused only while output really is backed up: a writable
+                // event will come only if the socket buffer filled.
+                Ok(()) if served == Served::Paused && !self.is_paused(limits) => Served::MoreReady,
+                Ok(()) => served,
+            };
+        }
+        scratch.write = out;
+        self.release_if_empty();
+        served
+    }
+
+    fn serve_into<F>(&mut self, read_buf: &mut [u8], out: &mut Vec<u8>, limits: &Limits, handler: &mut F) -> Served
+    where
+        F: FnMut(Message<'_>, &mut Vec<u8>),
+    {
+        let mut budget = limits.messages_per_turn;
+        // Input left over from the previous turn goes first.
+        if self.phase == Phase::Open
+            && self.bufs.as_ref().is_some_and(|b| !b.input.is_empty())
+            && let Some(served) = self.serve_buffered(out, &mut budget, limits, handler)
+        {
+            return served;
+        }
+        for _ in 0..MAX_READS_PER_TURN {
+            if out.len() >= limits.output_pause_bytes.min(READ_CHUNK_BYTES) {
+                if let Err(e) = self.send(out, limits) {
+                    return self.fail(e);
+                }
+                out.clear();
+            }
+            if self.phase == Phase::Open && self.is_paused(limits) {
+                return Served::Paused;
+            }
+            let n = match self.stream.read(read_buf) {
+                Ok(0) => return self.peer_ended(),
+                Ok(n) => n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Served::Drained,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return self.fail(e),
+            };
+            let data = &mut read_buf[..n];
+            let buffered = self.bufs.as_ref().is_some_and(|b| !b.input.is_empty());
+            let served = match self.phase {
+                Phase::Closing => None,
+                Phase::Handshake => {
+                    self.bufs().input.extend_from_slice(data);
+                    self.serve_buffered(out, &mut budget, limits, handler)
+                }
+                Phase::Open if buffered => {
+                    self.bufs().input.extend_from_slice(data);
+                    self.serve_buffered(out, &mut budget, limits, handler)
+                }
+                Phase::Open => {
+                    let (consumed, stop) = self.frames(data, out, &mut budget, limits, handler);
+                    let rest = &data[consumed..];
+                    if !rest.is_empty() && self.phase == Phase::Open {
+                        let bufs = self.bufs();
+                        if let Stop::Incomplete(need) = stop {
+                            bufs.input.reserve_exact(need);
+                        }
+                        bufs.input.extend_from_slice(rest);
+                    }
+                    after(stop)
+                }
+            };
+            if let Some(served) = served {
+                return served;
+            }
+        }
+        // A closing peer that keeps sending is not worth more reads.
+        if self.phase == Phase::Closing { Served::Finished } else { Served::MoreReady }
+    }
+
+    /// Serves the connection's buffered input; `None` means "read more".
+    fn serve_buffered<F>(
+        &mut self,
+        out: &mut Vec<u8>,
+        budget: &mut usize,
+        limits: &Limits,
+        handler: &mut F,
+    ) -> Option<Served>
+    where
+        F: FnMut(Message<'_>, &mut Vec<u8>),
+    {
+        if self.phase == Phase::Handshake {
+            self.handshake(limits);
+        }
+        if self.phase != Phase::Open {
+            // Still reading the head, or refused: read on (and discard).
+            return None;
+        }
+        let mut input = std::mem::take(&mut self.bufs().input);
+        let (consumed, stop) = self.frames(&mut input, out, budget, limits, handler);
+        input.drain(..consumed);
+        if let Stop::Incomplete(need) = stop {
+            input.reserve(need.saturating_sub(input.len()));
+        }
+        if self.phase == Phase::Open {
+            self.bufs().input = input;
+        }
+        after(stop)
+    }
+
+    /// Tries to complete the upgrade from the buffered head.
+    fn handshake(&mut self, limits: &Limits) {
+        let bufs = self.bufs();
+        let parsed = http_upgrade::parse(&bufs.input, &mut bufs.searched, &limits.allowed_origins[..]);
+        match parsed {
+            Parse::Incomplete => {}
+            Parse::Reject(reject) => self.reject(reject),
+            Parse::Upgrade(upgrade) => {
+                let bufs = self.bufs();
+                bufs.input.drain(..upgrade.head_len);
+                bufs.searched = 0;
+                bufs.output.extend_from_slice(&http_upgrade::accept_response(&upgrade));
+                self.phase = Phase::Open;
+            }
+        }
+    }
+
+    fn reject(&mut self, reject: Reject) {
+        let bufs = self.bufs();
+        bufs.input = Vec::new();
+        bufs.output.extend_from_slice(reject.response());
+        self.phase = Phase::Closing;
+        self.reason = Some(CloseReason::Rejected(reject));
+    }
+
+    /// Parses and serves the complete frames at the front of `buf`; returns
+    /// how many bytes were consumed and why it stopped.
+    fn frames<F>(
+        &mut self,
+        buf: &mut [u8],
+        out: &mut Vec<u8>,
+        budget: &mut usize,
+        limits: &Limits,
+        handler: &mut F,
+    ) -> (usize, Stop)
+    where
+        F: FnMut(Message<'_>, &mut Vec<u8>),
+    {
+        let mut pos = 0;
+        loop {
+            if self.phase != Phase::Open {
+                return (pos, Stop::Closing);
+            }
+            if *budget == 0 {
+                return (pos, Stop::Budget);
+            }
+            let mut cursor = Cursor::new(&buf[pos..]);
+            let (header, len) = match FrameHeader::parse(&mut cursor) {
+                Ok(Some(parsed)) => parsed,
+                Ok(None) => return (pos, Stop::Incomplete(0)),
+                Err(_) => {
+                    self.close(out, CloseCode::Protocol, "bad opcode");
+                    return (pos, Stop::Closing);
+                }
+            };
+            let header_len = cursor.position() as usize;
+            if let Err((code, why)) = self.check(&header, len, limits) {
+                self.close(out, code, why);
+                return (pos, Stop::Closing);
+            }
+            // `check` bounded `len` by max_payload, so this cannot overflow.
+            let total = header_len + len as usize;
+            if buf.len() - pos < total {
+                return (pos, Stop::Incomplete(total));
+            }
+            let payload = &mut buf[pos + header_len..pos + total];
+            if let Some(mask) = header.mask {
+                unmask(payload, mask);
+            }
+            pos += total;
+            *budget -= 1;
+            self.frame(header, payload, out, handler);
+        }
+    }
+
+    /// RFC 6455 checks on a frame header; the close code and reason on failure.
+    fn check(&self, header: &FrameHeader, len: u64, limits: &Limits) -> Result<(), (CloseCode, &'static str)> {
+        if header.rsv1 || header.rsv2 || header.rsv3 {
+            return Err((CloseCode::Protocol, "reserved bits set"));
+        }
+        if header.mask.is_none() {
+            return Err((CloseCode::Protocol, "unmasked client frame"));
+        }
+        let fragments = self.bufs.as_ref().map_or(0, |b| b.message.len()) as u64;
+        match header.opcode {
+            OpCode::Control(_) if !header.is_final || len > 125 => Err((CloseCode::Protocol, "bad control frame")),
+            OpCode::Control(_) => Ok(()),
+            OpCode::Data(Data::Continue) if len.saturating_add(fragments) > limits.max_payload as u64 => {
+                Err((CloseCode::Size, "message too big"))
+            }
+            OpCode::Data(_) if len > limits.max_payload as u64 => Err((CloseCode::Size, "message too big")),
+            OpCode::Data(_) => Ok(()),
+        }
+    }
+
+    /// Serves one complete, unmasked frame.
+    fn frame<F>(&mut self, header: FrameHeader, payload: &[u8], out: &mut Vec<u8>, handler: &mut F)
+    where
+        F: FnMut(Message<'_>, &mut Vec<u8>),
+    {
+        let fragmented = self.bufs.as_ref().and_then(|b| b.fragmented);
+        match (header.opcode, fragmented) {
+            (OpCode::Data(Data::Text | Data::Binary), Some(_)) | (OpCode::Data(Data::Continue), None) => {
+                self.close(out, CloseCode::Protocol, "bad fragment sequence");
+            }
+            (OpCode::Data(kind @ (Data::Text | Data::Binary)), None) if header.is_final => {
+                self.message(kind, payload, out, handler);
+            }
+            (OpCode::Data(kind), None) => {
+                let bufs = self.bufs();
+                bufs.fragmented = Some(kind);
+                bufs.message.extend_from_slice(payload);
+            }
+            (OpCode::Data(_), Some(kind)) => {
+                self.bufs().message.extend_from_slice(payload);
+                if header.is_final {
+                    let message = std::mem::take(&mut self.bufs().message);
+                    self.bufs().fragmented = None;
+                    self.message(kind, &message, out, handler);
+                }
+            }
+            (OpCode::Control(Control::Ping), _) => write_frame(out, OpCode::Control(Control::Pong), payload),
+            (OpCode::Control(Control::Pong), _) => {}
+            (OpCode::Control(Control::Close), _) => self.peer_close(payload, out),
+            (OpCode::Control(Control::Reserved(_)), _) => self.close(out, CloseCode::Protocol, "bad opcode"),
+        }
+    }
+
+    fn message<F>(&mut self, kind: Data, payload: &[u8], out: &mut Vec<u8>, handler: &mut F)
+    where
+        F: FnMut(Message<'_>, &mut Vec<u8>),
+    {
+        let message = if kind == Data::Text {
+            match std::str::from_utf8(payload) {
+                Ok(text) => Message::Text(text),
+                Err(_) => return self.close(out, CloseCode::Invalid, "invalid UTF-8"),
+            }
+        } else {
+            Message::Binary(payload)
+        };
+        let start = out.len();
+        out.extend_from_slice(&[0, 0]);
+        handler(message, out);
+        finish_text_frame(out, start);
+    }
+
+    /// Answers the peer's close frame and starts closing.
+    fn peer_close(&mut self, payload: &[u8], out: &mut Vec<u8>) {
+        match payload {
+            [] => {
+                write_frame(out, OpCode::Control(Control::Close), &[]);
+                self.start_closing(CloseReason::PeerClosed);
+            }
+            [_] => self.close(out, CloseCode::Protocol, "bad close frame"),
+            [hi, lo, reason @ ..] => {
+                let code = CloseCode::from(u16::from_be_bytes([*hi, *lo]));
+                if !code.is_allowed() {
+                    self.close(out, CloseCode::Protocol, "bad close code");
+                } else if std::str::from_utf8(reason).is_err() {
+                    self.close(out, CloseCode::Invalid, "invalid UTF-8 in close reason");
+                } else {
+                    write_frame(out, OpCode::Control(Control::Close), &[*hi, *lo]);
+                    self.start_closing(CloseReason::PeerClosed);
+                }
+            }
+        }
+    }
+
+    /// Sends a close frame with `code` and starts closing.
+    fn close(&mut self, out: &mut Vec<u8>, code: CloseCode, reason: &str) {
+        let code_number = u16::from(code);
+        let mut payload = code_number.to_be_bytes().to_vec();
+        payload.extend_from_slice(&reason.as_bytes()[..reason.len().min(123)]);
+        write_frame(out, OpCode::Control(Control::Close), &payload);
+        self.start_closing(CloseReason::Closed(code_number));
+    }
+
+    fn start_closing(&mut self, reason: CloseReason) {
+        self.phase = Phase::Closing;
+        self.reason.get_or_insert(reason);
+        if let Some(bufs) = self.bufs.as_mut() {
+            bufs.input = Vec::new();
+            bufs.message = Vec::new();
+            bufs.fragmented = None;
+        }
+    }
+
+    /// Starts closing from outside (server shutdown, overload): queues a
+    /// close frame after what is already pending, then flushes.
+    pub fn close_with(&mut self, code: u16, reason: &str) -> Served {
+        match self.phase {
+            Phase::Open => {
+                let mut out = Vec::new();
+                self.close(&mut out, CloseCode::from(code), reason);
+                self.bufs().output.extend_from_slice(&out);
+                if let Err(e) = self.write_pending() {
+                    return self.fail(e);
+                }
+                self.finish_closing()
+            }
+            Phase::Handshake => Served::Finished,
+            Phase::Closing => Served::Drained,
+        }
+    }
+
+    /// Drops unsent output (the peer is not reading it) and closes with 1008.
+    fn overloaded(&mut self) -> Served {
+        if let Some(bufs) = self.bufs.as_mut() {
+            bufs.output = Vec::new();
+        }
+        self.reason = None;
+        self.close_with(u16::from(CloseCode::Policy), "output buffer full")
+    }
+
+    /// Writes `out` (this turn's replies) after any pending output; what the
+    /// peer does not accept is kept.
+    fn send(&mut self, out: &[u8], limits: &Limits) -> io::Result<()> {
+        let pending = self.pending_output();
+        let mut sent = 0;
+        if pending == 0 {
+            while sent < out.len() {
+                match self.stream.write(&out[sent..]) {
+                    Ok(0) => return Err(ErrorKind::WriteZero.into()),
+                    Ok(n) => sent += n,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        if sent < out.len() {
+            self.bufs().output.extend_from_slice(&out[sent..]);
+        }
+        if pending > 0 {
+            self.write_pending()?;
+        }
+        if self.pending_output() > limits.max_output_bytes && self.phase == Phase::Open {
+            self.overloaded();
+        }
+        Ok(())
+    }
+
+    fn write_pending(&mut self) -> io::Result<()> {
+        let Some(bufs) = self.bufs.as_mut() else { return Ok(()) };
+        let mut sent = 0;
+        let result = loop {
+            if sent == bufs.output.len() {
+                break Ok(());
+            }
+            match self.stream.write(&bufs.output[sent..]) {
+                Ok(0) => break Err(ErrorKind::WriteZero.into()),
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break Ok(()),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
+            }
+        };
+        if sent == bufs.output.len() {
+            bufs.output = Vec::new();
+        } else {
+            bufs.output.drain(..sent);
+        }
+        result
+    }
+
+    /// Writes pending output (on a writable event). Returns `MoreReady`
+    /// when reading was paused and may resume.
+    pub fn flush(&mut self, limits: &Limits) -> Served {
+        let was_paused = self.is_paused(limits);
+        if let Err(e) = self.write_pending() {
+            return self.fail(e);
+        }
+        let served = if self.phase == Phase::Closing {
+            self.finish_closing()
+        } else if was_paused && !self.is_paused(limits) {
+            Served::MoreReady
+        } else {
+            Served::Drained
+        };
+        self.release_if_empty();
+        served
+    }
+
+    /// Whether reading should wait for output to drain.
+    pub fn is_paused(&self, limits: &Limits) -> bool {
+        self.pending_output() > limits.output_pause_bytes
+    }
+
+    /// Once everything owed is sent, half-closes and waits for the peer's
+    /// end of stream.
+    fn finish_closing(&mut self) -> Served {
+        if self.pending_output() == 0 && !self.write_shut {
+            self.write_shut = true;
+            if self.stream.shutdown_write().is_err() {
+                return Served::Finished;
+            }
+        }
+        Served::Drained
+    }
+
+    fn peer_ended(&mut self) -> Served {
+        self.reason.get_or_insert(CloseReason::PeerClosed);
+        Served::Finished
+    }
+
+    fn fail(&mut self, e: io::Error) -> Served {
+        self.reason.get_or_insert(CloseReason::Transport(e));
+        Served::Finished
+    }
+
+    /// Marks the connection timed out; the caller drops it.
+    pub fn timed_out(&mut self) {
+        self.reason.get_or_insert(CloseReason::TimedOut);
+    }
+}
+
+/// What to do after frame processing stopped: `None` to read more.
+fn after(stop: Stop) -> Option<Served> {
+    match stop {
+        Stop::Incomplete(_) => None,
+        Stop::Budget => Some(Served::MoreReady),
+        Stop::Closing => Some(Served::Drained),
+    }
+}
+
+/// Appends an unmasked, final server frame.
+fn write_frame(out: &mut Vec<u8>, opcode: OpCode, payload: &[u8]) {
+    let header = FrameHeader { opcode, ..FrameHeader::default() };
+    // Writing into a Vec cannot fail.
+    let _ = header.format(payload.len() as u64, out);
+    out.extend_from_slice(payload);
+}
+
+/// Turns `out[start..]` (two reserved bytes, then a payload) into a final
+/// text frame, widening the header for long payloads.
+fn finish_text_frame(out: &mut Vec<u8>, start: usize) {
+    let len = out.len() - start - 2;
+    let header = FrameHeader { opcode: OpCode::Data(Data::Text), ..FrameHeader::default() };
+    let mut head = [0u8; 10];
+    let head_len = header.len(len as u64);
+    let _ = header.format(len as u64, &mut &mut head[..]);
+    if head_len > 2 {
+        let extra = head_len - 2;
+        out.resize(out.len() + extra, 0);
+        out.copy_within(start + 2..start + 2 + len, start + head_len);
+    }
+    out[start..start + head_len].copy_from_slice(&head[..head_len]);
+}
+
+/// Unmasks a client payload in place (RFC 6455 §5.3), eight bytes at a time.
+fn unmask(payload: &mut [u8], mask: [u8; 4]) {
+    let wide = u64::from_ne_bytes([mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3]]);
+    let (words, rest) = payload.as_chunks_mut::<8>();
+    for word in words {
+        *word = (u64::from_ne_bytes(*word) ^ wide).to_ne_bytes();
+    }
+    for (i, byte) in rest.iter_mut().enumerate() {
+        *byte ^= mask[i & 3];
+    }
+}
+
+#[cfg(test)]
+mod tests;

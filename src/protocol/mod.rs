@@ -1,0 +1,17 @@
+//! The NemesisDB wire protocol: what a request means and what a reply looks
+//! like. No I/O, no store, no time.
+//!
+//! - [`decode`] turns one text message into a validated [`Command`] or a
+//!   [`Rejection`] saying which error reply to send;
+//! - [`Reply`] writes a reply document into a byte buffer;
+//! - [`Status`] holds every status number, [`Protocol`] the numbering in use.
+
+mod command;
+mod decode;
+mod reply;
+mod status;
+
+pub use command::{Command, KeyNames, KeyValues, Verb};
+pub use decode::{MISSING_PARAMETER, PARAM_TYPE_INCORRECT, Rejection, RspName, Shape, decode};
+pub use reply::{Members, Reply, write_str};
+pub use status::{Protocol, Status};

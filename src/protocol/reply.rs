@@ -1,0 +1,313 @@
+//! Reply encoding: compact JSON written straight into the outgoing buffer.
+//!
+//! The store decides what a reply says; this module decides how it looks on
+//! the wire. Nothing here allocates: members are appended to the caller's
+//! buffer (normally the connection's output, right after the frame header),
+//! stored values are copied in as the raw JSON text they were stored as, and
+//! strings are escaped on the way. Members are written in the order given;
+//! callers give them in byte-wise name order, as NemesisDB sends them.
+
+use super::command::Verb;
+use super::decode::{Rejection, RspName, Shape};
+use super::status::{Protocol, Status};
+
+/// Writes one reply document into a buffer.
+pub struct Reply<'b> {
+    buf: &'b mut Vec<u8>,
+    protocol: Protocol,
+}
+
+impl<'b> Reply<'b> {
+    /// A writer appending to `buf`, numbering statuses per `protocol`.
+    pub fn new(buf: &'b mut Vec<u8>, protocol: Protocol) -> Self {
+        Reply { buf, protocol }
+    }
+
+    /// The status numbering in use.
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+
+    /// `{"<verb>_RSP":{…}}` with the members `f` writes.
+    pub fn object(&mut self, verb: Verb, f: impl FnOnce(&mut Members<'_>)) {
+        self.buf.extend_from_slice(b"{\"");
+        self.buf.extend_from_slice(verb.response_name().as_bytes());
+        self.buf.extend_from_slice(b"\":");
+        self.members(f);
+        self.buf.push(b'}');
+    }
+
+    /// `{"<verb>_RSP":{"st":N}}`
+    pub fn status(&mut self, verb: Verb, status: Status) {
+        self.object(verb, |m| {
+            m.st(status);
+        });
+    }
+
+    /// `{"<verb>_RSP":{"m":"<m>","st":N,"tkn":null}}`: the shape of
+    /// parameter errors and unknown sessions.
+    pub fn error(&mut self, verb: Verb, status: Status, m: &str) {
+        self.object(verb, |o| {
+            o.str("m", m).st(status).null("tkn");
+        });
+    }
+
+    /// The reply to a refused request.
+    pub fn rejection(&mut self, rejection: &Rejection<'_>) {
+        match &rejection.shape {
+            Shape::Err => {
+                self.buf.extend_from_slice(b"{\"ERR\":");
+                self.members(|o| {
+                    o.str("m", "").st(rejection.status);
+                });
+                self.buf.push(b'}');
+            }
+            Shape::Rsp { name: RspName::Known(verb), m } => self.error(*verb, rejection.status, m),
+            Shape::Rsp { name: RspName::Unknown(name), m } => {
+                self.buf.push(b'{');
+                write_str_with_suffix(self.buf, name, "_RSP");
+                self.buf.push(b':');
+                self.members(|o| {
+                    o.str("m", m).st(rejection.status).null("tkn");
+                });
+                self.buf.push(b'}');
+            }
+        }
+    }
+
+    fn members(&mut self, f: impl FnOnce(&mut Members<'_>)) {
+        self.buf.push(b'{');
+        let mut members = Members { buf: self.buf, protocol: self.protocol, first: true };
+        f(&mut members);
+        self.buf.push(b'}');
+    }
+}
+
+/// The members of one JSON object being written.
+pub struct Members<'b> {
+    buf: &'b mut Vec<u8>,
+    protocol: Protocol,
+    first: bool,
+}
+
+impl Members<'_> {
+    fn name(&mut self, name: &str) {
+        if !self.first {
+            self.buf.push(b',');
+        }
+        self.first = false;
+        self.buf.push(b'"');
+        self.buf.extend_from_slice(name.as_bytes());
+        self.buf.extend_from_slice(b"\":");
+    }
+
+    /// `"st":N`
+    pub fn st(&mut self, status: Status) -> &mut Self {
+        self.u64("st", u64::from(status.code(self.protocol)))
+    }
+
+    /// An unsigned integer member.
+    pub fn u64(&mut self, name: &str, value: u64) -> &mut Self {
+        self.name(name);
+        self.buf.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+        self
+    }
+
+    /// A signed integer member.
+    pub fn i64(&mut self, name: &str, value: i64) -> &mut Self {
+        self.name(name);
+        self.buf.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+        self
+    }
+
+    /// A boolean member.
+    pub fn bool(&mut self, name: &str, value: bool) -> &mut Self {
+        self.name(name);
+        self.buf.extend_from_slice(if value { b"true" } else { b"false" });
+        self
+    }
+
+    /// A string member, escaped.
+    pub fn str(&mut self, name: &str, value: &str) -> &mut Self {
+        self.name(name);
+        write_str(self.buf, value);
+        self
+    }
+
+    /// A `null` member.
+    pub fn null(&mut self, name: &str) -> &mut Self {
+        self.name(name);
+        self.buf.extend_from_slice(b"null");
+        self
+    }
+
+    /// A member whose value is JSON text that is already valid.
+    pub fn raw(&mut self, name: &str, json: &str) -> &mut Self {
+        self.name(name);
+        self.buf.extend_from_slice(json.as_bytes());
+        self
+    }
+
+    /// An object member made of JSON member texts (`"key":value`).
+    pub fn members<'v>(&mut self, name: &str, members: impl IntoIterator<Item = &'v [u8]>) -> &mut Self {
+        self.name(name);
+        self.buf.push(b'{');
+        self.joined(members);
+        self.buf.push(b'}');
+        self
+    }
+
+    /// An array member made of JSON value texts.
+    pub fn array<'v>(&mut self, name: &str, items: impl IntoIterator<Item = &'v [u8]>) -> &mut Self {
+        self.name(name);
+        self.buf.push(b'[');
+        self.joined(items);
+        self.buf.push(b']');
+        self
+    }
+
+    fn joined<'v>(&mut self, items: impl IntoIterator<Item = &'v [u8]>) {
+        for (i, item) in items.into_iter().enumerate() {
+            if i > 0 {
+                self.buf.push(b',');
+            }
+            self.buf.extend_from_slice(item);
+        }
+    }
+
+    /// An array-of-strings member.
+    pub fn strs<'v>(&mut self, name: &str, items: impl IntoIterator<Item = &'v str>) -> &mut Self {
+        self.name(name);
+        self.buf.push(b'[');
+        for (i, item) in items.into_iter().enumerate() {
+            if i > 0 {
+                self.buf.push(b',');
+            }
+            write_str(self.buf, item);
+        }
+        self.buf.push(b']');
+        self
+    }
+
+    /// An array-of-integers member.
+    pub fn u64s(&mut self, name: &str, items: impl IntoIterator<Item = u64>) -> &mut Self {
+        self.name(name);
+        self.buf.push(b'[');
+        let mut digits = itoa::Buffer::new();
+        for (i, item) in items.into_iter().enumerate() {
+            if i > 0 {
+                self.buf.push(b',');
+            }
+            self.buf.extend_from_slice(digits.format(item).as_bytes());
+        }
+        self.buf.push(b']');
+        self
+    }
+
+    /// A nested object member with the members `f` writes.
+    pub fn object(&mut self, name: &str, f: impl FnOnce(&mut Members<'_>)) -> &mut Self {
+        self.name(name);
+        self.buf.push(b'{');
+        let mut inner = Members { buf: self.buf, protocol: self.protocol, first: true };
+        f(&mut inner);
+        self.buf.push(b'}');
+        self
+    }
+}
+
+/// Appends `s` as a JSON string literal. Non-ASCII is written as UTF-8;
+/// only `"`, `\` and control characters are escaped.
+pub fn write_str(buf: &mut Vec<u8>, s: &str) {
+    write_str_with_suffix(buf, s, "");
+}
+
+fn write_str_with_suffix(buf: &mut Vec<u8>, s: &str, suffix: &str) {
+    buf.reserve(s.len() + suffix.len() + 2);
+    buf.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0x00..=0x1f => {
+                buf.extend_from_slice(&bytes[start..i]);
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                buf.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]]);
+                start = i + 1;
+                continue;
+            }
+            _ => continue,
+        };
+        buf.extend_from_slice(&bytes[start..i]);
+        buf.extend_from_slice(escape);
+        start = i + 1;
+    }
+    buf.extend_from_slice(&bytes[start..]);
+    buf.extend_from_slice(suffix.as_bytes());
+    buf.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::borrow::Cow;
+
+    fn text(f: impl FnOnce(&mut Reply<'_>)) -> String {
+        let mut buf = Vec::new();
+        f(&mut Reply::new(&mut buf, Protocol::V07));
+        String::from_utf8(buf).unwrap()
+    }
+
+    #[test]
+    fn strings_escape_only_what_json_requires() {
+        let mut buf = Vec::new();
+        write_str(&mut buf, "a\"b\\c\n\u{1}/żółw 𝄞");
+        assert_eq!(String::from_utf8(buf.clone()).unwrap(), r#""a\"b\\c\n\u0001/żółw 𝄞""#);
+        let back: String = serde_json::from_slice(&buf).unwrap();
+        assert_eq!(back, "a\"b\\c\n\u{1}/żółw 𝄞");
+    }
+
+    #[test]
+    fn every_control_character_round_trips() {
+        let all: String = (0u8..0x20).map(char::from).collect();
+        let mut buf = Vec::new();
+        write_str(&mut buf, &all);
+        let back: String = serde_json::from_slice(&buf).unwrap();
+        assert_eq!(back, all);
+    }
+
+    #[test]
+    fn objects_are_compact_and_in_the_given_order() {
+        let got = text(|r| {
+            r.object(Verb::KvGet, |o| {
+                o.members("keys", [&b"\"a\":1"[..], b"\"b\\\"\":{\"x\":[1,2]}"]).st(Status::Ok);
+            })
+        });
+        assert_eq!(got, r#"{"KV_GET_RSP":{"keys":{"a":1,"b\"":{"x":[1,2]}},"st":1}}"#);
+        let got = text(|r| {
+            r.object(Verb::KvKeys, |o| {
+                o.strs("keys", []).st(Status::Ok);
+            })
+        });
+        assert_eq!(got, r#"{"KV_KEYS_RSP":{"keys":[],"st":1}}"#);
+    }
+
+    #[test]
+    fn rejections_have_the_documented_shapes() {
+        let got = text(|r| r.rejection(&Rejection::binary_frame()));
+        assert_eq!(got, r#"{"ERR":{"m":"","st":2}}"#);
+        let unknown = Rejection {
+            status: Status::CommandNotExist,
+            shape: Shape::Rsp { name: RspName::Unknown(Cow::Borrowed("x\"y")), m: "" },
+        };
+        assert_eq!(text(|r| r.rejection(&unknown)), r#"{"x\"y_RSP":{"m":"","st":10,"tkn":null}}"#);
+        let missing = Rejection::verb(Verb::KvSet, Status::ParamMissing, "Missing parameter");
+        assert_eq!(text(|r| r.rejection(&missing)), r#"{"KV_SET_RSP":{"m":"Missing parameter","st":26,"tkn":null}}"#);
+    }
+}

@@ -1,0 +1,435 @@
+//! The embeddable server: a listener and its connections inside a host's
+//! `mio::Poll`.
+//!
+//! Owns: the listener, the [`Slab`] of connections and their tokens, the
+//! turn structure (fair budgets, deferred closes, deadlines) and the
+//! [`Store`]. It is the only module that names mio types and the only one
+//! that registers sources. It never sees JSON: messages go to
+//! [`protocol::decode`], commands to [`Store::execute`].
+//!
+//! The host owns the `Poll`, its `Waker` and the clock: it passes `now` in,
+//! sleeps at most [`Server::poll_timeout`], hands over events the server
+//! [`owns`](Server::owns), and calls [`Server::tick`] once per turn. No call
+//! blocks and none returns an error for what one peer did.
+
+use std::collections::VecDeque;
+use std::io::{self, ErrorKind, Write};
+use std::net::{SocketAddr, TcpListener as StdListener, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use log::{debug, warn};
+use mio::event::Event;
+use mio::net::{TcpListener, TcpStream};
+use mio::{Interest, Registry, Token};
+use slab::Slab;
+
+use crate::config::Config;
+use crate::conn::{CloseReason, Conn, Limits, Message, Scratch, Served, Transport};
+use crate::error::Error;
+use crate::http_upgrade::Reject;
+use crate::protocol::{self, Protocol, Rejection, Reply};
+use crate::store::{ServerInfo, Store};
+
+/// Tokens this server may use in the host's `Poll`: `base` is the listener
+/// and `base + 1 ..= base + max_conns` are connections. The host must not use
+/// them for anything else.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TokenRange {
+    /// The listener's token.
+    pub base: usize,
+    /// How many connections may be open at once; past it, new connections
+    /// are refused with HTTP 503.
+    pub max_conns: usize,
+}
+
+impl TokenRange {
+    /// Whether `token` falls in this range.
+    pub fn contains(&self, token: Token) -> bool {
+        token.0 >= self.base && token.0 - self.base <= self.max_conns
+    }
+
+    fn listener(&self) -> Token {
+        Token(self.base)
+    }
+
+    fn conn(&self, key: usize) -> Token {
+        Token(self.base + 1 + key)
+    }
+}
+
+/// How long a connection may take to complete its upgrade (slowloris guard).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a closing connection may take to drain and end its stream.
+const LINGER_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long to stop accepting after the process ran out of file
+/// descriptors, so the loop does not spin on a listener it cannot drain.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Refused connections kept open briefly so their 503 is read before the
+/// socket closes; beyond this many, extras are dropped at once.
+const MAX_REFUSED_LINGERING: usize = 64;
+
+impl Transport for TcpStream {
+    fn shutdown_write(&self) -> io::Result<()> {
+        self.shutdown(std::net::Shutdown::Write)
+    }
+}
+
+/// A connection in the slab.
+struct Slot {
+    conn: Conn<TcpStream>,
+    /// Tells a reused slab key from the connection a deadline was set for.
+    serial: u64,
+    /// Finished; removed at the end of the turn.
+    dead: bool,
+    /// Already in the ready queue.
+    queued: bool,
+}
+
+/// Counters reported by `SV_INFO`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Stats {
+    /// Connections accepted since start.
+    pub connections_total: u64,
+    /// Requests answered since start.
+    pub requests: u64,
+}
+
+/// An ndb server bound to its address.
+pub struct Server {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    tokens: TokenRange,
+    conns: Slab<Slot>,
+    next_serial: u64,
+    store: Store,
+    protocol: Protocol,
+    limits: Limits,
+    scratch: Scratch,
+    /// Connections with input left after their budget ran out.
+    ready: VecDeque<(usize, u64)>,
+    /// Keys of finished connections, removed at the end of the turn.
+    dead: Vec<usize>,
+    handshake_deadlines: VecDeque<(Instant, usize, u64)>,
+    linger_deadlines: VecDeque<(Instant, usize, u64)>,
+    refused: VecDeque<(Instant, TcpStream)>,
+    accept_paused_until: Option<Instant>,
+    listening: bool,
+    stats: Stats,
+}
+
+impl Server {
+    /// Binds the listening socket (nothing is registered yet).
+    ///
+    /// # Errors
+    /// [`Error::Bind`] when the address does not resolve or cannot be bound
+    /// (e.g. the port is in use).
+    pub fn bind(config: Config, tokens: TokenRange) -> Result<Server, Error> {
+        let address = format!("{}:{}", config.ip, config.port);
+        let bind_error = |source| Error::Bind { address: address.clone(), source };
+        let addrs: Vec<SocketAddr> = address.to_socket_addrs().map_err(bind_error)?.collect();
+        let std_listener = StdListener::bind(&addrs[..]).map_err(bind_error)?;
+        std_listener.set_nonblocking(true).map_err(bind_error)?;
+        let local_addr = std_listener.local_addr().map_err(bind_error)?;
+        let limits = Limits {
+            max_payload: config.max_payload,
+            output_pause_bytes: config.output_pause_bytes,
+            max_output_bytes: config.max_output_bytes,
+            messages_per_turn: config.messages_per_turn,
+            allowed_origins: config.allowed_origins.clone(),
+        };
+        let store = Store::new(ServerInfo { persist_enabled: config.persist_enabled });
+        Ok(Server {
+            listener: TcpListener::from_std(std_listener),
+            local_addr,
+            tokens,
+            conns: Slab::new(),
+            next_serial: 0,
+            store,
+            protocol: config.protocol,
+            limits,
+            scratch: Scratch::default(),
+            ready: VecDeque::new(),
+            dead: Vec::new(),
+            handshake_deadlines: VecDeque::new(),
+            linger_deadlines: VecDeque::new(),
+            refused: VecDeque::new(),
+            accept_paused_until: None,
+            listening: false,
+            stats: Stats::default(),
+        })
+    }
+
+    /// The address the server listens on (useful after binding port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The store, for loading data before serving or inspecting it.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The store, mutably (for loads at start-up).
+    pub fn store_mut(&mut self) -> &mut Store {
+        &mut self.store
+    }
+
+    /// Counters since start.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Open connections (upgraded or not).
+    pub fn connections(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// Registers the listener with the host's `Poll`.
+    ///
+    /// # Errors
+    /// The registry's error.
+    pub fn register(&mut self, registry: &Registry) -> io::Result<()> {
+        registry.register(&mut self.listener, self.tokens.listener(), Interest::READABLE)?;
+        self.listening = true;
+        Ok(())
+    }
+
+    /// Whether an event with this token is the server's to handle.
+    pub fn owns(&self, token: Token) -> bool {
+        self.tokens.contains(token)
+    }
+
+    /// Handles one event the server [`owns`](Server::owns).
+    pub fn handle_event(&mut self, registry: &Registry, event: &Event, now: Instant) {
+        let token = event.token();
+        if token == self.tokens.listener() {
+            self.accept(registry, now);
+            return;
+        }
+        let key = token.0.wrapping_sub(self.tokens.base + 1);
+        let Some(slot) = self.conns.get_mut(key) else { return };
+        if slot.dead {
+            return;
+        }
+        if event.is_writable() {
+            let was_closing = slot.conn.is_closing();
+            let served = slot.conn.flush(&self.limits);
+            self.after(key, served, was_closing, now);
+        }
+        if event.is_readable() || event.is_read_closed() || event.is_error() {
+            self.serve(key, now);
+        }
+    }
+
+    /// How long the host may sleep: `Some(ZERO)` when work is pending, the
+    /// time to the next deadline, or `None` when there is nothing to wait for.
+    pub fn poll_timeout(&self, now: Instant) -> Option<Duration> {
+        if !self.ready.is_empty() || !self.dead.is_empty() {
+            return Some(Duration::ZERO);
+        }
+        [
+            self.handshake_deadlines.front().map(|d| d.0),
+            self.linger_deadlines.front().map(|d| d.0),
+            self.refused.front().map(|r| r.0),
+            self.accept_paused_until,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .map(|deadline| deadline.saturating_duration_since(now))
+    }
+
+    /// Runs the work of a turn that no event triggered: connections with
+    /// input left, deadlines, and removal of finished connections.
+    pub fn tick(&mut self, registry: &Registry, now: Instant) {
+        for _ in 0..self.ready.len() {
+            let Some((key, serial)) = self.ready.pop_front() else { break };
+            if let Some(slot) = self.conns.get_mut(key).filter(|s| s.serial == serial && !s.dead) {
+                slot.queued = false;
+                self.serve(key, now);
+            }
+        }
+        self.expire(now);
+        if self.accept_paused_until.is_some_and(|until| now >= until) {
+            self.accept_paused_until = None;
+            self.accept(registry, now);
+        }
+        self.reap(registry);
+    }
+
+    /// Starts a clean shutdown: stops accepting, sends every client a close
+    /// frame with code 1001 (going away), and drops connections that have
+    /// not upgraded. Keep running turns until [`Server::is_drained`] (or a
+    /// deadline of the host's) to let the close frames out.
+    pub fn shutdown(&mut self, registry: &Registry) {
+        if self.listening {
+            let _ = registry.deregister(&mut self.listener);
+            self.listening = false;
+        }
+        let now_keys: Vec<usize> = self.conns.iter().map(|(key, _)| key).collect();
+        for key in now_keys {
+            let slot = &mut self.conns[key];
+            if slot.dead {
+                continue;
+            }
+            let served = slot.conn.close_with(1001, "server shutting down");
+            if served == Served::Finished || slot.conn.is_handshaking() {
+                self.kill(key);
+            }
+        }
+        self.reap(registry);
+    }
+
+    /// Whether no connection is left (after [`Server::shutdown`]).
+    pub fn is_drained(&self) -> bool {
+        self.conns.is_empty()
+    }
+
+    fn accept(&mut self, registry: &Registry, now: Instant) {
+        if !self.listening || self.accept_paused_until.is_some() {
+            return;
+        }
+        loop {
+            let (stream, peer) = match self.listener.accept() {
+                Ok(accepted) => accepted,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if matches!(e.kind(), ErrorKind::Interrupted | ErrorKind::ConnectionAborted) => continue,
+                Err(e) => {
+                    // Out of descriptors or memory: the pending connection
+                    // stays in the backlog, so back off instead of spinning.
+                    warn!("accept failed, pausing {ACCEPT_BACKOFF:?}: {e}");
+                    self.accept_paused_until = Some(now + ACCEPT_BACKOFF);
+                    return;
+                }
+            };
+            self.stats.connections_total += 1;
+            if self.conns.len() >= self.tokens.max_conns {
+                debug!("{peer}: refused, at the connection limit ({})", self.tokens.max_conns);
+                self.refuse(stream, now);
+                continue;
+            }
+            let _ = stream.set_nodelay(true);
+            let entry = self.conns.vacant_entry();
+            let key = entry.key();
+            let mut conn = Conn::new(stream);
+            if let Err(e) =
+                registry.register(conn.stream_mut(), self.tokens.conn(key), Interest::READABLE | Interest::WRITABLE)
+            {
+                warn!("{peer}: cannot register connection: {e}");
+                continue;
+            }
+            self.next_serial += 1;
+            let serial = self.next_serial;
+            entry.insert(Slot { conn, serial, dead: false, queued: false });
+            self.handshake_deadlines.push_back((now + HANDSHAKE_TIMEOUT, key, serial));
+            debug!("conn {key}: accepted from {peer}");
+        }
+    }
+
+    /// Answers 503 and keeps the socket a moment so the client can read it.
+    fn refuse(&mut self, mut stream: TcpStream, now: Instant) {
+        let _ = stream.write(Reject::Unavailable.response());
+        let _ = stream.shutdown(std::net::Shutdown::Write);
+        if self.refused.len() < MAX_REFUSED_LINGERING {
+            self.refused.push_back((now + LINGER_TIMEOUT, stream));
+        }
+    }
+
+    fn serve(&mut self, key: usize, now: Instant) {
+        let Some(slot) = self.conns.get_mut(key) else { return };
+        let store = &mut self.store;
+        let stats = &mut self.stats;
+        let protocol = self.protocol;
+        let mut handler = |message: Message<'_>, out: &mut Vec<u8>| {
+            stats.requests += 1;
+            let mut reply = Reply::new(out, protocol);
+            match message {
+                Message::Text(text) => match protocol::decode(text) {
+                    Ok(command) => store.execute(command, now, &mut reply),
+                    Err(rejection) => reply.rejection(&rejection),
+                },
+                Message::Binary(_) => reply.rejection(&Rejection::binary_frame()),
+            }
+        };
+        let was_closing = slot.conn.is_closing();
+        let served = slot.conn.serve(&mut self.scratch, &self.limits, &mut handler);
+        self.after(key, served, was_closing, now);
+    }
+
+    /// Book-keeping after a connection was served or flushed.
+    fn after(&mut self, key: usize, served: Served, was_closing: bool, now: Instant) {
+        let Some(slot) = self.conns.get_mut(key) else { return };
+        if !was_closing && slot.conn.is_closing() {
+            self.linger_deadlines.push_back((now + LINGER_TIMEOUT, key, slot.serial));
+        }
+        match served {
+            Served::Finished => self.kill(key),
+            Served::MoreReady if !slot.queued => {
+                slot.queued = true;
+                self.ready.push_back((key, slot.serial));
+            }
+            Served::MoreReady | Served::Drained | Served::Paused => {}
+        }
+    }
+
+    fn kill(&mut self, key: usize) {
+        if let Some(slot) = self.conns.get_mut(key).filter(|s| !s.dead) {
+            slot.dead = true;
+            self.dead.push(key);
+        }
+    }
+
+    /// Drops connections whose deadline passed.
+    fn expire(&mut self, now: Instant) {
+        while let Some(&(deadline, key, serial)) = self.handshake_deadlines.front() {
+            if deadline > now {
+                break;
+            }
+            self.handshake_deadlines.pop_front();
+            if let Some(slot) = self.conns.get_mut(key).filter(|s| s.serial == serial && s.conn.is_handshaking()) {
+                slot.conn.timed_out();
+                self.kill(key);
+            }
+        }
+        while let Some(&(deadline, key, serial)) = self.linger_deadlines.front() {
+            if deadline > now {
+                break;
+            }
+            self.linger_deadlines.pop_front();
+            if let Some(slot) = self.conns.get_mut(key).filter(|s| s.serial == serial) {
+                slot.conn.timed_out();
+                self.kill(key);
+            }
+        }
+        while self.refused.front().is_some_and(|r| r.0 <= now) {
+            self.refused.pop_front();
+        }
+    }
+
+    /// Deregisters and drops finished connections.
+    fn reap(&mut self, registry: &Registry) {
+        for key in self.dead.drain(..) {
+            if let Some(mut slot) = self.conns.try_remove(key) {
+                let _ = registry.deregister(slot.conn.stream_mut());
+                match slot.conn.take_reason() {
+                    Some(CloseReason::Transport(e)) => debug!("conn {key}: closed: {e}"),
+                    Some(reason) => debug!("conn {key}: closed: {reason:?}"),
+                    None => debug!("conn {key}: closed"),
+                }
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("local_addr", &self.local_addr)
+            .field("tokens", &self.tokens)
+            .field("connections", &self.conns.len())
+            .finish_non_exhaustive()
+    }
+}
