@@ -83,11 +83,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Config {
         Config {
-            target: Target {
-                host: "127.0.0.1".to_string(),
-                port: 1987,
-                path: "/".to_string(),
-            },
+            target: Target { host: "127.0.0.1".to_string(), port: 1987, path: "/".to_string() },
             connections: 50,
             pipeline: 1,
             requests: 100_000,
@@ -195,13 +191,9 @@ where
             }
             Long("duration") => {
                 let secs: f64 = number(&mut parser, "--duration")?;
-                config.duration = Duration::try_from_secs_f64(secs)
-                    .ok()
-                    .filter(|d| !d.is_zero());
+                config.duration = Duration::try_from_secs_f64(secs).ok().filter(|d| !d.is_zero());
                 if config.duration.is_none() {
-                    return Err(format!(
-                        "--duration must be a positive number of seconds, not {secs}"
-                    ));
+                    return Err(format!("--duration must be a positive number of seconds, not {secs}"));
                 }
             }
             Short('d') => config.value_bytes = number(&mut parser, "-d")?,
@@ -224,10 +216,7 @@ where
         config.target = parse_url(&url)?;
     }
     if let Some(host) = host {
-        config.target.host = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string();
+        config.target.host = host.trim_start_matches('[').trim_end_matches(']').to_string();
     }
     if let Some(port) = port {
         config.target.port = port;
@@ -252,10 +241,7 @@ fn validate(config: &Config) -> Result<(), String> {
         return Err(format!("{flag} must be at least 1"));
     }
     if config.threads > config.connections {
-        return Err(format!(
-            "--threads ({}) must not exceed -c ({})",
-            config.threads, config.connections
-        ));
+        return Err(format!("--threads ({}) must not exceed -c ({})", config.threads, config.connections));
     }
     if config.pipeline > MAX_PIPELINE {
         return Err(format!("-P must be at most {MAX_PIPELINE}"));
@@ -264,32 +250,21 @@ fn validate(config: &Config) -> Result<(), String> {
         return Err(format!("-d must be at most {MAX_VALUE_BYTES} bytes"));
     }
     if config.key_space.unwrap_or(1) > MAX_KEY_SPACE {
-        return Err(format!(
-            "-r must be at most {MAX_KEY_SPACE} (twelve-digit keys)"
-        ));
+        return Err(format!("-r must be at most {MAX_KEY_SPACE} (twelve-digit keys)"));
     }
     if config.preload > config.key_space.unwrap_or(MAX_KEY_SPACE) {
-        return Err(
-            "--preload must not exceed -r: keys beyond the key space are never read".to_string(),
-        );
+        return Err("--preload must not exceed -r: keys beyond the key space are never read".to_string());
     }
     Ok(())
 }
 
 fn string(parser: &mut lexopt::Parser, flag: &str) -> Result<String, String> {
-    parser
-        .value()
-        .map_err(|e| e.to_string())?
-        .into_string()
-        .map_err(|_| format!("{flag} needs valid UTF-8"))
+    parser.value().map_err(|e| e.to_string())?.into_string().map_err(|_| format!("{flag} needs valid UTF-8"))
 }
 
 fn number<T: std::str::FromStr>(parser: &mut lexopt::Parser, flag: &str) -> Result<T, String> {
     let text = string(parser, flag)?;
-    text.trim()
-        .replace('_', "")
-        .parse()
-        .map_err(|_| format!("{flag} needs a number, not {text:?}"))
+    text.trim().replace('_', "").parse().map_err(|_| format!("{flag} needs a number, not {text:?}"))
 }
 
 fn tests(list: &str) -> Result<Vec<Test>, String> {
@@ -313,9 +288,7 @@ fn parse_url(url: &str) -> Result<Target, String> {
     let rest = match url.split_once("://") {
         Some((scheme, rest)) if scheme.eq_ignore_ascii_case("ws") => rest,
         Some((scheme, _)) if scheme.eq_ignore_ascii_case("wss") => {
-            return Err(format!(
-                "{url}: wss:// (TLS) is not supported; ndb speaks plain ws://"
-            ));
+            return Err(format!("{url}: wss:// (TLS) is not supported; ndb speaks plain ws://"));
         }
         Some(_) => return Err(format!("{url}: the URL must start with ws://")),
         None => url,
@@ -345,11 +318,7 @@ fn parse_url(url: &str) -> Result<Target, String> {
         Some(port) => port.parse().map_err(|_| bad())?,
         None => 1987,
     };
-    Ok(Target {
-        host: host.to_string(),
-        port,
-        path: path.to_string(),
-    })
+    Ok(Target { host: host.to_string(), port, path: path.to_string() })
 }
 
 #[cfg(test)]
@@ -368,10 +337,7 @@ mod tests {
         let config = run("").unwrap();
         assert_eq!(config, Config::default());
         assert_eq!(config.target.to_string(), "ws://127.0.0.1:1987/");
-        assert_eq!(
-            (config.connections, config.pipeline, config.requests),
-            (50, 1, 100_000)
-        );
+        assert_eq!((config.connections, config.pipeline, config.requests), (50, 1, 100_000));
         assert_eq!(config.value_bytes, 16);
         assert_eq!(config.key_space, None);
         assert_eq!(config.tests.len(), Test::ALL.len());
@@ -379,46 +345,29 @@ mod tests {
 
     #[test]
     fn every_flag_is_read() {
-        let config = run(
-            "-h 10.1.2.3 -p 2000 -c 8 -P 4 -n 500 -d 100 -r 1000 -t kv_set,KV_GET \
-             --preload 1000 --rate 5000 --json -q --threads 2",
-        )
+        let config = run("-h 10.1.2.3 -p 2000 -c 8 -P 4 -n 500 -d 100 -r 1000 -t kv_set,KV_GET \
+             --preload 1000 --rate 5000 --json -q --threads 2")
         .unwrap();
         assert_eq!(config.target.to_string(), "ws://10.1.2.3:2000/");
-        assert_eq!(
-            (config.connections, config.pipeline, config.requests),
-            (8, 4, 500)
-        );
+        assert_eq!((config.connections, config.pipeline, config.requests), (8, 4, 500));
         assert_eq!((config.value_bytes, config.key_space), (100, Some(1000)));
         assert_eq!(config.tests, vec![Test::KvSet, Test::KvGet]);
         assert_eq!((config.preload, config.rate), (1000, Some(5000)));
         assert!(config.json && config.quiet);
         assert_eq!(config.threads, 2);
         assert_eq!(run("-c10 -P2").unwrap().pipeline, 2);
-        assert_eq!(
-            run("--duration 2.5").unwrap().duration,
-            Some(Duration::from_millis(2500))
-        );
+        assert_eq!(run("--duration 2.5").unwrap().duration, Some(Duration::from_millis(2500)));
     }
 
     #[test]
     fn urls_give_host_port_and_path() {
         let t = run("-u ws://example.net:99/db").unwrap().target;
-        assert_eq!(
-            (t.host.as_str(), t.port, t.path.as_str()),
-            ("example.net", 99, "/db")
-        );
+        assert_eq!((t.host.as_str(), t.port, t.path.as_str()), ("example.net", 99, "/db"));
         let t = run("-u ws://[::1]:7/").unwrap().target;
         assert_eq!((t.host.as_str(), t.port), ("::1", 7));
         assert_eq!(t.to_string(), "ws://[::1]:7/");
-        assert_eq!(
-            run("-u ws://localhost").unwrap().target.to_string(),
-            "ws://localhost:1987/"
-        );
-        assert_eq!(
-            run("-h ::1 -p 5").unwrap().target.to_string(),
-            "ws://[::1]:5/"
-        );
+        assert_eq!(run("-u ws://localhost").unwrap().target.to_string(), "ws://localhost:1987/");
+        assert_eq!(run("-h ::1 -p 5").unwrap().target.to_string(), "ws://[::1]:5/");
     }
 
     #[test]

@@ -86,11 +86,7 @@ impl Conn {
     /// # Errors
     /// When the registry refuses the socket.
     pub fn register(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
-        registry.register(
-            &mut self.stream,
-            token,
-            Interest::READABLE | Interest::WRITABLE,
-        )
+        registry.register(&mut self.stream, token, Interest::READABLE | Interest::WRITABLE)
     }
 
     /// Sets the request to send during the next test and sizes the buffers
@@ -98,8 +94,7 @@ impl Conn {
     pub fn prepare(&mut self, template: Template, pipeline: usize) {
         let room = pipeline * template.frame_len() + CONTROL_ROOM;
         self.out.reserve(room.saturating_sub(self.out.len()));
-        self.stamps
-            .reserve(pipeline.saturating_sub(self.stamps.len()));
+        self.stamps.reserve(pipeline.saturating_sub(self.stamps.len()));
         self.template = Some(template);
     }
 
@@ -224,9 +219,7 @@ impl Conn {
             let Some(stamp) = self.stamps.pop_front() else {
                 return Err("reply to no request".to_string());
             };
-            outcome
-                .latency_ns
-                .saturating_record(now_ns.saturating_sub(stamp).max(1));
+            outcome.latency_ns.saturating_record(now_ns.saturating_sub(stamp).max(1));
             if !ok {
                 match frame {
                     Frame::Binary => outcome.record_error(b"(binary message)"),
@@ -246,9 +239,7 @@ impl Conn {
         }
         self.failed = true;
         outcome.lost += self.stamps.len() as u64;
-        outcome
-            .failures
-            .push(format!("connection {}: {why}", self.id));
+        outcome.failures.push(format!("connection {}: {why}", self.id));
         self.stamps.clear();
         self.out.clear();
         self.out_sent = 0;

@@ -69,9 +69,7 @@ impl ClientHeader {
 /// (RFC 6455 §5.3). Works eight bytes at a time; the compiler vectorises it.
 #[inline]
 pub fn apply_mask(data: &mut [u8], mask: [u8; 4]) {
-    let wide = u64::from_ne_bytes([
-        mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3],
-    ]);
+    let wide = u64::from_ne_bytes([mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3]]);
     let mut chunks = data.chunks_exact_mut(8);
     for chunk in &mut chunks {
         let mut word = [0u8; 8];
@@ -156,12 +154,9 @@ pub fn parse_header(buf: &[u8]) -> Parse {
         _ => return Parse::Invalid("unknown opcode"),
     }
     match usize::try_from(payload_len) {
-        Ok(payload_len) if payload_len <= MAX_FRAME_BYTES => Parse::Header(Header {
-            fin,
-            opcode,
-            header_len,
-            payload_len,
-        }),
+        Ok(payload_len) if payload_len <= MAX_FRAME_BYTES => {
+            Parse::Header(Header { fin, opcode, header_len, payload_len })
+        }
         _ => Parse::Invalid("server frame too large"),
     }
 }
@@ -217,17 +212,12 @@ mod tests {
         for len in [0usize, 1, 125, 126, 127, 65_535, 65_536, 1 << 20] {
             let mut ours = ClientHeader::new(OP_TEXT, len).as_bytes().to_vec();
             ours.extend_from_slice(&[1, 2, 3, 4]);
-            let header = FrameHeader {
-                mask: Some([1, 2, 3, 4]),
-                opcode: OpCode::Data(Data::Text),
-                ..FrameHeader::default()
-            };
+            let header =
+                FrameHeader { mask: Some([1, 2, 3, 4]), opcode: OpCode::Data(Data::Text), ..FrameHeader::default() };
             let mut theirs = Vec::new();
             header.format(len as u64, &mut theirs).unwrap();
             assert_eq!(ours, theirs, "length {len}");
-            let (parsed, parsed_len) = FrameHeader::parse(&mut Cursor::new(&theirs))
-                .unwrap()
-                .unwrap();
+            let (parsed, parsed_len) = FrameHeader::parse(&mut Cursor::new(&theirs)).unwrap().unwrap();
             assert_eq!(parsed_len, len as u64);
             assert_eq!(parsed.opcode, OpCode::Data(Data::Text));
         }
@@ -240,11 +230,7 @@ mod tests {
             let original: Vec<u8> = (0..len as u8).map(|b| b.wrapping_mul(31)).collect();
             let mut fast = original.clone();
             apply_mask(&mut fast, mask);
-            let slow: Vec<u8> = original
-                .iter()
-                .enumerate()
-                .map(|(i, b)| b ^ mask[i % 4])
-                .collect();
+            let slow: Vec<u8> = original.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]).collect();
             assert_eq!(fast, slow, "length {len}");
             apply_mask(&mut fast, mask);
             assert_eq!(fast, original, "masking twice restores, length {len}");
@@ -267,10 +253,7 @@ mod tests {
     fn server_headers_parse_like_tungstenite_formats_them() {
         for len in [0u64, 5, 125, 126, 300, 65_535, 65_536, 70_000] {
             let mut bytes = Vec::new();
-            let header = FrameHeader {
-                opcode: OpCode::Data(Data::Text),
-                ..FrameHeader::default()
-            };
+            let header = FrameHeader { opcode: OpCode::Data(Data::Text), ..FrameHeader::default() };
             header.format(len, &mut bytes).unwrap();
             let expected = Parse::Header(Header {
                 fin: true,
@@ -291,10 +274,7 @@ mod tests {
         assert!(matches!(parse_header(&[0xC1, 0x05]), Parse::Invalid(_)));
         assert!(matches!(parse_header(&[0x83, 0x00]), Parse::Invalid(_)));
         assert!(matches!(parse_header(&[0x09, 0x00]), Parse::Invalid(_)));
-        assert!(matches!(
-            parse_header(&[0x89, 126, 0, 200]),
-            Parse::Invalid(_)
-        ));
+        assert!(matches!(parse_header(&[0x89, 126, 0, 200]), Parse::Invalid(_)));
         let huge = [0x81, 127, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF];
         assert!(matches!(parse_header(&huge), Parse::Invalid(_)));
     }
@@ -303,20 +283,11 @@ mod tests {
     fn status_is_found_in_every_reply_shape() {
         let cases: &[(&str, Option<u64>)] = &[
             (r#"{"KV_SET_RSP":{"st":1}}"#, Some(1)),
-            (
-                r#"{"KV_GET_RSP":{"keys":{"key:000000000042":"xxxx"},"st":1}}"#,
-                Some(1),
-            ),
-            (
-                r#"{"SH_NEW_RSP":{"st":1,"tkn":9876543210123456789}}"#,
-                Some(1),
-            ),
+            (r#"{"KV_GET_RSP":{"keys":{"key:000000000042":"xxxx"},"st":1}}"#, Some(1)),
+            (r#"{"SH_NEW_RSP":{"st":1,"tkn":9876543210123456789}}"#, Some(1)),
             (r#"{"ERR":{"m":"","st":3}}"#, Some(3)),
             (r#"{"SH_GET_RSP":{"m":"","st":100,"tkn":null}}"#, Some(100)),
-            (
-                r#"{"SV_INFO_RSP":{"persistEnabled":true,"serverVersion":"0.7.4","st":1}}"#,
-                Some(1),
-            ),
+            (r#"{"SV_INFO_RSP":{"persistEnabled":true,"serverVersion":"0.7.4","st":1}}"#, Some(1)),
             (r#"{"X_RSP":{"st": 22 }}"#, Some(22)),
             (r#"{"X_RSP":{"st":1.5}}"#, None),
             (r#"{"X_RSP":{"st":"1"}}"#, None),
@@ -333,10 +304,7 @@ mod tests {
     fn token_above_i64_range_is_read_exactly() {
         let reply = br#"{"SH_NEW_RSP":{"st":1,"tkn":18446744073709551615}}"#;
         assert_eq!(scan_token(reply), Some(u64::MAX));
-        assert_eq!(
-            scan_token(br#"{"SH_NEW_RSP":{"st":1,"tkn":18446744073709551616}}"#),
-            None
-        );
+        assert_eq!(scan_token(br#"{"SH_NEW_RSP":{"st":1,"tkn":18446744073709551616}}"#), None);
         assert_eq!(scan_token(br#"{"SH_NEW_RSP":{"st":103}}"#), None);
     }
 }

@@ -84,47 +84,30 @@ fn run(config: &Config) -> ExitCode {
     }
     let results = match ws::resolve(&config.target) {
         Ok(addrs) => run_threads(config, &addrs, &phases),
-        Err(msg) => Results {
-            preload: None,
-            tests: Vec::new(),
-            errors: vec![msg],
-        },
+        Err(msg) => Results { preload: None, tests: Vec::new(), errors: vec![msg] },
     };
     for error in &results.errors {
         eprintln!("ndb-bench: {error}");
     }
     if config.json {
         let preload = results.preload.as_ref();
-        println!(
-            "{}",
-            report::json(config, preload, &results.tests, &results.errors)
-        );
+        println!("{}", report::json(config, preload, &results.tests, &results.errors));
     }
     let _ = std::io::stdout().flush();
-    if results.is_ok() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
+    if results.is_ok() { ExitCode::SUCCESS } else { ExitCode::from(1) }
 }
 
 fn run_threads(config: &Config, addrs: &[std::net::SocketAddr], phases: &[Phase]) -> Results {
     let shared = Shared::new(config.threads);
     let (tx, rx) = mpsc::channel();
-    let mut results = Results {
-        preload: None,
-        tests: Vec::new(),
-        errors: Vec::new(),
-    };
+    let mut results = Results { preload: None, tests: Vec::new(), errors: Vec::new() };
     std::thread::scope(|scope| {
         for share in Share::split(config.connections, config.threads) {
             let tx = tx.clone();
             let shared = &shared;
             let spawned = std::thread::Builder::new()
                 .name(format!("ndb-bench-{}", share.index))
-                .spawn_scoped(scope, move || {
-                    worker::run(share, config, addrs, phases, shared, tx)
-                });
+                .spawn_scoped(scope, move || worker::run(share, config, addrs, phases, shared, tx));
             if let Err(e) = spawned {
                 // The barrier counts every thread; without this one the
                 // others would wait forever, so stop here.
@@ -138,23 +121,14 @@ fn run_threads(config: &Config, addrs: &[std::net::SocketAddr], phases: &[Phase]
     let done = results.tests.len() + usize::from(results.preload.is_some());
     if results.errors.is_empty() && done < phases.len() {
         let skipped: Vec<&str> = phases[done..].iter().map(|p| p.name()).collect();
-        results.errors.push(format!(
-            "not run, no connection left: {}",
-            skipped.join(", ")
-        ));
+        results.errors.push(format!("not run, no connection left: {}", skipped.join(", ")));
     }
     results
 }
 
 /// Receives the workers' messages until they all finish, drawing progress
 /// and printing each phase as soon as every thread has reported it.
-fn collect(
-    config: &Config,
-    phases: &[Phase],
-    shared: &Shared,
-    rx: &mpsc::Receiver<Msg>,
-    results: &mut Results,
-) {
+fn collect(config: &Config, phases: &[Phase], shared: &Shared, rx: &mpsc::Receiver<Msg>, results: &mut Results) {
     let mut progress = Progress::new(std::io::stderr().is_terminal());
     let mut pending: Vec<Vec<Outcome>> = phases.iter().map(|_| Vec::new()).collect();
     let mut current = 0;
@@ -186,11 +160,7 @@ fn collect(
             Err(RecvTimeoutError::Disconnected) => break,
         }
         if let Some(phase) = phases.get(current) {
-            let replies = shared
-                .progress
-                .iter()
-                .map(|slot| slot.replies_in(current))
-                .sum();
+            let replies = shared.progress.iter().map(|slot| slot.replies_in(current)).sum();
             progress.tick(Instant::now(), current, phase.name(), replies);
         }
     }

@@ -25,14 +25,7 @@ impl Progress {
     /// A progress line that draws only if `enabled` (stderr is a terminal).
     pub fn new(enabled: bool) -> Progress {
         let now = Instant::now();
-        Progress {
-            enabled,
-            shown: false,
-            phase: None,
-            phase_started: now,
-            last: now,
-            last_replies: 0,
-        }
+        Progress { enabled, shown: false, phase: None, phase_started: now, last: now, last_replies: 0 }
     }
 
     /// Redraws the line for phase number `phase` called `name`, at `replies`
@@ -75,10 +68,7 @@ impl Progress {
 
 /// The text of the progress line.
 fn line(name: &str, replies: u64, rate: f64, elapsed: Duration) -> String {
-    format!(
-        "{name}: {replies} requests in {:.1} s, {rate:.0} requests/s",
-        elapsed.as_secs_f64()
-    )
+    format!("{name}: {replies} requests in {:.1} s, {rate:.0} requests/s", elapsed.as_secs_f64())
 }
 
 #[cfg(test)]

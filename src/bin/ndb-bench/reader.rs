@@ -10,9 +10,7 @@
 //! The buffer is allocated once and reused; it only grows when one frame is
 //! larger than it, and then keeps its new size.
 
-use crate::frame::{
-    self, MAX_FRAME_BYTES, OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT, Parse,
-};
+use crate::frame::{self, MAX_FRAME_BYTES, OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT, Parse};
 
 /// Longest server frame header: 2 bytes, plus 8 of extended length.
 const MAX_SERVER_HEADER: usize = 10;
@@ -94,9 +92,7 @@ impl Reader {
             self.start = 0;
             self.last = Last::None;
             if self.end == self.buf.len() || self.buf.len() < self.need {
-                let grown = (self.buf.len() * 2)
-                    .max(self.need)
-                    .min(MAX_FRAME_BYTES + MAX_SERVER_HEADER);
+                let grown = (self.buf.len() * 2).max(self.need).min(MAX_FRAME_BYTES + MAX_SERVER_HEADER);
                 self.buf.resize(grown, 0);
             }
         }
@@ -172,10 +168,7 @@ impl Reader {
                     let mut payload = [0u8; 125];
                     let len = to - from;
                     payload[..len].copy_from_slice(&self.buf[from..to]);
-                    return Ok(Some(Frame::Ping {
-                        payload,
-                        len: len as u8,
-                    }));
+                    return Ok(Some(Frame::Ping { payload, len: len as u8 }));
                 }
                 (OP_CLOSE, _) => {
                     let code = self
@@ -203,13 +196,7 @@ impl Reader {
 }
 
 fn message(opcode: u8, payload: &[u8]) -> Frame {
-    if opcode == OP_TEXT {
-        Frame::Reply {
-            status: frame::scan_status(payload),
-        }
-    } else {
-        Frame::Binary
-    }
+    if opcode == OP_TEXT { Frame::Reply { status: frame::scan_status(payload) } } else { Frame::Binary }
 }
 
 #[cfg(test)]
@@ -254,10 +241,7 @@ mod tests {
 
     #[test]
     fn replies_split_at_every_offset_come_out_whole() {
-        let big = format!(
-            r#"{{"KV_GET_RSP":{{"keys":{{"k":"{}"}},"st":1}}}}"#,
-            "x".repeat(300)
-        );
+        let big = format!(r#"{{"KV_GET_RSP":{{"keys":{{"k":"{}"}},"st":1}}}}"#, "x".repeat(300));
         let mut stream = server_frame(0x81, br#"{"KV_SET_RSP":{"st":1}}"#);
         stream.extend(server_frame(0x81, big.as_bytes()));
         stream.extend(server_frame(0x81, br#"{"ERR":{"m":"","st":3}}"#));
@@ -301,14 +285,8 @@ mod tests {
         stream.extend(server_frame(0x82, b"\x00\x01"));
         stream.extend(server_frame(0x88, &1001u16.to_be_bytes()));
         let mut reader = Reader::with_capacity(64);
-        let frames: Vec<Frame> = feed(&mut reader, &stream, 3)
-            .into_iter()
-            .map(|f| f.0)
-            .collect();
-        assert_eq!(
-            frames,
-            vec![Frame::Binary, Frame::Close { code: Some(1001) }]
-        );
+        let frames: Vec<Frame> = feed(&mut reader, &stream, 3).into_iter().map(|f| f.0).collect();
+        assert_eq!(frames, vec![Frame::Binary, Frame::Close { code: Some(1001) }]);
     }
 
     #[test]

@@ -72,8 +72,7 @@ impl Outcome {
 
 /// An empty histogram with this tool's range and precision.
 fn latency_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, MAX_LATENCY_NS, SIGNIFICANT_DIGITS)
-        .expect("constant histogram bounds are valid")
+    Histogram::new_with_bounds(1, MAX_LATENCY_NS, SIGNIFICANT_DIGITS).expect("constant histogram bounds are valid")
 }
 
 /// Latency figures of one test, in ns.
@@ -181,11 +180,7 @@ impl Summary {
     /// Replies per second over the test.
     pub fn rps(&self) -> f64 {
         let secs = self.elapsed.as_secs_f64();
-        if secs > 0.0 {
-            self.requests as f64 / secs
-        } else {
-            0.0
-        }
+        if secs > 0.0 { self.requests as f64 / secs } else { 0.0 }
     }
 
     /// Whether every request got a successful reply.
@@ -212,11 +207,7 @@ pub fn banner(config: &Config) -> String {
         Some(rate) => format!("open loop at {rate} requests/s"),
         None => "closed loop".to_string(),
     };
-    let threads = if config.threads == 1 {
-        "thread"
-    } else {
-        "threads"
-    };
+    let threads = if config.threads == 1 { "thread" } else { "threads" };
     format!(
         "ndb-bench {}: {}, {} connections on {} {threads}, {} in flight each, {mode}, {amount}, \
          {}-byte values, {keys}",
@@ -291,12 +282,7 @@ pub fn quiet(s: &Summary) -> String {
         s.errors
     );
     if s.lost > 0 || !s.failures.is_empty() {
-        let _ = write!(
-            line,
-            ", {} lost, {} connection failures",
-            s.lost,
-            s.failures.len()
-        );
+        let _ = write!(line, ", {} lost, {} connection failures", s.lost, s.failures.len());
     }
     line
 }
@@ -366,12 +352,7 @@ struct JsonLatency {
 /// The `--json` document: the configuration, the preload, every test run,
 /// and the run-level `errors` (setup failures, tests not run). `ok` is the
 /// exit status as a boolean.
-pub fn json(
-    config: &Config,
-    preload: Option<&Summary>,
-    summaries: &[Summary],
-    errors: &[String],
-) -> String {
+pub fn json(config: &Config, preload: Option<&Summary>, summaries: &[Summary], errors: &[String]) -> String {
     let report = JsonReport {
         tool: "ndb-bench",
         version: env!("CARGO_PKG_VERSION"),
@@ -456,20 +437,10 @@ mod tests {
         assert_eq!(s.errors, 2);
         assert_eq!(s.elapsed, Duration::from_secs(2));
         assert_eq!(s.rps(), 2.0);
-        assert_eq!(
-            s.first_error.as_deref(),
-            Some(r#"{"KV_GET_RSP":{"m":"","st":26,"tkn":null}}"#)
-        );
+        assert_eq!(s.first_error.as_deref(), Some(r#"{"KV_GET_RSP":{"m":"","st":26,"tkn":null}}"#));
         assert_eq!(s.latency.min, 10_000);
-        assert!(
-            (s.latency.mean - 25_000.0).abs() < 25.0,
-            "{}",
-            s.latency.mean
-        );
-        assert!(
-            s.latency.max >= 40_000 && s.latency.max < 40_100,
-            "3 significant digits"
-        );
+        assert!((s.latency.mean - 25_000.0).abs() < 25.0, "{}", s.latency.mean);
+        assert!(s.latency.max >= 40_000 && s.latency.max < 40_100, "3 significant digits");
         assert!(!s.is_ok());
     }
 
@@ -478,15 +449,9 @@ mod tests {
         let t0 = Instant::now();
         let values: Vec<u64> = (1..=10_000).collect();
         let s = Summary::merge("kv_set", vec![outcome(&values, t0, 1)]);
-        let near =
-            |got: u64, want: u64| (got as f64 - want as f64).abs() <= want as f64 * 0.001 + 1.0;
+        let near = |got: u64, want: u64| (got as f64 - want as f64).abs() <= want as f64 * 0.001 + 1.0;
         let l = s.latency;
-        for (got, want) in [
-            (l.p50, 5_000_000),
-            (l.p90, 9_000_000),
-            (l.p99, 9_900_000),
-            (l.p999, 9_990_000),
-        ] {
+        for (got, want) in [(l.p50, 5_000_000), (l.p90, 9_000_000), (l.p99, 9_900_000), (l.p999, 9_990_000)] {
             assert!(near(got, want), "{got} vs {want}");
         }
         assert!(l.p9999 >= l.p999 && l.max >= l.p9999 && l.min == 1000);
@@ -507,10 +472,7 @@ mod tests {
         let s = Summary::merge("kv_set", vec![outcome(&[100, 150], t0, 2)]);
         let text = human(&s, false);
         assert!(text.starts_with("====== kv_set ======\n"), "{text}");
-        assert!(
-            text.contains("  2 requests in 2.000 s: 1.0 requests/s, 0 errors\n"),
-            "{text}"
-        );
+        assert!(text.contains("  2 requests in 2.000 s: 1.0 requests/s, 0 errors\n"), "{text}");
         assert!(text.contains("p99.99"), "{text}");
         assert!(text.contains("    100.0     100.0"), "{text}");
         assert!(!text.contains("open loop"));
@@ -525,10 +487,7 @@ mod tests {
     fn json_document_parses_and_carries_every_field() {
         let t0 = Instant::now();
         let s = Summary::merge("kv_get", vec![outcome(&[5, 7], t0, 1)]);
-        let config = Config {
-            rate: Some(100),
-            ..Config::default()
-        };
+        let config = Config { rate: Some(100), ..Config::default() };
         let doc: serde_json::Value = serde_json::from_str(&json(&config, None, &[s], &[])).unwrap();
         assert_eq!(doc["tool"], "ndb-bench");
         assert_eq!(doc["url"], "ws://127.0.0.1:1987/");
@@ -545,12 +504,7 @@ mod tests {
             assert!(test["latency_us"][key].is_f64(), "{key}");
         }
         assert_eq!(test["max_send_lag_us"], 0.0);
-        let failed = json(
-            &Config::default(),
-            None,
-            &[],
-            &["cannot connect".to_string()],
-        );
+        let failed = json(&Config::default(), None, &[], &["cannot connect".to_string()]);
         let doc: serde_json::Value = serde_json::from_str(&failed).unwrap();
         assert_eq!(doc["ok"], false);
         assert_eq!(doc["preload"], serde_json::Value::Null);

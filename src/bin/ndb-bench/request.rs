@@ -91,9 +91,7 @@ impl Test {
 
     /// The test called `name`, case-insensitively (`KV_SET` works too).
     pub fn from_name(name: &str) -> Option<Test> {
-        Test::ALL
-            .into_iter()
-            .find(|t| t.name().eq_ignore_ascii_case(name))
+        Test::ALL.into_iter().find(|t| t.name().eq_ignore_ascii_case(name))
     }
 
     /// The wire command this test sends.
@@ -118,15 +116,7 @@ impl Test {
 
     /// Whether each connection needs a session (from `SH_NEW`) for this test.
     pub fn needs_session(self) -> bool {
-        matches!(
-            self,
-            Test::ShSet
-                | Test::ShGet
-                | Test::ShAdd
-                | Test::ShContains
-                | Test::ShRmv
-                | Test::ShCount
-        )
+        matches!(self, Test::ShSet | Test::ShGet | Test::ShAdd | Test::ShContains | Test::ShRmv | Test::ShCount)
     }
 
     /// The request template of this test. `session` is the connection's
@@ -173,10 +163,7 @@ struct Builder {
 
 impl Builder {
     fn new(command: &str) -> Builder {
-        let mut b = Builder {
-            payload: Vec::new(),
-            key_offsets: Vec::new(),
-        };
+        let mut b = Builder { payload: Vec::new(), key_offsets: Vec::new() };
         b.raw("{\"");
         b.raw(command);
         b.raw("\":{");
@@ -236,15 +223,8 @@ impl Template {
     /// If a key's digits would run past the end of `payload` (a bug in the
     /// template builder, never a consequence of input).
     pub fn new(payload: Vec<u8>, key_offsets: Vec<usize>) -> Template {
-        assert!(
-            key_offsets.iter().all(|&o| o + KEY_DIGITS <= payload.len()),
-            "key digits lie inside the payload"
-        );
-        Template {
-            header: ClientHeader::new(OP_TEXT, payload.len()),
-            payload,
-            key_offsets,
-        }
+        assert!(key_offsets.iter().all(|&o| o + KEY_DIGITS <= payload.len()), "key digits lie inside the payload");
+        Template { header: ClientHeader::new(OP_TEXT, payload.len()), payload, key_offsets }
     }
 
     /// Bytes one request takes on the wire, header and mask included.
@@ -313,47 +293,20 @@ mod tests {
     #[test]
     fn every_template_is_the_json_of_its_command() {
         let expected = [
-            (
-                Test::KvSet,
-                r#"{"KV_SET":{"keys":{"key:000000000042":"xxxx"}}}"#,
-            ),
+            (Test::KvSet, r#"{"KV_SET":{"keys":{"key:000000000042":"xxxx"}}}"#),
             (Test::KvGet, r#"{"KV_GET":{"keys":["key:000000000042"]}}"#),
-            (
-                Test::KvAdd,
-                r#"{"KV_ADD":{"keys":{"key:000000000042":"xxxx"}}}"#,
-            ),
-            (
-                Test::KvContains,
-                r#"{"KV_CONTAINS":{"keys":["key:000000000042"]}}"#,
-            ),
+            (Test::KvAdd, r#"{"KV_ADD":{"keys":{"key:000000000042":"xxxx"}}}"#),
+            (Test::KvContains, r#"{"KV_CONTAINS":{"keys":["key:000000000042"]}}"#),
             (Test::KvRmv, r#"{"KV_RMV":{"keys":["key:000000000042"]}}"#),
             (Test::KvCount, r#"{"KV_COUNT":{}}"#),
             (Test::SvInfo, r#"{"SV_INFO":{}}"#),
             (Test::ShNew, r#"{"SH_NEW":{}}"#),
-            (
-                Test::ShSet,
-                r#"{"SH_SET":{"tkn":18446744073709551615,"keys":{"key:000000000042":"xxxx"}}}"#,
-            ),
-            (
-                Test::ShGet,
-                r#"{"SH_GET":{"tkn":18446744073709551615,"keys":["key:000000000042"]}}"#,
-            ),
-            (
-                Test::ShAdd,
-                r#"{"SH_ADD":{"tkn":18446744073709551615,"keys":{"key:000000000042":"xxxx"}}}"#,
-            ),
-            (
-                Test::ShContains,
-                r#"{"SH_CONTAINS":{"tkn":18446744073709551615,"keys":["key:000000000042"]}}"#,
-            ),
-            (
-                Test::ShRmv,
-                r#"{"SH_RMV":{"tkn":18446744073709551615,"keys":["key:000000000042"]}}"#,
-            ),
-            (
-                Test::ShCount,
-                r#"{"SH_COUNT":{"tkn":18446744073709551615}}"#,
-            ),
+            (Test::ShSet, r#"{"SH_SET":{"tkn":18446744073709551615,"keys":{"key:000000000042":"xxxx"}}}"#),
+            (Test::ShGet, r#"{"SH_GET":{"tkn":18446744073709551615,"keys":["key:000000000042"]}}"#),
+            (Test::ShAdd, r#"{"SH_ADD":{"tkn":18446744073709551615,"keys":{"key:000000000042":"xxxx"}}}"#),
+            (Test::ShContains, r#"{"SH_CONTAINS":{"tkn":18446744073709551615,"keys":["key:000000000042"]}}"#),
+            (Test::ShRmv, r#"{"SH_RMV":{"tkn":18446744073709551615,"keys":["key:000000000042"]}}"#),
+            (Test::ShCount, r#"{"SH_COUNT":{"tkn":18446744073709551615}}"#),
         ];
         assert_eq!(expected.len(), Test::ALL.len());
         for (test, json) in expected {

@@ -23,11 +23,7 @@ impl Rng {
     /// zero included (the state is scrambled first so it is never zero).
     pub fn new(seed: u64) -> Rng {
         let state = splitmix64(seed);
-        Rng(if state == 0 {
-            0x9E37_79B9_7F4A_7C15
-        } else {
-            state
-        })
+        Rng(if state == 0 { 0x9E37_79B9_7F4A_7C15 } else { state })
     }
 
     /// The next 64 random bits.

@@ -81,12 +81,7 @@ mod tests {
 
     #[test]
     fn due_count_is_the_inverse_of_due_ns() {
-        for (rate, total, mine, index) in [
-            (3, 1, 1, 0),
-            (7, 5, 2, 1),
-            (100_000, 50, 17, 2),
-            (1, 3, 1, 2),
-        ] {
+        for (rate, total, mine, index) in [(3, 1, 1, 0), (7, 5, 2, 1), (100_000, 50, 17, 2), (1, 3, 1, 2)] {
             let s = Schedule::new(rate, total, mine, index);
             for k in 0..2000u64 {
                 let at = s.due_ns(k);

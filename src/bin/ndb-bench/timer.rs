@@ -34,26 +34,14 @@ impl Timer {
         use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
         // SAFETY: timerfd_create takes no pointers; a non-negative result is
         // a new descriptor that nothing else owns.
-        let raw = unsafe {
-            libc::timerfd_create(
-                libc::CLOCK_MONOTONIC,
-                libc::TFD_NONBLOCK | libc::TFD_CLOEXEC,
-            )
-        };
+        let raw = unsafe { libc::timerfd_create(libc::CLOCK_MONOTONIC, libc::TFD_NONBLOCK | libc::TFD_CLOEXEC) };
         if raw < 0 {
             return Err(io::Error::last_os_error());
         }
         // SAFETY: `raw` is a valid descriptor owned by no one else (above).
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        registry.register(
-            &mut mio::unix::SourceFd(&fd.as_raw_fd()),
-            token,
-            mio::Interest::READABLE,
-        )?;
-        Ok(Timer {
-            fd,
-            armed_for: None,
-        })
+        registry.register(&mut mio::unix::SourceFd(&fd.as_raw_fd()), token, mio::Interest::READABLE)?;
+        Ok(Timer { fd, armed_for: None })
     }
 
     /// A timer that relies on short non-blocking polls (no timerfd here).
@@ -82,10 +70,7 @@ impl Timer {
             return None;
         }
         let spec = libc::itimerspec {
-            it_interval: libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            },
+            it_interval: libc::timespec { tv_sec: 0, tv_nsec: 0 },
             it_value: libc::timespec {
                 tv_sec: libc::time_t::try_from(wait.as_secs()).unwrap_or(libc::time_t::MAX),
                 // A zero value would disarm; `wait` is non-zero, so at
@@ -95,8 +80,7 @@ impl Timer {
         };
         // SAFETY: `spec` is a valid itimerspec that outlives the call, the
         // old-value pointer may be null, and the descriptor is ours.
-        let rc =
-            unsafe { libc::timerfd_settime(self.fd.as_raw_fd(), 0, &spec, std::ptr::null_mut()) };
+        let rc = unsafe { libc::timerfd_settime(self.fd.as_raw_fd(), 0, &spec, std::ptr::null_mut()) };
         if rc == 0 {
             self.armed_for = Some(deadline);
             None
@@ -121,13 +105,7 @@ impl Timer {
             // SAFETY: the buffer is 8 writable bytes, as timerfd reads need;
             // the descriptor is ours and non-blocking, so this cannot hang.
             // Nothing to do on failure: EAGAIN means no expiry was pending.
-            let _ = unsafe {
-                libc::read(
-                    self.fd.as_raw_fd(),
-                    expirations.as_mut_ptr().cast(),
-                    expirations.len(),
-                )
-            };
+            let _ = unsafe { libc::read(self.fd.as_raw_fd(), expirations.as_mut_ptr().cast(), expirations.len()) };
         }
     }
 }

@@ -96,11 +96,7 @@ impl ProgressSlot {
     /// Replies so far in `phase`, or 0 if the thread is on another phase.
     pub fn replies_in(&self, phase: usize) -> u64 {
         let packed = self.0.load(Ordering::Relaxed);
-        if packed >> 48 == phase as u64 & 0xFFFF {
-            packed & ((1 << 48) - 1)
-        } else {
-            0
-        }
+        if packed >> 48 == phase as u64 & 0xFFFF { packed & ((1 << 48) - 1) } else { 0 }
     }
 }
 
@@ -160,12 +156,7 @@ impl Share {
         (0..threads)
             .map(|index| {
                 let conns = connections / threads + usize::from(index < connections % threads);
-                let share = Share {
-                    index,
-                    first_conn,
-                    conns,
-                    all_conns: connections,
-                };
+                let share = Share { index, first_conn, conns, all_conns: connections };
                 first_conn += conns;
                 share
             })
@@ -226,17 +217,8 @@ impl Plan {
 
 /// Runs one thread of the benchmark: connect, then every phase in step
 /// with the other threads, reporting over `tx`.
-pub fn run(
-    share: Share,
-    config: &Config,
-    addrs: &[SocketAddr],
-    phases: &[Phase],
-    shared: &Shared,
-    tx: Sender<Msg>,
-) {
-    let sessions = phases
-        .iter()
-        .any(|p| matches!(p, Phase::Test(t) if t.needs_session()));
+pub fn run(share: Share, config: &Config, addrs: &[SocketAddr], phases: &[Phase], shared: &Shared, tx: Sender<Msg>) {
+    let sessions = phases.iter().any(|p| matches!(p, Phase::Test(t) if t.needs_session()));
     let worker = Worker::connect(share, config, addrs, sessions);
     if let Err(msg) = &worker {
         shared.setup_failed.store(true, Ordering::SeqCst);
@@ -256,13 +238,7 @@ pub fn run(
             let live_before = worker.live();
             let outcome = worker.run_phase(number, phase, config, shared);
             shared.live_conns.fetch_sub(live_before - worker.live(), Ordering::SeqCst);
-            if tx
-                .send(Msg::Done {
-                    phase: number,
-                    outcome,
-                })
-                .is_err()
-            {
+            if tx.send(Msg::Done { phase: number, outcome }).is_err() {
                 break;
             }
         }
@@ -283,16 +259,10 @@ struct Worker {
 }
 
 impl Worker {
-    fn connect(
-        share: Share,
-        config: &Config,
-        addrs: &[SocketAddr],
-        sessions: bool,
-    ) -> Result<Worker, String> {
-        let poll =
-            Poll::new().map_err(|e| format!("cannot create a poll: {}", ws::describe(&e)))?;
-        let timer = Timer::new(poll.registry(), TIMER)
-            .map_err(|e| format!("cannot create a timer: {}", ws::describe(&e)))?;
+    fn connect(share: Share, config: &Config, addrs: &[SocketAddr], sessions: bool) -> Result<Worker, String> {
+        let poll = Poll::new().map_err(|e| format!("cannot create a poll: {}", ws::describe(&e)))?;
+        let timer =
+            Timer::new(poll.registry(), TIMER).map_err(|e| format!("cannot create a timer: {}", ws::describe(&e)))?;
         let mut conns = Vec::with_capacity(share.conns);
         for i in 0..share.conns {
             let id = share.first_conn + i;
@@ -341,10 +311,7 @@ impl Worker {
             let space = config.preload.max(1);
             let (first, count) = self.share.requests(config.preload.div_ceil(per_request));
             return Plan {
-                keys: Keys::Sequential {
-                    next: (first * per_request) % space,
-                    space,
-                },
+                keys: Keys::Sequential { next: (first * per_request) % space, space },
                 total: count,
                 ..unlimited
             };
@@ -353,48 +320,22 @@ impl Worker {
             Some(n) => Keys::Random(n.min(MAX_KEY_SPACE)),
             None => Keys::Fixed,
         };
-        let duration_ns = config
-            .duration
-            .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        let duration_ns = config.duration.map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
         match (config.rate, duration_ns) {
             (Some(rate), _) => {
-                let schedule = Schedule::new(
-                    rate,
-                    self.share.all_conns,
-                    self.share.conns,
-                    self.share.index,
-                );
+                let schedule = Schedule::new(rate, self.share.all_conns, self.share.conns, self.share.index);
                 let total = match duration_ns {
                     Some(ns) => schedule.count_before(ns),
                     None => self.share.requests(config.requests).1,
                 };
-                Plan {
-                    keys,
-                    total,
-                    schedule: Some(schedule),
-                    ..unlimited
-                }
+                Plan { keys, total, schedule: Some(schedule), ..unlimited }
             }
-            (None, Some(ns)) => Plan {
-                keys,
-                stop_ns: ns,
-                ..unlimited
-            },
-            (None, None) => Plan {
-                keys,
-                total: self.share.requests(config.requests).1,
-                ..unlimited
-            },
+            (None, Some(ns)) => Plan { keys, stop_ns: ns, ..unlimited },
+            (None, None) => Plan { keys, total: self.share.requests(config.requests).1, ..unlimited },
         }
     }
 
-    fn run_phase(
-        &mut self,
-        number: usize,
-        phase: Phase,
-        config: &Config,
-        shared: &Shared,
-    ) -> Outcome {
+    fn run_phase(&mut self, number: usize, phase: Phase, config: &Config, shared: &Shared) -> Outcome {
         let mut plan = self.plan(phase, config);
         for conn in self.conns.iter_mut().filter(|c| !c.is_failed()) {
             let template = match phase {
@@ -426,12 +367,7 @@ impl Worker {
             if plan.schedule.is_some() {
                 blocked = self.dispatch(&mut plan, now_ns, &mut outcome);
             }
-            let in_flight: usize = self
-                .conns
-                .iter()
-                .filter(|c| !c.is_failed())
-                .map(Conn::in_flight)
-                .sum();
+            let in_flight: usize = self.conns.iter().filter(|c| !c.is_failed()).map(Conn::in_flight).sum();
             let live = self.conns.iter().any(|c| !c.is_failed());
             if !live || (in_flight == 0 && plan.is_exhausted(now_ns)) {
                 break;
@@ -439,10 +375,7 @@ impl Worker {
             let limit_ns = REPLY_TIMEOUT.as_nanos() as u64;
             if in_flight > 0 && now_ns.saturating_sub(last_reply_ns) > limit_ns {
                 let why = format!("no reply for {} s", REPLY_TIMEOUT.as_secs());
-                let stuck = |c: &Conn| {
-                    c.oldest_stamp()
-                        .is_some_and(|t| now_ns.saturating_sub(t) > limit_ns)
-                };
+                let stuck = |c: &Conn| c.oldest_stamp().is_some_and(|t| now_ns.saturating_sub(t) > limit_ns);
                 for conn in self.conns.iter_mut().filter(|c| stuck(c)) {
                     conn.fail(self.poll.registry(), &mut outcome, &why);
                 }
@@ -455,10 +388,7 @@ impl Worker {
                 let due = epoch + Duration::from_nanos(schedule.due_ns(plan.sent));
                 // The timer wakes the poll at `due` by itself; the housekeeping
                 // timeout still bounds the wait.
-                timeout = self
-                    .timer
-                    .poll_timeout(now, due)
-                    .map_or(Some(HOUSEKEEPING), |t| Some(t.min(HOUSEKEEPING)));
+                timeout = self.timer.poll_timeout(now, due).map_or(Some(HOUSEKEEPING), |t| Some(t.min(HOUSEKEEPING)));
             }
             if let Err(e) = self.poll.poll(&mut self.events, timeout) {
                 if e.kind() == std::io::ErrorKind::Interrupted {
@@ -560,9 +490,7 @@ impl Worker {
         let mut open: Vec<usize> = (0..self.conns.len()).collect();
         while !open.is_empty() && Instant::now() < deadline {
             open.retain(|&i| !self.conns[i].finish_close());
-            let wait = deadline
-                .saturating_duration_since(Instant::now())
-                .min(Duration::from_millis(10));
+            let wait = deadline.saturating_duration_since(Instant::now()).min(Duration::from_millis(10));
             if !open.is_empty() && self.poll.poll(&mut self.events, Some(wait)).is_err() {
                 break;
             }
@@ -572,13 +500,7 @@ impl Worker {
 
 /// Closed loop: tops `conn` up to `-P` requests in flight, stamped
 /// `now_ns`, and writes them in one call.
-fn fill(
-    conn: &mut Conn,
-    registry: &mio::Registry,
-    plan: &mut Plan,
-    now_ns: u64,
-    outcome: &mut Outcome,
-) {
+fn fill(conn: &mut Conn, registry: &mio::Registry, plan: &mut Plan, now_ns: u64, outcome: &mut Outcome) {
     if conn.is_failed() {
         return;
     }
@@ -595,18 +517,11 @@ fn fill(
 }
 
 /// Creates a session on a blocking connection; returns its token.
-fn new_session(
-    stream: &mut std::net::TcpStream,
-    reader: &mut Reader,
-    rng: &mut Rng,
-) -> Result<u64, String> {
+fn new_session(stream: &mut std::net::TcpStream, reader: &mut Reader, rng: &mut Rng) -> Result<u64, String> {
     let reply = ws::call(stream, reader, rng, br#"{"SH_NEW":{}}"#)?;
     match (frame::scan_status(&reply), frame::scan_token(&reply)) {
         (Some(ST_OK), Some(token)) => Ok(token),
-        _ => Err(format!(
-            "unexpected reply {}",
-            String::from_utf8_lossy(&reply)
-        )),
+        _ => Err(format!("unexpected reply {}", String::from_utf8_lossy(&reply))),
     }
 }
 
@@ -617,14 +532,8 @@ mod tests {
     #[test]
     fn connections_and_requests_split_evenly_and_completely() {
         let shares = Share::split(50, 3);
-        assert_eq!(
-            shares.iter().map(|s| s.conns).collect::<Vec<_>>(),
-            vec![17, 17, 16]
-        );
-        assert_eq!(
-            shares.iter().map(|s| s.first_conn).collect::<Vec<_>>(),
-            vec![0, 17, 34]
-        );
+        assert_eq!(shares.iter().map(|s| s.conns).collect::<Vec<_>>(), vec![17, 17, 16]);
+        assert_eq!(shares.iter().map(|s| s.first_conn).collect::<Vec<_>>(), vec![0, 17, 34]);
         for total in [0, 1, 7, 100_000, 1_000_003] {
             let parts: Vec<(u64, u64)> = shares.iter().map(|s| s.requests(total)).collect();
             assert_eq!(parts.iter().map(|p| p.1).sum::<u64>(), total);

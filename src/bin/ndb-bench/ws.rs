@@ -45,11 +45,7 @@ pub fn resolve(target: &Target) -> Result<Vec<SocketAddr>, String> {
 /// # Errors
 /// `cannot connect to ws://…: <reason>`, or a message saying what was wrong
 /// with the upgrade response.
-pub fn open(
-    target: &Target,
-    addrs: &[SocketAddr],
-    reader: &mut Reader,
-) -> Result<TcpStream, String> {
+pub fn open(target: &Target, addrs: &[SocketAddr], reader: &mut Reader) -> Result<TcpStream, String> {
     let mut last_error = None;
     let mut stream = None;
     for addr in addrs {
@@ -87,19 +83,13 @@ fn upgrade(stream: &mut TcpStream, target: &Target, reader: &mut Reader) -> Resu
         env!("CARGO_PKG_VERSION"),
     );
     let failed = |what: &str, e: io::Error| format!("{target}: {what}: {}", describe(&e));
-    stream
-        .write_all(request.as_bytes())
-        .map_err(|e| failed("sending the upgrade request", e))?;
+    stream.write_all(request.as_bytes()).map_err(|e| failed("sending the upgrade request", e))?;
     let mut head = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     loop {
-        let n = stream
-            .read(&mut chunk)
-            .map_err(|e| failed("reading the upgrade response", e))?;
+        let n = stream.read(&mut chunk).map_err(|e| failed("reading the upgrade response", e))?;
         if n == 0 {
-            return Err(format!(
-                "{target}: connection closed during the WebSocket upgrade"
-            ));
+            return Err(format!("{target}: connection closed during the WebSocket upgrade"));
         }
         head.extend_from_slice(&chunk[..n]);
         match check_upgrade(&head, &key) {
@@ -125,11 +115,7 @@ fn check_upgrade(head: &[u8], key: &str) -> Result<Option<usize>, String> {
         Err(e) => return Err(format!("bad upgrade response: {e}")),
     };
     if response.code != Some(101) {
-        return Err(format!(
-            "upgrade refused: HTTP {} {}",
-            response.code.unwrap_or(0),
-            response.reason.unwrap_or("")
-        ));
+        return Err(format!("upgrade refused: HTTP {} {}", response.code.unwrap_or(0), response.reason.unwrap_or("")));
     }
     let header = |name: &str| {
         response
@@ -144,9 +130,7 @@ fn check_upgrade(head: &[u8], key: &str) -> Result<Option<usize>, String> {
     let expected = derive_accept_key(key.as_bytes());
     match header("Sec-WebSocket-Accept") {
         Some(accept) if accept == expected => Ok(Some(len)),
-        Some(accept) => Err(format!(
-            "wrong Sec-WebSocket-Accept {accept:?}, expected {expected:?}"
-        )),
+        Some(accept) => Err(format!("wrong Sec-WebSocket-Accept {accept:?}, expected {expected:?}")),
         None => Err("upgrade response lacks Sec-WebSocket-Accept".to_string()),
     }
 }
@@ -157,12 +141,7 @@ fn check_upgrade(head: &[u8], key: &str) -> Result<Option<usize>, String> {
 /// # Errors
 /// A one-line message when the socket fails, the server closes, or the
 /// reply is not a text message.
-pub fn call(
-    stream: &mut TcpStream,
-    reader: &mut Reader,
-    rng: &mut Rng,
-    payload: &[u8],
-) -> Result<Vec<u8>, String> {
+pub fn call(stream: &mut TcpStream, reader: &mut Reader, rng: &mut Rng, payload: &[u8]) -> Result<Vec<u8>, String> {
     let mut out = Vec::with_capacity(payload.len() + 14);
     frame::push_frame(&mut out, OP_TEXT, payload, rng.mask());
     stream.write_all(&out).map_err(|e| describe(&e))?;
@@ -172,10 +151,7 @@ pub fn call(
                 Frame::Reply { .. } => return Ok(reader.last_text().to_vec()),
                 Frame::Binary => return Err("binary reply".to_string()),
                 Frame::Close { code } => {
-                    return Err(format!(
-                        "server closed the connection (code {})",
-                        code.unwrap_or(1005)
-                    ));
+                    return Err(format!("server closed the connection (code {})", code.unwrap_or(1005)));
                 }
                 Frame::Ping { payload, len } => {
                     out.clear();
@@ -255,18 +231,8 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         drop(listener);
-        let target = Target {
-            host: "127.0.0.1".to_string(),
-            port: addr.port(),
-            path: "/".to_string(),
-        };
+        let target = Target { host: "127.0.0.1".to_string(), port: addr.port(), path: "/".to_string() };
         let err = open(&target, &[addr], &mut Reader::with_capacity(64)).unwrap_err();
-        assert_eq!(
-            err,
-            format!(
-                "cannot connect to ws://127.0.0.1:{}/: connection refused",
-                addr.port()
-            )
-        );
+        assert_eq!(err, format!("cannot connect to ws://127.0.0.1:{}/: connection refused", addr.port()));
     }
 }
