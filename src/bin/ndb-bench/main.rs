@@ -142,7 +142,7 @@ fn collect(config: &Config, phases: &[Phase], shared: &Shared, rx: &mpsc::Receiv
             }
             Ok(Msg::Done { phase, outcome }) => {
                 if let Some(outcomes) = pending.get_mut(phase) {
-                    outcomes.push(outcome);
+                    outcomes.push(*outcome);
                 }
                 while current < phases.len() && pending[current].len() == config.threads {
                     let outcomes = std::mem::take(&mut pending[current]);

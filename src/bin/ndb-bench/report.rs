@@ -43,6 +43,8 @@ pub struct Outcome {
     pub failures: Vec<String>,
     /// Open loop: the most any request was sent after it was due, in ns.
     pub max_lag_ns: u64,
+    /// Why the test did not run, if it did not.
+    pub skipped: Option<String>,
 }
 
 impl Outcome {
@@ -57,7 +59,13 @@ impl Outcome {
             finished: None,
             failures: Vec::new(),
             max_lag_ns: 0,
+            skipped: None,
         }
+    }
+
+    /// The outcome of a test that could not run, and why.
+    pub fn skipped(reason: String) -> Outcome {
+        Outcome { skipped: Some(reason), ..Outcome::new() }
     }
 
     /// Records a failed reply, keeping the first one's text.
@@ -136,6 +144,8 @@ pub struct Summary {
     pub failures: Vec<String>,
     /// Open loop: the most a request was sent after it was due, in ns.
     pub max_lag_ns: u64,
+    /// Why the test did not run, if it did not.
+    pub skipped: Option<String>,
 }
 
 impl Summary {
@@ -152,6 +162,7 @@ impl Summary {
             first_error: None,
             failures: Vec::new(),
             max_lag_ns: 0,
+            skipped: None,
         };
         let mut started: Option<Instant> = None;
         let mut finished: Option<Instant> = None;
@@ -163,6 +174,7 @@ impl Summary {
             summary.first_error = summary.first_error.or(outcome.first_error);
             summary.failures.extend(outcome.failures);
             summary.max_lag_ns = summary.max_lag_ns.max(outcome.max_lag_ns);
+            summary.skipped = summary.skipped.or(outcome.skipped);
             started = match (started, outcome.started) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
@@ -185,7 +197,7 @@ impl Summary {
 
     /// Whether every request got a successful reply.
     pub fn is_ok(&self) -> bool {
-        self.errors == 0 && self.lost == 0 && self.failures.is_empty()
+        self.errors == 0 && self.lost == 0 && self.failures.is_empty() && self.skipped.is_none()
     }
 }
 
@@ -225,6 +237,10 @@ pub fn human(s: &Summary, open_loop: bool) -> String {
     let mut out = String::new();
     let l = &s.latency;
     let _ = writeln!(out, "====== {} ======", s.test);
+    if let Some(reason) = &s.skipped {
+        let _ = writeln!(out, "  skipped: {reason}");
+        return out;
+    }
     let _ = writeln!(
         out,
         "  {} requests in {:.3} s: {:.1} requests/s, {} errors",
@@ -271,6 +287,9 @@ pub fn human(s: &Summary, open_loop: bool) -> String {
 
 /// The `-q` line of one test.
 pub fn quiet(s: &Summary) -> String {
+    if let Some(reason) = &s.skipped {
+        return format!("{}: skipped: {reason}", s.test);
+    }
     let mut line = format!(
         "{}: {:.1} requests/s, p50 {:.1} usec, p99 {:.1} usec, p99.9 {:.1} usec, max {:.1} usec, {} errors",
         s.test,
@@ -283,6 +302,9 @@ pub fn quiet(s: &Summary) -> String {
     );
     if s.lost > 0 || !s.failures.is_empty() {
         let _ = write!(line, ", {} lost, {} connection failures", s.lost, s.failures.len());
+        if let Some(first) = s.failures.first() {
+            let _ = write!(line, " ({first})");
+        }
     }
     line
 }
@@ -335,6 +357,8 @@ struct JsonTest<'a> {
     max_send_lag_us: Option<f64>,
     first_error: Option<&'a str>,
     connection_failures: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    skipped: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -398,6 +422,7 @@ pub fn json(config: &Config, preload: Option<&Summary>, summaries: &[Summary], e
                 max_send_lag_us: config.rate.map(|_| us(s.max_lag_ns)),
                 first_error: s.first_error.as_deref(),
                 connection_failures: &s.failures,
+                skipped: s.skipped.as_deref(),
             })
             .collect(),
         errors,
@@ -480,6 +505,29 @@ mod tests {
         assert_eq!(
             quiet(&s),
             "kv_set: 1.0 requests/s, p50 100.0 usec, p99 150.0 usec, p99.9 150.0 usec, max 150.0 usec, 0 errors"
+        );
+    }
+
+    #[test]
+    fn skipped_test_says_why_and_is_not_ok() {
+        let s = Summary::merge("sh_get", vec![Outcome::skipped("no session".to_string())]);
+        assert!(!s.is_ok());
+        assert_eq!(human(&s, false), "====== sh_get ======\n  skipped: no session\n");
+        assert_eq!(quiet(&s), "sh_get: skipped: no session");
+        let doc: serde_json::Value = serde_json::from_str(&json(&Config::default(), None, &[s], &[])).unwrap();
+        assert_eq!(doc["tests"][0]["skipped"], "no session");
+        assert_eq!(doc["ok"], false);
+    }
+
+    #[test]
+    fn quiet_line_names_the_first_connection_failure() {
+        let mut o = Outcome::new();
+        o.lost = 2;
+        o.failures.push("connection 3: server closed the connection".to_string());
+        let line = quiet(&Summary::merge("kv_set", vec![o]));
+        assert!(
+            line.ends_with(", 2 lost, 1 connection failures (connection 3: server closed the connection)"),
+            "{line}"
         );
     }
 

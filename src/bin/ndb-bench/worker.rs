@@ -15,7 +15,7 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Barrier, mpsc::Sender};
+use std::sync::{Barrier, Mutex, mpsc::Sender};
 use std::time::{Duration, Instant};
 
 use mio::{Events, Poll, Token};
@@ -106,6 +106,8 @@ pub struct Shared {
     barrier: Barrier,
     setup_failed: AtomicBool,
     live_conns: AtomicUsize,
+    /// Set during setup when the server refuses to create sessions: why.
+    sessions_refused: Mutex<Option<String>>,
     /// One progress slot per thread.
     pub progress: Vec<ProgressSlot>,
 }
@@ -117,6 +119,7 @@ impl Shared {
             barrier: Barrier::new(threads),
             setup_failed: AtomicBool::new(false),
             live_conns: AtomicUsize::new(0),
+            sessions_refused: Mutex::new(None),
             progress: (0..threads).map(|_| ProgressSlot::default()).collect(),
         }
     }
@@ -131,8 +134,8 @@ pub enum Msg {
     Done {
         /// Index into the run's phases.
         phase: usize,
-        /// What the thread measured.
-        outcome: Outcome,
+        /// What the thread measured (boxed: a histogram is large).
+        outcome: Box<Outcome>,
     },
 }
 
@@ -219,7 +222,7 @@ impl Plan {
 /// with the other threads, reporting over `tx`.
 pub fn run(share: Share, config: &Config, addrs: &[SocketAddr], phases: &[Phase], shared: &Shared, tx: Sender<Msg>) {
     let sessions = phases.iter().any(|p| matches!(p, Phase::Test(t) if t.needs_session()));
-    let worker = Worker::connect(share, config, addrs, sessions);
+    let worker = Worker::connect(share, config, addrs, sessions, shared);
     if let Err(msg) = &worker {
         shared.setup_failed.store(true, Ordering::SeqCst);
         let _ = tx.send(Msg::SetupFailed(msg.clone()));
@@ -235,10 +238,19 @@ pub fn run(share: Share, config: &Config, addrs: &[SocketAddr], phases: &[Phase]
             if shared.live_conns.load(Ordering::SeqCst) == 0 {
                 break;
             }
-            let live_before = worker.live();
-            let outcome = worker.run_phase(number, phase, config, shared);
-            shared.live_conns.fetch_sub(live_before - worker.live(), Ordering::SeqCst);
-            if tx.send(Msg::Done { phase: number, outcome }).is_err() {
+            let refused = shared.sessions_refused.lock().ok().and_then(|r| r.clone());
+            let outcome = match (phase, refused) {
+                (Phase::Test(test), Some(reason)) if test.needs_session() => {
+                    Outcome::skipped(format!("no session: {reason}"))
+                }
+                _ => {
+                    let live_before = worker.live();
+                    let outcome = worker.run_phase(number, phase, config, shared);
+                    shared.live_conns.fetch_sub(live_before - worker.live(), Ordering::SeqCst);
+                    outcome
+                }
+            };
+            if tx.send(Msg::Done { phase: number, outcome: Box::new(outcome) }).is_err() {
                 break;
             }
         }
@@ -259,7 +271,16 @@ struct Worker {
 }
 
 impl Worker {
-    fn connect(share: Share, config: &Config, addrs: &[SocketAddr], sessions: bool) -> Result<Worker, String> {
+    /// Opens the thread's connections and, if `sessions`, creates one
+    /// session on each. A server that refuses `SH_NEW` is noted in
+    /// `shared` (the session tests are skipped); any other failure is fatal.
+    fn connect(
+        share: Share,
+        config: &Config,
+        addrs: &[SocketAddr],
+        sessions: bool,
+        shared: &Shared,
+    ) -> Result<Worker, String> {
         let poll = Poll::new().map_err(|e| format!("cannot create a poll: {}", ws::describe(&e)))?;
         let timer =
             Timer::new(poll.registry(), TIMER).map_err(|e| format!("cannot create a timer: {}", ws::describe(&e)))?;
@@ -269,12 +290,20 @@ impl Worker {
             let mut reader = Reader::with_capacity(READ_BUFFER_BYTES);
             let mut stream = ws::open(&config.target, addrs, &mut reader)?;
             let mut rng = Rng::from_os(id as u64);
-            let session = match sessions {
-                true => Some(
-                    new_session(&mut stream, &mut reader, &mut rng)
-                        .map_err(|e| format!("{}: creating a session: {e}", config.target))?,
-                ),
-                false => None,
+            let refused = || shared.sessions_refused.lock().map_or(true, |r| r.is_some());
+            let session = if sessions && !refused() {
+                match new_session(&mut stream, &mut reader, &mut rng) {
+                    Ok(token) => Some(token),
+                    Err(SessionError::Refused(reply)) => {
+                        if let Ok(mut slot) = shared.sessions_refused.lock() {
+                            slot.get_or_insert(format!("SH_NEW answered {reply}"));
+                        }
+                        None
+                    }
+                    Err(SessionError::Failed(e)) => return Err(format!("{}: creating a session: {e}", config.target)),
+                }
+            } else {
+                None
             };
             let conn = Conn::new(id, stream, reader, rng, session)
                 .and_then(|mut c| c.register(poll.registry(), Token(i)).map(|()| c))
@@ -516,12 +545,20 @@ fn fill(conn: &mut Conn, registry: &mio::Registry, plan: &mut Plan, now_ns: u64,
     }
 }
 
+/// Why no session was created.
+enum SessionError {
+    /// The server answered, but not with a session: its reply.
+    Refused(String),
+    /// The connection failed.
+    Failed(String),
+}
+
 /// Creates a session on a blocking connection; returns its token.
-fn new_session(stream: &mut std::net::TcpStream, reader: &mut Reader, rng: &mut Rng) -> Result<u64, String> {
-    let reply = ws::call(stream, reader, rng, br#"{"SH_NEW":{}}"#)?;
+fn new_session(stream: &mut std::net::TcpStream, reader: &mut Reader, rng: &mut Rng) -> Result<u64, SessionError> {
+    let reply = ws::call(stream, reader, rng, br#"{"SH_NEW":{}}"#).map_err(SessionError::Failed)?;
     match (frame::scan_status(&reply), frame::scan_token(&reply)) {
         (Some(ST_OK), Some(token)) => Ok(token),
-        _ => Err(format!("unexpected reply {}", String::from_utf8_lossy(&reply))),
+        _ => Err(SessionError::Refused(String::from_utf8_lossy(&reply).into_owned())),
     }
 }
 
