@@ -41,8 +41,8 @@ pub struct Outcome {
     pub finished: Option<Instant>,
     /// Connections that failed during the test, one message each.
     pub failures: Vec<String>,
-    /// Open loop: the most any request was sent after it was due, in ns.
-    pub max_lag_ns: u64,
+    /// Open loop: how long after its due time each request was sent, in ns.
+    pub send_lag_ns: Histogram<u64>,
     /// Why the test did not run, if it did not.
     pub skipped: Option<String>,
 }
@@ -58,7 +58,7 @@ impl Outcome {
             started: None,
             finished: None,
             failures: Vec::new(),
-            max_lag_ns: 0,
+            send_lag_ns: latency_histogram(),
             skipped: None,
         }
     }
@@ -142,8 +142,8 @@ pub struct Summary {
     pub first_error: Option<String>,
     /// Connection failures during the test.
     pub failures: Vec<String>,
-    /// Open loop: the most a request was sent after it was due, in ns.
-    pub max_lag_ns: u64,
+    /// Open loop: how late requests were sent after their due time, in ns.
+    pub send_lag: Latency,
     /// Why the test did not run, if it did not.
     pub skipped: Option<String>,
 }
@@ -152,6 +152,7 @@ impl Summary {
     /// Merges the threads' outcomes of one test.
     pub fn merge(test: &'static str, outcomes: Vec<Outcome>) -> Summary {
         let mut all = latency_histogram();
+        let mut lag = latency_histogram();
         let mut summary = Summary {
             test,
             requests: 0,
@@ -161,7 +162,7 @@ impl Summary {
             latency: Latency::default(),
             first_error: None,
             failures: Vec::new(),
-            max_lag_ns: 0,
+            send_lag: Latency::default(),
             skipped: None,
         };
         let mut started: Option<Instant> = None;
@@ -173,7 +174,7 @@ impl Summary {
             summary.lost += outcome.lost;
             summary.first_error = summary.first_error.or(outcome.first_error);
             summary.failures.extend(outcome.failures);
-            summary.max_lag_ns = summary.max_lag_ns.max(outcome.max_lag_ns);
+            let _ = lag.add(&outcome.send_lag_ns);
             summary.skipped = summary.skipped.or(outcome.skipped);
             started = match (started, outcome.started) {
                 (Some(a), Some(b)) => Some(a.min(b)),
@@ -183,6 +184,7 @@ impl Summary {
         }
         summary.requests = all.len();
         summary.latency = Latency::of(&all);
+        summary.send_lag = Latency::of(&lag);
         if let (Some(started), Some(finished)) = (started, finished) {
             summary.elapsed = finished.saturating_duration_since(started);
         }
@@ -267,10 +269,23 @@ pub fn human(s: &Summary, open_loop: bool) -> String {
         l.mean / 1000.0
     );
     if open_loop {
+        let lag = &s.send_lag;
         let _ = writeln!(
             out,
-            "  open loop: latency counted from each request's due time; sends ran up to {:.1} usec late",
-            us(s.max_lag_ns)
+            "  send lag (usec) {:>8} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9.1}",
+            "",
+            us(lag.p50),
+            us(lag.p90),
+            us(lag.p99),
+            us(lag.p999),
+            us(lag.p9999),
+            us(lag.max),
+            lag.mean / 1000.0
+        );
+        let _ = writeln!(
+            out,
+            "  open loop: latency counts from each request's due time; send lag is how late requests left, \
+             waiting for the timer or a free connection"
         );
     }
     if let Some(first) = &s.first_error {
@@ -354,7 +369,7 @@ struct JsonTest<'a> {
     rps: f64,
     latency_us: JsonLatency,
     #[serde(skip_serializing_if = "Option::is_none")]
-    max_send_lag_us: Option<f64>,
+    send_lag_us: Option<JsonLatency>,
     first_error: Option<&'a str>,
     connection_failures: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -409,17 +424,8 @@ pub fn json(config: &Config, preload: Option<&Summary>, summaries: &[Summary], e
                 lost: s.lost,
                 elapsed_s: round(s.elapsed.as_secs_f64(), 6),
                 rps: round(s.rps(), 1),
-                latency_us: JsonLatency {
-                    min: us(s.latency.min),
-                    p50: us(s.latency.p50),
-                    p90: us(s.latency.p90),
-                    p99: us(s.latency.p99),
-                    p99_9: us(s.latency.p999),
-                    p99_99: us(s.latency.p9999),
-                    max: us(s.latency.max),
-                    mean: round(s.latency.mean / 1000.0, 3),
-                },
-                max_send_lag_us: config.rate.map(|_| us(s.max_lag_ns)),
+                latency_us: JsonLatency::of(&s.latency),
+                send_lag_us: config.rate.map(|_| JsonLatency::of(&s.send_lag)),
                 first_error: s.first_error.as_deref(),
                 connection_failures: &s.failures,
                 skipped: s.skipped.as_deref(),
@@ -429,6 +435,21 @@ pub fn json(config: &Config, preload: Option<&Summary>, summaries: &[Summary], e
         ok: errors.is_empty() && summaries.iter().chain(preload).all(Summary::is_ok),
     };
     serde_json::to_string_pretty(&report).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+}
+
+impl JsonLatency {
+    fn of(l: &Latency) -> JsonLatency {
+        JsonLatency {
+            min: us(l.min),
+            p50: us(l.p50),
+            p90: us(l.p90),
+            p99: us(l.p99),
+            p99_9: us(l.p999),
+            p99_99: us(l.p9999),
+            max: us(l.max),
+            mean: round(l.mean / 1000.0, 3),
+        }
+    }
 }
 
 fn round(value: f64, decimals: i32) -> f64 {
@@ -551,7 +572,7 @@ mod tests {
         for key in ["p50", "p90", "p99", "p99_9", "p99_99", "max"] {
             assert!(test["latency_us"][key].is_f64(), "{key}");
         }
-        assert_eq!(test["max_send_lag_us"], 0.0);
+        assert_eq!(test["send_lag_us"]["max"], 0.0);
         let failed = json(&Config::default(), None, &[], &["cannot connect".to_string()]);
         let doc: serde_json::Value = serde_json::from_str(&failed).unwrap();
         assert_eq!(doc["ok"], false);

@@ -4,9 +4,17 @@
 //! milliseconds). At thousands of requests per second that would send
 //! requests up to a millisecond late, and the open loop, which measures from
 //! the due time, would report that lateness as server latency. On Linux a
-//! timerfd registered in the same `Poll` wakes the loop at the due time
-//! instead (hrtimer precision, no timer slack). Elsewhere, waits shorter than
-//! two milliseconds poll without blocking, which is precise but busy.
+//! timerfd registered in the same `Poll` wakes the loop instead.
+//!
+//! Even a timerfd fires late by the machine's wake-up latency (tens of
+//! microseconds on a virtual machine, about what a fast server needs to
+//! answer). So the timer learns that latency (a moving average of how late
+//! it fired), is armed that much before the deadline, and the loop polls
+//! without blocking for what little is left. The busy part per wake-up is
+//! the jitter of the wake-up latency, not the latency itself.
+//!
+//! Elsewhere, waits shorter than two milliseconds poll without blocking,
+//! which is precise but busy.
 //!
 //! The timer is one-shot and only ever a wake-up: a stale expiry is harmless
 //! because the loop recomputes what is due every time it wakes.
@@ -16,12 +24,23 @@ use std::time::{Duration, Instant};
 
 use mio::{Registry, Token};
 
+/// Most the timer is armed ahead of a deadline, in ns: bounds the busy wait
+/// when wake-ups are unusually slow for a while.
+const MAX_EARLY_NS: u64 = 200_000;
+
+/// Weight of a new observation in the wake-up latency average: 1/8.
+const EARLY_SHIFT: u32 = 3;
+
 /// A one-shot wake-up at a chosen instant, driven through the loop's `Poll`.
 #[derive(Debug)]
 pub struct Timer {
     #[cfg(target_os = "linux")]
     fd: std::os::fd::OwnedFd,
+    /// The instant the timer is armed for (ahead of the deadline), if armed.
     armed_for: Option<Instant>,
+    /// How long before a deadline to arm the timer, in ns: the learned
+    /// wake-up latency.
+    early_ns: u64,
 }
 
 impl Timer {
@@ -41,7 +60,7 @@ impl Timer {
         // SAFETY: `raw` is a valid descriptor owned by no one else (above).
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         registry.register(&mut mio::unix::SourceFd(&fd.as_raw_fd()), token, mio::Interest::READABLE)?;
-        Ok(Timer { fd, armed_for: None })
+        Ok(Timer { fd, armed_for: None, early_ns: 0 })
     }
 
     /// A timer that relies on short non-blocking polls (no timerfd here).
@@ -50,23 +69,24 @@ impl Timer {
     /// Never; the signature matches the Linux one.
     #[cfg(not(target_os = "linux"))]
     pub fn new(_registry: &Registry, _token: Token) -> io::Result<Timer> {
-        Ok(Timer { armed_for: None })
+        Ok(Timer { armed_for: None, early_ns: 0 })
     }
 
     /// The poll timeout to use for waking at `deadline`, arming the timer
-    /// if needed. `None` means the timer will wake the poll by itself.
+    /// if needed. `None` means the timer will wake the poll by itself;
+    /// `Some(ZERO)` means the deadline is close enough to poll without blocking.
     pub fn poll_timeout(&mut self, now: Instant, deadline: Instant) -> Option<Duration> {
-        let wait = deadline.saturating_duration_since(now);
-        if wait.is_zero() {
+        let target = deadline.checked_sub(Duration::from_nanos(self.early_ns)).unwrap_or(deadline);
+        if now >= target {
             return Some(Duration::ZERO);
         }
-        self.arm(deadline, wait)
+        self.arm(target, target - now)
     }
 
     #[cfg(target_os = "linux")]
-    fn arm(&mut self, deadline: Instant, wait: Duration) -> Option<Duration> {
+    fn arm(&mut self, target: Instant, wait: Duration) -> Option<Duration> {
         use std::os::fd::AsRawFd;
-        if self.armed_for == Some(deadline) {
+        if self.armed_for == Some(target) {
             return None;
         }
         let spec = libc::itimerspec {
@@ -82,7 +102,7 @@ impl Timer {
         // old-value pointer may be null, and the descriptor is ours.
         let rc = unsafe { libc::timerfd_settime(self.fd.as_raw_fd(), 0, &spec, std::ptr::null_mut()) };
         if rc == 0 {
-            self.armed_for = Some(deadline);
+            self.armed_for = Some(target);
             None
         } else {
             self.armed_for = None;
@@ -91,13 +111,17 @@ impl Timer {
     }
 
     #[cfg(not(target_os = "linux"))]
-    fn arm(&mut self, _deadline: Instant, wait: Duration) -> Option<Duration> {
+    fn arm(&mut self, _target: Instant, wait: Duration) -> Option<Duration> {
         Some(coarse(wait))
     }
 
-    /// Consumes an expiry; call when the timer's token is readable.
-    pub fn acknowledge(&mut self) {
-        self.armed_for = None;
+    /// Consumes an expiry, learning from how late it came; call when the
+    /// timer's token is readable, with the time the poll returned.
+    pub fn acknowledge(&mut self, now: Instant) {
+        if let Some(target) = self.armed_for.take() {
+            let late_ns = u64::try_from(now.saturating_duration_since(target).as_nanos()).unwrap_or(u64::MAX);
+            self.early_ns = learn(self.early_ns, late_ns);
+        }
         #[cfg(target_os = "linux")]
         {
             use std::os::fd::AsRawFd;
@@ -108,6 +132,18 @@ impl Timer {
             let _ = unsafe { libc::read(self.fd.as_raw_fd(), expirations.as_mut_ptr().cast(), expirations.len()) };
         }
     }
+}
+
+/// The new wake-up latency estimate after a wake-up `late_ns` after its
+/// target: a moving average, capped at [`MAX_EARLY_NS`].
+fn learn(early_ns: u64, late_ns: u64) -> u64 {
+    let late_ns = late_ns.min(MAX_EARLY_NS);
+    let updated = if late_ns >= early_ns {
+        early_ns + ((late_ns - early_ns) >> EARLY_SHIFT)
+    } else {
+        early_ns - ((early_ns - late_ns) >> EARLY_SHIFT)
+    };
+    updated.min(MAX_EARLY_NS)
 }
 
 /// A poll timeout for `wait` without a precise timer: mio rounds it up to a
@@ -140,7 +176,7 @@ mod tests {
             let timeout = timer.poll_timeout(now, deadline);
             poll.poll(&mut events, timeout).unwrap();
             if events.iter().any(|e| e.token() == token) {
-                timer.acknowledge();
+                timer.acknowledge(Instant::now());
             }
         }
         assert!(woke);
@@ -155,5 +191,31 @@ mod tests {
         let mut timer = Timer::new(poll.registry(), Token(1)).unwrap();
         let now = Instant::now();
         assert_eq!(timer.poll_timeout(now, now), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn wake_up_latency_is_learned_and_capped() {
+        let mut early = 0;
+        for _ in 0..100 {
+            early = learn(early, 40_000);
+        }
+        assert!((39_000..=40_000).contains(&early), "{early}");
+        for _ in 0..100 {
+            early = learn(early, 10_000);
+        }
+        assert!((10_000..=11_000).contains(&early), "{early}");
+        for _ in 0..100 {
+            early = learn(early, u64::MAX);
+        }
+        assert!(early <= MAX_EARLY_NS);
+    }
+
+    #[test]
+    fn within_the_learned_latency_the_loop_polls_without_blocking() {
+        let poll = Poll::new().unwrap();
+        let mut timer = Timer::new(poll.registry(), Token(1)).unwrap();
+        timer.early_ns = 50_000;
+        let now = Instant::now();
+        assert_eq!(timer.poll_timeout(now, now + Duration::from_micros(30)), Some(Duration::ZERO));
     }
 }

@@ -429,10 +429,11 @@ impl Worker {
                 }
                 break;
             }
+            let woke = Instant::now();
             let before = replies;
             for event in self.events.iter() {
                 if event.token() == TIMER {
-                    self.timer.acknowledge();
+                    self.timer.acknowledge(woke);
                     continue;
                 }
                 let i = event.token().0;
@@ -489,7 +490,7 @@ impl Worker {
             };
             self.cursor = (i + 1) % n;
             let due_ns = schedule.due_ns(plan.sent);
-            outcome.max_lag_ns = outcome.max_lag_ns.max(now_ns.saturating_sub(due_ns));
+            outcome.send_lag_ns.saturating_record(now_ns.saturating_sub(due_ns).max(1));
             let conn = &mut self.conns[i];
             let (first, space) = plan.keys(conn);
             conn.push(first, space, due_ns);
