@@ -156,8 +156,12 @@ impl Conn {
         }
         if self.out_sent == self.out.len() {
             self.out.clear();
-            self.out_sent = 0;
+        } else if self.out_sent > 0 {
+            // A partial write (the socket buffer is full): move the rest to
+            // the front, so appending later requests stays within capacity.
+            self.out.drain(..self.out_sent);
         }
+        self.out_sent = 0;
         Ok(())
     }
 

@@ -9,6 +9,7 @@
 //! Module map:
 //! - `args`: flags → `Config`
 //! - `worker`: one mio loop per thread, phases in step across threads
+//! - `plan`: each thread's share, the phases, key choice
 //! - `conn`: one connection's buffers and in-flight stamps
 //! - `ws`: connect, WebSocket upgrade, blocking setup requests
 //! - `frame` and `reader`: masked frames out, replies and their `st` in
@@ -19,6 +20,7 @@
 mod args;
 mod conn;
 mod frame;
+mod plan;
 mod progress;
 mod reader;
 mod report;
@@ -35,9 +37,10 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Instant;
 
 use args::{Action, Config};
+use plan::{Phase, Share};
 use progress::Progress;
 use report::{Outcome, Summary};
-use worker::{Msg, Phase, Share, Shared};
+use worker::{Msg, Shared};
 
 fn main() -> ExitCode {
     match args::parse(std::env::args_os().skip(1)) {

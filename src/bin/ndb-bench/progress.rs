@@ -38,7 +38,8 @@ impl Progress {
             self.phase = Some(phase);
             self.phase_started = now;
             self.last = now;
-            self.last_replies = 0;
+            // The phase may have started a little before this first look.
+            self.last_replies = replies;
             return;
         }
         let since = now.saturating_duration_since(self.last);

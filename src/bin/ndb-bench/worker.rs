@@ -23,11 +23,11 @@ use mio::{Events, Poll, Token};
 use crate::args::Config;
 use crate::conn::{Conn, nanos_since};
 use crate::frame;
+use crate::plan::{Phase, Plan, Share, preload_keys_per_request};
 use crate::reader::Reader;
 use crate::report::Outcome;
-use crate::request::{self, MAX_KEY_SPACE, ST_OK, Test};
+use crate::request::{self, ST_OK};
 use crate::rng::Rng;
-use crate::schedule::Schedule;
 use crate::timer::Timer;
 use crate::ws;
 
@@ -45,41 +45,8 @@ const HOUSEKEEPING: Duration = Duration::from_millis(100);
 /// one `read` usually drains the socket.
 const READ_BUFFER_BYTES: usize = 64 * 1024;
 
-/// Most keys in one preload request, and most bytes in one preload message:
-/// well under the 8 KiB message limit of the original server.
-const PRELOAD_KEYS_PER_REQUEST: usize = 100;
-const PRELOAD_MESSAGE_BYTES: usize = 7 * 1024;
-
 /// How long closing the connections may take at the end of the run.
 const CLOSE_TIMEOUT: Duration = Duration::from_millis(200);
-
-/// One step of the run, the same for every thread.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Phase {
-    /// `KV_SET` of keys `0..--preload`, several per request.
-    Preload,
-    /// One test.
-    Test(Test),
-}
-
-impl Phase {
-    /// Name used in progress lines and reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            Phase::Preload => "preload",
-            Phase::Test(test) => test.name(),
-        }
-    }
-}
-
-/// Keys each preload request sets, for values of `value_bytes`.
-pub fn preload_keys_per_request(value_bytes: usize, preload: u64) -> usize {
-    // "key:000000000000":"…", plus a comma.
-    let per_key = request::KEY_DIGITS + 10 + value_bytes;
-    (PRELOAD_MESSAGE_BYTES / per_key)
-        .clamp(1, PRELOAD_KEYS_PER_REQUEST)
-        .min(usize::try_from(preload).unwrap_or(usize::MAX).max(1))
-}
 
 /// A thread's running count of replies, on its own cache line so threads
 /// never contend. Holds the phase number in the top 16 bits.
@@ -137,85 +104,6 @@ pub enum Msg {
         /// What the thread measured (boxed: a histogram is large).
         outcome: Box<Outcome>,
     },
-}
-
-/// A thread's part of the run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Share {
-    /// Thread number.
-    pub index: usize,
-    /// Run-wide number of this thread's first connection.
-    pub first_conn: usize,
-    /// Connections on this thread.
-    pub conns: usize,
-    /// Connections in the whole run.
-    pub all_conns: usize,
-}
-
-impl Share {
-    /// The shares of `threads` threads in `connections` connections, as even as possible.
-    pub fn split(connections: usize, threads: usize) -> Vec<Share> {
-        let mut first_conn = 0;
-        (0..threads)
-            .map(|index| {
-                let conns = connections / threads + usize::from(index < connections % threads);
-                let share = Share { index, first_conn, conns, all_conns: connections };
-                first_conn += conns;
-                share
-            })
-            .collect()
-    }
-
-    /// This thread's part of `total` requests, in proportion to its
-    /// connections: `(first request number, count)`. The parts of all
-    /// threads add up to `total` exactly.
-    pub fn requests(&self, total: u64) -> (u64, u64) {
-        let at = |conns: usize| (u128::from(total) * conns as u128 / self.all_conns as u128) as u64;
-        let first = at(self.first_conn);
-        (first, at(self.first_conn + self.conns) - first)
-    }
-}
-
-/// How the keys of each request are chosen.
-#[derive(Clone, Copy, Debug)]
-enum Keys {
-    /// Always `key:000000000000`.
-    Fixed,
-    /// Uniformly random in `[0, n)`.
-    Random(u64),
-    /// Consecutive from a cursor, wrapping at the given space (preload).
-    Sequential { next: u64, space: u64 },
-}
-
-/// What is left to send in the current phase.
-#[derive(Debug)]
-struct Plan {
-    keys: Keys,
-    sent: u64,
-    total: u64,
-    /// Closed loop with `--duration`: no new request from this ns on.
-    stop_ns: u64,
-    schedule: Option<Schedule>,
-    pipeline: usize,
-}
-
-impl Plan {
-    fn is_exhausted(&self, now_ns: u64) -> bool {
-        self.sent >= self.total || now_ns >= self.stop_ns
-    }
-
-    /// Chooses the keys of the next request: `(first key, key space)`.
-    fn keys(&mut self, conn: &mut Conn) -> (u64, u64) {
-        match &mut self.keys {
-            Keys::Fixed => (0, 1),
-            Keys::Random(n) => (conn.random_key(*n), *n),
-            Keys::Sequential { next, space } => {
-                let first = *next;
-                *next = (*next + conn.keys_per_request() as u64) % *space;
-                (first, *space)
-            }
-        }
-    }
 }
 
 /// Runs one thread of the benchmark: connect, then every phase in step
@@ -326,46 +214,8 @@ impl Worker {
         self.conns.iter().filter(|c| !c.is_failed()).count()
     }
 
-    fn plan(&self, phase: Phase, config: &Config) -> Plan {
-        let unlimited = Plan {
-            keys: Keys::Fixed,
-            sent: 0,
-            total: u64::MAX,
-            stop_ns: u64::MAX,
-            schedule: None,
-            pipeline: config.pipeline,
-        };
-        if phase == Phase::Preload {
-            let per_request = preload_keys_per_request(config.value_bytes, config.preload) as u64;
-            let space = config.preload.max(1);
-            let (first, count) = self.share.requests(config.preload.div_ceil(per_request));
-            return Plan {
-                keys: Keys::Sequential { next: (first * per_request) % space, space },
-                total: count,
-                ..unlimited
-            };
-        }
-        let keys = match config.key_space {
-            Some(n) => Keys::Random(n.min(MAX_KEY_SPACE)),
-            None => Keys::Fixed,
-        };
-        let duration_ns = config.duration.map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
-        match (config.rate, duration_ns) {
-            (Some(rate), _) => {
-                let schedule = Schedule::new(rate, self.share.all_conns, self.share.conns, self.share.index);
-                let total = match duration_ns {
-                    Some(ns) => schedule.count_before(ns),
-                    None => self.share.requests(config.requests).1,
-                };
-                Plan { keys, total, schedule: Some(schedule), ..unlimited }
-            }
-            (None, Some(ns)) => Plan { keys, stop_ns: ns, ..unlimited },
-            (None, None) => Plan { keys, total: self.share.requests(config.requests).1, ..unlimited },
-        }
-    }
-
     fn run_phase(&mut self, number: usize, phase: Phase, config: &Config, shared: &Shared) -> Outcome {
-        let mut plan = self.plan(phase, config);
+        let mut plan = Plan::new(phase, config, self.share);
         for conn in self.conns.iter_mut().filter(|c| !c.is_failed()) {
             let template = match phase {
                 Phase::Preload => request::preload_template(
@@ -386,7 +236,7 @@ impl Worker {
         self.cursor = 0;
         if plan.schedule.is_none() {
             for conn in &mut self.conns {
-                fill(conn, self.poll.registry(), &mut plan, 0, &mut outcome);
+                fill(&mut plan, conn, self.poll.registry(), 0, &mut outcome);
             }
         }
         loop {
@@ -456,7 +306,7 @@ impl Worker {
                 }
                 if plan.schedule.is_none() {
                     let now_ns = nanos_since(epoch);
-                    fill(conn, self.poll.registry(), &mut plan, now_ns, &mut outcome);
+                    fill(&mut plan, conn, self.poll.registry(), now_ns, &mut outcome);
                 }
             }
             if replies != before {
@@ -492,7 +342,7 @@ impl Worker {
             let due_ns = schedule.due_ns(plan.sent);
             outcome.send_lag_ns.saturating_record(now_ns.saturating_sub(due_ns).max(1));
             let conn = &mut self.conns[i];
-            let (first, space) = plan.keys(conn);
+            let (first, space) = plan.keys(conn.keys_per_request(), |n| conn.random_key(n));
             conn.push(first, space, due_ns);
             plan.sent += 1;
             if !conn.dirty {
@@ -530,12 +380,12 @@ impl Worker {
 
 /// Closed loop: tops `conn` up to `-P` requests in flight, stamped
 /// `now_ns`, and writes them in one call.
-fn fill(conn: &mut Conn, registry: &mio::Registry, plan: &mut Plan, now_ns: u64, outcome: &mut Outcome) {
+fn fill(plan: &mut Plan, conn: &mut Conn, registry: &mio::Registry, now_ns: u64, outcome: &mut Outcome) {
     if conn.is_failed() {
         return;
     }
     while conn.in_flight() < plan.pipeline && !plan.is_exhausted(now_ns) {
-        let (first, space) = plan.keys(conn);
+        let (first, space) = plan.keys(conn.keys_per_request(), |n| conn.random_key(n));
         conn.push(first, space, now_ns);
         plan.sent += 1;
     }
@@ -566,28 +416,6 @@ fn new_session(stream: &mut std::net::TcpStream, reader: &mut Reader, rng: &mut 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn connections_and_requests_split_evenly_and_completely() {
-        let shares = Share::split(50, 3);
-        assert_eq!(shares.iter().map(|s| s.conns).collect::<Vec<_>>(), vec![17, 17, 16]);
-        assert_eq!(shares.iter().map(|s| s.first_conn).collect::<Vec<_>>(), vec![0, 17, 34]);
-        for total in [0, 1, 7, 100_000, 1_000_003] {
-            let parts: Vec<(u64, u64)> = shares.iter().map(|s| s.requests(total)).collect();
-            assert_eq!(parts.iter().map(|p| p.1).sum::<u64>(), total);
-            assert_eq!(parts[0].0, 0);
-            assert_eq!(parts[1].0, parts[0].1);
-            assert_eq!(parts[2].0, parts[0].1 + parts[1].1);
-        }
-    }
-
-    #[test]
-    fn preload_batches_stay_small_and_never_exceed_the_key_count() {
-        assert_eq!(preload_keys_per_request(16, 1_000_000), 100);
-        assert_eq!(preload_keys_per_request(1000, 1_000_000), 7);
-        assert_eq!(preload_keys_per_request(100_000, 1_000_000), 1);
-        assert_eq!(preload_keys_per_request(16, 3), 3);
-    }
 
     #[test]
     fn progress_slot_ignores_other_phases() {
