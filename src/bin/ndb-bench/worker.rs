@@ -234,6 +234,7 @@ impl Worker {
         let epoch = Instant::now();
         outcome.started = Some(epoch);
         self.cursor = 0;
+        let live_at_start = self.live();
         if plan.schedule.is_none() {
             for conn in &mut self.conns {
                 fill(&mut plan, conn, self.poll.registry(), 0, &mut outcome);
@@ -246,8 +247,10 @@ impl Worker {
             if plan.schedule.is_some() {
                 blocked = self.dispatch(&mut plan, now_ns, &mut outcome);
             }
-            let in_flight: usize = self.conns.iter().filter(|c| !c.is_failed()).map(Conn::in_flight).sum();
-            let live = self.conns.iter().any(|c| !c.is_failed());
+            // Every request sent is answered, lost with its connection, or in
+            // flight; each failure is one connection less. No scan needed.
+            let in_flight = plan.sent.saturating_sub(replies + outcome.lost);
+            let live = live_at_start > outcome.failures.len();
             if !live || (in_flight == 0 && plan.is_exhausted(now_ns)) {
                 break;
             }
