@@ -144,12 +144,18 @@ Load:
 Output:
       --json         one JSON document with every test on stdout
   -q                 quiet: one line per test
-      --help         this text
+      --help         this text (-h is the host, as in redis-benchmark)
       --version      version
+
+Latency is per request, in microseconds, from an HDR histogram (3
+significant digits): in closed loop from when the request was written, in
+open loop from when it was due. A progress line is drawn on stderr when it
+is a terminal.
 
 Every connection of an sh_* test works in its own session, created with
 SH_NEW when the run starts and kept for the whole run, so sh_get hits the
-keys an earlier sh_set wrote.
+keys an earlier sh_set wrote. If the server refuses SH_NEW, the sh_* tests
+are skipped and the others run.
 
 The exit status is 0 when every reply had st 1, 1 when any request failed,
 got another status or lost its connection, and 2 for a bad command line.
