@@ -114,6 +114,20 @@ enum Phase {
     Closing,
 }
 
+/// How a closing connection ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// After an HTTP refusal or a protocol error: discard input, half-close,
+    /// wait for the peer's end of stream.
+    Discard,
+    /// We sent a close frame on our own initiative: keep parsing frames
+    /// (muted) until the peer's close frame completes the handshake.
+    AwaitReply,
+    /// The close handshake is complete: drop the socket once our last
+    /// bytes are out (RFC 6455: the server closes the TCP connection).
+    Complete,
+}
+
 /// What a connection keeps between turns; allocated only while non-empty.
 #[derive(Default)]
 struct Buffers {
@@ -141,6 +155,8 @@ pub struct Conn<S> {
     phase: Phase,
     /// Whether our write side is shut down (closing only).
     write_shut: bool,
+    /// How it ends, once closing.
+    ending: Ending,
     bufs: Option<Box<Buffers>>,
     /// Why it is closing or closed.
     reason: Option<CloseReason>,
@@ -159,7 +175,7 @@ enum Stop {
 impl<S: Transport> Conn<S> {
     /// A connection that has not upgraded yet.
     pub fn new(stream: S) -> Conn<S> {
-        Conn { stream, phase: Phase::Handshake, write_shut: false, bufs: None, reason: None }
+        Conn { stream, phase: Phase::Handshake, write_shut: false, ending: Ending::Discard, bufs: None, reason: None }
     }
 
     /// A connection refused before its request is read (server at its
@@ -221,6 +237,11 @@ impl<S: Transport> Conn<S> {
         self.bufs.get_or_insert_with(Box::default)
     }
 
+    /// Whether incoming bytes are parsed as frames.
+    fn parses_frames(&self) -> bool {
+        self.phase == Phase::Open || (self.phase == Phase::Closing && self.ending == Ending::AwaitReply)
+    }
+
     fn release_if_empty(&mut self) {
         if self.bufs.as_ref().is_some_and(|b| b.is_empty()) {
             self.bufs = None;
@@ -259,7 +280,7 @@ impl<S: Transport> Conn<S> {
     {
         let mut budget = limits.messages_per_turn;
         // Input left over from the previous turn goes first.
-        if self.phase == Phase::Open
+        if self.parses_frames()
             && self.bufs.as_ref().is_some_and(|b| !b.input.is_empty())
             && let Some(served) = self.serve_buffered(out, &mut budget, limits, handler)
         {
@@ -285,19 +306,15 @@ impl<S: Transport> Conn<S> {
             let data = &mut read_buf[..n];
             let buffered = self.bufs.as_ref().is_some_and(|b| !b.input.is_empty());
             let served = match self.phase {
-                Phase::Closing => None,
-                Phase::Handshake => {
+                _ if buffered || self.phase == Phase::Handshake => {
                     self.bufs().input.extend_from_slice(data);
                     self.serve_buffered(out, &mut budget, limits, handler)
                 }
-                Phase::Open if buffered => {
-                    self.bufs().input.extend_from_slice(data);
-                    self.serve_buffered(out, &mut budget, limits, handler)
-                }
-                Phase::Open => {
+                _ if !self.parses_frames() => None,
+                _ => {
                     let (consumed, stop) = self.frames(data, out, &mut budget, limits, handler);
                     let rest = &data[consumed..];
-                    if !rest.is_empty() && self.phase == Phase::Open {
+                    if !rest.is_empty() && self.parses_frames() {
                         let bufs = self.bufs();
                         if let Stop::Incomplete(need) = stop {
                             bufs.input.reserve_exact(need);
@@ -329,7 +346,7 @@ impl<S: Transport> Conn<S> {
         if self.phase == Phase::Handshake {
             self.handshake(limits);
         }
-        if self.phase != Phase::Open {
+        if !self.parses_frames() {
             // Still reading the head, or refused: read on (and discard).
             return None;
         }
@@ -339,7 +356,7 @@ impl<S: Transport> Conn<S> {
         if let Stop::Incomplete(need) = stop {
             input.reserve(need.saturating_sub(input.len()));
         }
-        if self.phase == Phase::Open {
+        if self.parses_frames() {
             self.bufs().input = input;
         }
         after(stop)
@@ -363,11 +380,8 @@ impl<S: Transport> Conn<S> {
     }
 
     fn reject(&mut self, reject: Reject) {
-        let bufs = self.bufs();
-        bufs.input = Vec::new();
-        bufs.output.extend_from_slice(reject.response());
-        self.phase = Phase::Closing;
-        self.reason = Some(CloseReason::Rejected(reject));
+        self.bufs().output.extend_from_slice(reject.response());
+        self.start_closing(CloseReason::Rejected(reject), Ending::Discard);
     }
 
     /// Parses and serves the complete frames at the front of `buf`; returns
@@ -385,7 +399,7 @@ impl<S: Transport> Conn<S> {
     {
         let mut pos = 0;
         loop {
-            if self.phase != Phase::Open {
+            if !self.parses_frames() {
                 return (pos, Stop::Closing);
             }
             if *budget == 0 {
@@ -404,6 +418,19 @@ impl<S: Transport> Conn<S> {
             if let Err((code, why)) = self.check(&header, len, limits) {
                 self.close(out, code, why);
                 return (pos, Stop::Closing);
+            }
+            if self.phase == Phase::Closing {
+                // Muted: only the peer's close frame matters now.
+                let total = header_len + len as usize;
+                if buf.len() - pos < total {
+                    return (pos, Stop::Incomplete(total));
+                }
+                pos += total;
+                if header.opcode == OpCode::Control(Control::Close) {
+                    self.ending = Ending::Complete;
+                    return (pos, Stop::Closing);
+                }
+                continue;
             }
             // `check` bounded `len` by max_payload, so this cannot overflow.
             let total = header_len + len as usize;
@@ -496,7 +523,7 @@ impl<S: Transport> Conn<S> {
         match payload {
             [] => {
                 write_frame(out, OpCode::Control(Control::Close), &[]);
-                self.start_closing(CloseReason::PeerClosed);
+                self.start_closing(CloseReason::PeerClosed, Ending::Complete);
             }
             [_] => self.close(out, CloseCode::Protocol, "bad close frame"),
             [hi, lo, reason @ ..] => {
@@ -507,26 +534,33 @@ impl<S: Transport> Conn<S> {
                     self.close(out, CloseCode::Invalid, "invalid UTF-8 in close reason");
                 } else {
                     write_frame(out, OpCode::Control(Control::Close), &[*hi, *lo]);
-                    self.start_closing(CloseReason::PeerClosed);
+                    self.start_closing(CloseReason::PeerClosed, Ending::Complete);
                 }
             }
         }
     }
 
-    /// Sends a close frame with `code` and starts closing.
+    /// Sends a close frame with `code` and starts closing; input after it
+    /// is discarded.
     fn close(&mut self, out: &mut Vec<u8>, code: CloseCode, reason: &str) {
-        let code_number = u16::from(code);
-        let mut payload = code_number.to_be_bytes().to_vec();
-        payload.extend_from_slice(&reason.as_bytes()[..reason.len().min(123)]);
-        write_frame(out, OpCode::Control(Control::Close), &payload);
-        self.start_closing(CloseReason::Closed(code_number));
+        if self.phase == Phase::Closing {
+            // A close frame is already out; just stop parsing.
+            self.ending = Ending::Discard;
+            return;
+        }
+        let code = u16::from(code);
+        write_close_frame(out, code, reason);
+        self.start_closing(CloseReason::Closed(code), Ending::Discard);
     }
 
-    fn start_closing(&mut self, reason: CloseReason) {
+    fn start_closing(&mut self, reason: CloseReason, ending: Ending) {
         self.phase = Phase::Closing;
+        self.ending = ending;
         self.reason.get_or_insert(reason);
         if let Some(bufs) = self.bufs.as_mut() {
-            bufs.input = Vec::new();
+            if ending != Ending::AwaitReply {
+                bufs.input = Vec::new();
+            }
             bufs.message = Vec::new();
             bufs.fragmented = None;
         }
@@ -538,7 +572,8 @@ impl<S: Transport> Conn<S> {
         match self.phase {
             Phase::Open => {
                 let mut out = Vec::new();
-                self.close(&mut out, CloseCode::from(code), reason);
+                write_close_frame(&mut out, code, reason);
+                self.start_closing(CloseReason::Closed(code), Ending::AwaitReply);
                 self.bufs().output.extend_from_slice(&out);
                 if let Err(e) = self.write_pending() {
                     return self.fail(e);
@@ -636,6 +671,9 @@ impl<S: Transport> Conn<S> {
     /// Once everything owed is sent, half-closes and waits for the peer's
     /// end of stream.
     fn finish_closing(&mut self) -> Served {
+        if self.pending_output() == 0 && self.ending == Ending::Complete {
+            return Served::Finished;
+        }
         if self.pending_output() == 0 && !self.write_shut {
             self.write_shut = true;
             if self.stream.shutdown_write().is_err() {
@@ -676,6 +714,18 @@ fn write_frame(out: &mut Vec<u8>, opcode: OpCode, payload: &[u8]) {
     // Writing into a Vec cannot fail.
     let _ = header.format(payload.len() as u64, out);
     out.extend_from_slice(payload);
+}
+
+/// Appends a close frame; the reason is cut to fit a control frame.
+fn write_close_frame(out: &mut Vec<u8>, code: u16, reason: &str) {
+    let mut payload = [0u8; 125];
+    payload[..2].copy_from_slice(&code.to_be_bytes());
+    let mut len = reason.len().min(123);
+    while !reason.is_char_boundary(len) {
+        len -= 1;
+    }
+    payload[2..2 + len].copy_from_slice(&reason.as_bytes()[..len]);
+    write_frame(out, OpCode::Control(Control::Close), &payload[..2 + len]);
 }
 
 /// Turns `out[start..]` (two reserved bytes, then a payload) into a final

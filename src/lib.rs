@@ -55,6 +55,7 @@
 //! - [`http_upgrade`]: the HTTP upgrade request, as a pure parser.
 //! - [`protocol`]: requests to commands, replies to bytes, status numbers.
 //! - [`store`]: the single owner of all data.
+//! - [`timer_wheel`]: a generic hierarchical timer wheel in millisecond ticks.
 //! - [`config`], [`cli`]: settings, config files and flags.
 //! - [`error`]: set-up errors.
 
@@ -66,6 +67,7 @@ pub mod http_upgrade;
 pub mod protocol;
 pub mod server;
 pub mod store;
+pub mod timer_wheel;
 
 pub use config::Config;
 pub use error::{ConfigError, Error};

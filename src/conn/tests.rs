@@ -327,15 +327,21 @@ fn oversized_messages_close_with_1009() {
 }
 
 #[test]
-fn close_handshake_echoes_the_code_then_ends() {
+fn a_peer_close_is_echoed_and_the_socket_dropped() {
     let mut h = Harness::open();
     h.feed(&frame(CLOSE, true, &[0x03, 0xe8, b'b', b'y', b'e']));
-    h.serve();
+    assert_eq!(h.serve(), Served::Finished, "handshake complete: the server closes TCP");
     assert_eq!(h.replies(), [(CLOSE, vec![0x03, 0xe8])]);
-    assert!(h.conn.stream.shut.get());
-    h.conn.stream.input.push_back(Chunk::Eof);
-    assert_eq!(h.serve(), Served::Finished);
     assert!(matches!(h.conn.reason(), Some(CloseReason::PeerClosed)));
+
+    // If the echo cannot go out at once, the socket is dropped once it has.
+    let mut h = Harness::open();
+    h.conn.stream.write_room = Some(0);
+    h.feed(&frame(CLOSE, true, &1001u16.to_be_bytes()));
+    assert_eq!(h.serve(), Served::Drained);
+    h.conn.stream.write_room = None;
+    assert_eq!(h.conn.flush(&h.limits), Served::Finished);
+    assert_eq!(h.close_code(), Some(1001));
 
     let mut h = Harness::open();
     h.feed(&frame(CLOSE, true, b""));
@@ -457,6 +463,33 @@ fn abrupt_end_of_stream_mid_frame() {
     h.feed(&f[..4]);
     h.conn.stream.input.push_back(Chunk::Eof);
     assert_eq!(h.serve(), Served::Finished);
+}
+
+#[test]
+fn a_server_close_waits_for_the_reply_then_ends() {
+    let mut h = Harness::open();
+    assert_eq!(h.conn.close_with(1001, "going away"), Served::Drained);
+    assert_eq!(h.close_code(), Some(1001));
+    // The peer may still be sending; data is ignored, unanswered.
+    let mut late = text("late");
+    late.extend(frame(PING, true, b"p"));
+    late.extend(frame(CLOSE, true, &1001u16.to_be_bytes())[..3].iter());
+    h.feed(&late);
+    assert_eq!(h.serve(), Served::Drained);
+    assert!(h.texts().is_empty());
+    let reply = frame(CLOSE, true, &1001u16.to_be_bytes());
+    h.feed(&reply[3..]);
+    assert_eq!(h.serve(), Served::Finished);
+    assert_eq!(h.replies().len(), 1, "nothing after our close frame");
+}
+
+#[test]
+fn close_reasons_are_cut_on_a_character_boundary() {
+    let mut out = Vec::new();
+    write_close_frame(&mut out, 1000, &"é".repeat(100));
+    let frames = frames_out(&out);
+    assert!(frames[0].1.len() <= 125);
+    assert!(std::str::from_utf8(&frames[0].1[2..]).is_ok());
 }
 
 #[test]

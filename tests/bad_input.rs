@@ -1,0 +1,173 @@
+//! Bad input never hurts anyone else: each malformed thing a peer can send
+//! gets its documented status or close code, every other connection keeps
+//! working, and nothing stored is lost.
+
+mod common;
+
+use common::{Raw, TestServer, frame, start, start_with, text_frame};
+
+const SEED: &str = r#"{"KV_SET":{"keys":{"kept":{"a":[1,2,3]}}}}"#;
+const CHECK: &str = r#"{"KV_GET":{"keys":["kept"]}}"#;
+const KEPT: &str = r#"{"KV_GET_RSP":{"keys":{"kept":{"a":[1,2,3]}},"st":1}}"#;
+
+/// A server holding one key, with a bystander connection already open.
+fn seeded(config: ndb::Config) -> (TestServer, common::Client) {
+    let server = start_with(config);
+    let mut bystander = server.client();
+    assert_eq!(bystander.call(SEED), r#"{"KV_SET_RSP":{"st":1}}"#);
+    (server, bystander)
+}
+
+/// The bystander still works and the key is intact.
+fn unharmed(bystander: &mut common::Client) {
+    assert_eq!(bystander.call(CHECK), KEPT);
+}
+
+#[test]
+fn statuses_for_malformed_messages_keep_the_connection() {
+    let (server, mut bystander) = seeded(common::config());
+    let mut raw = Raw::open(server.addr);
+    let rows: [(&[u8], &str); 6] = [
+        (b"", r#"{"ERR":{"m":"","st":3}}"#),
+        (b"{\"KV_GET\":", r#"{"ERR":{"m":"","st":3}}"#),
+        (b"[1,2]", r#"{"ERR":{"m":"","st":13}}"#),
+        (br#"{"KV_GET":{"keys":"kept"}}"#, r#"{"KV_GET_RSP":{"m":"Param type incorrect","st":41,"tkn":null}}"#),
+        (br#"{"NOPE_X":{}}"#, r#"{"NOPE_X_RSP":{"m":"","st":10,"tkn":null}}"#),
+        (CHECK.as_bytes(), KEPT),
+    ];
+    for (message, expected) in rows {
+        raw.write(&frame(1, true, message));
+        assert_eq!(raw.text(), expected, "{}", String::from_utf8_lossy(message));
+    }
+    raw.write(&frame(2, true, b"\x00\x01binary"));
+    assert_eq!(raw.text(), r#"{"ERR":{"m":"","st":2}}"#);
+    raw.write(&text_frame(CHECK));
+    assert_eq!(raw.text(), KEPT);
+    unharmed(&mut bystander);
+}
+
+#[test]
+fn one_byte_over_max_payload_closes_with_1009() {
+    let (server, mut bystander) = seeded(common::config().max_payload(1024));
+    let set_of = |key: &str, len: usize| {
+        let envelope = format!(r#"{{"KV_SET":{{"keys":{{"{key}":""}}}}}}"#).len();
+        format!(r#"{{"KV_SET":{{"keys":{{"{key}":"{}"}}}}}}"#, "a".repeat(len - envelope))
+    };
+    let exact = set_of("x", 1024);
+    assert_eq!(exact.len(), 1024);
+    let mut raw = Raw::open(server.addr);
+    raw.write(&text_frame(&exact));
+    assert_eq!(raw.text(), r#"{"KV_SET_RSP":{"st":1}}"#);
+    let over = set_of("y", 1025);
+    raw.write(&text_frame(&over));
+    assert_eq!(raw.close_code(), Some(1009));
+    assert!(raw.ends());
+    unharmed(&mut bystander);
+    assert_eq!(
+        bystander.call(r#"{"KV_CONTAINS":{"keys":["x","y"]}}"#),
+        r#"{"KV_CONTAINS_RSP":{"contains":["x"],"st":1}}"#
+    );
+}
+
+#[test]
+fn a_fragmented_message_over_max_payload_closes_with_1009() {
+    let (server, mut bystander) = seeded(common::config().max_payload(1024));
+    let mut raw = Raw::open(server.addr);
+    raw.write(&frame(1, false, &[b' '; 600]));
+    raw.write(&frame(0, true, &[b' '; 425]));
+    assert_eq!(raw.close_code(), Some(1009));
+    unharmed(&mut bystander);
+}
+
+#[test]
+fn fragmented_messages_are_reassembled() {
+    let (server, mut bystander) = seeded(common::config());
+    let mut raw = Raw::open(server.addr);
+    let message = CHECK.as_bytes();
+    raw.write(&frame(1, false, &message[..5]));
+    raw.write(&frame(9, true, b"ping!"));
+    raw.write(&frame(0, false, &message[5..10]));
+    raw.write(&frame(0, true, &message[10..]));
+    assert_eq!(raw.frame(), Some((10, b"ping!".to_vec())));
+    assert_eq!(raw.text(), KEPT);
+    unharmed(&mut bystander);
+}
+
+#[test]
+fn invalid_utf8_closes_with_1007() {
+    let (server, mut bystander) = seeded(common::config());
+    let mut raw = Raw::open(server.addr);
+    raw.write(&frame(1, true, b"{\"KV_GET\":{\"keys\":[\"\xff\"]}}"));
+    assert_eq!(raw.close_code(), Some(1007));
+    assert!(raw.ends());
+    unharmed(&mut bystander);
+}
+
+#[test]
+fn protocol_violations_close_with_1002() {
+    let (server, mut bystander) = seeded(common::config());
+    let mut unmasked = vec![0x81, 0x02];
+    unmasked.extend_from_slice(b"{}");
+    let mut reserved_bit = text_frame(CHECK);
+    reserved_bit[0] |= 0x40;
+    let violations = [unmasked, reserved_bit, frame(0x3, true, b""), frame(0x0, true, b"x"), frame(0x9, false, b"")];
+    for violation in violations {
+        let mut raw = Raw::open(server.addr);
+        raw.write(&violation);
+        assert_eq!(raw.close_code(), Some(1002), "{violation:02x?}");
+        assert!(raw.ends());
+    }
+    unharmed(&mut bystander);
+}
+
+#[test]
+fn close_handshake_is_completed() {
+    let server = start();
+    let mut raw = Raw::open(server.addr);
+    raw.write(&frame(8, true, &1000u16.to_be_bytes()));
+    assert_eq!(raw.close_code(), Some(1000));
+    assert!(raw.ends());
+    let mut client = server.client();
+    client.ws.close(None).unwrap();
+    assert_eq!(client.close_code(), None, "tungstenite reports the echoed close as the end");
+}
+
+#[test]
+fn abrupt_disconnects_mid_frame_and_mid_handshake() {
+    let (server, mut bystander) = seeded(common::config());
+    for cut in [1, 3, 7, 20] {
+        let mut raw = Raw::open(server.addr);
+        let f = text_frame(r#"{"KV_SET":{"keys":{"kept":"overwritten"}}}"#);
+        raw.write(&f[..cut]);
+        drop(raw);
+    }
+    for cut in [5, 40] {
+        let mut raw = Raw::connect(server.addr);
+        raw.write(&common::UPGRADE.as_bytes()[..cut]);
+        drop(raw);
+    }
+    unharmed(&mut bystander);
+}
+
+#[test]
+fn a_peer_that_stops_reading_does_not_stop_others() {
+    let (server, mut bystander) = seeded(common::config().output_limits(64 * 1024, 1024 * 1024));
+    let mut greedy = Raw::open(server.addr);
+    let big = format!(r#"{{"KV_SET":{{"keys":{{"big":"{}"}}}}}}"#, "b".repeat(100_000));
+    greedy.write(&text_frame(&big));
+    let get = text_frame(r#"{"KV_GET":{"keys":["big","kept"]}}"#);
+    // Thousands of 100 KB replies that are never read.
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for _ in 0..2000 {
+                if std::io::Write::write_all(&mut greedy.stream, &get).is_err() {
+                    break;
+                }
+            }
+        });
+        for _ in 0..20 {
+            unharmed(&mut bystander);
+        }
+    });
+    unharmed(&mut bystander);
+}

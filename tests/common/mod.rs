@@ -1,0 +1,325 @@
+//! Shared test support: a real server on `127.0.0.1:0` in a thread (driven
+//! through the public embedding API, exactly like `ndb-server`), a blocking
+//! WebSocket client, and a raw-socket client for frames a well-behaved
+//! library would never send. Waits are loops with deadlines, never sleeps.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use mio::{Events, Poll, Token, Waker};
+use ndb::{Config, Server, TokenRange};
+use tungstenite::protocol::WebSocket;
+use tungstenite::{Message, Utf8Bytes};
+
+/// How long any single wait in a test may take before it fails.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+const WAKE: Token = Token(0);
+
+/// A server running in a thread; stopped (gracefully) on drop.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    waker: Arc<Waker>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// A test config: any free port, persistence into a throwaway directory.
+pub fn config() -> Config {
+    Config::default().port(0).persist(true, std::env::temp_dir().join(format!("ndb-test-{}", std::process::id())))
+}
+
+pub fn start() -> TestServer {
+    start_with(config())
+}
+
+pub fn start_with(config: Config) -> TestServer {
+    let tokens = TokenRange { base: 1, max_conns: config.max_connections };
+    let mut server = Server::bind(config, tokens).expect("bind");
+    let addr = server.local_addr();
+    let mut poll = Poll::new().expect("poll");
+    server.register(poll.registry()).expect("register");
+    let waker = Arc::new(Waker::new(poll.registry(), WAKE).expect("waker"));
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop_flag = stop.clone();
+    let thread = std::thread::spawn(move || {
+        let mut events = Events::with_capacity(256);
+        let mut stopping_since: Option<Instant> = None;
+        loop {
+            let timeout = server.poll_timeout(Instant::now()).map(|t| t.min(Duration::from_millis(100)));
+            if poll.poll(&mut events, timeout.or(Some(Duration::from_millis(100)))).is_err() {
+                continue;
+            }
+            let now = Instant::now();
+            for event in events.iter() {
+                if server.owns(event.token()) {
+                    server.handle_event(poll.registry(), event, now);
+                }
+            }
+            server.tick(poll.registry(), Instant::now());
+            if stop_flag.load(Ordering::SeqCst) && stopping_since.is_none() {
+                server.shutdown(poll.registry());
+                stopping_since = Some(Instant::now());
+            }
+            if stopping_since.is_some_and(|t| server.is_drained() || t.elapsed() > Duration::from_secs(3)) {
+                return;
+            }
+        }
+    });
+    TestServer { addr, waker, stop, thread: Some(thread) }
+}
+
+impl TestServer {
+    pub fn url(&self) -> String {
+        format!("ws://{}/", self.addr)
+    }
+
+    pub fn client(&self) -> Client {
+        Client::connect(self.addr)
+    }
+
+    /// Stops the server and waits for its thread.
+    pub fn stop(mut self) {
+        self.stop_now();
+    }
+
+    fn stop_now(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = self.waker.wake();
+        if let Some(thread) = self.thread.take() {
+            thread.join().expect("server thread panicked");
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            self.stop_now();
+        }
+    }
+}
+
+/// A blocking WebSocket client (tungstenite).
+pub struct Client {
+    pub ws: WebSocket<TcpStream>,
+}
+
+impl Client {
+    pub fn connect(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+        stream.set_nodelay(true).unwrap();
+        let (ws, _) = tungstenite::client(format!("ws://{addr}/"), stream).expect("handshake");
+        Client { ws }
+    }
+
+    pub fn send(&mut self, text: &str) {
+        self.ws.send(Message::Text(Utf8Bytes::from(text))).expect("send");
+    }
+
+    /// The next text message.
+    pub fn recv(&mut self) -> String {
+        loop {
+            match self.ws.read().expect("read") {
+                Message::Text(t) => return t.as_str().to_owned(),
+                Message::Binary(b) => panic!("unexpected binary reply {b:?}"),
+                _ => continue,
+            }
+        }
+    }
+
+    /// Sends one request and returns its reply.
+    pub fn call(&mut self, text: &str) -> String {
+        self.send(text);
+        self.recv()
+    }
+
+    /// Sends one request and returns its reply, parsed.
+    pub fn call_json(&mut self, text: &str) -> serde_json::Value {
+        serde_json::from_str(&self.call(text)).expect("reply is JSON")
+    }
+
+    /// Reads until the server closes; returns its close code after
+    /// completing the close handshake.
+    pub fn close_code(&mut self) -> Option<u16> {
+        loop {
+            match self.ws.read() {
+                Ok(Message::Close(frame)) => {
+                    // The next read sends tungstenite's queued close reply.
+                    while self.ws.read().is_ok() {}
+                    return frame.map(|f| u16::from(f.code));
+                }
+                Ok(_) => continue,
+                Err(_) => return None,
+            }
+        }
+    }
+}
+
+/// A client speaking raw bytes: it does the upgrade by hand and builds
+/// frames itself, so it can send anything.
+pub struct Raw {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+pub const UPGRADE: &str = "GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+impl Raw {
+    /// Connects without sending anything.
+    pub fn connect(addr: SocketAddr) -> Raw {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+        stream.set_nodelay(true).unwrap();
+        Raw { stream, buf: Vec::new() }
+    }
+
+    /// Connects and completes the upgrade.
+    pub fn open(addr: SocketAddr) -> Raw {
+        let mut raw = Raw::connect(addr);
+        raw.write(UPGRADE.as_bytes());
+        let head = raw.http_response();
+        assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
+        raw
+    }
+
+    pub fn write(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write");
+    }
+
+    /// Reads an HTTP response head (and its body, if it has a length).
+    pub fn http_response(&mut self) -> String {
+        loop {
+            if let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&self.buf[..end + 4]).into_owned();
+                let body_len: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase().strip_prefix("content-length: ").map(|v| v.trim().parse().unwrap())
+                    })
+                    .unwrap_or(0);
+                while self.buf.len() < end + 4 + body_len {
+                    self.fill();
+                }
+                let all = String::from_utf8_lossy(&self.buf[..end + 4 + body_len]).into_owned();
+                self.buf.drain(..end + 4 + body_len);
+                return all;
+            }
+            self.fill();
+        }
+    }
+
+    fn fill(&mut self) {
+        let mut chunk = [0u8; 65536];
+        let n = self.stream.read(&mut chunk).expect("read");
+        assert!(n > 0, "connection closed early");
+        self.buf.extend_from_slice(&chunk[..n]);
+    }
+
+    /// The next server frame: (opcode, payload); `None` at end of stream.
+    pub fn frame(&mut self) -> Option<(u8, Vec<u8>)> {
+        loop {
+            if let Some((frame, used)) = parse_server_frame(&self.buf) {
+                self.buf.drain(..used);
+                return Some(frame);
+            }
+            let mut chunk = [0u8; 65536];
+            match self.stream.read(&mut chunk) {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+
+    /// The payload of the next text frame.
+    pub fn text(&mut self) -> String {
+        loop {
+            match self.frame() {
+                Some((1, payload)) => return String::from_utf8(payload).expect("UTF-8 reply"),
+                Some(_) => continue,
+                None => panic!("closed while waiting for a text frame"),
+            }
+        }
+    }
+
+    /// The close code the server sends next (skipping other frames), and
+    /// whether the server then ended the stream.
+    pub fn close_code(&mut self) -> Option<u16> {
+        loop {
+            match self.frame()? {
+                (8, payload) if payload.len() >= 2 => return Some(u16::from_be_bytes([payload[0], payload[1]])),
+                (8, _) => return Some(1005),
+                _ => continue,
+            }
+        }
+    }
+
+    /// Whether the server ended the stream (read returns 0) within the timeout.
+    pub fn ends(&mut self) -> bool {
+        let mut chunk = [0u8; 4096];
+        loop {
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return true,
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+                Err(_) => return false,
+            }
+        }
+    }
+}
+
+/// A masked client frame.
+pub fn frame(opcode: u8, fin: bool, payload: &[u8]) -> Vec<u8> {
+    let mask = [0x12, 0x34, 0x56, 0x78];
+    let mut out = vec![opcode | if fin { 0x80 } else { 0 }];
+    match payload.len() {
+        n if n < 126 => out.push(0x80 | n as u8),
+        n if n < 65536 => {
+            out.push(0x80 | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(0x80 | 127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    out.extend_from_slice(&mask);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    out
+}
+
+pub fn text_frame(text: &str) -> Vec<u8> {
+    frame(1, true, text.as_bytes())
+}
+
+fn parse_server_frame(buf: &[u8]) -> Option<((u8, Vec<u8>), usize)> {
+    if buf.len() < 2 {
+        return None;
+    }
+    let (len, head) = match buf[1] & 0x7f {
+        126 if buf.len() >= 4 => (u16::from_be_bytes([buf[2], buf[3]]) as usize, 4),
+        127 if buf.len() >= 10 => (u64::from_be_bytes(buf[2..10].try_into().unwrap()) as usize, 10),
+        126 | 127 => return None,
+        n => (n as usize, 2),
+    };
+    assert_eq!(buf[1] & 0x80, 0, "server frames must not be masked");
+    if buf.len() < head + len {
+        return None;
+    }
+    Some(((buf[0] & 0x0f, buf[head..head + len].to_vec()), head + len))
+}
+
+/// Polls `check` until it holds or the timeout passes.
+pub fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + TIMEOUT;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}

@@ -1,0 +1,42 @@
+//! Wire compatibility with the NemesisDB Python clients: `tests/python/
+//! compat.py` drives a real server through the `websockets` library exactly
+//! as the clients do.
+//!
+//! Needs `python3` with `websockets` ≥ 14 (`pip install websockets`). When
+//! they are missing the test says so and passes, unless
+//! `NDB_REQUIRE_PYTHON=1` is set, as CI does.
+
+mod common;
+
+use std::process::Command;
+
+fn python_ready() -> bool {
+    let probe = Command::new("python3").args(["-c", "import websockets.asyncio.client"]).output();
+    let ready = probe.is_ok_and(|out| out.status.success());
+    if !ready {
+        assert!(
+            std::env::var("NDB_REQUIRE_PYTHON").is_err(),
+            "python3 with websockets >= 14 is required (pip install websockets)"
+        );
+        eprintln!("SKIPPED: python3 with websockets >= 14 not found (pip install websockets)");
+    }
+    ready
+}
+
+fn compat(server: &common::TestServer, sections: &[&str]) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/compat.py");
+    let out = Command::new("python3").arg(script).arg(server.url()).args(sections).output().expect("run python3");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "compat.py {sections:?} failed:\n{stdout}\n{stderr}");
+    for section in sections {
+        assert!(stdout.contains(&format!("{section}: ok")), "{stdout}");
+    }
+}
+
+#[test]
+fn python_client_kv_and_sv_calls() {
+    if python_ready() {
+        compat(&common::start(), &["kv", "sv"]);
+    }
+}
