@@ -7,7 +7,8 @@
 //! the [`Outcome`] to record replies in.
 //!
 //! No allocation once a test is running: the write buffer, the in-flight
-//! queue and the read buffer are sized when the test starts and reused.
+//! queue and the read buffer are sized when the test starts (for up to
+//! [`MAX_RESERVED_SLOTS`] requests in flight) and reused.
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
@@ -32,6 +33,9 @@ const SHORT_IO_IS_FINAL: bool = cfg!(any(target_os = "linux", target_os = "andro
 /// Write-buffer room kept beyond the requests in flight, for pongs and the
 /// close frame.
 const CONTROL_ROOM: usize = 256;
+
+/// Most requests in flight that buffers are sized for up front.
+const MAX_RESERVED_SLOTS: usize = 4096;
 
 /// A live benchmark connection.
 #[derive(Debug)]
@@ -92,6 +96,9 @@ impl Conn {
     /// Sets the request to send during the next test and sizes the buffers
     /// for `pipeline` requests in flight.
     pub fn prepare(&mut self, template: Template, pipeline: usize) {
+        // A huge -P grows the buffers as it fills them, once, rather than
+        // reserving for every connection up front.
+        let pipeline = pipeline.min(MAX_RESERVED_SLOTS);
         let room = pipeline * template.frame_len() + CONTROL_ROOM;
         self.out.reserve(room.saturating_sub(self.out.len()));
         self.stamps.reserve(pipeline.saturating_sub(self.stamps.len()));

@@ -237,7 +237,7 @@ impl Worker {
         let live_at_start = self.live();
         if plan.schedule.is_none() {
             for conn in &mut self.conns {
-                fill(&mut plan, conn, self.poll.registry(), 0, &mut outcome);
+                fill(&mut plan, conn, self.poll.registry(), nanos_since(epoch), &mut outcome);
             }
         }
         loop {
