@@ -220,7 +220,7 @@ impl Conn {
                     frame::push_frame(&mut self.out, OP_PONG, payload, self.rng.mask());
                     continue;
                 }
-                Frame::Close { code } => return Err(closed_by_server(code)),
+                Frame::Close { code } => return Err(ws::closed_by_server(code)),
             };
             let Some(stamp) = self.stamps.pop_front() else {
                 return Err("reply to no request".to_string());
@@ -292,42 +292,8 @@ impl Conn {
     }
 }
 
-/// Why the server closed, from its close code (RFC 6455 §7.4.1).
-fn closed_by_server(code: Option<u16>) -> String {
-    let meaning = match code {
-        None => return "server closed the connection".to_string(),
-        Some(1000) => "normal closure",
-        Some(1001) => "going away",
-        Some(1002) => "protocol error",
-        Some(1003) => "unsupported data",
-        Some(1007) => "invalid payload",
-        Some(1008) => "policy violation",
-        Some(1009) => "message too big",
-        Some(1011) => "server error",
-        Some(_) => "",
-    };
-    let code = code.unwrap_or_default();
-    if meaning.is_empty() {
-        format!("server closed the connection (close code {code})")
-    } else {
-        format!("server closed the connection (close code {code}: {meaning})")
-    }
-}
-
 /// Nanoseconds from `epoch` to now.
 #[inline]
 pub fn nanos_since(epoch: Instant) -> u64 {
     u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn close_codes_are_explained() {
-        assert_eq!(closed_by_server(Some(1009)), "server closed the connection (close code 1009: message too big)");
-        assert_eq!(closed_by_server(Some(4000)), "server closed the connection (close code 4000)");
-        assert_eq!(closed_by_server(None), "server closed the connection");
-    }
 }

@@ -150,9 +150,7 @@ pub fn call(stream: &mut TcpStream, reader: &mut Reader, rng: &mut Rng, payload:
             match frame {
                 Frame::Reply { .. } => return Ok(reader.last_text().to_vec()),
                 Frame::Binary => return Err("binary reply".to_string()),
-                Frame::Close { code } => {
-                    return Err(format!("server closed the connection (code {})", code.unwrap_or(1005)));
-                }
+                Frame::Close { code } => return Err(closed_by_server(code)),
                 Frame::Ping { payload, len } => {
                     out.clear();
                     frame::push_frame(&mut out, OP_PONG, &payload[..usize::from(len)], rng.mask());
@@ -165,6 +163,28 @@ pub fn call(stream: &mut TcpStream, reader: &mut Reader, rng: &mut Rng, payload:
             return Err("server closed the connection".to_string());
         }
         reader.commit(n);
+    }
+}
+
+/// Why the server closed, from its close code (RFC 6455 §7.4.1).
+pub fn closed_by_server(code: Option<u16>) -> String {
+    let meaning = match code {
+        None => return "server closed the connection".to_string(),
+        Some(1000) => "normal closure",
+        Some(1001) => "going away",
+        Some(1002) => "protocol error",
+        Some(1003) => "unsupported data",
+        Some(1007) => "invalid payload",
+        Some(1008) => "policy violation",
+        Some(1009) => "message too big",
+        Some(1011) => "server error",
+        Some(_) => "",
+    };
+    let code = code.unwrap_or_default();
+    if meaning.is_empty() {
+        format!("server closed the connection (close code {code})")
+    } else {
+        format!("server closed the connection (close code {code}: {meaning})")
     }
 }
 
@@ -224,6 +244,13 @@ mod tests {
         assert_eq!(http, "upgrade refused: HTTP 404 Not Found");
         let garbage = check_upgrade(b"SSH-2.0-OpenSSH\r\n\r\n", key).unwrap_err();
         assert!(garbage.starts_with("bad upgrade response"), "{garbage}");
+    }
+
+    #[test]
+    fn close_codes_are_explained() {
+        assert_eq!(closed_by_server(Some(1009)), "server closed the connection (close code 1009: message too big)");
+        assert_eq!(closed_by_server(Some(4000)), "server closed the connection (close code 4000)");
+        assert_eq!(closed_by_server(None), "server closed the connection");
     }
 
     #[test]
