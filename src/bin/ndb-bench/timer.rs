@@ -9,9 +9,10 @@
 //! Even a timerfd fires late by the machine's wake-up latency (tens of
 //! microseconds on a virtual machine, about what a fast server needs to
 //! answer). So the timer learns that latency (a moving average of how late
-//! it fired), is armed that much before the deadline, and the loop polls
-//! without blocking for what little is left. The busy part per wake-up is
-//! the jitter of the wake-up latency, not the latency itself.
+//! it fired) and is armed that much before the deadline: the *lead*. The
+//! worker, once awake, also sends the requests due within the lead, timing
+//! each from the earlier of its due time and when it left. Nothing spins,
+//! and requests leave within the wake-up jitter of their due time.
 //!
 //! Elsewhere, waits shorter than two milliseconds poll without blocking,
 //! which is precise but busy.
@@ -24,8 +25,8 @@ use std::time::{Duration, Instant};
 
 use mio::{Registry, Token};
 
-/// Most the timer is armed ahead of a deadline, in ns: bounds the busy wait
-/// when wake-ups are unusually slow for a while.
+/// Most the timer is armed ahead of a deadline, in ns: bounds how early a
+/// request may leave when wake-ups are unusually slow for a while.
 const MAX_EARLY_NS: u64 = 200_000;
 
 /// Weight of a new observation in the wake-up latency average: 1/8.
@@ -72,9 +73,15 @@ impl Timer {
         Ok(Timer { armed_for: None, early_ns: 0 })
     }
 
+    /// The learned wake-up latency, in ns: how long before a deadline the
+    /// timer is armed, and so how early a request may be sent.
+    pub fn lead_ns(&self) -> u64 {
+        if cfg!(target_os = "linux") { self.early_ns } else { 0 }
+    }
+
     /// The poll timeout to use for waking at `deadline`, arming the timer
     /// if needed. `None` means the timer will wake the poll by itself;
-    /// `Some(ZERO)` means the deadline is close enough to poll without blocking.
+    /// `Some(ZERO)` means the deadline is within the lead already.
     pub fn poll_timeout(&mut self, now: Instant, deadline: Instant) -> Option<Duration> {
         let target = deadline.checked_sub(Duration::from_nanos(self.early_ns)).unwrap_or(deadline);
         if now >= target {
@@ -211,7 +218,7 @@ mod tests {
     }
 
     #[test]
-    fn within_the_learned_latency_the_loop_polls_without_blocking() {
+    fn within_the_lead_the_loop_does_not_block() {
         let poll = Poll::new().unwrap();
         let mut timer = Timer::new(poll.registry(), Token(1)).unwrap();
         timer.early_ns = 50_000;

@@ -322,15 +322,18 @@ impl Worker {
         outcome
     }
 
-    /// Open loop: hands every request due by `now_ns` to a connection with
-    /// a free slot, stamped with its due time, then writes each connection's
-    /// batch in one call. Returns true when due requests are left waiting
+    /// Open loop: hands every request due by `now_ns` (or within the timer's
+    /// lead after it) to a connection with a free slot, stamped with its due
+    /// time (or `now_ns` if sooner), then writes each connection's batch in
+    /// one call. Returns true when due requests are left waiting
     /// because every connection is full.
     fn dispatch(&mut self, plan: &mut Plan, now_ns: u64, outcome: &mut Outcome) -> bool {
         let Some(schedule) = plan.schedule else {
             return false;
         };
-        let due = schedule.due_count(now_ns).min(plan.total);
+        // Requests due within the timer's lead leave now: waiting for them
+        // would need a wake-up the timer cannot deliver any sooner.
+        let due = schedule.due_count(now_ns + self.timer.lead_ns()).min(plan.total);
         let n = self.conns.len();
         let mut blocked = false;
         while plan.sent < due {
@@ -346,7 +349,9 @@ impl Worker {
             outcome.send_lag_ns.saturating_record(now_ns.saturating_sub(due_ns).max(1));
             let conn = &mut self.conns[i];
             let (first, space) = plan.keys(conn.keys_per_request(), |n| conn.random_key(n));
-            conn.push(first, space, due_ns);
+            // A late request is timed from its due time, so the wait counts;
+            // an early one from when it left, never from a time to come.
+            conn.push(first, space, due_ns.min(now_ns));
             plan.sent += 1;
             if !conn.dirty {
                 conn.dirty = true;
