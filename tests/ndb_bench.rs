@@ -1,7 +1,10 @@
 //! `ndb-bench` as scripts use it: exit status and the `--json` document,
-//! against a minimal WebSocket responder on 127.0.0.1:0 (blocking
-//! tungstenite, one thread per connection) that answers every request
-//! with `<CMD>_RSP` and the status the test chooses.
+//! against a real ndb server for a second, and against a minimal WebSocket
+//! responder on 127.0.0.1:0 (blocking tungstenite, one thread per
+//! connection) that answers every request with `<CMD>_RSP` and the status
+//! the test chooses.
+
+mod common;
 
 use std::net::TcpListener;
 use std::process::{Command, Output};
@@ -41,6 +44,23 @@ fn bench(args: &[&str]) -> Output {
 
 fn json(output: &Output) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).expect("stdout is one JSON document")
+}
+
+#[test]
+fn every_test_runs_against_a_real_server() {
+    let server = common::start();
+    let port = server.addr.port().to_string();
+    let output = bench(&["-p", &port, "-c", "8", "-P", "4", "-n", "4000", "-r", "1000", "--preload", "1000", "--json"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report = json(&output);
+    assert_eq!(report["ok"], true, "{report}");
+    let tests = report["tests"].as_array().expect("tests");
+    assert!(tests.len() >= 10, "every test ran: {report}");
+    for test in tests {
+        assert_eq!(test["errors"], 0, "{test}");
+        assert!(test["requests"].as_u64().unwrap_or(0) > 0, "{test}");
+        assert!(test["latency_us"]["p99"].as_f64().unwrap_or(0.0) > 0.0, "{test}");
+    }
 }
 
 #[test]
