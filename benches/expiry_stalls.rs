@@ -150,7 +150,7 @@ fn store(n: usize, duration: u64, limited: bool, mut created: impl FnMut(usize, 
         out.clear();
         let mut reply = Reply::new(&mut out, Protocol::V07);
         if let Ok(command) = decode(&request) {
-            store.execute(command, t0 + created(i, n), &mut reply);
+            let _ = store.execute(command, t0 + created(i, n), &mut reply);
         }
     }
     let mut stalls = Stalls::new();

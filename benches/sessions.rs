@@ -47,7 +47,7 @@ fn run(store: &mut Store, request: &str, now: Instant, out: &mut Vec<u8>) -> usi
     out.clear();
     let mut reply = Reply::new(out, Protocol::V07);
     match decode(request) {
-        Ok(command) => store.execute(command, now, &mut reply),
+        Ok(command) => drop(store.execute(command, now, &mut reply)),
         Err(rejection) => reply.rejection(&rejection),
     }
     out.len()

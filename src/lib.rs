@@ -55,6 +55,7 @@
 //! - [`http_upgrade`]: the HTTP upgrade request, as a pure parser.
 //! - [`protocol`]: requests to commands, replies to bytes, status numbers.
 //! - [`store`]: the single owner of all data.
+//! - [`persist`]: saves on disk, written and read on a thread of their own.
 //! - [`timer_wheel`]: a generic hierarchical timer wheel in millisecond ticks.
 //! - [`config`], [`cli`]: settings, config files and flags.
 //! - [`client`]: a blocking client, one method per command (what `ndb-cli`
@@ -67,6 +68,7 @@ pub mod config;
 pub mod conn;
 pub mod error;
 pub mod http_upgrade;
+pub mod persist;
 pub mod protocol;
 pub mod server;
 mod server_thread;

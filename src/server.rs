@@ -29,7 +29,7 @@ use crate::error::Error;
 use crate::http_upgrade::Reject;
 use crate::protocol::{self, Protocol, Rejection, Reply};
 pub use crate::store::Stats;
-use crate::store::{ServerInfo, Store};
+use crate::store::{Executed, ServerInfo, Store};
 
 /// Tokens this server may use in the host's `Poll`: `base` is the listener
 /// and `base + 1 ..= base + max_conns` are connections. The host must not use
@@ -97,6 +97,7 @@ pub struct Server {
     conns: Slab<Slot>,
     next_serial: u64,
     store: Store,
+    persist_root: std::path::PathBuf,
     protocol: Protocol,
     limits: Limits,
     scratch: Scratch,
@@ -139,6 +140,7 @@ impl Server {
             conns: Slab::new(),
             next_serial: 0,
             store,
+            persist_root: config.persist_path.clone(),
             protocol: config.protocol,
             limits,
             scratch: Scratch::default(),
@@ -344,12 +346,19 @@ impl Server {
         let Some(slot) = self.conns.get_mut(key) else { return };
         let store = &mut self.store;
         let protocol = self.protocol;
+        let persist_root = &self.persist_root;
         let mut handler = |message: Message<'_>, out: &mut Vec<u8>| {
             store.stats_mut().requests += 1;
             let mut reply = Reply::new(out, protocol);
             match message {
                 Message::Text(text) => match protocol::decode(text) {
-                    Ok(command) => store.execute(command, now, &mut reply),
+                    Ok(command) => match store.execute(command, now, &mut reply) {
+                        Executed::Replied => {}
+                        Executed::Job(job) => {
+                            let done = crate::persist::run(persist_root, job);
+                            store.finish(done, now, &mut reply);
+                        }
+                    },
                     Err(rejection) => reply.rejection(&rejection),
                 },
                 Message::Binary(_) => reply.rejection(&Rejection::binary_frame()),

@@ -85,21 +85,15 @@ fn error_statuses_carry_number_and_name() {
 }
 
 /// Commands of the protocol the server does not serve yet answer with the
-/// documented "unknown command" shapes: `ERR` 10 for `KV_*`, `<CMD>_RSP` 10
-/// for `SH_*`.
+/// documented "unknown command" shape: `ERR` 10 for `KV_*`.
 #[test]
 fn commands_not_served_yet_map_to_command_not_exist() {
     let server = common::start();
     let mut c = server.ndb();
-    let t = Token(7);
     let calls: Vec<(&str, Result<(), Error>)> = vec![
         ("ERR", c.kv_find("$.a", FindReply::Keys, None).map(drop)),
         ("ERR", c.kv_update("a", "$.b", 1).map(drop)),
         ("ERR", c.kv_arr_append("a", [1], Some("list")).map(drop)),
-        ("ERR", c.kv_save("nightly").map(drop)),
-        ("ERR", c.kv_load("nightly").map(drop)),
-        ("SH_SAVE_RSP", c.sh_save("s", Some(&[t])).map(drop)),
-        ("SH_LOAD_RSP", c.sh_load("s").map(drop)),
     ];
     for (rsp, result) in calls {
         let err = result.expect_err(rsp);

@@ -330,7 +330,7 @@ fn every_malformed_or_unknown_token_is_no_session() {
 fn unknown_session_commands_get_status_10() {
     let server = start();
     let mut client = server.client();
-    for name in ["SH_SAVE", "SH_LOAD", "SH_OPEN", "SH_FIND", "SH_UPDATE", "SH_ARR_APPEND", "SH_NEW_RSP"] {
+    for name in ["SH_OPEN", "SH_FIND", "SH_UPDATE", "SH_ARR_APPEND", "SH_NEW_RSP"] {
         let reply = client.call(&format!(r#"{{"{name}":{{"name":"x"}}}}"#));
         assert_eq!(reply, format!(r#"{{"{name}_RSP":{{"m":"","st":10,"tkn":null}}}}"#));
     }

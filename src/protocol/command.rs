@@ -68,6 +68,14 @@ pub enum Verb {
     ShCount,
     /// `SH_KEYS`: every key name of a session, in map order.
     ShKeys,
+    /// `KV_SAVE`: write every top-level key to a named save.
+    KvSave,
+    /// `KV_LOAD`: merge the keys of a named save into the top level.
+    KvLoad,
+    /// `SH_SAVE`: write every session (or the listed ones) to a named save.
+    ShSave,
+    /// `SH_LOAD`: create the sessions of a named save.
+    ShLoad,
 }
 
 /// How a parameter's JSON value is read.
@@ -88,6 +96,11 @@ pub(crate) enum Kind {
     Bool,
     /// `SH_NEW`'s `expiry` object, read against [`EXPIRY_PARAMS`].
     Expiry,
+    /// A string.
+    Str,
+    /// `SH_SAVE`'s `tkns`: a non-empty array of `u64` items, else 42
+    /// (`'tkns' empty`) or 41 (`'tkns' contains invalid token`).
+    SaveTokens,
 }
 
 /// One parameter of a verb.
@@ -107,6 +120,8 @@ const KEYS_NAMES: Param = Param { name: "keys", kind: Kind::Names, required: tru
 const TKN: Param = Param { name: "tkn", kind: Kind::Token, required: false };
 const TKNS: Param = Param { name: "tkns", kind: Kind::Tokens, required: true };
 const EXPIRY: Param = Param { name: "expiry", kind: Kind::Expiry, required: false };
+const NAME: Param = Param { name: "name", kind: Kind::Str, required: true };
+const SAVE_TKNS: Param = Param { name: "tkns", kind: Kind::SaveTokens, required: false };
 
 /// The members of `SH_NEW`'s `expiry` object, validated like parameters.
 pub(crate) const EXPIRY_PARAMS: &[Param] = &[
@@ -148,6 +163,10 @@ impl Verb {
             "SH_CONTAINS" => Verb::ShContains,
             "SH_COUNT" => Verb::ShCount,
             "SH_KEYS" => Verb::ShKeys,
+            "KV_SAVE" => Verb::KvSave,
+            "KV_LOAD" => Verb::KvLoad,
+            "SH_SAVE" => Verb::ShSave,
+            "SH_LOAD" => Verb::ShLoad,
             _ => return None,
         })
     }
@@ -186,6 +205,10 @@ impl Verb {
             Verb::ShContains => "SH_CONTAINS_RSP",
             Verb::ShCount => "SH_COUNT_RSP",
             Verb::ShKeys => "SH_KEYS_RSP",
+            Verb::KvSave => "KV_SAVE_RSP",
+            Verb::KvLoad => "KV_LOAD_RSP",
+            Verb::ShSave => "SH_SAVE_RSP",
+            Verb::ShLoad => "SH_LOAD_RSP",
         }
     }
 
@@ -201,6 +224,8 @@ impl Verb {
             Verb::ShExists => &[TKNS],
             Verb::ShSet | Verb::ShAdd | Verb::ShClearSet => &[KEYS_OBJECT, TKN],
             Verb::ShGet | Verb::ShRmv | Verb::ShContains => &[KEYS_NAMES, TKN],
+            Verb::KvSave | Verb::KvLoad | Verb::ShLoad => &[NAME],
+            Verb::ShSave => &[NAME, SAVE_TKNS],
         }
     }
 
@@ -286,6 +311,32 @@ impl MapOp<'_> {
     }
 }
 
+/// What a save request asked for, or why its parameters are wrong.
+///
+/// Parameter errors are carried rather than raised by the decoder because a
+/// save while persistence is disabled is answered 14 whatever its
+/// parameters, and only the store knows that setting.
+pub type SaveRequest<'a> = Result<Save<'a>, SaveRejected>;
+
+/// The parameter failure of a save request: its status and `m`.
+pub type SaveRejected = (super::status::Status, &'static str);
+
+/// The arguments of `KV_SAVE` and `SH_SAVE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Save<'a> {
+    /// The save's name (already checked by [`is_valid_save_name`]).
+    pub name: Cow<'a, str>,
+    /// `SH_SAVE` with `tkns`: only these sessions (non-empty).
+    pub tokens: Option<Vec<u64>>,
+}
+
+/// Whether `name` may name a save: not empty, not `.`, and without `/`,
+/// `\`, `..` or a NUL byte, so that it is always one directory of its own
+/// inside the persist path.
+pub fn is_valid_save_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && !name.contains(['/', '\\', '\0']) && !name.contains("..")
+}
+
 /// A decoded request whose parameters passed validation.
 ///
 /// A token is `Some` only when the request held a `u64` there; `None` (absent,
@@ -310,6 +361,14 @@ pub enum Command<'a> {
     ShInfoAll,
     /// An `SH_*` data command on one session's keys.
     Sh(Option<u64>, MapOp<'a>),
+    /// `KV_SAVE`
+    KvSave(SaveRequest<'a>),
+    /// `SH_SAVE`
+    ShSave(SaveRequest<'a>),
+    /// `KV_LOAD` of a save with a valid name.
+    KvLoad(Cow<'a, str>),
+    /// `SH_LOAD` of a save with a valid name.
+    ShLoad(Cow<'a, str>),
 }
 
 impl Command<'_> {
@@ -325,6 +384,10 @@ impl Command<'_> {
             Command::ShInfo(_) => Verb::ShInfo,
             Command::ShInfoAll => Verb::ShInfoAll,
             Command::Sh(_, op) => op.sh_verb(),
+            Command::KvSave(_) => Verb::KvSave,
+            Command::ShSave(_) => Verb::ShSave,
+            Command::KvLoad(_) => Verb::KvLoad,
+            Command::ShLoad(_) => Verb::ShLoad,
         }
     }
 }
@@ -333,7 +396,7 @@ impl Command<'_> {
 mod tests {
     use super::*;
 
-    const ALL: [Verb; 25] = [
+    const ALL: [Verb; 29] = [
         Verb::KvSet,
         Verb::KvAdd,
         Verb::KvGet,
@@ -359,6 +422,10 @@ mod tests {
         Verb::ShContains,
         Verb::ShCount,
         Verb::ShKeys,
+        Verb::KvSave,
+        Verb::KvLoad,
+        Verb::ShSave,
+        Verb::ShLoad,
     ];
 
     #[test]
@@ -380,6 +447,16 @@ mod tests {
         }
         assert!(EXPIRY_PARAMS.len() <= MAX_PARAMS);
         assert!(EXPIRY_PARAMS.windows(2).all(|w| w[0].name.as_bytes() < w[1].name.as_bytes()));
+    }
+
+    #[test]
+    fn save_names_stay_inside_the_persist_path() {
+        for good in ["nightly", "a.b", "żółw ☃", ".hidden", "x y", "a.", ".a"] {
+            assert!(is_valid_save_name(good), "{good:?}");
+        }
+        for bad in ["", ".", "a/b", "/", "a\\b", "..", "a..b", "../x", "a\0b", "\0"] {
+            assert!(!is_valid_save_name(bad), "{bad:?}");
+        }
     }
 
     #[test]

@@ -27,7 +27,7 @@ use std::borrow::Cow;
 
 use serde::de::Deserializer;
 
-use super::command::{Command, Expiry, KeyValues, MAX_PARAMS, MapOp, Param, Verb};
+use super::command::{Command, Expiry, KeyValues, MAX_PARAMS, MapOp, Param, Save, Verb, is_valid_save_name};
 use super::status::Status;
 
 mod visit;
@@ -70,6 +70,8 @@ pub enum RspName<'a> {
 pub const MISSING_PARAMETER: &str = "Missing parameter";
 /// The `m` of a parameter with the wrong JSON type.
 pub const PARAM_TYPE_INCORRECT: &str = "Param type incorrect";
+/// The `m` of a save name that is empty or would leave the persist path.
+pub const BAD_NAME: &str = "name";
 
 impl Rejection<'_> {
     /// The reply to a binary frame: `{"ERR":{"m":"","st":2}}`.
@@ -122,6 +124,9 @@ fn build<'a>(verb: Verb, args: &mut Args<'a>) -> Result<Command<'a>, Rejection<'
     if verb.wants_one_member() && args.names != Names::One {
         return Err(Rejection::verb(verb, Status::CommandSyntax, ""));
     }
+    if matches!(verb, Verb::KvSave | Verb::ShSave | Verb::KvLoad | Verb::ShLoad) {
+        return persistence(verb, args);
+    }
     if let Err((status, m)) = check(verb.params(), &args.slots) {
         return Err(Rejection::verb(verb, status, m));
     }
@@ -153,6 +158,30 @@ fn build<'a>(verb: Verb, args: &mut Args<'a>) -> Result<Command<'a>, Rejection<'
         (None, Verb::ShInfoAll) => Command::ShInfoAll,
         (None, _) => Command::SvInfo,
     })
+}
+
+/// Builds a save or load command. A save's parameter failure travels inside
+/// the command (see [`crate::protocol::SaveRequest`]); a load's is rejected
+/// here. After the parameters, the name must pass [`is_valid_save_name`].
+fn persistence<'a>(verb: Verb, args: &mut Args<'a>) -> Result<Command<'a>, Rejection<'static>> {
+    let checked = check(verb.params(), &args.slots).and_then(|()| {
+        let name = match std::mem::take(&mut args.slots[0]) {
+            Slot::Str(name) if is_valid_save_name(&name) => name,
+            _ => return Err((Status::ValueSize, BAD_NAME)),
+        };
+        let tokens = match std::mem::take(&mut args.slots[1]) {
+            Slot::Tokens(tokens) => Some(tokens),
+            _ => None,
+        };
+        Ok(Save { name, tokens })
+    });
+    match (verb, checked) {
+        (Verb::KvSave, save) => Ok(Command::KvSave(save)),
+        (Verb::ShSave, save) => Ok(Command::ShSave(save)),
+        (_, Err((status, m))) => Err(Rejection::verb(verb, status, m)),
+        (Verb::KvLoad, Ok(save)) => Ok(Command::KvLoad(save.name)),
+        (_, Ok(save)) => Ok(Command::ShLoad(save.name)),
+    }
 }
 
 /// The first failing parameter in `params` order: missing → 26, wrong type →
@@ -195,6 +224,8 @@ pub(crate) enum Slot<'a> {
     Bool(bool),
     /// [`Kind::Expiry`], checked.
     Expiry(Expiry),
+    /// [`Kind::Str`]
+    Str(Cow<'a, str>),
 }
 
 impl<'a> Slot<'a> {

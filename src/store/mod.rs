@@ -11,6 +11,7 @@
 //! design: one owner, one thread, no locks.
 
 mod info;
+mod jobs;
 mod kv;
 pub mod sessions;
 mod tokens;
@@ -20,10 +21,23 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 pub use info::{LastSave, ServerInfo, Stats};
+pub use jobs::{Applied, Done, Job, LoadFailure, Outcome, SaveFailure, SaveKind, Snapshot, Work};
 pub use kv::{Entry, KeyHasher, KeyMap};
+pub use sessions::SessionRecord;
 use sessions::{Budget, Sessions, Touch};
 
 use crate::protocol::{Command, MapOp, Reply, Status, Verb};
+
+/// What [`Store::execute`] did with a command.
+#[derive(Debug)]
+#[must_use = "a job must be run and finished, or its request never gets a reply"]
+pub enum Executed {
+    /// The reply is written.
+    Replied,
+    /// No reply yet: run this job (off the loop) and pass its result to
+    /// [`Store::finish`], which writes the reply.
+    Job(Job),
+}
 
 /// Most active-expiry work per [`Store::expire`] call: sessions expired or
 /// re-armed plus keys freed. An empty session costs about 100 ns to expire
@@ -125,10 +139,31 @@ impl Store {
         self.sessions.expire(since, budget)
     }
 
-    /// Runs `command` at time `now` and writes its reply.
-    pub fn execute(&mut self, command: Command<'_>, now: Instant, reply: &mut Reply<'_>) {
+    /// Runs `command` at time `now` and writes its reply, or, for a save or
+    /// load, returns the [`Job`] that will produce it.
+    pub fn execute(&mut self, command: Command<'_>, now: Instant, reply: &mut Reply<'_>) -> Executed {
         let verb = command.verb();
         match command {
+            Command::KvSave(_) | Command::ShSave(_) if !self.info.settings.persist_enabled => {
+                Store::saves_disabled(reply, verb);
+            }
+            Command::KvSave(Err((status, m))) | Command::ShSave(Err((status, m))) => reply.error(verb, status, m),
+            Command::KvSave(Ok(save)) => {
+                let work = Work::Save(Snapshot::Kv(self.kv.snapshot()));
+                return Executed::Job(Job { verb, name: save.name.into_owned(), work });
+            }
+            Command::ShSave(Ok(save)) => {
+                let since = self.since(now);
+                let records = self.sessions.snapshot(save.tokens.as_deref(), since);
+                let work = Work::Save(Snapshot::Sessions(records));
+                return Executed::Job(Job { verb, name: save.name.into_owned(), work });
+            }
+            Command::KvLoad(name) => {
+                return Executed::Job(Job { verb, name: name.into_owned(), work: Work::Load(SaveKind::Kv) });
+            }
+            Command::ShLoad(name) => {
+                return Executed::Job(Job { verb, name: name.into_owned(), work: Work::Load(SaveKind::Sessions) });
+            }
             Command::Kv(op) => run(&mut self.kv, op, verb, reply),
             Command::SvInfo => {
                 let counts = info::Counts { keys: self.kv.len(), sessions: self.session_count() };
@@ -193,6 +228,27 @@ impl Store {
                 reply.error(verb, Status::SessionNotExist, "");
             }
         }
+        Executed::Replied
+    }
+
+    /// A snapshot of every top-level key, for a save outside a request (at
+    /// exit).
+    pub fn snapshot_kv(&self) -> Snapshot {
+        Snapshot::Kv(self.kv.snapshot())
+    }
+
+    /// A snapshot of every live session at `now`, for a save outside a
+    /// request (at exit).
+    pub fn snapshot_sessions(&mut self, now: Instant) -> Snapshot {
+        let since = self.since(now);
+        Snapshot::Sessions(self.sessions.snapshot(None, since))
+    }
+
+    /// Merges a snapshot read outside a request (a load at start-up) into
+    /// the store at `now`, as `KV_LOAD` or `SH_LOAD` would.
+    pub fn apply(&mut self, snapshot: Snapshot, now: Instant) -> Applied {
+        let since = self.since(now);
+        self.apply_snapshot(snapshot, since)
     }
 }
 

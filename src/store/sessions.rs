@@ -48,7 +48,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::time::Duration;
 
-use super::kv::KeyMap;
+use super::kv::{Entry, KeyMap};
 use super::tokens::TokenSource;
 use crate::protocol::Expiry;
 use crate::timer_wheel::{TimerKey, TimerWheel, ticks_ceil, ticks_floor};
@@ -171,6 +171,18 @@ pub struct ExpiryInfo {
     pub remaining_secs: u64,
 }
 
+/// A session as a save holds it: token, expiry settings and keys. A
+/// session that never expires has `duration` 0 and every flag false.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// The session's token.
+    pub token: u64,
+    /// Its expiry settings (`duration` 0: never expires).
+    pub expiry: Expiry,
+    /// Its keys, in map order.
+    pub keys: Vec<Entry>,
+}
+
 /// Every session, their timers and the token source.
 pub struct Sessions {
     map: TokenMap,
@@ -257,7 +269,15 @@ impl Sessions {
                 break token;
             }
         };
-        let expiry = expiry.filter(|e| e.duration != 0).unwrap_or_default();
+        self.insert(token, expiry.unwrap_or_default(), None, now);
+        Ok(token)
+    }
+
+    /// Inserts a new session under a token that is not live: its deadline
+    /// is `ceil(now) + duration`; `duration` 0 means it never expires, and
+    /// its flags are then dropped.
+    fn insert(&mut self, token: u64, expiry: Expiry, keys: Option<Box<KeyMap>>, now: Duration) {
+        let expiry = Some(expiry).filter(|e| e.duration != 0).unwrap_or_default();
         let flags = [
             (expiry.delete_session, DELETE_SESSION),
             (expiry.extend_on_get, EXTEND_ON_GET),
@@ -265,13 +285,13 @@ impl Sessions {
         ]
         .iter()
         .fold(0, |acc, &(on, bit)| if on { acc | bit } else { acc });
-        let mut session = Session { keys: None, duration: expiry.duration, deadline_and_flags: flags, timer: None };
+        self.total_keys += keys.as_ref().map_or(0, |k| k.len());
+        let mut session = Session { keys, duration: expiry.duration, deadline_and_flags: flags, timer: None };
         if session.expires() {
             session.set_deadline(ticks_ceil(now).saturating_add(session.duration_ms()));
             session.timer = Some(self.wheel.insert(session.deadline(), token));
         }
         self.map.insert(token, session);
-        Ok(token)
     }
 
     /// Ends the session `token` at once, whatever its settings; returns
@@ -352,6 +372,63 @@ impl Sessions {
         }
         self.total_keys = self.total_keys - before + after;
         Some(result)
+    }
+
+    /// A save's copy of the live sessions at `now` (all of them, or those of
+    /// `tokens` that are live, each once), keys shared by reference count.
+    /// Sessions whose deadline passed are expired first, so a save never
+    /// holds what a client could no longer read.
+    pub fn snapshot(&mut self, tokens: Option<&[u64]>, now: Duration) -> Vec<SessionRecord> {
+        let tick = ticks_floor(now);
+        let wanted: Vec<u64> = match tokens {
+            Some(tokens) => {
+                let mut seen = std::collections::HashSet::with_capacity(tokens.len());
+                tokens.iter().copied().filter(|t| seen.insert(*t)).collect()
+            }
+            None => {
+                let due: Vec<u64> = self.map.iter().filter(|(_, s)| s.is_due(tick)).map(|(t, _)| *t).collect();
+                for token in due {
+                    self.live(token, tick);
+                }
+                self.map.keys().copied().collect()
+            }
+        };
+        let mut records = Vec::with_capacity(wanted.len());
+        for token in wanted {
+            if !self.live(token, tick) {
+                continue;
+            }
+            let Some(session) = self.map.get(&token) else { continue };
+            let expiry = Expiry {
+                duration: session.duration,
+                delete_session: session.flag(DELETE_SESSION),
+                extend_on_get: session.flag(EXTEND_ON_GET),
+                extend_on_set_add: session.flag(EXTEND_ON_SET_ADD),
+            };
+            let keys = session.keys.as_ref().map_or_else(Vec::new, |keys| keys.snapshot());
+            records.push(SessionRecord { token, expiry, keys });
+        }
+        records
+    }
+
+    /// Creates the session of a loaded record at `now`, its expiry starting
+    /// afresh, and returns how many keys it holds. Returns `None` (and
+    /// changes nothing) when the token is 0 or already live.
+    pub fn restore(&mut self, record: SessionRecord, now: Duration) -> Option<usize> {
+        let SessionRecord { token, expiry, keys } = record;
+        if token == 0 || self.live(token, ticks_floor(now)) {
+            return None;
+        }
+        let keys = (!keys.is_empty()).then(|| {
+            let mut map = KeyMap::new();
+            for entry in keys {
+                map.set_entry(entry);
+            }
+            Box::new(map)
+        });
+        let count = keys.as_ref().map_or(0, |k| k.len());
+        self.insert(token, expiry, keys, now);
+        Some(count)
     }
 
     /// Whether `token` is live at tick `now`, expiring it first if its

@@ -12,7 +12,11 @@ fn run_at(store: &mut Store, request: &str, now: Instant) -> String {
     let mut out = Vec::new();
     let mut reply = Reply::new(&mut out, Protocol::V07);
     match decode(request) {
-        Ok(cmd) => store.execute(cmd, now, &mut reply),
+        Ok(cmd) => {
+            if let Executed::Job(job) = store.execute(cmd, now, &mut reply) {
+                panic!("{request}: unexpected job {job:?}");
+            }
+        }
         Err(rejection) => reply.rejection(&rejection),
     }
     String::from_utf8(out).unwrap()

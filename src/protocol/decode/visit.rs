@@ -203,6 +203,21 @@ impl<'de> Visitor<'de> for SlotSeed {
                 }
                 Ok(Slot::Tokens(tokens))
             }
+            Kind::SaveTokens => {
+                let mut tokens = Vec::with_capacity(seq.size_hint().unwrap_or(1));
+                let mut all_valid = true;
+                while let Some(item) = seq.next_element_seed(SlotSeed { kind: Kind::Token })? {
+                    match item.into_token() {
+                        Some(token) => tokens.push(token),
+                        None => all_valid = false,
+                    }
+                }
+                Ok(match (tokens.is_empty() && all_valid, all_valid) {
+                    (true, _) => Slot::Invalid(Status::ValueSize, TKNS_EMPTY),
+                    (false, false) => Slot::Invalid(Status::ValueTypeInvalid, TKNS_INVALID),
+                    (false, true) => Slot::Tokens(tokens),
+                })
+            }
             _ => {
                 drain_seq(seq)?;
                 Ok(self.mismatch())
@@ -235,14 +250,29 @@ impl<'de> Visitor<'de> for SlotSeed {
         Ok(self.mismatch())
     }
 
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(self.mismatch())
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(match self.kind {
+            Kind::Str => Slot::Str(Cow::Borrowed(v)),
+            _ => self.mismatch(),
+        })
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(match self.kind {
+            Kind::Str => Slot::Str(Cow::Owned(v.to_owned())),
+            _ => self.mismatch(),
+        })
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
         Ok(self.mismatch())
     }
 }
+
+/// The `m` of an empty `tkns` in `SH_SAVE`.
+const TKNS_EMPTY: &str = "'tkns' empty";
+/// The `m` of a `tkns` item that is not a token in `SH_SAVE`.
+const TKNS_INVALID: &str = "'tkns' contains invalid token";
 
 /// `SH_NEW`'s `expiry` from its members, or the first failure among them.
 fn expiry(args: &Args<'_>) -> Slot<'static> {

@@ -1,0 +1,348 @@
+//! Saves and loads against real directories: round trips, the format byte
+//! for byte, the original's fixtures, leftovers of crashes, and corruption.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::*;
+use crate::protocol::Expiry;
+use crate::store::{Entry, SessionRecord};
+
+/// A directory removed when the test ends.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("ndb-persist-{}-{tag}-{n}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/original-saves")
+}
+
+fn kv(pairs: &[(&str, &str)]) -> Snapshot {
+    Snapshot::Kv(pairs.iter().map(|(k, v)| Entry::new(k, v)).collect())
+}
+
+fn members(snapshot: &Snapshot) -> Vec<String> {
+    match snapshot {
+        Snapshot::Kv(entries) => entries.iter().map(|e| String::from_utf8(e.member_json().to_vec()).unwrap()).collect(),
+        Snapshot::Sessions(_) => panic!("not a KV snapshot"),
+    }
+}
+
+fn records(snapshot: Snapshot) -> Vec<SessionRecord> {
+    match snapshot {
+        Snapshot::Sessions(records) => records,
+        Snapshot::Kv(_) => panic!("not a session snapshot"),
+    }
+}
+
+fn only_stamp(dir: &Path) -> PathBuf {
+    let stamps = files::stamps(dir).unwrap();
+    assert_eq!(stamps.len(), 1, "{stamps:?}");
+    stamps[0].1.clone()
+}
+
+const AWKWARD_KEYS: [&str; 6] = ["plain", "q\"uote", "back\\slash", "żółw ☃ 𝄞", "new\nline\u{1}", ""];
+
+#[test]
+fn kv_round_trip_keeps_every_key_value_and_order() {
+    let dir = TempDir::new("kv");
+    let values = ["null", "true", "-1.5e3", "18446744073709551615", "\"s\\\"\\u00e9\"", "{ \"a\" : [1, {}] }"];
+    let pairs: Vec<(&str, &str)> = AWKWARD_KEYS.iter().copied().zip(values).collect();
+    let snapshot = kv(&pairs);
+    save(&dir.0, "nightly", &snapshot).unwrap();
+    let (loaded, _) = load(&dir.0, "nightly", SaveKind::Kv).unwrap();
+    assert_eq!(members(&loaded), members(&snapshot));
+
+    let stamp = only_stamp(&dir.0.join("nightly"));
+    let text = fs::read_to_string(stamp.join("data/0")).unwrap();
+    assert!(text.starts_with("{ \"keys\":{\"plain\":null,\"q\\\"uote\":true,"), "{text}");
+    let parsed: serde_json::Value = serde_json::from_str(&text).expect("a data file is valid JSON");
+    assert_eq!(parsed["keys"]["back\\slash"], serde_json::json!(-1500.0));
+    let md: serde_json::Value = serde_json::from_slice(&fs::read(stamp.join("md/md.json")).unwrap()).unwrap();
+    assert_eq!(md["name"], "nightly");
+    assert_eq!(
+        (md["saveDataType"].as_u64(), md["status"].as_u64(), md["version"].as_u64()),
+        (Some(0), Some(1), Some(2))
+    );
+    assert!(md["start"].as_u64().unwrap() <= md["complete"].as_u64().unwrap());
+    let names: Vec<&String> = md.as_object().unwrap().keys().collect();
+    assert_eq!(names, ["complete", "name", "saveDataType", "start", "status", "version"]);
+}
+
+#[test]
+fn session_round_trip_keeps_tokens_settings_and_keys() {
+    let dir = TempDir::new("sh");
+    let never = Expiry::default();
+    let expiring = Expiry { duration: 600, delete_session: true, extend_on_get: false, extend_on_set_add: true };
+    let saved = vec![
+        SessionRecord {
+            token: u64::MAX,
+            expiry: never,
+            keys: AWKWARD_KEYS.iter().map(|k| Entry::new(k, "[1]")).collect(),
+        },
+        SessionRecord { token: 7, expiry: expiring, keys: Vec::new() },
+    ];
+    save(&dir.0, "s", &Snapshot::Sessions(saved.clone())).unwrap();
+    let (loaded, _) = load(&dir.0, "s", SaveKind::Sessions).unwrap();
+    assert_eq!(records(loaded), saved);
+    let text = fs::read_to_string(only_stamp(&dir.0.join("s")).join("data/0")).unwrap();
+    assert!(text.ends_with(
+        r#"{"keys":{},"sh":{"expiry":{"deleteSession":true,"duration":600,"extendOnGet":false,"extendOnSetAdd":true},"shared":false,"tkn":7}}]"#
+    ), "{text}");
+}
+
+#[test]
+fn big_saves_split_into_files_of_about_ten_mib() {
+    let dir = TempDir::new("split");
+    let value = format!("\"{}\"", "v".repeat(1000));
+    let keys: Vec<String> = (0..25_000).map(|i| format!("key{i}")).collect();
+    let snapshot = Snapshot::Kv(keys.iter().map(|k| Entry::new(k, &value)).collect());
+    save(&dir.0, "big", &snapshot).unwrap();
+    let data = only_stamp(&dir.0.join("big")).join("data");
+    let sizes: Vec<u64> = files::data_files(&data).unwrap().iter().map(|p| p.metadata().unwrap().len()).collect();
+    assert_eq!(sizes.len(), 3, "{sizes:?}");
+    assert!(sizes[..2].iter().all(|&s| (DATA_FILE_BYTES as u64..DATA_FILE_BYTES as u64 + 2048).contains(&s)));
+    let (loaded, _) = load(&dir.0, "big", SaveKind::Kv).unwrap();
+    assert_eq!(members(&loaded), members(&snapshot));
+}
+
+#[test]
+fn empty_saves_have_an_empty_data_directory_and_load() {
+    let dir = TempDir::new("empty");
+    save(&dir.0, "e", &Snapshot::Kv(Vec::new())).unwrap();
+    save(&dir.0, "f", &Snapshot::Sessions(Vec::new())).unwrap();
+    let data = only_stamp(&dir.0.join("e")).join("data");
+    assert_eq!(fs::read_dir(&data).unwrap().count(), 0);
+    assert_eq!(load(&dir.0, "e", SaveKind::Kv).unwrap().0.key_count(), 0);
+    assert!(records(load(&dir.0, "f", SaveKind::Sessions).unwrap().0).is_empty());
+}
+
+#[test]
+fn the_persist_directory_is_created_on_first_save() {
+    let dir = TempDir::new("create");
+    let root = dir.0.join("a/b");
+    save(&root, "n", &kv(&[("k", "1")])).unwrap();
+    assert!(root.join("n").is_dir());
+}
+
+#[test]
+fn newest_complete_save_of_the_kind_wins() {
+    let dir = TempDir::new("newest");
+    save(&dir.0, "n", &kv(&[("v", "1")])).unwrap();
+    save(&dir.0, "n", &kv(&[("v", "2")])).unwrap();
+    save(&dir.0, "n", &Snapshot::Sessions(Vec::new())).unwrap();
+    let stamps = files::stamps(&dir.0.join("n")).unwrap();
+    assert_eq!(stamps.len(), 3);
+    assert!(stamps[0].0 > stamps[1].0 && stamps[1].0 > stamps[2].0);
+    assert_eq!(members(&load(&dir.0, "n", SaveKind::Kv).unwrap().0), ["\"v\":2"]);
+    assert!(matches!(load(&dir.0, "n", SaveKind::Sessions), Ok((Snapshot::Sessions(_), _))));
+    // A stamp in the future (the clock was set back since) still loses to
+    // a new save.
+    let future = dir.0.join("n").join("9000000000000000000");
+    fs::rename(&stamps[1].1, &future).unwrap();
+    assert_eq!(members(&load(&dir.0, "n", SaveKind::Kv).unwrap().0), ["\"v\":2"]);
+    save(&dir.0, "n", &kv(&[("v", "3")])).unwrap();
+    assert!(dir.0.join("n").join("9000000000000000001").is_dir());
+    assert_eq!(members(&load(&dir.0, "n", SaveKind::Kv).unwrap().0), ["\"v\":3"]);
+}
+
+#[test]
+fn wrong_kind_or_unknown_name_is_no_save() {
+    let dir = TempDir::new("kind");
+    save(&dir.0, "kv", &kv(&[("a", "1")])).unwrap();
+    assert!(matches!(load(&dir.0, "kv", SaveKind::Sessions), Err(LoadFailure::NoSave(_))));
+    assert!(matches!(load(&dir.0, "nope", SaveKind::Kv), Err(LoadFailure::NoSave(_))));
+    assert!(matches!(load(&dir.0.join("missing-root"), "kv", SaveKind::Kv), Err(LoadFailure::NoSave(_))));
+}
+
+#[test]
+fn leftovers_of_a_crash_are_never_loaded_and_are_cleaned_up() {
+    let dir = TempDir::new("crash");
+    save(&dir.0, "n", &kv(&[("v", "\"good\"")])).unwrap();
+    let name_dir = dir.0.join("n");
+    let good = only_stamp(&name_dir);
+    // A partial save with newer, complete-looking contents.
+    let partial = name_dir.join(format!("{}{}", u64::MAX - 1, files::PARTIAL_SUFFIX));
+    copy_dir(&good, &partial);
+    fs::write(partial.join("data/0"), "{ \"keys\":{\"v\":\"partial\"}}").unwrap();
+    // An original-style interrupted save: newer, status 0, and one with no md.json.
+    let pending = name_dir.join((u64::MAX - 2).to_string());
+    copy_dir(&good, &pending);
+    let md = fs::read_to_string(pending.join("md/md.json")).unwrap().replace("\"status\":1", "\"status\":0");
+    fs::write(pending.join("md/md.json"), md).unwrap();
+    let bare = name_dir.join((u64::MAX - 3).to_string());
+    fs::create_dir_all(bare.join("data")).unwrap();
+    assert_eq!(members(&load(&dir.0, "n", SaveKind::Kv).unwrap().0), ["\"v\":\"good\""]);
+    save(&dir.0, "n", &kv(&[("v", "\"next\"")])).unwrap();
+    assert!(!partial.exists(), "the next save removes the partial directory");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &to.join(entry.file_name()));
+        } else {
+            fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn corrupt_files_fail_the_whole_load() {
+    let dir = TempDir::new("corrupt");
+    let value = format!("\"{}\"", "x".repeat(1000));
+    let keys: Vec<String> = (0..12_000).map(|i| format!("k{i}")).collect();
+    save(&dir.0, "n", &Snapshot::Kv(keys.iter().map(|k| Entry::new(k, &value)).collect())).unwrap();
+    let stamp = only_stamp(&dir.0.join("n"));
+    let last = stamp.join("data/1");
+    let bytes = fs::read(&last).unwrap();
+    fs::write(&last, &bytes[..bytes.len() / 2]).unwrap();
+    match load(&dir.0, "n", SaveKind::Kv) {
+        Err(LoadFailure::Data(reason)) => assert!(reason.contains("data/1"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    for garbage in ["", "{", "[]", "{\"keys\":[]}", "{\"other\":{}}"] {
+        fs::write(&last, garbage).unwrap();
+        assert!(matches!(load(&dir.0, "n", SaveKind::Kv), Err(LoadFailure::Data(_))), "{garbage:?}");
+    }
+    fs::write(stamp.join("md/md.json"), "garbage").unwrap();
+    match load(&dir.0, "n", SaveKind::Kv) {
+        Err(LoadFailure::NoSave(reason)) => assert!(reason.contains("md.json"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    fs::write(stamp.join("md/md.json"), r#"{"status":1,"saveDataType":9}"#).unwrap();
+    assert!(matches!(load(&dir.0, "n", SaveKind::Kv), Err(LoadFailure::NoSave(_))));
+}
+
+#[test]
+fn session_records_need_token_duration_and_delete_flag() {
+    let mut out = Vec::new();
+    for bad in [
+        r#"[{"keys":{},"sh":{"expiry":{"deleteSession":false},"tkn":1}}]"#,
+        r#"[{"keys":{},"sh":{"expiry":{"duration":0},"tkn":1}}]"#,
+        r#"[{"keys":{},"sh":{"expiry":{"deleteSession":false,"duration":0}}}]"#,
+        r#"[{"keys":{},"sh":{"expiry":{"deleteSession":false,"duration":0},"tkn":-1}}]"#,
+        r#"{"keys":{}}"#,
+    ] {
+        assert!(format::parse_sessions(bad.as_bytes(), &mut out).is_err(), "{bad}");
+    }
+    assert!(out.is_empty());
+}
+
+#[test]
+fn the_originals_kv_save_loads_exactly() {
+    let (loaded, _) = load(&fixtures(), "kv_sample", SaveKind::Kv).unwrap();
+    assert_eq!(
+        members(&loaded),
+        [
+            r#""big":18446744073709551615"#,
+            r#""enabled":true"#,
+            r#""nothing":null"#,
+            r#""password":"billy_passy""#,
+            r#""ratio":1.5"#,
+            r#""server_port":1987"#,
+            r#""server_users":{"admins":["user1","user2"],"banned":["user3"]}"#,
+            r#""tags":["a","b",3]"#,
+            r#""unicode":"żółw ☃ 𝄞""#,
+            r#""username":"billy""#,
+        ]
+    );
+    assert!(matches!(load(&fixtures(), "kv_sample", SaveKind::Sessions), Err(LoadFailure::NoSave(_))));
+}
+
+#[test]
+fn the_originals_session_saves_load_exactly() {
+    let expiry = |duration, delete_session, extend_on_get, extend_on_set_add| Expiry {
+        duration,
+        delete_session,
+        extend_on_get,
+        extend_on_set_add,
+    };
+    let keys = |pairs: &[(&str, &str)]| -> Vec<Entry> { pairs.iter().map(|(k, v)| Entry::new(k, v)).collect() };
+    let ann = SessionRecord {
+        token: 7711818061385558871,
+        expiry: expiry(0, false, false, false),
+        keys: keys(&[("cart", "[3,5]"), ("user", r#"{"age":31,"name":"ann"}"#)]),
+    };
+    let otp = SessionRecord {
+        token: 14479067358851019227,
+        expiry: expiry(600, true, false, true),
+        keys: keys(&[("otp", "\"123456\"")]),
+    };
+    let device = SessionRecord {
+        token: 7613396276306151991,
+        expiry: expiry(3600, false, true, false),
+        keys: keys(&[("device", "\"sensor-7\""), ("readings", "[1.25,2.5]")]),
+    };
+    let sample = records(load(&fixtures(), "sessions_sample", SaveKind::Sessions).unwrap().0);
+    assert_eq!(sample, [ann.clone(), otp, device.clone()]);
+    let selected = records(load(&fixtures(), "sessions_selected", SaveKind::Sessions).unwrap().0);
+    assert_eq!(selected, [ann, device]);
+    let v06 = records(load(&fixtures(), "sessions_v06_style", SaveKind::Sessions).unwrap().0);
+    assert_eq!(
+        v06,
+        [
+            SessionRecord {
+                token: 1234567890123,
+                expiry: expiry(120, true, false, false),
+                keys: keys(&[("user", "\"ann\"")])
+            },
+            SessionRecord {
+                token: 9876543210,
+                expiry: expiry(0, false, false, false),
+                keys: keys(&[("a", "1"), ("b", "[true,null]")])
+            },
+        ]
+    );
+    assert!(matches!(load(&fixtures(), "sessions_sample", SaveKind::Kv), Err(LoadFailure::NoSave(_))));
+}
+
+#[test]
+fn startup_load_reads_each_kind_the_name_holds() {
+    let got = load_at_start(&fixtures(), "kv_sample").unwrap();
+    assert_eq!(got.kv.map(|s| s.key_count()), Some(10));
+    assert!(got.sessions.is_none());
+    let dir = TempDir::new("startup");
+    save(&dir.0, "exit", &kv(&[("a", "1")])).unwrap();
+    save(
+        &dir.0,
+        "exit",
+        &Snapshot::Sessions(vec![SessionRecord { token: 5, expiry: Expiry::default(), keys: Vec::new() }]),
+    )
+    .unwrap();
+    let got = load_at_start(&dir.0, "exit").unwrap();
+    assert_eq!((got.kv.map(|s| s.key_count()), got.sessions.map(records).map(|r| r.len())), (Some(1), Some(1)));
+    for (name, expected) in [("nope", "no save named \"nope\""), ("../x", "not a valid save name"), ("", "not a valid")]
+    {
+        let err = load_at_start(&dir.0, name).unwrap_err();
+        assert!(err.contains(expected), "{err}");
+        assert!(!err.contains('\n'));
+    }
+    assert!(load_at_start(&dir.0.join("missing"), "exit").unwrap_err().contains("is not a directory"));
+}
+
+#[test]
+fn a_save_that_cannot_create_its_directory_fails_without_trace() {
+    let dir = TempDir::new("nodir");
+    fs::create_dir_all(&dir.0).unwrap();
+    fs::write(dir.0.join("file"), "not a directory").unwrap();
+    let root = dir.0.join("file");
+    assert!(matches!(save(&root, "n", &kv(&[("a", "1")])), Err(SaveFailure::Directory(_))));
+}

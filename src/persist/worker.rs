@@ -1,0 +1,181 @@
+//! The thread that runs save and load jobs off the event loop.
+//!
+//! One thread, started on the first job, runs jobs one at a time in the
+//! order they were submitted, so two saves never write at once and a load
+//! submitted after a save sees it. The loop never blocks on it: results
+//! come back over a channel that [`Worker::try_finished`] polls once per
+//! turn (the host's `Poll` has no waker for it, so the server shortens its
+//! poll timeout while jobs are in flight).
+//!
+//! A job that panics is reported as failed and the thread carries on; if
+//! the thread itself is gone, every job still in flight is reported as
+//! failed. Either way each submitted job gets exactly one result.
+
+use std::collections::VecDeque;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::protocol::Verb;
+use crate::store::{Done, Job, LoadFailure, Outcome, SaveFailure, Work};
+
+/// The ticket a job's result is matched to its request by.
+pub type Ticket = u64;
+
+/// A job still in flight, enough to report it failed.
+struct InFlight {
+    ticket: Ticket,
+    verb: Verb,
+    name: String,
+    is_save: bool,
+}
+
+/// Runs jobs against the saves under one persist path, on a thread of its
+/// own.
+pub struct Worker {
+    root: PathBuf,
+    jobs: Option<Sender<(Ticket, Job)>>,
+    results: Option<Receiver<(Ticket, Done)>>,
+    thread: Option<JoinHandle<()>>,
+    in_flight: VecDeque<InFlight>,
+    /// Results made on this thread (the worker could not be reached).
+    failed: VecDeque<(Ticket, Done)>,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker").field("root", &self.root).field("in_flight", &self.in_flight.len()).finish()
+    }
+}
+
+impl Worker {
+    /// A worker for the saves under `root`; its thread starts with the
+    /// first job.
+    pub fn new(root: PathBuf) -> Worker {
+        Worker { root, jobs: None, results: None, thread: None, in_flight: VecDeque::new(), failed: VecDeque::new() }
+    }
+
+    /// Jobs submitted whose results have not been taken yet.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len() + self.failed.len()
+    }
+
+    /// Queues `job`; its result comes back from [`Worker::try_finished`]
+    /// with `ticket`.
+    pub fn submit(&mut self, ticket: Ticket, job: Job) {
+        let is_save = matches!(job.work, Work::Save(_));
+        let record = InFlight { ticket, verb: job.verb, name: job.name.clone(), is_save };
+        let sent = self.sender().map(|jobs| jobs.send((ticket, job)));
+        match sent {
+            Some(Ok(())) => self.in_flight.push_back(record),
+            _ => {
+                log::error!("the save thread is not running: {:?} {:?} fails", record.verb, record.name);
+                self.failed.push_back(failure(record));
+            }
+        }
+    }
+
+    /// The next finished job, if any, without blocking.
+    pub fn try_finished(&mut self) -> Option<(Ticket, Done)> {
+        if let Some(done) = self.failed.pop_front() {
+            return Some(done);
+        }
+        let results = self.results.as_ref()?;
+        match results.try_recv() {
+            Ok((ticket, done)) => {
+                self.in_flight.retain(|job| job.ticket != ticket);
+                Some((ticket, done))
+            }
+            Err(TryRecvError::Empty) => None,
+            Err(TryRecvError::Disconnected) => self.thread_gone(),
+        }
+    }
+
+    /// The next finished job, waiting up to `timeout` for it (for a host
+    /// that is shutting down). `None` if nothing is in flight or the time
+    /// ran out.
+    pub fn wait_finished(&mut self, timeout: Duration) -> Option<(Ticket, Done)> {
+        if let Some(done) = self.failed.pop_front() {
+            return Some(done);
+        }
+        if self.in_flight.is_empty() {
+            return None;
+        }
+        let results = self.results.as_ref()?;
+        match results.recv_timeout(timeout) {
+            Ok((ticket, done)) => {
+                self.in_flight.retain(|job| job.ticket != ticket);
+                Some((ticket, done))
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => None,
+            Err(mpsc::RecvTimeoutError::Disconnected) => self.thread_gone(),
+        }
+    }
+
+    /// The job channel, starting the thread if it is not running.
+    fn sender(&mut self) -> Option<&Sender<(Ticket, Job)>> {
+        if self.jobs.is_none() {
+            let (job_tx, job_rx) = mpsc::channel::<(Ticket, Job)>();
+            let (done_tx, done_rx) = mpsc::channel();
+            let root = self.root.clone();
+            let spawned = std::thread::Builder::new().name("ndb-save".into()).spawn(move || {
+                for (ticket, job) in job_rx {
+                    let (verb, name, is_save) = (job.verb, job.name.clone(), matches!(job.work, Work::Save(_)));
+                    let done = catch_unwind(AssertUnwindSafe(|| super::run(&root, job))).unwrap_or_else(|_| {
+                        log::error!("{verb:?} {name:?} panicked");
+                        failure(InFlight { ticket, verb, name, is_save }).1
+                    });
+                    if done_tx.send((ticket, done)).is_err() {
+                        return;
+                    }
+                }
+            });
+            match spawned {
+                Ok(thread) => {
+                    self.jobs = Some(job_tx);
+                    self.results = Some(done_rx);
+                    self.thread = Some(thread);
+                }
+                Err(e) => {
+                    log::error!("cannot start the save thread: {e}");
+                    return None;
+                }
+            }
+        }
+        self.jobs.as_ref()
+    }
+
+    /// The thread ended: every job in flight fails, and the next job starts
+    /// a new thread.
+    fn thread_gone(&mut self) -> Option<(Ticket, Done)> {
+        self.jobs = None;
+        self.results = None;
+        self.thread = None;
+        self.failed.extend(self.in_flight.drain(..).map(failure));
+        self.failed.pop_front()
+    }
+}
+
+impl Drop for Worker {
+    /// Lets queued jobs finish: closing the job channel ends the thread
+    /// after its last job, and the drop waits for that.
+    fn drop(&mut self) {
+        self.jobs = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The result of a job that could not run.
+fn failure(job: InFlight) -> (Ticket, Done) {
+    let reason = "the save thread failed".to_owned();
+    let outcome = if job.is_save {
+        Outcome::Saved(Err(SaveFailure::Data { reason, duration: Duration::ZERO }))
+    } else {
+        Outcome::Loaded(Err(LoadFailure::Data(reason)))
+    };
+    (job.ticket, Done { verb: job.verb, name: job.name, outcome, unix_ms: super::files::unix_millis() })
+}

@@ -1,0 +1,268 @@
+//! Saves and loads as the store sees them: the [`Job`] a save or load
+//! command turns into, the [`Snapshot`] a save writes and a load reads, the
+//! [`Done`] result that comes back, and the replies to all of them.
+//!
+//! The store never touches files. A save takes a snapshot on the loop (one
+//! pointer copy and reference-count increment per key, no key or value
+//! bytes) and hands it out as a job; whoever runs jobs (`crate::persist`'s
+//! worker thread, or the caller itself at start-up and exit) writes the
+//! files and returns a [`Done`], which [`Store::finish`] turns into the
+//! reply, applying a load's data at that moment.
+//!
+//! Must not touch: files, threads, sockets, the clock.
+
+use std::time::Duration;
+
+use super::Store;
+use super::kv::Entry;
+use super::sessions::SessionRecord;
+use crate::protocol::{Reply, Status, Verb};
+
+/// What a save holds: `saveDataType` 0 or 1 in `md.json`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SaveKind {
+    /// Top-level keys (`KV_SAVE`), `saveDataType` 0.
+    Kv,
+    /// Sessions (`SH_SAVE`), `saveDataType` 1.
+    Sessions,
+}
+
+impl SaveKind {
+    /// The `saveDataType` number in `md.json`.
+    pub fn data_type(self) -> u64 {
+        match self {
+            SaveKind::Kv => 0,
+            SaveKind::Sessions => 1,
+        }
+    }
+
+    /// The kind a `saveDataType` number stands for.
+    pub fn from_data_type(n: u64) -> Option<SaveKind> {
+        match n {
+            0 => Some(SaveKind::Kv),
+            1 => Some(SaveKind::Sessions),
+            _ => None,
+        }
+    }
+
+    /// `KV` or `sessions`, for log lines.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SaveKind::Kv => "KV",
+            SaveKind::Sessions => "sessions",
+        }
+    }
+}
+
+/// The data of one save: what a save writes and what a load reads back.
+#[derive(Debug, Clone)]
+pub enum Snapshot {
+    /// Top-level keys, in map order.
+    Kv(Vec<Entry>),
+    /// Sessions, each with its keys in map order.
+    Sessions(Vec<SessionRecord>),
+}
+
+impl Snapshot {
+    /// Which kind of save this is.
+    pub fn kind(&self) -> SaveKind {
+        match self {
+            Snapshot::Kv(_) => SaveKind::Kv,
+            Snapshot::Sessions(_) => SaveKind::Sessions,
+        }
+    }
+
+    /// Keys in it (over all sessions for a session save).
+    pub fn key_count(&self) -> usize {
+        match self {
+            Snapshot::Kv(entries) => entries.len(),
+            Snapshot::Sessions(records) => records.iter().map(|r| r.keys.len()).sum(),
+        }
+    }
+}
+
+/// Work a save or load command leaves to be done off the loop.
+#[derive(Debug)]
+pub struct Job {
+    /// The command (`KV_SAVE`, `SH_SAVE`, `KV_LOAD` or `SH_LOAD`).
+    pub verb: Verb,
+    /// The save's name (valid: see `protocol::is_valid_save_name`).
+    pub name: String,
+    /// What to do.
+    pub work: Work,
+}
+
+/// What a [`Job`] does.
+#[derive(Debug)]
+pub enum Work {
+    /// Write this snapshot as a new save.
+    Save(Snapshot),
+    /// Read the newest complete save of this kind.
+    Load(SaveKind),
+}
+
+/// A finished [`Job`].
+#[derive(Debug)]
+pub struct Done {
+    /// The job's command.
+    pub verb: Verb,
+    /// The job's save name.
+    pub name: String,
+    /// How it went.
+    pub outcome: Outcome,
+    /// When it finished, in milliseconds since the Unix epoch.
+    pub unix_ms: u64,
+}
+
+/// How a [`Job`] went.
+#[derive(Debug)]
+pub enum Outcome {
+    /// A save: how long writing took, or why it failed.
+    Saved(Result<Duration, SaveFailure>),
+    /// A load: the data read and how long reading took, or why it failed.
+    Loaded(Result<(Snapshot, Duration), LoadFailure>),
+}
+
+/// Why a save failed. Nothing was marked complete either way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SaveFailure {
+    /// The save's directories or metadata could not be written
+    /// (`SaveDirWriteFail`).
+    Directory(String),
+    /// Writing the data failed after it had started (`SaveError`).
+    Data {
+        /// What failed, naming the file.
+        reason: String,
+        /// How long the save ran before failing.
+        duration: Duration,
+    },
+}
+
+/// Why a load failed. Nothing was applied either way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoadFailure {
+    /// No complete save of the wanted kind could be chosen: the name does
+    /// not exist or holds none, or the metadata of its newest save is
+    /// unreadable, or that save has no data directory.
+    NoSave(String),
+    /// The chosen save's data is corrupt or unreadable (the reason names the
+    /// file).
+    Data(String),
+}
+
+impl std::fmt::Display for LoadFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoadFailure::NoSave(reason) | LoadFailure::Data(reason) => f.write_str(reason),
+        }
+    }
+}
+
+impl std::fmt::Display for SaveFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SaveFailure::Directory(reason) | SaveFailure::Data { reason, .. } => f.write_str(reason),
+        }
+    }
+}
+
+/// What a load added to the store.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Sessions created (records whose token was live are skipped, not
+    /// counted).
+    pub sessions: usize,
+    /// Keys stored: top-level keys read, or keys of the created sessions.
+    pub keys: usize,
+}
+
+/// Milliseconds, for replies.
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl Store {
+    /// Merges a loaded snapshot into the store at `since` (session-clock
+    /// time): top-level keys with set semantics (a key already present is
+    /// overwritten in place), sessions only where the token is not live.
+    pub(super) fn apply_snapshot(&mut self, snapshot: Snapshot, since: Duration) -> Applied {
+        match snapshot {
+            Snapshot::Kv(entries) => {
+                // Keys read, as NemesisDB counts them (a key repeated in a
+                // save counts each time).
+                let keys = entries.len();
+                for entry in entries {
+                    self.kv.set_entry(entry);
+                }
+                Applied { sessions: 0, keys }
+            }
+            Snapshot::Sessions(records) => {
+                let mut applied = Applied::default();
+                for record in records {
+                    if let Some(keys) = self.sessions.restore(record, since) {
+                        applied.sessions += 1;
+                        applied.keys += keys;
+                    }
+                }
+                applied
+            }
+        }
+    }
+
+    /// Writes the reply to a finished job at `now`, applying a load's data
+    /// first and recording a save's outcome for `SV_INFO`.
+    pub fn finish(&mut self, done: Done, now: std::time::Instant, reply: &mut Reply<'_>) {
+        let Done { verb, name, outcome, unix_ms } = done;
+        match outcome {
+            Outcome::Saved(result) => {
+                let status = match &result {
+                    Ok(_) => Status::SaveComplete,
+                    Err(SaveFailure::Directory(_)) => Status::SaveDirWriteFail,
+                    Err(SaveFailure::Data { .. }) => Status::SaveError,
+                };
+                match &result {
+                    Ok(duration) | Err(SaveFailure::Data { duration, .. }) => reply.object(verb, |o| {
+                        o.u64("duration", millis(*duration)).str("name", &name).st(status);
+                    }),
+                    Err(SaveFailure::Directory(_)) => reply.object(verb, |o| {
+                        o.str("name", &name).st(status);
+                    }),
+                }
+                self.record_save(super::LastSave { name, status, unix_ms });
+            }
+            Outcome::Loaded(Ok((snapshot, duration))) => {
+                let since = self.since(now);
+                let applied = self.apply_snapshot(snapshot, since);
+                load_reply(reply, verb, &name, Status::LoadComplete, applied, duration);
+            }
+            Outcome::Loaded(Err(LoadFailure::NoSave(_))) => reply.object(verb, |o| {
+                o.str("name", &name).st(Status::LoadError);
+            }),
+            Outcome::Loaded(Err(LoadFailure::Data(_))) => {
+                load_reply(reply, verb, &name, Status::LoadError, Applied::default(), Duration::ZERO);
+            }
+        }
+    }
+
+    /// The reply of a save command while persistence is disabled:
+    /// `{"<CMD>_RSP":{"m":"","st":14}}`.
+    pub(super) fn saves_disabled(reply: &mut Reply<'_>, verb: Verb) {
+        reply.object(verb, |o| {
+            o.str("m", "").st(Status::CommandDisabled);
+        });
+    }
+}
+
+/// `KV_LOAD_RSP` has `duration`, `keys`, `name`, `sessions` (always 0) and
+/// `st`; `SH_LOAD_RSP` exactly `keys`, `name`, `sessions` and `st`.
+fn load_reply(reply: &mut Reply<'_>, verb: Verb, name: &str, status: Status, applied: Applied, duration: Duration) {
+    reply.object(verb, |o| {
+        if verb == Verb::KvLoad {
+            o.u64("duration", millis(duration));
+        }
+        o.u64("keys", applied.keys as u64).str("name", name).u64("sessions", applied.sessions as u64).st(status);
+    });
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,219 @@
+//! Save and load commands in the store, without files: validation order and
+//! reply shapes, the snapshots jobs carry, and how finished jobs are
+//! answered and applied.
+
+use std::time::{Duration, Instant};
+
+use super::super::*;
+use crate::protocol::{Expiry, Protocol, decode};
+
+fn store(persist_enabled: bool) -> Store {
+    Store::new(ServerInfo { persist_enabled, persist_path: "d".into() })
+}
+
+/// The reply written at once, or the job.
+fn exec(store: &mut Store, request: &str) -> Result<String, Job> {
+    let mut out = Vec::new();
+    let mut reply = Reply::new(&mut out, Protocol::V07);
+    match decode(request) {
+        Ok(cmd) => {
+            if let Executed::Job(job) = store.execute(cmd, Instant::now(), &mut reply) {
+                return Err(job);
+            }
+        }
+        Err(rejection) => reply.rejection(&rejection),
+    }
+    Ok(String::from_utf8(out).unwrap())
+}
+
+fn finish(store: &mut Store, done: Done, protocol: Protocol) -> String {
+    let mut out = Vec::new();
+    store.finish(done, Instant::now(), &mut Reply::new(&mut out, protocol));
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn disabled_saves_answer_14_before_any_parameter_check() {
+    let mut store = store(false);
+    for (request, expected) in [
+        (r#"{"KV_SAVE":{}}"#, r#"{"KV_SAVE_RSP":{"m":"","st":14}}"#),
+        (r#"{"KV_SAVE":{"name":""}}"#, r#"{"KV_SAVE_RSP":{"m":"","st":14}}"#),
+        (r#"{"KV_SAVE":{"name":"ok"}}"#, r#"{"KV_SAVE_RSP":{"m":"","st":14}}"#),
+        (r#"{"SH_SAVE":{"name":1,"tkns":[]}}"#, r#"{"SH_SAVE_RSP":{"m":"","st":14}}"#),
+    ] {
+        assert_eq!(exec(&mut store, request).unwrap(), expected, "{request}");
+    }
+    assert!(exec(&mut store, r#"{"KV_LOAD":{"name":"x"}}"#).is_err(), "loads still work");
+    assert!(exec(&mut store, r#"{"SH_LOAD":{"name":"x"}}"#).is_err(), "loads still work");
+}
+
+#[test]
+fn parameter_errors_in_order() {
+    let mut store = store(true);
+    let rows = [
+        (r#"{"KV_SAVE":{}}"#, r#"{"KV_SAVE_RSP":{"m":"Missing parameter","st":26,"tkn":null}}"#),
+        (r#"{"KV_SAVE":{"name":7}}"#, r#"{"KV_SAVE_RSP":{"m":"Param type incorrect","st":41,"tkn":null}}"#),
+        (r#"{"KV_SAVE":{"name":""}}"#, r#"{"KV_SAVE_RSP":{"m":"name","st":42,"tkn":null}}"#),
+        (r#"{"KV_SAVE":{"name":"a/b"}}"#, r#"{"KV_SAVE_RSP":{"m":"name","st":42,"tkn":null}}"#),
+        (r#"{"KV_SAVE":{"name":"a\\b"}}"#, r#"{"KV_SAVE_RSP":{"m":"name","st":42,"tkn":null}}"#),
+        (r#"{"KV_SAVE":{"name":".."}}"#, r#"{"KV_SAVE_RSP":{"m":"name","st":42,"tkn":null}}"#),
+        (r#"{"KV_SAVE":{"name":"a\u0000"}}"#, r#"{"KV_SAVE_RSP":{"m":"name","st":42,"tkn":null}}"#),
+        (r#"{"SH_SAVE":{"tkns":[]}}"#, r#"{"SH_SAVE_RSP":{"m":"Missing parameter","st":26,"tkn":null}}"#),
+        (r#"{"SH_SAVE":{"name":"n","tkns":[]}}"#, r#"{"SH_SAVE_RSP":{"m":"'tkns' empty","st":42,"tkn":null}}"#),
+        (
+            r#"{"SH_SAVE":{"name":"n","tkns":[1,"2"]}}"#,
+            r#"{"SH_SAVE_RSP":{"m":"'tkns' contains invalid token","st":41,"tkn":null}}"#,
+        ),
+        (
+            r#"{"SH_SAVE":{"name":"n","tkns":[-1]}}"#,
+            r#"{"SH_SAVE_RSP":{"m":"'tkns' contains invalid token","st":41,"tkn":null}}"#,
+        ),
+        (r#"{"SH_SAVE":{"name":"n","tkns":5}}"#, r#"{"SH_SAVE_RSP":{"m":"Param type incorrect","st":41,"tkn":null}}"#),
+        (r#"{"SH_SAVE":{"name":"","tkns":[]}}"#, r#"{"SH_SAVE_RSP":{"m":"'tkns' empty","st":42,"tkn":null}}"#),
+        (r#"{"SH_SAVE":{"name":"","tkns":[1]}}"#, r#"{"SH_SAVE_RSP":{"m":"name","st":42,"tkn":null}}"#),
+        (r#"{"KV_LOAD":{}}"#, r#"{"KV_LOAD_RSP":{"m":"Missing parameter","st":26,"tkn":null}}"#),
+        (r#"{"KV_LOAD":{"name":null}}"#, r#"{"KV_LOAD_RSP":{"m":"Param type incorrect","st":41,"tkn":null}}"#),
+        (r#"{"SH_LOAD":{"name":""}}"#, r#"{"SH_LOAD_RSP":{"m":"name","st":42,"tkn":null}}"#),
+        (r#"{"SH_LOAD":{"name":"../up"}}"#, r#"{"SH_LOAD_RSP":{"m":"name","st":42,"tkn":null}}"#),
+        (r#"{"SH_LOAD":[]}"#, r#"{"SH_LOAD_RSP":{"m":"","st":13,"tkn":null}}"#),
+    ];
+    for (request, expected) in rows {
+        assert_eq!(exec(&mut store, request).unwrap(), expected, "{request}");
+    }
+}
+
+#[test]
+fn saves_carry_a_snapshot_taken_at_the_request() {
+    let mut store = store(true);
+    exec(&mut store, r#"{"KV_SET":{"keys":{"a":1,"b\"":[2]}}}"#).unwrap();
+    let job = exec(&mut store, r#"{"KV_SAVE":{"name":"n\u00e9"}}"#).unwrap_err();
+    exec(&mut store, r#"{"KV_SET":{"keys":{"a":3}}}"#).unwrap();
+    assert_eq!((job.verb, job.name.as_str()), (Verb::KvSave, "né"));
+    let Work::Save(Snapshot::Kv(entries)) = job.work else { panic!("{:?}", job.work) };
+    let members: Vec<&[u8]> = entries.iter().map(Entry::member_json).collect();
+    assert_eq!(members, [&b"\"a\":1"[..], b"\"b\\\"\":[2]"]);
+
+    let first = new_session(&mut store, r#"{"expiry":{"duration":60,"extendOnGet":true}}"#);
+    let second = new_session(&mut store, "{}");
+    exec(&mut store, &format!(r#"{{"SH_SET":{{"keys":{{"k":true}},"tkn":{second}}}}}"#)).unwrap();
+    let job = exec(&mut store, &format!(r#"{{"SH_SAVE":{{"name":"s","tkns":[{second},1,{second}]}}}}"#)).unwrap_err();
+    let Work::Save(Snapshot::Sessions(records)) = job.work else { panic!() };
+    assert_eq!(
+        records,
+        [SessionRecord { token: second, expiry: Expiry::default(), keys: vec![Entry::new("k", "true")] }]
+    );
+    let job = exec(&mut store, r#"{"SH_SAVE":{"name":"s"}}"#).unwrap_err();
+    let Work::Save(Snapshot::Sessions(mut records)) = job.work else { panic!() };
+    records.sort_by_key(|r| r.token != first);
+    assert_eq!(records.len(), 2);
+    assert_eq!(records[0].expiry, Expiry { duration: 60, extend_on_get: true, ..Expiry::default() });
+    let job = exec(&mut store, r#"{"SH_LOAD":{"name":"s"}}"#).unwrap_err();
+    assert!(matches!(job.work, Work::Load(SaveKind::Sessions)));
+}
+
+fn new_session(store: &mut Store, body: &str) -> u64 {
+    let reply = exec(store, &format!(r#"{{"SH_NEW":{body}}}"#)).unwrap();
+    serde_json::from_str::<serde_json::Value>(&reply).unwrap()["SH_NEW_RSP"]["tkn"].as_u64().unwrap()
+}
+
+fn done(verb: Verb, outcome: Outcome) -> Done {
+    Done { verb, name: "n\"".into(), outcome, unix_ms: 1_700_000_000_000 }
+}
+
+#[test]
+fn save_replies_and_last_save() {
+    let mut store = store(true);
+    let ok = || Outcome::Saved(Ok(Duration::from_millis(42)));
+    assert_eq!(
+        finish(&mut store, done(Verb::KvSave, ok()), Protocol::V07),
+        r#"{"KV_SAVE_RSP":{"duration":42,"name":"n\"","st":121}}"#
+    );
+    assert_eq!(
+        finish(&mut store, done(Verb::ShSave, ok()), Protocol::V09),
+        r#"{"SH_SAVE_RSP":{"duration":42,"name":"n\"","st":120}}"#
+    );
+    let dir = Outcome::Saved(Err(SaveFailure::Directory("x".into())));
+    assert_eq!(
+        finish(&mut store, done(Verb::KvSave, dir), Protocol::V07),
+        r#"{"KV_SAVE_RSP":{"name":"n\"","st":122}}"#
+    );
+    let data = Outcome::Saved(Err(SaveFailure::Data { reason: "x".into(), duration: Duration::from_millis(7) }));
+    assert_eq!(
+        finish(&mut store, done(Verb::ShSave, data), Protocol::V09),
+        r#"{"SH_SAVE_RSP":{"duration":7,"name":"n\"","st":122}}"#
+    );
+    assert_eq!(
+        store.info.last_save,
+        Some(LastSave { name: "n\"".into(), status: Status::SaveError, unix_ms: 1_700_000_000_000 })
+    );
+}
+
+#[test]
+fn kv_loads_merge_with_set_semantics() {
+    let mut store = store(true);
+    exec(&mut store, r#"{"KV_SET":{"keys":{"a":1,"keep":2}}}"#).unwrap();
+    let snapshot = Snapshot::Kv(vec![Entry::new("new", "3"), Entry::new("a", "\"loaded\"")]);
+    let loaded = Outcome::Loaded(Ok((snapshot, Duration::from_millis(5))));
+    assert_eq!(
+        finish(&mut store, done(Verb::KvLoad, loaded), Protocol::V07),
+        r#"{"KV_LOAD_RSP":{"duration":5,"keys":2,"name":"n\"","sessions":0,"st":141}}"#
+    );
+    assert_eq!(
+        exec(&mut store, r#"{"KV_GET":{"keys":["a","keep","new"]}}"#).unwrap(),
+        r#"{"KV_GET_RSP":{"keys":{"a":"loaded","keep":2,"new":3},"st":1}}"#
+    );
+    assert_eq!(exec(&mut store, r#"{"KV_KEYS":{}}"#).unwrap(), r#"{"KV_KEYS_RSP":{"keys":["a","keep","new"],"st":1}}"#);
+    let empty = Outcome::Loaded(Ok((Snapshot::Kv(Vec::new()), Duration::ZERO)));
+    assert_eq!(
+        finish(&mut store, done(Verb::KvLoad, empty), Protocol::V07),
+        r#"{"KV_LOAD_RSP":{"duration":0,"keys":0,"name":"n\"","sessions":0,"st":141}}"#
+    );
+}
+
+#[test]
+fn session_loads_skip_live_tokens_and_do_not_count_them() {
+    let mut store = store(true);
+    let live = new_session(&mut store, "{}");
+    exec(&mut store, &format!(r#"{{"SH_SET":{{"keys":{{"mine":1}},"tkn":{live}}}}}"#)).unwrap();
+    let expiry = Expiry { duration: 30, delete_session: true, ..Expiry::default() };
+    let records = vec![
+        SessionRecord { token: live, expiry: Expiry::default(), keys: vec![Entry::new("theirs", "2")] },
+        SessionRecord { token: 99, expiry, keys: vec![Entry::new("x", "1"), Entry::new("y", "2")] },
+        SessionRecord { token: 0, expiry: Expiry::default(), keys: vec![Entry::new("zero", "0")] },
+    ];
+    let loaded = Outcome::Loaded(Ok((Snapshot::Sessions(records), Duration::from_millis(5))));
+    assert_eq!(
+        finish(&mut store, done(Verb::ShLoad, loaded), Protocol::V07),
+        r#"{"SH_LOAD_RSP":{"keys":2,"name":"n\"","sessions":1,"st":141}}"#
+    );
+    assert_eq!(
+        exec(&mut store, &format!(r#"{{"SH_KEYS":{{"tkn":{live}}}}}"#)).unwrap(),
+        r#"{"SH_KEYS_RSP":{"keys":["mine"],"st":1}}"#
+    );
+    let info = exec(&mut store, r#"{"SH_INFO":{"tkn":99}}"#).unwrap();
+    assert!(info.contains(r#""deleteSession":true,"duration":30,"#) && info.contains(r#""keyCnt":2"#), "{info}");
+    assert_eq!(store.sessions.total_keys(), 3);
+}
+
+#[test]
+fn failed_loads_apply_nothing() {
+    let mut store = store(true);
+    let cases = [
+        (Verb::KvLoad, LoadFailure::NoSave("x".into()), r#"{"KV_LOAD_RSP":{"name":"n\"","st":142}}"#),
+        (Verb::ShLoad, LoadFailure::NoSave("x".into()), r#"{"SH_LOAD_RSP":{"name":"n\"","st":142}}"#),
+        (
+            Verb::KvLoad,
+            LoadFailure::Data("x".into()),
+            r#"{"KV_LOAD_RSP":{"duration":0,"keys":0,"name":"n\"","sessions":0,"st":142}}"#,
+        ),
+        (
+            Verb::ShLoad,
+            LoadFailure::Data("x".into()),
+            r#"{"SH_LOAD_RSP":{"keys":0,"name":"n\"","sessions":0,"st":142}}"#,
+        ),
+    ];
+    for (verb, failure, expected) in cases {
+        assert_eq!(finish(&mut store, done(verb, Outcome::Loaded(Err(failure))), Protocol::V07), expected);
+    }
+    assert_eq!(store.info.last_save, None, "loads are not saves");
+}
