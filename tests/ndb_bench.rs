@@ -64,6 +64,16 @@ fn every_test_runs_against_a_real_server() {
 }
 
 #[test]
+fn idle_mode_holds_upgraded_connections() {
+    let server = common::start();
+    let port = server.addr.port().to_string();
+    let output = bench(&["-p", &port, "-c", "20", "-I", "--duration", "0.3"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(stdout.trim(), format!("20 idle connections open to ws://127.0.0.1:{port}/"));
+}
+
+#[test]
 fn successful_run_exits_zero_with_every_test_in_the_json() {
     let port = responder(|_| 1).to_string();
     let output =

@@ -78,6 +78,9 @@ pub struct Config {
     pub quiet: bool,
     /// Event-loop threads (`--threads`).
     pub threads: usize,
+    /// Only open `-c` connections and hold them idle (`-I`), for `duration`
+    /// or until interrupted.
+    pub idle: bool,
 }
 
 impl Default for Config {
@@ -96,6 +99,7 @@ impl Default for Config {
             json: false,
             quiet: false,
             threads: 1,
+            idle: false,
         }
     }
 }
@@ -140,6 +144,9 @@ Load:
                      -P caps each connection's outstanding requests; due
                      requests beyond it wait client-side, and that counts
       --threads N    event-loop threads sharing the connections (default 1)
+  -I                 idle mode: open -c connections and hold them, without
+                     requests, for --duration S or until interrupted (to
+                     measure what idle connections cost the server)
 
 Output:
       --json         one JSON document with every test on stdout
@@ -209,6 +216,7 @@ where
             Long("rate") => config.rate = Some(number(&mut parser, "--rate")?),
             Long("threads") => config.threads = number(&mut parser, "--threads")?,
             Long("json") => config.json = true,
+            Short('I') => config.idle = true,
             Short('q') => config.quiet = true,
             Long("help") => return Ok(Action::Help),
             Long("version") => return Ok(Action::Version),
@@ -363,6 +371,8 @@ mod tests {
         assert_eq!(config.threads, 2);
         assert_eq!(run("-c10 -P2").unwrap().pipeline, 2);
         assert_eq!(run("--duration 2.5").unwrap().duration, Some(Duration::from_millis(2500)));
+        let idle = run("-I -c 2000 --duration 30").unwrap();
+        assert!(idle.idle && idle.connections == 2000);
     }
 
     #[test]

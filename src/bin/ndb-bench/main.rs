@@ -60,6 +60,47 @@ fn main() -> ExitCode {
     }
 }
 
+/// Opens `-c` connections, upgrades them, and holds them without a request
+/// until `--duration` passes (or forever).
+fn idle(config: &Config) -> ExitCode {
+    let opened = ws::resolve(&config.target).and_then(|addrs| {
+        (0..config.connections)
+            .map(|_| ws::open(&config.target, &addrs, &mut reader::Reader::with_capacity(4096)))
+            .collect::<Result<Vec<_>, String>>()
+    });
+    let connections = match opened {
+        Ok(connections) => connections,
+        Err(msg) => {
+            eprintln!("ndb-bench: {msg}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("{} idle connections open to {}", connections.len(), config.target);
+    let _ = std::io::stdout().flush();
+    match config.duration {
+        Some(duration) => std::thread::sleep(duration),
+        None => loop {
+            std::thread::park();
+        },
+    }
+    drop(connections);
+    ExitCode::SUCCESS
+}
+
+/// Raises the soft limit on open files towards `connections` plus room for
+/// the process itself, as far as the hard limit allows.
+fn raise_descriptor_limit(connections: usize) {
+    let wanted = connections as u64 + 64;
+    // SAFETY: plain get/set of this process's own resource limit.
+    unsafe {
+        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < wanted {
+            limit.rlim_cur = limit.rlim_max.min(wanted);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
 /// What the run produced, for the final output and the exit status.
 struct Results {
     preload: Option<Summary>,
@@ -76,6 +117,10 @@ impl Results {
 }
 
 fn run(config: &Config) -> ExitCode {
+    raise_descriptor_limit(config.connections);
+    if config.idle {
+        return idle(config);
+    }
     let mut phases = Vec::new();
     if config.preload > 0 {
         phases.push(Phase::Preload);
