@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use lexopt::prelude::*;
 
-use crate::config::{Config, check_max_payload};
+use crate::config::{Config, check_max_payload, check_save_name};
 use crate::error::ConfigError;
 use crate::protocol::Protocol;
 
@@ -33,6 +33,16 @@ Options:
                              the 0.7.4 Python client) or 0.9 (120, the KV
                              class client) [default: 0.7, or 0.9 with a
                              version 6 config file]
+
+Persistence (see docs/persistence.md):
+      --loadName <NAME>      load the newest complete save named NAME before
+                             serving (a KV save, a session save, or both);
+                             exits 1 if there is none or it is damaged
+      --loadPath <DIR>       where to find NAME [default: the persist path]
+      --save-on-exit <NAME>  on SIGINT/SIGTERM, after closing clients, save
+                             every key and every session under NAME
+                             [default: config persist.saveOnExit, or none]
+
   -h, --help                 print this help
   -V, --version              print the version
 
@@ -63,6 +73,17 @@ pub struct Options {
     pub config: Config,
     /// Where the settings came from, for the start-up log line.
     pub source: String,
+    /// A save to load before serving (`--loadName`).
+    pub load: Option<LoadAtStart>,
+}
+
+/// What `--loadName` and `--loadPath` ask for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadAtStart {
+    /// The save's name (a valid save name).
+    pub name: String,
+    /// Where to find it; the persist path when `None`.
+    pub path: Option<PathBuf>,
 }
 
 /// Parses the arguments (without the program name).
@@ -76,8 +97,18 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Action, ConfigE
     let mut port = None;
     let mut max_payload = None;
     let mut protocol = None;
+    let (mut load_name, mut load_path, mut save_on_exit) = (None, None, None);
     while let Some(arg) = parser.next().map_err(flag_error)? {
         match arg {
+            Long("loadName") => {
+                let name = string(&mut parser, "--loadName")?;
+                load_name = Some(check_save_name(&name).map_err(|e| ConfigError::field("--loadName", e))?);
+            }
+            Long("loadPath") => load_path = Some(PathBuf::from(parser.value().map_err(flag_error)?)),
+            Long("save-on-exit") => {
+                let name = string(&mut parser, "--save-on-exit")?;
+                save_on_exit = Some(check_save_name(&name).map_err(|e| ConfigError::field("--save-on-exit", e))?);
+            }
             Long("config") => config_file = Some(parser.value().map_err(flag_error)?.into()),
             Long("ip") => ip = Some(string(&mut parser, "--ip")?),
             Long("port") => {
@@ -123,7 +154,18 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Action, ConfigE
     if let Some(protocol) = protocol {
         config.protocol = protocol;
     }
-    Ok(Action::Run(Box::new(Options { config, source })))
+    if save_on_exit.is_some() {
+        config.save_on_exit = save_on_exit;
+    }
+    if config.save_on_exit.is_some() && !config.persist_enabled {
+        return Err(ConfigError::field("--save-on-exit", "needs persist.enabled true (saves are disabled)"));
+    }
+    let load = match (load_name, load_path) {
+        (Some(name), path) => Some(LoadAtStart { name, path }),
+        (None, Some(_)) => return Err(ConfigError::field("--loadPath", "needs --loadName")),
+        (None, None) => None,
+    };
+    Ok(Action::Run(Box::new(Options { config, source, load })))
 }
 
 fn string(parser: &mut lexopt::Parser, flag: &str) -> Result<String, ConfigError> {
@@ -168,7 +210,27 @@ mod tests {
         assert_eq!((config.port, config.max_payload, config.protocol), (2222, 2048, Protocol::V09));
         let config = run(&["--config", file.to_str().unwrap(), "--protocol", "0.7"]).unwrap();
         assert_eq!(config.protocol, Protocol::V07);
+        std::fs::write(&file, r#"{"version":5,"persist":{"enabled":false,"path":"d"}}"#).unwrap();
+        let err = run(&["--config", file.to_str().unwrap(), "--save-on-exit", "bye"]).unwrap_err();
+        assert_eq!(err, "--save-on-exit: needs persist.enabled true (saves are disabled)");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn load_and_save_on_exit_flags() {
+        let parsed = |args: &[&str]| match parse(args.iter().map(OsString::from)) {
+            Ok(Action::Run(options)) => (options.load, options.config.save_on_exit),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(parsed(&[]), (None, None));
+        let load = |name: &str, path: Option<&str>| LoadAtStart { name: name.into(), path: path.map(PathBuf::from) };
+        assert_eq!(parsed(&["--loadName", "n"]), (Some(load("n", None)), None));
+        assert_eq!(
+            parsed(&["--loadName=n", "--loadPath=/srv/saves", "--save-on-exit=bye"]),
+            (Some(load("n", Some("/srv/saves"))), Some("bye".into()))
+        );
+        assert_eq!(parsed(&["--loadPath", "p", "--loadName", "n"]).0, Some(load("n", Some("p"))));
+        assert!(HELP.contains("--loadName <NAME>") && HELP.contains("--save-on-exit <NAME>"));
     }
 
     #[test]
@@ -187,6 +249,10 @@ mod tests {
             (&["--bogus"], "invalid option '--bogus'"),
             (&["--port"], "missing argument for option '--port'"),
             (&["--config", "/nonexistent/ndb.json"], "cannot read config file /nonexistent/ndb.json"),
+            (&["--loadName", "a/b"], "--loadName: must be a save name"),
+            (&["--loadName", ""], "--loadName: must be a save name"),
+            (&["--loadPath", "p"], "--loadPath: needs --loadName"),
+            (&["--save-on-exit", ".."], "--save-on-exit: must be a save name"),
         ];
         for (args, expected) in cases {
             let err = run(args).unwrap_err();

@@ -34,6 +34,10 @@ pub struct Config {
     pub persist_enabled: bool,
     /// Where saves go. Default `./data`, created on first save.
     pub persist_path: PathBuf,
+    /// Save every key and every session under this name when the server
+    /// binary stops on SIGTERM/SIGINT (`persist.saveOnExit`). Default none:
+    /// NemesisDB writes nothing on exit.
+    pub save_on_exit: Option<String>,
     /// Status numbering of saves. Default 0.7 (save success 121).
     pub protocol: Protocol,
     /// CPU core to pin the server thread to, if any.
@@ -66,6 +70,7 @@ impl Default for Config {
             max_payload: 1024 * 1024,
             persist_enabled: true,
             persist_path: PathBuf::from("./data"),
+            save_on_exit: None,
             protocol: Protocol::V07,
             core: None,
             max_connections: 10_000,
@@ -180,6 +185,10 @@ impl Config {
             if self.persist_enabled && self.persist_path.as_os_str().is_empty() {
                 return Err(ConfigError::field("persist.path", "must not be empty when persist.enabled is true"));
             }
+            if let Some(name) = persist.string("saveOnExit")? {
+                self.save_on_exit =
+                    Some(check_save_name(name).map_err(|e| ConfigError::field("persist.saveOnExit", e))?);
+            }
         }
         if let Some(n) = doc.uint("maxConnections")? {
             self.max_connections = check_positive("maxConnections", n)?;
@@ -188,6 +197,19 @@ impl Config {
             self.allowed_origins = origins;
         }
         Ok(self)
+    }
+}
+
+/// Checks a save name given in a setting (`persist.saveOnExit`,
+/// `--loadName`): see [`crate::protocol::is_valid_save_name`].
+///
+/// # Errors
+/// What is wrong with it, for a message naming the setting.
+pub fn check_save_name(name: &str) -> Result<String, String> {
+    if crate::protocol::is_valid_save_name(name) {
+        Ok(name.to_owned())
+    } else {
+        Err(format!("must be a save name: not empty, not \".\", without /, \\, .. or NUL (got {name:?})"))
     }
 }
 
@@ -355,6 +377,9 @@ mod tests {
         assert_eq!(config.max_payload, 1024);
         assert!(!config.persist_enabled);
         assert_eq!(config.persist_path, PathBuf::from("./data // not a comment"));
+        assert_eq!(config.save_on_exit, None);
+        let config = apply(r#"{"version":5,"persist":{"enabled":true,"path":"d","saveOnExit":"exit"}}"#).unwrap();
+        assert_eq!(config.save_on_exit.as_deref(), Some("exit"));
     }
 
     #[test]
@@ -388,6 +413,8 @@ mod tests {
             (r#"{"version":5,"core":-1}"#, "core: must be a non-negative integer (got -1)"),
             (r#"{"version":5,"persist":{"enabled":1}}"#, "persist.enabled: must be true or false (got 1)"),
             (r#"{"version":5,"persist":{"enabled":true,"path":""}}"#, "persist.path: must not be empty"),
+            (r#"{"version":5,"persist":{"saveOnExit":"a/b"}}"#, "persist.saveOnExit: must be a save name"),
+            (r#"{"version":5,"persist":{"saveOnExit":1}}"#, "persist.saveOnExit: must be a string (got 1)"),
             (r#"{"version":5,"ip":1}"#, "ip: must be a string (got 1)"),
             (r#"{"version":5,"allowedOrigins":["a",1]}"#, "allowedOrigins: must be an array of strings (got 1)"),
             (r#"{"version":5,"maxConnections":0}"#, "maxConnections: must be a positive integer (got 0)"),

@@ -42,6 +42,8 @@ pub enum Error {
     },
     /// Another set-up step failed.
     Io(io::Error),
+    /// A load at start-up or a save at exit failed (one line saying why).
+    Persist(String),
 }
 
 impl fmt::Display for Error {
@@ -53,6 +55,7 @@ impl fmt::Display for Error {
             }
             Error::Bind { address, source } => write!(f, "cannot listen on {address}: {source}"),
             Error::Io(e) => e.fmt(f),
+            Error::Persist(reason) => f.write_str(reason),
         }
     }
 }
@@ -63,6 +66,7 @@ impl std::error::Error for Error {
             Error::Config(e) => Some(e),
             Error::Bind { source, .. } => Some(source),
             Error::Io(e) => Some(e),
+            Error::Persist(_) => None,
         }
     }
 }

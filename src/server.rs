@@ -286,6 +286,17 @@ impl Server {
         self.reap(registry);
     }
 
+    /// Saves every key and every session under `name` (two saves, see
+    /// `docs/persistence.md`), on the calling thread, once the saves and
+    /// loads in flight are done. For a host's exit path, after
+    /// [`Server::shutdown`].
+    ///
+    /// # Errors
+    /// One line saying which save failed and why.
+    pub fn save_all(&mut self, name: &str, now: Instant) -> Result<(), String> {
+        crate::persist::save_all(&mut self.store, &self.persist_root, name, now)
+    }
+
     /// Whether no connection is left (after [`Server::shutdown`]).
     pub fn is_drained(&self) -> bool {
         self.conns.is_empty()

@@ -114,8 +114,8 @@ fn info_prints_every_statistic() {
 /// reply, a failed load exits 1 naming the status.
 #[test]
 fn save_and_load_short_forms() {
-    let dir = std::env::temp_dir().join(format!("ndb-cli-saves-{}", std::process::id()));
-    let server = common::start_with(common::config().persist(true, &dir));
+    let dir = common::saves::TempDir::new("cli-saves");
+    let server = common::start_with(common::config().persist(true, dir.path()));
     ok(&server, &["set", "a", "1"]);
     let rows: &[(&[&str], &str, serde_json::Value)] = &[
         (&["save", "nightly"], "KV_SAVE_RSP", serde_json::json!({"name": "nightly", "st": 121})),
@@ -141,8 +141,6 @@ fn save_and_load_short_forms() {
         (code, out.as_str()),
         (1, "(error) 142 LoadError\n{\"KV_LOAD_RSP\": {\"name\": \"nope\", \"st\": 142}}\n")
     );
-    drop(server);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

@@ -47,3 +47,23 @@ fn python_client_session_calls() {
         compat(&common::start(), &["sh"]);
     }
 }
+
+/// The 0.7.4 client's `kv_save`/`sh_save` demand 121: the default
+/// numbering.
+#[test]
+fn python_client_saves_and_loads() {
+    if python_ready() {
+        let dir = common::saves::TempDir::new("python-saves");
+        compat(&common::start_with(common::config().persist(true, dir.path())), &["save"]);
+    }
+}
+
+/// The 0.9 `KV` class's `save` demands 120: `--protocol 0.9`.
+#[test]
+fn python_09_client_saves_and_loads() {
+    if python_ready() {
+        let dir = common::saves::TempDir::new("python-saves-09");
+        let config = common::config().persist(true, dir.path()).protocol(ndb::protocol::Protocol::V09);
+        compat(&common::start_with(config), &["save09"]);
+    }
+}

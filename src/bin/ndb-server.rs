@@ -52,8 +52,13 @@ fn run(options: Options) -> Result<(), Error> {
         pin_to_core(core);
     }
     let tokens = TokenRange { base: SIGNAL_TOKEN.0 + 1, max_conns: options.config.max_connections };
+    let persist_path = options.config.persist_path.clone();
+    let save_on_exit = options.config.save_on_exit.clone();
     let mut poll = Poll::new()?;
     let mut server = Server::bind(options.config, tokens)?;
+    if let Some(load) = &options.load {
+        load_at_start(&mut server, load.path.as_ref().unwrap_or(&persist_path), &load.name)?;
+    }
     server.register(poll.registry())?;
     let mut signals = Signals::new([SIGINT, SIGTERM])?;
     poll.registry().register(&mut signals, SIGNAL_TOKEN, Interest::READABLE)?;
@@ -93,10 +98,32 @@ fn run(options: Options) -> Result<(), Error> {
         if let Some(by) = shutdown_by
             && (server.is_drained() || Instant::now() >= by)
         {
-            info!("stopped");
-            return Ok(());
+            break;
         }
     }
+    if let Some(name) = save_on_exit {
+        server.save_all(&name, Instant::now()).map_err(Error::Persist)?;
+    }
+    info!("stopped");
+    Ok(())
+}
+
+/// Loads the newest complete saves named `name` under `root` into the
+/// store before serving.
+fn load_at_start(server: &mut Server, root: &std::path::Path, name: &str) -> Result<(), Error> {
+    let loaded = ndb::persist::load_at_start(root, name).map_err(Error::Persist)?;
+    let now = Instant::now();
+    for snapshot in [loaded.kv, loaded.sessions].into_iter().flatten() {
+        let kind = snapshot.kind().as_str();
+        let applied = server.store_mut().apply(snapshot, now);
+        info!(
+            "loaded the {kind} save {name:?} from {}: {} sessions, {} keys",
+            root.display(),
+            applied.sessions,
+            applied.keys
+        );
+    }
+    Ok(())
 }
 
 /// Pins the calling thread to `core` where the OS allows it.

@@ -50,7 +50,7 @@ pub use format::DATA_FILE_BYTES;
 use format::{Metadata, SaveStatus};
 pub use worker::Worker;
 
-use crate::store::{Done, Job, LoadFailure, Outcome, SaveFailure, SaveKind, Snapshot, Work};
+use crate::store::{Done, Job, LastSave, LoadFailure, Outcome, SaveFailure, SaveKind, Snapshot, Store, Work};
 
 /// Runs one job against the saves under `root` and reports how it went.
 pub fn run(root: &Path, job: Job) -> Done {
@@ -255,4 +255,34 @@ pub fn load_at_start(root: &Path, name: &str) -> Result<StartupLoad, String> {
         return Err(format!("cannot load {name:?}: no complete save of that name in {}", root.display()));
     }
     Ok(StartupLoad { kv, sessions })
+}
+
+/// Saves every key and every session of `store` under `name` (a KV save,
+/// then a session save, both from one moment), on the calling thread, and
+/// records them for `SV_INFO`. For a host's exit path.
+///
+/// # Errors
+/// One line saying which save failed and why.
+pub fn save_all(store: &mut Store, root: &Path, name: &str, now: Instant) -> Result<(), String> {
+    let snapshots = [store.snapshot_kv(), store.snapshot_sessions(now)];
+    for snapshot in snapshots {
+        let kind = snapshot.kind().as_str();
+        let result = save(root, name, &snapshot);
+        let status = match &result {
+            Ok(_) => crate::protocol::Status::SaveComplete,
+            Err(SaveFailure::Directory(_)) => crate::protocol::Status::SaveDirWriteFail,
+            Err(SaveFailure::Data { .. }) => crate::protocol::Status::SaveError,
+        };
+        store.record_save(LastSave { name: name.to_owned(), status, unix_ms: files::unix_millis() });
+        match result {
+            Ok(duration) => log::info!(
+                "saved the {kind} save {name:?} in {}: {} keys in {} ms",
+                root.display(),
+                snapshot.key_count(),
+                duration.as_millis()
+            ),
+            Err(e) => return Err(format!("cannot save {kind} as {name:?} in {}: {e}", root.display())),
+        }
+    }
+    Ok(())
 }

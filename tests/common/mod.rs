@@ -5,6 +5,8 @@
 //! a well-behaved library would never send. Waits are loops with deadlines, never sleeps.
 #![allow(dead_code)]
 
+pub mod saves;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;

@@ -9,7 +9,8 @@ KeyError when a reply is keyed `ERR`, so every reply here must carry
 `<CMD>_RSP`.
 
 Usage: python3 compat.py ws://127.0.0.1:1987/ [section ...]
-Sections: kv, sv, sh (default: all of them).
+Sections: kv, sv, sh, save (default: those four), and save09, the 0.9
+`KV` class's save and load, which needs a server with the 0.9 numbering.
 """
 
 import asyncio
@@ -156,6 +157,41 @@ class Client:
         del rsp["st"]
         return rsp
 
+    # 0.7.4 NdbClient, saves and loads
+    async def kv_save(self, name):
+        if not name:
+            raise ValueError("name")
+        await self.send_cmd("KV_SAVE", {"name": name}, 121)
+
+    async def kv_load(self, name):
+        if not name:
+            raise ValueError("name")
+        return (await self.send_cmd("KV_LOAD", {"name": name}, 141))["keys"]
+
+    async def sh_save(self, name, tkns=[]):
+        if not name:
+            raise ValueError("name")
+        body = {"name": name}
+        if len(tkns):
+            body["tkns"] = tkns
+        await self.send_cmd("SH_SAVE", body, 121)
+
+    async def sh_load(self, name):
+        rsp = await self.send_cmd("SH_LOAD", {"name": name}, 141)
+        del rsp["st"]
+        return rsp
+
+    # 0.9 KV class: save expects 120, load 141 and returns keys
+    async def kv09_save(self, name):
+        if not name:
+            raise ValueError("name")
+        await self.send_cmd("KV_SAVE", {"name": name}, 120)
+
+    async def kv09_load(self, name):
+        if not name:
+            raise ValueError("name")
+        return (await self.send_cmd("KV_LOAD", {"name": name}, 141))["keys"]
+
 
 def check(got, expected, what):
     if got != expected:
@@ -271,7 +307,66 @@ async def sh(client):
     check(await client.sh_end_all(), 2, "sh_end_all")
 
 
-SECTIONS = {"kv": kv, "sv": sv, "sh": sh}
+async def save(client):
+    await client.kv_clear()
+    await client.sh_end_all()
+    data = {"user": "ann", "żółw ☃ 𝄞": [1, None, {"a": 1.5}], "q\"uote": True}
+    await client.kv_set(data)
+    await client.kv_save("compat_kv")
+    await client.kv_clear()
+    check(await client.kv_load("compat_kv"), 3, "kv_load keys")
+    check(await client.kv_get(keys=tuple(data)), data, "kv_load content")
+
+    kept = await client.sh_create(durationSeconds=60, extendOnGet=True)
+    other = await client.sh_create()
+    await client.sh_set(kept.tkn, {"cart": [3, 5]})
+    await client.sh_set(other.tkn, {"x": 1, "y": 2})
+    await client.sh_save("compat_sh")
+    await client.sh_save("compat_sh_one", [kept.tkn])
+    await client.sh_end_all()
+    # The peer test's comparison: the reply minus st, with assertDictEqual.
+    check(await client.sh_load("compat_sh"), {"name": "compat_sh", "sessions": 2, "keys": 3}, "sh_load")
+    check(await client.sh_load("compat_sh_one"), {"name": "compat_sh_one", "sessions": 0, "keys": 0}, "sh_load again")
+    await client.sh_end_all()
+    check(await client.sh_load("compat_sh_one"), {"name": "compat_sh_one", "sessions": 1, "keys": 1}, "sh_load one")
+    check(await client.sh_get(kept.tkn, key="cart"), [3, 5], "loaded session")
+    info = await client.sh_info(kept.tkn)
+    check((info["expiry"]["duration"], info["expiry"]["extendOnGet"]), (60, True), "loaded expiry")
+    for call in (client.kv_save, client.kv_load, client.sh_save):
+        try:
+            await call("")
+        except ValueError:
+            pass
+        else:
+            raise AssertionError(f"{call.__name__} of an empty name must raise ValueError")
+    try:
+        await client.sh_load("")
+    except ResponseError:
+        pass
+    else:
+        raise AssertionError("sh_load of an empty name must fail on the server")
+    try:
+        await client.kv_load("compat_never_saved")
+    except ResponseError:
+        pass
+    else:
+        raise AssertionError("loading an unknown name must fail")
+    await client.sh_end_all()
+    await client.kv_clear()
+
+
+async def save09(client):
+    await client.kv_clear()
+    await client.kv_set({"a": 1, "b": {"c": [True]}})
+    await client.kv09_save("compat_kv09")
+    await client.kv_clear()
+    check(await client.kv09_load("compat_kv09"), 2, "KV.load keys")
+    check(await client.kv_get(keys=("a", "b")), {"a": 1, "b": {"c": [True]}}, "KV.load content")
+    await client.kv_clear()
+
+
+SECTIONS = {"kv": kv, "sv": sv, "sh": sh, "save": save, "save09": save09}
+DEFAULT_SECTIONS = ["kv", "sv", "sh", "save"]
 
 
 async def main(uri, sections):
@@ -284,4 +379,4 @@ async def main(uri, sections):
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2:] or list(SECTIONS)))
+    asyncio.run(main(sys.argv[1], sys.argv[2:] or DEFAULT_SECTIONS))
