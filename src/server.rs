@@ -365,10 +365,15 @@ impl Server {
                 Message::Text(text) => match protocol::decode(text) {
                     Ok(command) => match store.execute(command, now, &mut reply) {
                         Executed::Replied => {}
-                        Executed::Job(job) => {
-                            let done = crate::persist::run(persist_root, job);
-                            store.finish(done, now, &mut reply);
-                        }
+                        Executed::Later(id) => loop {
+                            if let Some((job_id, job)) = store.next_job() {
+                                let done = crate::persist::run(persist_root, job);
+                                if job_id == id {
+                                    store.finish(done, now, &mut reply);
+                                    break;
+                                }
+                            }
+                        },
                     },
                     Err(rejection) => reply.rejection(&rejection),
                 },

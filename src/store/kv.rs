@@ -24,6 +24,11 @@ use std::sync::Arc;
 
 use indexmap::{Equivalent, IndexSet};
 
+mod snapshot;
+
+#[cfg(test)]
+mod tests;
+
 /// The hash builder of every key map: keyed per process (SipHash-1-3 from
 /// the standard library), so peers cannot choose colliding keys.
 pub type KeyHasher = std::hash::RandomState;
@@ -158,6 +163,8 @@ fn escaped(key: &str) -> Cow<'_, [u8]> {
 #[derive(Debug, Default, Clone)]
 pub struct KeyMap {
     entries: IndexSet<Entry, KeyHasher>,
+    /// An incremental snapshot being taken (see [`KeyMap::begin_snapshot`]).
+    pending: Option<Box<snapshot::Pending>>,
 }
 
 impl KeyMap {
@@ -169,7 +176,7 @@ impl KeyMap {
     /// Stores `value` (valid JSON text) under `key`, overwriting in place if
     /// the key exists.
     pub fn set(&mut self, key: &str, value: &str) {
-        self.entries.replace_full(Entry::new(key, value));
+        self.set_entry(Entry::new(key, value));
     }
 
     /// Stores `value` under `key` only if `key` is absent; returns whether it
@@ -184,7 +191,10 @@ impl KeyMap {
 
     /// Inserts an entry made elsewhere (a load), overwriting in place.
     pub fn set_entry(&mut self, entry: Entry) {
-        self.entries.replace_full(entry);
+        let (i, old) = self.entries.replace_full(entry);
+        if let (Some(pending), Some(old)) = (self.pending.as_mut(), old) {
+            pending.changing(i, &old);
+        }
     }
 
     /// The entry of `key`.
@@ -200,11 +210,22 @@ impl KeyMap {
     /// Removes `key` (the last key takes its place); returns whether it
     /// existed.
     pub fn remove(&mut self, key: &str) -> bool {
-        self.entries.swap_remove(&Key(&escaped(key)))
+        let Some((i, removed)) = self.entries.swap_remove_full(&Key(&escaped(key))) else { return false };
+        if let Some(pending) = self.pending.as_mut() {
+            pending.changing(i, &removed);
+            // The last entry moved into the hole: its old position changed too.
+            if let Some(moved) = self.entries.get_index(i) {
+                pending.changing(self.entries.len(), moved);
+            }
+        }
+        true
     }
 
     /// Removes every key; returns how many there were.
     pub fn clear(&mut self) -> usize {
+        if let Some(pending) = self.pending.as_mut() {
+            pending.step(&self.entries, usize::MAX);
+        }
         let n = self.entries.len();
         // Replacing the table rather than clearing it gives its memory back.
         self.entries = IndexSet::with_hasher(self.entries.hasher().clone());
@@ -231,99 +252,33 @@ impl KeyMap {
     pub fn snapshot(&self) -> Vec<Entry> {
         self.entries.iter().cloned().collect()
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn keys(map: &KeyMap) -> Vec<String> {
-        map.entries().map(|e| e.key().into_owned()).collect()
-    }
-
-    fn map_of(names: &[&str]) -> KeyMap {
-        let mut map = KeyMap::new();
-        for name in names {
-            map.set(name, "1");
+    /// Starts an incremental [`snapshot`](KeyMap::snapshot) of the map as it
+    /// is now, to be copied by [`KeyMap::snapshot_step`] while the map keeps
+    /// changing. Returns `false` (and does nothing) if one is already being
+    /// taken.
+    pub fn begin_snapshot(&mut self) -> bool {
+        if self.pending.is_some() {
+            return false;
         }
-        map
+        self.pending = Some(Box::new(snapshot::Pending::new(self.entries.len())));
+        true
     }
 
-    #[test]
-    fn entries_are_json_members() {
-        let long_key = "k".repeat(300);
-        for key in ["", "a", "żółw ☃ 𝄞", "q\"uo\\te\n\u{1}", &long_key] {
-            let entry = Entry::new(key, "{\"a\":[1,2]}");
-            assert_eq!(entry.key(), key);
-            assert_eq!(entry.value_json(), b"{\"a\":[1,2]}");
-            let member = format!("{{{}}}", String::from_utf8(entry.member_json().to_vec()).unwrap());
-            let parsed: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&member).unwrap();
-            assert_eq!(parsed[key], serde_json::json!({"a": [1, 2]}));
+    /// Copies up to `n` more entries of the snapshot begun by
+    /// [`KeyMap::begin_snapshot`]; returns it once complete: every entry
+    /// the map held when it began, in the order it held them. `None` while
+    /// entries are left to copy, or when no snapshot is being taken.
+    pub fn snapshot_step(&mut self, n: usize) -> Option<Vec<Entry>> {
+        let pending = self.pending.as_mut()?;
+        if !pending.step(&self.entries, n) {
+            return None;
         }
-        let big = "x".repeat(70_000);
-        let entry = Entry::new("big", &format!("\"{big}\""));
-        assert_eq!(entry.value_json().len(), 70_002);
-        assert_eq!(entry.key_json(), b"\"big\"");
+        self.pending.take().map(|pending| pending.into_entries())
     }
 
-    #[test]
-    fn keys_needing_escapes_are_found_by_their_plain_form() {
-        let mut map = KeyMap::new();
-        map.set("a\"b", "1");
-        map.set("c\\d", "2");
-        assert_eq!(map.get("a\"b").map(Entry::value_json), Some(&b"1"[..]));
-        assert!(map.contains("c\\d"));
-        assert!(!map.contains("a\\\"b"));
-        assert!(map.remove("a\"b"));
-        assert_eq!(map.len(), 1);
-    }
-
-    #[test]
-    fn overwrite_keeps_position() {
-        let mut map = map_of(&["a", "b", "c"]);
-        map.set("b", "\"new\"");
-        assert_eq!(keys(&map), ["a", "b", "c"]);
-        assert_eq!(map.get("b").map(Entry::value_json), Some(&b"\"new\""[..]));
-    }
-
-    #[test]
-    fn add_does_not_overwrite() {
-        let mut map = map_of(&["a"]);
-        assert!(!map.add("a", "2"));
-        assert!(map.add("b", "3"));
-        assert_eq!(map.get("a").map(Entry::value_json), Some(&b"1"[..]));
-        assert_eq!(map.get("b").map(Entry::value_json), Some(&b"3"[..]));
-    }
-
-    #[test]
-    fn remove_swaps_the_last_key_in() {
-        let mut map = map_of(&["a", "b", "c", "d", "e"]);
-        assert!(map.remove("b"));
-        assert_eq!(keys(&map), ["a", "e", "c", "d"]);
-        let mut map = map_of(&["a", "b", "c", "d", "e"]);
-        map.remove("a");
-        map.remove("c");
-        assert_eq!(keys(&map), ["e", "b", "d"]);
-        assert!(!map.remove("zz"));
-    }
-
-    #[test]
-    fn clear_resets_order_and_counts() {
-        let mut map = map_of(&["a", "b"]);
-        assert_eq!(map.clear(), 2);
-        assert!(map.is_empty());
-        map.set("z", "1");
-        map.set("a", "1");
-        assert_eq!(keys(&map), ["z", "a"]);
-    }
-
-    #[test]
-    fn snapshots_do_not_see_later_writes() {
-        let mut map = map_of(&["a", "b"]);
-        let snap = map.snapshot();
-        map.set("a", "2");
-        map.remove("b");
-        let members: Vec<&[u8]> = snap.iter().map(Entry::member_json).collect();
-        assert_eq!(members, [&b"\"a\":1"[..], b"\"b\":1"]);
+    /// Whether a snapshot is being taken.
+    pub fn is_snapshotting(&self) -> bool {
+        self.pending.is_some()
     }
 }

@@ -21,7 +21,9 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 pub use info::{LastSave, ServerInfo, Stats};
-pub use jobs::{Applied, Done, Job, LoadFailure, Outcome, SaveFailure, SaveKind, Snapshot, Work};
+pub use jobs::{
+    Applied, Done, Job, JobId, LoadFailure, Outcome, SNAPSHOT_KEYS_PER_STEP, SaveFailure, SaveKind, Snapshot, Work,
+};
 pub use kv::{Entry, KeyHasher, KeyMap};
 pub use sessions::SessionRecord;
 use sessions::{Budget, Sessions, Touch};
@@ -29,14 +31,15 @@ use sessions::{Budget, Sessions, Touch};
 use crate::protocol::{Command, MapOp, Reply, Status, Verb};
 
 /// What [`Store::execute`] did with a command.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use = "a job must be run and finished, or its request never gets a reply"]
 pub enum Executed {
     /// The reply is written.
     Replied,
-    /// No reply yet: run this job (off the loop) and pass its result to
+    /// No reply yet: the command became the job with this id. Take it from
+    /// [`Store::next_job`], run it (off the loop) and pass its result to
     /// [`Store::finish`], which writes the reply.
-    Job(Job),
+    Later(JobId),
 }
 
 /// Most active-expiry work per [`Store::expire`] call: sessions expired or
@@ -60,12 +63,20 @@ pub struct Store {
     info: info::Info,
     /// Tick 0 of the session clock: the first `now` the store was given.
     origin: Option<Instant>,
+    /// Save and load jobs not handed out yet.
+    jobs: jobs::Jobs,
 }
 
 impl Store {
     /// An empty store.
     pub fn new(info: ServerInfo) -> Store {
-        Store { kv: KeyMap::new(), sessions: Sessions::new(), info: info::Info::new(info), origin: None }
+        Store {
+            kv: KeyMap::new(),
+            sessions: Sessions::new(),
+            info: info::Info::new(info),
+            origin: None,
+            jobs: jobs::Jobs::default(),
+        }
     }
 
     /// Notes the server's first turn, from which `SV_INFO` counts uptime.
@@ -148,21 +159,18 @@ impl Store {
                 Store::saves_disabled(reply, verb);
             }
             Command::KvSave(Err((status, m))) | Command::ShSave(Err((status, m))) => reply.error(verb, status, m),
-            Command::KvSave(Ok(save)) => {
-                let work = Work::Save(Snapshot::Kv(self.kv.snapshot()));
-                return Executed::Job(Job { verb, name: save.name.into_owned(), work });
-            }
+            Command::KvSave(Ok(save)) => return self.queue_kv_save(verb, save.name.into_owned()),
             Command::ShSave(Ok(save)) => {
                 let since = self.since(now);
                 let records = self.sessions.snapshot(save.tokens.as_deref(), since);
                 let work = Work::Save(Snapshot::Sessions(records));
-                return Executed::Job(Job { verb, name: save.name.into_owned(), work });
+                return self.queue_job(Job { verb, name: save.name.into_owned(), work });
             }
             Command::KvLoad(name) => {
-                return Executed::Job(Job { verb, name: name.into_owned(), work: Work::Load(SaveKind::Kv) });
+                return self.queue_job(Job { verb, name: name.into_owned(), work: Work::Load(SaveKind::Kv) });
             }
             Command::ShLoad(name) => {
-                return Executed::Job(Job { verb, name: name.into_owned(), work: Work::Load(SaveKind::Sessions) });
+                return self.queue_job(Job { verb, name: name.into_owned(), work: Work::Load(SaveKind::Sessions) });
             }
             Command::Kv(op) => run(&mut self.kv, op, verb, reply),
             Command::SvInfo => {

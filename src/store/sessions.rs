@@ -141,6 +141,18 @@ impl Session {
         self.keys.as_ref().map_or(0, |keys| keys.len())
     }
 
+    /// What a save holds of it.
+    fn record(&self, token: u64) -> SessionRecord {
+        let expiry = Expiry {
+            duration: self.duration,
+            delete_session: self.flag(DELETE_SESSION),
+            extend_on_get: self.flag(EXTEND_ON_GET),
+            extend_on_set_add: self.flag(EXTEND_ON_SET_ADD),
+        };
+        let keys = self.keys.as_ref().map_or_else(Vec::new, |keys| keys.snapshot());
+        SessionRecord { token, expiry, keys }
+    }
+
     /// `deleteSession:false` at tick `now >= deadline`: drops every key and
     /// restarts from the moment of expiry. Returns how many keys went.
     fn clear_and_restart(&mut self, now: u64) -> usize {
@@ -380,33 +392,22 @@ impl Sessions {
     /// holds what a client could no longer read.
     pub fn snapshot(&mut self, tokens: Option<&[u64]>, now: Duration) -> Vec<SessionRecord> {
         let tick = ticks_floor(now);
-        let wanted: Vec<u64> = match tokens {
-            Some(tokens) => {
-                let mut seen = std::collections::HashSet::with_capacity(tokens.len());
-                tokens.iter().copied().filter(|t| seen.insert(*t)).collect()
+        let Some(tokens) = tokens else {
+            let due: Vec<u64> = self.map.iter().filter(|(_, s)| s.is_due(tick)).map(|(t, _)| *t).collect();
+            for token in due {
+                self.live(token, tick);
             }
-            None => {
-                let due: Vec<u64> = self.map.iter().filter(|(_, s)| s.is_due(tick)).map(|(t, _)| *t).collect();
-                for token in due {
-                    self.live(token, tick);
-                }
-                self.map.keys().copied().collect()
-            }
+            return self.map.iter().map(|(&token, session)| session.record(token)).collect();
         };
-        let mut records = Vec::with_capacity(wanted.len());
-        for token in wanted {
-            if !self.live(token, tick) {
-                continue;
+        let mut seen = std::collections::HashSet::with_capacity(tokens.len());
+        let mut records = Vec::with_capacity(tokens.len());
+        for &token in tokens {
+            if seen.insert(token)
+                && self.live(token, tick)
+                && let Some(session) = self.map.get(&token)
+            {
+                records.push(session.record(token));
             }
-            let Some(session) = self.map.get(&token) else { continue };
-            let expiry = Expiry {
-                duration: session.duration,
-                delete_session: session.flag(DELETE_SESSION),
-                extend_on_get: session.flag(EXTEND_ON_GET),
-                extend_on_set_add: session.flag(EXTEND_ON_SET_ADD),
-            };
-            let keys = session.keys.as_ref().map_or_else(Vec::new, |keys| keys.snapshot());
-            records.push(SessionRecord { token, expiry, keys });
         }
         records
     }

@@ -13,8 +13,8 @@ fn run_at(store: &mut Store, request: &str, now: Instant) -> String {
     let mut reply = Reply::new(&mut out, Protocol::V07);
     match decode(request) {
         Ok(cmd) => {
-            if let Executed::Job(job) = store.execute(cmd, now, &mut reply) {
-                panic!("{request}: unexpected job {job:?}");
+            if let Executed::Later(id) = store.execute(cmd, now, &mut reply) {
+                panic!("{request}: unexpected job {id}");
             }
         }
         Err(rejection) => reply.rejection(&rejection),

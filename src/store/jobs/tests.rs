@@ -11,19 +11,55 @@ fn store(persist_enabled: bool) -> Store {
     Store::new(ServerInfo { persist_enabled, persist_path: "d".into() })
 }
 
-/// The reply written at once, or the job.
+/// The reply written at once, or the job (taken from the queue at once).
 fn exec(store: &mut Store, request: &str) -> Result<String, Job> {
     let mut out = Vec::new();
     let mut reply = Reply::new(&mut out, Protocol::V07);
     match decode(request) {
         Ok(cmd) => {
-            if let Executed::Job(job) = store.execute(cmd, Instant::now(), &mut reply) {
+            if let Executed::Later(id) = store.execute(cmd, Instant::now(), &mut reply) {
+                let (job_id, job) = store.next_job().expect("a job ready at once");
+                assert_eq!(job_id, id);
                 return Err(job);
             }
         }
         Err(rejection) => reply.rejection(&rejection),
     }
     Ok(String::from_utf8(out).unwrap())
+}
+
+/// Executes a request that must become a job, and returns its id.
+fn later(store: &mut Store, request: &str) -> JobId {
+    let mut out = Vec::new();
+    let command = decode(request).unwrap();
+    match store.execute(command, Instant::now(), &mut Reply::new(&mut out, Protocol::V07)) {
+        Executed::Later(id) => id,
+        Executed::Replied => panic!("{request}: {}", String::from_utf8_lossy(&out)),
+    }
+}
+
+#[test]
+fn big_kv_snapshots_are_taken_over_several_steps_and_jobs_keep_their_order() {
+    let mut store = store(true);
+    let n = SNAPSHOT_KEYS_PER_STEP * 2 + 10;
+    for i in 0..n {
+        store.kv.set(&format!("k{i}"), &i.to_string());
+    }
+    let expected: Vec<Vec<u8>> = store.kv.snapshot().iter().map(|e| e.member_json().to_vec()).collect();
+    let save = later(&mut store, r#"{"KV_SAVE":{"name":"big"}}"#);
+    let load = later(&mut store, r#"{"KV_LOAD":{"name":"big"}}"#);
+    assert!(store.has_queued_jobs());
+    assert!(store.next_job().is_none(), "the snapshot takes more than one step");
+    exec(&mut store, r#"{"KV_RMV":{"keys":["k0","k5"]}}"#).unwrap();
+    exec(&mut store, &format!(r#"{{"KV_SET":{{"keys":{{"k{}":"changed","new":1}}}}}}"#, n - 1)).unwrap();
+    assert!(store.next_job().is_none(), "the load waits behind the save");
+    let (id, job) = store.next_job().expect("the snapshot is complete after three steps");
+    assert_eq!(id, save);
+    let Work::Save(Snapshot::Kv(entries)) = job.work else { panic!() };
+    assert_eq!(entries.iter().map(|e| e.member_json().to_vec()).collect::<Vec<_>>(), expected);
+    assert_eq!(store.next_job().map(|(id, _)| id), Some(load));
+    assert!(!store.has_queued_jobs() && store.next_job().is_none());
+    assert!(!store.kv.is_snapshotting());
 }
 
 fn finish(store: &mut Store, done: Done, protocol: Protocol) -> String {
