@@ -12,12 +12,13 @@
 //! [`owns`](Server::owns), and calls [`Server::tick`] once per turn. No call
 //! blocks and none returns an error for what one peer did.
 
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::io::{self, ErrorKind, Write};
 use std::net::{SocketAddr, TcpListener as StdListener, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-use log::{debug, warn};
+use log::{debug, info, warn};
 use mio::event::Event;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Interest, Registry, Token};
@@ -57,9 +58,6 @@ impl TokenRange {
     }
 }
 
-/// How long a connection may take to complete its upgrade (slowloris guard).
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// How long a closing connection may take to drain and end its stream.
 const LINGER_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -86,6 +84,14 @@ struct Slot {
     dead: bool,
     /// Already in the ready queue.
     queued: bool,
+    /// The turn it was last served in: at most once per turn.
+    served_turn: u64,
+    /// When the peer last sent anything (idle timeout).
+    last_read: Instant,
+    /// Since when pending output has made no progress (send timeout).
+    stalled_since: Option<Instant>,
+    /// When the next idle or send check for this connection is due.
+    check_at: Option<Instant>,
 }
 
 /// Counters reported by `SV_INFO`.
@@ -110,12 +116,24 @@ pub struct Server {
     scratch: Scratch,
     /// Connections with input left after their budget ran out.
     ready: VecDeque<(usize, u64)>,
+    /// Turns so far (one per [`Server::tick`]).
+    turn: u64,
     /// Keys of finished connections, removed at the end of the turn.
     dead: Vec<usize>,
+    handshake_timeout: Duration,
+    idle_timeout: Option<Duration>,
+    send_timeout: Option<Duration>,
+    /// Fixed-length deadlines, in the order they were set.
     handshake_deadlines: VecDeque<(Instant, usize, u64)>,
     linger_deadlines: VecDeque<(Instant, usize, u64)>,
+    /// Idle and send checks, whose times move: a min-heap in which an entry
+    /// not matching its slot's `check_at` is stale and skipped.
+    checks: BinaryHeap<Reverse<(Instant, usize, u64)>>,
     refused: VecDeque<(Instant, TcpStream)>,
     accept_paused_until: Option<Instant>,
+    /// Accepting has been failing (e.g. out of descriptors) since the last
+    /// success: warn once per episode, not on every retry.
+    accept_failing: bool,
     listening: bool,
     stats: Stats,
 }
@@ -139,6 +157,7 @@ impl Server {
             max_output_bytes: config.max_output_bytes,
             messages_per_turn: config.messages_per_turn,
             allowed_origins: config.allowed_origins.clone(),
+            max_head_bytes: config.max_head_bytes,
         };
         let store = Store::new(ServerInfo { persist_enabled: config.persist_enabled });
         Ok(Server {
@@ -152,11 +171,17 @@ impl Server {
             limits,
             scratch: Scratch::default(),
             ready: VecDeque::new(),
+            turn: 0,
             dead: Vec::new(),
+            handshake_timeout: config.handshake_timeout,
+            idle_timeout: config.idle_timeout,
+            send_timeout: config.send_timeout,
             handshake_deadlines: VecDeque::new(),
             linger_deadlines: VecDeque::new(),
+            checks: BinaryHeap::new(),
             refused: VecDeque::new(),
             accept_paused_until: None,
+            accept_failing: false,
             listening: false,
             stats: Stats::default(),
         })
@@ -215,11 +240,16 @@ impl Server {
             return;
         }
         if event.is_writable() {
+            // The peer took some output (or there was none): not stalled.
+            slot.stalled_since = None;
             let was_closing = slot.conn.is_closing();
             let served = slot.conn.flush(&self.limits);
             self.after(key, served, was_closing, now);
         }
         if event.is_readable() || event.is_read_closed() || event.is_error() {
+            if let Some(slot) = self.conns.get_mut(key) {
+                slot.last_read = now;
+            }
             self.serve(key, now);
         }
     }
@@ -234,6 +264,7 @@ impl Server {
             self.handshake_deadlines.front().map(|d| d.0),
             self.linger_deadlines.front().map(|d| d.0),
             self.refused.front().map(|r| r.0),
+            self.checks.peek().map(|c| c.0.0),
             self.accept_paused_until,
         ]
         .into_iter()
@@ -258,6 +289,7 @@ impl Server {
             self.accept(registry, now);
         }
         self.reap(registry);
+        self.turn += 1;
     }
 
     /// Starts a clean shutdown: stops accepting, sends every client a close
@@ -300,11 +332,18 @@ impl Server {
                 Err(e) => {
                     // Out of descriptors or memory: the pending connection
                     // stays in the backlog, so back off instead of spinning.
-                    warn!("accept failed, pausing {ACCEPT_BACKOFF:?}: {e}");
+                    if !self.accept_failing {
+                        warn!("accept failed: {e}; retrying every {ACCEPT_BACKOFF:?} until it succeeds");
+                        self.accept_failing = true;
+                    }
                     self.accept_paused_until = Some(now + ACCEPT_BACKOFF);
                     return;
                 }
             };
+            if self.accept_failing {
+                info!("accepting connections again");
+                self.accept_failing = false;
+            }
             self.stats.connections_total += 1;
             if self.conns.len() >= self.tokens.max_conns {
                 debug!("{peer}: refused, at the connection limit ({})", self.tokens.max_conns);
@@ -323,8 +362,20 @@ impl Server {
             }
             self.next_serial += 1;
             let serial = self.next_serial;
-            entry.insert(Slot { conn, serial, dead: false, queued: false });
-            self.handshake_deadlines.push_back((now + HANDSHAKE_TIMEOUT, key, serial));
+            let slot = entry.insert(Slot {
+                conn,
+                serial,
+                dead: false,
+                queued: false,
+                served_turn: u64::MAX,
+                last_read: now,
+                stalled_since: None,
+                check_at: None,
+            });
+            if let Some(idle) = self.idle_timeout {
+                arm(&mut self.checks, slot, key, now + idle);
+            }
+            self.handshake_deadlines.push_back((now + self.handshake_timeout, key, serial));
             debug!("conn {key}: accepted from {peer}");
         }
     }
@@ -340,19 +391,21 @@ impl Server {
 
     fn serve(&mut self, key: usize, now: Instant) {
         let Some(slot) = self.conns.get_mut(key) else { return };
+        if slot.served_turn == self.turn {
+            // Its budget for this turn is spent: serve it again next turn.
+            if !slot.queued {
+                slot.queued = true;
+                self.ready.push_back((key, slot.serial));
+            }
+            return;
+        }
+        slot.served_turn = self.turn;
         let store = &mut self.store;
         let stats = &mut self.stats;
         let protocol = self.protocol;
         let mut handler = |message: Message<'_>, out: &mut Vec<u8>| {
             stats.requests += 1;
-            let mut reply = Reply::new(out, protocol);
-            match message {
-                Message::Text(text) => match protocol::decode(text) {
-                    Ok(command) => store.execute(command, now, &mut reply),
-                    Err(rejection) => reply.rejection(&rejection),
-                },
-                Message::Binary(_) => reply.rejection(&Rejection::binary_frame()),
-            }
+            dispatch(store, protocol, message, now, out);
         };
         let was_closing = slot.conn.is_closing();
         let served = slot.conn.serve(&mut self.scratch, &self.limits, &mut handler);
@@ -364,6 +417,14 @@ impl Server {
         let Some(slot) = self.conns.get_mut(key) else { return };
         if !was_closing && slot.conn.is_closing() {
             self.linger_deadlines.push_back((now + LINGER_TIMEOUT, key, slot.serial));
+        }
+        if let Some(send_timeout) = self.send_timeout {
+            if slot.conn.pending_output() == 0 || slot.conn.is_closing() {
+                slot.stalled_since = None;
+            } else if slot.stalled_since.is_none() {
+                slot.stalled_since = Some(now);
+                arm(&mut self.checks, slot, key, now + send_timeout);
+            }
         }
         match served {
             Served::Finished => self.kill(key),
@@ -407,6 +468,47 @@ impl Server {
         while self.refused.front().is_some_and(|r| r.0 <= now) {
             self.refused.pop_front();
         }
+        while let Some(&Reverse((at, key, serial))) = self.checks.peek() {
+            if at > now {
+                break;
+            }
+            self.checks.pop();
+            if let Some(slot) = self.conns.get_mut(key).filter(|s| s.serial == serial && s.check_at == Some(at)) {
+                slot.check_at = None;
+                self.check(key, now);
+            }
+        }
+    }
+
+    /// Closes a connection idle or stalled past its timeout, or re-arms its
+    /// check for the next time one could pass.
+    fn check(&mut self, key: usize, now: Instant) {
+        let Some(slot) = self.conns.get_mut(key).filter(|s| !s.dead && !s.conn.is_closing()) else { return };
+        let idle_at = self.idle_timeout.map(|t| slot.last_read + t);
+        let send_at = self.send_timeout.zip(slot.stalled_since).map(|(t, since)| since + t);
+        let served = if idle_at.is_some_and(|t| t <= now) {
+            debug!("conn {key}: idle for {:?}, closing", self.idle_timeout.unwrap_or_default());
+            slot.conn.close_with(1001, "idle timeout")
+        } else if send_at.is_some_and(|t| t <= now) {
+            // The kernel wakes a writer only once a good part of its buffer
+            // is free, so a slow reader may have taken bytes without a
+            // writable event: whatever it took is progress.
+            let before = slot.conn.pending_output();
+            let served = slot.conn.flush(&self.limits);
+            if served == Served::Finished || slot.conn.pending_output() < before {
+                slot.stalled_since = None;
+                self.after(key, served, false, now);
+                return;
+            }
+            debug!("conn {key}: took no output for {:?}, closing", self.send_timeout.unwrap_or_default());
+            slot.conn.close_overloaded("send timeout")
+        } else {
+            if let Some(next) = idle_at.into_iter().chain(send_at).min() {
+                arm(&mut self.checks, slot, key, next);
+            }
+            return;
+        };
+        self.after(key, served, false, now);
     }
 
     /// Deregisters and drops finished connections.
@@ -421,6 +523,28 @@ impl Server {
                 }
             }
         }
+    }
+}
+
+/// Schedules a check of `slot` at `at`, unless one is due earlier.
+fn arm(checks: &mut BinaryHeap<Reverse<(Instant, usize, u64)>>, slot: &mut Slot, key: usize, at: Instant) {
+    if slot.check_at.is_none_or(|due| at < due) {
+        slot.check_at = Some(at);
+        checks.push(Reverse((at, key, slot.serial)));
+    }
+}
+
+/// Answers one message: decodes it, runs the command on `store` at `now`,
+/// and appends exactly one reply document to `out` (a JSON object keyed
+/// `ERR` or `<CMD>_RSP`). A binary message gets `ERR` status 2.
+pub fn dispatch(store: &mut Store, protocol: Protocol, message: Message<'_>, now: Instant, out: &mut Vec<u8>) {
+    let mut reply = Reply::new(out, protocol);
+    match message {
+        Message::Text(text) => match protocol::decode(text) {
+            Ok(command) => store.execute(command, now, &mut reply),
+            Err(rejection) => reply.rejection(&rejection),
+        },
+        Message::Binary(_) => reply.rejection(&Rejection::binary_frame()),
     }
 }
 

@@ -51,6 +51,7 @@ fn run(options: Options) -> Result<(), Error> {
     if let Some(core) = options.config.core {
         pin_to_core(core);
     }
+    raise_fd_limit(options.config.max_connections);
     let tokens = TokenRange { base: SIGNAL_TOKEN.0 + 1, max_conns: options.config.max_connections };
     let mut poll = Poll::new()?;
     let mut server = Server::bind(options.config, tokens)?;
@@ -98,6 +99,41 @@ fn run(options: Options) -> Result<(), Error> {
         }
     }
 }
+
+/// Descriptors the process needs besides its connections: standard streams,
+/// the poll, the signal pipe, the listener, and saves.
+const SPARE_FDS: libc::rlim_t = 32;
+
+/// Raises the soft limit on open files to what `max_connections` needs (as
+/// far as the hard limit allows), and warns when that is not enough: past
+/// it, new connections wait in the backlog instead of getting a 503.
+#[cfg(unix)]
+fn raise_fd_limit(max_connections: usize) {
+    let wanted = (max_connections as libc::rlim_t).saturating_add(SPARE_FDS);
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes one rlimit through a valid pointer.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return;
+    }
+    if limit.rlim_cur < wanted {
+        let raised = libc::rlimit { rlim_cur: wanted.min(limit.rlim_max), ..limit };
+        // SAFETY: setrlimit reads one rlimit through a valid pointer.
+        if raised.rlim_cur > limit.rlim_cur && unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            limit = raised;
+        }
+    }
+    let available = limit.rlim_cur;
+    if available < wanted {
+        warn!(
+            "the open-file limit is {available}, too low for maxConnections {max_connections}: at about {} \
+             connections new ones will wait unanswered; raise it (ulimit -n {wanted}) or lower maxConnections",
+            available.saturating_sub(SPARE_FDS)
+        );
+    }
+}
+
+#[cfg(not(unix))]
+fn raise_fd_limit(_max_connections: usize) {}
 
 /// Pins the calling thread to `core` where the OS allows it.
 #[cfg(target_os = "linux")]

@@ -5,6 +5,7 @@
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 
+use super::wire::write_close_frame;
 use super::*;
 
 /// What the next `read` returns.
@@ -82,6 +83,7 @@ fn limits() -> Limits {
         max_output_bytes: 16 << 20,
         messages_per_turn: 64,
         allowed_origins: Vec::new(),
+        max_head_bytes: 8192,
     }
 }
 
@@ -405,9 +407,77 @@ fn reading_pauses_while_output_is_backed_up() {
     assert!(!h.conn.stream.input.is_empty(), "unread input stays in the socket");
     h.conn.stream.write_room = None;
     assert_eq!(h.conn.flush(&h.limits), Served::MoreReady);
-    assert_eq!(h.serve(), Served::Drained);
+    let mut turns = 0;
+    while h.serve() == Served::MoreReady {
+        turns += 1;
+        assert!(turns < 100);
+    }
     assert_eq!(h.texts().last().map(String::as_str), Some("echo:later"));
     assert_eq!(h.texts().len(), 21);
+}
+
+#[test]
+fn replies_stop_at_the_pause_threshold_within_a_turn() {
+    let mut h = Harness::open();
+    h.limits.output_pause_bytes = 100;
+    h.conn.stream.write_room = Some(0);
+    let batch: Vec<u8> = (0..50).flat_map(|i| text(&format!("message number {i}"))).collect();
+    h.feed(&batch);
+    assert_eq!(h.serve(), Served::Paused);
+    // One reply may cross the threshold; no more are made while it is over.
+    let pending = h.conn.pending_output();
+    assert!(pending > 100 && pending < 100 + 30, "{pending}");
+    assert_eq!(h.serve(), Served::Paused, "still paused: nothing more is served");
+    assert_eq!(h.conn.pending_output(), pending);
+    h.conn.stream.write_room = None;
+    assert_eq!(h.conn.flush(&h.limits), Served::MoreReady);
+    while h.serve() == Served::MoreReady {}
+    let expected: Vec<String> = (0..50).map(|i| format!("echo:message number {i}")).collect();
+    assert_eq!(h.texts(), expected);
+}
+
+#[test]
+fn an_overloaded_close_keeps_the_partly_sent_frame_whole() {
+    let mut h = Harness::open();
+    h.limits.output_pause_bytes = usize::MAX;
+    h.limits.max_output_bytes = 300;
+    let sent_before = h.conn.stream.written.len();
+    // The peer takes 5 bytes into the first reply, then nothing.
+    h.conn.stream.write_room = Some(5);
+    let batch: Vec<u8> = (0..40).flat_map(|i| text(&format!("a longer message number {i}"))).collect();
+    h.feed(&batch);
+    h.serve();
+    assert!(matches!(h.conn.reason(), Some(CloseReason::Closed(1008))));
+    assert_eq!(h.conn.stream.written.len() - sent_before, 5);
+    h.conn.stream.write_room = None;
+    h.conn.flush(&h.limits);
+    // The stream parses: the first reply whole, then the close frame.
+    assert_eq!(h.texts(), ["echo:a longer message number 0"]);
+    assert_eq!(h.close_code(), Some(1008));
+}
+
+#[test]
+fn the_frame_boundary_is_tracked_across_partial_writes() {
+    let mut h = Harness::open();
+    h.limits.output_pause_bytes = usize::MAX;
+    h.conn.stream.write_room = Some(0);
+    let batch: Vec<u8> = (0..30).flat_map(|i| text(&format!("reply {i}"))).collect();
+    h.feed(&batch);
+    h.serve();
+    // Drain in odd-sized steps, then cut: whatever was started is finished.
+    for room in [3, 17, 1, 40, 9] {
+        h.conn.stream.write_room = Some(room);
+        h.conn.flush(&h.limits);
+    }
+    h.conn.close_overloaded("test");
+    h.conn.stream.write_room = None;
+    h.conn.flush(&h.limits);
+    let texts = h.texts();
+    assert!(!texts.is_empty() && texts.len() < 30, "{}", texts.len());
+    for (i, t) in texts.iter().enumerate() {
+        assert_eq!(t, &format!("echo:reply {i}"));
+    }
+    assert_eq!(h.close_code(), Some(1008));
 }
 
 #[test]
@@ -514,4 +584,46 @@ fn unmask_matches_the_byte_loop() {
         let slow: Vec<u8> = data.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]).collect();
         assert_eq!(fast, slow);
     }
+}
+
+#[test]
+fn invalid_utf8_in_a_first_fragment_closes_at_once() {
+    let mut h = Harness::open();
+    h.feed(&frame(TEXT, false, b"ok \xff"));
+    h.serve();
+    assert_eq!(h.close_code(), Some(1007), "without waiting for the last fragment");
+    // A character cut at a fragment's end is not an error.
+    let mut h = Harness::open();
+    h.feed(&frame(TEXT, false, &"☃".as_bytes()[..2]));
+    h.serve();
+    assert!(h.conn.is_open());
+    h.feed(&frame(CONTINUATION, false, &"☃".as_bytes()[2..]));
+    h.feed(&frame(CONTINUATION, true, b"!"));
+    h.serve();
+    assert_eq!(h.texts(), ["echo:☃!"]);
+    // Binary fragments are not checked.
+    let mut h = Harness::open();
+    h.feed(&frame(BINARY, false, b"\xff"));
+    h.feed(&frame(CONTINUATION, true, b"\xfe"));
+    h.serve();
+    assert_eq!(h.texts(), ["bin:2"]);
+}
+
+#[test]
+fn a_handler_may_reply_in_a_binary_frame() {
+    let mut h = Harness::open();
+    h.feed(&frame(BINARY, true, &[0, 159, 146, 150]));
+    h.feed(&text("t"));
+    let mut echo_in_kind = |message: Message<'_>, out: &mut Vec<u8>| match message {
+        Message::Text(t) => {
+            out.extend_from_slice(t.as_bytes());
+            ReplyKind::Text
+        }
+        Message::Binary(b) => {
+            out.extend_from_slice(b);
+            ReplyKind::Binary
+        }
+    };
+    h.conn.serve(&mut h.scratch, &h.limits, &mut echo_in_kind);
+    assert_eq!(h.replies(), [(BINARY, vec![0, 159, 146, 150]), (TEXT, b"t".to_vec())]);
 }
