@@ -1,0 +1,41 @@
+//! The dispatch path, as the server runs it, on arbitrary messages: each
+//! gets exactly one well-formed reply, and nothing panics.
+//!
+//! Input: messages separated by 0xFF (a byte never found in UTF-8); a
+//! message that is not UTF-8 goes in as a binary message. The first byte
+//! picks the status numbering.
+#![no_main]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use libfuzzer_sys::fuzz_target;
+use ndb::conn::Message;
+use ndb::protocol::Protocol;
+use ndb::server::dispatch;
+use ndb::store::{ServerInfo, Store};
+
+fuzz_target!(|bytes: &[u8]| {
+    let Some((&first, messages)) = bytes.split_first() else { return };
+    let protocol = if first & 1 == 0 { Protocol::V07 } else { Protocol::V09 };
+    // Saves stay off: a fuzzer must not write files.
+    let mut store = Store::new(ServerInfo { persist_enabled: false });
+    let start = Instant::now();
+    let mut out = Vec::new();
+    for (i, message) in messages.split(|&b| b == 0xFF).enumerate() {
+        let now = start + Duration::from_millis(i as u64 * 250);
+        let text = std::str::from_utf8(message).ok();
+        let message = match text {
+            Some(text) => Message::Text(text),
+            None => Message::Binary(message),
+        };
+        let before = out.len();
+        dispatch(&mut store, protocol, message, now, &mut out);
+        let key = common::check_reply(&out[before..]);
+        match text {
+            Some(text) => common::check_reply_names_request(text, &key),
+            None => assert_eq!(key, "ERR"),
+        }
+    }
+});
