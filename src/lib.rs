@@ -57,21 +57,26 @@
 //! - [`store`]: the single owner of all data.
 //! - [`timer_wheel`]: a generic hierarchical timer wheel in millisecond ticks.
 //! - [`config`], [`cli`]: settings, config files and flags.
+//! - [`client`]: a blocking client, one method per command (what `ndb-cli`
+//!   uses); [`ServerThread`] runs a server on a thread of its own.
 //! - [`error`]: set-up errors.
 
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod conn;
 pub mod error;
 pub mod http_upgrade;
 pub mod protocol;
 pub mod server;
+mod server_thread;
 pub mod store;
 pub mod timer_wheel;
 
 pub use config::Config;
 pub use error::{ConfigError, Error};
 pub use server::{Server, TokenRange};
+pub use server_thread::ServerThread;
 
 /// ndb's version, as `SV_INFO` reports it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -29,6 +29,7 @@ use crate::conn::{CloseReason, Conn, Limits, Message, Scratch, Served, Transport
 use crate::error::Error;
 use crate::http_upgrade::Reject;
 use crate::protocol::{self, Protocol, Rejection, Reply};
+pub use crate::store::Stats;
 use crate::store::{ServerInfo, Store};
 
 /// Tokens this server may use in the host's `Poll`: `base` is the listener
@@ -94,15 +95,6 @@ struct Slot {
     check_at: Option<Instant>,
 }
 
-/// Counters reported by `SV_INFO`.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Stats {
-    /// Connections accepted since start.
-    pub connections_total: u64,
-    /// Requests answered since start.
-    pub requests: u64,
-}
-
 /// An ndb server bound to its address.
 pub struct Server {
     listener: TcpListener,
@@ -135,7 +127,6 @@ pub struct Server {
     /// success: warn once per episode, not on every retry.
     accept_failing: bool,
     listening: bool,
-    stats: Stats,
 }
 
 impl Server {
@@ -159,7 +150,7 @@ impl Server {
             allowed_origins: config.allowed_origins.clone(),
             max_head_bytes: config.max_head_bytes,
         };
-        let store = Store::new(ServerInfo { persist_enabled: config.persist_enabled });
+        let store = Store::new(ServerInfo::from(&config));
         Ok(Server {
             listener: TcpListener::from_std(std_listener),
             local_addr,
@@ -183,7 +174,6 @@ impl Server {
             accept_paused_until: None,
             accept_failing: false,
             listening: false,
-            stats: Stats::default(),
         })
     }
 
@@ -204,7 +194,7 @@ impl Server {
 
     /// Counters since start.
     pub fn stats(&self) -> Stats {
-        self.stats
+        self.store.stats()
     }
 
     /// Open connections (upgraded or not).
@@ -229,6 +219,7 @@ impl Server {
 
     /// Handles one event the server [`owns`](Server::owns).
     pub fn handle_event(&mut self, registry: &Registry, event: &Event, now: Instant) {
+        self.store.start(now);
         let token = event.token();
         if token == self.tokens.listener() {
             self.accept(registry, now);
@@ -276,6 +267,7 @@ impl Server {
     /// Runs the work of a turn that no event triggered: connections with
     /// input left, deadlines, and removal of finished connections.
     pub fn tick(&mut self, registry: &Registry, now: Instant) {
+        self.store.start(now);
         for _ in 0..self.ready.len() {
             let Some((key, serial)) = self.ready.pop_front() else { break };
             if let Some(slot) = self.conns.get_mut(key).filter(|s| s.serial == serial && !s.dead) {
@@ -344,7 +336,7 @@ impl Server {
                 info!("accepting connections again");
                 self.accept_failing = false;
             }
-            self.stats.connections_total += 1;
+            self.store.stats_mut().connections_total += 1;
             if self.conns.len() >= self.tokens.max_conns {
                 debug!("{peer}: refused, at the connection limit ({})", self.tokens.max_conns);
                 self.refuse(stream, now);
@@ -375,6 +367,7 @@ impl Server {
             if let Some(idle) = self.idle_timeout {
                 arm(&mut self.checks, slot, key, now + idle);
             }
+            self.store.stats_mut().connections_open = self.conns.len() as u64;
             self.handshake_deadlines.push_back((now + self.handshake_timeout, key, serial));
             debug!("conn {key}: accepted from {peer}");
         }
@@ -401,10 +394,9 @@ impl Server {
         }
         slot.served_turn = self.turn;
         let store = &mut self.store;
-        let stats = &mut self.stats;
         let protocol = self.protocol;
         let mut handler = |message: Message<'_>, out: &mut Vec<u8>| {
-            stats.requests += 1;
+            store.stats_mut().requests += 1;
             dispatch(store, protocol, message, now, out);
         };
         let was_closing = slot.conn.is_closing();
@@ -523,6 +515,7 @@ impl Server {
                 }
             }
         }
+        self.store.stats_mut().connections_open = self.conns.len() as u64;
     }
 }
 

@@ -5,22 +5,23 @@
 mod common;
 
 use common::{Raw, TestServer, frame, start, start_with, text_frame};
+use ndb::client::Client;
+use serde_json::json;
 
-const SEED: &str = r#"{"KV_SET":{"keys":{"kept":{"a":[1,2,3]}}}}"#;
 const CHECK: &str = r#"{"KV_GET":{"keys":["kept"]}}"#;
 const KEPT: &str = r#"{"KV_GET_RSP":{"keys":{"kept":{"a":[1,2,3]}},"st":1}}"#;
 
 /// A server holding one key, with a bystander connection already open.
-fn seeded(config: ndb::Config) -> (TestServer, common::Client) {
+fn seeded(config: ndb::Config) -> (TestServer, Client) {
     let server = start_with(config);
-    let mut bystander = server.client();
-    assert_eq!(bystander.call(SEED), r#"{"KV_SET_RSP":{"st":1}}"#);
+    let mut bystander = server.ndb();
+    bystander.kv_set(json!({"kept": {"a": [1, 2, 3]}})).expect("seed");
     (server, bystander)
 }
 
 /// The bystander still works and the key is intact.
-fn unharmed(bystander: &mut common::Client) {
-    assert_eq!(bystander.call(CHECK), KEPT);
+fn unharmed(bystander: &mut Client) {
+    assert_eq!(bystander.kv_get_one("kept").expect("bystander served"), Some(json!({"a": [1, 2, 3]})));
 }
 
 #[test]
@@ -63,10 +64,7 @@ fn one_byte_over_max_payload_closes_with_1009() {
     assert_eq!(raw.close_code(), Some(1009));
     assert!(raw.ends());
     unharmed(&mut bystander);
-    assert_eq!(
-        bystander.call(r#"{"KV_CONTAINS":{"keys":["x","y"]}}"#),
-        r#"{"KV_CONTAINS_RSP":{"contains":["x"],"st":1}}"#
-    );
+    assert_eq!(bystander.kv_contains(["x", "y"]).unwrap(), ["x"]);
 }
 
 #[test]

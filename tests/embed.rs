@@ -29,20 +29,22 @@ fn host_echo_and_ndb_share_one_loop() {
     let mut echo = TcpStream::connect(bound.echo).unwrap();
     echo.set_read_timeout(Some(common::TIMEOUT)).unwrap();
     let mut echo_lines = BufReader::new(echo.try_clone().unwrap());
-    let mut ndb = common::Client::connect(bound.ndb);
+    let mut ndb = ndb::client::Client::connect(&format!("ws://{}/", bound.ndb)).unwrap();
     for i in 0..20 {
         writeln!(echo, "line {i}").unwrap();
-        let reply = ndb.call(&format!(r#"{{"KV_SET":{{"keys":{{"k{i}":{i}}}}}}}"#));
-        assert_eq!(reply, r#"{"KV_SET_RSP":{"st":1}}"#);
+        ndb.kv_set(serde_json::json!({format!("k{i}"): i})).unwrap();
         let mut line = String::new();
         echo_lines.read_line(&mut line).unwrap();
         assert_eq!(line, format!("line {i}\n"));
     }
-    assert_eq!(ndb.call(r#"{"KV_COUNT":{}}"#), r#"{"KV_COUNT_RSP":{"cnt":20,"st":1}}"#);
+    assert_eq!(ndb.kv_count().unwrap(), 20);
+    ndb.close().unwrap();
 
+    // A plain WebSocket client to see the close frame itself.
+    let mut watcher = common::Client::connect(bound.ndb);
     stop.store(true, Ordering::SeqCst);
     bound.waker.wake().unwrap();
-    assert_eq!(ndb.close_code(), Some(1001), "shutdown says going away");
+    assert_eq!(watcher.close_code(), Some(1001), "shutdown says going away");
     host.join().unwrap().unwrap();
 }
 

@@ -146,7 +146,7 @@ proptest! {
         v09 in any::<bool>(),
     ) {
         let protocol = if v09 { Protocol::V09 } else { Protocol::V07 };
-        let mut store = Store::new(ServerInfo { persist_enabled: false });
+        let mut store = Store::new(ServerInfo::from(&ndb::Config::default().persist(false, "")));
         let start = Instant::now();
         let mut out = Vec::new();
         for (i, bytes) in messages.iter().enumerate() {

@@ -74,7 +74,7 @@ fn bad_requests_get_400_and_are_closed() {
         assert!(raw.ends(), "closed after the reply");
     }
     // The server is still fine.
-    assert_eq!(server.client().call(r#"{"KV_COUNT":{}}"#), r#"{"KV_COUNT_RSP":{"cnt":0,"st":1}}"#);
+    assert_eq!(server.ndb().kv_count().unwrap(), 0);
 }
 
 #[test]
@@ -112,13 +112,13 @@ fn browser_origins_need_to_be_allowed() {
 #[test]
 fn past_the_connection_limit_new_connections_get_503() {
     let server = start_with(common::config().max_connections(2));
-    let mut first = server.client();
+    let mut first = server.ndb();
     let mut second = server.client();
     let (response, mut raw) = response_to(&server, UPGRADE.as_bytes());
     assert!(response.starts_with("HTTP/1.1 503 "), "{response}");
     assert!(raw.ends());
     // Existing connections are unaffected, and a freed slot is reused.
-    assert_eq!(first.call(r#"{"KV_COUNT":{}}"#), r#"{"KV_COUNT_RSP":{"cnt":0,"st":1}}"#);
+    assert_eq!(first.kv_count().unwrap(), 0);
     second.ws.close(None).unwrap();
     while second.ws.read().is_ok() {}
     common::eventually("a freed slot accepts again", || {
@@ -126,7 +126,7 @@ fn past_the_connection_limit_new_connections_get_503() {
         raw.write(UPGRADE.as_bytes());
         raw.http_response().starts_with("HTTP/1.1 101 ")
     });
-    assert_eq!(first.call(r#"{"KV_COUNT":{}}"#), r#"{"KV_COUNT_RSP":{"cnt":0,"st":1}}"#);
+    assert_eq!(first.kv_count().unwrap(), 0);
 }
 
 #[test]
@@ -137,8 +137,7 @@ fn a_peer_that_connects_and_leaves_costs_nothing() {
         let mut half = std::net::TcpStream::connect(server.addr).unwrap();
         std::io::Write::write_all(&mut half, &UPGRADE.as_bytes()[..20]).unwrap();
     }
-    let mut client = server.client();
-    assert_eq!(client.call(r#"{"KV_COUNT":{}}"#), r#"{"KV_COUNT_RSP":{"cnt":0,"st":1}}"#);
+    assert_eq!(server.ndb().kv_count().unwrap(), 0);
     let mut raw = Raw::open(server.addr);
     raw.write(&text_frame(r#"{"KV_KEYS":{}}"#));
     assert_eq!(raw.text(), r#"{"KV_KEYS_RSP":{"keys":[],"st":1}}"#);

@@ -20,7 +20,7 @@ fuzz_target!(|bytes: &[u8]| {
     let Some((&first, messages)) = bytes.split_first() else { return };
     let protocol = if first & 1 == 0 { Protocol::V07 } else { Protocol::V09 };
     // Saves stay off: a fuzzer must not write files.
-    let mut store = Store::new(ServerInfo { persist_enabled: false });
+    let mut store = Store::new(ServerInfo::from(&ndb::Config::default().persist(false, "")));
     let start = Instant::now();
     let mut out = Vec::new();
     for (i, message) in messages.split(|&b| b == 0xFF).enumerate() {

@@ -109,7 +109,10 @@ impl Rejection<'_> {
 /// The [`Rejection`] to send back when the message is not a valid request.
 pub fn decode(text: &str) -> Result<Command<'_>, Rejection<'_>> {
     let mut de = serde_json::Deserializer::from_str(text);
-    let envelope = match de.deserialize_any(EnvelopeVisitor).and_then(|e| de.end().map(|()| e)) {
+    // Parameters are read straight into `args`, never moved around.
+    let mut args = Args::default();
+    let visitor = EnvelopeVisitor { args: &mut args };
+    let envelope = match de.deserialize_any(visitor).and_then(|e| de.end().map(|()| e)) {
         Ok(envelope) => envelope,
         Err(_) => return Err(Rejection::err(Status::JsonInvalid)),
     };
@@ -117,21 +120,21 @@ pub fn decode(text: &str) -> Result<Command<'_>, Rejection<'_>> {
         return Err(Rejection::err(Status::CommandSyntax));
     };
     let unknown = |status| Rejection { status, shape: Shape::Rsp { name: RspName::Unknown(name.clone()), m: "" } };
-    let Body::Object(args) = body else {
+    if body == Body::NotObject {
         return Err(unknown(Status::CommandSyntax));
-    };
+    }
     let Some((prefix, _)) = name.split_once('_') else {
         return Err(unknown(Status::CommandSyntax));
     };
     match Verb::from_name(&name) {
-        Some(verb) => build(verb, args),
+        Some(verb) => build(verb, &mut args),
         None if prefix == "KV" => Err(Rejection::err(Status::CommandNotExist)),
         None => Err(unknown(Status::CommandNotExist)),
     }
 }
 
 /// Checks the parameters in order, then builds the command.
-fn build(verb: Verb, mut args: Args<'_>) -> Result<Command<'_>, Rejection<'static>> {
+fn build<'a>(verb: Verb, args: &mut Args<'a>) -> Result<Command<'a>, Rejection<'static>> {
     if let Err((status, m)) = check(verb.params(), &args.slots) {
         return Err(Rejection::verb(verb, status, m));
     }
@@ -209,18 +212,21 @@ enum Envelope<'a> {
     /// Not an object, or an empty one.
     Malformed,
     /// An object; `multiple` when it has a second, different member name.
-    One { name: Cow<'a, str>, body: Body<'a>, multiple: bool },
+    One { name: Cow<'a, str>, body: Body, multiple: bool },
 }
 
-/// The value of the command member.
-enum Body<'a> {
+/// The value of the command member (its parameters went into [`Args`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Body {
     NotObject,
-    Object(Args<'a>),
+    Object,
 }
 
-struct EnvelopeVisitor;
+struct EnvelopeVisitor<'a, 'de> {
+    args: &'a mut Args<'de>,
+}
 
-impl<'de> Visitor<'de> for EnvelopeVisitor {
+impl<'de> Visitor<'de> for EnvelopeVisitor<'_, 'de> {
     type Value = Envelope<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -232,7 +238,7 @@ impl<'de> Visitor<'de> for EnvelopeVisitor {
             return Ok(Envelope::Malformed);
         };
         let params = Verb::from_name(&name).map_or(&[][..], Verb::params);
-        let body = map.next_value_seed(BodySeed { params })?;
+        let body = map.next_value_seed(BodySeed { params, args: self.args })?;
         let mut multiple = false;
         while let Some(other) = map.next_key_seed(StrSeed)? {
             multiple |= other != name;
@@ -249,39 +255,39 @@ impl<'de> Visitor<'de> for EnvelopeVisitor {
     scalars_are!(Envelope::Malformed);
 }
 
-/// Reads a command body against a parameter list.
-struct BodySeed {
+/// Reads a command body against a parameter list, into `args`.
+struct BodySeed<'a, 'de> {
     params: &'static [Param],
+    args: &'a mut Args<'de>,
 }
 
-impl<'de> DeserializeSeed<'de> for BodySeed {
-    type Value = Body<'de>;
+impl<'de> DeserializeSeed<'de> for BodySeed<'_, 'de> {
+    type Value = Body;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for BodySeed {
-    type Value = Body<'de>;
+impl<'de> Visitor<'de> for BodySeed<'_, 'de> {
+    type Value = Body;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a command body")
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut args = Args::default();
         while let Some(index) = map.next_key_seed(ParamIndex { params: self.params })? {
             match index {
-                Some(i) if matches!(args.slots[i], Slot::Absent) => {
-                    args.slots[i] = map.next_value_seed(SlotSeed { kind: self.params[i].kind })?;
+                Some(i) if matches!(self.args.slots[i], Slot::Absent) => {
+                    self.args.slots[i] = map.next_value_seed(SlotSeed { kind: self.params[i].kind })?;
                 }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
         }
-        Ok(Body::Object(args))
+        Ok(Body::Object)
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {

@@ -28,8 +28,9 @@ use indexmap::{Equivalent, IndexSet};
 /// the standard library), so peers cannot choose colliding keys.
 pub type KeyHasher = std::hash::RandomState;
 
-/// Entries up to this size are built in place; larger ones through a
-/// `Vec`, whose copy into the shared allocation is a single `memcpy`.
+/// Entries up to this size are assembled on the stack; larger ones in a
+/// temporary `Vec`. Either way the bytes are copied into the shared
+/// allocation with one `memcpy`.
 const SMALL_ENTRY_BYTES: usize = 256;
 
 /// One key and its JSON value, as the JSON member `"<key>":<value>`, in a
@@ -46,12 +47,23 @@ impl Entry {
 
     /// Packs an already escaped key and a raw JSON value.
     fn from_parts(escaped_key: &[u8], value: &[u8]) -> Entry {
-        let len = escaped_key.len() + value.len() + 3;
-        let parts = [&b"\""[..], escaped_key, b"\":", value];
+        let key_end = escaped_key.len() + 1;
+        let len = key_end + 2 + value.len();
+        let fill = |buf: &mut [u8]| {
+            buf[0] = b'"';
+            buf[1..key_end].copy_from_slice(escaped_key);
+            buf[key_end..key_end + 2].copy_from_slice(b"\":");
+            buf[key_end + 2..].copy_from_slice(value);
+        };
         if len <= SMALL_ENTRY_BYTES {
-            Entry(parts.iter().flat_map(|p| p.iter().copied()).collect())
+            // Assembled on the stack, then copied once into the allocation.
+            let mut buf = [0u8; SMALL_ENTRY_BYTES];
+            fill(&mut buf[..len]);
+            Entry(Arc::from(&buf[..len]))
         } else {
-            Entry(Arc::from(parts.concat()))
+            let mut buf = vec![0u8; len];
+            fill(&mut buf);
+            Entry(Arc::from(buf))
         }
     }
 

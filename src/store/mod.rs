@@ -6,34 +6,56 @@
 //! (the reply writer of [`crate::protocol`] owns that). Not thread-safe by
 //! design: one owner, one thread, no locks.
 
+mod info;
 mod kv;
 
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::time::Instant;
 
+pub use info::{LastSave, ServerInfo, Stats};
 pub use kv::{Entry, KeyHasher, KeyMap};
 
 use crate::protocol::{Command, Reply, Status, Verb};
-
-/// What the store reports about the server in `SV_INFO`.
-#[derive(Debug, Clone)]
-pub struct ServerInfo {
-    /// Whether saves are enabled (`persistEnabled`).
-    pub persist_enabled: bool,
-}
 
 /// Every key ndb holds.
 #[derive(Debug)]
 pub struct Store {
     kv: KeyMap,
-    info: ServerInfo,
+    info: info::Info,
 }
 
 impl Store {
     /// An empty store.
     pub fn new(info: ServerInfo) -> Store {
-        Store { kv: KeyMap::new(), info }
+        Store { kv: KeyMap::new(), info: info::Info::new(info) }
+    }
+
+    /// Notes the server's first turn, from which `SV_INFO` counts uptime.
+    /// Later calls change nothing.
+    pub fn start(&mut self, now: Instant) {
+        self.info.started.get_or_insert(now);
+    }
+
+    /// The counters `SV_INFO` reports.
+    pub fn stats(&self) -> Stats {
+        self.info.stats
+    }
+
+    /// The counters, for the server to count connections and requests.
+    pub fn stats_mut(&mut self) -> &mut Stats {
+        &mut self.info.stats
+    }
+
+    /// Records the outcome of a save, for `SV_INFO`'s `lastSave`.
+    pub fn record_save(&mut self, save: LastSave) {
+        self.info.last_save = Some(save);
+    }
+
+    /// Live sessions, as `SV_INFO` reports them. The store holds no
+    /// session table yet, so this is 0.
+    pub fn session_count(&self) -> usize {
+        0
     }
 
     /// The top-level keys.
@@ -47,7 +69,7 @@ impl Store {
     }
 
     /// Runs `command` at time `now` and writes its reply.
-    pub fn execute(&mut self, command: Command<'_>, _now: Instant, reply: &mut Reply<'_>) {
+    pub fn execute(&mut self, command: Command<'_>, now: Instant, reply: &mut Reply<'_>) {
         let verb = command.verb();
         match command {
             Command::KvSet(pairs) => {
@@ -101,10 +123,8 @@ impl Store {
                 });
             }
             Command::SvInfo => {
-                let info = &self.info;
-                reply.object(verb, |o| {
-                    o.bool("persistEnabled", info.persist_enabled).str("serverVersion", crate::VERSION).st(Status::Ok);
-                });
+                let counts = info::Counts { keys: self.kv.len(), sessions: self.session_count() };
+                self.info.write(reply, counts, now);
             }
         }
     }
@@ -147,7 +167,7 @@ mod tests {
 
     #[test]
     fn a_session_of_kv_commands() {
-        let mut store = Store::new(ServerInfo { persist_enabled: true });
+        let mut store = Store::new(ServerInfo { persist_enabled: true, persist_path: "d".into() });
         let rows = [
             (r#"{"KV_SET":{"keys":{"a":1,"b":{"x":[true,null]},"c":"s"}}}"#, r#"{"KV_SET_RSP":{"st":1}}"#),
             (

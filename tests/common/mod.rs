@@ -1,7 +1,8 @@
 //! Shared test support: a real server on `127.0.0.1:0` in a thread (driven
-//! through the public embedding API, exactly like `ndb-server`), a blocking
-//! WebSocket client, and a raw-socket client for frames a well-behaved
-//! library would never send. Waits are loops with deadlines, never sleeps.
+//! through the public embedding API, exactly like `ndb-server`), the crate's
+//! own client for tests that are not about the wire, a blocking WebSocket
+//! client for tests of exact reply text, and a raw-socket client for frames
+//! a well-behaved library would never send. Waits are loops with deadlines, never sleeps.
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
@@ -83,6 +84,7 @@ impl TestServer {
         format!("ws://{}/", self.addr)
     }
 
+    /// A raw WebSocket client, for tests about the wire itself.
     pub fn client(&self) -> Client {
         Client::connect(self.addr)
     }
@@ -90,6 +92,11 @@ impl TestServer {
     /// Open connections as of the server's last turn (upgraded or not).
     pub fn connections(&self) -> usize {
         self.connections.load(Ordering::SeqCst)
+    }
+
+    /// The crate's own client, for everything else.
+    pub fn ndb(&self) -> ndb::client::Client {
+        ndb::client::Client::connect(&self.url()).expect("connect with ndb::client")
     }
 
     /// Stops the server and waits for its thread.

@@ -1,0 +1,218 @@
+//! `SV_INFO`: what the server says about itself.
+//!
+//! Owns: the settings and counters the reply reports and the reply's
+//! layout. The counters are kept by whoever sees the event: the server
+//! counts connections and requests, the session table counts expiries, and
+//! the data counts (keys, sessions) are read from the store when the reply
+//! is written. Must not touch: sockets, the clock (time is passed in).
+//!
+//! The reply keeps NemesisDB's two members (`persistEnabled`,
+//! `serverVersion`) and `st` exactly; the rest are ndb's. Members are
+//! written in byte-wise name order, like every other reply.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use crate::config::Config;
+use crate::protocol::{Reply, Status, Verb};
+
+/// The settings `SV_INFO` reports.
+#[derive(Debug, Clone)]
+pub struct ServerInfo {
+    /// Whether saves are enabled (`persistEnabled`).
+    pub persist_enabled: bool,
+    /// Where saves go (`persistPath`).
+    pub persist_path: PathBuf,
+}
+
+impl From<&Config> for ServerInfo {
+    fn from(config: &Config) -> ServerInfo {
+        ServerInfo { persist_enabled: config.persist_enabled, persist_path: config.persist_path.clone() }
+    }
+}
+
+/// Counters since the server started.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    /// Connections open now, upgraded or not (kept by the server).
+    pub connections_open: u64,
+    /// Connections accepted since start, refused ones included (kept by the
+    /// server).
+    pub connections_total: u64,
+    /// Requests answered since start, error replies included (kept by the
+    /// server).
+    pub requests: u64,
+    /// Sessions that expired since start, deleted or cleared (kept by the
+    /// session table).
+    pub session_expiries: u64,
+}
+
+/// The outcome of the most recent save.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastSave {
+    /// The save's name.
+    pub name: String,
+    /// Its reply status (`SaveComplete` or an error).
+    pub status: Status,
+    /// When it finished, in milliseconds since the Unix epoch.
+    pub unix_ms: u64,
+}
+
+/// Everything `SV_INFO` reports that is not counted from the data.
+#[derive(Debug, Clone)]
+pub(super) struct Info {
+    pub settings: ServerInfo,
+    pub stats: Stats,
+    /// The first `now` the server saw.
+    pub started: Option<Instant>,
+    pub last_save: Option<LastSave>,
+}
+
+/// What is counted from the data when the reply is written.
+pub(super) struct Counts {
+    /// Top-level keys.
+    pub keys: usize,
+    /// Live sessions.
+    pub sessions: usize,
+}
+
+impl Info {
+    pub fn new(settings: ServerInfo) -> Info {
+        Info { settings, stats: Stats::default(), started: None, last_save: None }
+    }
+
+    /// Writes the `SV_INFO` reply.
+    pub fn write(&self, reply: &mut Reply<'_>, counts: Counts, now: Instant) {
+        let protocol = reply.protocol();
+        let uptime_secs = self.started.map_or(0, |started| now.saturating_duration_since(started).as_secs());
+        let stats = self.stats;
+        reply.object(Verb::SvInfo, |o| {
+            o.u64("connections", stats.connections_open).u64("connectionsTotal", stats.connections_total);
+            o.u64("keys", counts.keys as u64);
+            match &self.last_save {
+                Some(save) => o.object("lastSave", |s| {
+                    s.str("name", &save.name)
+                        .u64("status", save.status.code(protocol).into())
+                        .u64("time", save.unix_ms);
+                }),
+                None => o.null("lastSave"),
+            };
+            o.bool("persistEnabled", self.settings.persist_enabled);
+            o.str("persistPath", &self.settings.persist_path.to_string_lossy());
+            o.str("protocol", protocol.as_str());
+            o.u64("requests", stats.requests);
+            match resident_bytes() {
+                Some(bytes) => o.u64("rssBytes", bytes),
+                None => o.null("rssBytes"),
+            };
+            o.str("serverVersion", crate::VERSION);
+            o.u64("sessionExpiries", stats.session_expiries).u64("sessions", counts.sessions as u64);
+            o.st(Status::Ok).u64("uptimeSecs", uptime_secs);
+        });
+    }
+}
+
+/// The process's resident memory in bytes (`VmRSS` of `/proc/self/status`),
+/// or `None` where that cannot be read.
+#[cfg(target_os = "linux")]
+pub fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?;
+    let kib: u64 = line.trim().strip_suffix("kB")?.trim().parse().ok()?;
+    kib.checked_mul(1024)
+}
+
+/// The process's resident memory in bytes; not known on this OS.
+#[cfg(not(target_os = "linux"))]
+pub fn resident_bytes() -> Option<u64> {
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Protocol;
+
+    fn reply(info: &Info, protocol: Protocol, now: Instant) -> serde_json::Value {
+        let mut out = Vec::new();
+        info.write(&mut Reply::new(&mut out, protocol), Counts { keys: 3, sessions: 2 }, now);
+        serde_json::from_slice(&out).unwrap()
+    }
+
+    fn names_in_order(text: &str) -> Vec<String> {
+        // The members of the reply body, in the order written.
+        let body = &text[text.find(":{").unwrap() + 1..];
+        let mut names = Vec::new();
+        let mut depth = 0;
+        let mut chars = body.char_indices().peekable();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '{' => depth += 1,
+                '}' => depth -= 1,
+                '"' => {
+                    let end = body[i + 1..].find('"').unwrap() + i + 1;
+                    if depth == 1 && body[end + 1..].starts_with(':') {
+                        names.push(body[i + 1..end].to_owned());
+                    }
+                    while chars.peek().is_some_and(|&(j, _)| j <= end) {
+                        chars.next();
+                    }
+                }
+                _ => {}
+            }
+        }
+        names
+    }
+
+    #[test]
+    fn members_are_in_byte_wise_name_order_and_typed() {
+        let start = Instant::now();
+        let mut info = Info::new(ServerInfo { persist_enabled: true, persist_path: PathBuf::from("/var/lib/ndb") });
+        info.started = Some(start);
+        info.stats = Stats { connections_open: 2, connections_total: 5, requests: 9, session_expiries: 1 };
+        let mut out = Vec::new();
+        info.write(&mut Reply::new(&mut out, Protocol::V07), Counts { keys: 3, sessions: 2 }, start);
+        let text = String::from_utf8(out).unwrap();
+        let names = names_in_order(&text);
+        let mut sorted = names.clone();
+        sorted.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+        assert_eq!(names, sorted, "{text}");
+        assert_eq!(names.len(), 14);
+
+        let got = reply(&info, Protocol::V07, start + std::time::Duration::from_millis(61_500));
+        let body = &got["SV_INFO_RSP"];
+        assert_eq!(body["connections"], 2);
+        assert_eq!(body["connectionsTotal"], 5);
+        assert_eq!(body["keys"], 3);
+        assert_eq!(body["lastSave"], serde_json::Value::Null);
+        assert_eq!(body["persistEnabled"], true);
+        assert_eq!(body["persistPath"], "/var/lib/ndb");
+        assert_eq!(body["protocol"], "0.7");
+        assert_eq!(body["requests"], 9);
+        assert_eq!(body["serverVersion"], crate::VERSION);
+        assert_eq!(body["sessionExpiries"], 1);
+        assert_eq!(body["sessions"], 2);
+        assert_eq!(body["st"], 1);
+        assert_eq!(body["uptimeSecs"], 61);
+        if cfg!(target_os = "linux") {
+            assert!(body["rssBytes"].as_u64().is_some_and(|b| b > 0), "{body}");
+        }
+    }
+
+    #[test]
+    fn last_save_reports_its_status_in_the_protocol_numbering() {
+        let mut info = Info::new(ServerInfo { persist_enabled: true, persist_path: PathBuf::from("d") });
+        info.last_save =
+            Some(LastSave { name: "nightly".into(), status: Status::SaveComplete, unix_ms: 1_733_400_000_456 });
+        let now = Instant::now();
+        let v07 = reply(&info, Protocol::V07, now);
+        assert_eq!(
+            v07["SV_INFO_RSP"]["lastSave"],
+            serde_json::json!({"name": "nightly", "status": 121, "time": 1_733_400_000_456u64})
+        );
+        let v09 = reply(&info, Protocol::V09, now);
+        assert_eq!(v09["SV_INFO_RSP"]["lastSave"]["status"], 120);
+        assert_eq!(v09["SV_INFO_RSP"]["protocol"], "0.9");
+        assert_eq!(v09["SV_INFO_RSP"]["uptimeSecs"], 0, "not started yet");
+    }
+}

@@ -1,0 +1,235 @@
+//! `ndb::client` against a real server: every command method, the raw
+//! calls, status errors with their names, connection failures, and the
+//! `SV_INFO` counters moving as connections and requests come and go.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::time::Duration;
+
+use ndb::client::{Client, Error, Expiry, FindReply, Token};
+use ndb::protocol::{Protocol, Status};
+use serde_json::{Value, json};
+
+#[test]
+fn every_kv_command() {
+    let server = common::start();
+    let mut c = server.ndb();
+    assert_eq!(c.protocol(), Protocol::V07);
+    // A struct's members go in (and so are stored) in declaration order.
+    #[derive(serde::Serialize)]
+    struct Visit {
+        city: &'static str,
+        visits: u32,
+        geo: Value,
+    }
+    c.kv_set(Visit { city: "Leeds", visits: 12, geo: json!({"lat": 53.8}) }).unwrap();
+    let mut more = BTreeMap::new();
+    more.insert("tags", vec!["x", "y"]);
+    c.kv_set(&more).unwrap();
+    assert_eq!(c.kv_count().unwrap(), 4);
+    assert_eq!(c.kv_keys().unwrap(), ["city", "visits", "geo", "tags"]);
+
+    let got = c.kv_get(["city", "nope", "geo"]).unwrap();
+    assert_eq!(Value::Object(got), json!({"city": "Leeds", "geo": {"lat": 53.8}}));
+    assert_eq!(c.kv_get_one("visits").unwrap(), Some(json!(12)));
+    assert_eq!(c.kv_get_one("nope").unwrap(), None);
+    assert!(c.kv_get(Vec::<String>::new()).unwrap().is_empty());
+
+    c.kv_add(json!({"city": "York", "new": true})).unwrap();
+    assert_eq!(c.kv_get_one("city").unwrap(), Some(json!("Leeds")), "add keeps existing keys");
+    assert_eq!(c.kv_get_one("new").unwrap(), Some(json!(true)));
+
+    let names = vec!["new".to_owned(), "zz".to_owned(), "city".to_owned()];
+    assert_eq!(c.kv_contains(&names).unwrap(), ["new", "city"]);
+    c.kv_rmv(["new", "absent"]).unwrap();
+    assert_eq!(c.kv_count().unwrap(), 4);
+
+    // `json!` objects are sorted maps: their keys go in sorted.
+    assert_eq!(c.kv_clear_set(json!({"b": 2, "a": 1})).unwrap(), 4);
+    assert_eq!(c.kv_keys().unwrap(), ["a", "b"]);
+    assert_eq!(c.kv_clear().unwrap(), 2);
+    assert_eq!(c.kv_clear().unwrap(), 0);
+    assert!(c.kv_keys().unwrap().is_empty());
+
+    let info = c.sv_info().unwrap();
+    assert_eq!(info.server_version, ndb::VERSION);
+    assert!(info.persist_enabled);
+    assert!(!info.members.contains_key("st"));
+    assert_eq!(info.u64("keys"), Some(0));
+}
+
+#[test]
+fn error_statuses_carry_number_and_name() {
+    let server = common::start();
+    let mut c = server.ndb();
+    let err = c.kv_rmv(Vec::<&str>::new()).unwrap_err();
+    assert_eq!((err.code(), err.status()), (Some(42), Some(Status::ValueSize)));
+    assert_eq!(err.to_string(), "KV_RMV_RSP: status 42 (ValueSize): keys");
+    assert!(!err.is_connection_lost());
+    let Error::Status(status) = &err else { panic!("{err:?}") };
+    assert_eq!(status.reply, json!({"KV_RMV_RSP": {"m": "keys", "st": 42, "tkn": null}}));
+
+    let err = c.kv_set(json!([1, 2])).unwrap_err();
+    assert_eq!(err.status(), Some(Status::ValueTypeInvalid));
+    assert_eq!(err.to_string(), "KV_SET_RSP: status 41 (ValueTypeInvalid): Param type incorrect");
+
+    // Arguments that are not JSON objects with string keys never leave.
+    let mut bad = BTreeMap::new();
+    bad.insert(vec![1u8], 1);
+    assert!(matches!(c.kv_set(&bad), Err(Error::Request(_))));
+
+    // The connection is still in step after every error.
+    assert_eq!(c.kv_count().unwrap(), 0);
+}
+
+/// Commands of the protocol the server does not serve yet answer with the
+/// documented "unknown command" shapes: `ERR` 10 for `KV_*`, `<CMD>_RSP` 10
+/// for `SH_*`.
+#[test]
+fn commands_not_served_yet_map_to_command_not_exist() {
+    let server = common::start();
+    let mut c = server.ndb();
+    let t = Token(7);
+    let calls: Vec<(&str, Result<(), Error>)> = vec![
+        ("ERR", c.kv_find("$.a", FindReply::Keys, None).map(drop)),
+        ("ERR", c.kv_update("a", "$.b", 1).map(drop)),
+        ("ERR", c.kv_arr_append("a", [1], Some("list")).map(drop)),
+        ("ERR", c.kv_save("nightly").map(drop)),
+        ("ERR", c.kv_load("nightly").map(drop)),
+        ("SH_NEW_RSP", c.sh_new(Some(Expiry::after_secs(30).delete_session(true))).map(drop)),
+        ("SH_END_RSP", c.sh_end(t)),
+        ("SH_END_ALL_RSP", c.sh_end_all().map(drop)),
+        ("SH_EXISTS_RSP", c.sh_exists([t]).map(drop)),
+        ("SH_INFO_RSP", c.sh_info(t).map(drop)),
+        ("SH_INFO_ALL_RSP", c.sh_info_all().map(drop)),
+        ("SH_SAVE_RSP", c.sh_save("s", Some(&[t])).map(drop)),
+        ("SH_LOAD_RSP", c.sh_load("s").map(drop)),
+        ("SH_SET_RSP", c.sh_set(t, json!({"a": 1}))),
+        ("SH_ADD_RSP", c.sh_add(t, json!({"a": 1}))),
+        ("SH_GET_RSP", c.sh_get(t, ["a"]).map(drop)),
+        ("SH_GET_RSP", c.sh_get_one(t, "a").map(drop)),
+        ("SH_RMV_RSP", c.sh_rmv(t, ["a"])),
+        ("SH_CLEAR_RSP", c.sh_clear(t).map(drop)),
+        ("SH_CLEAR_SET_RSP", c.sh_clear_set(t, json!({})).map(drop)),
+        ("SH_CONTAINS_RSP", c.sh_contains(t, ["a"]).map(drop)),
+        ("SH_COUNT_RSP", c.sh_count(t).map(drop)),
+        ("SH_KEYS_RSP", c.sh_keys(t).map(drop)),
+    ];
+    for (rsp, result) in calls {
+        let err = result.expect_err(rsp);
+        let Error::Status(status) = &err else { panic!("{rsp}: {err:?}") };
+        assert_eq!((status.rsp.as_str(), status.code, status.status), (rsp, 10, Some(Status::CommandNotExist)));
+    }
+    assert_eq!(c.kv_count().unwrap(), 0);
+}
+
+#[test]
+fn raw_calls_return_the_reply_untouched() {
+    let server = common::start();
+    let mut c = server.ndb();
+    assert_eq!(
+        c.call_text(r#"{"KV_SET":{"keys":{"n":1e3,"o":{"z":1,"a":2}}}}"#).unwrap(),
+        r#"{"KV_SET_RSP":{"st":1}}"#
+    );
+    assert_eq!(
+        c.call_text(r#"{"KV_GET":{"keys":["n","o"]}}"#).unwrap(),
+        r#"{"KV_GET_RSP":{"keys":{"n":1e3,"o":{"z":1,"a":2}},"st":1}}"#
+    );
+    assert_eq!(c.call("{").unwrap(), json!({"ERR": {"m": "", "st": 3}}));
+    assert_eq!(c.call(r#"{"NOPE_X":{}}"#).unwrap(), json!({"NOPE_X_RSP": {"m": "", "st": 10, "tkn": null}}));
+    c.close().unwrap();
+}
+
+#[test]
+fn connection_failures_are_told_apart() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = free.local_addr().unwrap().port();
+    drop(free);
+    let err = Client::connect(&format!("ws://127.0.0.1:{port}/")).unwrap_err();
+    assert!(matches!(err, Error::Connect { .. }) && err.is_connection_lost(), "{err:?}");
+    assert!(err.to_string().starts_with(&format!("cannot connect to ws://127.0.0.1:{port}/: ")), "{err}");
+
+    for url in ["http://127.0.0.1:1/", "wss://127.0.0.1:1/", "127.0.0.1:1987", "ws:///x"] {
+        assert!(matches!(Client::connect(url), Err(Error::Url(_))), "{url}");
+    }
+
+    // A listener that accepts and never answers: the upgrade times out.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/", silent.local_addr().unwrap());
+    let err = Client::builder().connect_timeout(Duration::from_millis(200)).connect(&url).unwrap_err();
+    assert_eq!(err.to_string(), format!("cannot open a WebSocket at {url}: timed out"));
+
+    // A server at its connection limit refuses the upgrade with 503.
+    let server = common::start_with(common::config().max_connections(1));
+    let mut first = server.ndb();
+    let err = Client::connect(&server.url()).unwrap_err();
+    assert!(matches!(&err, Error::Handshake { reason, .. } if reason == "HTTP 503 Service Unavailable"), "{err:?}");
+    assert_eq!(first.kv_count().unwrap(), 0);
+}
+
+#[test]
+fn a_reply_that_never_comes_is_a_timeout() {
+    // A hand-made server: completes the upgrade, then reads and never replies.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mute = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut ws = tungstenite::accept(stream).unwrap();
+        let _ = ws.read();
+        let mut rest = Vec::new();
+        let _ = ws.get_mut().read_to_end(&mut rest);
+    });
+    let mut c = Client::builder().timeout(Some(Duration::from_millis(200))).connect(&format!("ws://{addr}/")).unwrap();
+    let err = c.kv_count().unwrap_err();
+    assert!(matches!(err, Error::Timeout) && err.is_connection_lost(), "{err:?}");
+    drop(c);
+    mute.join().unwrap();
+}
+
+#[test]
+fn the_09_numbering_names_save_statuses_its_way() {
+    let server = common::start_with(common::config().protocol(Protocol::V09));
+    let mut c = Client::builder().protocol(Protocol::V09).connect(&server.url()).unwrap();
+    assert_eq!(c.protocol(), Protocol::V09);
+    assert_eq!(c.sv_info().unwrap().members["protocol"], "0.9");
+}
+
+#[test]
+fn sv_info_counters_move_with_connections_and_requests() {
+    let server = common::start();
+    let mut watcher = server.ndb();
+    let before = watcher.sv_info().unwrap();
+    assert_eq!(before.u64("connections"), Some(1));
+    assert_eq!(before.u64("connectionsTotal"), Some(1));
+    assert_eq!(before.u64("requests"), Some(1), "this request included");
+    assert_eq!(before.u64("keys"), Some(0));
+    assert_eq!(before.u64("sessions"), Some(0));
+    assert_eq!(before.u64("sessionExpiries"), Some(0));
+    assert_eq!(before.members["lastSave"], Value::Null);
+    assert_eq!(before.members["protocol"], "0.7");
+    assert_eq!(before.members["persistPath"], common::config().persist_path.to_string_lossy().as_ref());
+    assert!(before.u64("uptimeSecs").is_some());
+    if cfg!(target_os = "linux") {
+        assert!(before.u64("rssBytes").is_some_and(|b| b > 1024 * 1024), "{:?}", before.members);
+    }
+
+    let mut other = server.ndb();
+    other.kv_set(json!({"a": 1, "b": 2, "c": 3})).unwrap();
+    other.kv_rmv(["b"]).unwrap();
+    other.call("not json").unwrap();
+    let during = watcher.sv_info().unwrap();
+    assert_eq!(during.u64("connections"), Some(2));
+    assert_eq!(during.u64("connectionsTotal"), Some(2));
+    assert_eq!(during.u64("requests"), Some(5), "errors count as requests too");
+    assert_eq!(during.u64("keys"), Some(2));
+
+    other.close().unwrap();
+    common::eventually("the closed connection is no longer counted", || {
+        watcher.sv_info().unwrap().u64("connections") == Some(1)
+    });
+    let after = watcher.sv_info().unwrap();
+    assert_eq!(after.u64("connectionsTotal"), Some(2));
+    assert!(after.u64("requests").unwrap() >= 7);
+}

@@ -1,0 +1,29 @@
+//! The files in `contrib/` stay usable: the sample config loads with the
+//! values the service file and Dockerfile rely on.
+
+use std::path::Path;
+
+use ndb::Config;
+use ndb::protocol::Protocol;
+
+#[test]
+fn the_sample_config_loads() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/ndb.jsonc");
+    let config = Config::default().load_file(&path).expect("contrib/ndb.jsonc loads");
+    assert_eq!((config.ip.as_str(), config.port), ("127.0.0.1", 1987));
+    assert_eq!(config.protocol, Protocol::V07);
+    assert_eq!(config.max_payload, 1024 * 1024);
+    assert_eq!(config.max_connections, 10_000);
+    assert!(config.persist_enabled);
+    assert_eq!(config.persist_path, Path::new("/var/lib/ndb"), "the unit's StateDirectory");
+}
+
+#[test]
+fn the_service_and_image_point_at_the_sample_config() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let unit = std::fs::read_to_string(root.join("contrib/ndb.service")).unwrap();
+    assert!(unit.contains("ExecStart=/usr/local/bin/ndb-server --config /etc/ndb/ndb.jsonc\n"));
+    assert!(unit.contains("StateDirectory=ndb\n") && unit.contains("DynamicUser=yes\n"));
+    let dockerfile = std::fs::read_to_string(root.join("contrib/Dockerfile")).unwrap();
+    assert!(dockerfile.contains("COPY contrib/ndb.jsonc /etc/ndb/ndb.jsonc\n"));
+}
