@@ -81,6 +81,11 @@ pub struct Scratch {
 /// Bytes read from a socket per `read` call.
 pub const READ_CHUNK_BYTES: usize = 64 * 1024;
 
+/// Largest output scratch kept between turns (128 KiB): ample for the
+/// replies of a turn of small requests; a turn that needed more (big values,
+/// long pipelines) gets a fresh buffer afterwards rather than pinning it.
+const SCRATCH_KEEP_BYTES: usize = 2 * READ_CHUNK_BYTES;
+
 /// Reads per connection per turn (4 MiB), so a fast sender cannot hold the
 /// loop even when its messages are tiny or it is being discarded.
 const MAX_READS_PER_TURN: usize = 64;
@@ -301,6 +306,10 @@ impl<S: Transport> Conn<S> {
                 Ok(()) if served == Served::MoreReady && self.is_paused(limits) => Served::Paused,
                 Ok(()) => served,
             };
+        }
+        if out.capacity() > SCRATCH_KEEP_BYTES {
+            // One huge reply must not pin its size for the server's life.
+            out = Vec::with_capacity(READ_CHUNK_BYTES);
         }
         scratch.write = out;
         self.release_if_empty();

@@ -66,6 +66,10 @@ const LINGER_TIMEOUT: Duration = Duration::from_secs(2);
 /// descriptors, so the loop does not spin on a listener it cannot drain.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
+/// Slab capacity kept when the last connection leaves; a larger one, grown
+/// by a busy moment, is released.
+const IDLE_SLOTS_KEPT: usize = 64;
+
 /// Refused connections kept open briefly so their 503 is read before the
 /// socket closes; beyond this many, extras are dropped at once.
 const MAX_REFUSED_LINGERING: usize = 64;
@@ -516,6 +520,16 @@ impl Server {
             }
         }
         self.store.stats_mut().connections_open = self.conns.len() as u64;
+        if self.conns.is_empty() && self.conns.capacity() > IDLE_SLOTS_KEPT {
+            // Everyone left: give back what the busiest moment grew. With no
+            // connection, every queued deadline and check is stale.
+            self.conns = Slab::new();
+            self.ready = VecDeque::new();
+            self.handshake_deadlines = VecDeque::new();
+            self.linger_deadlines = VecDeque::new();
+            self.checks = BinaryHeap::new();
+            debug!("no connections left: released their tables");
+        }
     }
 }
 

@@ -62,6 +62,7 @@ fn run(options: Options) -> Result<(), Error> {
 
     let mut events = Events::with_capacity(1024);
     let mut shutdown_by: Option<Instant> = None;
+    let mut trim = Trim::default();
     loop {
         let now = Instant::now();
         let mut timeout = server.poll_timeout(now);
@@ -91,6 +92,7 @@ fn run(options: Options) -> Result<(), Error> {
             }
         }
         server.tick(poll.registry(), Instant::now());
+        trim.after_turn(server.connections());
         if let Some(by) = shutdown_by
             && (server.is_drained() || Instant::now() >= by)
         {
@@ -99,6 +101,43 @@ fn run(options: Options) -> Result<(), Error> {
         }
     }
 }
+
+/// Gives memory freed by departed connections back to the OS. glibc keeps
+/// freed heap memory for reuse, so after a crowd leaves the process would
+/// stay at its busiest size; `malloc_trim` releases the free pages once
+/// connections fall to a quarter of their peak, and again when the last of
+/// that crowd has gone. Rare by construction: the peak starts over after
+/// each trim.
+#[derive(Default)]
+struct Trim {
+    peak: usize,
+    /// A trim happened while connections were still open.
+    partial: bool,
+}
+
+/// Connections a peak needs before its fall is worth a trim.
+const TRIM_MIN_PEAK: usize = 64;
+
+impl Trim {
+    fn after_turn(&mut self, connections: usize) {
+        self.peak = self.peak.max(connections);
+        let fell = self.peak >= TRIM_MIN_PEAK && connections <= self.peak / 4;
+        if fell || (connections == 0 && self.partial) {
+            self.peak = connections;
+            self.partial = connections > 0;
+            release_free_memory();
+        }
+    }
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn release_free_memory() {
+    // SAFETY: malloc_trim only walks the allocator's own free lists.
+    unsafe { libc::malloc_trim(0) };
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn release_free_memory() {}
 
 /// Descriptors the process needs besides its connections: standard streams,
 /// the poll, the signal pipe, the listener, and saves.
