@@ -14,8 +14,8 @@ fuzz_target!(|bytes: &[u8]| {
         Ok(command) => {
             // A decoded request is a JSON object naming its command.
             let name = command.verb().name();
-            let value: serde_json::Value = serde_json::from_str(text).expect("an accepted request is JSON");
-            assert!(value.as_object().is_some_and(|o| o.contains_key(name)), "{name} from {text}");
+            let names = common::member_names(text).expect("an accepted request is a JSON object");
+            assert!(names.iter().any(|n| n == name), "{name} from {text}");
         }
         Err(rejection) => {
             for protocol in [Protocol::V07, Protocol::V09] {
