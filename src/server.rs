@@ -249,8 +249,10 @@ impl Server {
         }
     }
 
-    /// How long the host may sleep: `Some(ZERO)` when work is pending, the
-    /// time to the next deadline, or `None` when there is nothing to wait for.
+    /// How long the host may sleep: `Some(ZERO)` when work is pending (an
+    /// expiry backlog included), the time to the next deadline (connection
+    /// timeouts and session expiry alike), or `None` when there is nothing
+    /// to wait for.
     pub fn poll_timeout(&self, now: Instant) -> Option<Duration> {
         if !self.ready.is_empty() || !self.dead.is_empty() {
             return Some(Duration::ZERO);
@@ -261,6 +263,7 @@ impl Server {
             self.refused.front().map(|r| r.0),
             self.checks.peek().map(|c| c.0.0),
             self.accept_paused_until,
+            self.store.next_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -269,7 +272,9 @@ impl Server {
     }
 
     /// Runs the work of a turn that no event triggered: connections with
-    /// input left, deadlines, and removal of finished connections.
+    /// input left, deadlines, session expiry (within a per-turn budget; a
+    /// backlog makes [`Server::poll_timeout`] return zero until it is done),
+    /// and removal of finished connections.
     pub fn tick(&mut self, registry: &Registry, now: Instant) {
         self.store.start(now);
         for _ in 0..self.ready.len() {
@@ -280,6 +285,10 @@ impl Server {
             }
         }
         self.expire(now);
+        let expired = self.store.expire(now);
+        if expired > 0 {
+            log::trace!("{expired} sessions expired");
+        }
         if self.accept_paused_until.is_some_and(|until| now >= until) {
             self.accept_paused_until = None;
             self.accept(registry, now);

@@ -110,8 +110,8 @@ fn info_prints_every_statistic() {
     assert!(out.starts_with("{\n  \"SV_INFO_RSP\": {\n    \"connections\": 1,\n"), "{out}");
 }
 
-/// Saves, loads and sessions are answered "unknown command" by this server;
-/// the short forms still send the documented requests and report the error.
+/// Saves and loads are answered "unknown command" by this server; the
+/// short forms still send the documented requests and report the error.
 #[test]
 fn short_forms_for_commands_not_served_report_the_error() {
     let server = common::start();
@@ -121,17 +121,46 @@ fn short_forms_for_commands_not_served_report_the_error() {
     let rows: &[(&[&str], String)] = &[
         (&["save", "nightly"], kv_err.clone()),
         (&["load", "nightly"], kv_err),
-        (&["sh", "new", "30", "--delete"], err("SH_NEW_RSP")),
-        (&["sh", "set", "5", "a", "1"], err("SH_SET_RSP")),
-        (&["sh", "get", "5", "a"], err("SH_GET_RSP")),
-        (&["sh", "info", "5"], err("SH_INFO_RSP")),
-        (&["sh", "end", "5"], err("SH_END_RSP")),
         (&["sh", "save", "s", "5"], err("SH_SAVE_RSP")),
+        (&["sh", "load", "s"], err("SH_LOAD_RSP")),
     ];
     for (args, expected) in rows {
         let (code, out, stderr) = run(&server, args);
         assert_eq!((code, out.as_str(), stderr.as_str()), (1, expected.as_str(), ""), "{args:?}");
     }
+}
+
+#[test]
+fn session_short_forms() {
+    let server = common::start();
+    let out = ok(&server, &["sh", "new", "30", "--delete", "--extend-get"]);
+    let tkn = out
+        .strip_prefix("{\"SH_NEW_RSP\": {\"st\": 1, \"tkn\": ")
+        .and_then(|rest| rest.strip_suffix("}}\n"))
+        .unwrap_or_else(|| panic!("{out}"));
+    let info = ok(&server, &["sh", "info", tkn]);
+    let info: serde_json::Value = serde_json::from_str(&info).unwrap();
+    let expiry = &info["SH_INFO_RSP"]["expiry"];
+    assert_eq!(
+        (expiry["duration"].as_u64(), &expiry["deleteSession"], &expiry["extendOnGet"]),
+        (Some(30), &true.into(), &true.into())
+    );
+    let rows: Vec<(Vec<&str>, String)> = vec![
+        (vec!["sh", "set", tkn, "a", "1", "b", "x y"], "{\"SH_SET_RSP\": {\"st\": 1}}\n".to_owned()),
+        (
+            vec!["sh", "get", tkn, "a", "b", "zz"],
+            "{\"SH_GET_RSP\": {\"keys\": {\"a\": 1, \"b\": \"x y\"}, \"st\": 1}}\n".to_owned(),
+        ),
+        (vec!["sh", "count", tkn], "{\"SH_COUNT_RSP\": {\"cnt\": 2, \"st\": 1}}\n".to_owned()),
+        (vec!["sh", "exists", tkn, "5"], format!("{{\"SH_EXISTS_RSP\": {{\"exist\": [{tkn}], \"st\": 1}}}}\n")),
+        (vec!["sh", "end", tkn], format!("{{\"SH_END_RSP\": {{\"st\": 1, \"tkn\": {tkn}}}}}\n")),
+    ];
+    for (args, expected) in &rows {
+        assert_eq!(&ok(&server, args), expected, "{args:?}");
+    }
+    let (code, out, _) = run(&server, &["sh", "count", tkn]);
+    assert_eq!(code, 1);
+    assert!(out.starts_with("(error) 100 "), "{out}");
 }
 
 #[test]

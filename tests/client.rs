@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::time::Duration;
 
-use ndb::client::{Client, Error, Expiry, FindReply, Token};
+use ndb::client::{Client, Error, Expiry, FindReply, SessionTotals, Token};
 use ndb::protocol::{Protocol, Status};
 use serde_json::{Value, json};
 
@@ -98,24 +98,8 @@ fn commands_not_served_yet_map_to_command_not_exist() {
         ("ERR", c.kv_arr_append("a", [1], Some("list")).map(drop)),
         ("ERR", c.kv_save("nightly").map(drop)),
         ("ERR", c.kv_load("nightly").map(drop)),
-        ("SH_NEW_RSP", c.sh_new(Some(Expiry::after_secs(30).delete_session(true))).map(drop)),
-        ("SH_END_RSP", c.sh_end(t)),
-        ("SH_END_ALL_RSP", c.sh_end_all().map(drop)),
-        ("SH_EXISTS_RSP", c.sh_exists([t]).map(drop)),
-        ("SH_INFO_RSP", c.sh_info(t).map(drop)),
-        ("SH_INFO_ALL_RSP", c.sh_info_all().map(drop)),
         ("SH_SAVE_RSP", c.sh_save("s", Some(&[t])).map(drop)),
         ("SH_LOAD_RSP", c.sh_load("s").map(drop)),
-        ("SH_SET_RSP", c.sh_set(t, json!({"a": 1}))),
-        ("SH_ADD_RSP", c.sh_add(t, json!({"a": 1}))),
-        ("SH_GET_RSP", c.sh_get(t, ["a"]).map(drop)),
-        ("SH_GET_RSP", c.sh_get_one(t, "a").map(drop)),
-        ("SH_RMV_RSP", c.sh_rmv(t, ["a"])),
-        ("SH_CLEAR_RSP", c.sh_clear(t).map(drop)),
-        ("SH_CLEAR_SET_RSP", c.sh_clear_set(t, json!({})).map(drop)),
-        ("SH_CONTAINS_RSP", c.sh_contains(t, ["a"]).map(drop)),
-        ("SH_COUNT_RSP", c.sh_count(t).map(drop)),
-        ("SH_KEYS_RSP", c.sh_keys(t).map(drop)),
     ];
     for (rsp, result) in calls {
         let err = result.expect_err(rsp);
@@ -123,6 +107,45 @@ fn commands_not_served_yet_map_to_command_not_exist() {
         assert_eq!((status.rsp.as_str(), status.code, status.status), (rsp, 10, Some(Status::CommandNotExist)));
     }
     assert_eq!(c.kv_count().unwrap(), 0);
+}
+
+#[test]
+fn every_session_command() {
+    let server = common::start();
+    let mut c = server.ndb();
+    let cart = c.sh_new(Some(Expiry::after_secs(30).delete_session(true).extend_on_get(true))).unwrap();
+    let plain = c.sh_new(None).unwrap();
+    assert_ne!(cart, plain);
+    c.sh_set(cart, json!({"a": 1, "b": "x"})).unwrap();
+    c.sh_add(cart, json!({"a": 2, "c": [1, 2]})).unwrap();
+    assert_eq!(c.sh_get(cart, ["a", "c", "zz"]).unwrap(), json!({"a": 1, "c": [1, 2]}).as_object().unwrap().clone());
+    assert_eq!(c.sh_get_one(cart, "b").unwrap(), Some(json!("x")));
+    assert_eq!(c.sh_get_one(plain, "b").unwrap(), None);
+    assert_eq!(c.sh_contains(cart, ["c", "zz"]).unwrap(), ["c"]);
+    assert_eq!(c.sh_keys(cart).unwrap(), ["a", "b", "c"]);
+    assert_eq!(c.sh_count(cart).unwrap(), 3);
+    c.sh_rmv(cart, ["a"]).unwrap();
+    assert_eq!(c.sh_keys(cart).unwrap(), ["c", "b"]);
+    let info = c.sh_info(cart).unwrap();
+    assert_eq!((info.token, info.key_count, info.shared), (cart, 2, false));
+    let expiry = info.expiry.unwrap();
+    assert_eq!(
+        (expiry.duration_secs, expiry.delete_session, expiry.extend_on_get, expiry.extend_on_set_add),
+        (30, true, true, false)
+    );
+    assert!((29..=30).contains(&expiry.remaining_secs), "{expiry:?}");
+    assert_eq!(c.sh_info(plain).unwrap().expiry, None);
+    assert_eq!(c.sh_info_all().unwrap(), SessionTotals { sessions: 2, keys: 2 });
+    assert_eq!(c.sh_exists([plain, Token(7), cart]).unwrap(), [plain, cart]);
+    assert_eq!(c.sh_clear_set(cart, json!({"z": 0})).unwrap(), 2);
+    assert_eq!(c.sh_clear(cart).unwrap(), 1);
+    c.sh_end(plain).unwrap();
+    let err = c.sh_end(plain).unwrap_err();
+    assert!(matches!(&err, Error::Status(s) if s.status == Some(Status::SessionNotExist)), "{err:?}");
+    let err = c.sh_count(plain).unwrap_err();
+    assert!(matches!(&err, Error::Status(s) if s.status == Some(Status::SessionNotExist)), "{err:?}");
+    assert_eq!(c.sh_end_all().unwrap(), 1);
+    assert_eq!(c.sh_info_all().unwrap(), SessionTotals { sessions: 0, keys: 0 });
 }
 
 #[test]

@@ -40,3 +40,10 @@ fn python_client_kv_and_sv_calls() {
         compat(&common::start(), &["kv", "sv"]);
     }
 }
+
+#[test]
+fn python_client_session_calls() {
+    if python_ready() {
+        compat(&common::start(), &["sh"]);
+    }
+}

@@ -8,7 +8,8 @@
 //!
 //! Parameter lists are kept in byte-wise ascending name order, because that is
 //! the order in which NemesisDB validates them: the first failing parameter in
-//! that order decides the status.
+//! that order decides the status. `SH_NEW`'s nested `expiry` object follows the
+//! same rule with its own list ([`EXPIRY_PARAMS`]).
 
 use std::borrow::Cow;
 
@@ -37,6 +38,36 @@ pub enum Verb {
     KvKeys,
     /// `SV_INFO`: server version and statistics.
     SvInfo,
+    /// `SH_NEW`: create a session.
+    ShNew,
+    /// `SH_END`: delete one session.
+    ShEnd,
+    /// `SH_END_ALL`: delete every session.
+    ShEndAll,
+    /// `SH_EXISTS`: which of the given tokens name live sessions.
+    ShExists,
+    /// `SH_INFO`: describe one session.
+    ShInfo,
+    /// `SH_INFO_ALL`: session and key totals.
+    ShInfoAll,
+    /// `SH_SET`: insert or overwrite keys of a session.
+    ShSet,
+    /// `SH_ADD`: insert keys of a session that are absent.
+    ShAdd,
+    /// `SH_GET`: read keys of a session.
+    ShGet,
+    /// `SH_RMV`: delete keys of a session.
+    ShRmv,
+    /// `SH_CLEAR`: delete every key of a session.
+    ShClear,
+    /// `SH_CLEAR_SET`: clear a session, then set.
+    ShClearSet,
+    /// `SH_CONTAINS`: which of the given keys a session has.
+    ShContains,
+    /// `SH_COUNT`: number of keys in a session.
+    ShCount,
+    /// `SH_KEYS`: every key name of a session, in map order.
+    ShKeys,
 }
 
 /// How a parameter's JSON value is read.
@@ -46,6 +77,17 @@ pub(crate) enum Kind {
     Object,
     /// An array whose string items become key names; other items are skipped.
     Names,
+    /// A session token: any JSON value is accepted, and only a `u64` names a
+    /// session (anything else means "no session", never a type error).
+    Token,
+    /// An array whose `u64` items become tokens; other items are skipped.
+    Tokens,
+    /// An unsigned integer literal from 0 to 2^64 − 1.
+    Uint,
+    /// `true` or `false`.
+    Bool,
+    /// `SH_NEW`'s `expiry` object, read against [`EXPIRY_PARAMS`].
+    Expiry,
 }
 
 /// One parameter of a verb.
@@ -61,6 +103,18 @@ pub(crate) struct Param {
 
 const KEYS_OBJECT: Param = Param { name: "keys", kind: Kind::Object, required: true };
 const KEYS_NAMES: Param = Param { name: "keys", kind: Kind::Names, required: true };
+/// Never required: a missing token is "no session" (status 100), not 26.
+const TKN: Param = Param { name: "tkn", kind: Kind::Token, required: false };
+const TKNS: Param = Param { name: "tkns", kind: Kind::Tokens, required: true };
+const EXPIRY: Param = Param { name: "expiry", kind: Kind::Expiry, required: false };
+
+/// The members of `SH_NEW`'s `expiry` object, validated like parameters.
+pub(crate) const EXPIRY_PARAMS: &[Param] = &[
+    Param { name: "deleteSession", kind: Kind::Bool, required: false },
+    Param { name: "duration", kind: Kind::Uint, required: true },
+    Param { name: "extendOnGet", kind: Kind::Bool, required: false },
+    Param { name: "extendOnSetAdd", kind: Kind::Bool, required: false },
+];
 
 /// The most parameters one verb takes.
 pub(crate) const MAX_PARAMS: usize = 4;
@@ -79,6 +133,21 @@ impl Verb {
             "KV_COUNT" => Verb::KvCount,
             "KV_KEYS" => Verb::KvKeys,
             "SV_INFO" => Verb::SvInfo,
+            "SH_NEW" => Verb::ShNew,
+            "SH_END" => Verb::ShEnd,
+            "SH_END_ALL" => Verb::ShEndAll,
+            "SH_EXISTS" => Verb::ShExists,
+            "SH_INFO" => Verb::ShInfo,
+            "SH_INFO_ALL" => Verb::ShInfoAll,
+            "SH_SET" => Verb::ShSet,
+            "SH_ADD" => Verb::ShAdd,
+            "SH_GET" => Verb::ShGet,
+            "SH_RMV" => Verb::ShRmv,
+            "SH_CLEAR" => Verb::ShClear,
+            "SH_CLEAR_SET" => Verb::ShClearSet,
+            "SH_CONTAINS" => Verb::ShContains,
+            "SH_COUNT" => Verb::ShCount,
+            "SH_KEYS" => Verb::ShKeys,
             _ => return None,
         })
     }
@@ -102,6 +171,21 @@ impl Verb {
             Verb::KvCount => "KV_COUNT_RSP",
             Verb::KvKeys => "KV_KEYS_RSP",
             Verb::SvInfo => "SV_INFO_RSP",
+            Verb::ShNew => "SH_NEW_RSP",
+            Verb::ShEnd => "SH_END_RSP",
+            Verb::ShEndAll => "SH_END_ALL_RSP",
+            Verb::ShExists => "SH_EXISTS_RSP",
+            Verb::ShInfo => "SH_INFO_RSP",
+            Verb::ShInfoAll => "SH_INFO_ALL_RSP",
+            Verb::ShSet => "SH_SET_RSP",
+            Verb::ShAdd => "SH_ADD_RSP",
+            Verb::ShGet => "SH_GET_RSP",
+            Verb::ShRmv => "SH_RMV_RSP",
+            Verb::ShClear => "SH_CLEAR_RSP",
+            Verb::ShClearSet => "SH_CLEAR_SET_RSP",
+            Verb::ShContains => "SH_CONTAINS_RSP",
+            Verb::ShCount => "SH_COUNT_RSP",
+            Verb::ShKeys => "SH_KEYS_RSP",
         }
     }
 
@@ -111,8 +195,33 @@ impl Verb {
             Verb::KvSet | Verb::KvAdd | Verb::KvClearSet => &[KEYS_OBJECT],
             Verb::KvGet | Verb::KvRmv | Verb::KvContains => &[KEYS_NAMES],
             Verb::KvClear | Verb::KvCount | Verb::KvKeys | Verb::SvInfo => &[],
+            Verb::ShNew => &[EXPIRY],
+            Verb::ShEnd | Verb::ShInfo | Verb::ShClear | Verb::ShCount | Verb::ShKeys => &[TKN],
+            Verb::ShEndAll | Verb::ShInfoAll => &[],
+            Verb::ShExists => &[TKNS],
+            Verb::ShSet | Verb::ShAdd | Verb::ShClearSet => &[KEYS_OBJECT, TKN],
+            Verb::ShGet | Verb::ShRmv | Verb::ShContains => &[KEYS_NAMES, TKN],
         }
     }
+
+    /// Whether its body must hold exactly one distinct member name
+    /// (`SH_INFO`; anything else is status 13).
+    pub(crate) fn wants_one_member(self) -> bool {
+        self == Verb::ShInfo
+    }
+}
+
+/// What `SH_NEW`'s `expiry` asked for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Expiry {
+    /// Seconds, as requested (any `u64`); 0 means the session never expires.
+    pub duration: u64,
+    /// Delete the session when it expires (else clear its keys and restart).
+    pub delete_session: bool,
+    /// `SH_GET` restarts the expiry.
+    pub extend_on_get: bool,
+    /// `SH_SET` and `SH_ADD` restart the expiry.
+    pub extend_on_set_add: bool,
 }
 
 /// Key/value pairs from a request, in request order. Values are raw JSON.
@@ -121,45 +230,101 @@ pub type KeyValues<'a> = Vec<(Cow<'a, str>, &'a RawValue)>;
 /// Key names from a request, in request order (non-string items dropped).
 pub type KeyNames<'a> = Vec<Cow<'a, str>>;
 
+/// An operation on one key map: the top-level keys (`KV_*`) or a session's
+/// keys (`SH_*`). Both families share parameters, rules and reply shapes.
+#[derive(Debug)]
+pub enum MapOp<'a> {
+    /// `*_SET`
+    Set(KeyValues<'a>),
+    /// `*_ADD`
+    Add(KeyValues<'a>),
+    /// `*_GET`
+    Get(KeyNames<'a>),
+    /// `*_RMV` (`keys` was not empty)
+    Rmv(KeyNames<'a>),
+    /// `*_CLEAR`
+    Clear,
+    /// `*_CLEAR_SET`
+    ClearSet(KeyValues<'a>),
+    /// `*_CONTAINS`
+    Contains(KeyNames<'a>),
+    /// `*_COUNT`
+    Count,
+    /// `*_KEYS`
+    Keys,
+}
+
+impl MapOp<'_> {
+    /// The `KV_` verb of this operation.
+    pub fn kv_verb(&self) -> Verb {
+        match self {
+            MapOp::Set(_) => Verb::KvSet,
+            MapOp::Add(_) => Verb::KvAdd,
+            MapOp::Get(_) => Verb::KvGet,
+            MapOp::Rmv(_) => Verb::KvRmv,
+            MapOp::Clear => Verb::KvClear,
+            MapOp::ClearSet(_) => Verb::KvClearSet,
+            MapOp::Contains(_) => Verb::KvContains,
+            MapOp::Count => Verb::KvCount,
+            MapOp::Keys => Verb::KvKeys,
+        }
+    }
+
+    /// The `SH_` verb of this operation.
+    pub fn sh_verb(&self) -> Verb {
+        match self {
+            MapOp::Set(_) => Verb::ShSet,
+            MapOp::Add(_) => Verb::ShAdd,
+            MapOp::Get(_) => Verb::ShGet,
+            MapOp::Rmv(_) => Verb::ShRmv,
+            MapOp::Clear => Verb::ShClear,
+            MapOp::ClearSet(_) => Verb::ShClearSet,
+            MapOp::Contains(_) => Verb::ShContains,
+            MapOp::Count => Verb::ShCount,
+            MapOp::Keys => Verb::ShKeys,
+        }
+    }
+}
+
 /// A decoded request whose parameters passed validation.
+///
+/// A token is `Some` only when the request held a `u64` there; `None` (absent,
+/// a string, a float, a negative number, …) means "no session".
 #[derive(Debug)]
 pub enum Command<'a> {
-    /// `KV_SET`
-    KvSet(KeyValues<'a>),
-    /// `KV_ADD`
-    KvAdd(KeyValues<'a>),
-    /// `KV_GET`
-    KvGet(KeyNames<'a>),
-    /// `KV_RMV` (`keys` is never empty)
-    KvRmv(KeyNames<'a>),
-    /// `KV_CLEAR`
-    KvClear,
-    /// `KV_CLEAR_SET`
-    KvClearSet(KeyValues<'a>),
-    /// `KV_CONTAINS`
-    KvContains(KeyNames<'a>),
-    /// `KV_COUNT`
-    KvCount,
-    /// `KV_KEYS`
-    KvKeys,
+    /// A `KV_*` command on the top-level keys.
+    Kv(MapOp<'a>),
     /// `SV_INFO`
     SvInfo,
+    /// `SH_NEW`, with its `expiry` if given.
+    ShNew(Option<Expiry>),
+    /// `SH_END`
+    ShEnd(Option<u64>),
+    /// `SH_END_ALL`
+    ShEndAll,
+    /// `SH_EXISTS`: the `u64` items of `tkns`, in request order.
+    ShExists(Vec<u64>),
+    /// `SH_INFO` (its body had exactly one member)
+    ShInfo(Option<u64>),
+    /// `SH_INFO_ALL`
+    ShInfoAll,
+    /// An `SH_*` data command on one session's keys.
+    Sh(Option<u64>, MapOp<'a>),
 }
 
 impl Command<'_> {
     /// The verb this command answers to.
     pub fn verb(&self) -> Verb {
         match self {
-            Command::KvSet(_) => Verb::KvSet,
-            Command::KvAdd(_) => Verb::KvAdd,
-            Command::KvGet(_) => Verb::KvGet,
-            Command::KvRmv(_) => Verb::KvRmv,
-            Command::KvClear => Verb::KvClear,
-            Command::KvClearSet(_) => Verb::KvClearSet,
-            Command::KvContains(_) => Verb::KvContains,
-            Command::KvCount => Verb::KvCount,
-            Command::KvKeys => Verb::KvKeys,
+            Command::Kv(op) => op.kv_verb(),
             Command::SvInfo => Verb::SvInfo,
+            Command::ShNew(_) => Verb::ShNew,
+            Command::ShEnd(_) => Verb::ShEnd,
+            Command::ShEndAll => Verb::ShEndAll,
+            Command::ShExists(_) => Verb::ShExists,
+            Command::ShInfo(_) => Verb::ShInfo,
+            Command::ShInfoAll => Verb::ShInfoAll,
+            Command::Sh(_, op) => op.sh_verb(),
         }
     }
 }
@@ -168,7 +333,7 @@ impl Command<'_> {
 mod tests {
     use super::*;
 
-    const ALL: [Verb; 10] = [
+    const ALL: [Verb; 25] = [
         Verb::KvSet,
         Verb::KvAdd,
         Verb::KvGet,
@@ -179,6 +344,21 @@ mod tests {
         Verb::KvCount,
         Verb::KvKeys,
         Verb::SvInfo,
+        Verb::ShNew,
+        Verb::ShEnd,
+        Verb::ShEndAll,
+        Verb::ShExists,
+        Verb::ShInfo,
+        Verb::ShInfoAll,
+        Verb::ShSet,
+        Verb::ShAdd,
+        Verb::ShGet,
+        Verb::ShRmv,
+        Verb::ShClear,
+        Verb::ShClearSet,
+        Verb::ShContains,
+        Verb::ShCount,
+        Verb::ShKeys,
     ];
 
     #[test]
@@ -197,6 +377,26 @@ mod tests {
             let params = verb.params();
             assert!(params.len() <= MAX_PARAMS);
             assert!(params.windows(2).all(|w| w[0].name.as_bytes() < w[1].name.as_bytes()));
+        }
+        assert!(EXPIRY_PARAMS.len() <= MAX_PARAMS);
+        assert!(EXPIRY_PARAMS.windows(2).all(|w| w[0].name.as_bytes() < w[1].name.as_bytes()));
+    }
+
+    #[test]
+    fn kv_and_sh_map_ops_name_matching_verbs() {
+        let ops = [
+            MapOp::Set(Vec::new()),
+            MapOp::Add(Vec::new()),
+            MapOp::Get(Vec::new()),
+            MapOp::Rmv(Vec::new()),
+            MapOp::Clear,
+            MapOp::ClearSet(Vec::new()),
+            MapOp::Contains(Vec::new()),
+            MapOp::Count,
+            MapOp::Keys,
+        ];
+        for op in ops {
+            assert_eq!(op.sh_verb().name(), op.kv_verb().name().replacen("KV_", "SH_", 1));
         }
     }
 }

@@ -14,41 +14,25 @@
 //!    `<CMD>_RSP` 13;
 //! 4. an unknown `KV_*` name → `ERR` 10; any other unknown name →
 //!    `<CMD>_RSP` 10;
-//! 5. parameters in byte-wise name order: missing → 26, wrong type → 41;
-//! 6. command-specific checks (e.g. an empty `keys` in `KV_RMV` → 42).
+//! 5. `SH_INFO` only: a body without exactly one distinct member name → 13;
+//! 6. parameters in byte-wise name order: missing → 26, wrong type → 41
+//!    (`SH_NEW`'s `expiry` object is checked the same way, member by member);
+//! 7. command-specific checks (e.g. an empty `keys` in `KV_RMV` → 42).
+//!
+//! A token (`tkn`) never fails validation: any value is read, and only a
+//! `u64` becomes `Some(token)`. The store answers "no session" (100) for the
+//! rest, after the other parameters passed, as NemesisDB does.
 
 use std::borrow::Cow;
-use std::fmt;
 
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::value::RawValue;
+use serde::de::Deserializer;
 
-use super::command::{Command, KeyValues, Kind, MAX_PARAMS, Param, Verb};
+use super::command::{Command, Expiry, KeyValues, MAX_PARAMS, MapOp, Param, Verb};
 use super::status::Status;
 
-/// Implements the scalar `visit_*` methods of a visitor to return one value.
-macro_rules! scalars_are {
-    ($value:expr) => {
-        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-            Ok($value)
-        }
-        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-            Ok($value)
-        }
-        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-            Ok($value)
-        }
-        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-            Ok($value)
-        }
-        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-            Ok($value)
-        }
-        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok($value)
-        }
-    };
-}
+mod visit;
+
+use visit::EnvelopeVisitor;
 
 /// Why a request was refused before it reached the store, and how to say so.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,29 +119,44 @@ pub fn decode(text: &str) -> Result<Command<'_>, Rejection<'_>> {
 
 /// Checks the parameters in order, then builds the command.
 fn build<'a>(verb: Verb, args: &mut Args<'a>) -> Result<Command<'a>, Rejection<'static>> {
+    if verb.wants_one_member() && args.names != Names::One {
+        return Err(Rejection::verb(verb, Status::CommandSyntax, ""));
+    }
     if let Err((status, m)) = check(verb.params(), &args.slots) {
         return Err(Rejection::verb(verb, status, m));
     }
     let mut slots = args.slots.iter_mut().map(std::mem::take);
     let mut next = || slots.next().unwrap_or_default();
-    Ok(match verb {
-        Verb::KvSet => Command::KvSet(next().into_pairs()),
-        Verb::KvAdd => Command::KvAdd(next().into_pairs()),
-        Verb::KvClearSet => Command::KvClearSet(next().into_pairs()),
-        Verb::KvGet => Command::KvGet(next().into_names().0),
-        Verb::KvContains => Command::KvContains(next().into_names().0),
-        Verb::KvRmv => match next().into_names() {
+    let op = match verb {
+        Verb::KvSet | Verb::ShSet => Some(MapOp::Set(next().into_pairs())),
+        Verb::KvAdd | Verb::ShAdd => Some(MapOp::Add(next().into_pairs())),
+        Verb::KvClearSet | Verb::ShClearSet => Some(MapOp::ClearSet(next().into_pairs())),
+        Verb::KvGet | Verb::ShGet => Some(MapOp::Get(next().into_names().0)),
+        Verb::KvContains | Verb::ShContains => Some(MapOp::Contains(next().into_names().0)),
+        Verb::KvRmv | Verb::ShRmv => match next().into_names() {
             (_, 0) => return Err(Rejection::verb(verb, Status::ValueSize, "keys")),
-            (names, _) => Command::KvRmv(names),
+            (names, _) => Some(MapOp::Rmv(names)),
         },
-        Verb::KvClear => Command::KvClear,
-        Verb::KvCount => Command::KvCount,
-        Verb::KvKeys => Command::KvKeys,
-        Verb::SvInfo => Command::SvInfo,
+        Verb::KvClear | Verb::ShClear => Some(MapOp::Clear),
+        Verb::KvCount | Verb::ShCount => Some(MapOp::Count),
+        Verb::KvKeys | Verb::ShKeys => Some(MapOp::Keys),
+        _ => None,
+    };
+    Ok(match (op, verb) {
+        (Some(op), _) if verb.name().starts_with("SH_") => Command::Sh(next().into_token(), op),
+        (Some(op), _) => Command::Kv(op),
+        (None, Verb::ShNew) => Command::ShNew(next().into_expiry()),
+        (None, Verb::ShEnd) => Command::ShEnd(next().into_token()),
+        (None, Verb::ShExists) => Command::ShExists(next().into_tokens()),
+        (None, Verb::ShInfo) => Command::ShInfo(next().into_token()),
+        (None, Verb::ShEndAll) => Command::ShEndAll,
+        (None, Verb::ShInfoAll) => Command::ShInfoAll,
+        (None, _) => Command::SvInfo,
     })
 }
 
-/// The first failing parameter in `params` order: missing → 26, wrong type → 41.
+/// The first failing parameter in `params` order: missing → 26, wrong type →
+/// 41, or the failure found inside a nested object.
 pub(crate) fn check(params: &[Param], slots: &[Slot<'_>]) -> Result<(), (Status, &'static str)> {
     for (param, slot) in params.iter().zip(slots) {
         match slot {
@@ -165,6 +164,7 @@ pub(crate) fn check(params: &[Param], slots: &[Slot<'_>]) -> Result<(), (Status,
                 return Err((Status::ParamMissing, MISSING_PARAMETER));
             }
             Slot::WrongType => return Err((Status::ValueTypeInvalid, PARAM_TYPE_INCORRECT)),
+            Slot::Invalid(status, m) => return Err((*status, m)),
             _ => {}
         }
     }
@@ -179,10 +179,22 @@ pub(crate) enum Slot<'a> {
     Absent,
     /// The parameter had the wrong JSON type.
     WrongType,
+    /// A nested object failed its own checks with this status and `m`.
+    Invalid(Status, &'static str),
     /// [`Kind::Object`]: members in request order, first occurrence kept.
     Pairs(KeyValues<'a>),
     /// [`Kind::Names`]: the string items, and how many items there were.
     Names(Vec<Cow<'a, str>>, usize),
+    /// [`Kind::Token`]: the token if the value was a `u64`.
+    Token(Option<u64>),
+    /// [`Kind::Tokens`]: the `u64` items.
+    Tokens(Vec<u64>),
+    /// [`Kind::Uint`]
+    Uint(u64),
+    /// [`Kind::Bool`]
+    Bool(bool),
+    /// [`Kind::Expiry`], checked.
+    Expiry(Expiry),
 }
 
 impl<'a> Slot<'a> {
@@ -199,12 +211,51 @@ impl<'a> Slot<'a> {
             _ => (Vec::new(), 0),
         }
     }
+
+    fn into_token(self) -> Option<u64> {
+        match self {
+            Slot::Token(token) => token,
+            _ => None,
+        }
+    }
+
+    fn into_tokens(self) -> Vec<u64> {
+        match self {
+            Slot::Tokens(tokens) => tokens,
+            _ => Vec::new(),
+        }
+    }
+
+    fn into_expiry(self) -> Option<Expiry> {
+        match self {
+            Slot::Expiry(expiry) => Some(expiry),
+            _ => None,
+        }
+    }
+
+    fn bool_or_false(&self) -> bool {
+        matches!(self, Slot::Bool(true))
+    }
+}
+
+/// How many distinct member names a body had, as far as `SH_INFO` cares.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Names {
+    /// No member.
+    #[default]
+    None,
+    /// One name (possibly repeated).
+    One,
+    /// Two or more different names.
+    Many,
 }
 
 /// The parameters read from a command body, in the verb's parameter order.
 #[derive(Debug, Default)]
 pub(crate) struct Args<'a> {
     pub slots: [Slot<'a>; MAX_PARAMS],
+    /// Counted only for verbs that [want one member](Verb::wants_one_member).
+    pub names: Names,
 }
 
 /// The top level of a message.
@@ -220,282 +271,6 @@ enum Envelope<'a> {
 enum Body {
     NotObject,
     Object,
-}
-
-struct EnvelopeVisitor<'a, 'de> {
-    args: &'a mut Args<'de>,
-}
-
-impl<'de> Visitor<'de> for EnvelopeVisitor<'_, 'de> {
-    type Value = Envelope<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a request object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let Some(name) = map.next_key_seed(StrSeed)? else {
-            return Ok(Envelope::Malformed);
-        };
-        let params = Verb::from_name(&name).map_or(&[][..], Verb::params);
-        let body = map.next_value_seed(BodySeed { params, args: self.args })?;
-        let mut multiple = false;
-        while let Some(other) = map.next_key_seed(StrSeed)? {
-            multiple |= other != name;
-            map.next_value::<IgnoredAny>()?;
-        }
-        Ok(Envelope::One { name, body, multiple })
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-        drain_seq(seq)?;
-        Ok(Envelope::Malformed)
-    }
-
-    scalars_are!(Envelope::Malformed);
-}
-
-/// Reads a command body against a parameter list, into `args`.
-struct BodySeed<'a, 'de> {
-    params: &'static [Param],
-    args: &'a mut Args<'de>,
-}
-
-impl<'de> DeserializeSeed<'de> for BodySeed<'_, 'de> {
-    type Value = Body;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for BodySeed<'_, 'de> {
-    type Value = Body;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a command body")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        while let Some(index) = map.next_key_seed(ParamIndex { params: self.params })? {
-            match index {
-                Some(i) if matches!(self.args.slots[i], Slot::Absent) => {
-                    self.args.slots[i] = map.next_value_seed(SlotSeed { kind: self.params[i].kind })?;
-                }
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(Body::Object)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-        drain_seq(seq)?;
-        Ok(Body::NotObject)
-    }
-
-    scalars_are!(Body::NotObject);
-}
-
-/// Reads a member name and returns its position in a parameter list, without
-/// allocating.
-struct ParamIndex {
-    params: &'static [Param],
-}
-
-impl<'de> DeserializeSeed<'de> for ParamIndex {
-    type Value = Option<usize>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_str(self)
-    }
-}
-
-impl Visitor<'_> for ParamIndex {
-    type Value = Option<usize>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a parameter name")
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(self.params.iter().position(|p| p.name == v))
-    }
-}
-
-/// Reads one parameter value of a given kind; a value of another JSON type is
-/// consumed and becomes [`Slot::WrongType`].
-struct SlotSeed {
-    kind: Kind,
-}
-
-impl<'de> DeserializeSeed<'de> for SlotSeed {
-    type Value = Slot<'de>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for SlotSeed {
-    type Value = Slot<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a parameter value")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        if self.kind != Kind::Object {
-            drain_map(map)?;
-            return Ok(Slot::WrongType);
-        }
-        let mut pairs = KeyValues::new();
-        while let Some(key) = map.next_key_seed(StrSeed)? {
-            let value: &RawValue = map.next_value()?;
-            pairs.push((key, value));
-        }
-        dedup_keep_first(&mut pairs);
-        Ok(Slot::Pairs(pairs))
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        if self.kind != Kind::Names {
-            drain_seq(seq)?;
-            return Ok(Slot::WrongType);
-        }
-        let mut names = Vec::with_capacity(seq.size_hint().unwrap_or(1));
-        let mut len = 0;
-        while let Some(item) = seq.next_element_seed(MaybeStr)? {
-            len += 1;
-            names.extend(item);
-        }
-        Ok(Slot::Names(names, len))
-    }
-
-    scalars_are!(Slot::WrongType);
-}
-
-/// Keeps the first of repeated member names, as NemesisDB does.
-fn dedup_keep_first(pairs: &mut KeyValues<'_>) {
-    const LINEAR_SCAN_MAX: usize = 16;
-    if pairs.len() < 2 {
-        return;
-    }
-    if pairs.len() <= LINEAR_SCAN_MAX {
-        let mut i = 1;
-        while i < pairs.len() {
-            if pairs[..i].iter().any(|(k, _)| *k == pairs[i].0) {
-                pairs.remove(i);
-            } else {
-                i += 1;
-            }
-        }
-    } else {
-        let mut seen = std::collections::HashSet::with_capacity(pairs.len());
-        pairs.retain(|(k, _)| seen.insert(k.clone()));
-    }
-}
-
-/// Reads a string, borrowing from the input unless it holds escapes.
-pub(crate) struct StrSeed;
-
-impl<'de> DeserializeSeed<'de> for StrSeed {
-    type Value = Cow<'de, str>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_str(self)
-    }
-}
-
-impl<'de> Visitor<'de> for StrSeed {
-    type Value = Cow<'de, str>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a string")
-    }
-
-    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-        Ok(Cow::Borrowed(v))
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Cow::Owned(v.to_owned()))
-    }
-
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-        Ok(Cow::Owned(v))
-    }
-}
-
-/// Reads any value; strings come back, everything else is consumed and
-/// skipped.
-struct MaybeStr;
-
-impl<'de> DeserializeSeed<'de> for MaybeStr {
-    type Value = Option<Cow<'de, str>>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for MaybeStr {
-    type Value = Option<Cow<'de, str>>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any value")
-    }
-
-    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-        Ok(Some(Cow::Borrowed(v)))
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Some(Cow::Owned(v.to_owned())))
-    }
-
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-        Ok(Some(Cow::Owned(v)))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        drain_map(map).map(|()| None)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-        drain_seq(seq).map(|()| None)
-    }
-
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-}
-
-fn drain_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<(), A::Error> {
-    while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-    Ok(())
-}
-
-fn drain_seq<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
-    while seq.next_element::<IgnoredAny>()?.is_some() {}
-    Ok(())
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ mod decode;
 mod reply;
 mod status;
 
-pub use command::{Command, KeyNames, KeyValues, Verb};
+pub use command::{Command, Expiry, KeyNames, KeyValues, MapOp, Verb};
 pub use decode::{MISSING_PARAMETER, PARAM_TYPE_INCORRECT, Rejection, RspName, Shape, decode};
 pub use reply::{Members, Reply, write_str};
 pub use status::{Protocol, Status};

@@ -1,6 +1,10 @@
-//! The store: the single owner of every key (and, through it, of sessions
-//! and their timers). [`Store::execute`] runs one validated command and
-//! writes its reply.
+//! The store: the single owner of every key, of sessions and of their
+//! timers. [`Store::execute`] runs one validated command and writes its
+//! reply; [`Store::expire`] runs active session expiry once per turn, and
+//! [`Store::next_deadline`] says when it next has work.
+//!
+//! Time comes in as `Instant`s and is turned into session-clock time (and
+//! wheel ticks) against an origin the store keeps: the first `now` it sees.
 //!
 //! Must not touch: sockets, mio, the clock (time is passed in), JSON syntax
 //! (the reply writer of [`crate::protocol`] owns that). Not thread-safe by
@@ -8,27 +12,46 @@
 
 mod info;
 mod kv;
+pub mod sessions;
+mod tokens;
 
 use std::borrow::Cow;
 use std::collections::HashSet;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub use info::{LastSave, ServerInfo, Stats};
 pub use kv::{Entry, KeyHasher, KeyMap};
+use sessions::{Budget, Sessions, Touch};
 
-use crate::protocol::{Command, Reply, Status, Verb};
+use crate::protocol::{Command, MapOp, Reply, Status, Verb};
+
+/// Most active-expiry work per [`Store::expire`] call: sessions expired or
+/// re-armed plus keys freed. An empty session costs about 100 ns to expire
+/// (`benches/expiry_stalls.rs`), so a full budget is a few hundred
+/// microseconds; a backlog continues on the next turn.
+pub const MAX_EXPIRE_PER_TICK: usize = 2_048;
+
+/// Most timers the wheel may move between slots per [`Store::expire`] call,
+/// so that cascading a crowded slot (tens of thousands of timers due within
+/// minutes of each other) is spread over turns too. A move of a randomly
+/// placed timer costs up to about 200 ns (a cache miss), so this bounds a
+/// cascade to under a millisecond per turn.
+pub const MAX_CASCADE_MOVES_PER_TICK: usize = 4_096;
 
 /// Every key ndb holds.
 #[derive(Debug)]
 pub struct Store {
     kv: KeyMap,
+    sessions: Sessions,
     info: info::Info,
+    /// Tick 0 of the session clock: the first `now` the store was given.
+    origin: Option<Instant>,
 }
 
 impl Store {
     /// An empty store.
     pub fn new(info: ServerInfo) -> Store {
-        Store { kv: KeyMap::new(), info: info::Info::new(info) }
+        Store { kv: KeyMap::new(), sessions: Sessions::new(), info: info::Info::new(info), origin: None }
     }
 
     /// Notes the server's first turn, from which `SV_INFO` counts uptime.
@@ -39,7 +62,7 @@ impl Store {
 
     /// The counters `SV_INFO` reports.
     pub fn stats(&self) -> Stats {
-        self.info.stats
+        Stats { session_expiries: self.sessions.expiries(), ..self.info.stats }
     }
 
     /// The counters, for the server to count connections and requests.
@@ -52,10 +75,9 @@ impl Store {
         self.info.last_save = Some(save);
     }
 
-    /// Live sessions, as `SV_INFO` reports them. The store holds no
-    /// session table yet, so this is 0.
+    /// Live sessions, as `SV_INFO` reports them.
     pub fn session_count(&self) -> usize {
-        0
+        self.sessions.len()
     }
 
     /// The top-level keys.
@@ -68,66 +90,185 @@ impl Store {
         &mut self.kv
     }
 
+    /// The sessions.
+    pub fn sessions(&self) -> &Sessions {
+        &self.sessions
+    }
+
+    /// The time since the origin, fixing the origin on first use.
+    fn since(&mut self, now: Instant) -> Duration {
+        now.saturating_duration_since(*self.origin.get_or_insert(now))
+    }
+
+    /// When [`Store::expire`] next has work: at or before `now` while a
+    /// backlog is left, `None` when no session expires.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let tick = self.sessions.next_deadline()?;
+        self.origin?.checked_add(Duration::from_millis(tick))
+    }
+
+    /// Expires sessions whose deadline passed, within the per-turn budget
+    /// ([`MAX_EXPIRE_PER_TICK`], [`MAX_CASCADE_MOVES_PER_TICK`]). Returns how
+    /// many expired.
+    pub fn expire(&mut self, now: Instant) -> usize {
+        let mut budget = Budget { work: MAX_EXPIRE_PER_TICK, moves: MAX_CASCADE_MOVES_PER_TICK };
+        self.expire_within(now, &mut budget)
+    }
+
+    /// [`Store::expire`] with a caller's budget ([`Budget::UNLIMITED`] runs
+    /// everything due).
+    pub fn expire_within(&mut self, now: Instant, budget: &mut Budget) -> usize {
+        if self.origin.is_none() {
+            return 0;
+        }
+        let since = self.since(now);
+        self.sessions.expire(since, budget)
+    }
+
     /// Runs `command` at time `now` and writes its reply.
     pub fn execute(&mut self, command: Command<'_>, now: Instant, reply: &mut Reply<'_>) {
         let verb = command.verb();
         match command {
-            Command::KvSet(pairs) => {
-                for (key, value) in &pairs {
-                    self.kv.set(key, value.get());
-                }
-                reply.status(verb, Status::Ok);
-            }
-            Command::KvAdd(pairs) => {
-                for (key, value) in &pairs {
-                    self.kv.add(key, value.get());
-                }
-                reply.status(verb, Status::Ok);
-            }
-            Command::KvClearSet(pairs) => {
-                let removed = self.kv.clear();
-                for (key, value) in &pairs {
-                    self.kv.set(key, value.get());
-                }
-                count(reply, verb, removed);
-            }
-            Command::KvGet(names) => {
-                let kv = &self.kv;
-                reply.object(verb, |o| {
-                    let found = first_occurrences(&names).filter_map(|name| kv.get(name));
-                    o.members("keys", found.map(Entry::member_json)).st(Status::Ok);
-                });
-            }
-            Command::KvRmv(names) => {
-                for name in &names {
-                    self.kv.remove(name);
-                }
-                reply.status(verb, Status::Ok);
-            }
-            Command::KvClear => {
-                let removed = self.kv.clear();
-                count(reply, verb, removed);
-            }
-            Command::KvContains(names) => {
-                let kv = &self.kv;
-                reply.object(verb, |o| {
-                    let found = names.iter().filter_map(|name| kv.get(name));
-                    o.array("contains", found.map(Entry::key_json)).st(Status::Ok);
-                });
-            }
-            Command::KvCount => count(reply, verb, self.kv.len()),
-            Command::KvKeys => {
-                let kv = &self.kv;
-                reply.object(verb, |o| {
-                    o.array("keys", kv.entries().map(Entry::key_json)).st(Status::Ok);
-                });
-            }
+            Command::Kv(op) => run(&mut self.kv, op, verb, reply),
             Command::SvInfo => {
                 let counts = info::Counts { keys: self.kv.len(), sessions: self.session_count() };
+                self.info.stats.session_expiries = self.sessions.expiries();
                 self.info.write(reply, counts, now);
+            }
+            Command::ShNew(expiry) => {
+                let since = self.since(now);
+                match self.sessions.create(expiry, since) {
+                    Ok(token) => reply.object(verb, |o| {
+                        o.st(Status::Ok).u64("tkn", token);
+                    }),
+                    Err(e) => {
+                        log::error!("SH_NEW: {e}");
+                        reply.error(verb, Status::SessionNewFail, "");
+                    }
+                }
+            }
+            Command::ShEnd(Some(token)) => {
+                let since = self.since(now);
+                let status = if self.sessions.end(token, since) { Status::Ok } else { Status::SessionNotExist };
+                reply.object(verb, |o| {
+                    o.st(status).u64("tkn", token);
+                });
+            }
+            Command::ShEndAll => {
+                let since = self.since(now);
+                count(reply, verb, self.sessions.end_all(since));
+            }
+            Command::ShExists(mut tokens) => {
+                let since = self.since(now);
+                tokens.retain(|&token| self.sessions.exists(token, since));
+                reply.object(verb, |o| {
+                    o.u64s("exist", tokens).st(Status::Ok);
+                });
+            }
+            Command::ShInfo(Some(token)) => {
+                let since = self.since(now);
+                session_info(reply, verb, token, self.sessions.info(token, since));
+            }
+            Command::ShInfoAll => {
+                let sessions = &self.sessions;
+                reply.object(verb, |o| {
+                    o.st(Status::Ok)
+                        .u64("totalKeys", sessions.total_keys() as u64)
+                        .u64("totalSessions", sessions.len() as u64);
+                });
+            }
+            Command::Sh(Some(token), op) => {
+                let since = self.since(now);
+                let touch = match op {
+                    MapOp::Set(_) | MapOp::Add(_) => Touch::SetAdd,
+                    MapOp::Get(_) => Touch::Get,
+                    _ => Touch::None,
+                };
+                let done = self.sessions.with_keys(token, since, touch, |keys| run(keys, op, verb, reply));
+                if done.is_none() {
+                    reply.error(verb, Status::SessionNotExist, "");
+                }
+            }
+            Command::ShEnd(None) | Command::ShInfo(None) | Command::Sh(None, _) => {
+                reply.error(verb, Status::SessionNotExist, "");
             }
         }
     }
+}
+
+/// Runs a `KV_*`/`SH_*` data operation on one key map.
+fn run(map: &mut KeyMap, op: MapOp<'_>, verb: Verb, reply: &mut Reply<'_>) {
+    match op {
+        MapOp::Set(pairs) => {
+            for (key, value) in &pairs {
+                map.set(key, value.get());
+            }
+            reply.status(verb, Status::Ok);
+        }
+        MapOp::Add(pairs) => {
+            for (key, value) in &pairs {
+                map.add(key, value.get());
+            }
+            reply.status(verb, Status::Ok);
+        }
+        MapOp::ClearSet(pairs) => {
+            let removed = map.clear();
+            for (key, value) in &pairs {
+                map.set(key, value.get());
+            }
+            count(reply, verb, removed);
+        }
+        MapOp::Get(names) => {
+            reply.object(verb, |o| {
+                let found = first_occurrences(&names).filter_map(|name| map.get(name));
+                o.members("keys", found.map(Entry::member_json)).st(Status::Ok);
+            });
+        }
+        MapOp::Rmv(names) => {
+            for name in &names {
+                map.remove(name);
+            }
+            reply.status(verb, Status::Ok);
+        }
+        MapOp::Clear => {
+            let removed = map.clear();
+            count(reply, verb, removed);
+        }
+        MapOp::Contains(names) => {
+            reply.object(verb, |o| {
+                let found = names.iter().filter_map(|name| map.get(name));
+                o.array("contains", found.map(Entry::key_json)).st(Status::Ok);
+            });
+        }
+        MapOp::Count => count(reply, verb, map.len()),
+        MapOp::Keys => {
+            reply.object(verb, |o| {
+                o.array("keys", map.entries().map(Entry::key_json)).st(Status::Ok);
+            });
+        }
+    }
+}
+
+/// The `SH_INFO` reply for a well-formed token.
+fn session_info(reply: &mut Reply<'_>, verb: Verb, token: u64, info: Option<sessions::SessionInfo>) {
+    reply.object(verb, |o| {
+        let Some(info) = info else {
+            o.null("keyCnt").null("shared").st(Status::SessionNotExist).u64("tkn", token);
+            return;
+        };
+        o.bool("expires", info.expiry.is_some());
+        if let Some(expiry) = info.expiry {
+            let settings = expiry.settings;
+            o.object("expiry", |e| {
+                e.bool("deleteSession", settings.delete_session)
+                    .u64("duration", settings.duration)
+                    .bool("extendOnGet", settings.extend_on_get)
+                    .bool("extendOnSetAdd", settings.extend_on_set_add)
+                    .u64("remaining", expiry.remaining_secs);
+            });
+        }
+        o.u64("keyCnt", info.key_count as u64).bool("shared", false).st(Status::Ok).u64("tkn", token);
+    });
 }
 
 /// `{"<verb>_RSP":{"cnt":n,"st":1}}`
@@ -151,56 +292,4 @@ fn first_occurrences<'n>(names: &'n [Cow<'_, str>]) -> impl Iterator<Item = &'n 
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::protocol::{Protocol, decode};
-
-    fn run(store: &mut Store, request: &str) -> String {
-        let mut out = Vec::new();
-        let mut reply = Reply::new(&mut out, Protocol::V07);
-        match decode(request) {
-            Ok(cmd) => store.execute(cmd, Instant::now(), &mut reply),
-            Err(rejection) => reply.rejection(&rejection),
-        }
-        String::from_utf8(out).unwrap()
-    }
-
-    #[test]
-    fn a_session_of_kv_commands() {
-        let mut store = Store::new(ServerInfo { persist_enabled: true, persist_path: "d".into() });
-        let rows = [
-            (r#"{"KV_SET":{"keys":{"a":1,"b":{"x":[true,null]},"c":"s"}}}"#, r#"{"KV_SET_RSP":{"st":1}}"#),
-            (
-                r#"{"KV_GET":{"keys":["b","zz","a","b"]}}"#,
-                r#"{"KV_GET_RSP":{"keys":{"b":{"x":[true,null]},"a":1},"st":1}}"#,
-            ),
-            (r#"{"KV_ADD":{"keys":{"a":2,"d":4}}}"#, r#"{"KV_ADD_RSP":{"st":1}}"#),
-            (r#"{"KV_GET":{"keys":["a","d"]}}"#, r#"{"KV_GET_RSP":{"keys":{"a":1,"d":4},"st":1}}"#),
-            (
-                r#"{"KV_CONTAINS":{"keys":["d","x","a","d",7]}}"#,
-                r#"{"KV_CONTAINS_RSP":{"contains":["d","a","d"],"st":1}}"#,
-            ),
-            (r#"{"KV_COUNT":{}}"#, r#"{"KV_COUNT_RSP":{"cnt":4,"st":1}}"#),
-            (r#"{"KV_RMV":{"keys":["b","nope"]}}"#, r#"{"KV_RMV_RSP":{"st":1}}"#),
-            (r#"{"KV_KEYS":{}}"#, r#"{"KV_KEYS_RSP":{"keys":["a","d","c"],"st":1}}"#),
-            (r#"{"KV_CLEAR_SET":{"keys":{"q\"":1}}}"#, r#"{"KV_CLEAR_SET_RSP":{"cnt":3,"st":1}}"#),
-            (r#"{"KV_KEYS":{}}"#, r#"{"KV_KEYS_RSP":{"keys":["q\""],"st":1}}"#),
-            (r#"{"KV_CLEAR":{}}"#, r#"{"KV_CLEAR_RSP":{"cnt":1,"st":1}}"#),
-            (r#"{"KV_KEYS":{}}"#, r#"{"KV_KEYS_RSP":{"keys":[],"st":1}}"#),
-            (r#"{"KV_GET":{"keys":[]}}"#, r#"{"KV_GET_RSP":{"keys":{},"st":1}}"#),
-        ];
-        for (request, expected) in rows {
-            assert_eq!(run(&mut store, request), expected, "{request}");
-        }
-    }
-
-    #[test]
-    fn first_occurrences_dedupes_small_and_large_lists() {
-        let small: Vec<Cow<'_, str>> = ["a", "b", "a", "c", "b"].map(Cow::Borrowed).to_vec();
-        assert_eq!(first_occurrences(&small).collect::<Vec<_>>(), ["a", "b", "c"]);
-        let large: Vec<Cow<'_, str>> = (0..100).map(|i| Cow::Owned(format!("k{}", i % 30))).collect();
-        let got: Vec<&str> = first_occurrences(&large).collect();
-        assert_eq!(got.len(), 30);
-        assert_eq!(got[29], "k29");
-    }
-}
+mod tests;

@@ -33,7 +33,10 @@
 //! - `elapsed <= now`, where `now` is the latest tick passed to [`TimerWheel::poll`].
 //!   Time only moves forward: an earlier `now` is treated as the latest one.
 //! - Every timer in the pending list has `deadline <= now`; every timer in a wheel
-//!   slot has `deadline > elapsed` and sits at `level_for(elapsed, deadline)`.
+//!   slot has `deadline > elapsed` and sits at `level_for(elapsed, deadline)`, except
+//!   the timers still in the `cascading` slot: that slot starts at `elapsed`, its
+//!   timers have `start <= deadline < start + 64^L`, and no insert can land in it
+//!   (such a deadline belongs to a lower level).
 //!   Hence the occupied slots of a level all lie after the cursor's slot, and every
 //!   slot of a lower level starts before any slot of a higher one.
 //! - `occupied[level]` has the bit of each non-empty slot, `occupied_levels` the bit
@@ -45,11 +48,18 @@
 //! `insert`, `cancel`, `deadline`, `next_deadline`: O(1). `poll` returns one timer; when
 //! the next due slot belongs to level `L > 0` it first *cascades* that slot, moving
 //! each of its timers to the pending list (if due) or to a lower level. A timer moves
-//! at most once per level in its life, so polling is amortized O(1) per timer, but a
-//! single call pays for the whole slot it cascades: a level-3 slot spans about 4.4
-//! minutes and holds every timer due in that window. Each move follows a list link,
-//! so timers inserted in deadline order (one TTL, steady arrivals) cascade from
-//! cache, while randomly ordered ones cost a cache miss per move.
+//! at most once per level in its life, so polling is amortized O(1) per timer. Each
+//! move follows a list link, so timers inserted in deadline order (one TTL, steady
+//! arrivals) cascade from cache, while randomly ordered ones cost a cache miss per move.
+//!
+//! A slot can be large: a level-3 slot spans about 4.4 minutes and holds every timer
+//! due in that window, so emptying it in one call could stop an event loop for
+//! milliseconds. The cascade is therefore *incremental*: [`TimerWheel::poll_bounded`]
+//! takes a budget of moves and, when it runs out, leaves the slot half-moved and
+//! returns. The half-moved slot is remembered (`cascading`) and finished first by the
+//! next poll, before any other slot is looked at; meanwhile
+//! [`TimerWheel::next_deadline`] reports the cursor, which is due, so the caller comes
+//! back at once. [`TimerWheel::poll`] is `poll_bounded` with no limit.
 //!
 //! # Memory
 //!
@@ -142,6 +152,14 @@ pub struct TimerWheel<T> {
     now: u64,
     /// A lower bound on the deadlines in the pending list (`u64::MAX` when empty).
     pending_min: u64,
+    /// The slot a bounded poll stopped in the middle of cascading; it starts at
+    /// `elapsed` and is finished before anything else.
+    cascading: Option<u16>,
+    /// The generation of a brand-new node: 1, or after [`TimerWheel::clear`] one
+    /// past every generation handed out before, so no earlier key matches.
+    fresh_generation: NonZeroU32,
+    /// The highest generation handed out so far.
+    max_generation: u32,
 }
 
 impl<T> TimerWheel<T> {
@@ -162,6 +180,9 @@ impl<T> TimerWheel<T> {
             elapsed: 0,
             now: 0,
             pending_min: u64::MAX,
+            cascading: None,
+            fresh_generation: NonZeroU32::MIN,
+            max_generation: 0,
         }
     }
 
@@ -204,9 +225,10 @@ impl<T> TimerWheel<T> {
                     .ok()
                     .filter(|&index| index != NIL)
                     .expect("fewer than u32::MAX - 1 timers are live");
-                (index, NonZeroU32::MIN)
+                (index, self.fresh_generation)
             }
         };
+        self.max_generation = self.max_generation.max(generation.get());
         let node =
             Node::Occupied(Entry { deadline: deadline_ms, prev: NIL, next: NIL, generation, list: PENDING, value });
         if index as usize == self.nodes.len() {
@@ -241,13 +263,19 @@ impl<T> TimerWheel<T> {
     /// bound up to 64^L ms early. Polling at that tick cascades the slot, after which
     /// the answer is tighter, so a caller that sleeps until `next_deadline()` and polls
     /// reaches each deadline after at most one wake-up per level. After `poll(now)`
-    /// returns `None`, the answer is later than `now` (or `None`): no busy loop.
+    /// returns `None`, the answer is later than `now` (or `None`): no busy loop. After
+    /// [`poll_bounded`](Self::poll_bounded) ran out of budget, the answer is at or
+    /// before `now` until the work left is done.
     ///
     /// An answer at or before [`current_tick`](Self::current_tick) means due timers are
     /// waiting: poll now.
     pub fn next_deadline(&self) -> Option<u64> {
         // A caller that stopped polling early can leave due timers in both places.
-        let wheel = self.next_expiration().map(|(_, start)| start);
+        let wheel = match self.cascading {
+            // A half-moved slot starts at the cursor, which is at or before `now`.
+            Some(_) => Some(self.elapsed),
+            None => self.next_expiration().map(|(_, start)| start),
+        };
         if self.heads[PENDING as usize] != NIL {
             Some(wheel.map_or(self.pending_min, |start| start.min(self.pending_min)))
         } else {
@@ -266,6 +294,20 @@ impl<T> TimerWheel<T> {
     /// It returns the value rather than the key: the key is stale once the timer
     /// fires, and the value already says what the timer was for.
     pub fn poll(&mut self, now_ms: u64) -> Option<T> {
+        let mut unlimited = usize::MAX;
+        self.poll_bounded(now_ms, &mut unlimited)
+    }
+
+    /// Like [`poll`](Self::poll), but moves at most `*moves` timers between slots on
+    /// the way, counting them off `*moves`. Returns `None` when nothing is due **or**
+    /// when the budget ran out first; the two are told apart by
+    /// [`next_deadline`](Self::next_deadline), which stays at or before `now_ms` while
+    /// work is left. Handing out one budget per event-loop turn bounds the longest
+    /// stall a cascade can cause, whatever the number of timers in a slot.
+    ///
+    /// Taking a due timer off the pending list is not counted: the caller bounds that
+    /// by how many timers it takes per turn.
+    pub fn poll_bounded(&mut self, now_ms: u64, moves: &mut usize) -> Option<T> {
         self.now = self.now.max(now_ms);
         loop {
             let head = self.heads[PENDING as usize];
@@ -273,14 +315,39 @@ impl<T> TimerWheel<T> {
                 self.unlink(head);
                 return Some(self.free(head));
             }
+            if *moves == 0 {
+                return None;
+            }
+            if let Some(list) = self.cascading {
+                self.cascade_some(list, moves);
+                continue;
+            }
             match self.next_expiration() {
-                Some((list, start)) if start <= self.now => self.cascade(list, start),
+                Some((list, start)) if start <= self.now => {
+                    debug_assert!(self.elapsed <= start);
+                    self.elapsed = start;
+                    self.cascading = Some(list);
+                }
                 _ => {
                     self.elapsed = self.now;
                     return None;
                 }
             }
         }
+    }
+
+    /// Removes every timer and gives their memory back, keeping the wheel's time.
+    /// Every key issued so far goes stale, as if its timer had been cancelled.
+    pub fn clear(&mut self) {
+        self.fresh_generation = NonZeroU32::new(self.max_generation.wrapping_add(1)).unwrap_or(NonZeroU32::MIN);
+        self.nodes = Vec::new();
+        self.free_head = NIL;
+        self.len = 0;
+        self.heads.fill(NIL);
+        self.occupied = [0; LEVELS];
+        self.occupied_levels = 0;
+        self.pending_min = u64::MAX;
+        self.cascading = None;
     }
 
     /// The live entry named by `key`, if the key is not stale.
@@ -348,6 +415,9 @@ impl<T> TimerWheel<T> {
     }
 
     fn mark_empty(&mut self, list: u16) {
+        if self.cascading == Some(list) {
+            self.cascading = None;
+        }
         if list == PENDING {
             self.pending_min = u64::MAX;
         } else {
@@ -390,21 +460,22 @@ impl<T> TimerWheel<T> {
         Some(((level * SLOTS) as u16 + slot as u16, start))
     }
 
-    /// Moves the cursor to `start` and empties the slot `list` starting there: due
-    /// timers go to the pending list, the others to a lower level.
-    fn cascade(&mut self, list: u16, start: u64) {
-        debug_assert!(self.elapsed <= start && start <= self.now);
-        self.elapsed = start;
-        let mut index = self.heads[list as usize];
-        self.heads[list as usize] = NIL;
-        self.mark_empty(list);
-        while index != NIL {
-            let entry = self.linked(index);
-            let (next, deadline) = (entry.next, entry.deadline);
+    /// Moves up to `*moves` timers out of the slot being cascaded, the due ones to the
+    /// pending list and the others to a lower level. The cascade ends when the slot
+    /// empties (see `mark_empty`), by this or by a cancel. The cursor already sits at
+    /// the slot's start.
+    fn cascade_some(&mut self, list: u16, moves: &mut usize) {
+        while *moves > 0 {
+            let index = self.heads[list as usize];
+            if index == NIL {
+                break;
+            }
+            *moves -= 1;
+            self.unlink(index);
+            let deadline = self.linked(index).deadline;
             let target = self.list_for(deadline);
             debug_assert!(target == PENDING || (target as usize) < (list as usize / SLOTS) * SLOTS);
             self.link(index, target);
-            index = next;
         }
     }
 }

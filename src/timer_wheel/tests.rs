@@ -307,6 +307,104 @@ fn next_deadline_sees_due_timers_left_in_the_wheel_by_an_early_stop() {
 }
 
 #[test]
+fn bounded_poll_spreads_a_large_cascade_over_many_calls() {
+    let mut wheel = TimerWheel::new();
+    // One level-2 slot (4096 ticks wide) holding 10,000 timers, none due yet at
+    // its start: an unbounded poll would move all of them in one call.
+    for i in 0..10_000u64 {
+        wheel.insert(300_000 + i % 4_000, i);
+    }
+    let start = wheel.next_deadline().unwrap();
+    assert!(start <= 300_000);
+    let mut calls = 0;
+    loop {
+        let mut moves = 100;
+        assert_eq!(wheel.poll_bounded(start, &mut moves), None);
+        calls += 1;
+        assert!(moves <= 100);
+        if wheel.next_deadline().is_some_and(|next| next > start) {
+            break;
+        }
+        assert!(calls < 1_000, "the cascade never finishes");
+    }
+    assert!(calls >= 100, "10,000 moves took only {calls} calls of 100");
+    assert_eq!(wheel.len(), 10_000);
+    let fired = drain(&mut wheel, 304_000);
+    assert_eq!(fired, (0..10_000).collect::<Vec<_>>());
+}
+
+#[test]
+fn bounded_poll_returns_due_timers_found_mid_cascade() {
+    let mut wheel = TimerWheel::new();
+    for i in 0..1_000u64 {
+        wheel.insert(5_000 + i, i);
+    }
+    let mut fired = Vec::new();
+    let mut calls = 0;
+    while wheel.next_deadline().is_some_and(|next| next <= 10_000) {
+        let mut moves = 7;
+        while let Some(value) = wheel.poll_bounded(10_000, &mut moves) {
+            fired.push(value);
+        }
+        calls += 1;
+    }
+    fired.sort();
+    assert_eq!(fired, (0..1_000).collect::<Vec<_>>());
+    assert!(calls >= 1_000 / 7, "{calls}");
+    assert!(wheel.is_empty());
+}
+
+#[test]
+fn inserts_and_cancels_during_a_cascade_are_kept_exact() {
+    let mut wheel = TimerWheel::new();
+    let keys: Vec<TimerKey> = (0..1_000u64).map(|i| wheel.insert(300_000 + i, i)).collect();
+    let start = wheel.next_deadline().unwrap();
+    let mut moves = 10;
+    assert_eq!(wheel.poll_bounded(start, &mut moves), None);
+    assert_eq!(moves, 0);
+    assert_eq!(wheel.next_deadline(), Some(start));
+    // Cancel some moved and some unmoved timers; insert into the half-moved range.
+    for key in keys.iter().step_by(3) {
+        assert!(wheel.cancel(*key).is_some());
+    }
+    wheel.insert(300_500, 5_000);
+    wheel.insert(start, 5_001);
+    let mut moves = 0;
+    assert_eq!(wheel.poll_bounded(start, &mut moves), Some(5_001), "a due timer needs no moves");
+    let mut expected: Vec<u64> = (0..1_000).filter(|i| i % 3 != 0).chain([5_000]).collect();
+    expected.sort();
+    assert_eq!(drain(&mut wheel, 301_000), expected);
+}
+
+#[test]
+fn clear_drops_every_timer_and_keeps_the_time() {
+    let mut wheel = TimerWheel::new();
+    let key = wheel.insert(10, 1);
+    for i in 0..100 {
+        wheel.insert(5_000 + i, 2);
+    }
+    assert_eq!(wheel.poll(20), Some(1));
+    wheel.insert(300_000, 3);
+    let mut moves = 1;
+    // Stops mid-cascade; whatever it returns, `clear` must drop the rest.
+    let _ = wheel.poll_bounded(6_000, &mut moves);
+    wheel.clear();
+    assert!(wheel.is_empty());
+    assert_eq!(wheel.next_deadline(), None);
+    assert_eq!(wheel.cancel(key), None);
+    // A key from before the clear never names a timer inserted after it,
+    // even one that lands in the same node.
+    let fresh = wheel.insert(1_000_000, 9);
+    assert_eq!(wheel.cancel(key), None);
+    assert_eq!(wheel.deadline(key), None);
+    assert_eq!(wheel.cancel(fresh), Some(9));
+    assert_eq!(wheel.current_tick(), 6_000);
+    wheel.insert(6_001, 4);
+    assert_eq!(wheel.poll(6_000), None);
+    assert_eq!(wheel.poll(6_001), Some(4));
+}
+
+#[test]
 fn ticks_ceil_rounds_deadlines_up_and_saturates() {
     assert_eq!(ticks_ceil(Duration::ZERO), 0);
     assert_eq!(ticks_ceil(Duration::from_nanos(1)), 1);
@@ -344,179 +442,4 @@ fn debug_output_needs_no_debug_values() {
 }
 
 /// The wheel against a sorted-map model, under random inserts, cancels and polls.
-mod model_check {
-    use super::*;
-    use proptest::prelude::*;
-    use std::collections::BTreeMap;
-
-    /// Offsets that land on and around level boundaries.
-    fn boundary_offset() -> impl Strategy<Value = u64> {
-        let boundaries: Vec<u64> = (1..LEVELS as u32).map(|l| 1 << (l * SLOT_BITS)).collect();
-        (proptest::sample::select(boundaries), -2i64..=2)
-            .prop_map(|(boundary, nudge)| boundary.saturating_add_signed(nudge))
-    }
-
-    /// A deadline relative to the model's current tick.
-    #[derive(Clone, Debug)]
-    enum When {
-        Past(u64),
-        Ahead(u64),
-        Absolute(u64),
-    }
-
-    fn when() -> impl Strategy<Value = When> {
-        prop_oneof![
-            1 => (0..2_000u64).prop_map(When::Past),
-            4 => (0..70u64).prop_map(When::Ahead),
-            3 => (0..300_000u64).prop_map(When::Ahead),
-            2 => boundary_offset().prop_map(When::Ahead),
-            1 => (0..u64::MAX).prop_map(When::Ahead),
-            1 => any::<u64>().prop_map(When::Absolute),
-            1 => Just(When::Absolute(u64::MAX)),
-        ]
-    }
-
-    /// How far `now` moves before a poll.
-    #[derive(Clone, Debug)]
-    enum Step {
-        Forward(u64),
-        Back(u64),
-        ToNextDeadline,
-    }
-
-    fn step() -> impl Strategy<Value = Step> {
-        prop_oneof![
-            3 => (0..70u64).prop_map(Step::Forward),
-            3 => (0..20_000u64).prop_map(Step::Forward),
-            2 => boundary_offset().prop_map(Step::Forward),
-            1 => (1u64 << 20..1 << 42).prop_map(Step::Forward),
-            1 => any::<u64>().prop_map(Step::Forward),
-            1 => (0..5_000u64).prop_map(Step::Back),
-            3 => Just(Step::ToNextDeadline),
-        ]
-    }
-
-    #[derive(Clone, Debug)]
-    enum Op {
-        Insert(When),
-        /// Cancels the n-th key ever issued (modulo their count), live or stale.
-        Cancel(usize),
-        /// Polls at the new time, at most `limit` times if given, else until `None`.
-        Poll(Step, Option<usize>),
-    }
-
-    fn op() -> impl Strategy<Value = Op> {
-        prop_oneof![
-            6 => when().prop_map(Op::Insert),
-            2 => any::<usize>().prop_map(Op::Cancel),
-            3 => (step(), proptest::option::of(1..8usize)).prop_map(|(s, l)| Op::Poll(s, l)),
-        ]
-    }
-
-    struct Model {
-        wheel: TimerWheel<u64>,
-        /// Live timers by `(deadline, sequence number)`; the value is the sequence number.
-        due: BTreeMap<(u64, u64), u64>,
-        keys: Vec<(TimerKey, u64, u64)>,
-        now: u64,
-        seq: u64,
-    }
-
-    impl Model {
-        fn run(&mut self, op: Op) -> Result<(), TestCaseError> {
-            match op {
-                Op::Insert(when) => {
-                    let deadline = match when {
-                        When::Past(back) => self.now.saturating_sub(back),
-                        When::Ahead(ahead) => self.now.saturating_add(ahead),
-                        When::Absolute(at) => at,
-                    };
-                    self.seq += 1;
-                    let key = self.wheel.insert(deadline, self.seq);
-                    self.due.insert((deadline, self.seq), self.seq);
-                    self.keys.push((key, deadline, self.seq));
-                }
-                Op::Cancel(n) => {
-                    if self.keys.is_empty() {
-                        return Ok(());
-                    }
-                    let (key, deadline, seq) = self.keys[n % self.keys.len()];
-                    let live = self.due.contains_key(&(deadline, seq));
-                    prop_assert_eq!(self.wheel.deadline(key), live.then_some(deadline));
-                    prop_assert_eq!(self.wheel.cancel(key), self.due.remove(&(deadline, seq)));
-                }
-                Op::Poll(step, limit) => {
-                    let now = match step {
-                        Step::Forward(ahead) => self.now.saturating_add(ahead),
-                        Step::Back(back) => self.now.saturating_sub(back),
-                        Step::ToNextDeadline => self.wheel.next_deadline().unwrap_or(self.now),
-                    };
-                    self.now = self.now.max(now);
-                    let mut polls = 0;
-                    loop {
-                        if limit.is_some_and(|limit| polls == limit) {
-                            return Ok(());
-                        }
-                        polls += 1;
-                        let Some(seq) = self.wheel.poll(now) else {
-                            break;
-                        };
-                        let (&(deadline, _), _) = self
-                            .due
-                            .iter()
-                            .find(|&(_, &live)| live == seq)
-                            .ok_or_else(|| TestCaseError::fail(format!("{seq} fired twice")))?;
-                        prop_assert!(deadline <= self.now, "{seq} fired early at {now}");
-                        self.due.remove(&(deadline, seq));
-                    }
-                    let first = self.due.keys().next().map(|&(deadline, _)| deadline);
-                    prop_assert!(
-                        first.is_none_or(|first| first > self.now),
-                        "{first:?} is due at {} but did not fire",
-                        self.now
-                    );
-                    let next = self.wheel.next_deadline();
-                    prop_assert!(next.is_none_or(|next| next > self.now), "busy loop");
-                }
-            }
-            Ok(())
-        }
-
-        fn check(&self) -> Result<(), TestCaseError> {
-            prop_assert_eq!(self.wheel.len(), self.due.len());
-            prop_assert_eq!(self.wheel.is_empty(), self.due.is_empty());
-            let first = self.due.keys().next().map(|&(deadline, _)| deadline);
-            let next = self.wheel.next_deadline();
-            prop_assert_eq!(next.is_some(), first.is_some());
-            if let (Some(next), Some(first)) = (next, first) {
-                prop_assert!(next <= first, "next_deadline {next} after {first}");
-            }
-            Ok(())
-        }
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(400))]
-
-        #[test]
-        fn wheel_fires_exactly_what_a_sorted_map_says_is_due(
-            ops in proptest::collection::vec(op(), 1..300),
-        ) {
-            let mut model = Model {
-                wheel: TimerWheel::new(),
-                due: BTreeMap::new(),
-                keys: Vec::new(),
-                now: 0,
-                seq: 0,
-            };
-            for op in ops {
-                model.run(op)?;
-                model.check()?;
-            }
-            let remaining = model.due.len();
-            let fired = std::iter::from_fn(|| model.wheel.poll(u64::MAX)).count();
-            prop_assert_eq!(fired, remaining);
-            prop_assert!(model.wheel.is_empty());
-        }
-    }
-}
+mod model_check;

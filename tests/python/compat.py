@@ -9,7 +9,7 @@ KeyError when a reply is keyed `ERR`, so every reply here must carry
 `<CMD>_RSP`.
 
 Usage: python3 compat.py ws://127.0.0.1:1987/ [section ...]
-Sections: kv, sv (default: all of them).
+Sections: kv, sv, sh (default: all of them).
 """
 
 import asyncio
@@ -21,6 +21,15 @@ from websockets.asyncio.client import connect
 
 class ResponseError(Exception):
     pass
+
+
+class Session:
+    def __init__(self, tkn):
+        self.tkn = tkn
+
+    @property
+    def tknValid(self):
+        return self.tkn > 0
 
 
 class Client:
@@ -71,6 +80,76 @@ class Client:
 
     async def kv_clear_set(self, keys):
         return (await self.send_cmd("KV_CLEAR_SET", {"keys": keys}))["cnt"]
+
+    # 0.7.4 NdbClient, session part: the token goes last in the body
+    async def send_tkn_cmd(self, cmd, body, tkn):
+        body["tkn"] = tkn
+        return await self.send_cmd(cmd, body)
+
+    async def sh_create(self, durationSeconds=0, deleteSessionOnExpire=False, extendOnSetAdd=False, extendOnGet=False):
+        if durationSeconds < 0:
+            raise ValueError("durationSeconds")
+        if durationSeconds == 0 and (deleteSessionOnExpire or extendOnSetAdd or extendOnGet):
+            raise ValueError("flags without a duration")
+        body = {}
+        if durationSeconds > 0:
+            body["expiry"] = {
+                "duration": durationSeconds,
+                "deleteSession": deleteSessionOnExpire,
+                "extendOnSetAdd": extendOnSetAdd,
+                "extendOnGet": extendOnGet,
+            }
+        return Session((await self.send_cmd("SH_NEW", body))["tkn"])
+
+    async def sh_end(self, tkn):
+        await self.send_tkn_cmd("SH_END", {}, tkn)
+
+    async def sh_end_all(self):
+        return (await self.send_cmd("SH_END_ALL", {}))["cnt"]
+
+    async def sh_session_exists(self, tkns):
+        return (await self.send_cmd("SH_EXISTS", {"tkns": tkns}))["exist"]
+
+    async def sh_info(self, tkn):
+        rsp = await self.send_tkn_cmd("SH_INFO", {}, tkn)
+        del rsp["st"]
+        return rsp
+
+    async def sh_info_all(self):
+        rsp = await self.send_cmd("SH_INFO_ALL", {})
+        del rsp["st"]
+        return rsp
+
+    async def sh_set(self, tkn, keys):
+        await self.send_tkn_cmd("SH_SET", {"keys": keys}, tkn)
+
+    async def sh_add(self, tkn, keys):
+        await self.send_tkn_cmd("SH_ADD", {"keys": keys}, tkn)
+
+    async def sh_get(self, tkn, key=None, keys=None):
+        if key is not None:
+            rsp = await self.send_tkn_cmd("SH_GET", {"keys": [key]}, tkn)
+            return rsp["keys"].get(key)
+        rsp = await self.send_tkn_cmd("SH_GET", {"keys": keys if keys is not None else ()}, tkn)
+        return rsp["keys"]
+
+    async def sh_rmv(self, tkn, keys):
+        await self.send_tkn_cmd("SH_RMV", {"keys": keys}, tkn)
+
+    async def sh_count(self, tkn):
+        return (await self.send_tkn_cmd("SH_COUNT", {}, tkn))["cnt"]
+
+    async def sh_keys(self, tkn):
+        return (await self.send_tkn_cmd("SH_KEYS", {}, tkn))["keys"]
+
+    async def sh_clear(self, tkn):
+        return (await self.send_tkn_cmd("SH_CLEAR", {}, tkn))["cnt"]
+
+    async def sh_contains(self, tkn, keys):
+        return (await self.send_tkn_cmd("SH_CONTAINS", {"keys": keys}, tkn))["contains"]
+
+    async def sh_clear_set(self, tkn, keys):
+        return (await self.send_tkn_cmd("SH_CLEAR_SET", {"keys": keys}, tkn))["cnt"]
 
     async def sv_info(self):
         rsp = await self.send_cmd("SV_INFO", {})
@@ -128,7 +207,71 @@ async def sv(client):
     check(isinstance(info["serverVersion"], str), True, "serverVersion")
 
 
-SECTIONS = {"kv": kv, "sv": sv}
+async def sh(client):
+    await client.sh_end_all()
+    session = await client.sh_create()
+    check(session.tknValid, True, "tknValid")
+    sessions = [await client.sh_create() for _ in range(10)]
+    check(len({s.tkn for s in sessions + [session]}), 11, "distinct tokens")
+    for s in sessions:
+        await client.sh_end(s.tkn)
+    for bad in ({"durationSeconds": -1}, {"durationSeconds": 0, "extendOnGet": True}):
+        try:
+            await client.sh_create(**bad)
+        except ValueError:
+            pass
+        else:
+            raise AssertionError(f"sh_create({bad}) must raise ValueError")
+
+    data = {"a": 10, "b": "x", "żółw ☃ 𝄞": ["ünïcödé", None, 1.5]}
+    await client.sh_set(session.tkn, data)
+    check(await client.sh_get(session.tkn, key="a"), 10, "sh_get key")
+    check(await client.sh_get(session.tkn, key="nope"), None, "sh_get missing")
+    check(await client.sh_get(session.tkn, keys=("b", "żółw ☃ 𝄞")), {"b": "x", "żółw ☃ 𝄞": data["żółw ☃ 𝄞"]}, "sh_get keys")
+    await client.sh_add(session.tkn, {"a": 11, "c": True})
+    check(await client.sh_get(session.tkn, keys=("a", "c")), {"a": 10, "c": True}, "sh_add")
+    check(await client.sh_count(session.tkn), 4, "sh_count")
+    check(await client.sh_keys(session.tkn), ["a", "b", "żółw ☃ 𝄞", "c"], "sh_keys")
+    check(await client.sh_contains(session.tkn, ["c", "nope"]), ["c"], "sh_contains")
+    await client.sh_rmv(session.tkn, ("c",))
+    check(await client.sh_count(session.tkn), 3, "sh_rmv")
+    try:
+        await client.sh_rmv(session.tkn, ())
+    except ResponseError:
+        pass
+    else:
+        raise AssertionError("an empty sh_rmv must fail")
+
+    info = await client.sh_info(session.tkn)
+    check(info["tkn"], session.tkn, "sh_info tkn")
+    check(info["keyCnt"], 3, "sh_info keyCnt")
+    check(info["expires"], False, "sh_info expires")
+    check("expiry" in info, False, "sh_info without expiry")
+    expiring = await client.sh_create(durationSeconds=10, extendOnGet=True)
+    info = await client.sh_info(expiring.tkn)
+    check((info["expires"], info["expiry"]["duration"]), (True, 10), "sh_info expiry")
+    check((info["expiry"]["extendOnGet"], info["expiry"]["extendOnSetAdd"]), (True, False), "sh_info flags")
+    check(info["expiry"]["remaining"] in (9, 10), True, "sh_info remaining")
+    totals = await client.sh_info_all()
+    check((totals["totalSessions"], totals["totalKeys"]), (2, 3), "sh_info_all")
+    check(await client.sh_session_exists([session.tkn, 1, expiring.tkn]), [session.tkn, expiring.tkn], "exists")
+    check(await client.sh_clear_set(session.tkn, {"k": 1}), 3, "sh_clear_set")
+    check(await client.sh_clear(session.tkn), 1, "sh_clear")
+
+    short = await client.sh_create(durationSeconds=1, deleteSessionOnExpire=True)
+    await client.sh_set(short.tkn, {"otp": 123456})
+    await asyncio.sleep(1.05)
+    check(await client.sh_session_exists([short.tkn]), [], "expired")
+    try:
+        await client.sh_get(short.tkn, key="otp")
+    except ResponseError:
+        pass
+    else:
+        raise AssertionError("an expired session must not serve data")
+    check(await client.sh_end_all(), 2, "sh_end_all")
+
+
+SECTIONS = {"kv": kv, "sv": sv, "sh": sh}
 
 
 async def main(uri, sections):

@@ -1,6 +1,7 @@
 //! Decoder tests: every row of the dispatch table and the parameter rules.
 
 use super::*;
+use crate::protocol::MapOp;
 
 fn rejected(text: &str) -> Rejection<'_> {
     match decode(text) {
@@ -27,7 +28,7 @@ fn invalid_json_is_status_3() {
 
 #[test]
 fn trailing_whitespace_is_fine() {
-    assert!(matches!(decode("{\"KV_COUNT\":{}} \n\t"), Ok(Command::KvCount)));
+    assert!(matches!(decode("{\"KV_COUNT\":{}} \n\t"), Ok(Command::Kv(MapOp::Count))));
 }
 
 #[test]
@@ -41,7 +42,7 @@ fn envelope_must_be_an_object_with_one_member() {
 #[test]
 fn a_repeated_command_collapses_to_the_first() {
     let cmd = decode(r#"{"KV_GET":{"keys":["a"]},"KV_GET":{"keys":["b"]}}"#).unwrap();
-    let Command::KvGet(keys) = cmd else { panic!("{cmd:?}") };
+    let Command::Kv(MapOp::Get(keys)) = cmd else { panic!("{cmd:?}") };
     assert_eq!(keys, ["a"]);
 }
 
@@ -70,39 +71,39 @@ fn unknown_commands_get_status_10_in_the_documented_shape() {
 
 #[test]
 fn escaped_command_names_are_decoded() {
-    assert!(matches!(decode(r#"{"KV_\u0043OUNT":{}}"#), Ok(Command::KvCount)));
+    assert!(matches!(decode(r#"{"KV_\u0043OUNT":{}}"#), Ok(Command::Kv(MapOp::Count))));
 }
 
 #[test]
 fn kv_set_reads_keys_in_request_order_with_raw_values() {
     let text = r#"{"KV_SET":{"keys":{"z":1,"a":{"b":[1, 2]},"m":"s\"t","n":null}}}"#;
-    let Ok(Command::KvSet(pairs)) = decode(text) else { panic!() };
+    let Ok(Command::Kv(MapOp::Set(pairs))) = decode(text) else { panic!() };
     let got: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_ref(), v.get())).collect();
     assert_eq!(got, [("z", "1"), ("a", "{\"b\":[1, 2]}"), ("m", "\"s\\\"t\""), ("n", "null")]);
 }
 
 #[test]
 fn repeated_keys_keep_the_first_occurrence() {
-    let Ok(Command::KvSet(pairs)) = decode(r#"{"KV_SET":{"keys":{"a":1,"b":2,"a":3}}}"#) else { panic!() };
+    let Ok(Command::Kv(MapOp::Set(pairs))) = decode(r#"{"KV_SET":{"keys":{"a":1,"b":2,"a":3}}}"#) else { panic!() };
     let got: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_ref(), v.get())).collect();
     assert_eq!(got, [("a", "1"), ("b", "2")]);
     let many: Vec<String> = (0..40).map(|i| format!("\"k{}\":{i}", i % 20)).collect();
     let text = format!("{{\"KV_SET\":{{\"keys\":{{{}}}}}}}", many.join(","));
-    let Ok(Command::KvSet(pairs)) = decode(&text) else { panic!() };
+    let Ok(Command::Kv(MapOp::Set(pairs))) = decode(&text) else { panic!() };
     assert_eq!(pairs.len(), 20);
     assert!(pairs.iter().enumerate().all(|(i, (k, v))| *k == format!("k{i}") && v.get() == i.to_string()));
 }
 
 #[test]
 fn repeated_parameters_keep_the_first_occurrence() {
-    let Ok(Command::KvGet(keys)) = decode(r#"{"KV_GET":{"keys":["a"],"keys":5}}"#) else { panic!() };
+    let Ok(Command::Kv(MapOp::Get(keys))) = decode(r#"{"KV_GET":{"keys":["a"],"keys":5}}"#) else { panic!() };
     assert_eq!(keys, ["a"]);
 }
 
 #[test]
 fn python_style_escapes_and_spacing_decode() {
     let text = r#"{"KV_SET": {"keys": {"\u017c\u00f3\u0142w": "\ud834\udd1e", "k": [1, 2]}}}"#;
-    let Ok(Command::KvSet(pairs)) = decode(text) else { panic!() };
+    let Ok(Command::Kv(MapOp::Set(pairs))) = decode(text) else { panic!() };
     assert_eq!(pairs[0].0, "żółw");
     assert!(matches!(pairs[0].0, Cow::Owned(_)));
     assert_eq!(serde_json::from_str::<String>(pairs[0].1.get()).unwrap(), "𝄞");
@@ -132,13 +133,14 @@ fn missing_and_mistyped_parameters() {
 fn empty_keys_in_rmv_is_42() {
     assert_eq!(rejected(r#"{"KV_RMV":{"keys":[]}}"#), Rejection::verb(Verb::KvRmv, Status::ValueSize, "keys"));
     // Judged on the array, not on its string items.
-    let Ok(Command::KvRmv(keys)) = decode(r#"{"KV_RMV":{"keys":[1]}}"#) else { panic!() };
+    let Ok(Command::Kv(MapOp::Rmv(keys))) = decode(r#"{"KV_RMV":{"keys":[1]}}"#) else { panic!() };
     assert!(keys.is_empty());
 }
 
 #[test]
 fn name_lists_skip_non_strings() {
-    let Ok(Command::KvGet(keys)) = decode(r#"{"KV_GET":{"keys":["a",1,null,{"b":"c"},["d"],"e",true,1.5]}}"#) else {
+    let Ok(Command::Kv(MapOp::Get(keys))) = decode(r#"{"KV_GET":{"keys":["a",1,null,{"b":"c"},["d"],"e",true,1.5]}}"#)
+    else {
         panic!()
     };
     assert_eq!(keys, ["a", "e"]);
@@ -146,9 +148,9 @@ fn name_lists_skip_non_strings() {
 
 #[test]
 fn bodies_of_parameterless_commands_are_ignored() {
-    assert!(matches!(decode(r#"{"KV_CLEAR":{"x":[1,{"y":2}]}}"#), Ok(Command::KvClear)));
+    assert!(matches!(decode(r#"{"KV_CLEAR":{"x":[1,{"y":2}]}}"#), Ok(Command::Kv(MapOp::Clear))));
     assert!(matches!(decode(r#"{"SV_INFO":{"keys":1}}"#), Ok(Command::SvInfo)));
-    assert!(matches!(decode(r#"{"KV_KEYS":{}}"#), Ok(Command::KvKeys)));
+    assert!(matches!(decode(r#"{"KV_KEYS":{}}"#), Ok(Command::Kv(MapOp::Keys))));
 }
 
 #[test]
@@ -158,9 +160,145 @@ fn deep_nesting_never_overflows_the_stack() {
     let open = "[".repeat(100_000);
     let close = "]".repeat(100_000);
     let deep_value = format!("{{\"KV_SET\":{{\"keys\":{{\"a\":{open}{close}}}}}}}");
-    assert!(matches!(decode(&deep_value), Ok(Command::KvSet(pairs)) if pairs.len() == 1));
+    assert!(matches!(decode(&deep_value), Ok(Command::Kv(MapOp::Set(pairs))) if pairs.len() == 1));
     let deep_param = format!("{{\"KV_GET\":{{\"keys\":{open}{close}}}}}");
-    assert!(matches!(decode(&deep_param), Ok(Command::KvGet(keys)) if keys.is_empty()));
+    assert!(matches!(decode(&deep_param), Ok(Command::Kv(MapOp::Get(keys))) if keys.is_empty()));
     let unbalanced = format!("{{\"KV_GET\":{{\"keys\":{open}}}}}");
     assert_eq!(rejected(&unbalanced), err(Status::JsonInvalid));
+}
+
+fn token_of(text: &str) -> Option<u64> {
+    match decode(text) {
+        Ok(Command::ShEnd(token) | Command::ShInfo(token) | Command::Sh(token, _)) => token,
+        other => panic!("{text} decoded to {other:?}"),
+    }
+}
+
+#[test]
+fn only_a_u64_is_a_token_and_nothing_else_is_a_type_error() {
+    assert_eq!(token_of(r#"{"SH_END":{"tkn":5}}"#), Some(5));
+    assert_eq!(token_of(r#"{"SH_END":{"tkn":18446744073709551615}}"#), Some(u64::MAX));
+    assert_eq!(token_of(r#"{"SH_END":{"tkn":0}}"#), Some(0));
+    for bad in
+        [r#""5""#, "5.0", "1.5", "1e3", "-1", "-0", "18446744073709551616", "null", "true", "[5]", r#"{"tkn":5}"#]
+    {
+        assert_eq!(token_of(&format!(r#"{{"SH_END":{{"tkn":{bad}}}}}"#)), None, "{bad}");
+        assert_eq!(token_of(&format!(r#"{{"SH_COUNT":{{"tkn":{bad}}}}}"#)), None, "{bad}");
+        assert_eq!(token_of(&format!(r#"{{"SH_INFO":{{"tkn":{bad}}}}}"#)), None, "{bad}");
+    }
+    assert_eq!(token_of(r#"{"SH_END":{}}"#), None);
+    assert_eq!(token_of(r#"{"SH_KEYS":{"tkn":7,"tkn":8}}"#), Some(7), "first occurrence wins");
+}
+
+#[test]
+fn sh_exists_reads_u64_items_and_skips_the_rest() {
+    let text = r#"{"SH_EXISTS":{"tkns":[1,"2",-3,4.5,18446744073709551615,null,[5],{"a":6},true,1]}}"#;
+    let Ok(Command::ShExists(tokens)) = decode(text) else { panic!() };
+    assert_eq!(tokens, [1, u64::MAX, 1]);
+    let Ok(Command::ShExists(tokens)) = decode(r#"{"SH_EXISTS":{"tkns":[]}}"#) else { panic!() };
+    assert!(tokens.is_empty());
+    let missing = Rejection::verb(Verb::ShExists, Status::ParamMissing, MISSING_PARAMETER);
+    let mistyped = Rejection::verb(Verb::ShExists, Status::ValueTypeInvalid, PARAM_TYPE_INCORRECT);
+    assert_eq!(rejected(r#"{"SH_EXISTS":{}}"#), missing);
+    assert_eq!(rejected(r#"{"SH_EXISTS":{"tkn":[1]}}"#), missing);
+    for bad in ["1", r#""[1]""#, "{}", "null"] {
+        assert_eq!(rejected(&format!(r#"{{"SH_EXISTS":{{"tkns":{bad}}}}}"#)), mistyped, "{bad}");
+    }
+}
+
+#[test]
+fn sh_info_wants_exactly_one_distinct_member() {
+    let syntax = Rejection::verb(Verb::ShInfo, Status::CommandSyntax, "");
+    assert_eq!(rejected(r#"{"SH_INFO":{}}"#), syntax);
+    assert_eq!(rejected(r#"{"SH_INFO":{"tkn":1,"x":1}}"#), syntax);
+    assert_eq!(rejected(r#"{"SH_INFO":{"x":1,"tkn":1}}"#), syntax);
+    assert!(matches!(decode(r#"{"SH_INFO":{"tkn":1,"tkn":2}}"#), Ok(Command::ShInfo(Some(1)))));
+    assert!(matches!(decode(r#"{"SH_INFO":{"x":1}}"#), Ok(Command::ShInfo(None))));
+    assert!(matches!(decode(r#"{"SH_INFO":{"t\u006bn":3}}"#), Ok(Command::ShInfo(Some(3)))));
+}
+
+fn new_session(text: &str) -> Result<Option<Expiry>, Rejection<'_>> {
+    match decode(text) {
+        Ok(Command::ShNew(expiry)) => Ok(expiry),
+        Ok(other) => panic!("{text} decoded to {other:?}"),
+        Err(rejection) => Err(rejection),
+    }
+}
+
+#[test]
+fn sh_new_validates_expiry_members_in_byte_wise_order() {
+    let missing = Err(Rejection::verb(Verb::ShNew, Status::ParamMissing, MISSING_PARAMETER));
+    let mistyped = Err(Rejection::verb(Verb::ShNew, Status::ValueTypeInvalid, PARAM_TYPE_INCORRECT));
+    let expiry = |duration, delete_session, extend_on_get, extend_on_set_add| {
+        Ok(Some(Expiry { duration, delete_session, extend_on_get, extend_on_set_add }))
+    };
+    let rows = [
+        (r#"{}"#, Ok(None)),
+        (r#"{"name":"x","shared":true}"#, Ok(None)),
+        (r#"{"expiry":[]}"#, mistyped.clone()),
+        (r#"{"expiry":null}"#, mistyped.clone()),
+        (r#"{"expiry":5}"#, mistyped.clone()),
+        (r#"{"expiry":{}}"#, missing.clone()),
+        (r#"{"expiry":{"duration":-1}}"#, mistyped.clone()),
+        (r#"{"expiry":{"duration":1.5}}"#, mistyped.clone()),
+        (r#"{"expiry":{"duration":5.0}}"#, mistyped.clone()),
+        (r#"{"expiry":{"duration":1e3}}"#, mistyped.clone()),
+        (r#"{"expiry":{"duration":"5"}}"#, mistyped.clone()),
+        (r#"{"expiry":{"duration":18446744073709551616}}"#, mistyped.clone()),
+        (r#"{"expiry":{"duration":5,"deleteSession":1}}"#, mistyped.clone()),
+        // deleteSession sorts before duration: its type error wins.
+        (r#"{"expiry":{"deleteSession":1}}"#, mistyped.clone()),
+        // duration sorts before the extend flags: missing wins.
+        (r#"{"expiry":{"extendOnGet":1}}"#, missing.clone()),
+        (r#"{"expiry":{"deleteSession":true,"extendOnSetAdd":"x"}}"#, missing.clone()),
+        (r#"{"expiry":{"duration":5,"extendOnGet":"true"}}"#, mistyped.clone()),
+        (r#"{"expiry":{"duration":5,"extendOnSetAdd":0}}"#, mistyped.clone()),
+        (r#"{"expiry":{"duration":30}}"#, expiry(30, false, false, false)),
+        (r#"{"expiry":{"duration":0,"deleteSession":true,"extendOnGet":true}}"#, expiry(0, true, true, false)),
+        (
+            r#"{"expiry": {"duration": 2, "deleteSession": true, "extendOnSetAdd": false, "extendOnGet": true}}"#,
+            expiry(2, true, true, false),
+        ),
+        (r#"{"expiry":{"duration":18446744073709551615,"extendOnSetAdd":true}}"#, expiry(u64::MAX, false, false, true)),
+        (r#"{"expiry":{"duration":1,"duration":"x","name":"n"}}"#, expiry(1, false, false, false)),
+        (r#"{"expiry":{"duration":1},"expiry":[]}"#, expiry(1, false, false, false)),
+    ];
+    for (body, expected) in rows {
+        let text = format!(r#"{{"SH_NEW":{body}}}"#);
+        assert_eq!(new_session(&text), expected, "{body}");
+    }
+    assert_eq!(rejected(r#"{"SH_NEW":[]}"#), unknown("SH_NEW", Status::CommandSyntax));
+}
+
+#[test]
+fn sh_data_commands_check_keys_before_the_token() {
+    let missing = |verb| Rejection::verb(verb, Status::ParamMissing, MISSING_PARAMETER);
+    let mistyped = |verb| Rejection::verb(verb, Status::ValueTypeInvalid, PARAM_TYPE_INCORRECT);
+    assert_eq!(rejected(r#"{"SH_SET":{"tkn":9876543210123456789}}"#), missing(Verb::ShSet));
+    assert_eq!(rejected(r#"{"SH_ADD":{"keys":[],"tkn":1}}"#), mistyped(Verb::ShAdd));
+    assert_eq!(rejected(r#"{"SH_CLEAR_SET":{"keys":"a"}}"#), mistyped(Verb::ShClearSet));
+    assert_eq!(rejected(r#"{"SH_GET":{"keys":{},"tkn":1}}"#), mistyped(Verb::ShGet));
+    assert_eq!(rejected(r#"{"SH_CONTAINS":{"tkn":"x"}}"#), missing(Verb::ShContains));
+    assert_eq!(
+        rejected(r#"{"SH_RMV":{"keys":[],"tkn":"x"}}"#),
+        Rejection::verb(Verb::ShRmv, Status::ValueSize, "keys")
+    );
+    let Ok(Command::Sh(None, MapOp::Get(keys))) = decode(r#"{"SH_GET":{"keys":["a",1],"tkn":-5}}"#) else { panic!() };
+    assert_eq!(keys, ["a"]);
+    let Ok(Command::Sh(Some(7), MapOp::Set(pairs))) = decode(r#"{"SH_SET": {"keys": {"a": [1, 2]}, "tkn": 7}}"#) else {
+        panic!()
+    };
+    assert_eq!(pairs[0].1.get(), "[1, 2]");
+    assert!(matches!(decode(r#"{"SH_COUNT":{}}"#), Ok(Command::Sh(None, MapOp::Count))));
+    assert!(matches!(decode(r#"{"SH_CLEAR":{"tkn":3,"keys":5}}"#), Ok(Command::Sh(Some(3), MapOp::Clear))));
+    assert!(matches!(decode(r#"{"SH_END_ALL":{"x":1}}"#), Ok(Command::ShEndAll)));
+    assert!(matches!(decode(r#"{"SH_INFO_ALL":{}}"#), Ok(Command::ShInfoAll)));
+}
+
+#[test]
+fn session_saves_and_other_sh_names_are_unknown() {
+    for name in ["SH_SAVE", "SH_LOAD", "SH_FIND", "SH_UPDATE", "SH_ARR_APPEND", "SH_NEW_RSP", "sh_new"] {
+        let text = format!("{{\"{name}\":{{}}}}");
+        assert_eq!(rejected(&text), unknown(name, Status::CommandNotExist), "{name}");
+    }
 }

@@ -1,0 +1,418 @@
+//! Command-line flags, in redis-benchmark's spirit, parsed into a [`Config`].
+//!
+//! Pure: takes the argument list, returns a validated `Config` or a message
+//! for the user. Every limit the rest of the tool relies on (non-zero
+//! counts, key numbers that fit in twelve digits, at most one thread per
+//! connection) is checked here, once.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::time::Duration;
+
+use lexopt::prelude::*;
+
+use crate::request::{MAX_KEY_SPACE, Test};
+
+/// Largest `-d`, in bytes: far above any server's message limit, low enough
+/// that a typo cannot make the tool allocate gigabytes per connection.
+const MAX_VALUE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Largest `-P`: in-flight slots are allocated up front per connection.
+const MAX_PIPELINE: usize = 1 << 20;
+
+/// Where the server is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// Host name or address, without brackets for IPv6.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// Request path, starting with `/`.
+    pub path: String,
+}
+
+impl Target {
+    /// The `Host` header value: `host:port`, IPv6 in brackets.
+    pub fn authority(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ws://{}{}", self.authority(), self.path)
+    }
+}
+
+/// Everything one run needs to know, validated.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// The server.
+    pub target: Target,
+    /// Connections, across all threads (`-c`).
+    pub connections: usize,
+    /// Requests in flight per connection (`-P`); in open loop, the most a
+    /// connection may have outstanding before due requests wait client-side.
+    pub pipeline: usize,
+    /// Requests per test (`-n`), unless `duration` is set.
+    pub requests: u64,
+    /// Length of each test (`--duration`), instead of a request count.
+    pub duration: Option<Duration>,
+    /// Bytes in each stored value (`-d`).
+    pub value_bytes: usize,
+    /// Keys are drawn from `[0, key_space)` (`-r`); `None` means one fixed key.
+    pub key_space: Option<u64>,
+    /// Tests to run, in order (`-t`).
+    pub tests: Vec<Test>,
+    /// Keys `0..preload` are set before the tests (`--preload`).
+    pub preload: u64,
+    /// Open loop at this many requests per second in total (`--rate`).
+    pub rate: Option<u64>,
+    /// Print one JSON document instead of the human summary (`--json`).
+    pub json: bool,
+    /// One line per test (`-q`).
+    pub quiet: bool,
+    /// Event-loop threads (`--threads`).
+    pub threads: usize,
+    /// Only open `-c` connections and hold them idle (`-I`), for `duration`
+    /// or until interrupted.
+    pub idle: bool,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            target: Target { host: "127.0.0.1".to_string(), port: 1987, path: "/".to_string() },
+            connections: 50,
+            pipeline: 1,
+            requests: 100_000,
+            duration: None,
+            value_bytes: 16,
+            key_space: None,
+            tests: Test::ALL.to_vec(),
+            preload: 0,
+            rate: None,
+            json: false,
+            quiet: false,
+            threads: 1,
+            idle: false,
+        }
+    }
+}
+
+/// What the command line asks for.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// Run the benchmark.
+    Run(Config),
+    /// Print [`HELP`] and exit.
+    Help,
+    /// Print the version and exit.
+    Version,
+}
+
+/// The `--help` text.
+pub const HELP: &str = "\
+ndb-bench: load generator for ndb and other NemesisDB-protocol servers
+
+Usage: ndb-bench [OPTIONS]
+
+Target:
+  -h HOST            server host (default 127.0.0.1)
+  -p PORT            server port (default 1987)
+  -u URL             server URL, ws://HOST:PORT/PATH, instead of -h and -p
+
+Load:
+  -c CONNECTIONS     connections (default 50)
+  -P REQUESTS        requests in flight per connection (default 1)
+  -n REQUESTS        requests per test (default 100000)
+      --duration S   run each test for S seconds instead of -n requests
+  -d BYTES           size of each stored value, a JSON string (default 16)
+  -r KEYSPACE        use random keys key:000000000000 .. key:KEYSPACE-1;
+                     without -r every request uses key:000000000000
+  -t TESTS           comma-separated tests (default: all of them):
+                     kv_set kv_get kv_add kv_contains kv_count kv_rmv sv_info
+                     sh_new sh_set sh_get sh_add sh_contains sh_count sh_rmv
+      --preload N    KV_SET keys 0..N before the tests, so gets hit
+      --rate N       open loop: N requests/s in total, sent on a fixed schedule;
+                     latency counts from when each request was due, so time
+                     spent queued behind a slow server is not hidden.
+                     -P caps each connection's outstanding requests; due
+                     requests beyond it wait client-side, and that counts
+      --threads N    event-loop threads sharing the connections (default 1)
+  -I                 idle mode: open -c connections and hold them, without
+                     requests, for --duration S or until interrupted (to
+                     measure what idle connections cost the server)
+
+Output:
+      --json         one JSON document with every test on stdout
+  -q                 quiet: one line per test
+      --help         this text (-h is the host, as in redis-benchmark)
+      --version      version
+
+Latency is per request, in microseconds, from an HDR histogram (3
+significant digits): in closed loop from when the request was written, in
+open loop from when it was due. A progress line is drawn on stderr when it
+is a terminal.
+
+Every connection of an sh_* test works in its own session, created with
+SH_NEW when the run starts and kept for the whole run, so sh_get hits the
+keys an earlier sh_set wrote. If the server refuses SH_NEW, the sh_* tests
+are skipped and the others run.
+
+The exit status is 0 when every reply had st 1, 1 when any request failed,
+got another status or lost its connection, and 2 for a bad command line.
+
+Examples:
+  ndb-bench                                  all tests, 50 connections, 100000 requests each
+  ndb-bench -t kv_set,kv_get -r 100000 --preload 100000 -q
+  ndb-bench -p 2000 -n 2000 -t kv_set,kv_get --json
+  ndb-bench -t kv_get -r 1000000 --preload 1000000 -P 16 --threads 2
+  ndb-bench -t kv_get --rate 50000 --duration 10   open loop, 50000 requests/s for 10 s
+  ndb-bench -u ws://10.0.0.5:1987/ -t sh_set,sh_get -d 256
+";
+
+/// Parses the arguments after the program name.
+///
+/// # Errors
+/// A message for the user when an argument is unknown, malformed or out of range.
+pub fn parse<I>(args: I) -> Result<Action, String>
+where
+    I: IntoIterator,
+    I::Item: Into<OsString>,
+{
+    let mut config = Config::default();
+    let mut host = None;
+    let mut port = None;
+    let mut url = None;
+    let mut requests_given = false;
+    let mut parser = lexopt::Parser::from_args(args);
+    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
+        match arg {
+            Short('h') => host = Some(string(&mut parser, "-h")?),
+            Short('p') => port = Some(number::<u16>(&mut parser, "-p")?),
+            Short('u') => url = Some(string(&mut parser, "-u")?),
+            Short('c') => config.connections = number(&mut parser, "-c")?,
+            Short('P') => config.pipeline = number(&mut parser, "-P")?,
+            Short('n') => {
+                config.requests = number(&mut parser, "-n")?;
+                requests_given = true;
+            }
+            Long("duration") => {
+                let secs: f64 = number(&mut parser, "--duration")?;
+                config.duration = Duration::try_from_secs_f64(secs).ok().filter(|d| !d.is_zero());
+                if config.duration.is_none() {
+                    return Err(format!("--duration must be a positive number of seconds, not {secs}"));
+                }
+            }
+            Short('d') => config.value_bytes = number(&mut parser, "-d")?,
+            Short('r') => config.key_space = Some(number(&mut parser, "-r")?),
+            Short('t') => config.tests = tests(&string(&mut parser, "-t")?)?,
+            Long("preload") => config.preload = number(&mut parser, "--preload")?,
+            Long("rate") => config.rate = Some(number(&mut parser, "--rate")?),
+            Long("threads") => config.threads = number(&mut parser, "--threads")?,
+            Long("json") => config.json = true,
+            Short('I') => config.idle = true,
+            Short('q') => config.quiet = true,
+            Long("help") => return Ok(Action::Help),
+            Long("version") => return Ok(Action::Version),
+            other => return Err(other.unexpected().to_string()),
+        }
+    }
+    if url.is_some() && (host.is_some() || port.is_some()) {
+        return Err("use either -u or -h/-p, not both".to_string());
+    }
+    if let Some(url) = url {
+        config.target = parse_url(&url)?;
+    }
+    if let Some(host) = host {
+        config.target.host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+    }
+    if let Some(port) = port {
+        config.target.port = port;
+    }
+    if requests_given && config.duration.is_some() {
+        return Err("use either -n or --duration, not both".to_string());
+    }
+    validate(&config)?;
+    Ok(Action::Run(config))
+}
+
+fn validate(config: &Config) -> Result<(), String> {
+    let positive = [
+        ("-c", config.connections as u64),
+        ("-P", config.pipeline as u64),
+        ("-n", config.requests),
+        ("--threads", config.threads as u64),
+        ("-r", config.key_space.unwrap_or(1)),
+        ("--rate", config.rate.unwrap_or(1)),
+    ];
+    if let Some((flag, _)) = positive.iter().find(|(_, v)| *v == 0) {
+        return Err(format!("{flag} must be at least 1"));
+    }
+    if config.threads > config.connections {
+        return Err(format!("--threads ({}) must not exceed -c ({})", config.threads, config.connections));
+    }
+    if config.pipeline > MAX_PIPELINE {
+        return Err(format!("-P must be at most {MAX_PIPELINE}"));
+    }
+    if config.value_bytes > MAX_VALUE_BYTES {
+        return Err(format!("-d must be at most {MAX_VALUE_BYTES} bytes"));
+    }
+    if config.key_space.unwrap_or(1) > MAX_KEY_SPACE {
+        return Err(format!("-r must be at most {MAX_KEY_SPACE} (twelve-digit keys)"));
+    }
+    if config.preload > config.key_space.unwrap_or(MAX_KEY_SPACE) {
+        return Err("--preload must not exceed -r: keys beyond the key space are never read".to_string());
+    }
+    Ok(())
+}
+
+fn string(parser: &mut lexopt::Parser, flag: &str) -> Result<String, String> {
+    parser.value().map_err(|e| e.to_string())?.into_string().map_err(|_| format!("{flag} needs valid UTF-8"))
+}
+
+fn number<T: std::str::FromStr>(parser: &mut lexopt::Parser, flag: &str) -> Result<T, String> {
+    let text = string(parser, flag)?;
+    text.trim().replace('_', "").parse().map_err(|_| format!("{flag} needs a number, not {text:?}"))
+}
+
+fn tests(list: &str) -> Result<Vec<Test>, String> {
+    let mut tests = Vec::new();
+    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let test = Test::from_name(name).ok_or_else(|| {
+            let known: Vec<&str> = Test::ALL.iter().map(|t| t.name()).collect();
+            format!("unknown test {name:?}; known tests: {}", known.join(","))
+        })?;
+        tests.push(test);
+    }
+    if tests.is_empty() {
+        return Err("-t needs at least one test".to_string());
+    }
+    Ok(tests)
+}
+
+/// Parses `ws://host[:port][/path]`; the port defaults to 1987 (the
+/// server's), the path to `/`.
+fn parse_url(url: &str) -> Result<Target, String> {
+    let rest = match url.split_once("://") {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("ws") => rest,
+        Some((scheme, _)) if scheme.eq_ignore_ascii_case("wss") => {
+            return Err(format!("{url}: wss:// (TLS) is not supported; ndb speaks plain ws://"));
+        }
+        Some(_) => return Err(format!("{url}: the URL must start with ws://")),
+        None => url,
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(at) => (&rest[..at], &rest[at..]),
+        None => (rest, "/"),
+    };
+    let bad = || format!("{url}: expected ws://HOST:PORT/PATH");
+    let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
+        let (host, after) = bracketed.split_once(']').ok_or_else(bad)?;
+        match after.strip_prefix(':') {
+            Some(port) => (host, Some(port)),
+            None if after.is_empty() => (host, None),
+            None => return Err(bad()),
+        }
+    } else {
+        match authority.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() {
+        return Err(bad());
+    }
+    let port = match port {
+        Some(port) => port.parse().map_err(|_| bad())?,
+        None => 1987,
+    };
+    Ok(Target { host: host.to_string(), port, path: path.to_string() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &str) -> Result<Config, String> {
+        match parse(args.split_whitespace())? {
+            Action::Run(config) => Ok(config),
+            other => panic!("expected a run, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_match_redis_benchmark_habits() {
+        let config = run("").unwrap();
+        assert_eq!(config, Config::default());
+        assert_eq!(config.target.to_string(), "ws://127.0.0.1:1987/");
+        assert_eq!((config.connections, config.pipeline, config.requests), (50, 1, 100_000));
+        assert_eq!(config.value_bytes, 16);
+        assert_eq!(config.key_space, None);
+        assert_eq!(config.tests.len(), Test::ALL.len());
+    }
+
+    #[test]
+    fn every_flag_is_read() {
+        let config = run("-h 10.1.2.3 -p 2000 -c 8 -P 4 -n 500 -d 100 -r 1000 -t kv_set,KV_GET \
+             --preload 1000 --rate 5000 --json -q --threads 2")
+        .unwrap();
+        assert_eq!(config.target.to_string(), "ws://10.1.2.3:2000/");
+        assert_eq!((config.connections, config.pipeline, config.requests), (8, 4, 500));
+        assert_eq!((config.value_bytes, config.key_space), (100, Some(1000)));
+        assert_eq!(config.tests, vec![Test::KvSet, Test::KvGet]);
+        assert_eq!((config.preload, config.rate), (1000, Some(5000)));
+        assert!(config.json && config.quiet);
+        assert_eq!(config.threads, 2);
+        assert_eq!(run("-c10 -P2").unwrap().pipeline, 2);
+        assert_eq!(run("--duration 2.5").unwrap().duration, Some(Duration::from_millis(2500)));
+        let idle = run("-I -c 2000 --duration 30").unwrap();
+        assert!(idle.idle && idle.connections == 2000);
+    }
+
+    #[test]
+    fn urls_give_host_port_and_path() {
+        let t = run("-u ws://example.net:99/db").unwrap().target;
+        assert_eq!((t.host.as_str(), t.port, t.path.as_str()), ("example.net", 99, "/db"));
+        let t = run("-u ws://[::1]:7/").unwrap().target;
+        assert_eq!((t.host.as_str(), t.port), ("::1", 7));
+        assert_eq!(t.to_string(), "ws://[::1]:7/");
+        assert_eq!(run("-u ws://localhost").unwrap().target.to_string(), "ws://localhost:1987/");
+        assert_eq!(run("-h ::1 -p 5").unwrap().target.to_string(), "ws://[::1]:5/");
+    }
+
+    #[test]
+    fn help_and_version_win() {
+        assert_eq!(parse(["--help"]), Ok(Action::Help));
+        assert_eq!(parse(["-c", "5", "--version"]), Ok(Action::Version));
+    }
+
+    #[test]
+    fn bad_command_lines_are_explained() {
+        let cases = [
+            ("-c 0", "-c must be at least 1"),
+            ("-c 2 --threads 3", "--threads (3) must not exceed -c (2)"),
+            ("-n 10 --duration 1", "either -n or --duration"),
+            ("--duration 0", "--duration must be a positive"),
+            ("-t kv_set,nope", "unknown test \"nope\""),
+            ("-t ,", "-t needs at least one test"),
+            ("-u wss://h/", "TLS"),
+            ("-u http://h/", "must start with ws://"),
+            ("-u ws://h:x/", "expected ws://HOST:PORT/PATH"),
+            ("-u ws://h/ -p 1", "either -u or -h/-p"),
+            ("-r 1000000000001", "-r must be at most"),
+            ("-r 10 --preload 11", "--preload must not exceed -r"),
+            ("-p 70000", "-p needs a number"),
+            ("-x", "-x"),
+        ];
+        for (args, expected) in cases {
+            let err = run(args).unwrap_err();
+            assert!(err.contains(expected), "{args}: {err}");
+        }
+    }
+}

@@ -1,0 +1,384 @@
+//! The serde visitors of the one-pass decoder: the envelope, a command body
+//! read against its parameter list, one parameter value of a given
+//! [`Kind`], and the small seeds they share. They fill the [`Slot`]s of
+//! `decode.rs`; the rules about what a slot means live there.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
+
+use super::{Args, Body, Envelope, MISSING_PARAMETER, Names, Slot, check};
+use crate::protocol::command::{EXPIRY_PARAMS, Expiry, KeyValues, Kind, Param, Verb};
+use crate::protocol::status::Status;
+
+/// Implements the scalar `visit_*` methods of a visitor to return one value.
+macro_rules! scalars_are {
+    ($value:expr) => {
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+    };
+}
+
+/// Reads the envelope; the command's parameters go into `args`.
+pub(super) struct EnvelopeVisitor<'a, 'de> {
+    pub(super) args: &'a mut Args<'de>,
+}
+
+impl<'de> Visitor<'de> for EnvelopeVisitor<'_, 'de> {
+    type Value = Envelope<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a request object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let Some(name) = map.next_key_seed(StrSeed)? else {
+            return Ok(Envelope::Malformed);
+        };
+        let verb = Verb::from_name(&name);
+        let params = verb.map_or(&[][..], Verb::params);
+        let count_names = verb.is_some_and(Verb::wants_one_member);
+        let body = map.next_value_seed(BodySeed { params, count_names, args: self.args })?;
+        let mut multiple = false;
+        while let Some(other) = map.next_key_seed(StrSeed)? {
+            multiple |= other != name;
+            map.next_value::<IgnoredAny>()?;
+        }
+        Ok(Envelope::One { name, body, multiple })
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        drain_seq(seq)?;
+        Ok(Envelope::Malformed)
+    }
+
+    scalars_are!(Envelope::Malformed);
+}
+
+/// Reads a command body (or a nested parameter object) against a parameter
+/// list, into `args`: the slots are filled in place, never moved.
+struct BodySeed<'a, 'de> {
+    params: &'static [Param],
+    count_names: bool,
+    args: &'a mut Args<'de>,
+}
+
+impl<'de> DeserializeSeed<'de> for BodySeed<'_, 'de> {
+    type Value = Body;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for BodySeed<'_, 'de> {
+    type Value = Body;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a command body")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let args = self.args;
+        let mut first_name: Option<Cow<'de, str>> = None;
+        // Member names borrow from the request unless they hold escapes.
+        while let Some(name) = map.next_key_seed(StrSeed)? {
+            if self.count_names {
+                match &first_name {
+                    None => {
+                        args.names = Names::One;
+                        first_name = Some(name.clone());
+                    }
+                    Some(first) if *first != name => args.names = Names::Many,
+                    Some(_) => {}
+                }
+            }
+            match self.params.iter().position(|p| p.name == name) {
+                Some(i) if matches!(args.slots[i], Slot::Absent) => {
+                    args.slots[i] = map.next_value_seed(SlotSeed { kind: self.params[i].kind })?;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Body::Object)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        drain_seq(seq)?;
+        Ok(Body::NotObject)
+    }
+
+    scalars_are!(Body::NotObject);
+}
+
+/// Reads one parameter value of a given kind; a value of another JSON type is
+/// consumed and becomes [`Slot::WrongType`] (or "no token" for a token).
+struct SlotSeed {
+    kind: Kind,
+}
+
+impl SlotSeed {
+    /// The slot for a value that is not of the expected kind.
+    fn mismatch<'a>(&self) -> Slot<'a> {
+        match self.kind {
+            Kind::Token => Slot::Token(None),
+            _ => Slot::WrongType,
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for SlotSeed {
+    type Value = Slot<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for SlotSeed {
+    type Value = Slot<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a parameter value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        match self.kind {
+            Kind::Object => {
+                let mut pairs = KeyValues::new();
+                while let Some(key) = map.next_key_seed(StrSeed)? {
+                    let value: &RawValue = map.next_value()?;
+                    pairs.push((key, value));
+                }
+                dedup_keep_first(&mut pairs);
+                Ok(Slot::Pairs(pairs))
+            }
+            Kind::Expiry => {
+                let mut args = Args::default();
+                BodySeed { params: EXPIRY_PARAMS, count_names: false, args: &mut args }.visit_map(map)?;
+                Ok(expiry(&args))
+            }
+            _ => {
+                drain_map(map)?;
+                Ok(self.mismatch())
+            }
+        }
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        match self.kind {
+            Kind::Names => {
+                let mut names = Vec::with_capacity(seq.size_hint().unwrap_or(1));
+                let mut len = 0;
+                while let Some(item) = seq.next_element_seed(MaybeStr)? {
+                    len += 1;
+                    names.extend(item);
+                }
+                Ok(Slot::Names(names, len))
+            }
+            Kind::Tokens => {
+                let mut tokens = Vec::with_capacity(seq.size_hint().unwrap_or(1));
+                while let Some(item) = seq.next_element_seed(SlotSeed { kind: Kind::Token })? {
+                    tokens.extend(item.into_token());
+                }
+                Ok(Slot::Tokens(tokens))
+            }
+            _ => {
+                drain_seq(seq)?;
+                Ok(self.mismatch())
+            }
+        }
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(match self.kind {
+            Kind::Token => Slot::Token(Some(v)),
+            Kind::Uint => Slot::Uint(v),
+            _ => Slot::WrongType,
+        })
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(match self.kind {
+            Kind::Bool => Slot::Bool(v),
+            _ => self.mismatch(),
+        })
+    }
+
+    // serde_json reports a negative integer (and `-0`) as `i64`, and a float
+    // or an integer beyond `u64` as `f64`: neither is a uint nor a token.
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(self.mismatch())
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(self.mismatch())
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(self.mismatch())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(self.mismatch())
+    }
+}
+
+/// `SH_NEW`'s `expiry` from its members, or the first failure among them.
+fn expiry(args: &Args<'_>) -> Slot<'static> {
+    if let Err((status, m)) = check(EXPIRY_PARAMS, &args.slots) {
+        return Slot::Invalid(status, m);
+    }
+    let [delete_session, duration, extend_on_get, extend_on_set_add] = [0, 1, 2, 3].map(|i| &args.slots[i]);
+    let Slot::Uint(duration) = *duration else {
+        return Slot::Invalid(Status::ParamMissing, MISSING_PARAMETER);
+    };
+    Slot::Expiry(Expiry {
+        duration,
+        delete_session: delete_session.bool_or_false(),
+        extend_on_get: extend_on_get.bool_or_false(),
+        extend_on_set_add: extend_on_set_add.bool_or_false(),
+    })
+}
+
+/// Keeps the first of repeated member names, as NemesisDB does.
+fn dedup_keep_first(pairs: &mut KeyValues<'_>) {
+    const LINEAR_SCAN_MAX: usize = 16;
+    if pairs.len() < 2 {
+        return;
+    }
+    if pairs.len() <= LINEAR_SCAN_MAX {
+        let mut i = 1;
+        while i < pairs.len() {
+            if pairs[..i].iter().any(|(k, _)| *k == pairs[i].0) {
+                pairs.remove(i);
+            } else {
+                i += 1;
+            }
+        }
+    } else {
+        let mut seen = std::collections::HashSet::with_capacity(pairs.len());
+        pairs.retain(|(k, _)| seen.insert(k.clone()));
+    }
+}
+
+/// Reads a string, borrowing from the input unless it holds escapes.
+pub(crate) struct StrSeed;
+
+impl<'de> DeserializeSeed<'de> for StrSeed {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for StrSeed {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v))
+    }
+}
+
+/// Reads any value; strings come back, everything else is consumed and
+/// skipped.
+struct MaybeStr;
+
+impl<'de> DeserializeSeed<'de> for MaybeStr {
+    type Value = Option<Cow<'de, str>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for MaybeStr {
+    type Value = Option<Cow<'de, str>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any value")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Borrowed(v)))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Owned(v.to_owned())))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Owned(v)))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        drain_map(map).map(|()| None)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        drain_seq(seq).map(|()| None)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+}
+
+fn drain_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<(), A::Error> {
+    while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+    Ok(())
+}
+
+fn drain_seq<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
+    while seq.next_element::<IgnoredAny>()?.is_some() {}
+    Ok(())
+}

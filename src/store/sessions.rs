@@ -1,0 +1,437 @@
+//! Sessions: token → key map, with deadlines kept by a [`TimerWheel`].
+//!
+//! Owns: every session, its keys, its deadline and its timer; the token
+//! source. Must not touch: the clock (time is passed in as a [`Duration`]
+//! since the store's origin), sockets, the wire format.
+//!
+//! # Time
+//!
+//! Deadlines are wheel ticks (milliseconds since the origin). A new or
+//! extended deadline is `ceil(now) + duration`, and a session counts as
+//! expired from the tick `floor(now) >= deadline` on, so it never expires
+//! before `now + duration` and at most 1 ms after. Durations saturate: a
+//! deadline is capped at [`MAX_DEADLINE_TICK`] (about 73 million years), so
+//! any `u64` duration is accepted and echoed as given.
+//!
+//! # Expiry
+//!
+//! Two paths, which agree:
+//! - **on access**: every lookup checks the deadline first. An expired
+//!   session is removed (`deleteSession:true`) or emptied and re-armed
+//!   (`deleteSession:false`) before the command sees it, so it never serves
+//!   data and `SH_INFO.remaining` is never negative;
+//! - **actively**: [`Sessions::expire`] pops due timers from the wheel,
+//!   within a per-turn budget, and does the same to each session.
+//!
+//! A deadline restarted by `deleteSession:false` is `old deadline + duration`
+//! (the moment of expiry, not the moment someone noticed), advanced by whole
+//! durations past `now` if the session was left alone longer than that.
+//!
+//! # Lazy re-arm
+//!
+//! A touch (`extendOnGet`, `extendOnSetAdd`) only moves `deadline`; the
+//! session's timer stays where it was. When that timer fires and the
+//! session's deadline lies ahead, the timer is inserted again at the new
+//! deadline. So a session touched a thousand times a second costs one wheel
+//! insert per duration, not a cancel and an insert per touch. Invariant: an
+//! expiring session has exactly one timer, due at or before its deadline
+//! (except inside [`Sessions::expire`], between a fire and its re-arm).
+//!
+//! # Memory
+//!
+//! A session is 32 bytes in the table (plus its 8-byte token and the table's
+//! spare capacity) and 32 bytes in the wheel when it expires. Its key map is
+//! boxed and only exists while it holds keys, so an empty session allocates
+//! nothing of its own.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::time::Duration;
+
+use super::kv::KeyMap;
+use super::tokens::TokenSource;
+use crate::protocol::Expiry;
+use crate::timer_wheel::{TimerKey, TimerWheel, ticks_ceil, ticks_floor};
+
+#[cfg(test)]
+mod tests;
+
+/// The latest deadline a session can have: 2^61 − 1 ms, about 73 million
+/// years. The three bits above it hold the session's flags.
+pub const MAX_DEADLINE_TICK: u64 = (1 << 61) - 1;
+const DELETE_SESSION: u64 = 1 << 61;
+const EXTEND_ON_GET: u64 = 1 << 62;
+const EXTEND_ON_SET_ADD: u64 = 1 << 63;
+
+/// Passes a `u64` through as its own hash. Tokens are uniformly random and
+/// chosen by the server, never by a peer (a peer can only look them up), so
+/// they need no hashing to spread over the table, and cannot be picked to
+/// collide.
+#[derive(Default)]
+pub struct TokenHasher(u64);
+
+impl Hasher for TokenHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type TokenMap = HashMap<u64, Session, BuildHasherDefault<TokenHasher>>;
+
+/// Which extend flag a command honours.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Touch {
+    /// No extension (every command but the three below).
+    None,
+    /// `SH_GET`: extends when `extendOnGet` is set.
+    Get,
+    /// `SH_SET`, `SH_ADD`: extend when `extendOnSetAdd` is set.
+    SetAdd,
+}
+
+/// One session.
+struct Session {
+    /// Present only while the session holds keys.
+    keys: Option<Box<KeyMap>>,
+    /// Seconds, as requested; 0 means it never expires.
+    duration: u64,
+    /// The deadline tick (low 61 bits) and the flags (top 3 bits).
+    deadline_and_flags: u64,
+    /// The session's timer; `None` when it never expires.
+    timer: Option<TimerKey>,
+}
+
+impl Session {
+    fn expires(&self) -> bool {
+        self.duration != 0
+    }
+
+    fn deadline(&self) -> u64 {
+        self.deadline_and_flags & MAX_DEADLINE_TICK
+    }
+
+    fn set_deadline(&mut self, tick: u64) {
+        self.deadline_and_flags = (self.deadline_and_flags & !MAX_DEADLINE_TICK) | tick.min(MAX_DEADLINE_TICK);
+    }
+
+    fn flag(&self, flag: u64) -> bool {
+        self.deadline_and_flags & flag != 0
+    }
+
+    fn duration_ms(&self) -> u64 {
+        self.duration.saturating_mul(1_000)
+    }
+
+    /// Whether it has expired at tick `now` (whatever expiry then does).
+    fn is_due(&self, now: u64) -> bool {
+        self.expires() && now >= self.deadline()
+    }
+
+    fn key_count(&self) -> usize {
+        self.keys.as_ref().map_or(0, |keys| keys.len())
+    }
+
+    /// `deleteSession:false` at tick `now >= deadline`: drops every key and
+    /// restarts from the moment of expiry. Returns how many keys went.
+    fn clear_and_restart(&mut self, now: u64) -> usize {
+        let removed = self.key_count();
+        self.keys = None;
+        let duration = self.duration_ms().max(1);
+        let periods = ((now - self.deadline()) / duration).saturating_add(1);
+        self.set_deadline(self.deadline().saturating_add(periods.saturating_mul(duration)));
+        removed
+    }
+}
+
+/// What `SH_INFO` reports about a session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionInfo {
+    /// Keys in the session.
+    pub key_count: usize,
+    /// Its expiry settings, if it expires.
+    pub expiry: Option<ExpiryInfo>,
+}
+
+/// A session's expiry settings and the time it has left.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExpiryInfo {
+    /// The settings, as requested.
+    pub settings: Expiry,
+    /// Whole seconds until the deadline, truncated; never negative.
+    pub remaining_secs: u64,
+}
+
+/// Every session, their timers and the token source.
+pub struct Sessions {
+    map: TokenMap,
+    wheel: TimerWheel<u64>,
+    tokens: TokenSource,
+    total_keys: usize,
+    /// Expiries since start, on access and active alike.
+    expiries: u64,
+}
+
+impl std::fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Tokens are capabilities: never print them.
+        f.debug_struct("Sessions")
+            .field("len", &self.map.len())
+            .field("total_keys", &self.total_keys)
+            .field("wheel", &self.wheel)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a session could not be created.
+#[derive(Debug)]
+pub struct NewSessionError(getrandom::Error);
+
+impl std::fmt::Display for NewSessionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "no token: the OS random source failed: {}", self.0)
+    }
+}
+
+impl std::error::Error for NewSessionError {}
+
+impl Default for Sessions {
+    fn default() -> Self {
+        Sessions::new()
+    }
+}
+
+impl Sessions {
+    /// No sessions.
+    pub fn new() -> Sessions {
+        Sessions {
+            map: TokenMap::default(),
+            wheel: TimerWheel::new(),
+            tokens: TokenSource::new(),
+            total_keys: 0,
+            expiries: 0,
+        }
+    }
+
+    /// Live sessions, including any whose deadline passed that neither an
+    /// access nor [`Sessions::expire`] has reached yet.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether there are no sessions.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Sessions that expired since start (deleted or cleared), whether an
+    /// access or [`Sessions::expire`] got there first.
+    pub fn expiries(&self) -> u64 {
+        self.expiries
+    }
+
+    /// Keys over all sessions (counted like [`Sessions::len`]).
+    pub fn total_keys(&self) -> usize {
+        self.total_keys
+    }
+
+    /// Creates a session at `now` and returns its token: random, non-zero and
+    /// not used by another live session. `duration: 0` (or no `expiry`)
+    /// means it never expires, and its flags are then dropped.
+    ///
+    /// # Errors
+    /// The OS random source failed.
+    pub fn create(&mut self, expiry: Option<Expiry>, now: Duration) -> Result<u64, NewSessionError> {
+        let token = loop {
+            let token = self.tokens.next().map_err(NewSessionError)?;
+            if token != 0 && !self.map.contains_key(&token) {
+                break token;
+            }
+        };
+        let expiry = expiry.filter(|e| e.duration != 0).unwrap_or_default();
+        let flags = [
+            (expiry.delete_session, DELETE_SESSION),
+            (expiry.extend_on_get, EXTEND_ON_GET),
+            (expiry.extend_on_set_add, EXTEND_ON_SET_ADD),
+        ]
+        .iter()
+        .fold(0, |acc, &(on, bit)| if on { acc | bit } else { acc });
+        let mut session = Session { keys: None, duration: expiry.duration, deadline_and_flags: flags, timer: None };
+        if session.expires() {
+            session.set_deadline(ticks_ceil(now).saturating_add(session.duration_ms()));
+            session.timer = Some(self.wheel.insert(session.deadline(), token));
+        }
+        self.map.insert(token, session);
+        Ok(token)
+    }
+
+    /// Ends the session `token` at once, whatever its settings; returns
+    /// whether it was live.
+    pub fn end(&mut self, token: u64, now: Duration) -> bool {
+        let Some(session) = self.map.remove(&token) else { return false };
+        if let Some(timer) = session.timer {
+            self.wheel.cancel(timer);
+        }
+        self.total_keys -= session.key_count();
+        !(session.is_due(ticks_floor(now)) && session.flag(DELETE_SESSION))
+    }
+
+    /// Ends every session; returns how many were live.
+    pub fn end_all(&mut self, now: Duration) -> usize {
+        let now = ticks_floor(now);
+        let gone = self.map.values().filter(|s| s.is_due(now) && s.flag(DELETE_SESSION)).count();
+        let live = self.map.len() - gone;
+        self.map = TokenMap::default();
+        self.wheel.clear();
+        self.total_keys = 0;
+        live
+    }
+
+    /// Whether `token` names a live session.
+    pub fn exists(&mut self, token: u64, now: Duration) -> bool {
+        self.live(token, ticks_floor(now))
+    }
+
+    /// Describes the session `token`, if live. Does not extend it.
+    pub fn info(&mut self, token: u64, now: Duration) -> Option<SessionInfo> {
+        if !self.live(token, ticks_floor(now)) {
+            return None;
+        }
+        let session = self.map.get(&token)?;
+        let expiry = session.expires().then(|| ExpiryInfo {
+            settings: Expiry {
+                duration: session.duration,
+                delete_session: session.flag(DELETE_SESSION),
+                extend_on_get: session.flag(EXTEND_ON_GET),
+                extend_on_set_add: session.flag(EXTEND_ON_SET_ADD),
+            },
+            remaining_secs: Duration::from_millis(session.deadline()).saturating_sub(now).as_secs(),
+        });
+        Some(SessionInfo { key_count: session.key_count(), expiry })
+    }
+
+    /// Runs `f` on the keys of the live session `token`, after extending it
+    /// if `touch` and its flags say so. Returns `None` (and `f` does not run)
+    /// when there is no such session.
+    pub fn with_keys<R>(
+        &mut self,
+        token: u64,
+        now: Duration,
+        touch: Touch,
+        f: impl FnOnce(&mut KeyMap) -> R,
+    ) -> Option<R> {
+        if !self.live(token, ticks_floor(now)) {
+            return None;
+        }
+        let session = self.map.get_mut(&token)?;
+        let extends = match touch {
+            Touch::None => false,
+            Touch::Get => session.flag(EXTEND_ON_GET),
+            Touch::SetAdd => session.flag(EXTEND_ON_SET_ADD),
+        };
+        if extends && session.expires() {
+            // Lazy: the timer stays put and re-arms when it fires.
+            let deadline = ticks_ceil(now).saturating_add(session.duration_ms());
+            session.set_deadline(deadline.max(session.deadline()));
+        }
+        let keys = session.keys.get_or_insert_with(Box::default);
+        let before = keys.len();
+        let result = f(keys);
+        let after = keys.len();
+        if after == 0 {
+            session.keys = None;
+        }
+        self.total_keys = self.total_keys - before + after;
+        Some(result)
+    }
+
+    /// Whether `token` is live at tick `now`, expiring it first if its
+    /// deadline passed.
+    fn live(&mut self, token: u64, now: u64) -> bool {
+        let Some(session) = self.map.get_mut(&token) else { return false };
+        if !session.is_due(now) {
+            return true;
+        }
+        self.expiries += 1;
+        if session.flag(DELETE_SESSION) {
+            self.remove(token);
+            return false;
+        }
+        // Its timer is due too and re-arms at the new deadline when polled.
+        self.total_keys -= session.clear_and_restart(now);
+        true
+    }
+
+    fn remove(&mut self, token: u64) -> usize {
+        let Some(session) = self.map.remove(&token) else { return 0 };
+        if let Some(timer) = session.timer {
+            self.wheel.cancel(timer);
+        }
+        let keys = session.key_count();
+        self.total_keys -= keys;
+        keys
+    }
+
+    /// The earliest tick at which [`Sessions::expire`] may have work: a lower
+    /// bound on the next deadline, at or before `now` while work is left
+    /// over from a turn whose budget ran out.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.wheel.next_deadline()
+    }
+
+    /// Active expiry at `now`: fires due timers and expires (or re-arms)
+    /// their sessions, stopping once `budget.work` units (one per session
+    /// handled plus one per key freed) or `budget.moves` wheel moves are
+    /// spent. Returns how many sessions expired. Call it once per turn;
+    /// [`Sessions::next_deadline`] says whether to come back at once.
+    pub fn expire(&mut self, now: Duration, budget: &mut Budget) -> usize {
+        let now = ticks_floor(now);
+        let mut expired = 0;
+        while budget.work > 0 {
+            let Some(token) = self.wheel.poll_bounded(now, &mut budget.moves) else { break };
+            budget.work -= 1;
+            let Some(session) = self.map.get_mut(&token) else { continue };
+            session.timer = None;
+            if !session.is_due(now) {
+                // Extended since the timer was set.
+                session.timer = Some(self.wheel.insert(session.deadline(), token));
+                continue;
+            }
+            expired += 1;
+            self.expiries += 1;
+            let freed = if session.flag(DELETE_SESSION) {
+                self.remove(token)
+            } else {
+                let freed = session.clear_and_restart(now);
+                self.total_keys -= freed;
+                session.timer = Some(self.wheel.insert(session.deadline(), token));
+                freed
+            };
+            budget.work = budget.work.saturating_sub(freed);
+        }
+        expired
+    }
+}
+
+/// How much active expiry may do in one call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budget {
+    /// Sessions handled plus keys freed.
+    pub work: usize,
+    /// Timers moved between wheel slots (see `TimerWheel::poll_bounded`).
+    pub moves: usize,
+}
+
+impl Budget {
+    /// No limit: do everything that is due.
+    pub const UNLIMITED: Budget = Budget { work: usize::MAX, moves: usize::MAX };
+}

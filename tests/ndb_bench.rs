@@ -1,0 +1,140 @@
+//! `ndb-bench` as scripts use it: exit status and the `--json` document,
+//! against a real ndb server for a second, and against a minimal WebSocket
+//! responder on 127.0.0.1:0 (blocking tungstenite, one thread per
+//! connection) that answers every request with `<CMD>_RSP` and the status
+//! the test chooses.
+
+mod common;
+
+use std::net::TcpListener;
+use std::process::{Command, Output};
+use std::thread;
+
+use tungstenite::Message;
+
+/// Starts a responder; `status(cmd)` picks each reply's `st`. Returns its port.
+fn responder(status: fn(&str) -> u64) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a test port");
+    let port = listener.local_addr().expect("local address").port();
+    thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            thread::spawn(move || {
+                let Ok(mut ws) = tungstenite::accept(stream) else { return };
+                while let Ok(message) = ws.read() {
+                    let Message::Text(text) = message else { continue };
+                    let command = text.split('"').nth(1).unwrap_or("ERR").to_string();
+                    let st = status(&command);
+                    let reply = match command.as_str() {
+                        "SH_NEW" => format!(r#"{{"SH_NEW_RSP":{{"st":{st},"tkn":18446744073709551557}}}}"#),
+                        _ => format!(r#"{{"{command}_RSP":{{"st":{st}}}}}"#),
+                    };
+                    if ws.send(Message::text(reply)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+fn bench(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ndb-bench")).args(args).output().expect("run ndb-bench")
+}
+
+fn json(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout).expect("stdout is one JSON document")
+}
+
+#[test]
+fn every_test_runs_against_a_real_server() {
+    let server = common::start();
+    let port = server.addr.port().to_string();
+    let output = bench(&["-p", &port, "-c", "8", "-P", "4", "-n", "4000", "-r", "1000", "--preload", "1000", "--json"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report = json(&output);
+    assert_eq!(report["ok"], true, "{report}");
+    let tests = report["tests"].as_array().expect("tests");
+    assert!(tests.len() >= 10, "every test ran: {report}");
+    for test in tests {
+        assert_eq!(test["errors"], 0, "{test}");
+        assert!(test["requests"].as_u64().unwrap_or(0) > 0, "{test}");
+        assert!(test["latency_us"]["p99"].as_f64().unwrap_or(0.0) > 0.0, "{test}");
+    }
+}
+
+#[test]
+fn idle_mode_holds_upgraded_connections() {
+    let server = common::start();
+    let port = server.addr.port().to_string();
+    let output = bench(&["-p", &port, "-c", "20", "-I", "--duration", "0.3"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(stdout.trim(), format!("20 idle connections open to ws://127.0.0.1:{port}/"));
+}
+
+#[test]
+fn successful_run_exits_zero_with_every_test_in_the_json() {
+    let port = responder(|_| 1).to_string();
+    let output =
+        bench(&["-p", &port, "-n", "300", "-c", "4", "-P", "3", "-t", "kv_set,kv_get,sh_set,sh_get", "--json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let doc = json(&output);
+    assert_eq!(doc["ok"], true);
+    let tests = doc["tests"].as_array().expect("tests array");
+    let names: Vec<&str> = tests.iter().filter_map(|t| t["name"].as_str()).collect();
+    assert_eq!(names, ["kv_set", "kv_get", "sh_set", "sh_get"]);
+    for test in tests {
+        assert_eq!(test["requests"], 300);
+        assert_eq!(test["errors"], 0);
+        assert!(test["latency_us"]["p99"].as_f64().is_some_and(|p| p > 0.0));
+    }
+}
+
+#[test]
+fn error_statuses_are_counted_and_fail_the_run() {
+    let port = responder(|cmd| if cmd == "KV_GET" { 26 } else { 1 }).to_string();
+    let output = bench(&["-p", &port, "-n", "50", "-c", "2", "-t", "kv_set,kv_get", "--json"]);
+    assert_eq!(output.status.code(), Some(1));
+    let doc = json(&output);
+    assert_eq!(doc["ok"], false);
+    assert_eq!(doc["tests"][0]["errors"], 0);
+    assert_eq!(doc["tests"][1]["errors"], 50);
+    assert_eq!(doc["tests"][1]["first_error"], r#"{"KV_GET_RSP":{"st":26}}"#);
+}
+
+#[test]
+fn refused_sessions_skip_only_the_session_tests() {
+    let port = responder(|cmd| if cmd.starts_with("SH_") { 10 } else { 1 }).to_string();
+    let output = bench(&["-p", &port, "-n", "20", "-c", "2", "-t", "sv_info,sh_get", "-q"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("sv_info: "), "{stdout}");
+    assert!(stdout.contains("sh_get: skipped: no session: SH_NEW answered"), "{stdout}");
+}
+
+#[test]
+fn open_loop_sends_the_scheduled_requests() {
+    let port = responder(|_| 1).to_string();
+    let output = bench(&["-p", &port, "--rate", "2000", "--duration", "0.25", "-c", "3", "-t", "kv_get", "--json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let doc = json(&output);
+    assert_eq!(doc["tests"][0]["requests"], 500);
+    assert!(doc["tests"][0]["send_lag_us"]["max"].is_f64());
+}
+
+#[test]
+fn refused_connection_is_one_line_and_exit_status_one() {
+    let port = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address").port().to_string();
+    let output = bench(&["-p", &port, "-n", "10", "-q"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.trim(), format!("ndb-bench: cannot connect to ws://127.0.0.1:{port}/: connection refused"));
+}
+
+#[test]
+fn bad_flags_exit_two() {
+    let output = bench(&["-t", "kv_nope"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("unknown test"));
+}
