@@ -190,7 +190,10 @@ impl Config {
         if self.output_pause_bytes > self.max_output_bytes {
             return Err(ConfigError::field(
                 "outputPauseBytes",
-                format!("must not exceed maxOutputBytes ({} > {})", self.output_pause_bytes, self.max_output_bytes),
+                format!(
+                    "must not exceed maxOutputBytes ({} > {}; flags --output-pause-bytes, --max-output-bytes)",
+                    self.output_pause_bytes, self.max_output_bytes
+                ),
             ));
         }
         Ok(())
@@ -529,7 +532,7 @@ mod tests {
             (r#"{"version":5,"outputPauseBytes":0}"#, "outputPauseBytes: must be a positive integer (got 0)"),
             (
                 r#"{"version":5,"maxOutputBytes":1000}"#,
-                "outputPauseBytes: must not exceed maxOutputBytes (1048576 > 1000)",
+                "outputPauseBytes: must not exceed maxOutputBytes (1048576 > 1000; flags",
             ),
             (r#"{"version":5,"maxHeaderBytes":100}"#, "maxHeaderBytes: must be from 1024 to 1048576 bytes (got 100)"),
             (r#"{"version":5,"handshakeTimeout":0}"#, "handshakeTimeout: must be more than 0 seconds (got 0)"),
