@@ -180,8 +180,11 @@ proptest! {
                 Ok(text) => Message::Text(text),
                 Err(_) => Message::Binary(bytes),
             };
+            let now = start + Duration::from_millis(i as u64 * 300);
+            store.start(now);
             let before = out.len();
-            dispatch(&mut store, protocol, message, start + Duration::from_millis(i as u64 * 300), &mut out);
+            dispatch(&mut store, protocol, message, now, &mut out);
+            store.expire(now);
             let key = check_reply(&out[before..]);
             if let (Message::Text(text), Some(name)) = (message, key.strip_suffix("_RSP"))
                 && let Ok(request) = serde_json::from_str::<Object>(text)

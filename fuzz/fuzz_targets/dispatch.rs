@@ -1,5 +1,7 @@
 //! The dispatch path, as the server runs it, on arbitrary messages: each
-//! gets exactly one well-formed reply, and nothing panics.
+//! gets exactly one well-formed reply, and nothing panics. Time moves
+//! 250 ms per message, with active expiry after each, so sessions expire
+//! mid-sequence.
 //!
 //! Input: messages separated by 0xFF (a byte never found in UTF-8); a
 //! message that is not UTF-8 goes in as a binary message. The first byte
@@ -30,8 +32,11 @@ fuzz_target!(|bytes: &[u8]| {
             Some(text) => Message::Text(text),
             None => Message::Binary(message),
         };
+        // As the server's turns do: serve, then expire what is due.
+        store.start(now);
         let before = out.len();
         dispatch(&mut store, protocol, message, now, &mut out);
+        store.expire(now);
         let key = common::check_reply(&out[before..]);
         match text {
             Some(text) => common::check_reply_names_request(text, &key),
