@@ -355,11 +355,13 @@ struct ChildServer {
 }
 
 impl ChildServer {
-    fn start(fds: u32) -> ChildServer {
+    /// Starts `ndb-server --port 0` with `args`, under `ulimit -n fds`.
+    fn start(fds: u32, args: &[&str]) -> ChildServer {
         let mut child = Command::new("sh")
             .arg("-c")
-            .arg(format!("ulimit -n {fds} && exec \"$0\" --port 0 --max-connections 1000"))
+            .arg(format!("ulimit -n {fds} && exec \"$0\" --port 0 \"$@\""))
             .arg(env!("CARGO_BIN_EXE_ndb-server"))
+            .args(args)
             .env("RUST_LOG", "info")
             .env("RUST_LOG_STYLE", "never")
             .stderr(Stdio::piped())
@@ -404,7 +406,7 @@ impl Drop for ChildServer {
 #[test]
 #[cfg(target_os = "linux")]
 fn running_out_of_file_descriptors_does_not_spin_the_loop() {
-    let server = ChildServer::start(40);
+    let server = ChildServer::start(40, &["--max-connections", "1000"]);
     // Fill every descriptor the server has, and then some.
     let mut clients: Vec<TcpStream> = Vec::new();
     for _ in 0..60 {
@@ -441,4 +443,38 @@ fn running_out_of_file_descriptors_does_not_spin_the_loop() {
     assert!(raw.http_response().starts_with("HTTP/1.1 101 "));
     raw.write(&text_frame(COUNT));
     assert_eq!(raw.text(), COUNT_RSP);
+}
+
+#[test]
+fn limits_from_a_config_file_and_flags_reach_the_server() {
+    let dir = std::env::temp_dir().join(format!("ndb-limits-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("limits.jsonc");
+    std::fs::write(
+        &file,
+        r#"{"version":5, // limits only
+            "maxConnections":4,"maxHeaderBytes":1024,"allowedOrigins":["https://app.example"],
+            "idleTimeout":60}"#,
+    )
+    .unwrap();
+    // The flag overrides the file's idle timeout.
+    let server = ChildServer::start(1024, &["--config", file.to_str().unwrap(), "--idle-timeout", "0.3"]);
+    let mut browser = Raw::connect(server.addr);
+    browser.write(UPGRADE.replace("Host:", "Origin: https://app.example\r\nHost:").as_bytes());
+    assert!(browser.http_response().starts_with("HTTP/1.1 101 "), "a listed origin");
+    let mut other = Raw::connect(server.addr);
+    other.write(UPGRADE.replace("Host:", "Origin: https://evil.example\r\nHost:").as_bytes());
+    assert!(other.http_response().starts_with("HTTP/1.1 403 "), "an unlisted origin");
+    let mut big = Raw::connect(server.addr);
+    big.write(UPGRADE.replace("Host:", &format!("X-Filler: {}\r\nHost:", "a".repeat(1100))).as_bytes());
+    assert!(big.http_response().starts_with("HTTP/1.1 431 "), "over maxHeaderBytes");
+    // Refused connections hold their slot until they end (or for 2 s):
+    // four are taken now.
+    let mut second = Raw::open(server.addr);
+    let mut third = Raw::connect(server.addr);
+    third.write(UPGRADE.as_bytes());
+    assert!(third.http_response().starts_with("HTTP/1.1 503 "), "past maxConnections");
+    assert_eq!(browser.close_code(), Some(1001), "idle past --idle-timeout");
+    assert_eq!(second.close_code(), Some(1001));
+    std::fs::remove_dir_all(&dir).unwrap();
 }
