@@ -22,6 +22,7 @@ fuzz_target!(|bytes: &[u8]| {
                 out.clear();
                 Reply::new(&mut out, protocol).rejection(&rejection);
                 let key = common::check_reply(&out);
+                common::check_compact(&out);
                 common::check_reply_names_request(text, &key);
             }
         }
