@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use lexopt::prelude::*;
 
-use crate::config::{Config, check_max_payload, check_save_name};
+use crate::config::{Config, check_max_head_bytes, check_max_payload, check_positive, check_save_name, check_timeout};
 use crate::error::ConfigError;
 use crate::protocol::Protocol;
 
@@ -33,6 +33,33 @@ Options:
                              the 0.7.4 Python client) or 0.9 (120, the KV
                              class client) [default: 0.7, or 0.9 with a
                              version 6 config file]
+
+Limits (see docs/operations.md; timeouts in seconds, fractions allowed):
+      --max-connections <N>  open connections; past it, HTTP 503
+                             [default: 10000]
+      --allowed-origins <A,B>
+                             browser origins allowed to connect; a request
+                             with any other Origin gets HTTP 403, one with
+                             none is accepted [default: none]
+      --max-header-bytes <BYTES>
+                             largest upgrade request head, 1024 to 1048576;
+                             bigger gets HTTP 431 [default: 8192]
+      --handshake-timeout <SECS>
+                             time to complete the upgrade [default: 10]
+      --idle-timeout <SECS>  close (1001) a connection silent this long;
+                             0 is off [default: 0]
+      --send-timeout <SECS>  close (1008) a connection that takes none of
+                             its pending replies this long; 0 is off
+                             [default: 60]
+      --output-pause-bytes <BYTES>
+                             stop reading a connection while this much
+                             output waits for it [default: 1048576]
+      --max-output-bytes <BYTES>
+                             close (1008) a connection once this much
+                             output waits for it [default: 16777216]
+      --messages-per-turn <N>
+                             messages served per connection per loop turn
+                             [default: 64]
 
 Persistence (see docs/persistence.md):
       --loadName <NAME>      load the newest complete save named NAME before
@@ -97,9 +124,15 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Action, ConfigE
     let mut port = None;
     let mut max_payload = None;
     let mut protocol = None;
+    let mut limits = Vec::new();
     let (mut load_name, mut load_path, mut save_on_exit) = (None, None, None);
     while let Some(arg) = parser.next().map_err(flag_error)? {
         match arg {
+            Long(flag) if LIMIT_FLAGS.contains(&flag) => {
+                let flag = format!("--{flag}");
+                let value = string(&mut parser, &flag)?;
+                limits.push(limit(&flag, &value)?);
+            }
             Long("loadName") => {
                 let name = string(&mut parser, "--loadName")?;
                 load_name = Some(check_save_name(&name).map_err(|e| ConfigError::field("--loadName", e))?);
@@ -154,6 +187,10 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Action, ConfigE
     if let Some(protocol) = protocol {
         config.protocol = protocol;
     }
+    for set in limits {
+        set(&mut config);
+    }
+    config.validate()?;
     if save_on_exit.is_some() {
         config.save_on_exit = save_on_exit;
     }
@@ -166,6 +203,81 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Action, ConfigE
         (None, None) => None,
     };
     Ok(Action::Run(Box::new(Options { config, source, load })))
+}
+
+/// The flags that set limits (config keys of the same name in camelCase).
+const LIMIT_FLAGS: [&str; 9] = [
+    "max-connections",
+    "allowed-origins",
+    "max-header-bytes",
+    "handshake-timeout",
+    "idle-timeout",
+    "send-timeout",
+    "output-pause-bytes",
+    "max-output-bytes",
+    "messages-per-turn",
+];
+
+/// A change to `Config` one limit flag asks for, checked as the config file
+/// field of the same name is.
+type SetLimit = Box<dyn FnOnce(&mut Config)>;
+
+fn limit(flag: &str, value: &str) -> Result<SetLimit, ConfigError> {
+    let count = || {
+        let n = value
+            .parse::<u64>()
+            .map_err(|_| ConfigError::field(flag, format!("must be a positive integer (got {value:?})")))?;
+        check_positive(flag, n)
+    };
+    let seconds = || {
+        let secs = value
+            .parse::<f64>()
+            .map_err(|_| ConfigError::field(flag, format!("must be a number of seconds (got {value:?})")))?;
+        check_timeout(secs).map_err(|e| ConfigError::field(flag, e))
+    };
+    Ok(match flag {
+        "--max-connections" => {
+            let n = count()?;
+            Box::new(move |c| c.max_connections = n)
+        }
+        "--allowed-origins" => {
+            let origins: Vec<String> =
+                value.split(',').map(str::trim).filter(|o| !o.is_empty()).map(str::to_owned).collect();
+            Box::new(move |c| c.allowed_origins = origins)
+        }
+        "--max-header-bytes" => {
+            let n = value
+                .parse::<u64>()
+                .map_err(|_| ConfigError::field(flag, format!("must be a number of bytes (got {value:?})")))?;
+            let bytes = check_max_head_bytes(n).map_err(|e| ConfigError::field(flag, e))?;
+            Box::new(move |c| c.max_head_bytes = bytes)
+        }
+        "--handshake-timeout" => {
+            let timeout = seconds()?
+                .ok_or_else(|| ConfigError::field(flag, format!("must be more than 0 seconds (got {value:?})")))?;
+            Box::new(move |c| c.handshake_timeout = timeout)
+        }
+        "--idle-timeout" => {
+            let timeout = seconds()?;
+            Box::new(move |c| c.idle_timeout = timeout)
+        }
+        "--send-timeout" => {
+            let timeout = seconds()?;
+            Box::new(move |c| c.send_timeout = timeout)
+        }
+        "--output-pause-bytes" => {
+            let n = count()?;
+            Box::new(move |c| c.output_pause_bytes = n)
+        }
+        "--max-output-bytes" => {
+            let n = count()?;
+            Box::new(move |c| c.max_output_bytes = n)
+        }
+        _ => {
+            let n = count()?;
+            Box::new(move |c| c.messages_per_turn = n)
+        }
+    })
 }
 
 fn string(parser: &mut lexopt::Parser, flag: &str) -> Result<String, ConfigError> {
@@ -234,6 +346,33 @@ mod tests {
     }
 
     #[test]
+    fn limit_flags() {
+        let config = run(&[
+            "--max-connections=5",
+            "--allowed-origins",
+            "https://a.example, https://b.example",
+            "--max-header-bytes=4096",
+            "--handshake-timeout=0.25",
+            "--idle-timeout=30",
+            "--send-timeout=0",
+            "--output-pause-bytes=1000",
+            "--max-output-bytes=2000",
+            "--messages-per-turn=3",
+        ])
+        .unwrap();
+        assert_eq!(config.max_connections, 5);
+        assert_eq!(config.allowed_origins, ["https://a.example", "https://b.example"]);
+        assert_eq!(config.max_head_bytes, 4096);
+        assert_eq!(config.handshake_timeout, std::time::Duration::from_millis(250));
+        assert_eq!(config.idle_timeout, Some(std::time::Duration::from_secs(30)));
+        assert_eq!(config.send_timeout, None);
+        assert_eq!((config.output_pause_bytes, config.max_output_bytes, config.messages_per_turn), (1000, 2000, 3));
+        for flag in LIMIT_FLAGS {
+            assert!(HELP.contains(&format!("--{flag} ")), "--{flag} is in the help");
+        }
+    }
+
+    #[test]
     fn help_and_version() {
         assert!(matches!(parse([OsString::from("--help")]), Ok(Action::Help)));
         assert!(matches!(parse([OsString::from("-V")]), Ok(Action::Version)));
@@ -253,6 +392,12 @@ mod tests {
             (&["--loadName", ""], "--loadName: must be a save name"),
             (&["--loadPath", "p"], "--loadPath: needs --loadName"),
             (&["--save-on-exit", ".."], "--save-on-exit: must be a save name"),
+            (&["--max-connections", "0"], "--max-connections: must be a positive integer (got 0)"),
+            (&["--messages-per-turn", "x"], "--messages-per-turn: must be a positive integer (got \"x\")"),
+            (&["--idle-timeout", "nan"], "--idle-timeout: must be from 0 to 86400 seconds"),
+            (&["--handshake-timeout", "0"], "--handshake-timeout: must be more than 0 seconds"),
+            (&["--max-header-bytes", "10"], "--max-header-bytes: must be from 1024"),
+            (&["--max-output-bytes", "1000"], "outputPauseBytes: must not exceed maxOutputBytes"),
         ];
         for (args, expected) in cases {
             let err = run(args).unwrap_err();

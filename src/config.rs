@@ -6,6 +6,7 @@
 //! store.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde_json::{Map, Value};
 
@@ -17,6 +18,10 @@ pub const MIN_MAX_PAYLOAD: usize = 64;
 /// Largest `maxPayload` accepted: 64 MiB, ample for any JSON document a
 /// store of this kind should take in one message.
 pub const MAX_MAX_PAYLOAD: usize = 64 * 1024 * 1024;
+
+/// Longest timeout accepted, in seconds (a day): long enough for any use,
+/// short enough that no arithmetic on instants can overflow.
+pub const MAX_TIMEOUT_SECS: u64 = 24 * 60 * 60;
 
 /// Every setting of a server.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,6 +65,21 @@ pub struct Config {
     /// Messages served per connection per loop turn. Default 64: pipelining
     /// stays cheap and no peer can starve the others.
     pub messages_per_turn: usize,
+    /// Largest upgrade request head; bigger gets HTTP 431. Default 8 KiB: a
+    /// browser's request is under 2 KiB, with room left for cookies.
+    pub max_head_bytes: usize,
+    /// Time a connection has to complete its upgrade before it is dropped.
+    /// Default 10 s: ample on any network, and a slowloris peer holds a
+    /// slot no longer than that.
+    pub handshake_timeout: Duration,
+    /// Close (1001) an upgraded connection that sends nothing, not even a
+    /// ping, for this long. Default off: the Python client pings every 20 s,
+    /// but other clients may legitimately stay silent.
+    pub idle_timeout: Option<Duration>,
+    /// Close (1008) a connection whose pending replies make no progress
+    /// (the peer takes none of them) for this long. Default 60 s: a peer
+    /// that stopped reading does not hold its buffered replies forever.
+    pub send_timeout: Option<Duration>,
 }
 
 impl Default for Config {
@@ -78,6 +98,10 @@ impl Default for Config {
             output_pause_bytes: 1024 * 1024,
             max_output_bytes: 16 * 1024 * 1024,
             messages_per_turn: 64,
+            max_head_bytes: crate::http_upgrade::MAX_HEAD_BYTES,
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: None,
+            send_timeout: Some(Duration::from_secs(60)),
         }
     }
 }
@@ -131,6 +155,53 @@ impl Config {
         self.output_pause_bytes = pause_bytes;
         self.max_output_bytes = max_bytes;
         self
+    }
+
+    /// Sets the messages served per connection per turn.
+    pub fn messages_per_turn(mut self, n: usize) -> Self {
+        self.messages_per_turn = n;
+        self
+    }
+
+    /// Sets the largest upgrade request head.
+    pub fn max_head_bytes(mut self, bytes: usize) -> Self {
+        self.max_head_bytes = bytes;
+        self
+    }
+
+    /// Sets the time allowed to complete the upgrade.
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Sets (or with `None` turns off) the idle timeout.
+    pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// Sets (or with `None` turns off) the send timeout.
+    pub fn send_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.send_timeout = timeout;
+        self
+    }
+
+    /// Checks the settings that depend on each other.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the setting to change.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.output_pause_bytes > self.max_output_bytes {
+            return Err(ConfigError::field(
+                "outputPauseBytes",
+                format!(
+                    "must not exceed maxOutputBytes ({} > {}; flags --output-pause-bytes, --max-output-bytes)",
+                    self.output_pause_bytes, self.max_output_bytes
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Reads a NemesisDB config file over these settings.
@@ -196,6 +267,30 @@ impl Config {
         if let Some(origins) = doc.strings("allowedOrigins")? {
             self.allowed_origins = origins;
         }
+        if let Some(n) = doc.uint("outputPauseBytes")? {
+            self.output_pause_bytes = check_positive("outputPauseBytes", n)?;
+        }
+        if let Some(n) = doc.uint("maxOutputBytes")? {
+            self.max_output_bytes = check_positive("maxOutputBytes", n)?;
+        }
+        if let Some(n) = doc.uint("messagesPerTurn")? {
+            self.messages_per_turn = check_positive("messagesPerTurn", n)?;
+        }
+        if let Some(n) = doc.uint("maxHeaderBytes")? {
+            self.max_head_bytes = check_max_head_bytes(n).map_err(|e| ConfigError::field("maxHeaderBytes", e))?;
+        }
+        if let Some(secs) = doc.number("handshakeTimeout")? {
+            self.handshake_timeout = check_timeout(secs)
+                .and_then(|t| t.ok_or_else(|| format!("must be more than 0 seconds (got {secs})")))
+                .map_err(|e| ConfigError::field("handshakeTimeout", e))?;
+        }
+        if let Some(secs) = doc.number("idleTimeout")? {
+            self.idle_timeout = check_timeout(secs).map_err(|e| ConfigError::field("idleTimeout", e))?;
+        }
+        if let Some(secs) = doc.number("sendTimeout")? {
+            self.send_timeout = check_timeout(secs).map_err(|e| ConfigError::field("sendTimeout", e))?;
+        }
+        self.validate()?;
         Ok(self)
     }
 }
@@ -224,7 +319,40 @@ pub fn check_max_payload(bytes: u64) -> Result<usize, String> {
         .ok_or_else(|| format!("must be from {MIN_MAX_PAYLOAD} to {MAX_MAX_PAYLOAD} bytes (got {bytes})"))
 }
 
-fn check_positive(field: &str, n: u64) -> Result<usize, ConfigError> {
+/// Smallest `maxHeaderBytes` accepted: room for any real upgrade request.
+pub const MIN_MAX_HEAD_BYTES: usize = 1024;
+/// Largest `maxHeaderBytes` accepted (1 MiB).
+pub const MAX_MAX_HEAD_BYTES: usize = 1024 * 1024;
+
+/// Checks a `maxHeaderBytes` value.
+///
+/// # Errors
+/// What is wrong with it, for a message naming the setting.
+pub fn check_max_head_bytes(bytes: u64) -> Result<usize, String> {
+    usize::try_from(bytes)
+        .ok()
+        .filter(|b| (MIN_MAX_HEAD_BYTES..=MAX_MAX_HEAD_BYTES).contains(b))
+        .ok_or_else(|| format!("must be from {MIN_MAX_HEAD_BYTES} to {MAX_MAX_HEAD_BYTES} bytes (got {bytes})"))
+}
+
+/// Checks a timeout in seconds (fractions allowed, millisecond precision):
+/// `None` for 0 (off).
+///
+/// # Errors
+/// What is wrong with it, for a message naming the setting.
+pub fn check_timeout(secs: f64) -> Result<Option<Duration>, String> {
+    if !(0.0..=MAX_TIMEOUT_SECS as f64).contains(&secs) {
+        return Err(format!("must be from 0 to {MAX_TIMEOUT_SECS} seconds (got {secs})"));
+    }
+    let ms = (secs * 1000.0).round() as u64;
+    Ok((ms > 0).then(|| Duration::from_millis(ms)))
+}
+
+/// Checks a count or size that must be positive.
+///
+/// # Errors
+/// What is wrong with it, naming `field`.
+pub fn check_positive(field: &str, n: u64) -> Result<usize, ConfigError> {
     usize::try_from(n)
         .ok()
         .filter(|n| *n > 0)
@@ -247,6 +375,14 @@ impl<'a> Fields<'a> {
             None => Ok(None),
             Some(Value::Number(n)) if n.is_u64() => Ok(n.as_u64()),
             Some(other) => Err(self.wrong(name, "a non-negative integer", other)),
+        }
+    }
+
+    fn number(&self, name: &str) -> Result<Option<f64>, ConfigError> {
+        match self.map.get(name) {
+            None => Ok(None),
+            Some(Value::Number(n)) => Ok(n.as_f64()),
+            Some(other) => Err(self.wrong(name, "a number of seconds", other)),
         }
     }
 
@@ -418,6 +554,18 @@ mod tests {
             (r#"{"version":5,"ip":1}"#, "ip: must be a string (got 1)"),
             (r#"{"version":5,"allowedOrigins":["a",1]}"#, "allowedOrigins: must be an array of strings (got 1)"),
             (r#"{"version":5,"maxConnections":0}"#, "maxConnections: must be a positive integer (got 0)"),
+            (r#"{"version":5,"messagesPerTurn":0}"#, "messagesPerTurn: must be a positive integer (got 0)"),
+            (r#"{"version":5,"maxOutputBytes":-1}"#, "maxOutputBytes: must be a non-negative integer (got -1)"),
+            (r#"{"version":5,"outputPauseBytes":0}"#, "outputPauseBytes: must be a positive integer (got 0)"),
+            (
+                r#"{"version":5,"maxOutputBytes":1000}"#,
+                "outputPauseBytes: must not exceed maxOutputBytes (1048576 > 1000; flags",
+            ),
+            (r#"{"version":5,"maxHeaderBytes":100}"#, "maxHeaderBytes: must be from 1024 to 1048576 bytes (got 100)"),
+            (r#"{"version":5,"handshakeTimeout":0}"#, "handshakeTimeout: must be more than 0 seconds (got 0)"),
+            (r#"{"version":5,"idleTimeout":-1}"#, "idleTimeout: must be from 0 to 86400 seconds (got -1)"),
+            (r#"{"version":5,"sendTimeout":"60"}"#, "sendTimeout: must be a number of seconds (got \"60\")"),
+            (r#"{"version":5,"sendTimeout":1e9}"#, "sendTimeout: must be from 0 to 86400 seconds"),
             (r#"[5]"#, "must be a JSON object"),
             (r#"{"version":5,}"#, "not valid JSON"),
         ];
@@ -426,6 +574,29 @@ mod tests {
             assert!(err.starts_with(expected), "{text}: {err}");
             assert!(!err.contains('\n'), "one line: {err}");
         }
+    }
+
+    #[test]
+    fn limits_are_read_with_their_defaults_kept_when_absent() {
+        let config = apply(
+            r#"{"version":5,"maxConnections":50,"allowedOrigins":["https://app.example"],
+                "maxHeaderBytes":2048,"handshakeTimeout":2.5,"idleTimeout":180,"sendTimeout":0,
+                "outputPauseBytes":4096,"maxOutputBytes":65536,"messagesPerTurn":8}"#,
+        )
+        .unwrap();
+        assert_eq!(config.max_connections, 50);
+        assert_eq!(config.allowed_origins, ["https://app.example"]);
+        assert_eq!(config.max_head_bytes, 2048);
+        assert_eq!(config.handshake_timeout, Duration::from_millis(2500));
+        assert_eq!(config.idle_timeout, Some(Duration::from_secs(180)));
+        assert_eq!(config.send_timeout, None, "0 turns it off");
+        assert_eq!((config.output_pause_bytes, config.max_output_bytes), (4096, 65536));
+        assert_eq!(config.messages_per_turn, 8);
+        let defaults = Config::default();
+        assert_eq!(defaults.idle_timeout, None);
+        assert_eq!(defaults.send_timeout, Some(Duration::from_secs(60)));
+        assert_eq!(defaults.handshake_timeout, Duration::from_secs(10));
+        assert!(defaults.validate().is_ok());
     }
 
     #[test]

@@ -21,12 +21,18 @@
 //! closing discards input, flushes what it owes (ending with a close frame or
 //! an HTTP error), half-closes, and waits for the peer's end of stream.
 
+mod output;
+mod serve;
+mod wire;
+
 use std::io::{self, Cursor, ErrorKind, Read, Write};
 
 use tungstenite::protocol::frame::FrameHeader;
 use tungstenite::protocol::frame::coding::{CloseCode, Control, Data, OpCode};
 
 use crate::http_upgrade::{self, Parse, Reject};
+pub use wire::{IntoReplyKind, ReplyKind};
+use wire::{RESERVED_HEADER_BYTES, check_utf8_prefix, finish_frame, unmask, write_frame};
 
 /// A byte stream a connection runs over.
 pub trait Transport: Read + Write {
@@ -48,6 +54,23 @@ pub struct Limits {
     pub messages_per_turn: usize,
     /// Browser origins allowed to connect.
     pub allowed_origins: Vec<String>,
+    /// Largest upgrade request head in bytes; bigger → HTTP 431.
+    pub max_head_bytes: usize,
+}
+
+impl Default for Limits {
+    /// The defaults of [`crate::Config`].
+    fn default() -> Self {
+        let config = crate::Config::default();
+        Limits {
+            max_payload: config.max_payload,
+            output_pause_bytes: config.output_pause_bytes,
+            max_output_bytes: config.max_output_bytes,
+            messages_per_turn: config.messages_per_turn,
+            allowed_origins: config.allowed_origins,
+            max_head_bytes: config.max_head_bytes,
+        }
+    }
 }
 
 /// Buffers shared by every connection of a server, reused every turn.
@@ -58,6 +81,11 @@ pub struct Scratch {
 
 /// Bytes read from a socket per `read` call.
 pub const READ_CHUNK_BYTES: usize = 64 * 1024;
+
+/// Largest output scratch kept between turns (128 KiB): ample for the
+/// replies of a turn of small requests; a turn that needed more (big values,
+/// long pipelines) gets a fresh buffer afterwards rather than pinning it.
+const SCRATCH_KEEP_BYTES: usize = 2 * READ_CHUNK_BYTES;
 
 /// Reads per connection per turn (4 MiB), so a fast sender cannot hold the
 /// loop even when its messages are tiny or it is being discarded.
@@ -141,6 +169,10 @@ struct Buffers {
     fragmented: Option<Data>,
     /// How much of `input` the handshake already searched.
     searched: usize,
+    /// Leading bytes of `output` that must go out whole (see `output.rs`).
+    committed: usize,
+    /// Leading bytes of `message` known to be valid UTF-8 (text only).
+    checked: usize,
 }
 
 impl Buffers {
@@ -160,6 +192,9 @@ pub struct Conn<S> {
     bufs: Option<Box<Buffers>>,
     /// Why it is closing or closed.
     reason: Option<CloseReason>,
+    /// A message was answered [`ReplyKind::Later`]: nothing more is served
+    /// until [`Conn::resume`] delivers its reply.
+    waiting: bool,
 }
 
 /// Why frame processing stopped.
@@ -168,14 +203,26 @@ enum Stop {
     Incomplete(usize),
     /// The message budget is spent.
     Budget,
+    /// Output reached the pause threshold: serve the rest once it drains.
+    Full,
     /// The connection is closing.
     Closing,
+    /// A reply comes later; the rest waits for it.
+    Waiting,
 }
 
 impl<S: Transport> Conn<S> {
     /// A connection that has not upgraded yet.
     pub fn new(stream: S) -> Conn<S> {
-        Conn { stream, phase: Phase::Handshake, write_shut: false, ending: Ending::Discard, bufs: None, reason: None }
+        Conn {
+            stream,
+            phase: Phase::Handshake,
+            write_shut: false,
+            ending: Ending::Discard,
+            bufs: None,
+            reason: None,
+            waiting: false,
+        }
     }
 
     /// A connection refused before its request is read (server at its
@@ -248,37 +295,20 @@ impl<S: Transport> Conn<S> {
         }
     }
 
-    /// Reads what the peer sent and serves it, calling `handler` for every
-    /// complete message; the handler appends its reply's payload (a text
-    /// frame is built around it). Stops at `WouldBlock`, at the message
-    /// budget, when output backs up, or when the connection ends.
-    pub fn serve<F>(&mut self, scratch: &mut Scratch, limits: &Limits, handler: &mut F) -> Served
+    fn serve_into<F, R>(&mut self, read_buf: &mut [u8], out: &mut Vec<u8>, limits: &Limits, handler: &mut F) -> Served
     where
-        F: FnMut(Message<'_>, &mut Vec<u8>),
-    {
-        let mut out = std::mem::take(&mut scratch.write);
-        out.clear();
-        let mut served = self.serve_into(&mut scratch.read, &mut out, limits, handler);
-        if served != Served::Finished {
-            served = match self.send(&out, limits) {
-                Err(e) => self.fail(e),
-                Ok(()) if self.phase == Phase::Closing => self.finish_closing(),
-                // Paused only while output really is backed up: a writable
-                // event will come only if the socket buffer filled.
-                Ok(()) if served == Served::Paused && !self.is_paused(limits) => Served::MoreReady,
-                Ok(()) => served,
-            };
-        }
-        scratch.write = out;
-        self.release_if_empty();
-        served
-    }
-
-    fn serve_into<F>(&mut self, read_buf: &mut [u8], out: &mut Vec<u8>, limits: &Limits, handler: &mut F) -> Served
-    where
-        F: FnMut(Message<'_>, &mut Vec<u8>),
+        F: FnMut(Message<'_>, &mut Vec<u8>) -> R,
+        R: IntoReplyKind,
     {
         let mut budget = limits.messages_per_turn;
+        if self.phase == Phase::Open && self.waiting {
+            // Nothing is read until the late reply is out: what the peer
+            // sends meanwhile waits in the socket, in order.
+            return Served::Drained;
+        }
+        if self.phase == Phase::Open && self.is_paused(limits) {
+            return Served::Paused;
+        }
         // Input left over from the previous turn goes first.
         if self.parses_frames()
             && self.bufs.as_ref().is_some_and(|b| !b.input.is_empty())
@@ -333,7 +363,7 @@ impl<S: Transport> Conn<S> {
     }
 
     /// Serves the connection's buffered input; `None` means "read more".
-    fn serve_buffered<F>(
+    fn serve_buffered<F, R>(
         &mut self,
         out: &mut Vec<u8>,
         budget: &mut usize,
@@ -341,7 +371,8 @@ impl<S: Transport> Conn<S> {
         handler: &mut F,
     ) -> Option<Served>
     where
-        F: FnMut(Message<'_>, &mut Vec<u8>),
+        F: FnMut(Message<'_>, &mut Vec<u8>) -> R,
+        R: IntoReplyKind,
     {
         if self.phase == Phase::Handshake {
             self.handshake(limits);
@@ -365,7 +396,8 @@ impl<S: Transport> Conn<S> {
     /// Tries to complete the upgrade from the buffered head.
     fn handshake(&mut self, limits: &Limits) {
         let bufs = self.bufs();
-        let parsed = http_upgrade::parse(&bufs.input, &mut bufs.searched, &limits.allowed_origins[..]);
+        let parsed =
+            http_upgrade::parse(&bufs.input, &mut bufs.searched, limits.max_head_bytes, &limits.allowed_origins[..]);
         match parsed {
             Parse::Incomplete => {}
             Parse::Reject(reject) => self.reject(reject),
@@ -374,6 +406,7 @@ impl<S: Transport> Conn<S> {
                 bufs.input.drain(..upgrade.head_len);
                 bufs.searched = 0;
                 bufs.output.extend_from_slice(&http_upgrade::accept_response(&upgrade));
+                bufs.committed = bufs.output.len();
                 self.phase = Phase::Open;
             }
         }
@@ -386,7 +419,7 @@ impl<S: Transport> Conn<S> {
 
     /// Parses and serves the complete frames at the front of `buf`; returns
     /// how many bytes were consumed and why it stopped.
-    fn frames<F>(
+    fn frames<F, R>(
         &mut self,
         buf: &mut [u8],
         out: &mut Vec<u8>,
@@ -395,15 +428,22 @@ impl<S: Transport> Conn<S> {
         handler: &mut F,
     ) -> (usize, Stop)
     where
-        F: FnMut(Message<'_>, &mut Vec<u8>),
+        F: FnMut(Message<'_>, &mut Vec<u8>) -> R,
+        R: IntoReplyKind,
     {
         let mut pos = 0;
         loop {
             if !self.parses_frames() {
                 return (pos, Stop::Closing);
             }
+            if self.waiting && self.phase == Phase::Open {
+                return (pos, Stop::Waiting);
+            }
             if *budget == 0 {
                 return (pos, Stop::Budget);
+            }
+            if out.len() + self.pending_output() > limits.output_pause_bytes && self.phase == Phase::Open {
+                return (pos, Stop::Full);
             }
             let mut cursor = Cursor::new(&buf[pos..]);
             let (header, len) = match FrameHeader::parse(&mut cursor) {
@@ -468,9 +508,10 @@ impl<S: Transport> Conn<S> {
     }
 
     /// Serves one complete, unmasked frame.
-    fn frame<F>(&mut self, header: FrameHeader, payload: &[u8], out: &mut Vec<u8>, handler: &mut F)
+    fn frame<F, R>(&mut self, header: FrameHeader, payload: &[u8], out: &mut Vec<u8>, handler: &mut F)
     where
-        F: FnMut(Message<'_>, &mut Vec<u8>),
+        F: FnMut(Message<'_>, &mut Vec<u8>) -> R,
+        R: IntoReplyKind,
     {
         let fragmented = self.bufs.as_ref().and_then(|b| b.fragmented);
         match (header.opcode, fragmented) {
@@ -480,16 +521,18 @@ impl<S: Transport> Conn<S> {
             (OpCode::Data(kind @ (Data::Text | Data::Binary)), None) if header.is_final => {
                 self.message(kind, payload, out, handler);
             }
-            (OpCode::Data(kind), None) => {
+            (OpCode::Data(opcode), fragmented) => {
+                let kind = fragmented.unwrap_or(opcode);
                 let bufs = self.bufs();
                 bufs.fragmented = Some(kind);
                 bufs.message.extend_from_slice(payload);
-            }
-            (OpCode::Data(_), Some(kind)) => {
-                self.bufs().message.extend_from_slice(payload);
-                if header.is_final {
-                    let message = std::mem::take(&mut self.bufs().message);
-                    self.bufs().fragmented = None;
+                if kind == Data::Text && !check_utf8_prefix(&bufs.message, &mut bufs.checked) {
+                    return self.close(out, CloseCode::Invalid, "invalid UTF-8");
+                }
+                if header.is_final && fragmented.is_some() {
+                    let message = std::mem::take(&mut bufs.message);
+                    bufs.fragmented = None;
+                    bufs.checked = 0;
                     self.message(kind, &message, out, handler);
                 }
             }
@@ -500,9 +543,10 @@ impl<S: Transport> Conn<S> {
         }
     }
 
-    fn message<F>(&mut self, kind: Data, payload: &[u8], out: &mut Vec<u8>, handler: &mut F)
+    fn message<F, R>(&mut self, kind: Data, payload: &[u8], out: &mut Vec<u8>, handler: &mut F)
     where
-        F: FnMut(Message<'_>, &mut Vec<u8>),
+        F: FnMut(Message<'_>, &mut Vec<u8>) -> R,
+        R: IntoReplyKind,
     {
         let message = if kind == Data::Text {
             match std::str::from_utf8(payload) {
@@ -513,174 +557,14 @@ impl<S: Transport> Conn<S> {
             Message::Binary(payload)
         };
         let start = out.len();
-        out.extend_from_slice(&[0, 0]);
-        handler(message, out);
-        finish_text_frame(out, start);
-    }
-
-    /// Answers the peer's close frame and starts closing.
-    fn peer_close(&mut self, payload: &[u8], out: &mut Vec<u8>) {
-        match payload {
-            [] => {
-                write_frame(out, OpCode::Control(Control::Close), &[]);
-                self.start_closing(CloseReason::PeerClosed, Ending::Complete);
+        out.extend_from_slice(&[0; RESERVED_HEADER_BYTES]);
+        match handler(message, out).reply_kind() {
+            ReplyKind::Later => {
+                out.truncate(start);
+                self.waiting = true;
             }
-            [_] => self.close(out, CloseCode::Protocol, "bad close frame"),
-            [hi, lo, reason @ ..] => {
-                let code = CloseCode::from(u16::from_be_bytes([*hi, *lo]));
-                if !code.is_allowed() {
-                    self.close(out, CloseCode::Protocol, "bad close code");
-                } else if std::str::from_utf8(reason).is_err() {
-                    self.close(out, CloseCode::Invalid, "invalid UTF-8 in close reason");
-                } else {
-                    write_frame(out, OpCode::Control(Control::Close), &[*hi, *lo]);
-                    self.start_closing(CloseReason::PeerClosed, Ending::Complete);
-                }
-            }
+            kind => finish_frame(out, start, kind),
         }
-    }
-
-    /// Sends a close frame with `code` and starts closing; input after it
-    /// is discarded.
-    fn close(&mut self, out: &mut Vec<u8>, code: CloseCode, reason: &str) {
-        if self.phase == Phase::Closing {
-            // A close frame is already out; just stop parsing.
-            self.ending = Ending::Discard;
-            return;
-        }
-        let code = u16::from(code);
-        write_close_frame(out, code, reason);
-        self.start_closing(CloseReason::Closed(code), Ending::Discard);
-    }
-
-    fn start_closing(&mut self, reason: CloseReason, ending: Ending) {
-        self.phase = Phase::Closing;
-        self.ending = ending;
-        self.reason.get_or_insert(reason);
-        if let Some(bufs) = self.bufs.as_mut() {
-            if ending != Ending::AwaitReply {
-                bufs.input = Vec::new();
-            }
-            bufs.message = Vec::new();
-            bufs.fragmented = None;
-        }
-    }
-
-    /// Starts closing from outside (server shutdown, overload): queues a
-    /// close frame after what is already pending, then flushes.
-    pub fn close_with(&mut self, code: u16, reason: &str) -> Served {
-        match self.phase {
-            Phase::Open => {
-                let mut out = Vec::new();
-                write_close_frame(&mut out, code, reason);
-                self.start_closing(CloseReason::Closed(code), Ending::AwaitReply);
-                self.bufs().output.extend_from_slice(&out);
-                if let Err(e) = self.write_pending() {
-                    return self.fail(e);
-                }
-                self.finish_closing()
-            }
-            Phase::Handshake => Served::Finished,
-            Phase::Closing => Served::Drained,
-        }
-    }
-
-    /// Drops unsent output (the peer is not reading it) and closes with 1008.
-    fn overloaded(&mut self) -> Served {
-        if let Some(bufs) = self.bufs.as_mut() {
-            bufs.output = Vec::new();
-        }
-        self.reason = None;
-        self.close_with(u16::from(CloseCode::Policy), "output buffer full")
-    }
-
-    /// Writes `out` (this turn's replies) after any pending output; what the
-    /// peer does not accept is kept.
-    fn send(&mut self, out: &[u8], limits: &Limits) -> io::Result<()> {
-        let pending = self.pending_output();
-        let mut sent = 0;
-        if pending == 0 {
-            while sent < out.len() {
-                match self.stream.write(&out[sent..]) {
-                    Ok(0) => return Err(ErrorKind::WriteZero.into()),
-                    Ok(n) => sent += n,
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                    Err(e) => return Err(e),
-                }
-            }
-        }
-        if sent < out.len() {
-            self.bufs().output.extend_from_slice(&out[sent..]);
-        }
-        if pending > 0 {
-            self.write_pending()?;
-        }
-        if self.pending_output() > limits.max_output_bytes && self.phase == Phase::Open {
-            self.overloaded();
-        }
-        Ok(())
-    }
-
-    fn write_pending(&mut self) -> io::Result<()> {
-        let Some(bufs) = self.bufs.as_mut() else { return Ok(()) };
-        let mut sent = 0;
-        let result = loop {
-            if sent == bufs.output.len() {
-                break Ok(());
-            }
-            match self.stream.write(&bufs.output[sent..]) {
-                Ok(0) => break Err(ErrorKind::WriteZero.into()),
-                Ok(n) => sent += n,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break Ok(()),
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => break Err(e),
-            }
-        };
-        if sent == bufs.output.len() {
-            bufs.output = Vec::new();
-        } else {
-            bufs.output.drain(..sent);
-        }
-        result
-    }
-
-    /// Writes pending output (on a writable event). Returns `MoreReady`
-    /// when reading was paused and may resume.
-    pub fn flush(&mut self, limits: &Limits) -> Served {
-        let was_paused = self.is_paused(limits);
-        if let Err(e) = self.write_pending() {
-            return self.fail(e);
-        }
-        let served = if self.phase == Phase::Closing {
-            self.finish_closing()
-        } else if was_paused && !self.is_paused(limits) {
-            Served::MoreReady
-        } else {
-            Served::Drained
-        };
-        self.release_if_empty();
-        served
-    }
-
-    /// Whether reading should wait for output to drain.
-    pub fn is_paused(&self, limits: &Limits) -> bool {
-        self.pending_output() > limits.output_pause_bytes
-    }
-
-    /// Once everything owed is sent, half-closes and waits for the peer's
-    /// end of stream.
-    fn finish_closing(&mut self) -> Served {
-        if self.pending_output() == 0 && self.ending == Ending::Complete {
-            return Served::Finished;
-        }
-        if self.pending_output() == 0 && !self.write_shut {
-            self.write_shut = true;
-            if self.stream.shutdown_write().is_err() {
-                return Served::Finished;
-            }
-        }
-        Served::Drained
     }
 
     fn peer_ended(&mut self) -> Served {
@@ -703,56 +587,8 @@ impl<S: Transport> Conn<S> {
 fn after(stop: Stop) -> Option<Served> {
     match stop {
         Stop::Incomplete(_) => None,
-        Stop::Budget => Some(Served::MoreReady),
-        Stop::Closing => Some(Served::Drained),
-    }
-}
-
-/// Appends an unmasked, final server frame.
-fn write_frame(out: &mut Vec<u8>, opcode: OpCode, payload: &[u8]) {
-    let header = FrameHeader { opcode, ..FrameHeader::default() };
-    // Writing into a Vec cannot fail.
-    let _ = header.format(payload.len() as u64, out);
-    out.extend_from_slice(payload);
-}
-
-/// Appends a close frame; the reason is cut to fit a control frame.
-fn write_close_frame(out: &mut Vec<u8>, code: u16, reason: &str) {
-    let mut payload = [0u8; 125];
-    payload[..2].copy_from_slice(&code.to_be_bytes());
-    let mut len = reason.len().min(123);
-    while !reason.is_char_boundary(len) {
-        len -= 1;
-    }
-    payload[2..2 + len].copy_from_slice(&reason.as_bytes()[..len]);
-    write_frame(out, OpCode::Control(Control::Close), &payload[..2 + len]);
-}
-
-/// Turns `out[start..]` (two reserved bytes, then a payload) into a final
-/// text frame, widening the header for long payloads.
-fn finish_text_frame(out: &mut Vec<u8>, start: usize) {
-    let len = out.len() - start - 2;
-    let header = FrameHeader { opcode: OpCode::Data(Data::Text), ..FrameHeader::default() };
-    let mut head = [0u8; 10];
-    let head_len = header.len(len as u64);
-    let _ = header.format(len as u64, &mut &mut head[..]);
-    if head_len > 2 {
-        let extra = head_len - 2;
-        out.resize(out.len() + extra, 0);
-        out.copy_within(start + 2..start + 2 + len, start + head_len);
-    }
-    out[start..start + head_len].copy_from_slice(&head[..head_len]);
-}
-
-/// Unmasks a client payload in place (RFC 6455 §5.3), eight bytes at a time.
-fn unmask(payload: &mut [u8], mask: [u8; 4]) {
-    let wide = u64::from_ne_bytes([mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3]]);
-    let (words, rest) = payload.as_chunks_mut::<8>();
-    for word in words {
-        *word = (u64::from_ne_bytes(*word) ^ wide).to_ne_bytes();
-    }
-    for (i, byte) in rest.iter_mut().enumerate() {
-        *byte ^= mask[i & 3];
+        Stop::Budget | Stop::Full => Some(Served::MoreReady),
+        Stop::Closing | Stop::Waiting => Some(Served::Drained),
     }
 }
 

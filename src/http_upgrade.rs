@@ -10,9 +10,9 @@
 
 use std::fmt;
 
-/// Upper bound on the request head. A browser's upgrade request is well
-/// under 2 KiB; 8 KiB leaves room for cookies without letting a peer hold
-/// much memory.
+/// Default upper bound on the request head. A browser's upgrade request is
+/// well under 2 KiB; 8 KiB leaves room for cookies without letting a peer
+/// hold much memory.
 pub const MAX_HEAD_BYTES: usize = 8 * 1024;
 
 /// Most header lines accepted in one request.
@@ -38,7 +38,8 @@ pub enum Reject {
     Forbidden,
     /// 426: a `Sec-WebSocket-Version` other than 13.
     UpgradeRequired,
-    /// 431: the head is larger than [`MAX_HEAD_BYTES`] or has too many lines.
+    /// 431: the head is larger than the limit (default [`MAX_HEAD_BYTES`])
+    /// or has more than 64 lines.
     HeaderTooLarge,
     /// 503: the server is at its connection limit.
     Unavailable,
@@ -107,11 +108,12 @@ impl OriginPolicy for [String] {
     }
 }
 
-/// Parses the request head in `buf`.
+/// Parses the request head in `buf`; a head longer than `max_head_bytes`
+/// is refused (431) as soon as that many bytes arrived without its end.
 ///
 /// `searched` is how many leading bytes earlier calls already searched for
 /// the end of the head; it is advanced, so each byte is searched about once.
-pub fn parse(buf: &[u8], searched: &mut usize, origins: &(impl OriginPolicy + ?Sized)) -> Parse {
+pub fn parse(buf: &[u8], searched: &mut usize, max_head_bytes: usize, origins: &(impl OriginPolicy + ?Sized)) -> Parse {
     // Only GET can upgrade: refuse anything else (TLS, garbage) at once
     // rather than waiting for a head that will never end.
     let method = &b"GET "[..buf.len().min(4)];
@@ -119,12 +121,12 @@ pub fn parse(buf: &[u8], searched: &mut usize, origins: &(impl OriginPolicy + ?S
         return Parse::Reject(Reject::BadRequest);
     }
     let Some(head_len) = find_head_end(buf, searched) else {
-        if buf.len() > MAX_HEAD_BYTES {
+        if buf.len() > max_head_bytes {
             return Parse::Reject(Reject::HeaderTooLarge);
         }
         return Parse::Incomplete;
     };
-    if head_len > MAX_HEAD_BYTES {
+    if head_len > max_head_bytes {
         return Parse::Reject(Reject::HeaderTooLarge);
     }
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
@@ -229,7 +231,7 @@ mod tests {
     const PYTHON: &[u8] = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:1987\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\nUser-Agent: Python/3.11 websockets/17.4\r\n\r\n";
 
     fn parse_all(buf: &[u8]) -> Parse {
-        parse(buf, &mut 0, NO_ORIGINS)
+        parse(buf, &mut 0, MAX_HEAD_BYTES, NO_ORIGINS)
     }
 
     fn upgrade(buf: &[u8]) -> Upgrade {
@@ -265,7 +267,7 @@ mod tests {
             let mut end = 0;
             while result == Parse::Incomplete && end < with_tail.len() {
                 end = (end + step).min(with_tail.len());
-                result = parse(&with_tail[..end], &mut searched, NO_ORIGINS);
+                result = parse(&with_tail[..end], &mut searched, MAX_HEAD_BYTES, NO_ORIGINS);
             }
             assert_eq!(result, whole, "step {step}");
         }
@@ -331,7 +333,7 @@ mod tests {
         let browser = with_header("Host:", "Origin: http://evil.example\r\nHost:");
         assert_eq!(parse_all(&browser), Parse::Reject(Reject::Forbidden));
         let allowed = ["http://evil.example".to_owned()];
-        assert!(matches!(parse(&browser, &mut 0, &allowed[..]), Parse::Upgrade(_)));
+        assert!(matches!(parse(&browser, &mut 0, MAX_HEAD_BYTES, &allowed[..]), Parse::Upgrade(_)));
         upgrade(PYTHON);
     }
 

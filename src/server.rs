@@ -2,22 +2,26 @@
 //! `mio::Poll`.
 //!
 //! Owns: the listener, the [`Slab`] of connections and their tokens, the
-//! turn structure (fair budgets, deferred closes, deadlines) and the
-//! [`Store`]. It is the only module that names mio types and the only one
-//! that registers sources. It never sees JSON: messages go to
-//! [`protocol::decode`], commands to [`Store::execute`].
+//! turn structure (fair budgets, deferred closes, deadlines), the
+//! [`Store`] and the save thread ([`Worker`]). It is the only module that
+//! names mio types and the only one that registers sources. It never sees
+//! JSON: messages go to [`crate::protocol::decode`], commands to
+//! [`Store::execute`]; saves and loads are answered later (`dispatch.rs`).
 //!
 //! The host owns the `Poll`, its `Waker` and the clock: it passes `now` in,
 //! sleeps at most [`Server::poll_timeout`], hands over events the server
 //! [`owns`](Server::owns), and calls [`Server::tick`] once per turn. No call
-//! blocks and none returns an error for what one peer did.
+//! blocks (but the two meant for a host's exit path, [`Server::wait_for_jobs`]
+//! and [`Server::save_all`]) and none returns an error for what one peer
+//! did.
 
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::io::{self, ErrorKind, Write};
 use std::net::{SocketAddr, TcpListener as StdListener, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-use log::{debug, warn};
+use log::{debug, info, warn};
 use mio::event::Event;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Interest, Registry, Token};
@@ -27,9 +31,15 @@ use crate::config::Config;
 use crate::conn::{CloseReason, Conn, Limits, Message, Scratch, Served, Transport};
 use crate::error::Error;
 use crate::http_upgrade::Reject;
-use crate::protocol::{self, Protocol, Rejection, Reply};
+use crate::persist::Worker;
+use crate::protocol::Protocol;
 pub use crate::store::Stats;
-use crate::store::{Executed, ServerInfo, Store};
+use crate::store::{JobId, ServerInfo, Store};
+
+mod dispatch;
+
+pub use dispatch::dispatch;
+use dispatch::{JOB_POLL_INTERVAL, handle};
 
 /// Tokens this server may use in the host's `Poll`: `base` is the listener
 /// and `base + 1 ..= base + max_conns` are connections. The host must not use
@@ -58,15 +68,16 @@ impl TokenRange {
     }
 }
 
-/// How long a connection may take to complete its upgrade (slowloris guard).
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// How long a closing connection may take to drain and end its stream.
 const LINGER_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How long to stop accepting after the process ran out of file
 /// descriptors, so the loop does not spin on a listener it cannot drain.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Slab capacity kept when the last connection leaves; a larger one, grown
+/// by a busy moment, is released.
+const IDLE_SLOTS_KEPT: usize = 64;
 
 /// Refused connections kept open briefly so their 503 is read before the
 /// socket closes; beyond this many, extras are dropped at once.
@@ -87,6 +98,14 @@ struct Slot {
     dead: bool,
     /// Already in the ready queue.
     queued: bool,
+    /// The turn it was last served in: at most once per turn.
+    served_turn: u64,
+    /// When the peer last sent anything (idle timeout).
+    last_read: Instant,
+    /// Since when pending output has made no progress (send timeout).
+    stalled_since: Option<Instant>,
+    /// When the next idle or send check for this connection is due.
+    check_at: Option<Instant>,
 }
 
 /// An ndb server bound to its address.
@@ -97,18 +116,33 @@ pub struct Server {
     conns: Slab<Slot>,
     next_serial: u64,
     store: Store,
-    persist_root: std::path::PathBuf,
+    /// Runs save and load jobs on a thread of its own.
+    worker: Worker,
+    /// Connections waiting for the reply of a job: (job, key, serial).
+    waiting: Vec<(JobId, usize, u64)>,
     protocol: Protocol,
     limits: Limits,
     scratch: Scratch,
     /// Connections with input left after their budget ran out.
     ready: VecDeque<(usize, u64)>,
+    /// Turns so far (one per [`Server::tick`]).
+    turn: u64,
     /// Keys of finished connections, removed at the end of the turn.
     dead: Vec<usize>,
+    handshake_timeout: Duration,
+    idle_timeout: Option<Duration>,
+    send_timeout: Option<Duration>,
+    /// Fixed-length deadlines, in the order they were set.
     handshake_deadlines: VecDeque<(Instant, usize, u64)>,
     linger_deadlines: VecDeque<(Instant, usize, u64)>,
+    /// Idle and send checks, whose times move: a min-heap in which an entry
+    /// not matching its slot's `check_at` is stale and skipped.
+    checks: BinaryHeap<Reverse<(Instant, usize, u64)>>,
     refused: VecDeque<(Instant, TcpStream)>,
     accept_paused_until: Option<Instant>,
+    /// Accepting has been failing (e.g. out of descriptors) since the last
+    /// success: warn once per episode, not on every retry.
+    accept_failing: bool,
     listening: bool,
 }
 
@@ -131,8 +165,10 @@ impl Server {
             max_output_bytes: config.max_output_bytes,
             messages_per_turn: config.messages_per_turn,
             allowed_origins: config.allowed_origins.clone(),
+            max_head_bytes: config.max_head_bytes,
         };
         let store = Store::new(ServerInfo::from(&config));
+        let worker = Worker::new(config.persist_path.clone());
         Ok(Server {
             listener: TcpListener::from_std(std_listener),
             local_addr,
@@ -140,16 +176,23 @@ impl Server {
             conns: Slab::new(),
             next_serial: 0,
             store,
-            persist_root: config.persist_path.clone(),
+            worker,
+            waiting: Vec::new(),
             protocol: config.protocol,
             limits,
             scratch: Scratch::default(),
             ready: VecDeque::new(),
+            turn: 0,
             dead: Vec::new(),
+            handshake_timeout: config.handshake_timeout,
+            idle_timeout: config.idle_timeout,
+            send_timeout: config.send_timeout,
             handshake_deadlines: VecDeque::new(),
             linger_deadlines: VecDeque::new(),
+            checks: BinaryHeap::new(),
             refused: VecDeque::new(),
             accept_paused_until: None,
+            accept_failing: false,
             listening: false,
         })
     }
@@ -208,11 +251,16 @@ impl Server {
             return;
         }
         if event.is_writable() {
+            // The peer took some output (or there was none): not stalled.
+            slot.stalled_since = None;
             let was_closing = slot.conn.is_closing();
             let served = slot.conn.flush(&self.limits);
             self.after(key, served, was_closing, now);
         }
         if event.is_readable() || event.is_read_closed() || event.is_error() {
+            if let Some(slot) = self.conns.get_mut(key) {
+                slot.last_read = now;
+            }
             self.serve(key, now);
         }
     }
@@ -222,13 +270,16 @@ impl Server {
     /// timeouts and session expiry alike), or `None` when there is nothing
     /// to wait for.
     pub fn poll_timeout(&self, now: Instant) -> Option<Duration> {
-        if !self.ready.is_empty() || !self.dead.is_empty() {
+        if !self.ready.is_empty() || !self.dead.is_empty() || self.store.has_queued_jobs() {
             return Some(Duration::ZERO);
         }
+        let jobs = (self.worker.in_flight() > 0).then(|| now + JOB_POLL_INTERVAL);
         [
+            jobs,
             self.handshake_deadlines.front().map(|d| d.0),
             self.linger_deadlines.front().map(|d| d.0),
             self.refused.front().map(|r| r.0),
+            self.checks.peek().map(|c| c.0.0),
             self.accept_paused_until,
             self.store.next_deadline(),
         ]
@@ -251,6 +302,7 @@ impl Server {
                 self.serve(key, now);
             }
         }
+        self.run_jobs(now);
         self.expire(now);
         let expired = self.store.expire(now);
         if expired > 0 {
@@ -261,6 +313,7 @@ impl Server {
             self.accept(registry, now);
         }
         self.reap(registry);
+        self.turn += 1;
     }
 
     /// Starts a clean shutdown: stops accepting, sends every client a close
@@ -286,17 +339,6 @@ impl Server {
         self.reap(registry);
     }
 
-    /// Saves every key and every session under `name` (two saves, see
-    /// `docs/persistence.md`), on the calling thread, once the saves and
-    /// loads in flight are done. For a host's exit path, after
-    /// [`Server::shutdown`].
-    ///
-    /// # Errors
-    /// One line saying which save failed and why.
-    pub fn save_all(&mut self, name: &str, now: Instant) -> Result<(), String> {
-        crate::persist::save_all(&mut self.store, &self.persist_root, name, now)
-    }
-
     /// Whether no connection is left (after [`Server::shutdown`]).
     pub fn is_drained(&self) -> bool {
         self.conns.is_empty()
@@ -314,11 +356,18 @@ impl Server {
                 Err(e) => {
                     // Out of descriptors or memory: the pending connection
                     // stays in the backlog, so back off instead of spinning.
-                    warn!("accept failed, pausing {ACCEPT_BACKOFF:?}: {e}");
+                    if !self.accept_failing {
+                        warn!("accept failed: {e}; retrying every {ACCEPT_BACKOFF:?} until it succeeds");
+                        self.accept_failing = true;
+                    }
                     self.accept_paused_until = Some(now + ACCEPT_BACKOFF);
                     return;
                 }
             };
+            if self.accept_failing {
+                info!("accepting connections again");
+                self.accept_failing = false;
+            }
             self.store.stats_mut().connections_total += 1;
             if self.conns.len() >= self.tokens.max_conns {
                 debug!("{peer}: refused, at the connection limit ({})", self.tokens.max_conns);
@@ -337,9 +386,21 @@ impl Server {
             }
             self.next_serial += 1;
             let serial = self.next_serial;
-            entry.insert(Slot { conn, serial, dead: false, queued: false });
+            let slot = entry.insert(Slot {
+                conn,
+                serial,
+                dead: false,
+                queued: false,
+                served_turn: u64::MAX,
+                last_read: now,
+                stalled_since: None,
+                check_at: None,
+            });
+            if let Some(idle) = self.idle_timeout {
+                arm(&mut self.checks, slot, key, now + idle);
+            }
             self.store.stats_mut().connections_open = self.conns.len() as u64;
-            self.handshake_deadlines.push_back((now + HANDSHAKE_TIMEOUT, key, serial));
+            self.handshake_deadlines.push_back((now + self.handshake_timeout, key, serial));
             debug!("conn {key}: accepted from {peer}");
         }
     }
@@ -355,33 +416,25 @@ impl Server {
 
     fn serve(&mut self, key: usize, now: Instant) {
         let Some(slot) = self.conns.get_mut(key) else { return };
+        if slot.served_turn == self.turn {
+            // Its budget for this turn is spent: serve it again next turn.
+            if !slot.queued {
+                slot.queued = true;
+                self.ready.push_back((key, slot.serial));
+            }
+            return;
+        }
+        slot.served_turn = self.turn;
         let store = &mut self.store;
         let protocol = self.protocol;
-        let persist_root = &self.persist_root;
-        let mut handler = |message: Message<'_>, out: &mut Vec<u8>| {
-            store.stats_mut().requests += 1;
-            let mut reply = Reply::new(out, protocol);
-            match message {
-                Message::Text(text) => match protocol::decode(text) {
-                    Ok(command) => match store.execute(command, now, &mut reply) {
-                        Executed::Replied => {}
-                        Executed::Later(id) => loop {
-                            if let Some((job_id, job)) = store.next_job() {
-                                let done = crate::persist::run(persist_root, job);
-                                if job_id == id {
-                                    store.finish(done, now, &mut reply);
-                                    break;
-                                }
-                            }
-                        },
-                    },
-                    Err(rejection) => reply.rejection(&rejection),
-                },
-                Message::Binary(_) => reply.rejection(&Rejection::binary_frame()),
-            }
-        };
+        let mut later = None;
+        let mut handler =
+            |message: Message<'_>, out: &mut Vec<u8>| handle(store, protocol, message, now, out, &mut later);
         let was_closing = slot.conn.is_closing();
         let served = slot.conn.serve(&mut self.scratch, &self.limits, &mut handler);
+        if let Some(id) = later {
+            self.waiting.push((id, key, slot.serial));
+        }
         self.after(key, served, was_closing, now);
     }
 
@@ -390,6 +443,14 @@ impl Server {
         let Some(slot) = self.conns.get_mut(key) else { return };
         if !was_closing && slot.conn.is_closing() {
             self.linger_deadlines.push_back((now + LINGER_TIMEOUT, key, slot.serial));
+        }
+        if let Some(send_timeout) = self.send_timeout {
+            if slot.conn.pending_output() == 0 || slot.conn.is_closing() {
+                slot.stalled_since = None;
+            } else if slot.stalled_since.is_none() {
+                slot.stalled_since = Some(now);
+                arm(&mut self.checks, slot, key, now + send_timeout);
+            }
         }
         match served {
             Served::Finished => self.kill(key),
@@ -433,6 +494,47 @@ impl Server {
         while self.refused.front().is_some_and(|r| r.0 <= now) {
             self.refused.pop_front();
         }
+        while let Some(&Reverse((at, key, serial))) = self.checks.peek() {
+            if at > now {
+                break;
+            }
+            self.checks.pop();
+            if let Some(slot) = self.conns.get_mut(key).filter(|s| s.serial == serial && s.check_at == Some(at)) {
+                slot.check_at = None;
+                self.check(key, now);
+            }
+        }
+    }
+
+    /// Closes a connection idle or stalled past its timeout, or re-arms its
+    /// check for the next time one could pass.
+    fn check(&mut self, key: usize, now: Instant) {
+        let Some(slot) = self.conns.get_mut(key).filter(|s| !s.dead && !s.conn.is_closing()) else { return };
+        let idle_at = self.idle_timeout.map(|t| slot.last_read + t);
+        let send_at = self.send_timeout.zip(slot.stalled_since).map(|(t, since)| since + t);
+        let served = if idle_at.is_some_and(|t| t <= now) {
+            debug!("conn {key}: idle for {:?}, closing", self.idle_timeout.unwrap_or_default());
+            slot.conn.close_with(1001, "idle timeout")
+        } else if send_at.is_some_and(|t| t <= now) {
+            // The kernel wakes a writer only once a good part of its buffer
+            // is free, so a slow reader may have taken bytes without a
+            // writable event: whatever it took is progress.
+            let before = slot.conn.pending_output();
+            let served = slot.conn.flush(&self.limits);
+            if served == Served::Finished || slot.conn.pending_output() < before {
+                slot.stalled_since = None;
+                self.after(key, served, false, now);
+                return;
+            }
+            debug!("conn {key}: took no output for {:?}, closing", self.send_timeout.unwrap_or_default());
+            slot.conn.close_overloaded("send timeout")
+        } else {
+            if let Some(next) = idle_at.into_iter().chain(send_at).min() {
+                arm(&mut self.checks, slot, key, next);
+            }
+            return;
+        };
+        self.after(key, served, false, now);
     }
 
     /// Deregisters and drops finished connections.
@@ -448,6 +550,24 @@ impl Server {
             }
         }
         self.store.stats_mut().connections_open = self.conns.len() as u64;
+        if self.conns.is_empty() && self.conns.capacity() > IDLE_SLOTS_KEPT {
+            // Everyone left: give back what the busiest moment grew. With no
+            // connection, every queued deadline and check is stale.
+            self.conns = Slab::new();
+            self.ready = VecDeque::new();
+            self.handshake_deadlines = VecDeque::new();
+            self.linger_deadlines = VecDeque::new();
+            self.checks = BinaryHeap::new();
+            debug!("no connections left: released their tables");
+        }
+    }
+}
+
+/// Schedules a check of `slot` at `at`, unless one is due earlier.
+fn arm(checks: &mut BinaryHeap<Reverse<(Instant, usize, u64)>>, slot: &mut Slot, key: usize, at: Instant) {
+    if slot.check_at.is_none_or(|due| at < due) {
+        slot.check_at = Some(at);
+        checks.push(Reverse((at, key, slot.serial)));
     }
 }
 

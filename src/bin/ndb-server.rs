@@ -51,6 +51,7 @@ fn run(options: Options) -> Result<(), Error> {
     if let Some(core) = options.config.core {
         pin_to_core(core);
     }
+    raise_fd_limit(options.config.max_connections);
     let tokens = TokenRange { base: SIGNAL_TOKEN.0 + 1, max_conns: options.config.max_connections };
     let persist_path = options.config.persist_path.clone();
     let save_on_exit = options.config.save_on_exit.clone();
@@ -66,6 +67,7 @@ fn run(options: Options) -> Result<(), Error> {
 
     let mut events = Events::with_capacity(1024);
     let mut shutdown_by: Option<Instant> = None;
+    let mut trim = Trim::default();
     loop {
         let now = Instant::now();
         let mut timeout = server.poll_timeout(now);
@@ -95,12 +97,15 @@ fn run(options: Options) -> Result<(), Error> {
             }
         }
         server.tick(poll.registry(), Instant::now());
+        trim.after_turn(server.connections());
         if let Some(by) = shutdown_by
             && (server.is_drained() || Instant::now() >= by)
         {
             break;
         }
     }
+    // Saves and loads already asked for finish before the process ends.
+    server.wait_for_jobs(Instant::now());
     if let Some(name) = save_on_exit {
         server.save_all(&name, Instant::now()).map_err(Error::Persist)?;
     }
@@ -125,6 +130,78 @@ fn load_at_start(server: &mut Server, root: &std::path::Path, name: &str) -> Res
     }
     Ok(())
 }
+
+/// Gives memory freed by departed connections back to the OS. glibc keeps
+/// freed heap memory for reuse, so after a crowd leaves the process would
+/// stay at its busiest size; `malloc_trim` releases the free pages once
+/// connections fall to a quarter of their peak, and again when the last of
+/// that crowd has gone. Rare by construction: the peak starts over after
+/// each trim.
+#[derive(Default)]
+struct Trim {
+    peak: usize,
+    /// A trim happened while connections were still open.
+    partial: bool,
+}
+
+/// Connections a peak needs before its fall is worth a trim.
+const TRIM_MIN_PEAK: usize = 64;
+
+impl Trim {
+    fn after_turn(&mut self, connections: usize) {
+        self.peak = self.peak.max(connections);
+        let fell = self.peak >= TRIM_MIN_PEAK && connections <= self.peak / 4;
+        if fell || (connections == 0 && self.partial) {
+            self.peak = connections;
+            self.partial = connections > 0;
+            release_free_memory();
+        }
+    }
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn release_free_memory() {
+    // SAFETY: malloc_trim only walks the allocator's own free lists.
+    unsafe { libc::malloc_trim(0) };
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn release_free_memory() {}
+
+/// Descriptors the process needs besides its connections: standard streams,
+/// the poll, the signal pipe, the listener, and saves.
+const SPARE_FDS: libc::rlim_t = 32;
+
+/// Raises the soft limit on open files to what `max_connections` needs (as
+/// far as the hard limit allows), and warns when that is not enough: past
+/// it, new connections wait in the backlog instead of getting a 503.
+#[cfg(unix)]
+fn raise_fd_limit(max_connections: usize) {
+    let wanted = (max_connections as libc::rlim_t).saturating_add(SPARE_FDS);
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes one rlimit through a valid pointer.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return;
+    }
+    if limit.rlim_cur < wanted {
+        let raised = libc::rlimit { rlim_cur: wanted.min(limit.rlim_max), ..limit };
+        // SAFETY: setrlimit reads one rlimit through a valid pointer.
+        if raised.rlim_cur > limit.rlim_cur && unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            limit = raised;
+        }
+    }
+    let available = limit.rlim_cur;
+    if available < wanted {
+        warn!(
+            "the open-file limit is {available}, too low for maxConnections {max_connections}: at about {} \
+             connections new ones will wait unanswered; raise it (ulimit -n {wanted}) or lower maxConnections",
+            available.saturating_sub(SPARE_FDS)
+        );
+    }
+}
+
+#[cfg(not(unix))]
+fn raise_fd_limit(_max_connections: usize) {}
 
 /// Pins the calling thread to `core` where the OS allows it.
 #[cfg(target_os = "linux")]

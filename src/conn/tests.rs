@@ -5,7 +5,11 @@
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 
+use super::wire::write_close_frame;
 use super::*;
+
+mod backpressure;
+mod later;
 
 /// What the next `read` returns.
 enum Chunk {
@@ -82,6 +86,7 @@ fn limits() -> Limits {
         max_output_bytes: 16 << 20,
         messages_per_turn: 64,
         allowed_origins: Vec::new(),
+        max_head_bytes: 8192,
     }
 }
 
@@ -374,77 +379,6 @@ fn budget_leaves_the_rest_for_the_next_turn() {
 }
 
 #[test]
-fn output_the_peer_refuses_is_kept_and_sent_once() {
-    let mut h = Harness::open();
-    h.conn.stream.write_room = Some(7);
-    let batch: Vec<u8> = (0..30).flat_map(|i| text(&format!("m{i}"))).collect();
-    h.feed(&batch);
-    assert_eq!(h.serve(), Served::Drained);
-    assert!(h.conn.pending_output() > 0);
-    for _ in 0..100 {
-        h.conn.stream.write_room = Some(5);
-        h.conn.flush(&h.limits);
-    }
-    h.conn.stream.write_room = None;
-    h.conn.flush(&h.limits);
-    assert_eq!(h.conn.pending_output(), 0);
-    let expected: Vec<String> = (0..30).map(|i| format!("echo:m{i}")).collect();
-    assert_eq!(h.texts(), expected);
-    assert_eq!(h.conn.heap_bytes(), 0);
-}
-
-#[test]
-fn reading_pauses_while_output_is_backed_up() {
-    let mut h = Harness::open();
-    h.limits.output_pause_bytes = 100;
-    h.conn.stream.write_room = Some(0);
-    let batch: Vec<u8> = (0..20).flat_map(|i| text(&format!("message number {i}"))).collect();
-    h.feed(&batch);
-    h.feed(&text("later"));
-    assert_eq!(h.serve(), Served::Paused);
-    assert!(!h.conn.stream.input.is_empty(), "unread input stays in the socket");
-    h.conn.stream.write_room = None;
-    assert_eq!(h.conn.flush(&h.limits), Served::MoreReady);
-    assert_eq!(h.serve(), Served::Drained);
-    assert_eq!(h.texts().last().map(String::as_str), Some("echo:later"));
-    assert_eq!(h.texts().len(), 21);
-}
-
-#[test]
-fn paused_is_not_reported_when_everything_was_sent() {
-    let mut h = Harness::open();
-    h.limits.output_pause_bytes = 10;
-    h.feed(&text("a reply longer than ten bytes"));
-    h.feed(&text("next"));
-    // The pause check sees this turn's unsent replies; once they are all
-    // written, the connection must be served again rather than wait for a
-    // writable event that will never come.
-    let served = h.serve();
-    assert_ne!(served, Served::Paused);
-    if served == Served::MoreReady {
-        h.serve();
-    }
-    assert_eq!(h.texts().len(), 2);
-}
-
-#[test]
-fn a_peer_that_never_reads_is_closed_with_1008() {
-    let mut h = Harness::open();
-    h.limits.output_pause_bytes = usize::MAX;
-    h.limits.max_output_bytes = 1000;
-    h.conn.stream.write_room = Some(0);
-    let batch: Vec<u8> = (0..100).flat_map(|i| text(&format!("message number {i}"))).collect();
-    h.feed(&batch);
-    h.serve();
-    assert!(h.conn.is_closing());
-    assert!(matches!(h.conn.reason(), Some(CloseReason::Closed(1008))));
-    h.conn.stream.write_room = None;
-    h.conn.flush(&h.limits);
-    assert_eq!(h.close_code(), Some(1008));
-    assert!(h.conn.pending_output() == 0);
-}
-
-#[test]
 fn rejected_upgrades_get_an_http_error_and_close() {
     let mut h = Harness::new();
     h.feed(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -514,4 +448,46 @@ fn unmask_matches_the_byte_loop() {
         let slow: Vec<u8> = data.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]).collect();
         assert_eq!(fast, slow);
     }
+}
+
+#[test]
+fn invalid_utf8_in_a_first_fragment_closes_at_once() {
+    let mut h = Harness::open();
+    h.feed(&frame(TEXT, false, b"ok \xff"));
+    h.serve();
+    assert_eq!(h.close_code(), Some(1007), "without waiting for the last fragment");
+    // A character cut at a fragment's end is not an error.
+    let mut h = Harness::open();
+    h.feed(&frame(TEXT, false, &"☃".as_bytes()[..2]));
+    h.serve();
+    assert!(h.conn.is_open());
+    h.feed(&frame(CONTINUATION, false, &"☃".as_bytes()[2..]));
+    h.feed(&frame(CONTINUATION, true, b"!"));
+    h.serve();
+    assert_eq!(h.texts(), ["echo:☃!"]);
+    // Binary fragments are not checked.
+    let mut h = Harness::open();
+    h.feed(&frame(BINARY, false, b"\xff"));
+    h.feed(&frame(CONTINUATION, true, b"\xfe"));
+    h.serve();
+    assert_eq!(h.texts(), ["bin:2"]);
+}
+
+#[test]
+fn a_handler_may_reply_in_a_binary_frame() {
+    let mut h = Harness::open();
+    h.feed(&frame(BINARY, true, &[0, 159, 146, 150]));
+    h.feed(&text("t"));
+    let mut echo_in_kind = |message: Message<'_>, out: &mut Vec<u8>| match message {
+        Message::Text(t) => {
+            out.extend_from_slice(t.as_bytes());
+            ReplyKind::Text
+        }
+        Message::Binary(b) => {
+            out.extend_from_slice(b);
+            ReplyKind::Binary
+        }
+    };
+    h.conn.serve(&mut h.scratch, &h.limits, &mut echo_in_kind);
+    assert_eq!(h.replies(), [(BINARY, vec![0, 159, 146, 150]), (TEXT, b"t".to_vec())]);
 }

@@ -61,10 +61,19 @@ pub(super) fn ensure_dir(path: &Path) -> io::Result<()> {
     }
 }
 
+/// Bytes per `write` call. The kernel may run a whole system call without
+/// giving the CPU up (a kernel built without kernel preemption), so one
+/// `write` of 10 MiB could hold a CPU the event loop is waiting for;
+/// 256 KiB calls return to user space, where the save thread is preempted
+/// at once, every few tens of microseconds.
+const WRITE_CHUNK_BYTES: usize = 256 * 1024;
+
 /// Writes a new file holding `bytes` and fsyncs it. The file must not exist.
 pub(super) fn write_new(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut file = OpenOptions::new().write(true).create_new(true).open(path)?;
-    file.write_all(bytes)?;
+    for chunk in bytes.chunks(WRITE_CHUNK_BYTES) {
+        file.write_all(chunk)?;
+    }
     file.sync_all()
 }
 

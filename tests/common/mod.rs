@@ -10,7 +10,7 @@ pub mod saves;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -29,6 +29,7 @@ pub struct TestServer {
     pub addr: SocketAddr,
     waker: Arc<Waker>,
     stop: Arc<AtomicBool>,
+    connections: Arc<AtomicUsize>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -50,6 +51,8 @@ pub fn start_with(config: Config) -> TestServer {
     let waker = Arc::new(Waker::new(poll.registry(), WAKE).expect("waker"));
     let stop = Arc::new(AtomicBool::new(false));
     let stop_flag = stop.clone();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let connections_seen = connections.clone();
     let thread = std::thread::spawn(move || {
         let mut events = Events::with_capacity(256);
         let mut stopping_since: Option<Instant> = None;
@@ -65,6 +68,7 @@ pub fn start_with(config: Config) -> TestServer {
                 }
             }
             server.tick(poll.registry(), Instant::now());
+            connections_seen.store(server.connections(), Ordering::SeqCst);
             if stop_flag.load(Ordering::SeqCst) && stopping_since.is_none() {
                 server.shutdown(poll.registry());
                 stopping_since = Some(Instant::now());
@@ -74,7 +78,7 @@ pub fn start_with(config: Config) -> TestServer {
             }
         }
     });
-    TestServer { addr, waker, stop, thread: Some(thread) }
+    TestServer { addr, waker, stop, connections, thread: Some(thread) }
 }
 
 impl TestServer {
@@ -85,6 +89,11 @@ impl TestServer {
     /// A raw WebSocket client, for tests about the wire itself.
     pub fn client(&self) -> Client {
         Client::connect(self.addr)
+    }
+
+    /// Open connections as of the server's last turn (upgraded or not).
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
     }
 
     /// The crate's own client, for everything else.

@@ -1,0 +1,90 @@
+//! Serving a connection's messages, and resuming it after a late reply.
+//!
+//! [`Conn::serve`] reads what the peer sent and answers each complete
+//! message through the handler, one reply per message, in order, sent
+//! with one `write` per batch.
+//!
+//! A handler that cannot answer at once (a save, which is written by
+//! another thread) returns [`ReplyKind::Later`]. The connection then stops
+//! serving: frames already read stay in its input buffer and nothing more
+//! is read from the socket, so replies keep their order and each request
+//! gets exactly one. The handler's owner later hands the reply to
+//! [`Conn::resume`], which sends it and serves what waited, as `serve`
+//! would. The common path is unchanged: no allocation, no extra system
+//! call; only the handler's return value is looked at.
+
+use super::wire::{RESERVED_HEADER_BYTES, ReplyKind, finish_frame};
+use super::{Conn, IntoReplyKind, Limits, Message, Phase, SCRATCH_KEEP_BYTES, Scratch, Served, Transport};
+
+impl<S: Transport> Conn<S> {
+    /// Reads what the peer sent and serves it, calling `handler` for every
+    /// complete message; the handler appends its reply's payload and
+    /// returns its frame kind (`()` for text), and a frame is built around
+    /// it. Stops at `WouldBlock`, at the message budget, when output backs
+    /// up, when a reply comes [later](ReplyKind::Later), or when the
+    /// connection ends.
+    pub fn serve<F, R>(&mut self, scratch: &mut Scratch, limits: &Limits, handler: &mut F) -> Served
+    where
+        F: FnMut(Message<'_>, &mut Vec<u8>) -> R,
+        R: IntoReplyKind,
+    {
+        let mut out = std::mem::take(&mut scratch.write);
+        out.clear();
+        self.serve_after(out, scratch, limits, handler)
+    }
+
+    /// Whether a message was answered [`ReplyKind::Later`] and its reply
+    /// has not been delivered by [`Conn::resume`] yet.
+    pub fn is_waiting(&self) -> bool {
+        self.waiting
+    }
+
+    /// Delivers the reply of the message that was answered
+    /// [`ReplyKind::Later`] (`reply` is its payload, a text frame's), then
+    /// serves what waited behind it, as [`Conn::serve`] does. A connection
+    /// that is closing, or was not waiting, drops the reply.
+    pub fn resume<F, R>(&mut self, reply: &[u8], scratch: &mut Scratch, limits: &Limits, handler: &mut F) -> Served
+    where
+        F: FnMut(Message<'_>, &mut Vec<u8>) -> R,
+        R: IntoReplyKind,
+    {
+        if !std::mem::take(&mut self.waiting) || self.phase != Phase::Open {
+            return Served::Drained;
+        }
+        let mut out = std::mem::take(&mut scratch.write);
+        out.clear();
+        out.extend_from_slice(&[0; RESERVED_HEADER_BYTES]);
+        out.extend_from_slice(reply);
+        finish_frame(&mut out, 0, ReplyKind::Text);
+        self.serve_after(out, scratch, limits, handler)
+    }
+
+    /// Serves into `out`, which may already hold replies, and sends it.
+    fn serve_after<F, R>(&mut self, mut out: Vec<u8>, scratch: &mut Scratch, limits: &Limits, handler: &mut F) -> Served
+    where
+        F: FnMut(Message<'_>, &mut Vec<u8>) -> R,
+        R: IntoReplyKind,
+    {
+        let mut served = self.serve_into(&mut scratch.read, &mut out, limits, handler);
+        if served != Served::Finished {
+            served = match self.send(&out, limits) {
+                Err(e) => self.fail(e),
+                Ok(()) if self.phase == Phase::Closing => self.finish_closing(),
+                // Paused only while output really is backed up: a writable
+                // event will come only if the socket buffer filled.
+                Ok(()) if served == Served::Paused && !self.is_paused(limits) => Served::MoreReady,
+                // Input is left, but serving waits for the output to drain
+                // (a writable event), rather than spinning on the ready queue.
+                Ok(()) if served == Served::MoreReady && self.is_paused(limits) => Served::Paused,
+                Ok(()) => served,
+            };
+        }
+        if out.capacity() > SCRATCH_KEEP_BYTES {
+            // One huge reply must not pin its size for the server's life.
+            out = Vec::with_capacity(super::READ_CHUNK_BYTES);
+        }
+        scratch.write = out;
+        self.release_if_empty();
+        served
+    }
+}

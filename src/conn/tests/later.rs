@@ -1,0 +1,106 @@
+//! Replies that come later: a message answered `ReplyKind::Later` holds back
+//! every message after it until `Conn::resume` delivers its reply, and all
+//! replies leave in request order, one per request.
+
+use super::*;
+
+/// Echoes like `echo`, but answers `save…` messages later.
+fn saving(message: Message<'_>, out: &mut Vec<u8>) -> ReplyKind {
+    match message {
+        Message::Text(t) if t.starts_with("save") => ReplyKind::Later,
+        other => {
+            echo(other, out);
+            ReplyKind::Text
+        }
+    }
+}
+
+impl Harness {
+    fn serve_saving(&mut self) -> Served {
+        self.conn.serve(&mut self.scratch, &self.limits, &mut saving)
+    }
+
+    fn resume(&mut self, reply: &str) -> Served {
+        self.conn.resume(reply.as_bytes(), &mut self.scratch, &self.limits, &mut saving)
+    }
+}
+
+fn frames_of(messages: &[&str]) -> Vec<u8> {
+    messages.iter().flat_map(|m| text(m)).collect()
+}
+
+#[test]
+fn messages_after_a_later_reply_wait_for_it() {
+    let mut h = Harness::open();
+    h.feed(&frames_of(&["a", "save1", "b", "c"]));
+    assert_eq!(h.serve_saving(), Served::Drained);
+    assert_eq!(h.texts(), ["echo:a"]);
+    assert!(h.conn.is_waiting());
+    // More input while waiting is not read, let alone answered.
+    h.feed(&frames_of(&["d"]));
+    assert_eq!(h.serve_saving(), Served::Drained);
+    assert_eq!(h.texts(), ["echo:a"]);
+    assert_eq!(h.conn.stream.input.len(), 1, "left in the socket");
+
+    assert_eq!(h.resume("saved1"), Served::Drained);
+    assert!(!h.conn.is_waiting());
+    assert_eq!(h.texts(), ["echo:a", "saved1", "echo:b", "echo:c", "echo:d"]);
+}
+
+#[test]
+fn a_second_later_reply_after_resuming_waits_again() {
+    let mut h = Harness::open();
+    h.feed(&frames_of(&["save1", "x", "save2", "y"]));
+    h.serve_saving();
+    assert_eq!(h.texts(), Vec::<String>::new());
+    h.resume("saved1");
+    assert_eq!(h.texts(), ["saved1", "echo:x"]);
+    assert!(h.conn.is_waiting());
+    h.resume("saved2");
+    assert_eq!(h.texts(), ["saved1", "echo:x", "saved2", "echo:y"]);
+}
+
+#[test]
+fn a_partial_frame_behind_a_later_reply_is_completed_after_it() {
+    let mut h = Harness::open();
+    let mut bytes = frames_of(&["save1"]);
+    let next = text("after");
+    bytes.extend_from_slice(&next[..3]);
+    h.feed(&bytes);
+    h.serve_saving();
+    h.feed(&next[3..]);
+    h.resume("saved1");
+    assert_eq!(h.texts(), ["saved1", "echo:after"]);
+}
+
+#[test]
+fn a_later_reply_to_a_closing_connection_is_dropped() {
+    let mut h = Harness::open();
+    h.feed(&frames_of(&["save1", "b"]));
+    h.serve_saving();
+    h.conn.close_with(1001, "going away");
+    assert_eq!(h.resume("saved1"), Served::Drained);
+    assert_eq!(h.texts(), Vec::<String>::new());
+    assert_eq!(h.close_code(), Some(1001));
+    assert!(!h.conn.is_waiting());
+}
+
+#[test]
+fn resuming_a_connection_that_waits_for_nothing_sends_nothing() {
+    let mut h = Harness::open();
+    assert_eq!(h.resume("stray"), Served::Drained);
+    assert!(h.texts().is_empty());
+}
+
+#[test]
+fn a_late_reply_goes_out_behind_pending_output() {
+    let mut h = Harness::open();
+    h.conn.stream.write_room = Some(0);
+    h.feed(&frames_of(&["a", "save1", "b"]));
+    h.serve_saving();
+    assert!(h.conn.pending_output() > 0);
+    h.resume("saved1");
+    h.conn.stream.write_room = None;
+    assert_eq!(h.conn.flush(&h.limits), Served::Drained);
+    assert_eq!(h.texts(), ["echo:a", "saved1", "echo:b"]);
+}

@@ -1,0 +1,128 @@
+//! Answering messages: each goes to the store through [`dispatch`]; a save
+//! or load becomes a job that the save thread runs, and its connection waits
+//! (`ReplyKind::Later`) until [`Server`]'s turn finds the job finished and
+//! hands the reply to `Conn::resume`.
+//!
+//! The save thread cannot wake the host's `Poll` (the host owns the only
+//! `Waker`), so while jobs are in flight [`Server::poll_timeout`] is at most
+//! [`JOB_POLL_INTERVAL`] and every [`Server::tick`] collects what finished.
+
+use std::time::{Duration, Instant};
+
+use super::Server;
+use crate::conn::{Message, ReplyKind};
+use crate::protocol::{self, Protocol, Rejection, Reply};
+use crate::store::{Done, Executed, JobId, Store};
+
+/// How often the loop looks for finished saves and loads while some are in
+/// flight: the save thread cannot wake the host's `Poll` (the host owns the
+/// only `Waker`), so a reply waits at most this long after its save is done.
+pub(super) const JOB_POLL_INTERVAL: Duration = Duration::from_millis(1);
+
+impl Server {
+    /// Blocks until every save and load asked for so far has finished and
+    /// been answered (or dropped, for connections that are gone): for a
+    /// host's exit path, after [`Server::shutdown`], so no save is cut off.
+    pub fn wait_for_jobs(&mut self, now: Instant) {
+        loop {
+            while let Some((id, job)) = self.store.next_job() {
+                self.worker.submit(id, job);
+            }
+            if !self.store.has_queued_jobs() && self.worker.in_flight() == 0 {
+                return;
+            }
+            if let Some((id, done)) = self.worker.wait_finished(Duration::from_millis(100)) {
+                self.deliver(id, done, now);
+            }
+        }
+    }
+
+    /// Saves every key and every session under `name` (two saves, see
+    /// `docs/persistence.md`), on the calling thread, once the saves and
+    /// loads in flight are done. For a host's exit path, after
+    /// [`Server::shutdown`].
+    ///
+    /// # Errors
+    /// One line saying which save failed and why.
+    pub fn save_all(&mut self, name: &str, now: Instant) -> Result<(), String> {
+        self.wait_for_jobs(now);
+        crate::persist::save_all(&mut self.store, self.worker.root(), name, now)
+    }
+
+    /// Hands ready jobs to the save thread and answers the finished ones.
+    pub(super) fn run_jobs(&mut self, now: Instant) {
+        while let Some((id, job)) = self.store.next_job() {
+            self.worker.submit(id, job);
+        }
+        while let Some((id, done)) = self.worker.try_finished() {
+            self.deliver(id, done, now);
+        }
+    }
+
+    /// Writes a finished job's reply (applying a load) and sends it to the
+    /// connection waiting for it, which then serves what it has queued. If
+    /// that connection is gone, the reply is dropped; the job's effect
+    /// stays.
+    fn deliver(&mut self, id: JobId, done: Done, now: Instant) {
+        let mut reply = Vec::new();
+        self.store.finish(done, now, &mut Reply::new(&mut reply, self.protocol));
+        let Some(i) = self.waiting.iter().position(|w| w.0 == id) else { return };
+        let (_, key, serial) = self.waiting.swap_remove(i);
+        let Some(slot) = self.conns.get_mut(key).filter(|s| s.serial == serial && !s.dead) else { return };
+        slot.served_turn = self.turn;
+        let store = &mut self.store;
+        let protocol = self.protocol;
+        let mut later = None;
+        let mut handler =
+            |message: Message<'_>, out: &mut Vec<u8>| handle(store, protocol, message, now, out, &mut later);
+        let was_closing = slot.conn.is_closing();
+        let served = slot.conn.resume(&reply, &mut self.scratch, &self.limits, &mut handler);
+        if let Some(id) = later {
+            self.waiting.push((id, key, slot.serial));
+        }
+        self.after(key, served, was_closing, now);
+    }
+}
+
+/// The server's message handler: counts the request and dispatches it; a
+/// save or load is noted in `later` and answered [`ReplyKind::Later`].
+pub(super) fn handle(
+    store: &mut Store,
+    protocol: Protocol,
+    message: Message<'_>,
+    now: Instant,
+    out: &mut Vec<u8>,
+    later: &mut Option<JobId>,
+) -> ReplyKind {
+    store.stats_mut().requests += 1;
+    match dispatch(store, protocol, message, now, out) {
+        Executed::Replied => ReplyKind::Text,
+        Executed::Later(id) => {
+            *later = Some(id);
+            ReplyKind::Later
+        }
+    }
+}
+
+/// Answers one message: decodes it, runs the command on `store` at `now`,
+/// and appends exactly one reply document to `out` (a JSON object keyed
+/// `ERR` or `<CMD>_RSP`), or, for a save or load, nothing: the command
+/// became a job (see [`Store::next_job`]) whose reply [`Store::finish`]
+/// writes. A binary message gets `ERR` status 2.
+pub fn dispatch(
+    store: &mut Store,
+    protocol: Protocol,
+    message: Message<'_>,
+    now: Instant,
+    out: &mut Vec<u8>,
+) -> Executed {
+    let mut reply = Reply::new(out, protocol);
+    match message {
+        Message::Text(text) => match protocol::decode(text) {
+            Ok(command) => return store.execute(command, now, &mut reply),
+            Err(rejection) => reply.rejection(&rejection),
+        },
+        Message::Binary(_) => reply.rejection(&Rejection::binary_frame()),
+    }
+    Executed::Replied
+}
