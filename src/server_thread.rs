@@ -97,7 +97,8 @@ impl Drop for ServerThread {
     }
 }
 
-/// The host loop: serve until `stop`, then drain for at most the grace time.
+/// The host loop: serve until `stop`, then drain for at most the grace time
+/// and let saves and loads in flight finish.
 fn run(poll: &mut Poll, server: &mut Server, stop: &AtomicBool) {
     let mut events = Events::with_capacity(256);
     let mut stopping_by: Option<Instant> = None;
@@ -129,6 +130,8 @@ fn run(poll: &mut Poll, server: &mut Server, stop: &AtomicBool) {
         if let Some(by) = stopping_by
             && (server.is_drained() || Instant::now() >= by)
         {
+            // Saves already asked for are finished, not cut off.
+            server.wait_for_jobs(Instant::now());
             return;
         }
     }

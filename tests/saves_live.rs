@@ -104,3 +104,51 @@ fn a_save_completes_when_its_connection_has_gone() {
     let loaded = watcher.call_json(r#"{"KV_LOAD":{"name":"orphan"}}"#);
     assert_eq!(loaded["KV_LOAD_RSP"]["keys"], 50_000);
 }
+
+/// The save thread cannot wake the host's `Poll`: while a snapshot is
+/// being taken the loop runs turn after turn (timeout zero), and while the
+/// thread writes, `poll_timeout` is at most a millisecond; back to the
+/// usual deadlines once the reply is out.
+#[test]
+fn poll_timeout_is_short_while_a_save_is_in_flight() {
+    use mio::{Events, Poll};
+    use ndb::{Server, TokenRange};
+
+    let dir = TempDir::new("live-timeout");
+    let config = common::config().persist(true, dir.path()).max_payload(64 << 20);
+    let mut server = Server::bind(config, TokenRange { base: 1, max_conns: 8 }).unwrap();
+    let mut poll = Poll::new().unwrap();
+    server.register(poll.registry()).unwrap();
+    let addr = server.local_addr();
+    let (tx, rx) = mpsc::channel();
+    let client = std::thread::spawn(move || {
+        let mut client = common::Client::connect(addr);
+        client.call(&bulk(200_000));
+        let reply = client.call(r#"{"KV_SAVE":{"name":"t"}}"#);
+        tx.send(()).unwrap();
+        reply
+    });
+    let mut events = Events::with_capacity(64);
+    let (mut zero, mut short) = (0, 0);
+    let deadline = Instant::now() + common::TIMEOUT;
+    while rx.try_recv().is_err() {
+        assert!(Instant::now() < deadline, "no reply");
+        let timeout = server.poll_timeout(Instant::now());
+        match timeout {
+            Some(Duration::ZERO) => zero += 1,
+            Some(t) if t <= Duration::from_millis(1) => short += 1,
+            _ => {}
+        }
+        poll.poll(&mut events, timeout.or(Some(Duration::from_millis(50)))).unwrap();
+        for event in events.iter() {
+            server.handle_event(poll.registry(), event, Instant::now());
+        }
+        server.tick(poll.registry(), Instant::now());
+    }
+    assert!(client.join().unwrap().contains(r#""st":121"#));
+    assert!(zero >= 200_000 / ndb::store::SNAPSHOT_KEYS_PER_STEP, "{zero} turns at once while the snapshot was taken");
+    assert!(short > 0, "no short timeout while the save was written");
+    server.tick(poll.registry(), Instant::now());
+    let after = server.poll_timeout(Instant::now());
+    assert!(after.is_none_or(|t| t > Duration::from_secs(1)), "back to the connection's own deadlines: {after:?}");
+}
