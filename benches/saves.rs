@@ -9,7 +9,10 @@
 //! - `kv_snapshot_in_steps`: the same, taken as `KV_SAVE` takes it, in
 //!   steps of `SNAPSHOT_KEYS_PER_STEP` keys (one step per loop turn); the
 //!   stall a turn sees is this time divided by the number of steps;
-//! - `session_snapshot`: 100,000 sessions of 10 keys each.
+//! - `session_snapshot`: 100,000 sessions of 10 keys each;
+//! - `kv_load_apply`: what a `KV_LOAD` of a million keys costs the loop once
+//!   the save thread has read the files into a map: moving that map into an
+//!   empty store, or merging it key by key into a store that has keys.
 //!
 //! Run with `cargo bench --bench saves`.
 
@@ -17,7 +20,7 @@ use std::time::Instant;
 
 use divan::Bencher;
 use ndb::protocol::{Protocol, Reply, decode};
-use ndb::store::{KeyMap, SNAPSHOT_KEYS_PER_STEP, ServerInfo, Store};
+use ndb::store::{KeyMap, Loaded, SNAPSHOT_KEYS_PER_STEP, ServerInfo, Store};
 
 fn main() {
     divan::main();
@@ -72,4 +75,22 @@ fn session_snapshot(bencher: Bencher) {
         run(&mut store, &format!(r#"{{"SH_SET":{{"keys":{{{}}},"tkn":{token}}}}}"#, keys.join(",")));
     }
     bencher.bench_local(|| store.snapshot_sessions(now));
+}
+
+#[divan::bench(args = ["into_an_empty_store", "merged_into_one_key"], sample_count = 10, sample_size = 1)]
+fn kv_load_apply(bencher: Bencher, case: &str) {
+    let loaded = preloaded(1_000_000);
+    let now = Instant::now();
+    bencher
+        .with_inputs(|| {
+            let mut store = Store::new(ServerInfo { persist_enabled: true, persist_path: "d".into() });
+            if case == "merged_into_one_key" {
+                store.apply(Loaded::Kv { map: preloaded(1), read: 1 }, now);
+            }
+            (store, Loaded::Kv { map: loaded.clone(), read: 1_000_000 })
+        })
+        .bench_local_values(|(mut store, loaded)| {
+            store.apply(loaded, now);
+            store
+        });
 }

@@ -50,7 +50,9 @@ pub use format::DATA_FILE_BYTES;
 use format::{Metadata, SaveStatus};
 pub use worker::Worker;
 
-use crate::store::{Done, Job, LastSave, LoadFailure, Outcome, SaveFailure, SaveKind, Snapshot, Store, Work};
+use crate::store::{
+    Done, Job, KeyMap, LastSave, LoadFailure, Loaded, Outcome, SaveFailure, SaveKind, Snapshot, Store, Work,
+};
 
 /// Runs one job against the saves under `root` and reports how it went.
 pub fn run(root: &Path, job: Job) -> Done {
@@ -63,10 +65,10 @@ pub fn run(root: &Path, job: Job) -> Done {
         Outcome::Saved(Err(e)) => log::error!("{verb:?} {name:?} failed: {e}"),
         Outcome::Loaded(Err(e)) => log::warn!("{verb:?} {name:?} failed: {e}"),
         Outcome::Saved(Ok(duration)) => log::info!("saved {name:?} in {} ms", duration.as_millis()),
-        Outcome::Loaded(Ok((snapshot, duration))) => log::info!(
+        Outcome::Loaded(Ok((loaded, duration))) => log::info!(
             "read {} save {name:?} ({} keys) in {} ms",
-            snapshot.kind().as_str(),
-            snapshot.key_count(),
+            loaded.kind().as_str(),
+            loaded.key_count(),
             duration.as_millis()
         ),
     }
@@ -145,20 +147,22 @@ fn abandon(partial: &Path, md_dir: &Path, metadata: &mut Metadata<'_>) {
 }
 
 /// Reads the newest complete save of `kind` named `name` under `root`,
-/// checking every data file before returning, and how long that took.
+/// checking every data file before returning, and how long that took. KV
+/// keys come back in a map of their own, so applying them to an empty store
+/// costs the loop nothing.
 ///
 /// # Errors
 /// [`LoadFailure::NoSave`] when no such save can be chosen,
 /// [`LoadFailure::Data`] when one of its files is unreadable or corrupt.
 /// Both name the path at fault.
-pub fn load(root: &Path, name: &str, kind: SaveKind) -> Result<(Snapshot, Duration), LoadFailure> {
+pub fn load(root: &Path, name: &str, kind: SaveKind) -> Result<(Loaded, Duration), LoadFailure> {
     let started = Instant::now();
     let Some(chosen) = choose(root, name, kind)? else {
         let root = root.display();
         return Err(LoadFailure::NoSave(format!("no complete {} save named {name:?} in {root}", kind.as_str())));
     };
-    let snapshot = read_data(&chosen.join("data"), kind)?;
-    Ok((snapshot, started.elapsed()))
+    let loaded = read_data(&chosen.join("data"), kind)?;
+    Ok((loaded, started.elapsed()))
 }
 
 /// The directory of the newest complete save of `kind` under `root/name`,
@@ -202,8 +206,10 @@ fn choose(root: &Path, name: &str, kind: SaveKind) -> Result<Option<PathBuf>, Lo
 }
 
 /// Reads and checks every data file of a save.
-fn read_data(data_dir: &Path, kind: SaveKind) -> Result<Snapshot, LoadFailure> {
+fn read_data(data_dir: &Path, kind: SaveKind) -> Result<Loaded, LoadFailure> {
     let paths = files::data_files(data_dir).map_err(|e| LoadFailure::Data(format!("{}: {e}", data_dir.display())))?;
+    let mut map = KeyMap::new();
+    let mut read = 0;
     let mut entries = Vec::new();
     let mut records = Vec::new();
     for path in paths {
@@ -213,10 +219,15 @@ fn read_data(data_dir: &Path, kind: SaveKind) -> Result<Snapshot, LoadFailure> {
             SaveKind::Sessions => format::parse_sessions(&bytes, &mut records),
         };
         parsed.map_err(|e| LoadFailure::Data(format!("{}: {e}", path.display())))?;
+        read += entries.len();
+        map.reserve(entries.len());
+        for entry in entries.drain(..) {
+            map.set_entry(entry);
+        }
     }
     Ok(match kind {
-        SaveKind::Kv => Snapshot::Kv(entries),
-        SaveKind::Sessions => Snapshot::Sessions(records),
+        SaveKind::Kv => Loaded::Kv { map, read },
+        SaveKind::Sessions => Loaded::Sessions(records),
     })
 }
 
@@ -225,9 +236,9 @@ fn read_data(data_dir: &Path, kind: SaveKind) -> Result<Snapshot, LoadFailure> {
 #[derive(Debug)]
 pub struct StartupLoad {
     /// The KV save's data, if the name holds one.
-    pub kv: Option<Snapshot>,
+    pub kv: Option<Loaded>,
     /// The session save's data, if the name holds one.
-    pub sessions: Option<Snapshot>,
+    pub sessions: Option<Loaded>,
 }
 
 /// Reads what `--loadName` asks for: the newest complete save of each kind

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::*;
 use crate::protocol::Expiry;
-use crate::store::{Entry, SessionRecord};
+use crate::store::{Entry, Loaded, SessionRecord};
 
 /// A directory removed when the test ends.
 struct TempDir(PathBuf);
@@ -43,10 +43,17 @@ fn members(snapshot: &Snapshot) -> Vec<String> {
     }
 }
 
-fn records(snapshot: Snapshot) -> Vec<SessionRecord> {
-    match snapshot {
-        Snapshot::Sessions(records) => records,
-        Snapshot::Kv(_) => panic!("not a session snapshot"),
+fn loaded(loaded: &Loaded) -> Vec<String> {
+    match loaded {
+        Loaded::Kv { map, .. } => members(&Snapshot::Kv(map.snapshot())),
+        Loaded::Sessions(_) => panic!("not a KV load"),
+    }
+}
+
+fn records(loaded: Loaded) -> Vec<SessionRecord> {
+    match loaded {
+        Loaded::Sessions(records) => records,
+        Loaded::Kv { .. } => panic!("not a session load"),
     }
 }
 
@@ -65,8 +72,8 @@ fn kv_round_trip_keeps_every_key_value_and_order() {
     let pairs: Vec<(&str, &str)> = AWKWARD_KEYS.iter().copied().zip(values).collect();
     let snapshot = kv(&pairs);
     save(&dir.0, "nightly", &snapshot).unwrap();
-    let (loaded, _) = load(&dir.0, "nightly", SaveKind::Kv).unwrap();
-    assert_eq!(members(&loaded), members(&snapshot));
+    let (got, _) = load(&dir.0, "nightly", SaveKind::Kv).unwrap();
+    assert_eq!(loaded(&got), members(&snapshot));
 
     let stamp = only_stamp(&dir.0.join("nightly"));
     let text = fs::read_to_string(stamp.join("data/0")).unwrap();
@@ -98,8 +105,8 @@ fn session_round_trip_keeps_tokens_settings_and_keys() {
         SessionRecord { token: 7, expiry: expiring, keys: Vec::new() },
     ];
     save(&dir.0, "s", &Snapshot::Sessions(saved.clone())).unwrap();
-    let (loaded, _) = load(&dir.0, "s", SaveKind::Sessions).unwrap();
-    assert_eq!(records(loaded), saved);
+    let (got, _) = load(&dir.0, "s", SaveKind::Sessions).unwrap();
+    assert_eq!(records(got), saved);
     let text = fs::read_to_string(only_stamp(&dir.0.join("s")).join("data/0")).unwrap();
     assert!(text.ends_with(
         r#"{"keys":{},"sh":{"expiry":{"deleteSession":true,"duration":600,"extendOnGet":false,"extendOnSetAdd":true},"shared":false,"tkn":7}}]"#
@@ -117,8 +124,8 @@ fn big_saves_split_into_files_of_about_ten_mib() {
     let sizes: Vec<u64> = files::data_files(&data).unwrap().iter().map(|p| p.metadata().unwrap().len()).collect();
     assert_eq!(sizes.len(), 3, "{sizes:?}");
     assert!(sizes[..2].iter().all(|&s| (DATA_FILE_BYTES as u64..DATA_FILE_BYTES as u64 + 2048).contains(&s)));
-    let (loaded, _) = load(&dir.0, "big", SaveKind::Kv).unwrap();
-    assert_eq!(members(&loaded), members(&snapshot));
+    let (got, _) = load(&dir.0, "big", SaveKind::Kv).unwrap();
+    assert_eq!(loaded(&got), members(&snapshot));
 }
 
 #[test]
@@ -149,16 +156,16 @@ fn newest_complete_save_of_the_kind_wins() {
     let stamps = files::stamps(&dir.0.join("n")).unwrap();
     assert_eq!(stamps.len(), 3);
     assert!(stamps[0].0 > stamps[1].0 && stamps[1].0 > stamps[2].0);
-    assert_eq!(members(&load(&dir.0, "n", SaveKind::Kv).unwrap().0), ["\"v\":2"]);
-    assert!(matches!(load(&dir.0, "n", SaveKind::Sessions), Ok((Snapshot::Sessions(_), _))));
+    assert_eq!(loaded(&load(&dir.0, "n", SaveKind::Kv).unwrap().0), ["\"v\":2"]);
+    assert!(matches!(load(&dir.0, "n", SaveKind::Sessions), Ok((Loaded::Sessions(_), _))));
     // A stamp in the future (the clock was set back since) still loses to
     // a new save.
     let future = dir.0.join("n").join("9000000000000000000");
     fs::rename(&stamps[1].1, &future).unwrap();
-    assert_eq!(members(&load(&dir.0, "n", SaveKind::Kv).unwrap().0), ["\"v\":2"]);
+    assert_eq!(loaded(&load(&dir.0, "n", SaveKind::Kv).unwrap().0), ["\"v\":2"]);
     save(&dir.0, "n", &kv(&[("v", "3")])).unwrap();
     assert!(dir.0.join("n").join("9000000000000000001").is_dir());
-    assert_eq!(members(&load(&dir.0, "n", SaveKind::Kv).unwrap().0), ["\"v\":3"]);
+    assert_eq!(loaded(&load(&dir.0, "n", SaveKind::Kv).unwrap().0), ["\"v\":3"]);
 }
 
 #[test]
@@ -187,7 +194,7 @@ fn leftovers_of_a_crash_are_never_loaded_and_are_cleaned_up() {
     fs::write(pending.join("md/md.json"), md).unwrap();
     let bare = name_dir.join((u64::MAX - 3).to_string());
     fs::create_dir_all(bare.join("data")).unwrap();
-    assert_eq!(members(&load(&dir.0, "n", SaveKind::Kv).unwrap().0), ["\"v\":\"good\""]);
+    assert_eq!(loaded(&load(&dir.0, "n", SaveKind::Kv).unwrap().0), ["\"v\":\"good\""]);
     save(&dir.0, "n", &kv(&[("v", "\"next\"")])).unwrap();
     assert!(!partial.exists(), "the next save removes the partial directory");
 }
@@ -248,9 +255,9 @@ fn session_records_need_token_duration_and_delete_flag() {
 
 #[test]
 fn the_originals_kv_save_loads_exactly() {
-    let (loaded, _) = load(&fixtures(), "kv_sample", SaveKind::Kv).unwrap();
+    let (got, _) = load(&fixtures(), "kv_sample", SaveKind::Kv).unwrap();
     assert_eq!(
-        members(&loaded),
+        loaded(&got),
         [
             r#""big":18446744073709551615"#,
             r#""enabled":true"#,

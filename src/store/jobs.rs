@@ -22,7 +22,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use super::Store;
-use super::kv::Entry;
+use super::kv::{Entry, KeyMap};
 use super::sessions::SessionRecord;
 use crate::protocol::{Reply, Status, Verb};
 
@@ -117,6 +117,40 @@ pub(super) struct Jobs {
     next_id: JobId,
 }
 
+/// What a load read, ready to apply.
+#[derive(Debug)]
+pub enum Loaded {
+    /// Top-level keys, already in a map of their own (built off the loop),
+    /// and how many keys the files held (a key repeated counts each time,
+    /// as NemesisDB counts them).
+    Kv {
+        /// The keys, in file order, the last value of a repeated key kept.
+        map: KeyMap,
+        /// Members read from the files.
+        read: usize,
+    },
+    /// Sessions, each with its keys.
+    Sessions(Vec<SessionRecord>),
+}
+
+impl Loaded {
+    /// Which kind of save it came from.
+    pub fn kind(&self) -> SaveKind {
+        match self {
+            Loaded::Kv { .. } => SaveKind::Kv,
+            Loaded::Sessions(_) => SaveKind::Sessions,
+        }
+    }
+
+    /// Keys in it.
+    pub fn key_count(&self) -> usize {
+        match self {
+            Loaded::Kv { map, .. } => map.len(),
+            Loaded::Sessions(records) => records.iter().map(|r| r.keys.len()).sum(),
+        }
+    }
+}
+
 /// Work a save or load command leaves to be done off the loop.
 #[derive(Debug)]
 pub struct Job {
@@ -156,7 +190,7 @@ pub enum Outcome {
     /// A save: how long writing took, or why it failed.
     Saved(Result<Duration, SaveFailure>),
     /// A load: the data read and how long reading took, or why it failed.
-    Loaded(Result<(Snapshot, Duration), LoadFailure>),
+    Loaded(Result<(Loaded, Duration), LoadFailure>),
 }
 
 /// Why a save failed. Nothing was marked complete either way.
@@ -259,21 +293,27 @@ impl Store {
         !self.jobs.queue.is_empty()
     }
 
-    /// Merges a loaded snapshot into the store at `since` (session-clock
+    /// Merges what a load read into the store at `since` (session-clock
     /// time): top-level keys with set semantics (a key already present is
     /// overwritten in place), sessions only where the token is not live.
-    pub(super) fn apply_snapshot(&mut self, snapshot: Snapshot, since: Duration) -> Applied {
-        match snapshot {
-            Snapshot::Kv(entries) => {
-                // Keys read, as NemesisDB counts them (a key repeated in a
-                // save counts each time).
-                let keys = entries.len();
-                for entry in entries {
-                    self.kv.set_entry(entry);
+    ///
+    /// Loaded keys come as a map built off the loop: into an empty map (and
+    /// no snapshot under way) it is moved in whole, at no cost to the loop;
+    /// otherwise its entries are merged one by one (about 0.1 µs each).
+    pub(super) fn apply_loaded(&mut self, loaded: Loaded, since: Duration) -> Applied {
+        match loaded {
+            Loaded::Kv { map, read } => {
+                if self.kv.is_empty() && !self.kv.is_snapshotting() {
+                    self.kv = map;
+                } else {
+                    self.kv.reserve(map.len());
+                    for entry in map.into_entries() {
+                        self.kv.set_entry(entry);
+                    }
                 }
-                Applied { sessions: 0, keys }
+                Applied { sessions: 0, keys: read }
             }
-            Snapshot::Sessions(records) => {
+            Loaded::Sessions(records) => {
                 let mut applied = Applied::default();
                 for record in records {
                     if let Some(keys) = self.sessions.restore(record, since) {
@@ -307,9 +347,9 @@ impl Store {
                 }
                 self.record_save(super::LastSave { name, status, unix_ms });
             }
-            Outcome::Loaded(Ok((snapshot, duration))) => {
+            Outcome::Loaded(Ok((loaded, duration))) => {
                 let since = self.since(now);
-                let applied = self.apply_snapshot(snapshot, since);
+                let applied = self.apply_loaded(loaded, since);
                 load_reply(reply, verb, &name, Status::LoadComplete, applied, duration);
             }
             Outcome::Loaded(Err(LoadFailure::NoSave(_))) => reply.object(verb, |o| {

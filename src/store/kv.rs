@@ -189,6 +189,12 @@ impl KeyMap {
         self.entries.insert(Entry::from_parts(&escaped, value.as_bytes()))
     }
 
+    /// Makes room for `additional` more keys at once (before a load), so the
+    /// table does not grow step by step.
+    pub fn reserve(&mut self, additional: usize) {
+        self.entries.reserve(additional);
+    }
+
     /// Inserts an entry made elsewhere (a load), overwriting in place.
     pub fn set_entry(&mut self, entry: Entry) {
         let (i, old) = self.entries.replace_full(entry);
@@ -245,6 +251,11 @@ impl KeyMap {
     /// Entries in map order.
     pub fn entries(&self) -> impl ExactSizeIterator<Item = &Entry> {
         self.entries.iter()
+    }
+
+    /// The entries in map order, taken out of the map.
+    pub fn into_entries(self) -> impl ExactSizeIterator<Item = Entry> {
+        self.entries.into_iter()
     }
 
     /// A cheap, immutable copy of every entry in map order: one pointer copy

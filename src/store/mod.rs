@@ -22,7 +22,8 @@ use std::time::{Duration, Instant};
 
 pub use info::{LastSave, ServerInfo, Stats};
 pub use jobs::{
-    Applied, Done, Job, JobId, LoadFailure, Outcome, SNAPSHOT_KEYS_PER_STEP, SaveFailure, SaveKind, Snapshot, Work,
+    Applied, Done, Job, JobId, LoadFailure, Loaded, Outcome, SNAPSHOT_KEYS_PER_STEP, SaveFailure, SaveKind, Snapshot,
+    Work,
 };
 pub use kv::{Entry, KeyHasher, KeyMap};
 pub use sessions::SessionRecord;
@@ -252,11 +253,11 @@ impl Store {
         Snapshot::Sessions(self.sessions.snapshot(None, since))
     }
 
-    /// Merges a snapshot read outside a request (a load at start-up) into
+    /// Merges what a load outside a request read (a load at start-up) into
     /// the store at `now`, as `KV_LOAD` or `SH_LOAD` would.
-    pub fn apply(&mut self, snapshot: Snapshot, now: Instant) -> Applied {
+    pub fn apply(&mut self, loaded: Loaded, now: Instant) -> Applied {
         let since = self.since(now);
-        self.apply_snapshot(snapshot, since)
+        self.apply_loaded(loaded, since)
     }
 }
 

@@ -184,12 +184,20 @@ fn save_replies_and_last_save() {
     );
 }
 
+/// What a KV load reads: the pairs in a map of their own.
+fn kv_load(pairs: &[(&str, &str)]) -> Loaded {
+    let mut map = KeyMap::new();
+    for (key, value) in pairs {
+        map.set(key, value);
+    }
+    Loaded::Kv { map, read: pairs.len() }
+}
+
 #[test]
 fn kv_loads_merge_with_set_semantics() {
     let mut store = store(true);
     exec(&mut store, r#"{"KV_SET":{"keys":{"a":1,"keep":2}}}"#).unwrap();
-    let snapshot = Snapshot::Kv(vec![Entry::new("new", "3"), Entry::new("a", "\"loaded\"")]);
-    let loaded = Outcome::Loaded(Ok((snapshot, Duration::from_millis(5))));
+    let loaded = Outcome::Loaded(Ok((kv_load(&[("new", "3"), ("a", "\"loaded\"")]), Duration::from_millis(5))));
     assert_eq!(
         finish(&mut store, done(Verb::KvLoad, loaded), Protocol::V07),
         r#"{"KV_LOAD_RSP":{"duration":5,"keys":2,"name":"n\"","sessions":0,"st":141}}"#
@@ -199,11 +207,32 @@ fn kv_loads_merge_with_set_semantics() {
         r#"{"KV_GET_RSP":{"keys":{"a":"loaded","keep":2,"new":3},"st":1}}"#
     );
     assert_eq!(exec(&mut store, r#"{"KV_KEYS":{}}"#).unwrap(), r#"{"KV_KEYS_RSP":{"keys":["a","keep","new"],"st":1}}"#);
-    let empty = Outcome::Loaded(Ok((Snapshot::Kv(Vec::new()), Duration::ZERO)));
+    let empty = Outcome::Loaded(Ok((kv_load(&[]), Duration::ZERO)));
     assert_eq!(
         finish(&mut store, done(Verb::KvLoad, empty), Protocol::V07),
         r#"{"KV_LOAD_RSP":{"duration":0,"keys":0,"name":"n\"","sessions":0,"st":141}}"#
     );
+}
+
+#[test]
+fn a_kv_load_into_an_empty_store_takes_the_loaded_map_whole() {
+    let mut store = store(true);
+    let loaded = Outcome::Loaded(Ok((kv_load(&[("b", "1"), ("a", "2"), ("b", "3")]), Duration::ZERO)));
+    let reply = finish(&mut store, done(Verb::KvLoad, loaded), Protocol::V07);
+    assert!(reply.contains(r#""keys":3,"#), "keys read, a repeated key counted each time: {reply}");
+    assert_eq!(exec(&mut store, r#"{"KV_KEYS":{}}"#).unwrap(), r#"{"KV_KEYS_RSP":{"keys":["b","a"],"st":1}}"#);
+    assert_eq!(
+        exec(&mut store, r#"{"KV_GET":{"keys":["a","b"]}}"#).unwrap(),
+        r#"{"KV_GET_RSP":{"keys":{"a":2,"b":3},"st":1}}"#
+    );
+    // While a snapshot is taken the map is not replaced but merged into, so
+    // the snapshot still sees the map it began with.
+    exec(&mut store, r#"{"KV_CLEAR":{}}"#).unwrap();
+    store.kv.begin_snapshot();
+    let loaded = Outcome::Loaded(Ok((kv_load(&[("z", "1")]), Duration::ZERO)));
+    finish(&mut store, done(Verb::KvLoad, loaded), Protocol::V07);
+    assert_eq!(store.kv.snapshot_step(usize::MAX).map(|s| s.len()), Some(0));
+    assert_eq!(store.kv.len(), 1);
 }
 
 #[test]
@@ -217,7 +246,7 @@ fn session_loads_skip_live_tokens_and_do_not_count_them() {
         SessionRecord { token: 99, expiry, keys: vec![Entry::new("x", "1"), Entry::new("y", "2")] },
         SessionRecord { token: 0, expiry: Expiry::default(), keys: vec![Entry::new("zero", "0")] },
     ];
-    let loaded = Outcome::Loaded(Ok((Snapshot::Sessions(records), Duration::from_millis(5))));
+    let loaded = Outcome::Loaded(Ok((Loaded::Sessions(records), Duration::from_millis(5))));
     assert_eq!(
         finish(&mut store, done(Verb::ShLoad, loaded), Protocol::V07),
         r#"{"SH_LOAD_RSP":{"keys":2,"name":"n\"","sessions":1,"st":141}}"#
