@@ -1,0 +1,126 @@
+//! Config file tests: NemesisDB's versions 5 and 6, defaults, limits, and
+//! one-line errors naming the field.
+
+use super::*;
+
+fn apply(text: &str) -> Result<Config, String> {
+    Config::default().apply_json(text).map_err(|e| e.to_string())
+}
+
+#[test]
+fn nemesisdb_v5_config_with_comments() {
+    let config = apply(
+        r#"{
+          "version": 5,            // must equal 5
+          "core": 0,
+          /* a block
+             comment with "quotes" */
+          "ip": "127.0.0.1",
+          "port": 1987,
+          "maxPayload": 1024,
+          "sessionsEnabled": true,
+          "persist": { "enabled": false, "path": "./data // not a comment" }
+        }"#,
+    )
+    .unwrap();
+    assert_eq!(config.protocol, Protocol::V07);
+    assert_eq!(config.core, Some(0));
+    assert_eq!(config.max_payload, 1024);
+    assert!(!config.persist_enabled);
+    assert_eq!(config.persist_path, PathBuf::from("./data // not a comment"));
+    assert_eq!(config.save_on_exit, None);
+    let config = apply(r#"{"version":5,"persist":{"enabled":true,"path":"d","saveOnExit":"exit"}}"#).unwrap();
+    assert_eq!(config.save_on_exit.as_deref(), Some("exit"));
+}
+
+#[test]
+fn nemesisdb_v6_config_selects_09_numbering() {
+    let config = apply(
+        r#"{"version":6,"ip":"127.0.0.1","port":1987,"maxPayload":4096,
+            "persist":{"enabled":true,"path":"./data"},
+            "arrays":{"maxCapacity":10000,"maxResponseSize":10000},"lists":{"maxResponseSize":10000}}"#,
+    )
+    .unwrap();
+    assert_eq!(config.protocol, Protocol::V09);
+    assert_eq!(config.max_payload, 4096);
+}
+
+#[test]
+fn core_and_other_members_are_optional() {
+    let config = apply(r#"{"version":5}"#).unwrap();
+    assert_eq!(config, Config { protocol: Protocol::V07, ..Config::default() });
+}
+
+#[test]
+fn errors_name_the_field() {
+    let cases = [
+        (r#"{}"#, "version: is required (5 or 6)"),
+        (r#"{"version":4}"#, "version: must be 5 or 6 (got 4)"),
+        (r#"{"version":"5"}"#, "version: must be a non-negative integer (got \"5\")"),
+        (r#"{"version":5,"port":"1987"}"#, "port: must be a non-negative integer"),
+        (r#"{"version":5,"port":70000}"#, "port: must be at most 65535 (got 70000)"),
+        (r#"{"version":5,"maxPayload":63}"#, "maxPayload: must be from 64 to 67108864 bytes (got 63)"),
+        (r#"{"version":5,"maxPayload":67108865}"#, "maxPayload: must be from 64"),
+        (r#"{"version":5,"core":-1}"#, "core: must be a non-negative integer (got -1)"),
+        (r#"{"version":5,"persist":{"enabled":1}}"#, "persist.enabled: must be true or false (got 1)"),
+        (r#"{"version":5,"persist":{"enabled":true,"path":""}}"#, "persist.path: must not be empty"),
+        (r#"{"version":5,"persist":{"saveOnExit":"a/b"}}"#, "persist.saveOnExit: must be a save name"),
+        (r#"{"version":5,"persist":{"saveOnExit":1}}"#, "persist.saveOnExit: must be a string (got 1)"),
+        (r#"{"version":5,"ip":1}"#, "ip: must be a string (got 1)"),
+        (r#"{"version":5,"allowedOrigins":["a",1]}"#, "allowedOrigins: must be an array of strings (got 1)"),
+        (r#"{"version":5,"maxConnections":0}"#, "maxConnections: must be a positive integer (got 0)"),
+        (r#"{"version":5,"messagesPerTurn":0}"#, "messagesPerTurn: must be a positive integer (got 0)"),
+        (r#"{"version":5,"maxOutputBytes":-1}"#, "maxOutputBytes: must be a non-negative integer (got -1)"),
+        (r#"{"version":5,"outputPauseBytes":0}"#, "outputPauseBytes: must be a positive integer (got 0)"),
+        (
+            r#"{"version":5,"maxOutputBytes":1000}"#,
+            "outputPauseBytes: must not exceed maxOutputBytes (1048576 > 1000; flags",
+        ),
+        (r#"{"version":5,"maxHeaderBytes":100}"#, "maxHeaderBytes: must be from 1024 to 1048576 bytes (got 100)"),
+        (r#"{"version":5,"handshakeTimeout":0}"#, "handshakeTimeout: must be more than 0 seconds (got 0)"),
+        (r#"{"version":5,"idleTimeout":-1}"#, "idleTimeout: must be from 0 to 86400 seconds (got -1)"),
+        (r#"{"version":5,"sendTimeout":"60"}"#, "sendTimeout: must be a number of seconds (got \"60\")"),
+        (r#"{"version":5,"sendTimeout":1e9}"#, "sendTimeout: must be from 0 to 86400 seconds"),
+        (r#"[5]"#, "must be a JSON object"),
+        (r#"{"version":5,}"#, "not valid JSON"),
+    ];
+    for (text, expected) in cases {
+        let err = apply(text).unwrap_err();
+        assert!(err.starts_with(expected), "{text}: {err}");
+        assert!(!err.contains('\n'), "one line: {err}");
+    }
+}
+
+#[test]
+fn limits_are_read_with_their_defaults_kept_when_absent() {
+    let config = apply(
+        r#"{"version":5,"maxConnections":50,"allowedOrigins":["https://app.example"],
+            "maxHeaderBytes":2048,"handshakeTimeout":2.5,"idleTimeout":180,"sendTimeout":0,
+            "outputPauseBytes":4096,"maxOutputBytes":65536,"messagesPerTurn":8}"#,
+    )
+    .unwrap();
+    assert_eq!(config.max_connections, 50);
+    assert_eq!(config.allowed_origins, ["https://app.example"]);
+    assert_eq!(config.max_head_bytes, 2048);
+    assert_eq!(config.handshake_timeout, Duration::from_millis(2500));
+    assert_eq!(config.idle_timeout, Some(Duration::from_secs(180)));
+    assert_eq!(config.send_timeout, None, "0 turns it off");
+    assert_eq!((config.output_pause_bytes, config.max_output_bytes), (4096, 65536));
+    assert_eq!(config.messages_per_turn, 8);
+    let defaults = Config::default();
+    assert_eq!(defaults.idle_timeout, None);
+    assert_eq!(defaults.send_timeout, Some(Duration::from_secs(60)));
+    assert_eq!(defaults.handshake_timeout, Duration::from_secs(10));
+    assert!(defaults.validate().is_ok());
+}
+
+#[test]
+fn comments_are_stripped_only_outside_strings() {
+    assert_eq!(strip_comments("{\"a\":\"//x\"}// c\n"), "{\"a\":\"//x\"}    \n");
+    assert_eq!(strip_comments("1/* a\n*/2"), "1    \n  2");
+    assert_eq!(strip_comments(r#""\"//""#), r#""\"//""#);
+    assert_eq!(strip_comments("/* **/3"), "      3");
+    for text in ["{\"a\":1}// x", "/* ☃ */{}", "\"/*\" // \"\n", "/**/"] {
+        assert_eq!(strip_comments(text).chars().count(), text.chars().count(), "{text}");
+    }
+}
