@@ -62,8 +62,8 @@ pub fn run(root: &Path, job: Job) -> Done {
         Work::Load(kind) => Outcome::Loaded(load(root, &name, kind)),
     };
     match &outcome {
-        Outcome::Saved(Err(e)) => log::error!("{verb:?} {name:?} failed: {e}"),
-        Outcome::Loaded(Err(e)) => log::warn!("{verb:?} {name:?} failed: {e}"),
+        Outcome::Saved(Err(e)) => log::error!("{} {name:?} failed: {e}", verb.name()),
+        Outcome::Loaded(Err(e)) => log::warn!("{} {name:?} failed: {e}", verb.name()),
         Outcome::Saved(Ok(duration)) => log::info!("saved {name:?} in {} ms", duration.as_millis()),
         Outcome::Loaded(Ok((loaded, duration))) => log::info!(
             "read {} save {name:?} ({} keys) in {} ms",

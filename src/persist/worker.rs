@@ -76,7 +76,7 @@ impl Worker {
         match sent {
             Some(Ok(())) => self.in_flight.push_back(record),
             _ => {
-                log::error!("the save thread is not running: {:?} {:?} fails", record.verb, record.name);
+                log::error!("the save thread is not running: {} {:?} fails", record.verb.name(), record.name);
                 self.failed.push_back(failure(record));
             }
         }
@@ -130,7 +130,7 @@ impl Worker {
                 for (ticket, job) in job_rx {
                     let (verb, name, is_save) = (job.verb, job.name.clone(), matches!(job.work, Work::Save(_)));
                     let done = catch_unwind(AssertUnwindSafe(|| super::run(&root, job))).unwrap_or_else(|_| {
-                        log::error!("{verb:?} {name:?} panicked");
+                        log::error!("{} {name:?} panicked", verb.name());
                         failure(InFlight { ticket, verb, name, is_save }).1
                     });
                     if done_tx.send((ticket, done)).is_err() {
