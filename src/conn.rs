@@ -20,6 +20,10 @@
 //! Phases: `Handshake` → `Open` → `Closing` → closed. A connection that is
 //! closing discards input, flushes what it owes (ending with a close frame or
 //! an HTTP error), half-closes, and waits for the peer's end of stream.
+//!
+//! A message whose reply cannot be written at once (a save) is answered
+//! [`ReplyKind::Later`]: the connection then serves nothing more until
+//! [`Conn::resume`] delivers that reply (`conn/serve.rs`).
 
 mod output;
 mod serve;
