@@ -52,6 +52,12 @@ impl<'b> Reply<'b> {
         });
     }
 
+    /// Appends a whole reply document written earlier by another `Reply`
+    /// (a job's, written off the loop).
+    pub fn document(&mut self, json: &[u8]) {
+        self.buf.extend_from_slice(json);
+    }
+
     /// The reply to a refused request.
     pub fn rejection(&mut self, rejection: &Rejection<'_>) {
         match &rejection.shape {
