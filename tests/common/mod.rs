@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod saves;
+pub mod stalls;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
