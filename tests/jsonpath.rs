@@ -432,3 +432,56 @@ fn normalized_paths_escape_names() {
         ],
     );
 }
+
+/// The examples of `docs/protocol.md`, as written there.
+#[test]
+fn documented_examples() {
+    let server = common::start();
+    let mut client = server.client();
+    table(
+        &mut client,
+        &[
+            (
+                r#"{"KV_SET":{"keys":{"u1":{"n":1,"tags":["a","x"]},"u2":{"n":5,"tags":["b","a"]},"team":[{"n":1},{"n":3}]}}}"#,
+                r#"{"KV_SET_RSP":{"st":1}}"#,
+            ),
+            (
+                r#"{"KV_FIND":{"path":"$.tags[?@ == 'a']","rsp":"keys"}}"#,
+                r#"{"KV_FIND_RSP":{"keys":["u1","u2"],"st":1}}"#,
+            ),
+            (
+                r#"{"KV_FIND":{"path":"$.tags[0]","rsp":"paths"}}"#,
+                r#"{"KV_FIND_RSP":{"paths":["$['tags'][0]","$['tags'][0]"],"st":1}}"#,
+            ),
+            (
+                r#"{"KV_FIND":{"keys":["team","u2"],"path":"$[?@.n > 1]","rsp":"kv"}}"#,
+                r#"{"KV_FIND_RSP":{"keys":{"team":[{"n":1},{"n":3}]},"st":1}}"#,
+            ),
+            (r#"{"KV_FIND":{"path":"$[","rsp":"keys"}}"#, r#"{"KV_FIND_RSP":{"st":4}}"#),
+            (r#"{"KV_CLEAR":{}}"#, r#"{"KV_CLEAR_RSP":{"cnt":3,"st":1}}"#),
+            (
+                r#"{"KV_SET":{"keys":{"u1":{"name":"Ann","addr":{"city":"Leeds","zip":"LS1"},"big":123456789012345678901234567890}}}}"#,
+                r#"{"KV_SET_RSP":{"st":1}}"#,
+            ),
+            (
+                r#"{"KV_UPDATE":{"key":"u1","path":"$.addr.city","value":"Hull"}}"#,
+                r#"{"KV_UPDATE_RSP":{"cnt":1,"st":1}}"#,
+            ),
+            (
+                r#"{"KV_GET":{"keys":["u1"]}}"#,
+                r#"{"KV_GET_RSP":{"keys":{"u1":{"name":"Ann","addr":{"city":"Hull","zip":"LS1"},"big":123456789012345678901234567890}},"st":1}}"#,
+            ),
+            (r#"{"KV_UPDATE":{"key":"nope","path":"$","value":1}}"#, r#"{"KV_UPDATE_RSP":{"cnt":0,"st":22}}"#),
+            (r#"{"KV_SET":{"keys":{"cart":{"items":["tea"],"total":3}}}}"#, r#"{"KV_SET_RSP":{"st":1}}"#),
+            (
+                r#"{"KV_ARR_APPEND":{"items":["milk",{"sku":7}],"key":"cart","name":"items"}}"#,
+                r#"{"KV_ARR_APPEND_RSP":{"st":1}}"#,
+            ),
+            (r#"{"KV_ARR_APPEND":{"items":[1],"key":"cart","name":"total"}}"#, r#"{"KV_ARR_APPEND_RSP":{"st":1000}}"#),
+            (
+                r#"{"KV_GET":{"keys":["cart"]}}"#,
+                r#"{"KV_GET_RSP":{"keys":{"cart":{"items":["tea","milk",{"sku":7}],"total":3}},"st":1}}"#,
+            ),
+        ],
+    );
+}

@@ -37,10 +37,11 @@ use super::{Executed, Job, Store, Work, first_occurrences};
 use crate::protocol::{ArrAppend, Find, Reply, Status, Update, Verb};
 
 /// The most value text a `KV_FIND` searches on the loop, in bytes
-/// (counting each key with its value): more goes to the job thread.
-/// Parsing and querying JSON runs at roughly 200–500 MB/s, so this keeps a
-/// turn that searches inline to about 0.1–0.3 ms.
-pub const FIND_INLINE_MAX_BYTES: usize = 64 * 1024;
+/// (counting each key with its value): more goes to the job thread. A
+/// search costs about 6 µs per KB of small values (`benches/jsonpath.rs`:
+/// 0.29 ms for 1,024 keys, 46 KB), so one on the loop takes at most about
+/// 0.2 ms.
+pub const FIND_INLINE_MAX_BYTES: usize = 32 * 1024;
 
 /// Most keys a `KV_FIND` over every key searches on the loop; a larger map
 /// goes to the job thread without its values being measured.
