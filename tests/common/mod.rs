@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod saves;
+pub mod timed_host;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
