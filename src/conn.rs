@@ -14,7 +14,7 @@
 //!   `write` per batch;
 //! - only bytes that must outlive a turn (a partial frame, output the peer
 //!   has not accepted yet, fragments of a message) are copied into the
-//!   connection's own [`Buffers`], allocated on demand and freed as soon as
+//!   connection's own `Buffers`, allocated on demand and freed as soon as
 //!   they are empty. An idle connection is a few dozen bytes.
 //!
 //! Phases: `Handshake` → `Open` → `Closing` → closed. A connection that is

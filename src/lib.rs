@@ -62,6 +62,8 @@
 //!   uses); [`ServerThread`] runs a server on a thread of its own.
 //! - [`error`]: set-up errors.
 
+#![warn(missing_docs)]
+
 pub mod cli;
 pub mod client;
 pub mod config;

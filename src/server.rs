@@ -426,6 +426,13 @@ impl Server {
             }
             return;
         }
+        self.drive(key, now, None);
+    }
+
+    /// Serves a connection's input for this turn, first sending `late` (the
+    /// reply it was waiting for) when given.
+    fn drive(&mut self, key: usize, now: Instant, late: Option<&[u8]>) {
+        let Some(slot) = self.conns.get_mut(key) else { return };
         slot.served_turn = self.turn;
         let store = &mut self.store;
         let protocol = self.protocol;
@@ -433,7 +440,10 @@ impl Server {
         let mut handler =
             |message: Message<'_>, out: &mut Vec<u8>| handle(store, protocol, message, now, out, &mut later);
         let was_closing = slot.conn.is_closing();
-        let served = slot.conn.serve(&mut self.scratch, &self.limits, &mut handler);
+        let served = match late {
+            Some(reply) => slot.conn.resume(reply, &mut self.scratch, &self.limits, &mut handler),
+            None => slot.conn.serve(&mut self.scratch, &self.limits, &mut handler),
+        };
         if let Some(id) = later {
             self.waiting.push((id, key, slot.serial));
         }

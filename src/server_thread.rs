@@ -10,7 +10,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -40,6 +40,7 @@ pub struct ServerThread {
     addr: SocketAddr,
     waker: Arc<Waker>,
     stop: Arc<AtomicBool>,
+    connections: Arc<AtomicUsize>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -59,10 +60,12 @@ impl ServerThread {
         let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
         let stop = Arc::new(AtomicBool::new(false));
         let stop_flag = stop.clone();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let connections_seen = connections.clone();
         let thread = std::thread::Builder::new()
             .name(format!("ndb {addr}"))
-            .spawn(move || run(&mut poll, &mut server, &stop_flag))?;
-        Ok(ServerThread { addr, waker, stop, thread: Some(thread) })
+            .spawn(move || run(&mut poll, &mut server, &stop_flag, &connections_seen))?;
+        Ok(ServerThread { addr, waker, stop, connections, thread: Some(thread) })
     }
 
     /// The address the server listens on.
@@ -75,31 +78,37 @@ impl ServerThread {
         format!("ws://{}/", self.addr)
     }
 
-    /// Shuts the server down and waits for its thread.
-    pub fn stop(mut self) {
-        self.stop_now();
+    /// Open connections (upgraded or not) as of the server's last turn.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
     }
 
-    fn stop_now(&mut self) {
+    /// Shuts the server down and waits for its thread.
+    ///
+    /// # Errors
+    /// The thread's panic, if it panicked.
+    pub fn stop(mut self) -> std::thread::Result<()> {
+        self.stop_now()
+    }
+
+    fn stop_now(&mut self) -> std::thread::Result<()> {
         self.stop.store(true, Ordering::SeqCst);
         let _ = self.waker.wake();
-        if let Some(thread) = self.thread.take()
-            && thread.join().is_err()
-        {
-            warn!("ndb server thread {} panicked", self.addr);
-        }
+        self.thread.take().map_or(Ok(()), JoinHandle::join)
     }
 }
 
 impl Drop for ServerThread {
     fn drop(&mut self) {
-        self.stop_now();
+        if self.stop_now().is_err() {
+            warn!("ndb server thread {} panicked", self.addr);
+        }
     }
 }
 
 /// The host loop: serve until `stop`, then drain for at most the grace time
 /// and let saves and loads in flight finish.
-fn run(poll: &mut Poll, server: &mut Server, stop: &AtomicBool) {
+fn run(poll: &mut Poll, server: &mut Server, stop: &AtomicBool, connections: &AtomicUsize) {
     let mut events = Events::with_capacity(256);
     let mut stopping_by: Option<Instant> = None;
     loop {
@@ -123,6 +132,7 @@ fn run(poll: &mut Poll, server: &mut Server, stop: &AtomicBool) {
             }
         }
         server.tick(poll.registry(), Instant::now());
+        connections.store(server.connections(), Ordering::SeqCst);
         if stopping_by.is_none() && stop.load(Ordering::SeqCst) {
             server.shutdown(poll.registry());
             stopping_by = Some(Instant::now() + SHUTDOWN_GRACE);

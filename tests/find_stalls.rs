@@ -18,7 +18,8 @@ mod common;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::stalls::{host, ping, summary};
+use common::pinger::{ping, summary};
+use common::timed_host as host;
 
 const KEYS: usize = 1_000_000;
 const FINDS: usize = 5;

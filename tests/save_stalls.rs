@@ -16,8 +16,8 @@ mod common;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use common::pinger::{ping, summary};
 use common::saves::TempDir;
-use common::stalls::{host, ping, summary};
 
 const KEYS: usize = 1_000_000;
 const SAVES: usize = 5;
@@ -26,7 +26,7 @@ const SAVES: usize = 5;
 #[ignore = "stress test: 1,000,000 keys; run with --release --ignored"]
 fn a_save_of_a_million_keys_does_not_stall_other_clients() {
     let dir = TempDir::new("save-stalls");
-    let host = host::Host::start(common::config().persist(true, dir.path()).max_payload(64 << 20));
+    let host = common::timed_host::Host::start(common::config().persist(true, dir.path()).max_payload(64 << 20));
     let mut loader = common::Client::connect(host.addr);
     for batch in 0..KEYS / 10_000 {
         let keys: Vec<String> =
@@ -63,7 +63,7 @@ fn a_save_of_a_million_keys_does_not_stall_other_clients() {
         std::thread::sleep(Duration::from_millis(200));
     }
     let turns = host.stop();
-    let in_saves: Vec<&host::Turn> =
+    let in_saves: Vec<&common::timed_host::Turn> =
         turns.iter().filter(|t| windows.iter().any(|(from, to)| t.started >= *from && t.started <= *to)).collect();
     let worst_cpu = in_saves.iter().map(|t| t.cpu).max().unwrap_or_default();
     let worst_wall = in_saves.iter().map(|t| t.wall).max().unwrap_or_default();

@@ -217,7 +217,7 @@ fn extend_on_set_add_is_moved_by_sh_set_and_sh_add_only() {
 fn mass_expiry_does_not_stall_other_clients() {
     const SESSIONS: usize = 200_000;
     const BATCH: usize = 1_000;
-    let host = host::Host::start();
+    let host = common::timed_host::Host::start(common::config());
     let mut creator = Client::connect(host.addr);
     let mut pinger = Client::connect(host.addr);
 
@@ -245,7 +245,8 @@ fn mass_expiry_does_not_stall_other_clients() {
     let window_start = Instant::now();
     let (during, gone) = ping_gaps(&mut pinger, |(sessions, _)| sessions == 0, started + Duration::from_secs(30));
     let turns = host.stop();
-    let window: Vec<&host::Turn> = turns.iter().filter(|t| t.started >= window_start && t.started <= gone).collect();
+    let window: Vec<&common::timed_host::Turn> =
+        turns.iter().filter(|t| t.started >= window_start && t.started <= gone).collect();
     let busiest = window.iter().max_by_key(|t| t.cpu).expect("turns in the expiry window");
     // Time between one turn's end and the next one's start: waiting in
     // `poll` for the next request, or waiting for a core.
@@ -287,81 +288,6 @@ fn ping_gaps(client: &mut Client, done: impl Fn((u64, u64)) -> bool, until: Inst
         if done(totals) || now >= until {
             assert!(done(totals) || until < now + Duration::from_secs(20), "not done in time: {totals:?}");
             return (gaps, now);
-        }
-    }
-}
-
-/// A host loop like `ndb-server`'s that also times each turn on the server
-/// thread's CPU clock.
-mod host {
-    use std::net::SocketAddr;
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::thread::JoinHandle;
-    use std::time::{Duration, Instant};
-
-    use mio::{Events, Poll, Token, Waker};
-    use ndb::{Server, TokenRange};
-
-    /// One loop turn: events handled plus `tick`.
-    pub struct Turn {
-        pub started: Instant,
-        pub cpu: Duration,
-        pub wall: Duration,
-    }
-
-    pub struct Host {
-        pub addr: SocketAddr,
-        waker: Arc<Waker>,
-        stop: Arc<AtomicBool>,
-        thread: JoinHandle<Vec<Turn>>,
-    }
-
-    fn cpu_time() -> Duration {
-        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-        // SAFETY: clock_gettime writes one timespec into the valid pointer given.
-        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-        Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-    }
-
-    impl Host {
-        pub fn start() -> Host {
-            let config = super::common::config();
-            let mut server = Server::bind(config, TokenRange { base: 1, max_conns: 16 }).expect("bind");
-            let addr = server.local_addr();
-            let mut poll = Poll::new().expect("poll");
-            server.register(poll.registry()).expect("register");
-            let waker = Arc::new(Waker::new(poll.registry(), Token(0)).expect("waker"));
-            let stop = Arc::new(AtomicBool::new(false));
-            let stop_flag = stop.clone();
-            let thread = std::thread::spawn(move || {
-                let mut events = Events::with_capacity(256);
-                let mut turns = Vec::with_capacity(1 << 20);
-                while !stop_flag.load(Ordering::SeqCst) {
-                    let timeout = server.poll_timeout(Instant::now()).map(|t| t.min(Duration::from_millis(100)));
-                    if poll.poll(&mut events, timeout.or(Some(Duration::from_millis(100)))).is_err() {
-                        continue;
-                    }
-                    let (started, cpu) = (Instant::now(), cpu_time());
-                    for event in events.iter() {
-                        if server.owns(event.token()) {
-                            server.handle_event(poll.registry(), event, started);
-                        }
-                    }
-                    server.tick(poll.registry(), Instant::now());
-                    turns.push(Turn { started, cpu: cpu_time() - cpu, wall: started.elapsed() });
-                }
-                server.shutdown(poll.registry());
-                turns
-            });
-            Host { addr, waker, stop, thread }
-        }
-
-        /// Stops the loop; returns its turns.
-        pub fn stop(self) -> Vec<Turn> {
-            self.stop.store(true, Ordering::SeqCst);
-            let _ = self.waker.wake();
-            self.thread.join().expect("server thread")
         }
     }
 }

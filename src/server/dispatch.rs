@@ -68,19 +68,9 @@ impl Server {
         self.store.finish(done, now, &mut Reply::new(&mut reply, self.protocol));
         let Some(i) = self.waiting.iter().position(|w| w.0 == id) else { return };
         let (_, key, serial) = self.waiting.swap_remove(i);
-        let Some(slot) = self.conns.get_mut(key).filter(|s| s.serial == serial && !s.dead) else { return };
-        slot.served_turn = self.turn;
-        let store = &mut self.store;
-        let protocol = self.protocol;
-        let mut later = None;
-        let mut handler =
-            |message: Message<'_>, out: &mut Vec<u8>| handle(store, protocol, message, now, out, &mut later);
-        let was_closing = slot.conn.is_closing();
-        let served = slot.conn.resume(&reply, &mut self.scratch, &self.limits, &mut handler);
-        if let Some(id) = later {
-            self.waiting.push((id, key, slot.serial));
+        if self.conns.get(key).is_some_and(|s| s.serial == serial && !s.dead) {
+            self.drive(key, now, Some(&reply));
         }
-        self.after(key, served, was_closing, now);
     }
 }
 

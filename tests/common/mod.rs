@@ -5,33 +5,27 @@
 //! a well-behaved library would never send. Waits are loops with deadlines, never sleeps.
 #![allow(dead_code)]
 
+pub mod pinger;
 pub mod saves;
-pub mod stalls;
+pub mod timed_host;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use mio::{Events, Poll, Token, Waker};
-use ndb::{Config, Server, TokenRange};
+use ndb::{Config, ServerThread};
 use tungstenite::protocol::WebSocket;
 use tungstenite::{Message, Utf8Bytes};
 
 /// How long any single wait in a test may take before it fails.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 
-const WAKE: Token = Token(0);
-
-/// A server running in a thread; stopped (gracefully) on drop.
+/// A server running in a thread ([`ndb::ServerThread`], which drives the
+/// public embedding API exactly like `ndb-server`); stopped on drop, and a
+/// panic of the server thread fails the test.
 pub struct TestServer {
     pub addr: SocketAddr,
-    waker: Arc<Waker>,
-    stop: Arc<AtomicBool>,
-    connections: Arc<AtomicUsize>,
-    thread: Option<JoinHandle<()>>,
+    thread: Option<ServerThread>,
 }
 
 /// A test config: any free port, persistence into a throwaway directory.
@@ -44,42 +38,8 @@ pub fn start() -> TestServer {
 }
 
 pub fn start_with(config: Config) -> TestServer {
-    let tokens = TokenRange { base: 1, max_conns: config.max_connections };
-    let mut server = Server::bind(config, tokens).expect("bind");
-    let addr = server.local_addr();
-    let mut poll = Poll::new().expect("poll");
-    server.register(poll.registry()).expect("register");
-    let waker = Arc::new(Waker::new(poll.registry(), WAKE).expect("waker"));
-    let stop = Arc::new(AtomicBool::new(false));
-    let stop_flag = stop.clone();
-    let connections = Arc::new(AtomicUsize::new(0));
-    let connections_seen = connections.clone();
-    let thread = std::thread::spawn(move || {
-        let mut events = Events::with_capacity(256);
-        let mut stopping_since: Option<Instant> = None;
-        loop {
-            let timeout = server.poll_timeout(Instant::now()).map(|t| t.min(Duration::from_millis(100)));
-            if poll.poll(&mut events, timeout.or(Some(Duration::from_millis(100)))).is_err() {
-                continue;
-            }
-            let now = Instant::now();
-            for event in events.iter() {
-                if server.owns(event.token()) {
-                    server.handle_event(poll.registry(), event, now);
-                }
-            }
-            server.tick(poll.registry(), Instant::now());
-            connections_seen.store(server.connections(), Ordering::SeqCst);
-            if stop_flag.load(Ordering::SeqCst) && stopping_since.is_none() {
-                server.shutdown(poll.registry());
-                stopping_since = Some(Instant::now());
-            }
-            if stopping_since.is_some_and(|t| server.is_drained() || t.elapsed() > Duration::from_secs(3)) {
-                return;
-            }
-        }
-    });
-    TestServer { addr, waker, stop, connections, thread: Some(thread) }
+    let thread = ServerThread::spawn(config).expect("start a server");
+    TestServer { addr: thread.addr(), thread: Some(thread) }
 }
 
 impl TestServer {
@@ -94,7 +54,7 @@ impl TestServer {
 
     /// Open connections as of the server's last turn (upgraded or not).
     pub fn connections(&self) -> usize {
-        self.connections.load(Ordering::SeqCst)
+        self.thread.as_ref().map_or(0, ServerThread::connections)
     }
 
     /// The crate's own client, for everything else.
@@ -108,17 +68,15 @@ impl TestServer {
     }
 
     fn stop_now(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = self.waker.wake();
         if let Some(thread) = self.thread.take() {
-            thread.join().expect("server thread panicked");
+            assert!(thread.stop().is_ok(), "server thread panicked");
         }
     }
 }
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        if self.thread.is_some() {
+        if !std::thread::panicking() {
             self.stop_now();
         }
     }

@@ -5,7 +5,7 @@
 //! and decides what each connection sends and when:
 //! - closed loop: every connection keeps `-P` requests in flight; a reply
 //!   frees a slot, which is refilled at once, stamped with the send time;
-//! - open loop: requests are due on a fixed [`Schedule`] and go to the next
+//! - open loop: requests are due on a fixed [`Schedule`](crate::schedule::Schedule) and go to the next
 //!   connection with a free slot, stamped with their due time, so waiting
 //!   for a slot counts as latency.
 //!

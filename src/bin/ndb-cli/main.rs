@@ -8,7 +8,7 @@
 //! - otherwise: an interactive shell with line editing and history.
 //!
 //! Owns: options, the three modes, the connection (reconnecting after a
-//! loss), exit statuses. Lines are read by [`line`], replies shown by
+//! loss), exit statuses. Lines are read by [`line`](mod@line), replies shown by
 //! [`render`]; the wire is spoken by `ndb::client`.
 
 mod line;
@@ -143,10 +143,11 @@ struct Shell {
 impl Shell {
     /// The connection, made (again) if there is none.
     fn connect(&mut self) -> Result<&mut Client, Error> {
-        if self.client.is_none() {
-            self.client = Some(self.builder.connect(&self.url)?);
-        }
-        Ok(self.client.as_mut().expect("a client was just stored"))
+        let client = match self.client.take() {
+            Some(client) => client,
+            None => self.builder.connect(&self.url)?,
+        };
+        Ok(self.client.insert(client))
     }
 
     /// Sends a request and prints its reply; returns whether its status was

@@ -1,0 +1,246 @@
+//! The per-request path in pieces, without sockets:
+//!
+//! - `decode`: request text → validated command (KV_SET and KV_GET, as
+//!   compact JSON and as the Python client's `json.dumps` writes them);
+//! - `store`: KV_SET / KV_GET through `decode` and `Store::execute` against
+//!   100,000 keys, each on a random key;
+//! - `reply`: encoding a `KV_GET_RSP` holding one stored entry, and a
+//!   status-only reply;
+//! - `conn`: a batch of 16 masked KV_GET frames through a whole connection
+//!   over an in-memory stream: unmask, UTF-8 check, decode, execute, reply
+//!   framing, one write. Divide by 16 for one request.
+//!
+//! Run with `cargo bench --bench protocol`.
+
+use std::io::{self, Read, Write};
+use std::time::Instant;
+
+use divan::{Bencher, black_box};
+use ndb::conn::{Conn, Limits, Message, Scratch, Transport};
+use ndb::protocol::{Protocol, Reply, Status, Verb, decode};
+use ndb::store::{ServerInfo, Store};
+
+fn main() {
+    divan::main();
+}
+
+/// Keys in the store the `store` and `conn` benchmarks run against.
+const KEYS: u64 = 100_000;
+/// Requests in one `conn` batch (the pipelining depth of the Redis
+/// comparison).
+const BATCH: usize = 16;
+
+const SET: &str = r#"{"KV_SET":{"keys":{"key:000000012345":"xxxxxxxxxxxxxxxx"}}}"#;
+const GET: &str = r#"{"KV_GET":{"keys":["key:000000012345"]}}"#;
+const SET_PYTHON: &str =
+    r#"{"KV_SET": {"keys": {"key:000000012345": "xxxxxxxxxxxxxxxx", "\u017c\u00f3\u0142w": [1, 2, 3]}}}"#;
+
+/// A small deterministic generator (xorshift64) so runs are comparable.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, bound: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % bound
+    }
+}
+
+fn set_request(key: u64) -> String {
+    format!(r#"{{"KV_SET":{{"keys":{{"key:{key:012}":"xxxxxxxxxxxxxxxx"}}}}}}"#)
+}
+
+fn get_request(key: u64) -> String {
+    format!(r#"{{"KV_GET":{{"keys":["key:{key:012}"]}}}}"#)
+}
+
+/// Runs one request the way the server does; returns the reply length.
+fn run(store: &mut Store, request: &str, now: Instant, out: &mut Vec<u8>) -> usize {
+    out.clear();
+    let mut reply = Reply::new(out, Protocol::V07);
+    match decode(request) {
+        Ok(command) => {
+            let _ = store.execute(command, now, &mut reply);
+        }
+        Err(rejection) => reply.rejection(&rejection),
+    }
+    out.len()
+}
+
+/// A store holding keys `0..KEYS`.
+fn filled_store(now: Instant) -> Store {
+    let mut store = Store::new(ServerInfo { persist_enabled: false, persist_path: "data".into() });
+    let mut out = Vec::new();
+    for key in 0..KEYS {
+        run(&mut store, &set_request(key), now, &mut out);
+    }
+    store
+}
+
+#[divan::bench_group]
+mod decode_only {
+    use super::*;
+
+    #[divan::bench]
+    fn kv_set() -> bool {
+        decode(black_box(SET)).is_ok()
+    }
+
+    #[divan::bench]
+    fn kv_get() -> bool {
+        decode(black_box(GET)).is_ok()
+    }
+
+    #[divan::bench]
+    fn kv_set_python_style() -> bool {
+        decode(black_box(SET_PYTHON)).is_ok()
+    }
+}
+
+#[divan::bench_group]
+mod store {
+    use super::*;
+
+    fn requests(make: fn(u64) -> String) -> Vec<String> {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        (0..4096).map(|_| make(rng.below(KEYS))).collect()
+    }
+
+    #[divan::bench]
+    fn kv_set(bencher: Bencher<'_, '_>) {
+        let now = Instant::now();
+        let mut store = filled_store(now);
+        let requests = requests(set_request);
+        let mut out = Vec::with_capacity(256);
+        let mut i = 0;
+        bencher.bench_local(|| {
+            i = (i + 1) % requests.len();
+            run(&mut store, &requests[i], now, &mut out)
+        });
+    }
+
+    #[divan::bench]
+    fn kv_get(bencher: Bencher<'_, '_>) {
+        let now = Instant::now();
+        let mut store = filled_store(now);
+        let requests = requests(get_request);
+        let mut out = Vec::with_capacity(256);
+        let mut i = 0;
+        bencher.bench_local(|| {
+            i = (i + 1) % requests.len();
+            run(&mut store, &requests[i], now, &mut out)
+        });
+    }
+}
+
+#[divan::bench_group]
+mod reply {
+    use super::*;
+
+    #[divan::bench]
+    fn kv_get_one_entry(bencher: Bencher<'_, '_>) {
+        let member: &[u8] = br#""key:000000012345":"xxxxxxxxxxxxxxxx""#;
+        let mut out = Vec::with_capacity(256);
+        bencher.bench_local(|| {
+            out.clear();
+            Reply::new(&mut out, Protocol::V07).object(Verb::KvGet, |o| {
+                o.members("keys", [black_box(member)]).st(Status::Ok);
+            });
+            out.len()
+        });
+    }
+
+    #[divan::bench]
+    fn status_only(bencher: Bencher<'_, '_>) {
+        let mut out = Vec::with_capacity(64);
+        bencher.bench_local(|| {
+            out.clear();
+            Reply::new(&mut out, Protocol::V07).status(black_box(Verb::KvSet), Status::Ok);
+            out.len()
+        });
+    }
+}
+
+/// An in-memory socket: reads what was queued, then `WouldBlock`; keeps
+/// what was written.
+#[derive(Default)]
+struct MemStream {
+    input: Vec<u8>,
+    read_at: usize,
+    written: Vec<u8>,
+}
+
+impl Read for MemStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let rest = &self.input[self.read_at..];
+        if rest.is_empty() {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let n = rest.len().min(buf.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        self.read_at += n;
+        Ok(n)
+    }
+}
+
+impl Write for MemStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.written.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Transport for MemStream {
+    fn shutdown_write(&self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A masked client text frame.
+fn client_frame(text: &str) -> Vec<u8> {
+    let mask = [0x12, 0x34, 0x56, 0x78];
+    let payload = text.as_bytes();
+    let mut frame = vec![0x81, 0x80 | payload.len() as u8];
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    frame
+}
+
+#[divan::bench]
+fn conn_batch_of_16_kv_get(bencher: Bencher<'_, '_>) {
+    let now = Instant::now();
+    let mut store = filled_store(now);
+    let limits = Limits::default();
+    let mut scratch = Scratch::default();
+    let mut conn = Conn::new(MemStream::default());
+    let mut handler = |message: Message<'_>, out: &mut Vec<u8>| {
+        let mut reply = Reply::new(out, Protocol::V07);
+        if let Message::Text(text) = message
+            && let Ok(command) = decode(text)
+        {
+            let _ = store.execute(command, now, &mut reply);
+        }
+    };
+    conn.stream_mut().input = b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n".to_vec();
+    conn.serve(&mut scratch, &limits, &mut handler);
+    assert!(conn.is_open());
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let batches: Vec<Vec<u8>> =
+        (0..256).map(|_| (0..BATCH).flat_map(|_| client_frame(&get_request(rng.below(KEYS)))).collect()).collect();
+    let mut i = 0;
+    bencher.bench_local(|| {
+        i = (i + 1) % batches.len();
+        let stream = conn.stream_mut();
+        stream.input.clear();
+        stream.input.extend_from_slice(&batches[i]);
+        stream.read_at = 0;
+        stream.written.clear();
+        conn.serve(&mut scratch, &limits, &mut handler);
+        conn.stream().written.len()
+    });
+}
