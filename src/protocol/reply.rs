@@ -38,6 +38,8 @@ impl<'b> Reply<'b> {
     }
 
     /// `{"<verb>_RSP":{"st":N}}`
+    // Inlined: most replies are this one, written from many places.
+    #[inline]
     pub fn status(&mut self, verb: Verb, status: Status) {
         self.object(verb, |m| {
             m.st(status);
