@@ -390,7 +390,7 @@ fn append_errors() {
 }
 
 /// A `KV_FIND` over more keys than are searched on the loop goes to the
-/// job thread, and its reply keeps its place among the connection's replies.
+/// save thread, and its reply keeps its place among the connection's replies.
 #[test]
 fn a_large_find_answers_in_order() {
     let server = common::start();

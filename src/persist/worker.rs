@@ -177,7 +177,7 @@ impl Drop for Worker {
 
 /// The result of a job that could not run.
 fn failure(job: InFlight) -> (Ticket, Done) {
-    let outcome = Outcome::failed(job.kind, "the job thread failed".to_owned());
+    let outcome = Outcome::failed(job.kind, "the save thread failed".to_owned());
     (job.ticket, Done { verb: job.verb, name: job.name, outcome, unix_ms: super::files::unix_millis() })
 }
 

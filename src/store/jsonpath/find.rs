@@ -1,12 +1,12 @@
 //! `KV_FIND`: a JSONPath evaluated against each stored value on its own.
 //!
 //! The search is a pure function of a list of entries, so it runs the same
-//! way on the loop (few or small values) and on the job thread (a scan of a
+//! way on the loop (few or small values) and on the save thread (a scan of a
 //! large map, over a snapshot taken in steps; see `jobs.rs`). Either way it
 //! writes the whole reply document.
 //!
 //! A value matches when the path selects at least one node in it. Values
-//! are parsed only here, one at a time, and dropped before the next.
+//! are parsed one at a time, each dropped before the next is parsed.
 
 use serde_json_path::JsonPath;
 

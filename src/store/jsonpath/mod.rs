@@ -12,7 +12,7 @@
 //! linear ([`Compiled::linear`]) runs at once, on the loop. Any other
 //! becomes a job like a save (see `jobs.rs`): over every key, the map is
 //! snapshotted in steps of [`super::SNAPSHOT_KEYS_PER_STEP`] keys per turn;
-//! the job thread searches and writes the reply, and the loop sends it, in
+//! the save thread searches and writes the reply, and the loop sends it, in
 //! order, when it is done. A `KV_FIND` with `keys` looks the keys up on the
 //! loop (as `KV_GET` does) and hands those entries to the job.
 //!
@@ -37,14 +37,14 @@ use super::{Executed, Job, Store, Work, first_occurrences};
 use crate::protocol::{ArrAppend, Find, Reply, Status, Update, Verb};
 
 /// The most value text a `KV_FIND` searches on the loop, in bytes
-/// (counting each key with its value): more goes to the job thread. A
+/// (counting each key with its value): more goes to the save thread. A
 /// search costs about 6 µs per KB of small values (`benches/jsonpath.rs`:
-/// 0.29 ms for 1,024 keys, 46 KB), so one on the loop takes at most about
+/// 0.20 ms for 700 keys, 31.5 KB), so one on the loop takes at most about
 /// 0.2 ms.
 pub const FIND_INLINE_MAX_BYTES: usize = 32 * 1024;
 
 /// Most keys a `KV_FIND` over every key searches on the loop; a larger map
-/// goes to the job thread without its values being measured.
+/// goes to the save thread without its values being measured.
 const FIND_INLINE_MAX_KEYS: usize = 1024;
 
 /// Deepest nesting of brackets and parentheses accepted in a JSONPath
@@ -152,7 +152,8 @@ impl Store {
         self.max_value_bytes = bytes;
     }
 
-    /// `KV_FIND`: answered now, or made a job when the search is large.
+    /// `KV_FIND`: answered now, or made a job when the search is large or
+    /// its path costly.
     pub(super) fn find(&mut self, find: Find<'_>, reply: &mut Reply<'_>) -> Executed {
         let verb = Verb::KvFind;
         let Some(Compiled { path, linear }) = compile(&find.path) else {
@@ -178,8 +179,8 @@ impl Store {
     }
 
     /// `KV_UPDATE`: `{"cnt":n,"st":1}`; 22 for a missing key, 4 for a
-    /// malformed path, 42 when the new value would be too large, each
-    /// with `cnt` 0.
+    /// malformed path, 42 when the new value would be too large, 1000 for a
+    /// value nested too deeply to query, each with `cnt` 0.
     pub(super) fn update(&mut self, update: Update<'_>, reply: &mut Reply<'_>) {
         let verb = Verb::KvUpdate;
         let answer = |reply: &mut Reply<'_>, cnt: usize, status: Status| {

@@ -12,7 +12,7 @@ fn store() -> Store {
 }
 
 /// The reply to `request`, and whether it came from a job (run here, as
-/// the job thread would).
+/// the save thread would).
 fn call(store: &mut Store, request: &str) -> (String, bool) {
     let now = Instant::now();
     let mut out = Vec::new();
