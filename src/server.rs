@@ -6,7 +6,8 @@
 //! [`Store`] and the save thread ([`Worker`]). It is the only module that
 //! names mio types and the only one that registers sources. It never sees
 //! JSON: messages go to [`crate::protocol::decode`], commands to
-//! [`Store::execute`]; saves and loads are answered later (`dispatch.rs`).
+//! [`Store::execute`]; saves, loads and large `KV_FIND` searches are
+//! answered later (`dispatch.rs`).
 //!
 //! The host owns the `Poll`, its `Waker` and the clock: it passes `now` in,
 //! sleeps at most [`Server::poll_timeout`], hands over events the server
@@ -167,7 +168,8 @@ impl Server {
             allowed_origins: config.allowed_origins.clone(),
             max_head_bytes: config.max_head_bytes,
         };
-        let store = Store::new(ServerInfo::from(&config));
+        let mut store = Store::new(ServerInfo::from(&config));
+        store.set_max_value_bytes(config.max_payload);
         let worker = Worker::new(config.persist_path.clone());
         Ok(Server {
             listener: TcpListener::from_std(std_listener),

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::time::Duration;
 
-use ndb::client::{Client, Error, Expiry, FindReply, SessionTotals, Token};
+use ndb::client::{Client, Error, Expiry, FindReply, Found, SessionTotals, Token};
 use ndb::protocol::{Protocol, Status};
 use serde_json::{Value, json};
 
@@ -84,23 +84,45 @@ fn error_statuses_carry_number_and_name() {
     assert_eq!(c.kv_count().unwrap(), 0);
 }
 
-/// Commands of the protocol the server does not serve yet answer with the
-/// documented "unknown command" shape: `ERR` 10 for `KV_*`.
+/// The JSONPath commands: each reply form of `kv_find`, updates and
+/// appends, and their error statuses.
 #[test]
-fn commands_not_served_yet_map_to_command_not_exist() {
+fn jsonpath_commands() {
     let server = common::start();
     let mut c = server.ndb();
-    let calls: Vec<(&str, Result<(), Error>)> = vec![
-        ("ERR", c.kv_find("$.a", FindReply::Keys, None).map(drop)),
-        ("ERR", c.kv_update("a", "$.b", 1).map(drop)),
-        ("ERR", c.kv_arr_append("a", [1], Some("list")).map(drop)),
+    c.kv_set(json!({"a": {"n": 1, "list": [1]}, "b": {"n": 5}, "c": [1, 2]})).unwrap();
+    assert_eq!(c.kv_find("$[?@ > 2]", FindReply::Keys, None).unwrap(), Found::Keys(vec!["b".into()]));
+    assert_eq!(c.kv_find("$.list[0]", FindReply::Paths, None).unwrap(), Found::Paths(vec!["$['list'][0]".into()]));
+    let Found::Kv(found) = c.kv_find("$.n", FindReply::Kv, Some(&["b", "c"])).unwrap() else { panic!() };
+    assert_eq!(Value::Object(found), json!({"b": {"n": 5}}));
+    assert_eq!(c.kv_update("a", "$.n", "one").unwrap(), 1);
+    assert_eq!(c.kv_update("c", "$[*]", json!({"x": null})).unwrap(), 2);
+    assert_eq!(c.kv_update("a", "$.zz", 0).unwrap(), 0);
+    c.kv_arr_append("a", [2, 3], Some("list")).unwrap();
+    c.kv_arr_append("c", ["end"], None).unwrap();
+    assert_eq!(
+        c.kv_get(["a", "c"]).unwrap(),
+        json!({"a": {"n": "one", "list": [1, 2, 3]}, "c": [{"x": null}, {"x": null}, "end"]})
+            .as_object()
+            .unwrap()
+            .clone()
+    );
+
+    let calls: Vec<(&str, u64, Result<(), Error>)> = vec![
+        ("KV_FIND_RSP", 4, c.kv_find("$[", FindReply::Keys, None).map(drop)),
+        ("KV_FIND_RSP", 42, c.kv_find("", FindReply::Keys, None).map(drop)),
+        ("KV_UPDATE_RSP", 22, c.kv_update("zz", "$", 1).map(drop)),
+        ("KV_UPDATE_RSP", 4, c.kv_update("a", "$[", 1).map(drop)),
+        ("KV_ARR_APPEND_RSP", 22, c.kv_arr_append("zz", [1], None)),
+        ("KV_ARR_APPEND_RSP", 1000, c.kv_arr_append("a", [1], Some("n"))),
+        ("KV_ARR_APPEND_RSP", 1000, c.kv_arr_append("a", [1], None)),
     ];
-    for (rsp, result) in calls {
+    for (rsp, code, result) in calls {
         let err = result.expect_err(rsp);
         let Error::Status(status) = &err else { panic!("{rsp}: {err:?}") };
-        assert_eq!((status.rsp.as_str(), status.code, status.status), (rsp, 10, Some(Status::CommandNotExist)));
+        assert_eq!((status.rsp.as_str(), status.code), (rsp, code), "{err}");
     }
-    assert_eq!(c.kv_count().unwrap(), 0);
+    assert_eq!(c.kv_count().unwrap(), 3);
 }
 
 #[test]

@@ -201,10 +201,13 @@ proptest! {
             store.start(now);
             let before = out.len();
             if let Executed::Later(_) = dispatch(&mut store, protocol, message, now, &mut out) {
-                // A load (saves are off): run it here, as the save thread would.
-                while let Some((_, job)) = store.next_job() {
-                    let done = ndb::persist::run(std::path::Path::new("/nonexistent/ndb-properties"), job);
-                    store.finish(done, now, &mut Reply::new(&mut out, protocol));
+                // A load (saves are off) or a KV_FIND: run it here, as the job
+                // thread would (a KV_FIND's snapshot may take several steps).
+                while store.has_queued_jobs() {
+                    if let Some((_, job)) = store.next_job() {
+                        let done = ndb::persist::run(std::path::Path::new("/nonexistent/ndb-properties"), job);
+                        store.finish(done, now, &mut Reply::new(&mut out, protocol));
+                    }
                 }
             }
             store.expire(now);

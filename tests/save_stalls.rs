@@ -16,6 +16,7 @@ mod common;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use common::pinger::{ping, summary};
 use common::saves::TempDir;
 
 const KEYS: usize = 1_000_000;
@@ -76,31 +77,4 @@ fn a_save_of_a_million_keys_does_not_stall_other_clients() {
         in_saves.len(),
     );
     assert!(worst_cpu < Duration::from_millis(2), "a turn took {worst_cpu:?} of CPU during a save");
-}
-
-/// Sends `KV_GET`s back to back for `limit` or until `done`; returns each
-/// round trip.
-fn ping(client: &mut common::Client, limit: Duration, done: impl Fn() -> bool) -> Vec<Duration> {
-    let until = Instant::now() + limit;
-    let mut trips = Vec::new();
-    while !done() && Instant::now() < until {
-        let sent = Instant::now();
-        let reply = client.call(r#"{"KV_GET":{"keys":["key:000000123456"]}}"#);
-        trips.push(sent.elapsed());
-        assert!(reply.ends_with(r#""st":1}}"#), "{reply}");
-    }
-    trips
-}
-
-fn summary(mut trips: Vec<Duration>) -> String {
-    trips.sort();
-    let at = |q: f64| trips[((trips.len() as f64 * q) as usize).min(trips.len() - 1)];
-    format!(
-        "{} round trips, median {:?}, p99 {:?}, p99.9 {:?}, worst {:?}",
-        trips.len(),
-        at(0.5),
-        at(0.99),
-        at(0.999),
-        trips[trips.len() - 1]
-    )
 }

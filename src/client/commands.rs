@@ -138,7 +138,8 @@ impl Client {
     /// value of `key` by `value`; returns how many were replaced.
     ///
     /// # Errors
-    /// [`Error::Status`] 22 when `key` does not exist, 10 where the server
+    /// [`Error::Status`] 22 when `key` does not exist, 4 for a malformed
+    /// path, 42 when the new value would be too large, 10 where the server
     /// does not serve `KV_UPDATE`; transport errors.
     pub fn kv_update(&mut self, key: &str, path: &str, value: impl Serialize) -> Result<u64> {
         let request = Request::new("KV_UPDATE").value("key", key.into()).value("path", path.into());
@@ -150,8 +151,8 @@ impl Client {
     ///
     /// # Errors
     /// [`Error::Status`] 22 when `key` does not exist, 1000 when the target
-    /// is not an array, 10 where the server does not serve it; transport
-    /// errors.
+    /// is not an array, 42 when the new value would be too large, 10 where
+    /// the server does not serve it; transport errors.
     pub fn kv_arr_append(&mut self, key: &str, items: impl Serialize, name: Option<&str>) -> Result<()> {
         let mut request = Request::new("KV_ARR_APPEND").serialize("items", items)?.value("key", key.into());
         if let Some(name) = name {

@@ -54,12 +54,19 @@ use crate::store::{
     Done, Job, KeyMap, LastSave, LoadFailure, Loaded, Outcome, SaveFailure, SaveKind, Snapshot, Store, Work,
 };
 
-/// Runs one job against the saves under `root` and reports how it went.
+/// Runs one job against the saves under `root` and reports how it went. A
+/// `KV_FIND` job touches no file: it searches the entries it carries.
 pub fn run(root: &Path, job: Job) -> Done {
     let Job { verb, name, work } = job;
     let outcome = match work {
         Work::Save(snapshot) => Outcome::Saved(save(root, &name, &snapshot)),
         Work::Load(kind) => Outcome::Loaded(load(root, &name, kind)),
+        Work::Find(find) => {
+            let started = Instant::now();
+            let reply = find.run();
+            log::debug!("KV_FIND searched {} keys in {} ms", find.key_count(), started.elapsed().as_millis());
+            Outcome::Found(Ok(reply))
+        }
     };
     match &outcome {
         Outcome::Saved(Err(e)) => log::error!("{} {name:?} failed: {e}", verb.name()),
@@ -71,6 +78,7 @@ pub fn run(root: &Path, job: Job) -> Done {
             loaded.key_count(),
             duration.as_millis()
         ),
+        Outcome::Found(_) => {}
     }
     Done { verb, name, outcome, unix_ms: files::unix_millis() }
 }

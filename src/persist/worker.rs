@@ -1,4 +1,5 @@
-//! The thread that runs save and load jobs off the event loop.
+//! The thread that runs jobs off the event loop: saves, loads and large
+//! `KV_FIND` searches.
 //!
 //! One thread, started on the first job, runs jobs one at a time in the
 //! order they were submitted, so two saves never write at once and a load
@@ -19,7 +20,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::protocol::Verb;
-use crate::store::{Done, Job, LoadFailure, Outcome, SaveFailure, Work};
+use crate::store::{Done, Job, Outcome, WorkKind};
 
 /// The ticket a job's result is matched to its request by.
 pub type Ticket = u64;
@@ -29,7 +30,7 @@ struct InFlight {
     ticket: Ticket,
     verb: Verb,
     name: String,
-    is_save: bool,
+    kind: WorkKind,
 }
 
 /// Runs jobs against the saves under one persist path, on a thread of its
@@ -70,8 +71,7 @@ impl Worker {
     /// Queues `job`; its result comes back from [`Worker::try_finished`]
     /// with `ticket`.
     pub fn submit(&mut self, ticket: Ticket, job: Job) {
-        let is_save = matches!(job.work, Work::Save(_));
-        let record = InFlight { ticket, verb: job.verb, name: job.name.clone(), is_save };
+        let record = InFlight { ticket, verb: job.verb, name: job.name.clone(), kind: job.work.kind() };
         let sent = self.sender().map(|jobs| jobs.send((ticket, job)));
         match sent {
             Some(Ok(())) => self.in_flight.push_back(record),
@@ -128,10 +128,10 @@ impl Worker {
             let spawned = std::thread::Builder::new().name("ndb-save".into()).spawn(move || {
                 lower_priority();
                 for (ticket, job) in job_rx {
-                    let (verb, name, is_save) = (job.verb, job.name.clone(), matches!(job.work, Work::Save(_)));
+                    let (verb, name, kind) = (job.verb, job.name.clone(), job.work.kind());
                     let done = catch_unwind(AssertUnwindSafe(|| super::run(&root, job))).unwrap_or_else(|_| {
                         log::error!("{} {name:?} panicked", verb.name());
-                        failure(InFlight { ticket, verb, name, is_save }).1
+                        failure(InFlight { ticket, verb, name, kind }).1
                     });
                     if done_tx.send((ticket, done)).is_err() {
                         return;
@@ -177,12 +177,7 @@ impl Drop for Worker {
 
 /// The result of a job that could not run.
 fn failure(job: InFlight) -> (Ticket, Done) {
-    let reason = "the save thread failed".to_owned();
-    let outcome = if job.is_save {
-        Outcome::Saved(Err(SaveFailure::Data { reason, duration: Duration::ZERO }))
-    } else {
-        Outcome::Loaded(Err(LoadFailure::Data(reason)))
-    };
+    let outcome = Outcome::failed(job.kind, "the save thread failed".to_owned());
     (job.ticket, Done { verb: job.verb, name: job.name, outcome, unix_ms: super::files::unix_millis() })
 }
 

@@ -36,6 +36,12 @@ pub enum Verb {
     KvCount,
     /// `KV_KEYS`: every top-level key name, in map order.
     KvKeys,
+    /// `KV_FIND`: the keys whose value a JSONPath selects something in.
+    KvFind,
+    /// `KV_UPDATE`: replace the nodes a JSONPath selects in one key's value.
+    KvUpdate,
+    /// `KV_ARR_APPEND`: append items to an array value or array member.
+    KvArrAppend,
     /// `SV_INFO`: server version and statistics.
     SvInfo,
     /// `SH_NEW`: create a session.
@@ -101,6 +107,11 @@ pub(crate) enum Kind {
     /// `SH_SAVE`'s `tkns`: a non-empty array of `u64` items, else 42
     /// (`'tkns' empty`) or 41 (`'tkns' contains invalid token`).
     SaveTokens,
+    /// Any JSON value, kept as raw text (`KV_UPDATE`'s `value`).
+    Raw,
+    /// An array whose items are kept as raw text (`KV_ARR_APPEND`'s
+    /// `items`).
+    RawItems,
 }
 
 /// One parameter of a verb.
@@ -122,6 +133,13 @@ const TKNS: Param = Param { name: "tkns", kind: Kind::Tokens, required: true };
 const EXPIRY: Param = Param { name: "expiry", kind: Kind::Expiry, required: false };
 const NAME: Param = Param { name: "name", kind: Kind::Str, required: true };
 const SAVE_TKNS: Param = Param { name: "tkns", kind: Kind::SaveTokens, required: false };
+const FIND_KEYS: Param = Param { name: "keys", kind: Kind::Names, required: false };
+const PATH: Param = Param { name: "path", kind: Kind::Str, required: true };
+const RSP: Param = Param { name: "rsp", kind: Kind::Str, required: true };
+const KEY: Param = Param { name: "key", kind: Kind::Str, required: true };
+const VALUE: Param = Param { name: "value", kind: Kind::Raw, required: true };
+const ITEMS: Param = Param { name: "items", kind: Kind::RawItems, required: true };
+const ARRAY_NAME: Param = Param { name: "name", kind: Kind::Str, required: false };
 
 /// The members of `SH_NEW`'s `expiry` object, validated like parameters.
 pub(crate) const EXPIRY_PARAMS: &[Param] = &[
@@ -147,6 +165,9 @@ impl Verb {
             "KV_CONTAINS" => Verb::KvContains,
             "KV_COUNT" => Verb::KvCount,
             "KV_KEYS" => Verb::KvKeys,
+            "KV_FIND" => Verb::KvFind,
+            "KV_UPDATE" => Verb::KvUpdate,
+            "KV_ARR_APPEND" => Verb::KvArrAppend,
             "SV_INFO" => Verb::SvInfo,
             "SH_NEW" => Verb::ShNew,
             "SH_END" => Verb::ShEnd,
@@ -189,6 +210,9 @@ impl Verb {
             Verb::KvContains => "KV_CONTAINS_RSP",
             Verb::KvCount => "KV_COUNT_RSP",
             Verb::KvKeys => "KV_KEYS_RSP",
+            Verb::KvFind => "KV_FIND_RSP",
+            Verb::KvUpdate => "KV_UPDATE_RSP",
+            Verb::KvArrAppend => "KV_ARR_APPEND_RSP",
             Verb::SvInfo => "SV_INFO_RSP",
             Verb::ShNew => "SH_NEW_RSP",
             Verb::ShEnd => "SH_END_RSP",
@@ -226,6 +250,9 @@ impl Verb {
             Verb::ShGet | Verb::ShRmv | Verb::ShContains => &[KEYS_NAMES, TKN],
             Verb::KvSave | Verb::KvLoad | Verb::ShLoad => &[NAME],
             Verb::ShSave => &[NAME, SAVE_TKNS],
+            Verb::KvFind => &[FIND_KEYS, PATH, RSP],
+            Verb::KvUpdate => &[KEY, PATH, VALUE],
+            Verb::KvArrAppend => &[ITEMS, KEY, ARRAY_NAME],
         }
     }
 
@@ -337,6 +364,65 @@ pub fn is_valid_save_name(name: &str) -> bool {
     !name.is_empty() && name != "." && !name.contains(['/', '\\', '\0']) && !name.contains("..")
 }
 
+/// What `KV_FIND` answers with: its `rsp` parameter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FindRsp {
+    /// `"keys"`: the names of the keys whose value matched.
+    Keys,
+    /// `"paths"`: the normalized paths of the selected nodes.
+    Paths,
+    /// `"kv"`: the keys that matched, each with its whole value.
+    Kv,
+}
+
+impl FindRsp {
+    /// The mode an `rsp` value names, if any.
+    pub fn from_name(name: &str) -> Option<FindRsp> {
+        match name {
+            "keys" => Some(FindRsp::Keys),
+            "paths" => Some(FindRsp::Paths),
+            "kv" => Some(FindRsp::Kv),
+            _ => None,
+        }
+    }
+}
+
+/// The arguments of `KV_FIND`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Find<'a> {
+    /// Only these keys are searched (the string items of a non-empty
+    /// `keys`, in request order); `None` (`keys` absent or empty) searches
+    /// every key.
+    pub keys: Option<KeyNames<'a>>,
+    /// The JSONPath expression, not empty (not parsed yet).
+    pub path: Cow<'a, str>,
+    /// What the reply lists.
+    pub rsp: FindRsp,
+}
+
+/// The arguments of `KV_UPDATE`.
+#[derive(Debug, Clone)]
+pub struct Update<'a> {
+    /// The key whose value changes.
+    pub key: Cow<'a, str>,
+    /// The JSONPath expression (not parsed yet).
+    pub path: Cow<'a, str>,
+    /// The new value of every selected node, as raw JSON text.
+    pub value: &'a RawValue,
+}
+
+/// The arguments of `KV_ARR_APPEND`.
+#[derive(Debug, Clone)]
+pub struct ArrAppend<'a> {
+    /// The key whose value changes.
+    pub key: Cow<'a, str>,
+    /// The items to append, each as raw JSON text, in request order.
+    pub items: Vec<&'a RawValue>,
+    /// The member of the value that holds the array; `None` when the value
+    /// itself is the array.
+    pub name: Option<Cow<'a, str>>,
+}
+
 /// A decoded request whose parameters passed validation.
 ///
 /// A token is `Some` only when the request held a `u64` there; `None` (absent,
@@ -369,6 +455,12 @@ pub enum Command<'a> {
     KvLoad(Cow<'a, str>),
     /// `SH_LOAD` of a save with a valid name.
     ShLoad(Cow<'a, str>),
+    /// `KV_FIND`
+    KvFind(Find<'a>),
+    /// `KV_UPDATE`
+    KvUpdate(Update<'a>),
+    /// `KV_ARR_APPEND`
+    KvArrAppend(ArrAppend<'a>),
 }
 
 impl Command<'_> {
@@ -388,6 +480,9 @@ impl Command<'_> {
             Command::ShSave(_) => Verb::ShSave,
             Command::KvLoad(_) => Verb::KvLoad,
             Command::ShLoad(_) => Verb::ShLoad,
+            Command::KvFind(_) => Verb::KvFind,
+            Command::KvUpdate(_) => Verb::KvUpdate,
+            Command::KvArrAppend(_) => Verb::KvArrAppend,
         }
     }
 }
@@ -396,7 +491,7 @@ impl Command<'_> {
 mod tests {
     use super::*;
 
-    const ALL: [Verb; 29] = [
+    const ALL: [Verb; 32] = [
         Verb::KvSet,
         Verb::KvAdd,
         Verb::KvGet,
@@ -406,6 +501,9 @@ mod tests {
         Verb::KvContains,
         Verb::KvCount,
         Verb::KvKeys,
+        Verb::KvFind,
+        Verb::KvUpdate,
+        Verb::KvArrAppend,
         Verb::SvInfo,
         Verb::ShNew,
         Verb::ShEnd,

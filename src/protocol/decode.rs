@@ -27,7 +27,12 @@ use std::borrow::Cow;
 
 use serde::de::Deserializer;
 
-use super::command::{Command, Expiry, KeyValues, MAX_PARAMS, MapOp, Param, Save, Verb, is_valid_save_name};
+use serde_json::value::RawValue;
+
+use super::command::{
+    ArrAppend, Command, Expiry, Find, FindRsp, KeyValues, MAX_PARAMS, MapOp, Param, Save, Update, Verb,
+    is_valid_save_name,
+};
 use super::status::Status;
 
 mod visit;
@@ -72,6 +77,10 @@ pub const MISSING_PARAMETER: &str = "Missing parameter";
 pub const PARAM_TYPE_INCORRECT: &str = "Param type incorrect";
 /// The `m` of a save name that is empty or would leave the persist path.
 pub const BAD_NAME: &str = "name";
+/// The `m` of a `KV_FIND` whose `rsp` is not `keys`, `paths` or `kv`.
+pub const RSP_INVALID: &str = "'rsp' invalid value";
+/// The `m` of a `KV_FIND` whose `path` is the empty string.
+pub const PATH_EMPTY: &str = "'path' is empty";
 
 impl Rejection<'_> {
     /// The reply to a binary frame: `{"ERR":{"m":"","st":2}}`.
@@ -130,6 +139,9 @@ fn build<'a>(verb: Verb, args: &mut Args<'a>) -> Result<Command<'a>, Rejection<'
     if let Err((status, m)) = check(verb.params(), &args.slots) {
         return Err(Rejection::verb(verb, status, m));
     }
+    if matches!(verb, Verb::KvFind | Verb::KvUpdate | Verb::KvArrAppend) {
+        return jsonpath(verb, args);
+    }
     let mut slots = args.slots.iter_mut().map(std::mem::take);
     let mut next = || slots.next().unwrap_or_default();
     let op = match verb {
@@ -184,6 +196,51 @@ fn persistence<'a>(verb: Verb, args: &mut Args<'a>) -> Result<Command<'a>, Rejec
     }
 }
 
+/// Builds `KV_FIND`, `KV_UPDATE` or `KV_ARR_APPEND` from parameters that
+/// passed [`check`]. `KV_FIND` then checks `rsp` (13) before an empty
+/// `path` (42), in NemesisDB's order. Paths are parsed by the store.
+// Kept out of line: inlined, it grows `build` on every request's path.
+#[inline(never)]
+fn jsonpath<'a>(verb: Verb, args: &mut Args<'a>) -> Result<Command<'a>, Rejection<'static>> {
+    let [first, second, third, _] = &mut args.slots;
+    let (first, second, third) = (std::mem::take(first), std::mem::take(second), std::mem::take(third));
+    Ok(match verb {
+        Verb::KvFind => {
+            // An empty `keys` searches every key, as an absent one does:
+            // NemesisDB fills in an empty array when `keys` is absent.
+            let keys = match first {
+                Slot::Names(names, len) if len > 0 => Some(names),
+                _ => None,
+            };
+            let (path, rsp) = (second.into_str(), third.into_str());
+            let Some(rsp) = FindRsp::from_name(&rsp) else {
+                return Err(Rejection::verb(verb, Status::CommandSyntax, RSP_INVALID));
+            };
+            if path.is_empty() {
+                return Err(Rejection::verb(verb, Status::ValueSize, PATH_EMPTY));
+            }
+            Command::KvFind(Find { keys, path, rsp })
+        }
+        Verb::KvUpdate => {
+            let Slot::Raw(value) = third else {
+                return Err(Rejection::verb(verb, Status::ParamMissing, MISSING_PARAMETER));
+            };
+            Command::KvUpdate(Update { key: first.into_str(), path: second.into_str(), value })
+        }
+        _ => {
+            let items = match first {
+                Slot::RawItems(items) => items,
+                _ => Vec::new(),
+            };
+            let name = match third {
+                Slot::Str(name) => Some(name),
+                _ => None,
+            };
+            Command::KvArrAppend(ArrAppend { key: second.into_str(), items, name })
+        }
+    })
+}
+
 /// The first failing parameter in `params` order: missing → 26, wrong type →
 /// 41, or the failure found inside a nested object.
 pub(crate) fn check(params: &[Param], slots: &[Slot<'_>]) -> Result<(), (Status, &'static str)> {
@@ -226,6 +283,10 @@ pub(crate) enum Slot<'a> {
     Expiry(Expiry),
     /// [`Kind::Str`]
     Str(Cow<'a, str>),
+    /// [`Kind::Raw`]
+    Raw(&'a RawValue),
+    /// [`Kind::RawItems`]
+    RawItems(Vec<&'a RawValue>),
 }
 
 impl<'a> Slot<'a> {
@@ -261,6 +322,13 @@ impl<'a> Slot<'a> {
         match self {
             Slot::Expiry(expiry) => Some(expiry),
             _ => None,
+        }
+    }
+
+    fn into_str(self) -> Cow<'a, str> {
+        match self {
+            Slot::Str(s) => s,
+            _ => Cow::Borrowed(""),
         }
     }
 

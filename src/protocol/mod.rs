@@ -12,8 +12,11 @@ mod reply;
 mod status;
 
 pub use command::{
-    Command, Expiry, KeyNames, KeyValues, MapOp, Save, SaveRejected, SaveRequest, Verb, is_valid_save_name,
+    ArrAppend, Command, Expiry, Find, FindRsp, KeyNames, KeyValues, MapOp, Save, SaveRejected, SaveRequest, Update,
+    Verb, is_valid_save_name,
 };
-pub use decode::{BAD_NAME, MISSING_PARAMETER, PARAM_TYPE_INCORRECT, Rejection, RspName, Shape, decode};
+pub use decode::{
+    BAD_NAME, MISSING_PARAMETER, PARAM_TYPE_INCORRECT, PATH_EMPTY, RSP_INVALID, Rejection, RspName, Shape, decode,
+};
 pub use reply::{Members, Reply, write_str};
 pub use status::{Protocol, Status};

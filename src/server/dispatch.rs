@@ -1,7 +1,7 @@
-//! Answering messages: each goes to the store through [`dispatch`]; a save
-//! or load becomes a job that the save thread runs, and its connection waits
-//! (`ReplyKind::Later`) until [`Server`]'s turn finds the job finished and
-//! hands the reply to `Conn::resume`.
+//! Answering messages: each goes to the store through [`dispatch`]; a save,
+//! a load or a large `KV_FIND` becomes a job that the save thread runs, and
+//! its connection waits (`ReplyKind::Later`) until [`Server`]'s turn finds
+//! the job finished and hands the reply to `Conn::resume`.
 //!
 //! The save thread cannot wake the host's `Poll` (the host owns the only
 //! `Waker`), so while jobs are in flight [`Server::poll_timeout`] is at most
@@ -14,8 +14,8 @@ use crate::conn::{Message, ReplyKind};
 use crate::protocol::{self, Protocol, Rejection, Reply};
 use crate::store::{Done, Executed, JobId, Store};
 
-/// How often the loop looks for finished saves and loads while some are in
-/// flight: the save thread cannot wake the host's `Poll` (the host owns the
+/// How often the loop looks for finished jobs (saves, loads, searches)
+/// while some are in flight: the save thread cannot wake the host's `Poll` (the host owns the
 /// only `Waker`), so a reply waits at most this long after its save is done.
 pub(super) const JOB_POLL_INTERVAL: Duration = Duration::from_millis(1);
 
@@ -75,7 +75,8 @@ impl Server {
 }
 
 /// The server's message handler: counts the request and dispatches it; a
-/// save or load is noted in `later` and answered [`ReplyKind::Later`].
+/// job (a save, a load, a large `KV_FIND`) is noted in `later` and
+/// answered [`ReplyKind::Later`].
 pub(super) fn handle(
     store: &mut Store,
     protocol: Protocol,
@@ -96,9 +97,9 @@ pub(super) fn handle(
 
 /// Answers one message: decodes it, runs the command on `store` at `now`,
 /// and appends exactly one reply document to `out` (a JSON object keyed
-/// `ERR` or `<CMD>_RSP`), or, for a save or load, nothing: the command
-/// became a job (see [`Store::next_job`]) whose reply [`Store::finish`]
-/// writes. A binary message gets `ERR` status 2.
+/// `ERR` or `<CMD>_RSP`), or, for a save, a load or a large `KV_FIND`,
+/// nothing: the command became a job (see [`Store::next_job`]) whose reply
+/// [`Store::finish`] writes. A binary message gets `ERR` status 2.
 pub fn dispatch(
     store: &mut Store,
     protocol: Protocol,

@@ -1,20 +1,23 @@
-//! Saves and loads as the store sees them: the [`Job`] a save or load
-//! command turns into, the [`Snapshot`] a save writes and a load reads, the
-//! [`Done`] result that comes back, and the replies to all of them.
+//! Work done off the loop as the store sees it: the [`Job`] a save, a load
+//! or a large `KV_FIND` turns into, the [`Snapshot`] a save writes and a
+//! load reads, the [`Done`] result that comes back, and the replies to all
+//! of them.
 //!
 //! The store never touches files. A save takes a snapshot on the loop (one
 //! pointer copy and reference-count increment per key, no key or value
 //! bytes) and hands it out as a job; whoever runs jobs (`crate::persist`'s
 //! worker thread, or the caller itself at start-up and exit) writes the
 //! files and returns a [`Done`], which [`Store::finish`] turns into the
-//! reply, applying a load's data at that moment.
+//! reply, applying a load's data at that moment. A `KV_FIND` job carries the
+//! entries to search and comes back with its reply already written.
 //!
 //! Jobs leave the store in request order, through [`Store::next_job`]. A
-//! `KV_SAVE`'s snapshot of the top-level keys is taken incrementally, at
-//! most [`SNAPSHOT_KEYS_PER_STEP`] keys per call (one call per turn of the
-//! loop), so that no turn stalls for the whole map; the map keeps the original of every key
-//! changed in between (see `kv/snapshot.rs`). Jobs behind it wait, so a load
-//! asked for after a save still runs after it.
+//! `KV_SAVE`'s snapshot of the top-level keys, and that of a `KV_FIND` over
+//! every key, is taken incrementally, at most [`SNAPSHOT_KEYS_PER_STEP`]
+//! keys per call (one call per turn of the loop), so that no turn stalls
+//! for the whole map; the map keeps the original of every key changed in
+//! between (see `kv/snapshot.rs`). Jobs behind it wait, so a load asked for
+//! after a save still runs after it.
 //!
 //! Must not touch: files, threads, sockets, the clock.
 
@@ -22,6 +25,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use super::Store;
+use super::jsonpath::FindJob;
 use super::kv::{Entry, KeyMap};
 use super::sessions::SessionRecord;
 use crate::protocol::{Reply, Status, Verb};
@@ -35,7 +39,8 @@ use crate::protocol::{Reply, Status, Verb};
 /// microseconds each, instead of one 8 ms stall.
 pub const SNAPSHOT_KEYS_PER_STEP: usize = 1024;
 
-/// Identifies a save or load from its request to its reply.
+/// Identifies a job (a save, a load, a search) from its request to its
+/// reply.
 pub type JobId = u64;
 
 /// What a save holds: `saveDataType` 0 or 1 in `md.json`.
@@ -106,8 +111,9 @@ impl Snapshot {
 enum Queued {
     /// Ready to run.
     Ready(Job),
-    /// A `KV_SAVE` whose snapshot is still being taken.
-    KvSnapshot { verb: Verb, name: String },
+    /// A `KV_SAVE` (no `find`) or a `KV_FIND` over every key whose
+    /// snapshot is still being taken.
+    KvSnapshot { verb: Verb, name: String, find: Option<FindJob> },
 }
 
 /// The jobs of save and load commands, in request order.
@@ -169,6 +175,30 @@ pub enum Work {
     Save(Snapshot),
     /// Read the newest complete save of this kind.
     Load(SaveKind),
+    /// Search these entries and write the `KV_FIND` reply.
+    Find(FindJob),
+}
+
+impl Work {
+    /// What the work does, to report it failed if it cannot run.
+    pub fn kind(&self) -> WorkKind {
+        match self {
+            Work::Save(_) => WorkKind::Save,
+            Work::Load(_) => WorkKind::Load,
+            Work::Find(_) => WorkKind::Find,
+        }
+    }
+}
+
+/// Which kind of [`Work`] a job is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkKind {
+    /// [`Work::Save`]
+    Save,
+    /// [`Work::Load`]
+    Load,
+    /// [`Work::Find`]
+    Find,
 }
 
 /// A finished [`Job`].
@@ -191,6 +221,20 @@ pub enum Outcome {
     Saved(Result<Duration, SaveFailure>),
     /// A load: the data read and how long reading took, or why it failed.
     Loaded(Result<(Loaded, Duration), LoadFailure>),
+    /// A `KV_FIND`: the whole reply document, or why the search could not
+    /// run (the reply is then status 1000).
+    Found(Result<Vec<u8>, String>),
+}
+
+impl Outcome {
+    /// The outcome of a job of `kind` that could not run, for `reason`.
+    pub fn failed(kind: WorkKind, reason: String) -> Outcome {
+        match kind {
+            WorkKind::Save => Outcome::Saved(Err(SaveFailure::Data { reason, duration: Duration::ZERO })),
+            WorkKind::Load => Outcome::Loaded(Err(LoadFailure::Data(reason))),
+            WorkKind::Find => Outcome::Found(Err(reason)),
+        }
+    }
 }
 
 /// Why a save failed. Nothing was marked complete either way.
@@ -252,7 +296,7 @@ fn millis(duration: Duration) -> u64 {
 }
 
 impl Store {
-    /// Queues the job of a save or load command and says so.
+    /// Queues the job of a command and says so.
     fn queue(&mut self, queued: Queued) -> super::Executed {
         let jobs = &mut self.jobs;
         jobs.next_id += 1;
@@ -267,20 +311,29 @@ impl Store {
 
     /// Queues a `KV_SAVE`, whose snapshot [`Store::next_job`] takes.
     pub(super) fn queue_kv_save(&mut self, verb: Verb, name: String) -> super::Executed {
-        self.queue(Queued::KvSnapshot { verb, name })
+        self.queue(Queued::KvSnapshot { verb, name, find: None })
+    }
+
+    /// Queues a `KV_FIND` over every key, whose snapshot [`Store::next_job`]
+    /// takes into `find`'s entries.
+    pub(super) fn queue_kv_find(&mut self, find: FindJob) -> super::Executed {
+        self.queue(Queued::KvSnapshot { verb: Verb::KvFind, name: String::new(), find: Some(find) })
     }
 
     /// The next job to run, in request order, if it is ready. A `KV_SAVE`
-    /// at the front has its snapshot advanced by up to
-    /// [`SNAPSHOT_KEYS_PER_STEP`] keys per call and is ready once it is
-    /// complete. Call it until `None` once per turn.
+    /// or `KV_FIND` over every key at the front has its snapshot advanced by
+    /// up to [`SNAPSHOT_KEYS_PER_STEP`] keys per call and is ready once it
+    /// is complete. Call it until `None` once per turn.
     pub fn next_job(&mut self) -> Option<(JobId, Job)> {
         let (_, front) = self.jobs.queue.front_mut()?;
-        if let Queued::KvSnapshot { verb, name } = front {
+        if let Queued::KvSnapshot { verb, name, find } = front {
             self.kv.begin_snapshot();
             let entries = self.kv.snapshot_step(SNAPSHOT_KEYS_PER_STEP)?;
-            let job = Job { verb: *verb, name: std::mem::take(name), work: Work::Save(Snapshot::Kv(entries)) };
-            *front = Queued::Ready(job);
+            let work = match find.take() {
+                Some(find) => Work::Find(FindJob { entries, ..find }),
+                None => Work::Save(Snapshot::Kv(entries)),
+            };
+            *front = Queued::Ready(Job { verb: *verb, name: std::mem::take(name), work });
         }
         match self.jobs.queue.pop_front() {
             Some((id, Queued::Ready(job))) => Some((id, job)),
@@ -358,6 +411,8 @@ impl Store {
             Outcome::Loaded(Err(LoadFailure::Data(_))) => {
                 load_reply(reply, verb, &name, Status::LoadError, Applied::default(), Duration::ZERO);
             }
+            Outcome::Found(Ok(document)) => reply.document(&document),
+            Outcome::Found(Err(_)) => reply.status(verb, Status::Unknown),
         }
     }
 

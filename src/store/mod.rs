@@ -7,11 +7,13 @@
 //! wheel ticks) against an origin the store keeps: the first `now` it sees.
 //!
 //! Must not touch: sockets, mio, the clock (time is passed in), JSON syntax
-//! (the reply writer of [`crate::protocol`] owns that). Not thread-safe by
-//! design: one owner, one thread, no locks.
+//! (the reply writer of [`crate::protocol`] owns that; only `jsonpath`
+//! reads stored values, for the commands that look inside them). Not
+//! thread-safe by design: one owner, one thread, no locks.
 
 mod info;
 mod jobs;
+mod jsonpath;
 mod kv;
 pub mod sessions;
 mod tokens;
@@ -23,8 +25,9 @@ use std::time::{Duration, Instant};
 pub use info::{LastSave, ServerInfo, Stats};
 pub use jobs::{
     Applied, Done, Job, JobId, LoadFailure, Loaded, Outcome, SNAPSHOT_KEYS_PER_STEP, SaveFailure, SaveKind, Snapshot,
-    Work,
+    Work, WorkKind,
 };
+pub use jsonpath::{FIND_INLINE_MAX_BYTES, FindJob, MAX_PATH_BRACKETS, MAX_PATH_NESTING};
 pub use kv::{Entry, KeyHasher, KeyMap};
 pub use sessions::SessionRecord;
 use sessions::{Budget, Sessions, Touch};
@@ -64,8 +67,10 @@ pub struct Store {
     info: info::Info,
     /// Tick 0 of the session clock: the first `now` the store was given.
     origin: Option<Instant>,
-    /// Save and load jobs not handed out yet.
+    /// Save, load and find jobs not handed out yet.
     jobs: jobs::Jobs,
+    /// The largest value `KV_UPDATE` and `KV_ARR_APPEND` may leave behind.
+    max_value_bytes: usize,
 }
 
 impl Store {
@@ -77,6 +82,7 @@ impl Store {
             info: info::Info::new(info),
             origin: None,
             jobs: jobs::Jobs::default(),
+            max_value_bytes: crate::config::MAX_MAX_PAYLOAD,
         }
     }
 
@@ -151,8 +157,8 @@ impl Store {
         self.sessions.expire(since, budget)
     }
 
-    /// Runs `command` at time `now` and writes its reply, or, for a save or
-    /// load, returns the [`Job`] that will produce it.
+    /// Runs `command` at time `now` and writes its reply, or, for a save, a
+    /// load or a large `KV_FIND`, returns the [`Job`] that will produce it.
     pub fn execute(&mut self, command: Command<'_>, now: Instant, reply: &mut Reply<'_>) -> Executed {
         let verb = command.verb();
         match command {
@@ -174,6 +180,9 @@ impl Store {
                 return self.queue_job(Job { verb, name: name.into_owned(), work: Work::Load(SaveKind::Sessions) });
             }
             Command::Kv(op) => run(&mut self.kv, op, verb, reply),
+            Command::KvFind(find) => return self.find(find, reply),
+            Command::KvUpdate(update) => self.update(update, reply),
+            Command::KvArrAppend(append) => self.arr_append(append, reply),
             Command::SvInfo => {
                 let counts = info::Counts { keys: self.kv.len(), sessions: self.session_count() };
                 self.info.stats.session_expiries = self.sessions.expiries();

@@ -1,7 +1,7 @@
 //! Decoder tests: every row of the dispatch table and the parameter rules.
 
 use super::*;
-use crate::protocol::MapOp;
+use crate::protocol::{Find, FindRsp, MapOp};
 
 fn rejected(text: &str) -> Rejection<'_> {
     match decode(text) {
@@ -301,4 +301,61 @@ fn other_sh_names_are_unknown() {
         let text = format!("{{\"{name}\":{{}}}}");
         assert_eq!(rejected(&text), unknown(name, Status::CommandNotExist), "{name}");
     }
+}
+
+#[test]
+fn jsonpath_commands_decode_in_name_order() {
+    let Ok(Command::KvFind(find)) = decode(r#"{"KV_FIND":{"rsp":"paths","path":"$.a","keys":["x",1,"y"]}}"#) else {
+        panic!()
+    };
+    assert_eq!(find, Find { keys: Some(vec!["x".into(), "y".into()]), path: "$.a".into(), rsp: FindRsp::Paths });
+    // An empty `keys`, like an absent one, searches every key.
+    for body in [r#"{"path":"$","rsp":"kv"}"#, r#"{"keys":[],"path":"$","rsp":"kv"}"#] {
+        let text = format!(r#"{{"KV_FIND":{body}}}"#);
+        let Ok(Command::KvFind(find)) = decode(&text) else { panic!("{body}") };
+        assert_eq!((find.keys, find.rsp), (None, FindRsp::Kv));
+    }
+    let Ok(Command::KvUpdate(update)) = decode(r#"{"KV_UPDATE":{"value": [1, {"a" : 2}] ,"path":"$[0]","key":"k"}}"#)
+    else {
+        panic!()
+    };
+    assert_eq!((update.key.as_ref(), update.path.as_ref(), update.value.get()), ("k", "$[0]", r#"[1, {"a" : 2}]"#));
+    let Ok(Command::KvUpdate(update)) = decode(r#"{"KV_UPDATE":{"key":"k","path":"$","value":null}}"#) else {
+        panic!()
+    };
+    assert_eq!(update.value.get(), "null");
+    let Ok(Command::KvArrAppend(append)) = decode(r#"{"KV_ARR_APPEND":{"items":[1e400, "a" ,{}],"key":"k"}}"#) else {
+        panic!()
+    };
+    let items: Vec<&str> = append.items.iter().map(|i| i.get()).collect();
+    assert_eq!((append.key.as_ref(), items, append.name), ("k", vec!["1e400", r#""a""#, "{}"], None));
+    let Ok(Command::KvArrAppend(append)) = decode(r#"{"KV_ARR_APPEND":{"items":[],"key":"k","name":"l\u00e9"}}"#)
+    else {
+        panic!()
+    };
+    assert_eq!(append.name.as_deref(), Some("lé"));
+}
+
+#[test]
+fn jsonpath_command_errors() {
+    let find = |m| Rejection::verb(Verb::KvFind, Status::CommandSyntax, m);
+    assert_eq!(rejected(r#"{"KV_FIND":{"path":"$","rsp":"key"}}"#), find(RSP_INVALID));
+    assert_eq!(rejected(r#"{"KV_FIND":{"path":"","rsp":"x"}}"#), find(RSP_INVALID));
+    assert_eq!(
+        rejected(r#"{"KV_FIND":{"path":"","rsp":"keys"}}"#),
+        Rejection::verb(Verb::KvFind, Status::ValueSize, PATH_EMPTY)
+    );
+    let missing = |verb| Rejection::verb(verb, Status::ParamMissing, MISSING_PARAMETER);
+    let mistyped = |verb| Rejection::verb(verb, Status::ValueTypeInvalid, PARAM_TYPE_INCORRECT);
+    assert_eq!(rejected(r#"{"KV_FIND":{"keys":{},"rsp":5}}"#), mistyped(Verb::KvFind));
+    assert_eq!(rejected(r#"{"KV_FIND":{"rsp":5}}"#), missing(Verb::KvFind));
+    assert_eq!(rejected(r#"{"KV_UPDATE":{"key":"k","path":"$"}}"#), missing(Verb::KvUpdate));
+    assert_eq!(rejected(r#"{"KV_UPDATE":{"key":"k","value":1}}"#), missing(Verb::KvUpdate));
+    assert_eq!(rejected(r#"{"KV_UPDATE":{"key":true,"value":1}}"#), mistyped(Verb::KvUpdate));
+    assert_eq!(rejected(r#"{"KV_ARR_APPEND":{"items":{},"key":1}}"#), mistyped(Verb::KvArrAppend));
+    assert_eq!(rejected(r#"{"KV_ARR_APPEND":{"key":1}}"#), missing(Verb::KvArrAppend));
+    assert_eq!(rejected(r#"{"KV_ARR_APPEND":{"items":[],"key":"k","name":[]}}"#), mistyped(Verb::KvArrAppend));
+    // A malformed document is still status 3, wherever the fault is.
+    assert_eq!(rejected(r#"{"KV_UPDATE":{"key":"k","path":"$","value":[1,}}}"#), err(Status::JsonInvalid));
+    assert_eq!(rejected(r#"{"KV_ARR_APPEND":{"items":[1,,2],"key":"k"}}"#), err(Status::JsonInvalid));
 }

@@ -6,6 +6,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
@@ -151,6 +152,9 @@ impl<'de> DeserializeSeed<'de> for SlotSeed {
     type Value = Slot<'de>;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        if self.kind == Kind::Raw {
+            return <&RawValue>::deserialize(d).map(Slot::Raw);
+        }
         d.deserialize_any(self)
     }
 }
@@ -217,6 +221,13 @@ impl<'de> Visitor<'de> for SlotSeed {
                     (false, false) => Slot::Invalid(Status::ValueTypeInvalid, TKNS_INVALID),
                     (false, true) => Slot::Tokens(tokens),
                 })
+            }
+            Kind::RawItems => {
+                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(1));
+                while let Some(item) = seq.next_element::<&RawValue>()? {
+                    items.push(item);
+                }
+                Ok(Slot::RawItems(items))
             }
             _ => {
                 drain_seq(seq)?;
