@@ -64,6 +64,7 @@
 
 #![warn(missing_docs)]
 
+mod background;
 pub mod cli;
 pub mod client;
 pub mod config;

@@ -126,7 +126,7 @@ impl Worker {
             let (done_tx, done_rx) = mpsc::channel();
             let root = self.root.clone();
             let spawned = std::thread::Builder::new().name("ndb-save".into()).spawn(move || {
-                lower_priority();
+                crate::background::lower_priority("save");
                 for (ticket, job) in job_rx {
                     let (verb, name, kind) = (job.verb, job.name.clone(), job.work.kind());
                     let done = catch_unwind(AssertUnwindSafe(|| super::run(&root, job))).unwrap_or_else(|_| {
@@ -180,26 +180,3 @@ fn failure(job: InFlight) -> (Ticket, Done) {
     let outcome = Outcome::failed(job.kind, "the save thread failed".to_owned());
     (job.ticket, Done { verb: job.verb, name: job.name, outcome, unix_ms: super::files::unix_millis() })
 }
-
-/// Puts the calling thread in Linux's `SCHED_IDLE` class: it runs only on
-/// CPU time no other thread wants, and any waking thread of the normal
-/// class (the event loop, a client) takes its CPU at once. On a busy
-/// machine a save then takes longer instead of delaying replies. If that
-/// is refused, it falls back to the lowest normal priority (nice 19).
-#[cfg(target_os = "linux")]
-fn lower_priority() {
-    // SAFETY: `param` is a plain struct owned by this frame; the calls only
-    // read it and change the calling thread's own scheduling.
-    let lowered = unsafe {
-        let param = libc::sched_param { sched_priority: 0 };
-        libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_IDLE, &param) == 0
-            || libc::setpriority(libc::PRIO_PROCESS, libc::syscall(libc::SYS_gettid) as libc::id_t, 19) == 0
-    };
-    if !lowered {
-        log::debug!("cannot lower the save thread's priority: {}", std::io::Error::last_os_error());
-    }
-}
-
-/// Lowers the calling thread's CPU priority where the OS allows it.
-#[cfg(not(target_os = "linux"))]
-fn lower_priority() {}

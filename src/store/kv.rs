@@ -234,7 +234,9 @@ impl KeyMap {
         }
         let n = self.entries.len();
         // Replacing the table rather than clearing it gives its memory back.
-        self.entries = IndexSet::with_hasher(self.entries.hasher().clone());
+        let empty = IndexSet::with_hasher(self.entries.hasher().clone());
+        let old = std::mem::replace(&mut self.entries, empty);
+        super::reclaim::free(old, n);
         n
     }
 

@@ -15,6 +15,7 @@ mod info;
 mod jobs;
 mod jsonpath;
 mod kv;
+mod reclaim;
 pub mod sessions;
 mod tokens;
 

@@ -157,7 +157,7 @@ impl Session {
     /// restarts from the moment of expiry. Returns how many keys went.
     fn clear_and_restart(&mut self, now: u64) -> usize {
         let removed = self.key_count();
-        self.keys = None;
+        super::reclaim::free(self.keys.take(), removed);
         let duration = self.duration_ms().max(1);
         let periods = ((now - self.deadline()) / duration).saturating_add(1);
         self.set_deadline(self.deadline().saturating_add(periods.saturating_mul(duration)));
@@ -313,16 +313,29 @@ impl Sessions {
         if let Some(timer) = session.timer {
             self.wheel.cancel(timer);
         }
-        self.total_keys -= session.key_count();
-        !(session.is_due(ticks_floor(now)) && session.flag(DELETE_SESSION))
+        let keys = session.key_count();
+        self.total_keys -= keys;
+        let live = !(session.is_due(ticks_floor(now)) && session.flag(DELETE_SESSION));
+        super::reclaim::free(session, keys);
+        live
     }
 
     /// Ends every session; returns how many were live.
+    ///
+    /// Costs about the number of timers due, not the number of sessions:
+    /// a session whose deadline has passed has a due timer (the invariant
+    /// above), so only those are looked at to count the live ones, and the
+    /// sessions and timers themselves are freed off the loop
+    /// ([`super::reclaim`]).
     pub fn end_all(&mut self, now: Duration) -> usize {
         let now = ticks_floor(now);
-        let gone = self.map.values().filter(|s| s.is_due(now) && s.flag(DELETE_SESSION)).count();
+        let mut gone = 0;
+        while let Some(token) = self.wheel.poll(now) {
+            gone += usize::from(self.map.get(&token).is_some_and(|s| s.is_due(now) && s.flag(DELETE_SESSION)));
+        }
         let live = self.map.len() - gone;
-        self.map = TokenMap::default();
+        let sessions = std::mem::take(&mut self.map);
+        super::reclaim::free(sessions, self.total_keys + live + gone);
         self.wheel.clear();
         self.total_keys = 0;
         live
@@ -456,6 +469,7 @@ impl Sessions {
         }
         let keys = session.key_count();
         self.total_keys -= keys;
+        super::reclaim::free(session, keys);
         keys
     }
 

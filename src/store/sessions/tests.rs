@@ -244,6 +244,40 @@ fn end_all_counts_only_live_sessions_and_frees_everything() {
 }
 
 #[test]
+fn end_all_looks_past_due_timers_to_the_deadline() {
+    // Extended sessions keep their first timer (lazy re-arm): at 1,500 ms it
+    // is due, yet the session lives until 1,900 ms.
+    let mut sessions = Sessions::new();
+    let extend = Expiry { extend_on_set_add: true, delete_session: true, ..expiry(1) };
+    let extended: Vec<u64> = (0..3).map(|_| sessions.create(Some(extend), ms(0)).unwrap()).collect();
+    for &token in &extended {
+        set(&mut sessions, token, ms(900), &["k"]).unwrap();
+    }
+    let expired = sessions.create(Some(Expiry { delete_session: true, ..expiry(1) }), ms(0)).unwrap();
+    let later = sessions.create(Some(Expiry { delete_session: true, ..expiry(60) }), ms(0)).unwrap();
+    assert_eq!(sessions.end_all(ms(1_500)), 4, "the 3 extended and {later}, not {expired}");
+    assert!(sessions.is_empty() && sessions.wheel.is_empty());
+}
+
+#[test]
+fn end_all_of_many_sessions_with_keys_counts_and_frees_them() {
+    // More than the reclaimer drops in place: the map goes to its thread.
+    let mut sessions = Sessions::new();
+    let n = super::super::reclaim::INLINE_MAX + 10;
+    for i in 0..n {
+        let delete = Expiry { delete_session: true, ..expiry(1) };
+        let settings = if i % 10 == 0 { Some(delete) } else { None };
+        let token = sessions.create(settings, ms(0)).unwrap();
+        set(&mut sessions, token, ms(0), &["a", "b"]).unwrap();
+    }
+    assert_eq!(sessions.total_keys(), 2 * n);
+    assert_eq!(sessions.end_all(ms(1_000)), n - n.div_ceil(10));
+    assert!(sessions.is_empty() && sessions.wheel.is_empty());
+    assert_eq!(sessions.total_keys(), 0);
+    super::super::reclaim::settle();
+}
+
+#[test]
 fn key_totals_follow_every_change() {
     let mut sessions = Sessions::new();
     let a = sessions.create(Some(Expiry { delete_session: true, ..expiry(1) }), ms(0)).unwrap();
