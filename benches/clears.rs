@@ -12,23 +12,14 @@
 
 use std::time::Instant;
 
+use common::run;
 use divan::Bencher;
-use ndb::protocol::{Protocol, Reply, decode};
 use ndb::store::{ServerInfo, Store};
+
+mod common;
 
 fn main() {
     divan::main();
-}
-
-/// Runs one request; returns the reply.
-fn run(store: &mut Store, request: &str, now: Instant) -> String {
-    let mut out = Vec::new();
-    let mut reply = Reply::new(&mut out, Protocol::V07);
-    match decode(request) {
-        Ok(command) => drop(store.execute(command, now, &mut reply)),
-        Err(rejection) => reply.rejection(&rejection),
-    }
-    String::from_utf8(out).expect("UTF-8 reply")
 }
 
 fn empty_store() -> Store {

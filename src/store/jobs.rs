@@ -114,6 +114,9 @@ enum Queued {
     /// A `KV_SAVE` (no `find`) or a `KV_FIND` over every key whose
     /// snapshot is still being taken.
     KvSnapshot { verb: Verb, name: String, find: Option<FindJob> },
+    /// An `SH_SAVE` of every session, asked at `since` (session-clock
+    /// time), whose snapshot is still being taken.
+    SessionSnapshot { verb: Verb, name: String, since: Duration },
 }
 
 /// The jobs of save and load commands, in request order.
@@ -314,26 +317,42 @@ impl Store {
         self.queue(Queued::KvSnapshot { verb, name, find: None })
     }
 
+    /// Queues an `SH_SAVE` of every session asked at `since`, whose
+    /// snapshot [`Store::next_job`] takes.
+    pub(super) fn queue_session_save(&mut self, verb: Verb, name: String, since: Duration) -> super::Executed {
+        self.queue(Queued::SessionSnapshot { verb, name, since })
+    }
+
     /// Queues a `KV_FIND` over every key, whose snapshot [`Store::next_job`]
     /// takes into `find`'s entries.
     pub(super) fn queue_kv_find(&mut self, find: FindJob) -> super::Executed {
         self.queue(Queued::KvSnapshot { verb: Verb::KvFind, name: String::new(), find: Some(find) })
     }
 
-    /// The next job to run, in request order, if it is ready. A `KV_SAVE`
-    /// or `KV_FIND` over every key at the front has its snapshot advanced by
-    /// up to [`SNAPSHOT_KEYS_PER_STEP`] keys per call and is ready once it
-    /// is complete. Call it until `None` once per turn.
+    /// The next job to run, in request order, if it is ready. A `KV_SAVE`,
+    /// a `KV_FIND` over every key or an `SH_SAVE` of every session at the
+    /// front has its snapshot advanced by up to [`SNAPSHOT_KEYS_PER_STEP`]
+    /// keys (and sessions) per call and is ready once it is complete. Call
+    /// it until `None` once per turn.
     pub fn next_job(&mut self) -> Option<(JobId, Job)> {
         let (_, front) = self.jobs.queue.front_mut()?;
-        if let Queued::KvSnapshot { verb, name, find } = front {
-            self.kv.begin_snapshot();
-            let entries = self.kv.snapshot_step(SNAPSHOT_KEYS_PER_STEP)?;
-            let work = match find.take() {
-                Some(find) => Work::Find(FindJob { entries, ..find }),
-                None => Work::Save(Snapshot::Kv(entries)),
-            };
-            *front = Queued::Ready(Job { verb: *verb, name: std::mem::take(name), work });
+        match front {
+            Queued::KvSnapshot { verb, name, find } => {
+                self.kv.begin_snapshot();
+                let entries = self.kv.snapshot_step(SNAPSHOT_KEYS_PER_STEP)?;
+                let work = match find.take() {
+                    Some(find) => Work::Find(FindJob { entries, ..find }),
+                    None => Work::Save(Snapshot::Kv(entries)),
+                };
+                *front = Queued::Ready(Job { verb: *verb, name: std::mem::take(name), work });
+            }
+            Queued::SessionSnapshot { verb, name, since } => {
+                self.sessions.begin_snapshot(*since);
+                let records = self.sessions.snapshot_step(SNAPSHOT_KEYS_PER_STEP)?;
+                let work = Work::Save(Snapshot::Sessions(records));
+                *front = Queued::Ready(Job { verb: *verb, name: std::mem::take(name), work });
+            }
+            Queued::Ready(_) => {}
         }
         match self.jobs.queue.pop_front() {
             Some((id, Queued::Ready(job))) => Some((id, job)),

@@ -170,9 +170,14 @@ impl Store {
             Command::KvSave(Ok(save)) => return self.queue_kv_save(verb, save.name.into_owned()),
             Command::ShSave(Ok(save)) => {
                 let since = self.since(now);
-                let records = self.sessions.snapshot(save.tokens.as_deref(), since);
-                let work = Work::Save(Snapshot::Sessions(records));
-                return self.queue_job(Job { verb, name: save.name.into_owned(), work });
+                let name = save.name.into_owned();
+                let Some(tokens) = save.tokens.as_deref() else {
+                    return self.queue_session_save(verb, name, since);
+                };
+                // The listed sessions only: at most what one message can
+                // name, copied at once.
+                let records = self.sessions.snapshot(Some(tokens), since);
+                return self.queue_job(Job { verb, name, work: Work::Save(Snapshot::Sessions(records)) });
             }
             Command::KvLoad(name) => {
                 return self.queue_job(Job { verb, name: name.into_owned(), work: Work::Load(SaveKind::Kv) });

@@ -349,3 +349,173 @@ fn a_crowded_slot_cascades_within_the_move_budget() {
     assert!(now <= 60_000 + 60_000, "{now}");
     assert!(calls > 20_000 / 500, "{calls}");
 }
+
+/// Every session of a snapshot, in token order (steps and copy-on-write
+/// produce them in no particular order).
+fn sorted(mut records: Vec<SessionRecord>) -> Vec<SessionRecord> {
+    records.sort_by_key(|r| r.token);
+    records
+}
+
+/// Steps the snapshot under way to completion, `work` units at a time.
+fn finish_snapshot(sessions: &mut Sessions, work: usize) -> Vec<SessionRecord> {
+    loop {
+        if let Some(records) = sessions.snapshot_step(work) {
+            return sorted(records);
+        }
+        assert!(sessions.is_snapshotting());
+    }
+}
+
+#[test]
+fn a_stepped_snapshot_holds_the_sessions_as_they_were_when_it_began() {
+    let mut sessions = Sessions::new();
+    let delete = Expiry { delete_session: true, ..expiry(1) };
+    let kept = sessions.create(None, ms(0)).unwrap();
+    let changed = sessions.create(None, ms(0)).unwrap();
+    let ended = sessions.create(None, ms(0)).unwrap();
+    let cleared = sessions.create(None, ms(0)).unwrap();
+    let expiring = sessions.create(Some(delete), ms(0)).unwrap();
+    let restarting = sessions.create(Some(expiry(1)), ms(0)).unwrap();
+    let already_due = sessions.create(Some(delete), ms(0)).unwrap();
+    for token in [kept, changed, ended, cleared, expiring, restarting] {
+        set(&mut sessions, token, ms(0), &["a", "b"]).unwrap();
+    }
+    // `already_due` expires at 1,000 ms, the others are fresh: begin at
+    // 1,000 ms with every key written at 0 or later.
+    for token in [expiring, restarting] {
+        set(&mut sessions, token, ms(999), &["c"]).unwrap();
+    }
+    let _ = already_due;
+    let expected = sorted(sessions.snapshot(None, ms(999)));
+    assert_eq!(expected.len(), 7);
+    assert!(sessions.begin_snapshot(ms(999)));
+    assert!(!sessions.begin_snapshot(ms(999)), "one at a time");
+
+    // Every kind of change, before the steps reach the sessions.
+    set(&mut sessions, changed, ms(999), &["new"]).unwrap();
+    assert!(sessions.end(ended, ms(999)));
+    sessions.with_keys(cleared, ms(999), Touch::None, KeyMap::clear).unwrap();
+    let created = sessions.create(None, ms(999)).unwrap();
+    set(&mut sessions, created, ms(999), &["x"]).unwrap();
+    // 1,000 ms: `expiring`, `restarting` and `already_due` reach their
+    // deadline; the first by active expiry, the second on access.
+    expire_all(&mut sessions, ms(1_000));
+    assert_eq!(count(&mut sessions, restarting, ms(1_000)), Some(0));
+
+    assert_eq!(finish_snapshot(&mut sessions, 2), expected);
+    assert!(!sessions.is_snapshotting());
+    // The marks are gone: the next snapshot sees the sessions as they are.
+    let now = sorted(sessions.snapshot(None, ms(1_000)));
+    assert!(sessions.begin_snapshot(ms(1_000)));
+    assert_eq!(finish_snapshot(&mut sessions, 1), now);
+}
+
+#[test]
+fn ending_every_session_mid_snapshot_copies_them_first() {
+    let mut sessions = Sessions::new();
+    for _ in 0..50 {
+        let token = sessions.create(None, ms(0)).unwrap();
+        set(&mut sessions, token, ms(0), &["a"]).unwrap();
+    }
+    let expected = sorted(sessions.snapshot(None, ms(0)));
+    assert!(sessions.begin_snapshot(ms(0)));
+    assert!(sessions.snapshot_step(10).is_none());
+    assert_eq!(sessions.end_all(ms(0)), 50);
+    assert_eq!(finish_snapshot(&mut sessions, 10), expected);
+}
+
+#[test]
+fn a_snapshot_step_is_bounded_by_sessions_and_keys() {
+    let mut sessions = Sessions::new();
+    let tokens: Vec<u64> = (0..100).map(|_| sessions.create(None, ms(0)).unwrap()).collect();
+    for &token in &tokens {
+        set(&mut sessions, token, ms(0), &["a", "b", "c"]).unwrap();
+    }
+    assert!(sessions.begin_snapshot(ms(0)));
+    // 4 units per session (itself and three keys): 100 units is 25 sessions.
+    let mut steps = 1;
+    while sessions.snapshot_step(100).is_none() {
+        steps += 1;
+    }
+    assert_eq!(steps, 4);
+}
+
+mod stepped_snapshot_model {
+    //! Random changes interleaved with snapshot steps: the finished
+    //! snapshot always equals a copy taken at once when it began.
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Set(usize, u8),
+        Clear(usize),
+        End(usize),
+        New(bool),
+        Advance(u64),
+        Expire,
+        Step(usize),
+        EndAll,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (any::<usize>(), any::<u8>()).prop_map(|(i, k)| Op::Set(i, k)),
+            1 => any::<usize>().prop_map(Op::Clear),
+            1 => any::<usize>().prop_map(Op::End),
+            1 => any::<bool>().prop_map(Op::New),
+            2 => (0u64..700).prop_map(Op::Advance),
+            1 => Just(Op::Expire),
+            3 => (1usize..6).prop_map(Op::Step),
+            1 => Just(Op::EndAll),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        #[test]
+        fn the_snapshot_is_the_moment_it_began(initial in 0usize..20, ops in proptest::collection::vec(op(), 0..60)) {
+            let mut sessions = Sessions::new();
+            let mut tokens = Vec::new();
+            let mut now = 0;
+            for i in 0..initial {
+                let settings = Expiry { delete_session: i % 2 == 0, ..expiry(1) };
+                let token = sessions.create((i % 3 != 0).then_some(settings), ms(0)).unwrap();
+                set(&mut sessions, token, ms(0), &["a", "b"]).unwrap();
+                tokens.push(token);
+            }
+            now += 500;
+            let expected = sorted(sessions.snapshot(None, ms(now)));
+            prop_assert!(sessions.begin_snapshot(ms(now)));
+            let mut result = None;
+            for op in ops {
+                let pick = |i: usize| tokens.get(i % tokens.len().max(1)).copied().unwrap_or(0);
+                match op {
+                    Op::Set(i, k) => drop(set(&mut sessions, pick(i), ms(now), &[&k.to_string()])),
+                    Op::Clear(i) => drop(sessions.with_keys(pick(i), ms(now), Touch::None, KeyMap::clear)),
+                    Op::End(i) => drop(sessions.end(pick(i), ms(now))),
+                    Op::New(expires) => {
+                        let settings = expires.then_some(Expiry { delete_session: true, ..expiry(1) });
+                        tokens.push(sessions.create(settings, ms(now)).unwrap());
+                    }
+                    Op::Advance(by) => now += by,
+                    Op::Expire => drop(expire_all(&mut sessions, ms(now))),
+                    Op::Step(work) => {
+                        if let Some(records) = sessions.snapshot_step(work) {
+                            prop_assert!(result.is_none());
+                            result = Some(sorted(records));
+                        }
+                    }
+                    Op::EndAll => drop(sessions.end_all(ms(now))),
+                }
+            }
+            let result = match result {
+                Some(records) => records,
+                None => finish_snapshot(&mut sessions, 3),
+            };
+            prop_assert_eq!(result, expected);
+        }
+    }
+}
