@@ -27,6 +27,7 @@
 
 mod edit;
 mod find;
+mod regex;
 mod text;
 
 use serde_json_path::JsonPath;
