@@ -369,9 +369,9 @@ impl Sessions {
     ///
     /// Costs about the number of timers due, not the number of sessions:
     /// a session whose deadline has passed has a due timer (the invariant
-    /// above), so only those are looked at to count the live ones, and the
-    /// sessions and timers themselves are freed off the loop
-    /// ([`super::reclaim`]).
+    /// of the module docs), so only those are looked at to count the live
+    /// ones, and the sessions themselves are freed off the loop
+    /// (`store/reclaim.rs`).
     pub fn end_all(&mut self, now: Duration) -> usize {
         // A snapshot under way copies what it still needs first.
         self.copy_marked(usize::MAX);
