@@ -18,22 +18,13 @@
 
 use std::time::{Duration, Instant};
 
+use common::Rng;
 use ndb::protocol::{Protocol, Reply, decode};
 use ndb::store::sessions::Budget;
 use ndb::store::{MAX_CASCADE_MOVES_PER_TICK, MAX_EXPIRE_PER_TICK, ServerInfo, Store};
 use ndb::timer_wheel::TimerWheel;
 
-/// A small deterministic generator (xorshift64) so runs are comparable.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, bound: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % bound
-    }
-}
+mod common;
 
 /// This thread's CPU time: unlike the wall clock, it does not count the
 /// time the thread spent waiting for a core, so a busy machine does not

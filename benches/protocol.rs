@@ -15,10 +15,13 @@
 use std::io::{self, Read, Write};
 use std::time::Instant;
 
+use common::Rng;
 use divan::{Bencher, black_box};
 use ndb::conn::{Conn, Limits, Message, Scratch, Transport};
 use ndb::protocol::{Protocol, Reply, Status, Verb, decode};
 use ndb::store::{ServerInfo, Store};
+
+mod common;
 
 fn main() {
     divan::main();
@@ -34,18 +37,6 @@ const SET: &str = r#"{"KV_SET":{"keys":{"key:000000012345":"xxxxxxxxxxxxxxxx"}}}
 const GET: &str = r#"{"KV_GET":{"keys":["key:000000012345"]}}"#;
 const SET_PYTHON: &str =
     r#"{"KV_SET": {"keys": {"key:000000012345": "xxxxxxxxxxxxxxxx", "\u017c\u00f3\u0142w": [1, 2, 3]}}}"#;
-
-/// A small deterministic generator (xorshift64) so runs are comparable.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, bound: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % bound
-    }
-}
 
 fn set_request(key: u64) -> String {
     format!(r#"{{"KV_SET":{{"keys":{{"key:{key:012}":"xxxxxxxxxxxxxxxx"}}}}}}"#)

@@ -13,9 +13,12 @@
 
 use std::time::{Duration, Instant};
 
+use common::Rng;
 use divan::Bencher;
 use ndb::protocol::{Protocol, Reply, decode};
 use ndb::store::{ServerInfo, Store};
+
+mod common;
 
 fn main() {
     divan::main();
@@ -28,18 +31,6 @@ const LIVE: [usize; 2] = [1_000, 1_000_000];
 const REQUESTS: usize = 1 << 16;
 /// Sessions in the mass-expiry benchmark.
 const MASS: usize = 200_000;
-
-/// A small deterministic generator (xorshift64) so runs are comparable.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, bound: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % bound
-    }
-}
 
 /// Runs one request and returns the reply's length (so nothing is optimised
 /// away); `out` is reused like a connection's output buffer.

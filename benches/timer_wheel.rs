@@ -6,8 +6,11 @@
 //!
 //! Run with `cargo bench --bench timer_wheel`.
 
+use common::Rng;
 use divan::Bencher;
 use ndb::timer_wheel::{TimerKey, TimerWheel};
+
+mod common;
 
 fn main() {
     divan::main();
@@ -17,22 +20,6 @@ fn main() {
 const N: usize = 1_000_000;
 /// Deadlines fall within one hour (in ms) of the wheel's current tick.
 const SPREAD_MS: u64 = 3_600_000;
-
-/// A small deterministic generator (xorshift64) so runs are comparable.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, bound: u64) -> u64 {
-        self.next() % bound
-    }
-}
 
 fn spread_deadlines(rng: &mut Rng) -> Vec<u64> {
     (0..N).map(|_| 1 + rng.below(SPREAD_MS)).collect()

@@ -1,5 +1,8 @@
-//! Helpers shared by the benchmarks that drive a `Store` the way the server
-//! does, from request text to reply bytes.
+//! Helpers shared by the benchmarks: a deterministic random source, and a
+//! `Store` driven the way the server drives it, from request text to reply
+//! bytes. Each benchmark uses part of it.
+
+#![allow(dead_code)]
 
 use std::time::Instant;
 
@@ -16,4 +19,22 @@ pub fn run(store: &mut Store, request: &str, now: Instant) -> String {
         Err(rejection) => reply.rejection(&rejection),
     }
     String::from_utf8(out).expect("UTF-8 reply")
+}
+
+/// A small deterministic generator (xorshift64) so runs are comparable.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next number.
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// The next number below `bound`.
+    pub fn below(&mut self, bound: u64) -> u64 {
+        self.next() % bound
+    }
 }
