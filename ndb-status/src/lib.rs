@@ -4,8 +4,15 @@
 //! one into the number on the wire. Only the save statuses depend on the
 //! [`Protocol`] setting: NemesisDB 0.9 renumbered them (a successful save is
 //! 121 for the 0.7.4 client and 120 for the 0.9 client).
+//!
+//! A crate of its own, without dependencies, so the table is defined once:
+//! the `ndb` server library re-exports it (`ndb::Status`, `ndb::Protocol`)
+//! and the `ndb-client` crate reads replies with it.
 
-use std::fmt;
+#![no_std]
+#![warn(missing_docs)]
+
+use core::fmt;
 
 /// Which generation of the NemesisDB protocol's status numbering to speak.
 ///

@@ -346,7 +346,7 @@ impl MapOp<'_> {
 pub type SaveRequest<'a> = Result<Save<'a>, SaveRejected>;
 
 /// The parameter failure of a save request: its status and `m`.
-pub type SaveRejected = (super::status::Status, &'static str);
+pub type SaveRejected = (super::Status, &'static str);
 
 /// The arguments of `KV_SAVE` and `SH_SAVE`.
 #[derive(Debug, Clone, PartialEq, Eq)]

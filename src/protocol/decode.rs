@@ -29,11 +29,11 @@ use serde::de::Deserializer;
 
 use serde_json::value::RawValue;
 
+use super::Status;
 use super::command::{
     ArrAppend, Command, Expiry, Find, FindRsp, KeyValues, MAX_PARAMS, MapOp, Param, Save, Update, Verb,
     is_valid_save_name,
 };
-use super::status::Status;
 
 mod visit;
 

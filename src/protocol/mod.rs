@@ -9,7 +9,6 @@
 mod command;
 mod decode;
 mod reply;
-mod status;
 
 pub use command::{
     ArrAppend, Command, Expiry, Find, FindRsp, KeyNames, KeyValues, MapOp, Save, SaveRejected, SaveRequest, Update,
@@ -18,5 +17,5 @@ pub use command::{
 pub use decode::{
     BAD_NAME, MISSING_PARAMETER, PARAM_TYPE_INCORRECT, PATH_EMPTY, RSP_INVALID, Rejection, RspName, Shape, decode,
 };
+pub use ndb_status::{Protocol, Status};
 pub use reply::{Members, Reply, write_str};
-pub use status::{Protocol, Status};

@@ -9,7 +9,7 @@
 
 use super::command::Verb;
 use super::decode::{Rejection, RspName, Shape};
-use super::status::{Protocol, Status};
+use super::{Protocol, Status};
 
 /// Writes one reply document into a buffer.
 pub struct Reply<'b> {

@@ -11,8 +11,8 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 use serde_json::value::RawValue;
 
 use super::{Args, Body, Envelope, MISSING_PARAMETER, Names, Slot, check};
+use crate::protocol::Status;
 use crate::protocol::command::{EXPIRY_PARAMS, Expiry, KeyValues, Kind, Param, Verb};
-use crate::protocol::status::Status;
 
 /// Implements the scalar `visit_*` methods of a visitor to return one value.
 macro_rules! scalars_are {
