@@ -58,15 +58,13 @@
 //! - [`persist`]: saves on disk, written and read on a thread of their own.
 //! - [`timer_wheel`]: a generic hierarchical timer wheel in millisecond ticks.
 //! - [`config`], [`cli`]: settings, config files and flags.
-//! - [`client`]: a blocking client, one method per command (what `ndb-cli`
-//!   uses); [`ServerThread`] runs a server on a thread of its own.
+//! - [`ServerThread`] runs a server on a thread of its own.
 //! - [`error`]: set-up errors.
 
 #![warn(missing_docs)]
 
 mod background;
 pub mod cli;
-pub mod client;
 pub mod config;
 pub mod conn;
 pub mod error;

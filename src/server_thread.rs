@@ -31,7 +31,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 ///
 /// ```
 /// let server = ndb::ServerThread::spawn(ndb::Config::default().port(0))?;
-/// let mut client = ndb::client::Client::connect(&server.url())?;
+/// let mut client = ndb_client::Client::connect(&server.url())?;
 /// assert_eq!(client.kv_count()?, 0);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{Raw, TestServer, frame, start, start_with, text_frame};
-use ndb::client::Client;
+use ndb_client::Client;
 use serde_json::json;
 
 const CHECK: &str = r#"{"KV_GET":{"keys":["kept"]}}"#;

@@ -29,7 +29,7 @@ fn host_echo_and_ndb_share_one_loop() {
     let mut echo = TcpStream::connect(bound.echo).unwrap();
     echo.set_read_timeout(Some(common::TIMEOUT)).unwrap();
     let mut echo_lines = BufReader::new(echo.try_clone().unwrap());
-    let mut ndb = ndb::client::Client::connect(&format!("ws://{}/", bound.ndb)).unwrap();
+    let mut ndb = ndb_client::Client::connect(&format!("ws://{}/", bound.ndb)).unwrap();
     for i in 0..20 {
         writeln!(echo, "line {i}").unwrap();
         ndb.kv_set(serde_json::json!({format!("k{i}"): i})).unwrap();

@@ -6,8 +6,8 @@ mod common;
 
 use common::saves::{TempDir, fixtures, stamps, without_duration};
 use ndb::Config;
-use ndb::client::{Error, Expiry, Token};
 use ndb::protocol::{Protocol, Status};
+use ndb_client::{Error, Expiry, Token};
 use serde_json::{Value, json};
 
 fn server(dir: &TempDir) -> common::TestServer {
@@ -90,7 +90,7 @@ fn sessions_round_trip_and_loads_skip_live_tokens() {
     c.sh_set(plain, json!({"user": "ann"})).unwrap();
     let saved = c.sh_save("all", None).unwrap();
     assert_eq!(saved.name, "all");
-    let settings = |info: ndb::client::SessionInfo| {
+    let settings = |info: ndb_client::SessionInfo| {
         info.expiry.map(|e| (e.duration_secs, e.delete_session, e.extend_on_set_add, e.extend_on_get))
     };
     let before = (settings(c.sh_info(cart).unwrap()), settings(c.sh_info(empty).unwrap()));

@@ -8,7 +8,12 @@
 //! `true`, `[1,2]`, `"a b"`, `1e3` stays `1e3`), else as a JSON string
 //! (`hello` becomes `"hello"`).
 
-use ndb::protocol::write_str;
+/// Appends `s` as a JSON string literal (serde_json escapes `"`, `\` and
+/// control characters, nothing else).
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    // Serializing a `str` into a `Vec` has no way to fail.
+    let _ = serde_json::to_writer(out, s);
+}
 
 /// What to do with one line.
 #[derive(Debug, PartialEq, Eq)]

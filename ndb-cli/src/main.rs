@@ -9,7 +9,7 @@
 //!
 //! Owns: options, the three modes, the connection (reconnecting after a
 //! loss), exit statuses. Lines are read by [`line`](mod@line), replies shown by
-//! [`render`]; the wire is spoken by `ndb::client`.
+//! [`render`]; the wire is spoken by `ndb_client`.
 
 mod line;
 mod render;
@@ -20,8 +20,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use lexopt::prelude::*;
-use ndb::client::{Builder, Client, Error};
-use ndb::protocol::Protocol;
+use ndb_client::{Builder, Client, Error, Protocol};
 use rustyline::error::ReadlineError;
 
 use line::Action;
@@ -194,7 +193,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Ok(Parsed::Version) => {
-            emit(&format!("ndb-cli {}\n", ndb::VERSION));
+            emit(&format!("ndb-cli {}\n", env!("CARGO_PKG_VERSION")));
             return ExitCode::SUCCESS;
         }
         Err(e) => {

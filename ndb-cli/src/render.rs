@@ -9,7 +9,7 @@
 //! value that fits in [`WIDTH`] columns stays on one line; larger ones are
 //! broken one member or item per line, indented by two spaces.
 
-use ndb::protocol::{Protocol, Status};
+use ndb_client::{Protocol, Status};
 use serde_json::Value;
 
 /// Columns a one-line value may take.

@@ -2,7 +2,7 @@
 //! its exact output, raw requests, commands from a pipe, exit statuses, and
 //! once through a pseudo-terminal (`script`) for the interactive shell.
 
-mod common;
+use testkit as common;
 
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};

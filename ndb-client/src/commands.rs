@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 
 use super::types::{Expiry, FindReply, Found, KvLoaded, Saved, SessionInfo, SessionTotals, SessionsLoaded, SvInfo};
 use super::{Client, Error, Request, Token};
-use crate::protocol::Status;
+use crate::Status;
 
 /// The result of every command method.
 pub type Result<T> = std::result::Result<T, Error>;
@@ -186,7 +186,7 @@ impl Client {
     /// `None`), and returns its token.
     ///
     /// ```no_run
-    /// use ndb::client::{Client, Expiry};
+    /// use ndb_client::{Client, Expiry};
     /// use serde_json::json;
     ///
     /// let mut client = Client::connect("ws://127.0.0.1:1987/")?;
@@ -195,7 +195,7 @@ impl Client {
     /// assert_eq!(client.sh_get_one(cart, "items")?, Some(json!([3, 5])));
     /// assert_eq!(client.sh_info(cart)?.key_count, 1);
     /// client.sh_end(cart)?;
-    /// # Ok::<(), ndb::client::Error>(())
+    /// # Ok::<(), ndb_client::Error>(())
     /// ```
     ///
     /// # Errors

@@ -6,7 +6,7 @@ use std::io;
 
 use serde_json::Value;
 
-use crate::protocol::Status;
+use crate::Status;
 
 /// A client call's failure.
 #[derive(Debug)]

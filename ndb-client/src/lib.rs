@@ -10,10 +10,13 @@
 //!
 //! Owns: connecting (with a timeout), request writing, reply checking.
 //! Must not touch the server's internals: it speaks only the wire protocol,
-//! so it works against any NemesisDB 0.7.4 or 0.9 server as well.
+//! so it works against any NemesisDB 0.7.4 or 0.9 server as well. It does
+//! not depend on the `ndb` server library; the status table it reads replies
+//! with is the `ndb-status` crate, re-exported here as [`Status`] and
+//! [`Protocol`].
 //!
 //! ```
-//! use ndb::client::{Client, Expiry};
+//! use ndb_client::{Client, Expiry};
 //! use serde_json::json;
 //!
 //! # let server = ndb::ServerThread::spawn(ndb::Config::default().port(0))?;
@@ -25,13 +28,15 @@
 //!
 //! // An error status comes back as an error value, with its name.
 //! let err = client.kv_rmv(Vec::<String>::new()).unwrap_err();
-//! assert_eq!(err.status(), Some(ndb::protocol::Status::ValueSize));
+//! assert_eq!(err.status(), Some(ndb_client::Status::ValueSize));
 //!
 //! // Any request text, for commands or shapes the methods do not cover.
 //! let reply = client.call(r#"{"KV_KEYS":{}}"#)?;
 //! assert_eq!(reply, json!({"KV_KEYS_RSP": {"keys": ["user", "visits"], "st": 1}}));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+
+#![warn(missing_docs)]
 
 mod commands;
 mod error;
@@ -52,7 +57,7 @@ pub use types::{
     Expiry, ExpiryInfo, FindReply, Found, KvLoaded, Saved, SessionInfo, SessionTotals, SessionsLoaded, SvInfo, Token,
 };
 
-use crate::protocol::{Protocol, Status};
+pub use ndb_status::{Protocol, Status};
 use types::Body;
 
 /// How long connecting (TCP and upgrade) may take by default: 5 s, as the

@@ -1,15 +1,14 @@
-//! `ndb::client` against a real server: every command method, the raw
+//! `ndb_client` against a real server: every command method, the raw
 //! calls, status errors with their names, connection failures, and the
 //! `SV_INFO` counters moving as connections and requests come and go.
 
-mod common;
+use testkit as common;
 
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::time::Duration;
 
-use ndb::client::{Client, Error, Expiry, FindReply, Found, SessionTotals, Token};
-use ndb::protocol::{Protocol, Status};
+use ndb_client::{Client, Error, Expiry, FindReply, Found, Protocol, SessionTotals, Status, Token};
 use serde_json::{Value, json};
 
 #[test]

@@ -1,13 +1,15 @@
-//! Shared test support: a real server on `127.0.0.1:0` in a thread (driven
-//! through the public embedding API, exactly like `ndb-server`), the crate's
-//! own client for tests that are not about the wire, a blocking WebSocket
-//! client for tests of exact reply text, and a raw-socket client for frames
-//! a well-behaved library would never send. Waits are loops with deadlines, never sleeps.
-#![allow(dead_code)]
+//! Test support shared by every crate of the workspace: a real server on
+//! `127.0.0.1:0` in a thread (driven through the public embedding API,
+//! exactly like `ndb-server`), the `ndb-client` client for tests that are
+//! not about the wire, a blocking WebSocket client for tests of exact reply
+//! text, and a raw-socket client for frames a well-behaved library would
+//! never send. Waits are loops with deadlines, never sleeps.
+//!
+//! Not published: it depends on the `ndb` library, so the library's own unit
+//! tests (`#[cfg(test)]` in `src/`) cannot use it (they would link a second
+//! copy of the crate); their helpers stay beside them.
 
-pub mod pinger;
 pub mod saves;
-pub mod timed_host;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -57,9 +59,9 @@ impl TestServer {
         self.thread.as_ref().map_or(0, ServerThread::connections)
     }
 
-    /// The crate's own client, for everything else.
-    pub fn ndb(&self) -> ndb::client::Client {
-        ndb::client::Client::connect(&self.url()).expect("connect with ndb::client")
+    /// The `ndb-client` client, for everything else.
+    pub fn ndb(&self) -> ndb_client::Client {
+        ndb_client::Client::connect(&self.url()).expect("connect with ndb_client")
     }
 
     /// Stops the server and waits for its thread.

@@ -27,9 +27,10 @@ impl Drop for TempDir {
     }
 }
 
-/// The saves written by the original NemesisDB, committed with the tests.
+/// The saves written by the original NemesisDB, committed with the
+/// library's tests (`tests/fixtures/original-saves` at the workspace root).
 pub fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/original-saves")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/original-saves")
 }
 
 /// A reply with its `duration` member replaced by 0, after checking it is
