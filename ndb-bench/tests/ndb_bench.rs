@@ -4,7 +4,7 @@
 //! connection) that answers every request with `<CMD>_RSP` and the status
 //! the test chooses.
 
-mod common;
+use testkit as common;
 
 use std::net::TcpListener;
 use std::process::{Command, Output};
