@@ -57,14 +57,13 @@
 //! - [`store`]: the single owner of all data.
 //! - [`persist`]: saves on disk, written and read on a thread of their own.
 //! - [`timer_wheel`]: a generic hierarchical timer wheel in millisecond ticks.
-//! - [`config`], [`cli`]: settings, config files and flags.
+//! - [`config`]: settings and config files.
 //! - [`ServerThread`] runs a server on a thread of its own.
 //! - [`error`]: set-up errors.
 
 #![warn(missing_docs)]
 
 mod background;
-pub mod cli;
 pub mod config;
 pub mod conn;
 pub mod error;
@@ -78,6 +77,7 @@ pub mod timer_wheel;
 
 pub use config::Config;
 pub use error::{ConfigError, Error};
+pub use ndb_status::{Protocol, Status};
 pub use server::{Server, TokenRange};
 pub use server_thread::ServerThread;
 

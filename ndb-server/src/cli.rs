@@ -1,5 +1,5 @@
 //! The `ndb-server` command line: flags over a config file over built-in
-//! defaults. Kept in the library so it is tested like everything else.
+//! defaults, checked with the library's own config checks.
 //!
 //! Owns: flag names, their parsing and the help text. Must not touch:
 //! sockets, the store.
@@ -9,9 +9,8 @@ use std::path::PathBuf;
 
 use lexopt::prelude::*;
 
-use crate::config::{Config, check_max_head_bytes, check_max_payload, check_positive, check_save_name, check_timeout};
-use crate::error::ConfigError;
-use crate::protocol::Protocol;
+use ndb::config::{check_max_head_bytes, check_max_payload, check_positive, check_save_name, check_timeout};
+use ndb::{Config, ConfigError, Protocol};
 
 /// The help text of `ndb-server --help`.
 pub const HELP: &str = "\

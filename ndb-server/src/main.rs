@@ -7,12 +7,14 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use cli::{Action, Options};
 use log::{error, info, warn};
 use mio::{Events, Interest, Poll, Token};
-use ndb::cli::{self, Action, Options};
 use ndb::{Error, Server, TokenRange};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
+
+mod cli;
 
 /// The signal pipe's token; the server's range starts after it.
 const SIGNAL_TOKEN: Token = Token(0);
@@ -58,7 +60,8 @@ fn run(options: Options) -> Result<(), Error> {
     let mut poll = Poll::new()?;
     let mut server = Server::bind(options.config, tokens)?;
     if let Some(load) = &options.load {
-        load_at_start(&mut server, load.path.as_ref().unwrap_or(&persist_path), &load.name)?;
+        let root = load.path.as_ref().unwrap_or(&persist_path);
+        server.load_at_start(root, &load.name, Instant::now()).map_err(Error::Persist)?;
     }
     server.register(poll.registry())?;
     let mut signals = Signals::new([SIGINT, SIGTERM])?;
@@ -110,24 +113,6 @@ fn run(options: Options) -> Result<(), Error> {
         server.save_all(&name, Instant::now()).map_err(Error::Persist)?;
     }
     info!("stopped");
-    Ok(())
-}
-
-/// Loads the newest complete saves named `name` under `root` into the
-/// store before serving.
-fn load_at_start(server: &mut Server, root: &std::path::Path, name: &str) -> Result<(), Error> {
-    let loaded = ndb::persist::load_at_start(root, name).map_err(Error::Persist)?;
-    let now = Instant::now();
-    for snapshot in [loaded.kv, loaded.sessions].into_iter().flatten() {
-        let kind = snapshot.kind().as_str();
-        let applied = server.store_mut().apply(snapshot, now);
-        info!(
-            "loaded the {kind} save {name:?} from {}: {} sessions, {} keys",
-            root.display(),
-            applied.sessions,
-            applied.keys
-        );
-    }
     Ok(())
 }
 

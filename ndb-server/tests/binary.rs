@@ -1,6 +1,6 @@
 //! The `ndb-server` binary itself: flags, errors, start-up line, signals.
 
-mod common;
+use testkit as common;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

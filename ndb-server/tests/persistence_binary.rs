@@ -1,7 +1,7 @@
 //! Saves through the `ndb-server` binary: loads at start-up, the save on
 //! exit, and `kill -9` in the middle of saves.
 
-mod common;
+use testkit as common;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

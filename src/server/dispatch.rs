@@ -7,6 +7,7 @@
 //! `Waker`), so while jobs are in flight [`Server::poll_timeout`] is at most
 //! [`JOB_POLL_INTERVAL`] and every [`Server::tick`] collects what finished.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::Server;
@@ -47,6 +48,30 @@ impl Server {
     pub fn save_all(&mut self, name: &str, now: Instant) -> Result<(), String> {
         self.wait_for_jobs(now);
         crate::persist::save_all(&mut self.store, self.worker.root(), name, now)
+    }
+
+    /// Loads the newest complete saves named `name` under `root` (a KV
+    /// save, a session save, or both) into the store, as `KV_LOAD` and
+    /// `SH_LOAD` would, and logs what each brought. For a host's start-up
+    /// path, before serving (`ndb-server --loadName`).
+    ///
+    /// # Errors
+    /// One line saying why nothing was loaded: the name is invalid or holds
+    /// no complete save, or a file of the save is unreadable or corrupt
+    /// (naming it). The store is then left as it was.
+    pub fn load_at_start(&mut self, root: &Path, name: &str, now: Instant) -> Result<(), String> {
+        let loaded = crate::persist::load_at_start(root, name)?;
+        for snapshot in [loaded.kv, loaded.sessions].into_iter().flatten() {
+            let kind = snapshot.kind().as_str();
+            let applied = self.store.apply(snapshot, now);
+            log::info!(
+                "loaded the {kind} save {name:?} from {}: {} sessions, {} keys",
+                root.display(),
+                applied.sessions,
+                applied.keys
+            );
+        }
+        Ok(())
     }
 
     /// Hands ready jobs to the save thread and answers the finished ones.
