@@ -192,16 +192,6 @@ impl Transport for MemStream {
     }
 }
 
-/// A masked client text frame.
-fn client_frame(text: &str) -> Vec<u8> {
-    let mask = [0x12, 0x34, 0x56, 0x78];
-    let payload = text.as_bytes();
-    let mut frame = vec![0x81, 0x80 | payload.len() as u8];
-    frame.extend_from_slice(&mask);
-    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    frame
-}
-
 #[divan::bench]
 fn conn_batch_of_16_kv_get(bencher: Bencher<'_, '_>) {
     let now = Instant::now();
@@ -217,12 +207,13 @@ fn conn_batch_of_16_kv_get(bencher: Bencher<'_, '_>) {
             let _ = store.execute(command, now, &mut reply);
         }
     };
-    conn.stream_mut().input = b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n".to_vec();
+    conn.stream_mut().input = testkit::UPGRADE.as_bytes().to_vec();
     conn.serve(&mut scratch, &limits, &mut handler);
     assert!(conn.is_open());
     let mut rng = Rng(0x2545_f491_4f6c_dd1d);
-    let batches: Vec<Vec<u8>> =
-        (0..256).map(|_| (0..BATCH).flat_map(|_| client_frame(&get_request(rng.below(KEYS)))).collect()).collect();
+    let batches: Vec<Vec<u8>> = (0..256)
+        .map(|_| (0..BATCH).flat_map(|_| testkit::text_frame(&get_request(rng.below(KEYS)))).collect())
+        .collect();
     let mut i = 0;
     bencher.bench_local(|| {
         i = (i + 1) % batches.len();

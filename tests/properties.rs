@@ -4,19 +4,18 @@
 //! one well-formed reply, and a connection's output does not depend on how
 //! its input was split or how its output was taken.
 
-use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
-use ndb::conn::{Conn, Limits, Message, ReplyKind, Scratch, Served, Transport};
+use ndb::conn::{Limits, Message};
 use ndb::http_upgrade::{MAX_HEAD_BYTES, Parse, parse};
 use ndb::protocol::{Protocol, Reply, decode, write_str};
 use ndb::server::dispatch;
 use ndb::store::{Executed, ServerInfo, Store};
 use proptest::prelude::*;
 use serde_json::Value;
-use serde_json::value::RawValue;
-
-const UPGRADE: &str = "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+use testkit::pipe::echo_through;
+use testkit::replies::{Object, check_reply};
+use testkit::wire::{UPGRADE, masked_frame};
 
 const VERBS: &[&str] = &[
     "KV_SET",
@@ -53,23 +52,6 @@ const VERBS: &[&str] = &[
 ];
 
 const PARAMS: &[&str] = &["keys", "tkn", "name", "expiry", "duration", "deleteSession", "path", "rsp", "key", "value"];
-
-type Object = std::collections::BTreeMap<String, Box<RawValue>>;
-
-/// Asserts `reply` is one JSON object with one member, keyed `ERR` or
-/// `<CMD>_RSP`, whose value is an object with an integer `st`. Parsed
-/// through `RawValue`, since stored values come back as sent (`1e400`,
-/// which `serde_json::Value` refuses, and the client's own whitespace).
-fn check_reply(reply: &[u8]) -> String {
-    let text = std::str::from_utf8(reply).expect("UTF-8");
-    let envelope: std::collections::BTreeMap<String, Object> =
-        serde_json::from_str(text).unwrap_or_else(|e| panic!("not an object of objects ({e}): {text}"));
-    assert_eq!(envelope.len(), 1, "{text}");
-    let (key, body) = envelope.into_iter().next().expect("one member");
-    assert!(key == "ERR" || key.ends_with("_RSP"), "{text}");
-    assert!(body.get("st").is_some_and(|st| serde_json::from_str::<u16>(st.get()).is_ok()), "{text}");
-    key
-}
 
 #[test]
 fn whitespace_inside_stored_values_comes_back_as_sent() {
@@ -221,118 +203,6 @@ proptest! {
     }
 }
 
-/// An in-memory socket: reads come in scripted sizes, each its own
-/// readiness event; writes take scripted amounts (0 is `WouldBlock`).
-struct Pipe {
-    input: Vec<u8>,
-    read_pos: usize,
-    splits: Vec<usize>,
-    reads: usize,
-    blocked: bool,
-    rooms: Vec<usize>,
-    writes: usize,
-    written: Vec<u8>,
-}
-
-impl Read for Pipe {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.read_pos == self.input.len() || std::mem::take(&mut self.blocked) {
-            return Err(io::ErrorKind::WouldBlock.into());
-        }
-        let step = self.splits[self.reads % self.splits.len()];
-        self.reads += 1;
-        self.blocked = true;
-        let n = step.min(buf.len()).min(self.input.len() - self.read_pos);
-        buf[..n].copy_from_slice(&self.input[self.read_pos..self.read_pos + n]);
-        self.read_pos += n;
-        Ok(n)
-    }
-}
-
-impl Write for Pipe {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let room = self.rooms[self.writes % self.rooms.len()];
-        self.writes += 1;
-        if room == 0 {
-            return Err(io::ErrorKind::WouldBlock.into());
-        }
-        let n = room.min(buf.len());
-        self.written.extend_from_slice(&buf[..n]);
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Transport for Pipe {
-    fn shutdown_write(&self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Serves `bytes` through a connection that echoes in kind; returns what
-/// it wrote and the messages it saw.
-fn serve_all(bytes: &[u8], splits: Vec<usize>, rooms: Vec<usize>, limits: &Limits) -> (Vec<u8>, usize) {
-    let pipe = Pipe {
-        input: bytes.to_vec(),
-        read_pos: 0,
-        splits,
-        reads: 0,
-        blocked: false,
-        rooms,
-        writes: 0,
-        written: Vec::new(),
-    };
-    let mut conn = Conn::new(pipe);
-    let mut scratch = Scratch::default();
-    let mut messages = 0;
-    let mut echo = |message: Message<'_>, out: &mut Vec<u8>| {
-        messages += 1;
-        match message {
-            Message::Text(t) => {
-                out.extend_from_slice(t.as_bytes());
-                ReplyKind::Text
-            }
-            Message::Binary(b) => {
-                out.extend_from_slice(b);
-                ReplyKind::Binary
-            }
-        }
-    };
-    for _ in 0..100_000 {
-        let served = conn.serve(&mut scratch, limits, &mut echo);
-        if served == Served::Finished {
-            break;
-        }
-        let flushed = conn.flush(limits);
-        if flushed == Served::Finished {
-            break;
-        }
-        let done = conn.stream().read_pos == conn.stream().input.len();
-        if done && conn.pending_output() == 0 && served == Served::Drained && flushed == Served::Drained {
-            break;
-        }
-    }
-    (std::mem::take(&mut conn.stream_mut().written), messages)
-}
-
-/// A masked client frame with the given first byte.
-fn client_frame(first: u8, payload: &[u8], mask: [u8; 4]) -> Vec<u8> {
-    let mut out = vec![first];
-    match payload.len() {
-        n if n < 126 => out.push(0x80 | n as u8),
-        n => {
-            out.push(0x80 | 126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-    }
-    out.extend_from_slice(&mask);
-    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    out
-}
-
 fn frame_bytes() -> impl Strategy<Value = Vec<u8>> {
     let payload = prop_oneof![
         "\\PC{0,20}".prop_map(String::into_bytes),
@@ -343,7 +213,7 @@ fn frame_bytes() -> impl Strategy<Value = Vec<u8>> {
         8 => prop::sample::select(vec![0x81u8, 0x82, 0x01, 0x00, 0x80, 0x89, 0x8A]),
         1 => any::<u8>(),
     ];
-    (first, payload, any::<[u8; 4]>()).prop_map(|(first, payload, mask)| client_frame(first, &payload, mask))
+    (first, payload, any::<[u8; 4]>()).prop_map(|(first, payload, mask)| masked_frame(first, &payload, mask))
 }
 
 proptest! {
@@ -369,10 +239,10 @@ proptest! {
             ..Limits::default()
         };
         let rooms = if rooms.iter().all(|&r| r == 0) { vec![1] } else { rooms };
-        let (whole, messages) = serve_all(&bytes, vec![usize::MAX], vec![usize::MAX], &limits);
-        let (split, split_messages) = serve_all(&bytes, splits, rooms, &limits);
+        let (whole, messages) = echo_through(&bytes, vec![usize::MAX], vec![usize::MAX], &limits);
+        let (split, split_messages) = echo_through(&bytes, splits, rooms, &limits);
         prop_assert!(whole.starts_with(&split), "split output is a prefix of the whole");
-        prop_assert!(split_messages <= messages);
+        prop_assert!(messages.starts_with(&split_messages));
         if split.len() < whole.len() {
             // Only a peer still sending after a close is dropped early.
             prop_assert!(whole.windows(2).any(|w| w[0] == 0x88), "cut short without a close");

@@ -2,7 +2,7 @@
 //! request's reply is well formed, and string escaping round-trips.
 #![no_main]
 
-mod common;
+use testkit::replies as common;
 
 use libfuzzer_sys::fuzz_target;
 use ndb::protocol::{Protocol, Reply, decode, write_str};

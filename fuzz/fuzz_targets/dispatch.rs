@@ -8,7 +8,7 @@
 //! picks the status numbering.
 #![no_main]
 
-mod common;
+use testkit::replies as common;
 
 use std::time::{Duration, Instant};
 

@@ -9,7 +9,14 @@
 //! tests (`#[cfg(test)]` in `src/`) cannot use it (they would link a second
 //! copy of the crate); their helpers stay beside them.
 
+#![warn(missing_docs)]
+
+pub mod pipe;
+pub mod replies;
 pub mod saves;
+pub mod wire;
+
+pub use wire::{UPGRADE, frame, text_frame};
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -26,6 +33,7 @@ pub const TIMEOUT: Duration = Duration::from_secs(10);
 /// public embedding API exactly like `ndb-server`); stopped on drop, and a
 /// panic of the server thread fails the test.
 pub struct TestServer {
+    /// Where it listens.
     pub addr: SocketAddr,
     thread: Option<ServerThread>,
 }
@@ -35,16 +43,19 @@ pub fn config() -> Config {
     Config::default().port(0).persist(true, std::env::temp_dir().join(format!("ndb-test-{}", std::process::id())))
 }
 
+/// A server on [`config`].
 pub fn start() -> TestServer {
     start_with(config())
 }
 
+/// A server on `config`.
 pub fn start_with(config: Config) -> TestServer {
     let thread = ServerThread::spawn(config).expect("start a server");
     TestServer { addr: thread.addr(), thread: Some(thread) }
 }
 
 impl TestServer {
+    /// `ws://<addr>/`.
     pub fn url(&self) -> String {
         format!("ws://{}/", self.addr)
     }
@@ -86,10 +97,12 @@ impl Drop for TestServer {
 
 /// A blocking WebSocket client (tungstenite).
 pub struct Client {
+    /// The connection, for what the methods do not cover.
     pub ws: WebSocket<TcpStream>,
 }
 
 impl Client {
+    /// Connects and completes the upgrade; reads time out after [`TIMEOUT`].
     pub fn connect(addr: SocketAddr) -> Client {
         let stream = TcpStream::connect(addr).expect("connect");
         stream.set_read_timeout(Some(TIMEOUT)).unwrap();
@@ -98,6 +111,7 @@ impl Client {
         Client { ws }
     }
 
+    /// Sends one text message.
     pub fn send(&mut self, text: &str) {
         self.ws.send(Message::Text(Utf8Bytes::from(text))).expect("send");
     }
@@ -144,11 +158,10 @@ impl Client {
 /// A client speaking raw bytes: it does the upgrade by hand and builds
 /// frames itself, so it can send anything.
 pub struct Raw {
+    /// The socket, for writes and reads the methods do not cover.
     pub stream: TcpStream,
     buf: Vec<u8>,
 }
-
-pub const UPGRADE: &str = "GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
 
 impl Raw {
     /// Connects without sending anything.
@@ -168,6 +181,7 @@ impl Raw {
         raw
     }
 
+    /// Writes all of `bytes`.
     pub fn write(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).expect("write");
     }
@@ -204,7 +218,7 @@ impl Raw {
     /// The next server frame: (opcode, payload); `None` at end of stream.
     pub fn frame(&mut self) -> Option<(u8, Vec<u8>)> {
         loop {
-            if let Some((frame, used)) = parse_server_frame(&self.buf) {
+            if let Some((frame, used)) = wire::parse_server_frame(&self.buf) {
                 self.buf.drain(..used);
                 return Some(frame);
             }
@@ -251,47 +265,6 @@ impl Raw {
             }
         }
     }
-}
-
-/// A masked client frame.
-pub fn frame(opcode: u8, fin: bool, payload: &[u8]) -> Vec<u8> {
-    let mask = [0x12, 0x34, 0x56, 0x78];
-    let mut out = vec![opcode | if fin { 0x80 } else { 0 }];
-    match payload.len() {
-        n if n < 126 => out.push(0x80 | n as u8),
-        n if n < 65536 => {
-            out.push(0x80 | 126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            out.push(0x80 | 127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    out.extend_from_slice(&mask);
-    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    out
-}
-
-pub fn text_frame(text: &str) -> Vec<u8> {
-    frame(1, true, text.as_bytes())
-}
-
-fn parse_server_frame(buf: &[u8]) -> Option<((u8, Vec<u8>), usize)> {
-    if buf.len() < 2 {
-        return None;
-    }
-    let (len, head) = match buf[1] & 0x7f {
-        126 if buf.len() >= 4 => (u16::from_be_bytes([buf[2], buf[3]]) as usize, 4),
-        127 if buf.len() >= 10 => (u64::from_be_bytes(buf[2..10].try_into().unwrap()) as usize, 10),
-        126 | 127 => return None,
-        n => (n as usize, 2),
-    };
-    assert_eq!(buf[1] & 0x80, 0, "server frames must not be masked");
-    if buf.len() < head + len {
-        return None;
-    }
-    Some(((buf[0] & 0x0f, buf[head..head + len].to_vec()), head + len))
 }
 
 /// Polls `check` until it holds or the timeout passes.

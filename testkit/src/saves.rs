@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 pub struct TempDir(pub PathBuf);
 
 impl TempDir {
+    /// A fresh (emptied) directory name with `tag` in it; created by
+    /// whoever writes into it first.
     pub fn new(tag: &str) -> TempDir {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
@@ -16,6 +18,7 @@ impl TempDir {
         TempDir(dir)
     }
 
+    /// The directory.
     pub fn path(&self) -> &Path {
         &self.0
     }

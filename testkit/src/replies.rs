@@ -1,15 +1,16 @@
-//! Checks shared by the fuzz targets: what every reply must look like.
+//! Checks of what every reply must look like, shared by the property tests
+//! and the fuzz targets.
 //!
 //! Parsed with `RawValue` rather than `Value`: ndb keeps stored numbers as
 //! sent, including ones beyond `f64` (`1e400`), which are valid JSON but
 //! which `Value` refuses.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 
 use serde_json::value::RawValue;
 
-type Object = BTreeMap<String, Box<RawValue>>;
+/// A JSON object whose member values are kept as text.
+pub type Object = BTreeMap<String, Box<RawValue>>;
 
 /// Asserts `reply` is one JSON object with exactly one member, keyed `ERR`
 /// or `<CMD>_RSP`, whose value is an object carrying an integer `st`;
