@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use common::run;
 use divan::Bencher;
-use ndb::store::{ServerInfo, Store};
+use ndb::internals::store::{ServerInfo, Store};
 
 mod common;
 

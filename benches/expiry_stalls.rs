@@ -19,10 +19,10 @@
 use std::time::{Duration, Instant};
 
 use common::Rng;
-use ndb::protocol::{Protocol, Reply, decode};
-use ndb::store::sessions::Budget;
-use ndb::store::{MAX_CASCADE_MOVES_PER_TICK, MAX_EXPIRE_PER_TICK, ServerInfo, Store};
-use ndb::timer_wheel::TimerWheel;
+use ndb::internals::protocol::{Protocol, Reply, decode};
+use ndb::internals::store::sessions::Budget;
+use ndb::internals::store::{MAX_CASCADE_MOVES_PER_TICK, MAX_EXPIRE_PER_TICK, ServerInfo, Store};
+use ndb::internals::timer_wheel::TimerWheel;
 
 mod common;
 

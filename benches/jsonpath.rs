@@ -17,8 +17,8 @@
 use std::time::Instant;
 
 use divan::Bencher;
-use ndb::protocol::{Protocol, Reply, decode};
-use ndb::store::{Executed, ServerInfo, Store};
+use ndb::internals::protocol::{Protocol, Reply, decode};
+use ndb::internals::store::{Executed, ServerInfo, Store};
 
 fn main() {
     divan::main();
@@ -84,7 +84,7 @@ fn find_search(bencher: Bencher) {
                 }
             }
         })
-        .bench_local_values(|job| ndb::persist::run(std::path::Path::new("/nonexistent"), job));
+        .bench_local_values(|job| ndb::internals::persist::run(std::path::Path::new("/nonexistent"), job));
 }
 
 #[divan::bench(args = ["small", "10k_items"], sample_count = 20)]

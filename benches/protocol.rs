@@ -17,9 +17,9 @@ use std::time::Instant;
 
 use common::Rng;
 use divan::{Bencher, black_box};
-use ndb::conn::{Conn, Limits, Message, Scratch, Transport};
-use ndb::protocol::{Protocol, Reply, Status, Verb, decode};
-use ndb::store::{ServerInfo, Store};
+use ndb::internals::conn::{Conn, Limits, Message, Scratch, Transport};
+use ndb::internals::protocol::{Protocol, Reply, Status, Verb, decode};
+use ndb::internals::store::{ServerInfo, Store};
 
 mod common;
 

@@ -24,7 +24,7 @@ use std::time::Instant;
 
 use common::run;
 use divan::Bencher;
-use ndb::store::{KeyMap, Loaded, SNAPSHOT_KEYS_PER_STEP, ServerInfo, Store};
+use ndb::internals::store::{KeyMap, Loaded, SNAPSHOT_KEYS_PER_STEP, ServerInfo, Store};
 
 mod common;
 

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use common::Rng;
 use divan::Bencher;
-use ndb::protocol::{Protocol, Reply, decode};
-use ndb::store::{ServerInfo, Store};
+use ndb::internals::protocol::{Protocol, Reply, decode};
+use ndb::internals::store::{ServerInfo, Store};
 
 mod common;
 

@@ -8,7 +8,7 @@
 
 use common::Rng;
 use divan::Bencher;
-use ndb::timer_wheel::{TimerKey, TimerWheel};
+use ndb::internals::timer_wheel::{TimerKey, TimerWheel};
 
 mod common;
 

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
-use ndb::conn::{Conn, Limits, Message, ReplyKind, Scratch, Served};
+use ndb::internals::conn::{Conn, Limits, Message, ReplyKind, Scratch, Served};
 use slab::Slab;
 
 const LISTENER: Token = Token(usize::MAX);

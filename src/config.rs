@@ -1,5 +1,5 @@
 //! Server settings: built-in defaults, NemesisDB config files (versions 5 and
-//! 6) and the overrides of the command line ([`crate::cli`]).
+//! 6), and the checks a host's own flags go through (as `ndb-server`'s do).
 //!
 //! Owns: every setting and its default, and reading a config file into them
 //! with one-line errors that name the field. Must not touch: sockets, the
@@ -296,7 +296,9 @@ impl Config {
 }
 
 /// Checks a save name given in a setting (`persist.saveOnExit`,
-/// `--loadName`): see [`crate::protocol::is_valid_save_name`].
+/// `--loadName`): not empty, not `.`, and without `/`, `\`, `..` or a NUL
+/// byte, so that it is always one directory of its own inside the persist
+/// path.
 ///
 /// # Errors
 /// What is wrong with it, for a message naming the setting.

@@ -17,6 +17,10 @@
 //! # Non-goals
 //! - Thread safety: one owner, one thread. Run one server per thread.
 //! - TLS, compression, authentication: put a proxy in front if needed.
+//! - A client, flags or a logger: those are the `ndb-client`, `ndb-server`
+//!   and `ndb-cli` crates of the same workspace; this library logs through
+//!   the `log` facade and leaves the choice of logger and levels to the
+//!   host.
 //!
 //! # Embedding
 //! The host owns the `Poll`, the clock and any `Waker`; the server owns the
@@ -49,37 +53,106 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! # Modules
-//! - [`server`]: listener, connections, turns; the only user of mio.
-//! - [`conn`]: one connection: upgrade, frames, close handshake.
-//! - [`http_upgrade`]: the HTTP upgrade request, as a pure parser.
-//! - [`protocol`]: requests to commands, replies to bytes, status numbers.
-//! - [`store`]: the single owner of all data.
-//! - [`persist`]: saves on disk, written and read on a thread of their own.
-//! - [`timer_wheel`]: a generic hierarchical timer wheel in millisecond ticks.
-//! - [`config`]: settings and config files.
-//! - [`ServerThread`] runs a server on a thread of its own.
-//! - [`error`]: set-up errors.
+//! # What is public
+//! - [`Server`] and [`TokenRange`]: the server and the tokens it may use in
+//!   the host's `Poll`; [`Stats`], its counters.
+//! - [`Config`] and its builders, with the limits and checks of its fields
+//!   in [`config`]; [`ConfigError`] and [`Error`] for what can go wrong
+//!   setting up.
+//! - [`ServerThread`]: a server on a thread of its own, for tests and for
+//!   applications that want one beside them without writing a loop.
+//! - [`Status`] and [`Protocol`]: the wire status numbers and the two
+//!   numberings (the `ndb-status` crate, shared with `ndb-client`).
+//! - [`VERSION`].
+//!
+//! Everything else (connections, the decoder, the store, saves on disk,
+//! the timer wheel) is private and may change in any release. The
+//! non-default feature `internals` exposes it under [`internals`](self) for
+//! the workspace's own benches, fuzz targets and white-box tests; it is not
+//! part of the stable interface.
+//!
+//! A client is the separate `ndb-client` crate, the command-line shell
+//! `ndb-cli`, the load generator `ndb-bench`; none of them, nor the
+//! `ndb-server` binary's flag parser and logger, is compiled into a host
+//! that depends on this library.
+//!
+//! # Inside
+//! - `server`: listener, connections, turns; the only user of mio.
+//! - `conn`: one connection: upgrade, frames, close handshake.
+//! - `http_upgrade`: the HTTP upgrade request, as a pure parser.
+//! - `protocol`: requests to commands, replies to bytes.
+//! - `store`: the single owner of all data.
+//! - `persist`: saves on disk, written and read on a thread of their own.
+//! - `timer_wheel`: a generic hierarchical timer wheel in millisecond ticks.
+//! - `config`, `error`: settings and set-up errors (public).
 
 #![warn(missing_docs)]
 
+// Without `internals`, items (and re-exports) only the benches and white-box
+// tests use look unused to the compiler; with it (as in every workspace
+// build) they are exported and the lints are as strict as for any public
+// item.
 mod background;
 pub mod config;
-pub mod conn;
-pub mod error;
-pub mod http_upgrade;
-pub mod persist;
-pub mod protocol;
-pub mod server;
+#[cfg_attr(not(feature = "internals"), allow(dead_code, unused_imports))]
+mod conn;
+mod error;
+#[cfg_attr(not(feature = "internals"), allow(dead_code, unused_imports))]
+mod http_upgrade;
+#[cfg_attr(not(feature = "internals"), allow(dead_code, unused_imports))]
+mod persist;
+#[cfg_attr(not(feature = "internals"), allow(dead_code, unused_imports))]
+mod protocol;
+#[cfg_attr(not(feature = "internals"), allow(dead_code, unused_imports))]
+mod server;
 mod server_thread;
-pub mod store;
-pub mod timer_wheel;
+#[cfg_attr(not(feature = "internals"), allow(dead_code, unused_imports))]
+mod store;
+#[cfg_attr(not(feature = "internals"), allow(dead_code, unused_imports))]
+mod timer_wheel;
 
 pub use config::Config;
 pub use error::{ConfigError, Error};
 pub use ndb_status::{Protocol, Status};
 pub use server::{Server, TokenRange};
 pub use server_thread::ServerThread;
+pub use store::Stats;
 
 /// ndb's version, as `SV_INFO` reports it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The library's insides, for the workspace's benches, fuzz targets and
+/// white-box tests (feature `internals`, off by default). Not a stable
+/// interface: anything here may change in any release.
+#[cfg(feature = "internals")]
+pub mod internals {
+    /// One connection: upgrade, frames, close handshake (`src/conn.rs`).
+    pub mod conn {
+        pub use crate::conn::*;
+    }
+    /// The HTTP upgrade request, as a pure parser (`src/http_upgrade.rs`).
+    pub mod http_upgrade {
+        pub use crate::http_upgrade::*;
+    }
+    /// Saves on disk (`src/persist/`).
+    pub mod persist {
+        pub use crate::persist::*;
+    }
+    /// Requests to commands, replies to bytes (`src/protocol/`).
+    pub mod protocol {
+        pub use crate::protocol::*;
+    }
+    /// The server and `dispatch`, the path from one message to its reply
+    /// (`src/server.rs`).
+    pub mod server {
+        pub use crate::server::*;
+    }
+    /// The single owner of all data (`src/store/`).
+    pub mod store {
+        pub use crate::store::*;
+    }
+    /// The hierarchical timer wheel (`src/timer_wheel/`).
+    pub mod timer_wheel {
+        pub use crate::timer_wheel::*;
+    }
+}

@@ -204,12 +204,15 @@ impl Server {
         self.local_addr
     }
 
-    /// The store, for loading data before serving or inspecting it.
+    /// The store, for inspecting it (feature `internals`).
+    #[cfg(feature = "internals")]
     pub fn store(&self) -> &Store {
         &self.store
     }
 
-    /// The store, mutably (for loads at start-up).
+    /// The store, mutably (feature `internals`; a host loads saves with
+    /// [`Server::load_at_start`]).
+    #[cfg(feature = "internals")]
     pub fn store_mut(&mut self) -> &mut Store {
         &mut self.store
     }

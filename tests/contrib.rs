@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use ndb::Config;
-use ndb::protocol::Protocol;
+use ndb::Protocol;
 
 #[test]
 fn the_sample_config_loads() {

@@ -8,10 +8,10 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use ndb::conn::Message;
-use ndb::protocol::{Protocol, Reply, write_str};
-use ndb::server::dispatch;
-use ndb::store::{Executed, ServerInfo, Store};
+use ndb::internals::conn::Message;
+use ndb::internals::protocol::{Protocol, Reply, write_str};
+use ndb::internals::server::dispatch;
+use ndb::internals::store::{Executed, ServerInfo, Store};
 use proptest::prelude::*;
 use serde_json::value::RawValue;
 
@@ -103,7 +103,7 @@ fn call(store: &mut Store, text: &str) -> String {
     if let Executed::Later(_) = dispatch(store, Protocol::V07, Message::Text(text), now, &mut out) {
         while store.has_queued_jobs() {
             if let Some((_, job)) = store.next_job() {
-                let done = ndb::persist::run(std::path::Path::new("/nonexistent/ndb-properties"), job);
+                let done = ndb::internals::persist::run(std::path::Path::new("/nonexistent/ndb-properties"), job);
                 store.finish(done, now, &mut Reply::new(&mut out, Protocol::V07));
             }
         }

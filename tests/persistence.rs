@@ -6,7 +6,7 @@ mod common;
 
 use common::saves::{TempDir, fixtures, stamps, without_duration};
 use ndb::Config;
-use ndb::protocol::{Protocol, Status};
+use ndb::{Protocol, Status};
 use ndb_client::{Error, Expiry, Token};
 use serde_json::{Value, json};
 

@@ -6,11 +6,11 @@
 
 use std::time::{Duration, Instant};
 
-use ndb::conn::{Limits, Message};
-use ndb::http_upgrade::{MAX_HEAD_BYTES, Parse, parse};
-use ndb::protocol::{Protocol, Reply, decode, write_str};
-use ndb::server::dispatch;
-use ndb::store::{Executed, ServerInfo, Store};
+use ndb::internals::conn::{Limits, Message};
+use ndb::internals::http_upgrade::{MAX_HEAD_BYTES, Parse, parse};
+use ndb::internals::protocol::{Protocol, Reply, decode, write_str};
+use ndb::internals::server::dispatch;
+use ndb::internals::store::{Executed, ServerInfo, Store};
 use proptest::prelude::*;
 use serde_json::Value;
 use testkit::pipe::echo_through;
@@ -187,7 +187,7 @@ proptest! {
                 // thread would (a KV_FIND's snapshot may take several steps).
                 while store.has_queued_jobs() {
                     if let Some((_, job)) = store.next_job() {
-                        let done = ndb::persist::run(std::path::Path::new("/nonexistent/ndb-properties"), job);
+                        let done = ndb::internals::persist::run(std::path::Path::new("/nonexistent/ndb-properties"), job);
                         store.finish(done, now, &mut Reply::new(&mut out, protocol));
                     }
                 }

@@ -63,7 +63,7 @@ fn python_client_saves_and_loads() {
 fn python_09_client_saves_and_loads() {
     if python_ready() {
         let dir = common::saves::TempDir::new("python-saves-09");
-        let config = common::config().persist(true, dir.path()).protocol(ndb::protocol::Protocol::V09);
+        let config = common::config().persist(true, dir.path()).protocol(ndb::Protocol::V09);
         compat(&common::start_with(config), &["save09"]);
     }
 }

@@ -146,7 +146,10 @@ fn poll_timeout_is_short_while_a_save_is_in_flight() {
         server.tick(poll.registry(), Instant::now());
     }
     assert!(client.join().unwrap().contains(r#""st":121"#));
-    assert!(zero >= 200_000 / ndb::store::SNAPSHOT_KEYS_PER_STEP, "{zero} turns at once while the snapshot was taken");
+    assert!(
+        zero >= 200_000 / ndb::internals::store::SNAPSHOT_KEYS_PER_STEP,
+        "{zero} turns at once while the snapshot was taken"
+    );
     assert!(short > 0, "no short timeout while the save was written");
     server.tick(poll.registry(), Instant::now());
     let after = server.poll_timeout(Instant::now());

@@ -9,9 +9,9 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use ndb::protocol::{Protocol, Reply, decode};
-use ndb::store::sessions::Budget;
-use ndb::store::{ServerInfo, Store};
+use ndb::internals::protocol::{Protocol, Reply, decode};
+use ndb::internals::store::sessions::Budget;
+use ndb::internals::store::{ServerInfo, Store};
 
 /// The system allocator, counting live heap bytes.
 struct Counting;

@@ -6,8 +6,8 @@
 
 use std::time::Instant;
 
-use ndb::protocol::{Protocol, Reply, decode};
-use ndb::store::Store;
+use ndb::internals::protocol::{Protocol, Reply, decode};
+use ndb::internals::store::Store;
 
 /// Runs one request at `now`, as the server's dispatch does, and returns
 /// its reply (empty when the request became a job).

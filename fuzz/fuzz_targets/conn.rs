@@ -7,7 +7,7 @@
 
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
-use ndb::conn::Limits;
+use ndb::internals::conn::Limits;
 use testkit::pipe::echo_through;
 use testkit::wire::{UPGRADE, server_frames};
 

@@ -5,7 +5,7 @@
 use testkit::replies as common;
 
 use libfuzzer_sys::fuzz_target;
-use ndb::protocol::{Protocol, Reply, decode, write_str};
+use ndb::internals::protocol::{Protocol, Reply, decode, write_str};
 
 fuzz_target!(|bytes: &[u8]| {
     let Ok(text) = std::str::from_utf8(bytes) else { return };

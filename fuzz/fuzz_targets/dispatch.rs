@@ -13,10 +13,10 @@ use testkit::replies as common;
 use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
-use ndb::conn::Message;
-use ndb::protocol::{Protocol, Reply};
-use ndb::server::dispatch;
-use ndb::store::{Executed, ServerInfo, Store};
+use ndb::internals::conn::Message;
+use ndb::internals::protocol::{Protocol, Reply};
+use ndb::internals::server::dispatch;
+use ndb::internals::store::{Executed, ServerInfo, Store};
 
 fuzz_target!(|bytes: &[u8]| {
     let Some((&first, messages)) = bytes.split_first() else { return };
@@ -41,7 +41,7 @@ fuzz_target!(|bytes: &[u8]| {
             // against a directory that does not exist.
             while store.has_queued_jobs() {
                 if let Some((_, job)) = store.next_job() {
-                    let done = ndb::persist::run(std::path::Path::new("/nonexistent/ndb-fuzz"), job);
+                    let done = ndb::internals::persist::run(std::path::Path::new("/nonexistent/ndb-fuzz"), job);
                     store.finish(done, now, &mut Reply::new(&mut out, protocol));
                 }
             }

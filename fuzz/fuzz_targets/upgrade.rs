@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use ndb::http_upgrade::{MAX_HEAD_BYTES, Parse, parse};
+use ndb::internals::http_upgrade::{MAX_HEAD_BYTES, Parse, parse};
 
 fuzz_target!(|input: (u8, u16, &[u8])| {
     let (step, max_head, bytes) = input;
@@ -29,7 +29,7 @@ fuzz_target!(|input: (u8, u16, &[u8])| {
     if let Parse::Upgrade(upgrade) = &whole {
         assert!(upgrade.head_len <= bytes.len() && upgrade.head_len <= max_head);
         assert_eq!(upgrade.accept.len(), 28);
-        let response = ndb::http_upgrade::accept_response(upgrade);
+        let response = ndb::internals::http_upgrade::accept_response(upgrade);
         assert!(response.starts_with(b"HTTP/1.1 101 ") && response.ends_with(b"\r\n\r\n"));
     }
     let _ = MAX_HEAD_BYTES;

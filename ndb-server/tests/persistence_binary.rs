@@ -88,8 +88,13 @@ fn start_up_load_failures_exit_1_with_one_line() {
     let config = config_in(&dir);
     let saves = dir.path().join("saves");
     // An empty save, and a broken one.
-    ndb::persist::save(&saves, "empty", &ndb::store::Snapshot::Kv(Vec::new())).unwrap();
-    ndb::persist::save(&saves, "broken", &ndb::store::Snapshot::Kv(vec![ndb::store::Entry::new("a", "1")])).unwrap();
+    ndb::internals::persist::save(&saves, "empty", &ndb::internals::store::Snapshot::Kv(Vec::new())).unwrap();
+    ndb::internals::persist::save(
+        &saves,
+        "broken",
+        &ndb::internals::store::Snapshot::Kv(vec![ndb::internals::store::Entry::new("a", "1")]),
+    )
+    .unwrap();
     std::fs::write(stamps(&saves, "broken")[0].join("data/0"), "{ \"keys\":{\"a\":").unwrap();
     let fixtures = fixtures();
     for (args, expected) in [

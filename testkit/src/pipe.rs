@@ -5,7 +5,7 @@
 
 use std::io::{self, Read, Write};
 
-use ndb::conn::{Conn, Limits, Message, ReplyKind, Scratch, Served, Transport};
+use ndb::internals::conn::{Conn, Limits, Message, ReplyKind, Scratch, Served, Transport};
 
 /// A scripted socket; see the module documentation.
 pub struct Pipe {
