@@ -4,7 +4,7 @@
 //! UTF-8, ping and close handling exactly as `ndb-server` runs them.
 //!
 //! ```text
-//! cargo run --release --example autobahn_echo -- [PORT]   # default 9001
+//! cargo run --release --features internals --example autobahn_echo -- [PORT]   # default 9001
 //! ```
 
 use std::collections::VecDeque;

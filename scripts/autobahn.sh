@@ -38,7 +38,7 @@ if [ ! -x "$venv/bin/wstest" ]; then
 fi
 
 echo "== building the echo example"
-cargo build --quiet --release --example autobahn_echo
+cargo build --quiet --release --features internals --example autobahn_echo
 port=${PORT:-9001}
 "$root/target/release/examples/autobahn_echo" "$port" >"$work/echo.log" 2>&1 &
 echo_pid=$!

@@ -45,10 +45,11 @@ if [[ $(nproc) -lt 2 ]]; then
 fi
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
-echo "== building ndb (release)"
-cargo build --release --quiet --bin ndb-server --bin ndb-bench
-NDB_SERVER=target/release/ndb-server
-NDB_BENCH=target/release/ndb-bench
+# The shipped build (fat LTO), as docs/performance.md's figures are.
+echo "== building ndb (profile dist)"
+cargo build --profile dist --quiet -p ndb-server -p ndb-bench
+NDB_SERVER=target/dist/ndb-server
+NDB_BENCH=target/dist/ndb-bench
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }

@@ -25,7 +25,7 @@ if ! python3 -c 'import websockets.asyncio.client' 2>/dev/null; then
 fi
 ulimit -n "$((connections * 2 + 256))" 2>/dev/null || true
 
-cargo build --quiet --release --bin ndb-server
+cargo build --quiet --release -p ndb-server
 ./target/release/ndb-server --port "$port" --max-payload "$max_payload" \
     --max-connections "$((connections * 2))" >"$work/server.log" 2>&1 &
 server=$!
