@@ -131,8 +131,8 @@ enum Node<T> {
     Vacant { generation: u32, next_free: u32 },
 }
 
-/// A hierarchical timer wheel over `u64` millisecond ticks. See the [module
-/// docs](self) for the design.
+/// A hierarchical timer wheel over `u64` millisecond ticks. The design is
+/// in the module's documentation (`src/timer_wheel/mod.rs`).
 ///
 /// It has no locking and no clock: the event loop that owns it passes the time in.
 pub struct TimerWheel<T> {
