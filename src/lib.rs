@@ -53,6 +53,13 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! Before serving, [`Server::load_at_start`] restores saves. To stop:
+//! [`Server::shutdown`] (close frames with code 1001), keep turning until
+//! [`Server::is_drained`] or a deadline of the host's, then
+//! [`Server::wait_for_jobs`] and, if wanted, [`Server::save_all`]; that is
+//! what `ndb-server` does on SIGTERM. `examples/embed.rs` shares one loop
+//! between ndb and a service of the host's own.
+//!
 //! # What is public
 //! - [`Server`] and [`TokenRange`]: the server and the tokens it may use in
 //!   the host's `Poll`; [`Stats`], its counters.
@@ -67,7 +74,7 @@
 //!
 //! Everything else (connections, the decoder, the store, saves on disk,
 //! the timer wheel) is private and may change in any release. The
-//! non-default feature `internals` exposes it under [`internals`](self) for
+//! non-default feature `internals` exposes it under `ndb::internals` for
 //! the workspace's own benches, fuzz targets and white-box tests; it is not
 //! part of the stable interface.
 //!
@@ -84,7 +91,8 @@
 //! - `store`: the single owner of all data.
 //! - `persist`: saves on disk, written and read on a thread of their own.
 //! - `timer_wheel`: a generic hierarchical timer wheel in millisecond ticks.
-//! - `config`, `error`: settings and set-up errors (public).
+//! - `config` (public) and `error` (its types at the root): settings and
+//!   set-up errors.
 
 #![warn(missing_docs)]
 
