@@ -33,6 +33,15 @@ pub enum Error {
     Timeout,
     /// The server closed the connection, with this close code if it sent one.
     Closed(Option<u16>),
+    /// A reply larger than the client accepts
+    /// ([`Builder::max_reply_bytes`](crate::Builder::max_reply_bytes)). The
+    /// connection is out of step: drop the client.
+    ReplyTooLarge {
+        /// The reply's size in bytes, as its frame header announced it.
+        size: usize,
+        /// The client's limit in bytes.
+        limit: usize,
+    },
     /// A transport or WebSocket failure.
     WebSocket(tungstenite::Error),
     /// A request argument could not be written as JSON (e.g. a map whose
@@ -82,7 +91,12 @@ impl Error {
     pub fn is_connection_lost(&self) -> bool {
         matches!(
             self,
-            Error::Connect { .. } | Error::Handshake { .. } | Error::Timeout | Error::Closed(_) | Error::WebSocket(_)
+            Error::Connect { .. }
+                | Error::Handshake { .. }
+                | Error::Timeout
+                | Error::Closed(_)
+                | Error::ReplyTooLarge { .. }
+                | Error::WebSocket(_)
         )
     }
 }
@@ -107,6 +121,9 @@ impl fmt::Display for Error {
             Error::Timeout => f.write_str("no reply within the timeout"),
             Error::Closed(Some(code)) => write!(f, "the server closed the connection (code {code})"),
             Error::Closed(None) => f.write_str("the server closed the connection"),
+            Error::ReplyTooLarge { size, limit } => {
+                write!(f, "a reply of {size} bytes is over this client's limit of {limit} bytes")
+            }
             Error::WebSocket(e) => write!(f, "connection failed: {e}"),
             Error::Request(e) => write!(f, "cannot write the request: {e}"),
             Error::Reply(why) => write!(f, "unexpected reply: {why}"),
@@ -133,6 +150,9 @@ impl From<tungstenite::Error> for Error {
                 Error::Timeout
             }
             tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => Error::Closed(None),
+            tungstenite::Error::Capacity(tungstenite::error::CapacityError::MessageTooLong { size, max_size }) => {
+                Error::ReplyTooLarge { size, limit: max_size }
+            }
             other => Error::WebSocket(other),
         }
     }

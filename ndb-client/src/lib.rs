@@ -50,6 +50,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tungstenite::handshake::{HandshakeError, HandshakeRole};
 use tungstenite::http::Uri;
+use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{Message, WebSocket};
 
 pub use error::{Error, StatusError};
@@ -68,17 +69,36 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// server takes near that, so past it the server is stuck or gone.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The largest reply accepted by default: 1 GiB.
+///
+/// A server puts no cap on a reply: it is as large as what it holds
+/// (`KV_KEYS` of a million 16-byte names is 19 MB, a `KV_GET` of many large
+/// values can be far more), and ndb sends each reply as one WebSocket frame.
+/// So the client's bound is set far above any reply a store that fits in a
+/// server's memory is likely to produce, rather than at tungstenite's
+/// defaults (16 MiB a frame, 64 MiB a message), which refuse the million
+/// keys. It stays finite because tungstenite reserves a frame's announced
+/// length before the bytes arrive: a bound keeps a broken peer from making
+/// the client reserve without limit. [`Builder::max_reply_bytes`] changes it.
+pub const DEFAULT_MAX_REPLY_BYTES: usize = 1 << 30;
+
 /// Settings for a connection; [`Client::connect`] uses the defaults.
 #[derive(Clone, Copy, Debug)]
 pub struct Builder {
     connect_timeout: Duration,
     timeout: Option<Duration>,
     protocol: Protocol,
+    max_reply_bytes: usize,
 }
 
 impl Default for Builder {
     fn default() -> Self {
-        Builder { connect_timeout: DEFAULT_CONNECT_TIMEOUT, timeout: Some(DEFAULT_TIMEOUT), protocol: Protocol::V07 }
+        Builder {
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            timeout: Some(DEFAULT_TIMEOUT),
+            protocol: Protocol::V07,
+            max_reply_bytes: DEFAULT_MAX_REPLY_BYTES,
+        }
     }
 }
 
@@ -100,6 +120,14 @@ impl Builder {
     /// which number is a successful save and how statuses are named.
     pub fn protocol(mut self, protocol: Protocol) -> Builder {
         self.protocol = protocol;
+        self
+    }
+
+    /// Sets the largest reply accepted, in bytes ([`DEFAULT_MAX_REPLY_BYTES`]).
+    /// A larger reply fails the call with [`Error::ReplyTooLarge`] as soon
+    /// as its frame header arrives, and the connection is then unusable.
+    pub fn max_reply_bytes(mut self, bytes: usize) -> Builder {
+        self.max_reply_bytes = bytes;
         self
     }
 
@@ -141,7 +169,12 @@ impl Builder {
         stream.set_nodelay(true).map_err(connect_error)?;
         stream.set_read_timeout(Some(left)).map_err(connect_error)?;
         stream.set_write_timeout(Some(left)).map_err(connect_error)?;
-        let (ws, _) = tungstenite::client(url, stream).map_err(|e| handshake_error(url, e))?;
+        // A server sends each reply as one frame, so both limits are the reply's.
+        let limits = WebSocketConfig::default()
+            .max_message_size(Some(self.max_reply_bytes))
+            .max_frame_size(Some(self.max_reply_bytes));
+        let (ws, _) =
+            tungstenite::client::client_with_config(url, stream, Some(limits)).map_err(|e| handshake_error(url, e))?;
         let timeout = self.timeout.filter(|t| !t.is_zero());
         ws.get_ref().set_read_timeout(timeout).map_err(connect_error)?;
         ws.get_ref().set_write_timeout(timeout).map_err(connect_error)?;
@@ -225,6 +258,41 @@ impl Client {
     pub fn call(&mut self, request: &str) -> Result<Value, Error> {
         let text = self.call_text(request)?;
         serde_json::from_str(&text).map_err(|e| Error::Reply(format!("not JSON ({e}): {text}")))
+    }
+
+    /// The connection's socket, for waiting until the server sends something
+    /// while no request is in flight (`poll(2)` on its descriptor), before
+    /// [`Client::read_idle`]. Reading or writing it directly breaks the
+    /// connection.
+    pub fn socket(&self) -> &TcpStream {
+        self.ws.get_ref()
+    }
+
+    /// Handles what the server sent while no request was in flight; call it
+    /// when [`Client::socket`] is readable. A ping is answered. A close frame
+    /// (a server shutting down, or closing an idle connection) is answered at
+    /// once, so the server is not kept waiting for the close handshake.
+    ///
+    /// # Errors
+    /// [`Error::Closed`] once the server has closed the connection (the close
+    /// reply is sent; drop the client); [`Error::Reply`] for a message that
+    /// answers no request (the connection is out of step); transport errors,
+    /// [`Error::Timeout`] included when only part of a frame came.
+    pub fn read_idle(&mut self) -> Result<(), Error> {
+        match self.ws.read()? {
+            Message::Close(frame) => {
+                // Sends tungstenite's queued close reply; the connection is
+                // over whether or not it gets out.
+                let _ = self.ws.flush();
+                Err(Error::Closed(frame.map(|f| u16::from(f.code))))
+            }
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {
+                // A ping's pong is queued by tungstenite; send it now.
+                self.ws.flush()?;
+                Ok(())
+            }
+            Message::Text(_) | Message::Binary(_) => Err(Error::Reply("a message that answers no request".to_owned())),
+        }
     }
 
     /// Closes the connection cleanly (close code 1000).

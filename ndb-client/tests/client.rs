@@ -271,3 +271,54 @@ fn sv_info_counters_move_with_connections_and_requests() {
     assert_eq!(after.u64("connectionsTotal"), Some(2));
     assert!(after.u64("requests").unwrap() >= 7);
 }
+
+/// tungstenite's defaults refuse a frame over 16 MiB; the client's bound is
+/// the reply size it is built for, and a reply over it is told apart.
+#[test]
+fn replies_over_16_mib_arrive_whole() {
+    let server = common::start();
+    let mut c = server.ndb();
+    // 18 values of 1,000,000 bytes, one KV_SET each (the request limit is 1 MiB).
+    let names: Vec<String> = (0..18).map(|i| format!("big{i:02}")).collect();
+    for (i, name) in names.iter().enumerate() {
+        let fill = char::from(b'a' + i as u8).to_string().repeat(1_000_000);
+        c.kv_set(json!({ name.clone(): fill })).unwrap();
+    }
+    let request = format!(r#"{{"KV_GET":{{"keys":{}}}}}"#, serde_json::to_string(&names).unwrap());
+    let text = c.call_text(&request).unwrap();
+    assert!(text.len() > 16 << 20, "the reply is over tungstenite's 16 MiB frame default: {}", text.len());
+    let got = c.kv_get(&names).unwrap();
+    assert_eq!(got.len(), 18);
+    for (i, name) in names.iter().enumerate() {
+        let value = got[name].as_str().unwrap();
+        assert_eq!(value.len(), 1_000_000, "{name}");
+        assert!(value.bytes().all(|b| b == b'a' + i as u8), "{name}");
+    }
+
+    let mut small = Client::builder().max_reply_bytes(1000).connect(&server.url()).unwrap();
+    assert_eq!(small.kv_count().unwrap(), 18, "small replies pass");
+    let err = small.call_text(&request).unwrap_err();
+    assert!(err.is_connection_lost(), "{err:?}");
+    let Error::ReplyTooLarge { size, limit } = &err else { panic!("{err:?}") };
+    assert_eq!((*size, *limit), (text.len(), 1000), "the size comes from the frame header");
+    assert_eq!(err.to_string(), format!("a reply of {} bytes is over this client's limit of 1000 bytes", text.len()));
+}
+
+/// An idle client that reads its socket answers the server's close frame
+/// at once, so a shutdown does not wait out its 3 s grace for it.
+#[test]
+fn an_idle_client_answers_the_close_frame() {
+    let server = common::start();
+    let mut c = server.ndb();
+    c.kv_set(json!({"a": 1})).unwrap();
+    let stopping = std::time::Instant::now();
+    let stopper = std::thread::spawn(move || {
+        server.stop();
+        stopping.elapsed()
+    });
+    // Blocks until the server's close frame comes (the reply timeout is 30 s).
+    let err = c.read_idle().unwrap_err();
+    assert!(matches!(err, Error::Closed(Some(1001))), "{err:?}");
+    let took = stopper.join().unwrap();
+    assert!(took < Duration::from_secs(2), "the shutdown waited {took:?}: the close reply did not reach it");
+}
