@@ -1,16 +1,19 @@
 //! What a line typed into ndb-cli means: a raw request, a short form turned
 //! into a request, or a shell command (`help`, `quit`).
 //!
-//! Owns: tokenizing a line, the short-form grammar and its help table, and
-//! writing requests as JSON text. Must not touch: the connection, output.
+//! Owns: tokenizing a line and telling raw requests, shell commands and
+//! short forms apart; the short forms themselves are [`forms`]'s table.
+//! Must not touch: the connection, output.
 //!
 //! Values are sent as the JSON text typed where it is valid JSON (`1`,
 //! `true`, `[1,2]`, `"a b"`, `1e3` stays `1e3`), else as a JSON string
 //! (`hello` becomes `"hello"`).
 
+use crate::forms::{self, Lookup};
+
 /// Appends `s` as a JSON string literal (serde_json escapes `"`, `\` and
 /// control characters, nothing else).
-fn write_str(out: &mut Vec<u8>, s: &str) {
+pub fn write_str(out: &mut Vec<u8>, s: &str) {
     // Serializing a `str` into a `Vec` has no way to fail.
     let _ = serde_json::to_writer(out, s);
 }
@@ -22,8 +25,8 @@ pub enum Action {
     Nothing,
     /// Send this request text.
     Send(String),
-    /// Show the short forms.
-    Help,
+    /// Show the short forms, or those of one topic (`help set`).
+    Help(Option<String>),
     /// Leave the shell.
     Quit,
 }
@@ -38,15 +41,25 @@ pub enum Word {
 }
 
 impl Word {
-    fn text(&self) -> &str {
+    /// The word as typed (a literal without its quotes).
+    pub fn text(&self) -> &str {
         match self {
             Word::Text(t) | Word::Literal(t) => t,
         }
     }
 
+    /// The word when it is a flag of a short form (`--kv`): typed bare and
+    /// starting with `--`. A `'--kv'` literal is never a flag.
+    pub fn flag(&self) -> Option<&str> {
+        match self {
+            Word::Text(t) if t.starts_with("--") => Some(t),
+            _ => None,
+        }
+    }
+
     /// Writes the word as a JSON value: its own text when that is valid
     /// JSON, else a string.
-    fn write_value(&self, out: &mut Vec<u8>) {
+    pub fn write_value(&self, out: &mut Vec<u8>) {
         match self {
             Word::Text(t) if is_json(t) => out.extend_from_slice(t.trim().as_bytes()),
             Word::Text(t) | Word::Literal(t) => write_str(out, t),
@@ -54,7 +67,7 @@ impl Word {
     }
 
     /// The word as a key name: a JSON string's contents, else the text.
-    fn key(&self) -> String {
+    pub fn key(&self) -> String {
         match self {
             Word::Text(t) if t.starts_with('"') => serde_json::from_str(t).unwrap_or_else(|_| t.clone()),
             Word::Text(t) | Word::Literal(t) => t.clone(),
@@ -64,52 +77,6 @@ impl Word {
 
 fn is_json(text: &str) -> bool {
     serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok()
-}
-
-/// The short forms, for `help`: (usage, command sent).
-pub const SHORT_FORMS: &[(&str, &str)] = &[
-    ("set KEY VALUE [KEY VALUE ...]", "KV_SET"),
-    ("add KEY VALUE [KEY VALUE ...]", "KV_ADD"),
-    ("get [KEY ...]", "KV_GET"),
-    ("rmv KEY [KEY ...]", "KV_RMV"),
-    ("contains KEY [KEY ...]", "KV_CONTAINS"),
-    ("keys", "KV_KEYS"),
-    ("count", "KV_COUNT"),
-    ("clear", "KV_CLEAR"),
-    ("clearset [KEY VALUE ...]", "KV_CLEAR_SET"),
-    ("save NAME", "KV_SAVE"),
-    ("load NAME", "KV_LOAD"),
-    ("info", "SV_INFO"),
-    ("sh new [SECS [--delete] [--extend-set] [--extend-get]]", "SH_NEW"),
-    ("sh end TKN", "SH_END"),
-    ("sh endall", "SH_END_ALL"),
-    ("sh exists TKN [TKN ...]", "SH_EXISTS"),
-    ("sh info TKN", "SH_INFO"),
-    ("sh infoall", "SH_INFO_ALL"),
-    ("sh set TKN KEY VALUE [KEY VALUE ...]", "SH_SET"),
-    ("sh add TKN KEY VALUE [KEY VALUE ...]", "SH_ADD"),
-    ("sh get TKN [KEY ...]", "SH_GET"),
-    ("sh rmv TKN KEY [KEY ...]", "SH_RMV"),
-    ("sh contains TKN KEY [KEY ...]", "SH_CONTAINS"),
-    ("sh keys TKN", "SH_KEYS"),
-    ("sh count TKN", "SH_COUNT"),
-    ("sh clear TKN", "SH_CLEAR"),
-    ("sh clearset TKN [KEY VALUE ...]", "SH_CLEAR_SET"),
-    ("sh save NAME [TKN ...]", "SH_SAVE"),
-    ("sh load NAME", "SH_LOAD"),
-];
-
-/// The in-shell help: raw requests, short forms, shell commands.
-pub fn help() -> String {
-    let mut out = String::from(
-        "Raw requests are sent as typed:\n  KV_SET {\"keys\":{\"a\":1}}      {\"KV_SET\":{\"keys\":{\"a\":1}}}\n  \
-         {\"KV_COUNT\":{}}              sent exactly\n\nShort forms (values are JSON where they parse, else strings):\n",
-    );
-    for (usage, command) in SHORT_FORMS {
-        out.push_str(&format!("  {usage:<56}{command}\n"));
-    }
-    out.push_str("\nhelp shows this; quit or exit (or Ctrl-D) leaves.\n");
-    out
 }
 
 /// Splits a typed line into words: runs of non-space text, `"…"` strings,
@@ -208,188 +175,19 @@ fn raw(name: &str, body: &str) -> String {
 
 fn parse_words(words: &[Word]) -> Result<Action, String> {
     let Some((first, args)) = words.split_first() else { return Ok(Action::Nothing) };
-    let verb = first.text().to_ascii_lowercase();
-    let request = match (verb.as_str(), args) {
-        ("help" | "?", _) => return Ok(Action::Help),
-        ("quit" | "exit", _) => return Ok(Action::Quit),
-        ("set", _) => body("KV_SET", |b| b.pairs("keys", args, 1)),
-        ("add", _) => body("KV_ADD", |b| b.pairs("keys", args, 1)),
-        ("get", _) => body("KV_GET", |b| b.names("keys", args, 0)),
-        ("rmv", _) => body("KV_RMV", |b| b.names("keys", args, 1)),
-        ("contains", _) => body("KV_CONTAINS", |b| b.names("keys", args, 1)),
-        ("keys", []) => empty("KV_KEYS"),
-        ("count", []) => empty("KV_COUNT"),
-        ("clear", []) => empty("KV_CLEAR"),
-        ("clearset", _) => body("KV_CLEAR_SET", |b| b.pairs("keys", args, 0)),
-        ("save", [name]) => body("KV_SAVE", |b| b.string("name", name)),
-        ("load", [name]) => body("KV_LOAD", |b| b.string("name", name)),
-        ("info", []) => empty("SV_INFO"),
-        ("sh", [sub, args @ ..]) => {
-            let sub = sub.text().to_ascii_lowercase();
-            return session(&sub, args).map(Action::Send).map_err(|why| usage(&format!("sh {sub}"), why));
+    match first.text().to_ascii_lowercase().as_str() {
+        "help" | "?" if args.is_empty() => return Ok(Action::Help(None)),
+        "help" | "?" => {
+            let topic: Vec<&str> = args.iter().map(Word::text).collect();
+            return Ok(Action::Help(Some(topic.join(" "))));
         }
-        _ => Err(String::new()),
-    };
-    request.map(Action::Send).map_err(|why| usage(&verb, why))
-}
-
-fn session(sub: &str, args: &[Word]) -> Result<String, String> {
-    match (sub, args) {
-        ("new", []) => empty("SH_NEW"),
-        ("new", [secs, flags @ ..]) => body("SH_NEW", |b| b.expiry(secs, flags)),
-        ("end", [tkn]) => body("SH_END", |b| b.token(tkn)),
-        ("endall", []) => empty("SH_END_ALL"),
-        ("exists", tkns) => body("SH_EXISTS", |b| b.tokens("tkns", tkns)),
-        ("info", [tkn]) => body("SH_INFO", |b| b.token(tkn)),
-        ("infoall", []) => empty("SH_INFO_ALL"),
-        ("set", [tkn, rest @ ..]) => body("SH_SET", |b| b.pairs("keys", rest, 1)?.token(tkn)),
-        ("add", [tkn, rest @ ..]) => body("SH_ADD", |b| b.pairs("keys", rest, 1)?.token(tkn)),
-        ("get", [tkn, rest @ ..]) => body("SH_GET", |b| b.names("keys", rest, 0)?.token(tkn)),
-        ("rmv", [tkn, rest @ ..]) => body("SH_RMV", |b| b.names("keys", rest, 1)?.token(tkn)),
-        ("contains", [tkn, rest @ ..]) => body("SH_CONTAINS", |b| b.names("keys", rest, 1)?.token(tkn)),
-        ("keys", [tkn]) => body("SH_KEYS", |b| b.token(tkn)),
-        ("count", [tkn]) => body("SH_COUNT", |b| b.token(tkn)),
-        ("clear", [tkn]) => body("SH_CLEAR", |b| b.token(tkn)),
-        ("clearset", [tkn, rest @ ..]) => body("SH_CLEAR_SET", |b| b.pairs("keys", rest, 0)?.token(tkn)),
-        ("save", [name]) => body("SH_SAVE", |b| b.string("name", name)),
-        ("save", [name, tkns @ ..]) => body("SH_SAVE", |b| b.string("name", name)?.tokens("tkns", tkns)),
-        ("load", [name]) => body("SH_LOAD", |b| b.string("name", name)),
-        _ => Err(String::new()),
+        "quit" | "exit" => return Ok(Action::Quit),
+        _ => {}
     }
-}
-
-/// The usage line for the short forms starting with `command`, with what
-/// was wrong if known.
-fn usage(command: &str, why: String) -> String {
-    let forms: Vec<&str> = SHORT_FORMS
-        .iter()
-        .map(|(usage, _)| *usage)
-        .filter(|usage| usage.strip_prefix(command).is_some_and(|rest| rest.is_empty() || rest.starts_with(' ')))
-        .collect();
-    match (forms.is_empty(), why.is_empty()) {
-        (true, _) => {
-            format!("unknown command {command:?}; type help (raw requests look like KV_SET {{\"keys\":{{}}}})")
-        }
-        (false, true) => format!("usage: {}", forms.join(" | ")),
-        (false, false) => format!("{why}; usage: {}", forms.join(" | ")),
+    match forms::lookup(words) {
+        Lookup::Form(form, args) => forms::request(form, args).map(Action::Send),
+        Lookup::Unknown(name) => Err(forms::usage(&name, String::new())),
     }
-}
-
-/// `{"NAME":{}}`
-fn empty(name: &str) -> Result<String, String> {
-    Ok(format!("{{\"{name}\":{{}}}}"))
-}
-
-/// Writes `{"NAME":{members}}` with the members `f` adds.
-fn body(name: &str, f: impl FnOnce(&mut Body) -> Result<&mut Body, String>) -> Result<String, String> {
-    let mut b = Body { out: Vec::new() };
-    f(&mut b)?;
-    let mut text = format!("{{\"{name}\":{{");
-    text.push_str(&String::from_utf8_lossy(&b.out));
-    text.push_str("}}");
-    Ok(text)
-}
-
-/// The members of a request body being written.
-struct Body {
-    out: Vec<u8>,
-}
-
-impl Body {
-    fn member(&mut self, name: &str) {
-        if !self.out.is_empty() {
-            self.out.push(b',');
-        }
-        write_str(&mut self.out, name);
-        self.out.push(b':');
-    }
-
-    fn pairs(&mut self, name: &str, words: &[Word], min_pairs: usize) -> Result<&mut Body, String> {
-        if !words.len().is_multiple_of(2) {
-            return Err("keys and values must come in pairs".to_owned());
-        }
-        if words.len() / 2 < min_pairs {
-            return Err(String::new());
-        }
-        self.member(name);
-        self.out.push(b'{');
-        for (i, pair) in words.chunks(2).enumerate() {
-            if i > 0 {
-                self.out.push(b',');
-            }
-            write_str(&mut self.out, &pair[0].key());
-            self.out.push(b':');
-            pair[1].write_value(&mut self.out);
-        }
-        self.out.push(b'}');
-        Ok(self)
-    }
-
-    fn names(&mut self, name: &str, words: &[Word], min: usize) -> Result<&mut Body, String> {
-        if words.len() < min {
-            return Err(String::new());
-        }
-        self.member(name);
-        self.out.push(b'[');
-        for (i, word) in words.iter().enumerate() {
-            if i > 0 {
-                self.out.push(b',');
-            }
-            write_str(&mut self.out, &word.key());
-        }
-        self.out.push(b']');
-        Ok(self)
-    }
-
-    fn string(&mut self, name: &str, word: &Word) -> Result<&mut Body, String> {
-        self.member(name);
-        write_str(&mut self.out, &word.key());
-        Ok(self)
-    }
-
-    fn token(&mut self, word: &Word) -> Result<&mut Body, String> {
-        let tkn = parse_u64(word, "TKN")?;
-        self.member("tkn");
-        self.out.extend_from_slice(tkn.to_string().as_bytes());
-        Ok(self)
-    }
-
-    fn tokens(&mut self, name: &str, words: &[Word]) -> Result<&mut Body, String> {
-        if words.is_empty() {
-            return Err(String::new());
-        }
-        let tkns = words.iter().map(|w| parse_u64(w, "TKN")).collect::<Result<Vec<_>, _>>()?;
-        self.member(name);
-        let list: Vec<String> = tkns.iter().map(u64::to_string).collect();
-        self.out.extend_from_slice(format!("[{}]", list.join(",")).as_bytes());
-        Ok(self)
-    }
-
-    fn expiry(&mut self, secs: &Word, flags: &[Word]) -> Result<&mut Body, String> {
-        let duration = parse_u64(secs, "SECS")?;
-        let (mut delete, mut extend_set, mut extend_get) = (false, false, false);
-        for flag in flags {
-            match flag.text() {
-                "--delete" => delete = true,
-                "--extend-set" => extend_set = true,
-                "--extend-get" => extend_get = true,
-                other => return Err(format!("unknown flag {other:?}")),
-            }
-        }
-        self.member("expiry");
-        self.out.extend_from_slice(
-            format!(
-                "{{\"deleteSession\":{delete},\"duration\":{duration},\"extendOnGet\":{extend_get},\
-                 \"extendOnSetAdd\":{extend_set}}}"
-            )
-            .as_bytes(),
-        );
-        Ok(self)
-    }
-}
-
-fn parse_u64(word: &Word, what: &str) -> Result<u64, String> {
-    word.text().parse().map_err(|_| format!("{what} must be an unsigned integer (got {:?})", word.text()))
 }
 
 #[cfg(test)]
@@ -459,6 +257,17 @@ mod tests {
             ("sh save s", r#"{"SH_SAVE":{"name":"s"}}"#),
             ("sh save s 1 2", r#"{"SH_SAVE":{"name":"s","tkns":[1,2]}}"#),
             ("sh load s", r#"{"SH_LOAD":{"name":"s"}}"#),
+            ("find $.n", r#"{"KV_FIND":{"path":"$.n","rsp":"keys"}}"#),
+            (
+                "find $.tags[?@ == 'a'] u1 u2 --kv",
+                r#"{"KV_FIND":{"keys":["u1","u2"],"path":"$.tags[?@ == 'a']","rsp":"kv"}}"#,
+            ),
+            ("FIND --paths $..n", r#"{"KV_FIND":{"path":"$..n","rsp":"paths"}}"#),
+            ("update u1 $.addr.city Hull", r#"{"KV_UPDATE":{"key":"u1","path":"$.addr.city","value":"Hull"}}"#),
+            ("update u1 $ {\"a\": [1]}", r#"{"KV_UPDATE":{"key":"u1","path":"$","value":{"a": [1]}}}"#),
+            ("append cart milk {\"sku\":7} 3", r#"{"KV_ARR_APPEND":{"items":["milk",{"sku":7},3],"key":"cart"}}"#),
+            ("append cart --name items tea", r#"{"KV_ARR_APPEND":{"items":["tea"],"key":"cart","name":"items"}}"#),
+            ("append k '--name' x", r#"{"KV_ARR_APPEND":{"items":["--name","x"],"key":"k"}}"#),
         ];
         for (line, request) in rows {
             assert_eq!(sent(line), request, "{line}");
@@ -485,9 +294,10 @@ mod tests {
     fn shell_commands_and_blank_lines() {
         assert_eq!(parse_line("  "), Ok(Action::Nothing));
         assert_eq!(parse_line("# note"), Ok(Action::Nothing));
-        assert_eq!(parse_line("help"), Ok(Action::Help));
+        assert_eq!(parse_line("help"), Ok(Action::Help(None)));
+        assert_eq!(parse_line("help  sh get"), Ok(Action::Help(Some("sh get".into()))));
         assert_eq!(parse_line("QUIT"), Ok(Action::Quit));
-        assert!(help().contains("sh new [SECS [--delete]"));
+        assert!(forms::help().contains("sh new [SECS [--delete]"));
     }
 
     #[test]
@@ -505,5 +315,10 @@ mod tests {
         assert_eq!(err("set a \"open"), "unterminated \" string");
         assert_eq!(err("set a {\"x\":1"), "unclosed { or [");
         assert_eq!(err("set a 'x"), "unterminated ' quote");
+        assert_eq!(err("find"), "usage: find PATH [KEY ...] [--paths | --kv]");
+        assert!(err("find $ --values").starts_with("unknown flag \"--values\"; usage: find PATH"));
+        assert_eq!(err("update k $"), "usage: update KEY PATH VALUE");
+        assert_eq!(err("append k"), "usage: append KEY ITEM [ITEM ...] [--name MEMBER]");
+        assert!(err("append k x --name").starts_with("--name needs a MEMBER; usage: append"));
     }
 }

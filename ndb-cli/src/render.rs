@@ -1,10 +1,12 @@
-//! How ndb-cli shows a reply: pretty-printed JSON, coloured on a terminal,
-//! with a `(error) N Name` line above any reply whose status is an error.
+//! How ndb-cli shows a reply, in each [`Output`] mode: pretty-printed JSON
+//! (coloured on a terminal, with a `(error) N Name` line above any reply
+//! whose status is an error), the reply exactly as received, its result as
+//! one line of JSON, or its result as CSV rows.
 //!
-//! Owns: the JSON layout and colours, and deciding whether a reply is an
-//! error. Must not touch: the connection.
+//! Owns: the JSON layout and colours, the result of a reply, CSV, and
+//! deciding whether a reply is an error. Must not touch: the connection.
 //!
-//! The layout keeps the reply's own text: member order, number spelling
+//! Every mode keeps the reply's own text: member order, number spelling
 //! (`1e3` stays `1e3`) and string escapes are as the server sent them. A
 //! value that fits in [`WIDTH`] columns stays on one line; larger ones are
 //! broken one member or item per line, indented by two spaces.
@@ -63,6 +65,178 @@ pub enum Verdict {
     Unreadable,
 }
 
+/// Whether the meaning of the reply's `st` depends on the status numbering
+/// (120 to 123: the save statuses, shifted by one in 0.9).
+pub fn depends_on_protocol(reply: &str) -> bool {
+    let Ok(Value::Object(doc)) = serde_json::from_str::<Value>(reply) else { return false };
+    let code = doc.values().next().and_then(|body| body.get("st")).and_then(Value::as_u64);
+    code.is_some_and(|code| Status::from_code(code, Protocol::V07) != Status::from_code(code, Protocol::V09))
+}
+
+/// How replies are printed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Pretty-printed, in this style (the default).
+    Pretty(Style),
+    /// Exactly as received, one reply per line (`--raw`).
+    Raw,
+    /// The reply's result as one line of JSON; an error as
+    /// `{"error":{...}}` (`--json`).
+    Json,
+    /// The reply's result as CSV rows; an error on standard error (`--csv`).
+    Csv,
+}
+
+/// What to print for one reply: text for standard output and for standard
+/// error (each empty or ending in a newline).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Shown {
+    /// For standard output.
+    pub out: String,
+    /// For standard error.
+    pub err: String,
+}
+
+/// What to print for the reply `text`, judged by `verdict`, in `output` mode.
+pub fn show(text: &str, verdict: &Verdict, output: Output) -> Shown {
+    match output {
+        Output::Pretty(style) => Shown { out: reply(text, verdict, style), err: String::new() },
+        Output::Raw => Shown { out: format!("{text}\n"), err: String::new() },
+        Output::Json => Shown { out: json_line(text, verdict), err: String::new() },
+        Output::Csv => match verdict {
+            Verdict::Success => Shown { out: csv(text), err: String::new() },
+            _ => Shown { out: String::new(), err: error_line(verdict).unwrap_or_default() + "\n" },
+        },
+    }
+}
+
+/// `(error) 42 ValueSize: keys`, or `None` for a success.
+fn error_line(verdict: &Verdict) -> Option<String> {
+    match verdict {
+        Verdict::Error { code, name, message } if message.is_empty() => Some(format!("(error) {code} {name}")),
+        Verdict::Error { code, name, message } => Some(format!("(error) {code} {name}: {message}")),
+        Verdict::Unreadable => Some("(error) not a protocol reply".to_owned()),
+        Verdict::Success => None,
+    }
+}
+
+/// The result of a successful reply: its body without `st` (and without
+/// `tkn`, an echo of the request's, except from `SH_NEW`): the one member
+/// left, unwrapped (`cnt`'s number, `keys`'s object or array), `None` when
+/// nothing is left, or an object of what is left (`SV_INFO`, `SH_INFO`).
+fn result<'a>(node: &Node<'a>) -> Option<Node<'a>> {
+    let Node::Object(doc) = node else { return None };
+    let [(rsp, Node::Object(members))] = doc.as_slice() else { return None };
+    let keep = |name: &str| name != "\"st\"" && (name != "\"tkn\"" || *rsp == "\"SH_NEW_RSP\"");
+    let mut left: Vec<(&'a str, Node<'a>)> =
+        members.iter().filter(|(name, _)| keep(name)).map(|(name, value)| (*name, value.clone())).collect();
+    match left.len() {
+        0 => None,
+        1 => left.pop().map(|(_, value)| value),
+        _ => Some(Node::Object(left)),
+    }
+}
+
+/// `--json`: one line per reply.
+fn json_line(text: &str, verdict: &Verdict) -> String {
+    let mut out = String::new();
+    match (verdict, parse(text)) {
+        (Verdict::Success, Some(node)) => match result(&node) {
+            Some(value) => write_compact(&value, &mut out),
+            None => out.push_str("null"),
+        },
+        (Verdict::Error { code, name, message }, _) => {
+            out.push_str("{\"error\":{\"m\":");
+            out.push_str(&Value::from(message.as_str()).to_string());
+            out.push_str(&format!(",\"name\":\"{name}\",\"st\":{code}}}}}"));
+        }
+        _ => {
+            out.push_str("{\"error\":{\"name\":\"not a protocol reply\",\"reply\":");
+            out.push_str(&Value::from(text).to_string());
+            out.push_str("}}");
+        }
+    }
+    out.push('\n');
+    out
+}
+
+/// `--csv`: a scalar result is one row, an array one row per item, an
+/// object one `name,value` row per member; no result prints nothing.
+fn csv(text: &str) -> String {
+    let mut out = String::new();
+    let Some(value) = parse(text).as_ref().and_then(result) else { return out };
+    match &value {
+        Node::Array(items) => {
+            for item in items {
+                csv_field(item, &mut out);
+                out.push('\n');
+            }
+        }
+        Node::Object(members) => {
+            for (name, item) in members {
+                csv_field(&Node::Scalar(name), &mut out);
+                out.push(',');
+                csv_field(item, &mut out);
+                out.push('\n');
+            }
+        }
+        Node::Scalar(_) => {
+            csv_field(&value, &mut out);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// One CSV field (RFC 4180): a string's contents, any other value's JSON
+/// text; quoted when it holds a comma, quote or line break.
+fn csv_field(node: &Node<'_>, out: &mut String) {
+    let text = match node {
+        Node::Scalar(s) if s.starts_with('"') => serde_json::from_str::<String>(s).unwrap_or_else(|_| (*s).to_owned()),
+        _ => {
+            let mut text = String::new();
+            write_compact(node, &mut text);
+            text
+        }
+    };
+    if text.contains([',', '"', '\n', '\r']) {
+        out.push('"');
+        out.push_str(&text.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(&text);
+    }
+}
+
+/// Writes `node` as compact JSON (no spaces), keeping its scalars' text.
+fn write_compact(node: &Node<'_>, out: &mut String) {
+    match node {
+        Node::Scalar(s) => out.push_str(s),
+        Node::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_compact(item, out);
+            }
+            out.push(']');
+        }
+        Node::Object(members) => {
+            out.push('{');
+            for (i, (key, value)) in members.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(key);
+                out.push(':');
+                write_compact(value, out);
+            }
+            out.push('}');
+        }
+    }
+}
+
 /// Judges a reply text by its `st` under `protocol`.
 pub fn verdict(reply: &str, protocol: Protocol) -> Verdict {
     let Ok(Value::Object(doc)) = serde_json::from_str::<Value>(reply) else { return Verdict::Unreadable };
@@ -81,21 +255,9 @@ pub fn verdict(reply: &str, protocol: Protocol) -> Verdict {
 /// The text to print for a reply (ending in a newline).
 pub fn reply(text: &str, verdict: &Verdict, style: Style) -> String {
     let mut out = String::new();
-    match verdict {
-        Verdict::Error { code, name, message } => {
-            let mut line = format!("(error) {code} {name}");
-            if !message.is_empty() {
-                line.push_str(": ");
-                line.push_str(message);
-            }
-            out.push_str(&style.error(&line));
-            out.push('\n');
-        }
-        Verdict::Unreadable => {
-            out.push_str(&style.error("(error) not a protocol reply"));
-            out.push('\n');
-        }
-        Verdict::Success => {}
+    if let Some(line) = error_line(verdict) {
+        out.push_str(&style.error(&line));
+        out.push('\n');
     }
     match parse(text) {
         Some(node) => write(&node, 0, style, &mut out),
@@ -106,7 +268,7 @@ pub fn reply(text: &str, verdict: &Verdict, style: Style) -> String {
 }
 
 /// A JSON value that remembers its own text.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 enum Node<'a> {
     /// A string (with its quotes and escapes), number, `true`, `false`, `null`.
     Scalar(&'a str),
@@ -367,6 +529,64 @@ mod tests {
         );
         assert_eq!(verdict("nope", Protocol::V07), Verdict::Unreadable);
         assert_eq!(plain("nope"), "(error) not a protocol reply\nnope\n");
+    }
+
+    fn mode(text: &str, output: Output) -> Shown {
+        show(text, &verdict(text, Protocol::V07), output)
+    }
+
+    #[test]
+    fn json_mode_prints_the_result_on_one_line() {
+        let rows = [
+            (r#"{"KV_SET_RSP":{"st":1}}"#, "null"),
+            (r#"{"KV_COUNT_RSP":{"cnt":4,"st":1}}"#, "4"),
+            (r#"{"KV_GET_RSP":{"keys":{"a":1e3,"b":{"x": [1, "y"]}},"st":1}}"#, r#"{"a":1e3,"b":{"x":[1,"y"]}}"#),
+            (r#"{"KV_KEYS_RSP":{"keys":["a","b"],"st":1}}"#, r#"["a","b"]"#),
+            (r#"{"SH_NEW_RSP":{"st":1,"tkn":18446744073709551615}}"#, "18446744073709551615"),
+            (r#"{"SH_GET_RSP":{"keys":{"a":1},"st":1,"tkn":7}}"#, r#"{"a":1}"#),
+            (r#"{"SH_END_RSP":{"st":1,"tkn":7}}"#, "null"),
+            (r#"{"KV_SAVE_RSP":{"duration":3,"name":"n","st":121}}"#, r#"{"duration":3,"name":"n"}"#),
+            (
+                r#"{"KV_RMV_RSP":{"m":"keys","st":42,"tkn":null}}"#,
+                r#"{"error":{"m":"keys","name":"ValueSize","st":42}}"#,
+            ),
+            (r#"{"ERR":{"m":"","st":3}}"#, r#"{"error":{"m":"","name":"JsonInvalid","st":3}}"#),
+            ("nope", r#"{"error":{"name":"not a protocol reply","reply":"nope"}}"#),
+        ];
+        for (reply, line) in rows {
+            assert_eq!(mode(reply, Output::Json), Shown { out: format!("{line}\n"), err: String::new() }, "{reply}");
+            assert!(serde_json::from_str::<Value>(line).is_ok(), "{line}");
+        }
+    }
+
+    #[test]
+    fn csv_mode_prints_rows() {
+        let out = |reply: &str| mode(reply, Output::Csv).out;
+        assert_eq!(out(r#"{"KV_SET_RSP":{"st":1}}"#), "");
+        assert_eq!(out(r#"{"KV_COUNT_RSP":{"cnt":4,"st":1}}"#), "4\n");
+        assert_eq!(out(r#"{"KV_KEYS_RSP":{"keys":["a","b,c","d\"e"],"st":1}}"#), "a\n\"b,c\"\n\"d\"\"e\"\n");
+        assert_eq!(
+            out(r#"{"KV_GET_RSP":{"keys":{"a":1e3,"s":"x\ny","o":{"p": [1, 2]}},"st":1}}"#),
+            "a,1e3\ns,\"x\ny\"\no,\"{\"\"p\"\":[1,2]}\"\n"
+        );
+        assert_eq!(
+            mode(r#"{"KV_RMV_RSP":{"m":"keys","st":42,"tkn":null}}"#, Output::Csv),
+            Shown { out: String::new(), err: "(error) 42 ValueSize: keys\n".into() }
+        );
+    }
+
+    #[test]
+    fn only_save_statuses_depend_on_the_numbering() {
+        for (reply, depends) in [
+            (r#"{"KV_SAVE_RSP":{"name":"n","st":120}}"#, true),
+            (r#"{"KV_SAVE_RSP":{"name":"n","st":121}}"#, true),
+            (r#"{"KV_SAVE_RSP":{"name":"n","st":123}}"#, true),
+            (r#"{"KV_LOAD_RSP":{"name":"n","st":141}}"#, false),
+            (r#"{"KV_SET_RSP":{"st":1}}"#, false),
+            ("nope", false),
+        ] {
+            assert_eq!(depends_on_protocol(reply), depends, "{reply}");
+        }
     }
 
     #[test]

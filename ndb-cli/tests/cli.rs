@@ -240,12 +240,273 @@ fn help_and_version() {
     let server = common::start();
     let out = ok(&server, &["--help"]);
     assert!(out.starts_with("ndb-cli: a shell for ndb"), "{out}");
-    for part in ["-h, --host <HOST>", "-p, --port <PORT>", "--protocol <0.7|0.9>", "Examples:", "ndb-cli -p 1987 get"] {
+    for part in [
+        "-H, --host <HOST>",
+        "-p, --port <PORT>",
+        "--protocol <0.7|0.9>",
+        "-h, --help",
+        "Examples:",
+        "ndb-cli -p 1987 get",
+    ] {
         assert!(out.contains(part), "{part}");
     }
     assert_eq!(ok(&server, &["--version"]), format!("ndb-cli {}\n", ndb::VERSION));
     let shell_help = ok(&server, &["help"]);
     assert!(shell_help.contains("sh set TKN KEY VALUE [KEY VALUE ...]") && shell_help.contains("SH_SET"));
+}
+
+/// Long options may follow the command (`get a --raw`); after `--` every
+/// word is the command's; `-h` is help, and a redis-cli habit (`-h HOST`)
+/// is pointed at `-H`.
+#[test]
+fn options_after_the_command_and_the_double_dash() {
+    let server = common::start();
+    ok(&server, &["set", "a", "1"]);
+    assert_eq!(ok(&server, &["get", "a", "--raw"]), "{\"KV_GET_RSP\":{\"keys\":{\"a\":1},\"st\":1}}\n");
+    assert_eq!(ok(&server, &["set", "flag", "--", "--raw"]), "{\"KV_SET_RSP\": {\"st\": 1}}\n");
+    assert_eq!(ok(&server, &["--json", "get", "--", "--raw", "flag"]), "{\"flag\":\"--raw\"}\n");
+    let (code, out, err) = run(&server, &["-h"]);
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert!(out.starts_with("ndb-cli: a shell for ndb"), "{out}");
+    let (code, out, err) = run(&server, &["-h", "10.0.0.5", "info"]);
+    assert_eq!((code, out.as_str()), (2, ""));
+    assert_eq!(err, "ndb-cli: -h is help; give the host with -H or --host (ndb-cli -H 10.0.0.5)\n");
+    let port = server.addr.port().to_string();
+    let out = ndb_cli().args(["-H", "127.0.0.1", "-p", &port, "count", "--json"]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "2\n");
+}
+
+/// A save against a server with the 0.9 numbering (success 120) is a
+/// success: the numbering is asked of the server with SV_INFO, and only
+/// when a reply's status depends on it.
+#[test]
+fn the_status_numbering_is_learned_from_the_server() {
+    let dir = common::saves::TempDir::new("cli-saves-09");
+    let server = common::start_with(common::config().persist(true, dir.path()).protocol(ndb::Protocol::V09));
+    ok(&server, &["set", "a", "1"]);
+    let requests = || server.ndb().sv_info().unwrap().u64("requests").unwrap();
+    let before = requests();
+    ok(&server, &["count"]);
+    assert_eq!(requests(), before + 2, "one count and the next SV_INFO: nothing asked for a count");
+    let out = ok(&server, &["save", "nightly"]);
+    assert!(out.contains("\"st\": 120") && !out.contains("(error)"), "{out}");
+    let (code, out, _) = run(&server, &["sh", "save", "s"]);
+    assert_eq!(code, 0, "{out}");
+    // Told the wrong numbering, the same reply is an error, as before.
+    let (code, out, _) = run(&server, &["--protocol", "0.7", "save", "nightly"]);
+    assert_eq!(code, 1);
+    assert!(out.starts_with("(error) 120 unknown status\n"), "{out}");
+    // And a 0.7 server's 121 is a success without being told.
+    let dir = common::saves::TempDir::new("cli-saves-07");
+    let server = common::start_with(common::config().persist(true, dir.path()));
+    assert!(ok(&server, &["--raw", "save", "n"]).contains("\"st\":121"));
+}
+
+#[test]
+fn jsonpath_short_forms() {
+    let server = common::start();
+    ok(&server, &["set", "u1", r#"{"n":1,"tags":["a","x"]}"#, "u2", r#"{"n":5,"tags":["b","a"]}"#, "team", "[]"]);
+    let rows: &[(&[&str], &str)] = &[
+        (&["find", "$.tags[?@ == 'a']"], "{\"KV_FIND_RSP\": {\"keys\": [\"u1\", \"u2\"], \"st\": 1}}\n"),
+        (
+            &["find", "$.tags[0]", "--paths"],
+            "{\"KV_FIND_RSP\": {\"paths\": [\"$['tags'][0]\", \"$['tags'][0]\"], \"st\": 1}}\n",
+        ),
+        (
+            &["find", "--kv", "$[?@ > 1]", "u2", "u1"],
+            "{\"KV_FIND_RSP\": {\"keys\": {\"u2\": {\"n\": 5, \"tags\": [\"b\", \"a\"]}}, \"st\": 1}}\n",
+        ),
+        (&["update", "u1", "$.n", "[1, 2]"], "{\"KV_UPDATE_RSP\": {\"cnt\": 1, \"st\": 1}}\n"),
+        (&["append", "u1", "--name", "tags", "y", "{\"z\":0}"], "{\"KV_ARR_APPEND_RSP\": {\"st\": 1}}\n"),
+        (&["append", "team", "ann"], "{\"KV_ARR_APPEND_RSP\": {\"st\": 1}}\n"),
+        (
+            &["--raw", "get", "u1", "team"],
+            "{\"KV_GET_RSP\":{\"keys\":{\"u1\":{\"n\":[1, 2],\"tags\":[\"a\",\"x\",\"y\",{\"z\":0}]},\"team\":[\"ann\"]},\"st\":1}}\n",
+        ),
+    ];
+    for (args, expected) in rows {
+        assert_eq!(ok(&server, args), *expected, "{args:?}");
+    }
+    let (code, out, _) = run(&server, &["append", "u1", "--name", "n2", "1"]);
+    assert_eq!((code, out.as_str()), (1, "(error) 1000 Unknown\n{\"KV_ARR_APPEND_RSP\": {\"st\": 1000}}\n"));
+    let (code, _, err) = run(&server, &["update", "u1"]);
+    assert_eq!((code, err.as_str()), (2, "ndb-cli: usage: update KEY PATH VALUE\n"));
+}
+
+/// `--json` prints each reply's result as one line of JSON (errors as
+/// `{"error":…}`), `--csv` its rows; in a pipe, one line per reply.
+#[test]
+fn json_and_csv_output() {
+    let server = common::start();
+    let input = "set a 1e3 b \"x,y\" c [1,2]\nget a b c zz\nkeys\ncount\nrmv\nKV_RMV {\"keys\":[]}\nsh new\n";
+    let (code, out, err) = run_with_input(&server, &["--json"], input);
+    assert_eq!(code, 1, "a bad line and an error reply");
+    assert_eq!(err, "ndb-cli: line 5: usage: rmv KEY [KEY ...]\n");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 6, "{out}");
+    assert_eq!(
+        &lines[..5],
+        [
+            "null",
+            "{\"a\":1e3,\"b\":\"x,y\",\"c\":[1,2]}",
+            "[\"a\",\"b\",\"c\"]",
+            "3",
+            "{\"error\":{\"m\":\"keys\",\"name\":\"ValueSize\",\"st\":42}}",
+        ]
+    );
+    let token: u64 = lines[5].parse().unwrap_or_else(|_| panic!("a token: {}", lines[5]));
+    assert!(token > 0);
+
+    let (code, out, err) = run(&server, &["--csv", "get", "a", "b", "c"]);
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert_eq!(out, "a,1e3\nb,\"x,y\"\nc,\"[1,2]\"\n");
+    assert_eq!(ok(&server, &["keys", "--csv"]), "a\nb\nc\n");
+    let (code, out, err) = run(&server, &["--csv", "KV_RMV", "{\"keys\":[]}"]);
+    assert_eq!((code, out.as_str(), err.as_str()), (1, "", "(error) 42 ValueSize: keys\n"));
+    let info = ok(&server, &["info", "--csv"]);
+    assert!(info.lines().any(|l| l == "keys,3") && info.lines().any(|l| l.starts_with("serverVersion,")), "{info}");
+}
+
+#[test]
+fn help_for_one_command() {
+    let server = common::start();
+    assert_eq!(
+        ok(&server, &["help", "set"]),
+        "  set KEY VALUE [KEY VALUE ...]\n      KV_SET: store keys, replacing their values\n"
+    );
+    let out = ok(&server, &["help", "KV_ARR_APPEND"]);
+    assert!(out.starts_with("  append KEY ITEM [ITEM ...] [--name MEMBER]\n      KV_ARR_APPEND: "), "{out}");
+    assert!(ok(&server, &["help", "sh", "get"]).starts_with("  sh get TKN [KEY ...]\n"));
+    let (code, out, err) = run(&server, &["help", "frob"]);
+    assert_eq!(
+        (code, out.as_str(), err.as_str()),
+        (2, "", "ndb-cli: no short form named \"frob\"; type help for the list\n")
+    );
+    let (_, out, _) = run_with_input(&server, &[], "help update\n");
+    assert!(out.starts_with("  update KEY PATH VALUE\n"), "{out}");
+}
+
+/// A reply over tungstenite's 16 MiB default frame limit, through the
+/// binary, pretty and raw.
+#[test]
+fn replies_over_16_mib_are_printed() {
+    let server = common::start();
+    let mut client = server.ndb();
+    let mut names = Vec::new();
+    for i in 0..18u8 {
+        let name = format!("big{i:02}");
+        client.kv_set(serde_json::json!({ name.clone(): char::from(b'a' + i).to_string().repeat(1_000_000) })).unwrap();
+        names.push(name);
+    }
+    let mut args = vec!["--raw", "get"];
+    args.extend(names.iter().map(String::as_str));
+    let raw = ok(&server, &args);
+    assert!(raw.len() > 16 << 20, "{}", raw.len());
+    let reply: serde_json::Value = serde_json::from_str(&raw).expect("one JSON reply");
+    for (i, name) in names.iter().enumerate() {
+        let value = reply["KV_GET_RSP"]["keys"][name].as_str().unwrap();
+        assert_eq!(value, char::from(b'a' + i as u8).to_string().repeat(1_000_000), "{name}");
+    }
+    args[0] = "--no-color";
+    let pretty = ok(&server, &args);
+    assert_eq!(pretty.lines().count(), 18 + 7, "one line per key, and the reply's braces");
+    let (code, _, err) = run(&server, &["--max-reply-bytes", "1000000", "get", "big00", "big01"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.starts_with("ndb-cli: a reply of 20000")
+            && err.ends_with(" bytes is over this client's limit of 1000000 bytes\n"),
+        "{err}"
+    );
+}
+
+/// `keys` of a million keys (a 19 MB reply), through the binary.
+#[test]
+#[ignore = "sets a million keys; run with --ignored (about a minute in a debug build)"]
+fn keys_of_a_million_keys() {
+    let server = common::start();
+    let mut client = server.ndb();
+    for batch in 0..100 {
+        let keys: serde_json::Map<String, serde_json::Value> =
+            (0..10_000).map(|i| (format!("key:{:012}", batch * 10_000 + i), serde_json::Value::from(i))).collect();
+        client.kv_set(&keys).unwrap();
+    }
+    assert_eq!(client.kv_count().unwrap(), 1_000_000);
+    let raw = ok(&server, &["--raw", "keys"]);
+    assert!(raw.len() > 19_000_000, "{}", raw.len());
+    let reply: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    let keys = reply["KV_KEYS_RSP"]["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1_000_000);
+    assert_eq!((keys[0].as_str(), keys[999_999].as_str()), (Some("key:000000000000"), Some("key:000000999999")));
+    let pretty = ok(&server, &["keys"]);
+    assert_eq!(pretty.lines().count(), 1_000_000 + 7);
+    assert_eq!(ok(&server, &["--csv", "keys"]).lines().count(), 1_000_000);
+}
+
+/// `--latency` in a pipe: one line at the end (and one a second before
+/// that), `min: … max: … avg: … ms (N samples)`, the samples each a real
+/// round trip (the server's request counter moves by as many).
+#[test]
+fn latency_mode_lines() {
+    let server = common::start();
+    let requests = || server.ndb().sv_info().unwrap().u64("requests").unwrap();
+    let before = requests();
+    let out = ok(&server, &["--latency", "--count", "25", "-i", "0.002"]);
+    let last = out.lines().last().unwrap_or_default();
+    let fields: Vec<&str> = last.split(['(', ')', ' ', ',']).filter(|f| !f.is_empty()).collect();
+    assert_eq!(
+        (fields.len(), fields[0], fields[2], fields[4], fields[6], fields[7], fields[8]),
+        (9, "min:", "max:", "avg:", "ms", "25", "samples"),
+        "{out}"
+    );
+    let number = |i: usize| fields[i].parse::<f64>().unwrap_or_else(|_| panic!("{last}"));
+    let (min, max, avg) = (number(1), number(3), number(5));
+    assert!(0.0 < min && min <= avg && avg <= max, "{last}");
+    assert_eq!(requests(), before + 25 + 1, "25 samples, and this SV_INFO");
+    let json = ok(&server, &["--latency", "--count", "3", "--json"]);
+    let doc: serde_json::Value = serde_json::from_str(json.lines().last().unwrap()).unwrap();
+    assert_eq!(doc["samples"], 3);
+    assert!(doc["min_ms"].as_f64().unwrap() <= doc["max_ms"].as_f64().unwrap());
+    let csv = ok(&server, &["--latency", "--count", "2", "--csv"]);
+    assert!(csv.starts_with("min_ms,max_ms,avg_ms,samples\n") && csv.trim_end().ends_with(",2"), "{csv}");
+}
+
+/// `--latency` on a terminal redraws one line in place.
+#[test]
+fn latency_mode_on_a_terminal() {
+    let server = common::start();
+    let Some(term) = Terminal::start(&["-u", &server.url(), "--latency", "--count", "30", "-i", "0.005"], None) else {
+        return;
+    };
+    term.wait_for("(30 samples)");
+    let raw = term.raw();
+    assert!(raw.contains("\r\x1b[Kmin: "), "redrawn in place: {raw:?}");
+    assert!(term.seen().contains("(1 samples)") || term.seen().contains("(2 samples)"), "every sample is shown");
+    assert!(term.exit_status().success());
+}
+
+/// `--stat`: a header, then a line per interval from SV_INFO.
+#[test]
+fn stat_mode_lines() {
+    let server = common::start();
+    server.ndb().kv_set(serde_json::json!({"a": 1, "b": 2})).unwrap();
+    let out = ok(&server, &["--stat", "--count", "3", "-i", "0.1"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        ["keys", "sessions", "connections", "requests", "requests/s", "rss"]
+    );
+    let first: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(&first[..3], ["2", "0", "1"], "{out}");
+    assert_eq!(first[4], "-", "no rate before a second sample");
+    let second: Vec<&str> = lines[2].split_whitespace().collect();
+    assert_eq!(second[3].parse::<u64>().unwrap(), first[3].parse::<u64>().unwrap() + 1, "{out}");
+    assert_eq!(second[4], "0", "nobody else sent a request: {out}");
+
+    let out = ok(&server, &["--stat", "--count", "2", "-i", "0.2", "--json"]);
+    let docs: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!((docs[0]["keys"].as_u64(), docs[0]["connections"].as_u64()), (Some(2), Some(1)));
+    assert!(docs[0]["requests_per_sec"].is_null() && docs[1]["requests_per_sec"].as_f64() == Some(0.0), "{out}");
 }
 
 /// Removes ANSI escape sequences and carriage returns.
@@ -265,72 +526,205 @@ fn strip_terminal_codes(text: &str) -> String {
     out
 }
 
+/// `ndb-cli` in a pseudo-terminal (through `script`), as a person at a
+/// keyboard runs it: keys are typed on its standard input, the screen is
+/// read back with the terminal's escape codes stripped.
+struct Terminal {
+    child: std::process::Child,
+    keyboard: std::process::ChildStdin,
+    screen: Arc<Mutex<Vec<u8>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Terminal {
+    /// Starts `ndb-cli ARGS` in a terminal, or `None` when `script` is missing.
+    fn start(args: &[&str], history: Option<&std::path::Path>) -> Option<Terminal> {
+        if Command::new("script").arg("--version").output().is_err() {
+            eprintln!("SKIPPED: `script` (util-linux) not found");
+            return None;
+        }
+        let command = format!("{} {}", env!("CARGO_BIN_EXE_ndb-cli"), args.join(" "));
+        let mut child = Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .env("TERM", "xterm")
+            .env_remove("NO_COLOR")
+            .env("NDB_CLI_HISTFILE", history.map_or_else(Default::default, |p| p.as_os_str().to_owned()))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn script");
+        let screen = Arc::new(Mutex::new(Vec::new()));
+        let mut stdout = child.stdout.take().unwrap();
+        let sink = screen.clone();
+        let reader = std::thread::spawn(move || {
+            let mut chunk = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().extend_from_slice(&chunk[..n]);
+            }
+        });
+        let keyboard = child.stdin.take().unwrap();
+        Some(Terminal { child, keyboard, screen, reader: Some(reader) })
+    }
+
+    /// Everything shown so far, escape codes and carriage returns removed.
+    fn seen(&self) -> String {
+        strip_terminal_codes(&self.raw())
+    }
+
+    /// Everything shown so far, as written.
+    fn raw(&self) -> String {
+        String::from_utf8_lossy(&self.screen.lock().unwrap()).into_owned()
+    }
+
+    /// Bytes written since `mark` (a length of [`Terminal::raw`]), stripped.
+    fn seen_since(&self, mark: usize) -> String {
+        let screen = self.screen.lock().unwrap();
+        strip_terminal_codes(&String::from_utf8_lossy(&screen[mark.min(screen.len())..]))
+    }
+
+    fn mark(&self) -> usize {
+        self.screen.lock().unwrap().len()
+    }
+
+    /// Waits until `what` has been shown after `mark`.
+    fn wait_for_since(&self, mark: usize, what: &str) {
+        let deadline = Instant::now() + common::TIMEOUT;
+        while !self.seen_since(mark).contains(what) {
+            assert!(Instant::now() < deadline, "waited for {what:?}; the screen shows:\n{}", self.seen());
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn wait_for(&self, what: &str) {
+        self.wait_for_since(0, what);
+    }
+
+    fn type_keys(&mut self, keys: &str) {
+        self.keyboard.write_all(keys.as_bytes()).unwrap();
+        self.keyboard.flush().unwrap();
+    }
+
+    /// Waits for the program to exit; returns its status.
+    fn exit_status(mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + common::TIMEOUT;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "the shell did not exit; the screen shows:\n{}", self.seen());
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        if let Some(reader) = self.reader.take() {
+            reader.join().unwrap();
+        }
+        status
+    }
+}
+
 #[test]
 fn interactive_shell_through_a_pseudo_terminal() {
-    if Command::new("script").arg("--version").output().is_err() {
-        eprintln!("SKIPPED: `script` (util-linux) not found");
-        return;
-    }
     let server = common::start();
     let history = std::env::temp_dir().join(format!("ndb-cli-history-{}", std::process::id()));
     let _ = std::fs::remove_file(&history);
-    let command = format!("{} -u {}", env!("CARGO_BIN_EXE_ndb-cli"), server.url());
-    let mut child = Command::new("script")
-        .args(["-qec", &command, "/dev/null"])
-        .env("TERM", "xterm")
-        .env_remove("NO_COLOR")
-        .env("NDB_CLI_HISTFILE", &history)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn script");
-    let screen = Arc::new(Mutex::new(Vec::new()));
-    let mut stdout = child.stdout.take().unwrap();
-    let sink = screen.clone();
-    let reader = std::thread::spawn(move || {
-        let mut chunk = [0u8; 4096];
-        while let Ok(n) = stdout.read(&mut chunk) {
-            if n == 0 {
-                break;
-            }
-            sink.lock().unwrap().extend_from_slice(&chunk[..n]);
-        }
-    });
-    let seen = || strip_terminal_codes(&String::from_utf8_lossy(&screen.lock().unwrap()));
-    let wait_for = |what: &str| {
-        let deadline = Instant::now() + common::TIMEOUT;
-        while !seen().contains(what) {
-            assert!(Instant::now() < deadline, "waited for {what:?}; the screen shows:\n{}", seen());
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    };
+    let Some(mut term) = Terminal::start(&["-u", &server.url()], Some(&history)) else { return };
     let prompt = format!("{}> ", server.addr);
-    wait_for(&prompt);
-    let mut keyboard = child.stdin.take().unwrap();
-    keyboard.write_all(b"set k 42\r").unwrap();
-    wait_for("{\"KV_SET_RSP\": {\"st\": 1}}");
-    keyboard.write_all(b"get k\r").unwrap();
-    wait_for("{\"KV_GET_RSP\": {\"keys\": {\"k\": 42}, \"st\": 1}}");
-    keyboard.write_all(b"rmv\r").unwrap();
-    wait_for("(error) usage: rmv KEY [KEY ...]");
-    keyboard.write_all(b"KV_RMV {\"keys\":[]}\r").unwrap();
-    wait_for("(error) 42 ValueSize: keys");
-    let raw_screen = String::from_utf8_lossy(&screen.lock().unwrap()).into_owned();
-    assert!(raw_screen.contains("\x1b[1;31m(error) 42 ValueSize: keys\x1b[0m"), "errors in red on a terminal");
-    keyboard.write_all(b"quit\r").unwrap();
-    let deadline = Instant::now() + common::TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "the shell did not exit; the screen shows:\n{}", seen());
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    term.wait_for(&prompt);
+    term.type_keys("set k 42\r");
+    term.wait_for("{\"KV_SET_RSP\": {\"st\": 1}}");
+    term.type_keys("get k\r");
+    term.wait_for("{\"KV_GET_RSP\": {\"keys\": {\"k\": 42}, \"st\": 1}}");
+    term.type_keys("rmv\r");
+    term.wait_for("(error) usage: rmv KEY [KEY ...]");
+    term.type_keys("KV_RMV {\"keys\":[]}\r");
+    term.wait_for("(error) 42 ValueSize: keys");
+    assert!(term.raw().contains("\x1b[1;31m(error) 42 ValueSize: keys\x1b[0m"), "errors in red on a terminal");
+    term.type_keys("quit\r");
+    let status = term.exit_status();
     assert!(status.success(), "{status:?}");
-    reader.join().unwrap();
     let saved = std::fs::read_to_string(&history).expect("history saved");
     assert!(saved.contains("get k") && saved.contains("set k 42"), "{saved}");
     let _ = std::fs::remove_file(&history);
     assert_eq!(server.ndb().kv_get_one("k").unwrap(), Some(serde_json::json!(42)));
+}
+
+/// Tab completes command words from the short-form table, and the
+/// arguments still to come are hinted, dimmed, after the cursor.
+#[test]
+fn tab_completion_and_hints_in_the_shell() {
+    let server = common::start();
+    let Some(mut term) = Terminal::start(&["-u", &server.url()], None) else { return };
+    term.wait_for(&format!("{}> ", server.addr));
+
+    // `cou` + Tab becomes `count `; Enter sends it.
+    let mark = term.mark();
+    term.type_keys("cou\t");
+    term.wait_for_since(mark, "count");
+    term.type_keys("\r");
+    term.wait_for_since(mark, "{\"KV_COUNT_RSP\": {\"cnt\": 0, \"st\": 1}}");
+
+    // A two-word form: `sh se` + Tab is `sh set `, and its synopsis is hinted.
+    let mark = term.mark();
+    term.type_keys("sh se\t");
+    term.wait_for_since(mark, "sh set TKN KEY VALUE [KEY VALUE ...]");
+    assert!(term.raw().contains("\x1b[2mTKN KEY VALUE [KEY VALUE ...]\x1b[0m"), "the hint is dimmed");
+    term.type_keys("\x15"); // Ctrl-U clears the line.
+
+    // The hint shrinks as arguments are typed.
+    let mark = term.mark();
+    term.type_keys("set k ");
+    term.wait_for_since(mark, "set k VALUE [KEY VALUE ...]");
+    term.type_keys("7\r");
+    term.wait_for_since(mark, "{\"KV_SET_RSP\": {\"st\": 1}}");
+
+    // Tab twice on an ambiguous word lists the candidates.
+    let mark = term.mark();
+    term.type_keys("co\t\t");
+    term.wait_for_since(mark, "contains  count");
+    term.type_keys("\x15help find\r");
+    term.wait_for_since(mark, "find PATH [KEY ...] [--paths | --kv]");
+    term.wait_for_since(mark, "KV_FIND: keys whose value the JSONPath matches");
+    term.type_keys("quit\r");
+    assert!(term.exit_status().success());
+    assert_eq!(server.ndb().kv_get_one("k").unwrap(), Some(serde_json::json!(7)));
+}
+
+/// The shell answers the server's close frame while it waits for a line,
+/// so a shutdown completes without waiting out its grace period (3 s, the
+/// time the server gives clients to answer). A silent client, for
+/// comparison, holds the shutdown for the whole grace period: the time
+/// measured tells the two apart.
+#[test]
+fn an_idle_shell_lets_a_shutdown_finish_at_once() {
+    const GRACE: Duration = Duration::from_secs(3);
+    let silent = common::start();
+    let mut quiet = silent.client();
+    assert!(quiet.call("{\"KV_COUNT\":{}}").contains("\"cnt\":0"));
+    let started = Instant::now();
+    silent.stop();
+    let held = started.elapsed();
+    assert!(held >= GRACE, "a client that never answers holds the shutdown for the grace period ({held:?})");
+    drop(quiet);
+
+    let server = common::start();
+    let url = server.url();
+    let Some(mut term) = Terminal::start(&["-u", &url], None) else { return };
+    term.wait_for(&format!("{}> ", server.addr));
+    term.type_keys("count\r");
+    term.wait_for("{\"KV_COUNT_RSP\": {\"cnt\": 0, \"st\": 1}}");
+    common::eventually("the shell is idle at its prompt", || term.seen().matches("> ").count() >= 2);
+    let started = Instant::now();
+    server.stop();
+    let took = started.elapsed();
+    assert!(took < GRACE / 2, "the shutdown waited {took:?}: the shell did not answer the close frame");
+    term.wait_for("(closed) the server closed the connection (code 1001)");
+    // The next command tries to reconnect, and says the server is gone.
+    let mark = term.mark();
+    term.type_keys("count\r");
+    term.wait_for_since(mark, &format!("(error) cannot connect to {url}"));
+    term.type_keys("quit\r");
+    assert!(term.exit_status().success());
 }
