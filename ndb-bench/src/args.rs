@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use lexopt::prelude::*;
 
-use crate::request::{MAX_KEY_SPACE, Test};
+use crate::request::{Body, MAX_KEY_SPACE, Request, ST_OK, Test};
 
 /// Largest `-d`, in bytes: far above any server's message limit, low enough
 /// that a typo cannot make the tool allocate gigabytes per connection.
@@ -19,6 +19,20 @@ const MAX_VALUE_BYTES: usize = 64 * 1024 * 1024;
 
 /// Largest `-P`: in-flight slots are allocated up front per connection.
 const MAX_PIPELINE: usize = 1 << 20;
+
+/// Largest weight of one request in a mix: far more resolution than a
+/// ratio needs, and a total that cannot overflow with any number of entries
+/// a command line can hold.
+const MAX_WEIGHT: u64 = 1_000_000;
+
+/// One request of the custom test, with its weight in the mix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// Its share of the requests: `weight` / the sum of all weights.
+    pub weight: u64,
+    /// What is sent.
+    pub request: Request,
+}
 
 /// Where the server is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -81,6 +95,11 @@ pub struct Config {
     /// Only open `-c` connections and hold them idle (`-I`), for `duration`
     /// or until interrupted.
     pub idle: bool,
+    /// The custom test's requests (`--body`, `--mix`), drawn by weight; it
+    /// runs after the `-t` tests, or alone when `-t` is not given.
+    pub custom: Vec<Entry>,
+    /// Reply statuses that count as success in the custom test (`--expect`).
+    pub expect: Vec<u64>,
 }
 
 impl Default for Config {
@@ -100,6 +119,8 @@ impl Default for Config {
             quiet: false,
             threads: 1,
             idle: false,
+            custom: Vec::new(),
+            expect: vec![ST_OK],
         }
     }
 }
@@ -108,7 +129,7 @@ impl Default for Config {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Action {
     /// Run the benchmark.
-    Run(Config),
+    Run(Box<Config>),
     /// Print [`HELP`] and exit.
     Help,
     /// Print the version and exit.
@@ -137,6 +158,21 @@ Load:
   -t TESTS           comma-separated tests (default: all of them):
                      kv_set kv_get kv_add kv_contains kv_count kv_rmv sv_info
                      sh_new sh_set sh_get sh_add sh_contains sh_count sh_rmv
+      --body [WEIGHT:]JSON or [WEIGHT:]@FILE
+                     a request of your own, from the command line or a file;
+                     repeat it for a mix, each drawn in proportion to its
+                     WEIGHT (default 1). Placeholders: __key__ (key:%012d,
+                     as -r chooses), __value__ (-d bytes of x), __rand_int__
+                     (12 random digits below -r; in a string, or as a number
+                     after a digit: 1__rand_int__), __tkn__ (the connection's
+                     session token). The requests run as one test, \"custom\",
+                     after the -t tests (alone without -t)
+      --mix TEST:WEIGHT,...
+                     built-in tests' requests in the custom test's mix,
+                     e.g. kv_set:80,kv_get:20
+      --expect ST,...
+                     reply statuses the custom test counts as success
+                     (default 1)
       --preload N    KV_SET keys 0..N before the tests, so gets hit
       --rate N       open loop: N requests/s in total, sent on a fixed schedule;
                      latency counts from when each request was due, so time
@@ -152,7 +188,7 @@ Output:
       --json         one JSON document with every test on stdout
   -q                 quiet: one line per test
       --help         this text (-h is the host, as in redis-benchmark)
-      --version      version
+  -V, --version      version
 
 Latency is per request, in microseconds, from an HDR histogram (3
 significant digits): in closed loop from when the request was written, in
@@ -164,8 +200,9 @@ SH_NEW when the run starts and kept for the whole run, so sh_get hits the
 keys an earlier sh_set wrote. If the server refuses SH_NEW, the sh_* tests
 are skipped and the others run.
 
-The exit status is 0 when every reply had st 1, 1 when any request failed,
-got another status or lost its connection, and 2 for a bad command line.
+The exit status is 0 when every reply had st 1 (or a status of --expect in
+the custom test), 1 when any request failed, got another status or lost its
+connection, and 2 for a bad command line.
 
 Examples:
   ndb-bench                                  all tests, 50 connections, 100000 requests each
@@ -174,6 +211,10 @@ Examples:
   ndb-bench -t kv_get -r 1000000 --preload 1000000 -P 16 --threads 2
   ndb-bench -t kv_get --rate 50000 --duration 10   open loop, 50000 requests/s for 10 s
   ndb-bench -u ws://10.0.0.5:1987/ -t sh_set,sh_get -d 256
+  ndb-bench --mix kv_set:80,kv_get:20 -r 100000 --preload 100000
+  ndb-bench --body '{\"KV_FIND\":{\"path\":\"$[?@.n > 5]\",\"rsp\":\"keys\"}}' -c 4 -n 1000
+  ndb-bench --body '3:{\"SH_SET\":{\"tkn\":__tkn__,\"keys\":{\"__key__\":\"__value__\"}}}' \\
+            --body '1:{\"SH_INFO\":{\"tkn\":__tkn__}}' -r 1000
 ";
 
 /// Parses the arguments after the program name.
@@ -190,6 +231,7 @@ where
     let mut port = None;
     let mut url = None;
     let mut requests_given = false;
+    let mut tests_given = false;
     let mut parser = lexopt::Parser::from_args(args);
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
         match arg {
@@ -211,7 +253,13 @@ where
             }
             Short('d') => config.value_bytes = number(&mut parser, "-d")?,
             Short('r') => config.key_space = Some(number(&mut parser, "-r")?),
-            Short('t') => config.tests = tests(&string(&mut parser, "-t")?)?,
+            Short('t') => {
+                config.tests = tests(&string(&mut parser, "-t")?)?;
+                tests_given = true;
+            }
+            Long("body") => config.custom.push(body(&string(&mut parser, "--body")?)?),
+            Long("mix") => config.custom.extend(mix(&string(&mut parser, "--mix")?)?),
+            Long("expect") => config.expect = statuses(&string(&mut parser, "--expect")?)?,
             Long("preload") => config.preload = number(&mut parser, "--preload")?,
             Long("rate") => config.rate = Some(number(&mut parser, "--rate")?),
             Long("threads") => config.threads = number(&mut parser, "--threads")?,
@@ -219,7 +267,7 @@ where
             Short('I') => config.idle = true,
             Short('q') => config.quiet = true,
             Long("help") => return Ok(Action::Help),
-            Long("version") => return Ok(Action::Version),
+            Short('V') | Long("version") => return Ok(Action::Version),
             other => return Err(other.unexpected().to_string()),
         }
     }
@@ -235,11 +283,14 @@ where
     if let Some(port) = port {
         config.target.port = port;
     }
+    if !config.custom.is_empty() && !tests_given {
+        config.tests.clear();
+    }
     if requests_given && config.duration.is_some() {
         return Err("use either -n or --duration, not both".to_string());
     }
     validate(&config)?;
-    Ok(Action::Run(config))
+    Ok(Action::Run(Box::new(config)))
 }
 
 fn validate(config: &Config) -> Result<(), String> {
@@ -296,6 +347,69 @@ fn tests(list: &str) -> Result<Vec<Test>, String> {
     Ok(tests)
 }
 
+/// A weight: 1 to [`MAX_WEIGHT`].
+fn weight(text: &str, flag: &str) -> Result<u64, String> {
+    text.trim()
+        .parse()
+        .ok()
+        .filter(|w| (1..=MAX_WEIGHT).contains(w))
+        .ok_or_else(|| format!("{flag}: a weight is a whole number from 1 to {MAX_WEIGHT}, not {text:?}"))
+}
+
+/// `--body [WEIGHT:]JSON` or `--body [WEIGHT:]@FILE`.
+fn body(arg: &str) -> Result<Entry, String> {
+    let (weight, text) = match arg.split_once(':') {
+        Some((w, rest)) if !w.is_empty() && w.bytes().all(|b| b.is_ascii_digit()) => (self::weight(w, "--body")?, rest),
+        _ => (1, arg),
+    };
+    let text = match text.strip_prefix('@') {
+        Some(path) => {
+            let bytes = std::fs::read(path).map_err(|e| format!("--body @{path}: {e}"))?;
+            if bytes.len() > MAX_VALUE_BYTES {
+                return Err(format!("--body @{path}: larger than {MAX_VALUE_BYTES} bytes"));
+            }
+            let text = String::from_utf8(bytes).map_err(|_| format!("--body @{path}: not UTF-8 text"))?;
+            text.trim_end().to_owned()
+        }
+        None => text.to_owned(),
+    };
+    Ok(Entry { weight, request: Request::Body(Body::parse(&text)?) })
+}
+
+/// `--mix TEST:WEIGHT,...` (a test without a weight weighs 1).
+fn mix(list: &str) -> Result<Vec<Entry>, String> {
+    let mut entries = Vec::new();
+    for item in list.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let (name, weight) = match item.split_once(':') {
+            Some((name, w)) => (name.trim(), self::weight(w, "--mix")?),
+            None => (item, 1),
+        };
+        let test = Test::from_name(name).ok_or_else(|| {
+            let known: Vec<&str> = Test::ALL.iter().map(|t| t.name()).collect();
+            format!("--mix: unknown test {name:?}; known tests: {}", known.join(","))
+        })?;
+        entries.push(Entry { weight, request: Request::Test(test) });
+    }
+    if entries.is_empty() {
+        return Err("--mix needs at least one TEST:WEIGHT".to_string());
+    }
+    Ok(entries)
+}
+
+/// `--expect ST,...`
+fn statuses(list: &str) -> Result<Vec<u64>, String> {
+    let statuses = list
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().map_err(|_| format!("--expect: {s:?} is not a status number")))
+        .collect::<Result<Vec<u64>, _>>()?;
+    if statuses.is_empty() {
+        return Err("--expect needs at least one status".to_string());
+    }
+    Ok(statuses)
+}
+
 /// Parses `ws://host[:port][/path]`; the port defaults to 1987 (the
 /// server's), the path to `/`.
 fn parse_url(url: &str) -> Result<Target, String> {
@@ -341,7 +455,7 @@ mod tests {
 
     fn run(args: &str) -> Result<Config, String> {
         match parse(args.split_whitespace())? {
-            Action::Run(config) => Ok(config),
+            Action::Run(config) => Ok(*config),
             other => panic!("expected a run, got {other:?}"),
         }
     }
@@ -390,6 +504,44 @@ mod tests {
     fn help_and_version_win() {
         assert_eq!(parse(["--help"]), Ok(Action::Help));
         assert_eq!(parse(["-c", "5", "--version"]), Ok(Action::Version));
+        assert_eq!(parse(["-V"]), Ok(Action::Version));
+    }
+
+    #[test]
+    fn custom_requests_and_mixes() {
+        let config = parse([
+            "--body",
+            r#"3:{"KV_SET":{"keys":{"__key__":"__value__"}}}"#,
+            "--body",
+            r#"{"SH_INFO":{"tkn":__tkn__}}"#,
+            "--mix",
+            "kv_get:20, sv_info",
+            "--expect",
+            "1,22",
+        ]);
+        let Ok(Action::Run(config)) = config else { panic!("{config:?}") };
+        assert!(config.tests.is_empty(), "without -t only the custom test runs");
+        let weights: Vec<u64> = config.custom.iter().map(|e| e.weight).collect();
+        assert_eq!(weights, [3, 1, 20, 1]);
+        assert_eq!(config.custom[0].request.label(), r#"{"KV_SET":{"keys":{"__key__":"__value__"}}}"#);
+        assert!(config.custom[1].request.needs_session() && !config.custom[0].request.needs_session());
+        assert_eq!(config.custom[2].request, Request::Test(Test::KvGet));
+        assert_eq!(config.expect, [1, 22]);
+        let with_tests = run("-t kv_set --mix kv_get:1").unwrap();
+        assert_eq!((with_tests.tests.len(), with_tests.custom.len()), (1, 1));
+        assert_eq!(Config::default().expect, [1]);
+    }
+
+    #[test]
+    fn bodies_come_from_files_too() {
+        let path = std::env::temp_dir().join(format!("ndb-bench-body-{}.json", std::process::id()));
+        std::fs::write(&path, "{\"KV_COUNT\":{}}\n").unwrap();
+        let arg = format!("7:@{}", path.display());
+        let Ok(Action::Run(config)) = parse(["--body", arg.as_str()]) else { panic!() };
+        assert_eq!((config.custom[0].weight, config.custom[0].request.label()), (7, r#"{"KV_COUNT":{}}"#));
+        std::fs::remove_file(&path).unwrap();
+        let missing = format!("@{}", path.display());
+        assert!(parse(["--body", missing.as_str()]).unwrap_err().starts_with(&format!("--body {missing}: ")));
     }
 
     #[test]
@@ -408,6 +560,12 @@ mod tests {
             ("-r 1000000000001", "-r must be at most"),
             ("-r 10 --preload 11", "--preload must not exceed -r"),
             ("-p 70000", "-p needs a number"),
+            ("--body {", "not JSON once its placeholders are filled in"),
+            ("--body 0:{}", "a weight is a whole number from 1 to"),
+            ("--mix kv_set:x", "a weight is a whole number"),
+            ("--mix nope:1", "--mix: unknown test \"nope\""),
+            ("--mix ,", "--mix needs at least one"),
+            ("--expect x", "--expect: \"x\" is not a status number"),
             ("-x", "-x"),
         ];
         for (args, expected) in cases {

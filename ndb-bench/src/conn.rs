@@ -20,7 +20,7 @@ use mio::{Interest, Registry, Token};
 use crate::frame::{self, OP_CLOSE, OP_PONG};
 use crate::reader::{Frame, Reader};
 use crate::report::Outcome;
-use crate::request::{ST_OK, Template};
+use crate::request::Template;
 use crate::rng::Rng;
 use crate::ws;
 
@@ -51,7 +51,16 @@ pub struct Conn {
     rng: Rng,
     /// This connection's session token, if the run uses sessions.
     pub session: Option<u64>,
-    template: Option<Template>,
+    /// The requests of the current test: one, or a weighted mix.
+    mix: Vec<Template>,
+    /// Running totals of the mix's weights, for drawing the next request.
+    cumulative: Vec<u64>,
+    /// The mix entry the next request is taken from.
+    next: usize,
+    /// Requests sent from each mix entry during the current test.
+    sent: Vec<u64>,
+    /// Reply statuses that count as success in the current test.
+    ok: Vec<u64>,
     failed: bool,
     /// Whether the worker has queued this connection for a flush.
     pub dirty: bool,
@@ -79,7 +88,11 @@ impl Conn {
             stamps: VecDeque::new(),
             rng,
             session,
-            template: None,
+            mix: Vec::new(),
+            cumulative: Vec::new(),
+            next: 0,
+            sent: Vec::new(),
+            ok: Vec::new(),
             failed: false,
             dirty: false,
         })
@@ -93,16 +106,47 @@ impl Conn {
         registry.register(&mut self.stream, token, Interest::READABLE | Interest::WRITABLE)
     }
 
-    /// Sets the request to send during the next test and sizes the buffers
-    /// for `pipeline` requests in flight.
-    pub fn prepare(&mut self, template: Template, pipeline: usize) {
+    /// Sets the requests to send during the next test, each with its weight
+    /// (one request, or a mix drawn at random in proportion to the
+    /// weights), the reply statuses that count as success, and sizes the
+    /// buffers for `pipeline` requests in flight.
+    pub fn prepare(&mut self, mix: Vec<(Template, u64)>, ok: &[u64], pipeline: usize) {
         // A huge -P grows the buffers as it fills them, once, rather than
         // reserving for every connection up front.
         let pipeline = pipeline.min(MAX_RESERVED_SLOTS);
-        let room = pipeline * template.frame_len() + CONTROL_ROOM;
+        let largest = mix.iter().map(|(t, _)| t.frame_len()).max().unwrap_or(0);
+        let room = pipeline * largest + CONTROL_ROOM;
         self.out.reserve(room.saturating_sub(self.out.len()));
         self.stamps.reserve(pipeline.saturating_sub(self.stamps.len()));
-        self.template = Some(template);
+        let mut total = 0u64;
+        self.cumulative = mix
+            .iter()
+            .map(|(_, weight)| {
+                total = total.saturating_add(*weight);
+                total
+            })
+            .collect();
+        self.sent = vec![0; mix.len()];
+        self.mix = mix.into_iter().map(|(t, _)| t).collect();
+        self.ok = ok.to_vec();
+        self.next = self.draw();
+    }
+
+    /// The mix entry of the next request: entry `i` with probability
+    /// weight `i` / total weight.
+    fn draw(&mut self) -> usize {
+        match self.cumulative.last() {
+            Some(&total) if self.cumulative.len() > 1 && total > 0 => {
+                let r = self.rng.below(total);
+                self.cumulative.partition_point(|&c| c <= r)
+            }
+            _ => 0,
+        }
+    }
+
+    /// Requests sent from each mix entry during the current test.
+    pub fn sent(&self) -> &[u64] {
+        &self.sent
     }
 
     /// Whether the connection has failed; a failed connection is never used again.
@@ -120,9 +164,9 @@ impl Conn {
         self.stamps.front().copied()
     }
 
-    /// Keys in each request of the current test.
+    /// Keys in the next request (the mix entry drawn for it).
     pub fn keys_per_request(&self) -> usize {
-        self.template.as_ref().map_or(0, Template::key_count)
+        self.mix.get(self.next).map_or(0, Template::key_count)
     }
 
     /// A random key number in `[0, key_space)`.
@@ -132,12 +176,17 @@ impl Conn {
 
     /// Queues one request whose keys start at `first_key`, stamped with
     /// `stamp_ns` (when it was sent, or in open loop when it was due).
+    /// The request is the mix entry drawn for it (see [`Conn::keys_per_request`]).
     /// Does nothing before [`Conn::prepare`].
     #[inline]
     pub fn push(&mut self, first_key: u64, key_space: u64, stamp_ns: u64) {
-        if let Some(template) = &self.template {
-            template.push(&mut self.out, first_key, key_space, self.rng.mask());
+        if let Some(template) = self.mix.get(self.next) {
+            let rng = &mut self.rng;
+            let mask = rng.mask();
+            template.push(&mut self.out, first_key, key_space, mask, |n| rng.below(n));
             self.stamps.push_back(stamp_ns);
+            self.sent[self.next] += 1;
+            self.next = self.draw();
         }
     }
 
@@ -213,7 +262,7 @@ impl Conn {
         let mut replies = 0;
         while let Some(frame) = self.reader.next().map_err(str::to_string)? {
             let ok = match frame {
-                Frame::Reply { status } => status == Some(ST_OK),
+                Frame::Reply { status } => status.is_some_and(|st| self.ok.contains(&st)),
                 Frame::Binary => false,
                 Frame::Ping { payload, len } => {
                     let payload = &payload[..usize::from(len)];

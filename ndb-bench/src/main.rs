@@ -126,6 +126,9 @@ fn run(config: &Config) -> ExitCode {
         phases.push(Phase::Preload);
     }
     phases.extend(config.tests.iter().map(|&t| Phase::Test(t)));
+    if !config.custom.is_empty() {
+        phases.push(Phase::Custom);
+    }
     let human = !config.json;
     if human && !config.quiet {
         println!("{}\n", report::banner(config));
@@ -199,7 +202,7 @@ fn collect(config: &Config, phases: &[Phase], shared: &Shared, rx: &mpsc::Receiv
                     print_phase(config, phases[current], &summary);
                     match phases[current] {
                         Phase::Preload => results.preload = Some(summary),
-                        Phase::Test(_) => results.tests.push(summary),
+                        Phase::Test(_) | Phase::Custom => results.tests.push(summary),
                     }
                     current += 1;
                 }
@@ -232,6 +235,10 @@ fn print_phase(config: &Config, phase: Phase, summary: &Summary) {
         ),
         Phase::Test(_) if config.quiet => writeln!(out, "{}", report::quiet(summary)),
         Phase::Test(_) => writeln!(out, "{}", report::human(summary, config.rate.is_some())),
+        Phase::Custom if config.quiet => writeln!(out, "{}", report::quiet(summary)),
+        Phase::Custom => {
+            writeln!(out, "{}{}", report::human(summary, config.rate.is_some()), report::mix(config, summary))
+        }
     };
     let _ = out.flush();
 }

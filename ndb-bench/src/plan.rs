@@ -21,6 +21,8 @@ pub enum Phase {
     Preload,
     /// One test.
     Test(Test),
+    /// The requests of `--body` and `--mix`, drawn by weight.
+    Custom,
 }
 
 impl Phase {
@@ -29,6 +31,16 @@ impl Phase {
         match self {
             Phase::Preload => "preload",
             Phase::Test(test) => test.name(),
+            Phase::Custom => "custom",
+        }
+    }
+
+    /// Whether each connection needs a session (from `SH_NEW`) for it.
+    pub fn needs_session(self, config: &Config) -> bool {
+        match self {
+            Phase::Preload => false,
+            Phase::Test(test) => test.needs_session(),
+            Phase::Custom => config.custom.iter().any(|entry| entry.request.needs_session()),
         }
     }
 }

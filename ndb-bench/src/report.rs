@@ -45,6 +45,8 @@ pub struct Outcome {
     pub send_lag_ns: Histogram<u64>,
     /// Why the test did not run, if it did not.
     pub skipped: Option<String>,
+    /// Requests sent from each entry of the test's mix (`--body`, `--mix`).
+    pub sent: Vec<u64>,
 }
 
 impl Outcome {
@@ -60,7 +62,13 @@ impl Outcome {
             failures: Vec::new(),
             send_lag_ns: latency_histogram(),
             skipped: None,
+            sent: Vec::new(),
         }
+    }
+
+    /// Adds one connection's requests sent per mix entry.
+    pub fn add_sent(&mut self, sent: &[u64]) {
+        add_counts(&mut self.sent, sent);
     }
 
     /// The outcome of a test that could not run, and why.
@@ -75,6 +83,16 @@ impl Outcome {
             let cut = &text[..text.len().min(MAX_ERROR_SAMPLE)];
             self.first_error = Some(String::from_utf8_lossy(cut).into_owned());
         }
+    }
+}
+
+/// Adds `more` to `counts` item by item, growing `counts` as needed.
+fn add_counts(counts: &mut Vec<u64>, more: &[u64]) {
+    if counts.len() < more.len() {
+        counts.resize(more.len(), 0);
+    }
+    for (count, n) in counts.iter_mut().zip(more) {
+        *count += n;
     }
 }
 
@@ -146,6 +164,8 @@ pub struct Summary {
     pub send_lag: Latency,
     /// Why the test did not run, if it did not.
     pub skipped: Option<String>,
+    /// Requests sent from each entry of the test's mix.
+    pub sent: Vec<u64>,
 }
 
 impl Summary {
@@ -164,6 +184,7 @@ impl Summary {
             failures: Vec::new(),
             send_lag: Latency::default(),
             skipped: None,
+            sent: Vec::new(),
         };
         let mut started: Option<Instant> = None;
         let mut finished: Option<Instant> = None;
@@ -176,6 +197,7 @@ impl Summary {
             summary.failures.extend(outcome.failures);
             let _ = lag.add(&outcome.send_lag_ns);
             summary.skipped = summary.skipped.or(outcome.skipped);
+            add_counts(&mut summary.sent, &outcome.sent);
             started = match (started, outcome.started) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
@@ -300,6 +322,18 @@ pub fn human(s: &Summary, open_loop: bool) -> String {
     out
 }
 
+/// The lines after the custom test's block: each entry of the mix, its
+/// weight and how many of its requests were sent.
+pub fn mix(config: &Config, s: &Summary) -> String {
+    let mut out = String::new();
+    let total: u64 = config.custom.iter().map(|e| e.weight).sum();
+    for (i, entry) in config.custom.iter().enumerate() {
+        let sent = s.sent.get(i).copied().unwrap_or(0);
+        let _ = writeln!(out, "  {sent:>10} sent, weight {}/{total}: {}", entry.weight, entry.request.label());
+    }
+    out
+}
+
 /// The `-q` line of one test.
 pub fn quiet(s: &Summary) -> String {
     if let Some(reason) = &s.skipped {
@@ -348,6 +382,7 @@ struct JsonConfig<'a> {
     rate: Option<u64>,
     threads: usize,
     tests: Vec<&'a str>,
+    expect: &'a [u64],
 }
 
 #[derive(Serialize)]
@@ -374,6 +409,16 @@ struct JsonTest<'a> {
     connection_failures: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
     skipped: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mix: Option<Vec<JsonEntry<'a>>>,
+}
+
+/// One entry of the custom test's mix.
+#[derive(Serialize)]
+struct JsonEntry<'a> {
+    request: &'a str,
+    weight: u64,
+    sent: u64,
 }
 
 #[derive(Serialize)]
@@ -406,7 +451,13 @@ pub fn json(config: &Config, preload: Option<&Summary>, summaries: &[Summary], e
             preload: config.preload,
             rate: config.rate,
             threads: config.threads,
-            tests: config.tests.iter().map(|t| t.name()).collect(),
+            tests: config
+                .tests
+                .iter()
+                .map(|t| t.name())
+                .chain((!config.custom.is_empty()).then_some("custom"))
+                .collect(),
+            expect: &config.expect,
         },
         preload: preload.map(|p| JsonPreload {
             keys: config.preload,
@@ -429,6 +480,18 @@ pub fn json(config: &Config, preload: Option<&Summary>, summaries: &[Summary], e
                 first_error: s.first_error.as_deref(),
                 connection_failures: &s.failures,
                 skipped: s.skipped.as_deref(),
+                mix: (s.test == "custom").then(|| {
+                    config
+                        .custom
+                        .iter()
+                        .enumerate()
+                        .map(|(i, e)| JsonEntry {
+                            request: e.request.label(),
+                            weight: e.weight,
+                            sent: s.sent.get(i).copied().unwrap_or(0),
+                        })
+                        .collect()
+                }),
             })
             .collect(),
         errors,

@@ -1,10 +1,12 @@
-//! The tests this tool runs and the request frames they send.
+//! The tests this tool runs, the custom requests given on the command line
+//! ([`Body`], with placeholders), and the request frames they send.
 //!
 //! A [`Template`] is one request payload, built once per test and
-//! connection, with the byte offsets of its keys' twelve digits. Sending a
-//! request copies the template into the connection's write buffer, writes
-//! the key numbers into those digits and masks the copy in place: no
-//! allocation, no formatting, no JSON encoding per request.
+//! connection, with the byte offsets of its keys' twelve digits (and of its
+//! random numbers'). Sending a request copies the template into the
+//! connection's write buffer, writes the numbers into those digits and
+//! masks the copy in place: no allocation, no formatting, no JSON encoding
+//! per request.
 
 use crate::frame::{self, ClientHeader, OP_TEXT};
 
@@ -141,6 +143,145 @@ impl Test {
     }
 }
 
+/// A request's text from the command line (`--body`), cut at its
+/// placeholders:
+///
+/// - `__key__`: a key, `key:` and twelve digits, chosen as the built-in
+///   tests choose theirs (`-r`); several in one body are consecutive keys;
+/// - `__value__`: `-d` bytes of `x` (write it inside quotes for a string);
+/// - `__rand_int__`: twelve random digits, zero-padded, uniform in
+///   `[0, -r)` (or `[0, 10^12)` without `-r`), drawn afresh for each one;
+///   inside quotes as is, or as a JSON number after a non-zero digit
+///   (`1__rand_int__`), since JSON numbers have no leading zeros;
+/// - `__tkn__`: the connection's session token (a session is made for each
+///   connection, as for the `sh_*` tests).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Body {
+    /// The text as given, for reports.
+    pub text: String,
+    pieces: Vec<Piece>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Piece {
+    Text(String),
+    Key,
+    Value,
+    RandInt,
+    Token,
+}
+
+/// The placeholders and what each becomes.
+const PLACEHOLDERS: [(&str, Piece); 4] =
+    [("__key__", Piece::Key), ("__value__", Piece::Value), ("__rand_int__", Piece::RandInt), ("__tkn__", Piece::Token)];
+
+impl Body {
+    /// Cuts `text` at its placeholders and checks that it is JSON once they
+    /// are filled in.
+    ///
+    /// # Errors
+    /// A message for the user when the filled-in text is not JSON.
+    pub fn parse(text: &str) -> Result<Body, String> {
+        let mut pieces = Vec::new();
+        let mut rest = text;
+        while !rest.is_empty() {
+            let next = PLACEHOLDERS
+                .iter()
+                .filter_map(|(name, piece)| rest.find(name).map(|at| (at, *name, piece)))
+                .min_by_key(|(at, _, _)| *at);
+            match next {
+                Some((at, name, piece)) => {
+                    if at > 0 {
+                        pieces.push(Piece::Text(rest[..at].to_owned()));
+                    }
+                    pieces.push(piece.clone());
+                    rest = &rest[at + name.len()..];
+                }
+                None => {
+                    pieces.push(Piece::Text(rest.to_owned()));
+                    rest = "";
+                }
+            }
+        }
+        let body = Body { text: text.to_owned(), pieces };
+        let filled = body.template(1, Some(1), 1);
+        if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&filled.payload) {
+            let mut why = format!("--body {text}: not JSON once its placeholders are filled in ({e})");
+            if body.pieces.contains(&Piece::RandInt) {
+                why.push_str(
+                    "; __rand_int__ has leading zeros: put it inside quotes, or after a digit (1__rand_int__)",
+                );
+            }
+            return Err(why);
+        }
+        Ok(body)
+    }
+
+    /// Whether the body uses the connection's session (`__tkn__`).
+    pub fn needs_session(&self) -> bool {
+        self.pieces.contains(&Piece::Token)
+    }
+
+    /// The template of this body for values of `value_bytes`, the
+    /// connection's `session`, and random numbers below `rand_space`.
+    pub fn template(&self, value_bytes: usize, session: Option<u64>, rand_space: u64) -> Template {
+        let mut payload = Vec::new();
+        let (mut keys, mut rands) = (Vec::new(), Vec::new());
+        for piece in &self.pieces {
+            match piece {
+                Piece::Text(text) => payload.extend_from_slice(text.as_bytes()),
+                Piece::Key => {
+                    payload.extend_from_slice(b"key:");
+                    keys.push(payload.len());
+                    payload.extend_from_slice(&[b'0'; KEY_DIGITS]);
+                }
+                Piece::Value => payload.resize(payload.len() + value_bytes, b'x'),
+                Piece::RandInt => {
+                    rands.push(payload.len());
+                    payload.extend_from_slice(&[b'0'; KEY_DIGITS]);
+                }
+                Piece::Token => payload.extend_from_slice(session.unwrap_or(0).to_string().as_bytes()),
+            }
+        }
+        Template::new(payload, keys).with_random(rands, rand_space.clamp(1, MAX_KEY_SPACE))
+    }
+}
+
+/// One kind of request in a mix (`--mix`, `--body`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// A built-in test's request.
+    Test(Test),
+    /// A request from the command line.
+    Body(Body),
+}
+
+impl Request {
+    /// Whether the request uses the connection's session.
+    pub fn needs_session(&self) -> bool {
+        match self {
+            Request::Test(test) => test.needs_session(),
+            Request::Body(body) => body.needs_session(),
+        }
+    }
+
+    /// Its template (see [`Test::template`] and [`Body::template`]).
+    pub fn template(&self, value_bytes: usize, session: Option<u64>, rand_space: u64) -> Template {
+        match self {
+            Request::Test(test) => test.template(value_bytes, session),
+            Request::Body(body) => body.template(value_bytes, session, rand_space),
+        }
+    }
+
+    /// How reports name it: the test's name, or the body's text.
+    pub fn label(&self) -> &str {
+        match self {
+            Request::Test(test) => test.name(),
+            Request::Body(body) => &body.text,
+        }
+    }
+}
+
 /// The `KV_SET` template that preloads `keys_per_request` keys at once.
 pub fn preload_template(keys_per_request: usize, value_bytes: usize) -> Template {
     let mut b = Builder::new("KV_SET");
@@ -214,6 +355,10 @@ pub struct Template {
     header: ClientHeader,
     payload: Vec<u8>,
     key_offsets: Vec<usize>,
+    /// Where random numbers' twelve digits go (`__rand_int__`).
+    rand_offsets: Vec<usize>,
+    /// Random numbers are drawn in `[0, rand_space)`.
+    rand_space: u64,
 }
 
 impl Template {
@@ -224,7 +369,25 @@ impl Template {
     /// template builder, never a consequence of input).
     pub fn new(payload: Vec<u8>, key_offsets: Vec<usize>) -> Template {
         assert!(key_offsets.iter().all(|&o| o + KEY_DIGITS <= payload.len()), "key digits lie inside the payload");
-        Template { header: ClientHeader::new(OP_TEXT, payload.len()), payload, key_offsets }
+        Template {
+            header: ClientHeader::new(OP_TEXT, payload.len()),
+            payload,
+            key_offsets,
+            rand_offsets: Vec::new(),
+            rand_space: 1,
+        }
+    }
+
+    /// The template with random numbers in `[0, space)` written at `offsets`
+    /// on each push.
+    ///
+    /// # Panics
+    /// As [`Template::new`], for digits outside the payload.
+    pub fn with_random(mut self, offsets: Vec<usize>, space: u64) -> Template {
+        assert!(offsets.iter().all(|&o| o + KEY_DIGITS <= self.payload.len()), "digits lie inside the payload");
+        self.rand_offsets = offsets;
+        self.rand_space = space.max(1);
+        self
     }
 
     /// Bytes one request takes on the wire, header and mask included.
@@ -245,8 +408,16 @@ impl Template {
 
     /// Appends one masked request frame to `out`. Key `i` of the request is
     /// number `(first_key + i) % key_space`; `key_space` must be non-zero.
+    /// Each random number is `random(space)`, a number in `[0, space)`.
     #[inline]
-    pub fn push(&self, out: &mut Vec<u8>, first_key: u64, key_space: u64, mask: [u8; 4]) {
+    pub fn push(
+        &self,
+        out: &mut Vec<u8>,
+        first_key: u64,
+        key_space: u64,
+        mask: [u8; 4],
+        mut random: impl FnMut(u64) -> u64,
+    ) {
         out.extend_from_slice(self.header.as_bytes());
         out.extend_from_slice(&mask);
         let start = out.len();
@@ -259,6 +430,9 @@ impl Template {
             if key == key_space {
                 key = 0;
             }
+        }
+        for &offset in &self.rand_offsets {
+            write_digits(&mut payload[offset..offset + KEY_DIGITS], random(self.rand_space));
         }
         frame::apply_mask(payload, mask);
     }
@@ -281,7 +455,7 @@ mod tests {
     fn unmasked(template: &Template, first_key: u64, key_space: u64) -> String {
         let mask = [0xA5, 0x01, 0xFF, 0x5A];
         let mut out = Vec::new();
-        template.push(&mut out, first_key, key_space, mask);
+        template.push(&mut out, first_key, key_space, mask, |n| n - 1);
         assert_eq!(out.len(), template.frame_len());
         let header_len = template.frame_len() - template.payload().len();
         assert_eq!(&out[header_len - 4..header_len], &mask);
@@ -346,12 +520,42 @@ mod tests {
         let mut out = Vec::with_capacity(4 * template.frame_len());
         let capacity = out.capacity();
         for key in 0..4 {
-            template.push(&mut out, key, 10, [1, 2, 3, 4]);
+            template.push(&mut out, key, 10, [1, 2, 3, 4], |_| 0);
         }
         assert_eq!(out.len(), 4 * template.frame_len());
         assert_eq!(out.capacity(), capacity, "no reallocation within capacity");
         // A 200-byte value makes a payload over 125 bytes: 16-bit length.
         assert_eq!(out[1], 0x80 | 126);
+    }
+
+    #[test]
+    fn bodies_fill_their_placeholders() {
+        let body = Body::parse(
+            r#"{"KV_SET":{"keys":{"__key__":"__value__","__key__":{"n":1__rand_int__,"s":"r__rand_int__"}}}}"#,
+        )
+        .unwrap();
+        assert!(!body.needs_session());
+        let template = body.template(3, None, 500);
+        assert_eq!(template.key_count(), 2);
+        // `unmasked` draws every random number as space - 1.
+        assert_eq!(
+            unmasked(&template, 41, 1000),
+            r#"{"KV_SET":{"keys":{"key:000000000041":"xxx","key:000000000042":{"n":1000000000499,"s":"r000000000499"}}}}"#
+        );
+        let info = Body::parse(r#"{"SH_INFO":{"tkn":__tkn__}}"#).unwrap();
+        assert!(info.needs_session());
+        assert_eq!(unmasked(&info.template(0, Some(u64::MAX), 1), 0, 1), r#"{"SH_INFO":{"tkn":18446744073709551615}}"#);
+        let plain = Body::parse(r#"{"KV_FIND":{"path":"$.a","rsp":"keys"}}"#).unwrap();
+        assert_eq!(unmasked(&plain.template(9, None, 1), 0, 1), r#"{"KV_FIND":{"path":"$.a","rsp":"keys"}}"#);
+    }
+
+    #[test]
+    fn bodies_that_are_not_json_are_refused() {
+        let err = Body::parse(r#"{"KV_SET":{"keys":{"a":__rand_int__}}}"#).unwrap_err();
+        assert!(err.contains("not JSON once its placeholders are filled in") && err.contains("1__rand_int__"), "{err}");
+        let err = Body::parse(r#"{"KV_SET":"#).unwrap_err();
+        assert!(!err.contains("__rand_int__ has"), "{err}");
+        assert!(Body::parse(r#"{"KV_GET":{"keys":[__key__]}}"#).is_err(), "a key is a string: it goes in quotes");
     }
 
     #[test]

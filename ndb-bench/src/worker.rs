@@ -26,7 +26,7 @@ use crate::frame;
 use crate::plan::{Phase, Plan, Share, preload_keys_per_request};
 use crate::reader::Reader;
 use crate::report::Outcome;
-use crate::request::{self, ST_OK};
+use crate::request::{self, MAX_KEY_SPACE, ST_OK};
 use crate::rng::Rng;
 use crate::timer::Timer;
 use crate::ws;
@@ -109,7 +109,7 @@ pub enum Msg {
 /// Runs one thread of the benchmark: connect, then every phase in step
 /// with the other threads, reporting over `tx`.
 pub fn run(share: Share, config: &Config, addrs: &[SocketAddr], phases: &[Phase], shared: &Shared, tx: Sender<Msg>) {
-    let sessions = phases.iter().any(|p| matches!(p, Phase::Test(t) if t.needs_session()));
+    let sessions = phases.iter().any(|p| p.needs_session(config));
     let worker = Worker::connect(share, config, addrs, sessions, shared);
     if let Err(msg) = &worker {
         shared.setup_failed.store(true, Ordering::SeqCst);
@@ -128,7 +128,7 @@ pub fn run(share: Share, config: &Config, addrs: &[SocketAddr], phases: &[Phase]
             }
             let refused = shared.sessions_refused.lock().ok().and_then(|r| r.clone());
             let outcome = match (phase, refused) {
-                (Phase::Test(test), Some(reason)) if test.needs_session() => {
+                (phase, Some(reason)) if phase.needs_session(config) => {
                     Outcome::skipped(format!("no session: {reason}"))
                 }
                 _ => {
@@ -216,15 +216,26 @@ impl Worker {
 
     fn run_phase(&mut self, number: usize, phase: Phase, config: &Config, shared: &Shared) -> Outcome {
         let mut plan = Plan::new(phase, config, self.share);
+        let rand_space = config.key_space.unwrap_or(MAX_KEY_SPACE);
         for conn in self.conns.iter_mut().filter(|c| !c.is_failed()) {
-            let template = match phase {
-                Phase::Preload => request::preload_template(
-                    preload_keys_per_request(config.value_bytes, config.preload),
-                    config.value_bytes,
-                ),
-                Phase::Test(test) => test.template(config.value_bytes, conn.session),
+            let (mix, ok) = match phase {
+                Phase::Preload => {
+                    let per_request = preload_keys_per_request(config.value_bytes, config.preload);
+                    (vec![(request::preload_template(per_request, config.value_bytes), 1)], &[ST_OK][..])
+                }
+                Phase::Test(test) => (vec![(test.template(config.value_bytes, conn.session), 1)], &[ST_OK][..]),
+                Phase::Custom => {
+                    let mix = config
+                        .custom
+                        .iter()
+                        .map(|entry| {
+                            (entry.request.template(config.value_bytes, conn.session, rand_space), entry.weight)
+                        })
+                        .collect();
+                    (mix, config.expect.as_slice())
+                }
             };
-            conn.prepare(template, config.pipeline);
+            conn.prepare(mix, ok, config.pipeline);
         }
         let progress = &shared.progress[self.share.index];
         progress.store(number, 0);
@@ -319,6 +330,9 @@ impl Worker {
         }
         outcome.finished = Some(epoch + Duration::from_nanos(last_reply_ns));
         progress.store(number, replies);
+        for conn in &self.conns {
+            outcome.add_sent(conn.sent());
+        }
         outcome
     }
 

@@ -138,3 +138,132 @@ fn bad_flags_exit_two() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("unknown test"));
 }
+
+#[test]
+fn short_version_flag() {
+    let output = bench(&["-V"]);
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&output.stdout), format!("ndb-bench {}\n", env!("CARGO_PKG_VERSION")));
+}
+
+/// A mix of two custom requests, 3:1, each appending one item to its own
+/// array: afterwards the arrays hold exactly as many items as the report
+/// says each request was sent, and the server counted every request.
+#[test]
+fn custom_requests_are_checked_against_the_servers_counters() {
+    let server = common::start();
+    let mut client = server.ndb();
+    client.kv_set(serde_json::json!({"a": [], "b": []})).unwrap();
+    let before = client.sv_info().unwrap().u64("requests").unwrap();
+    let port = server.addr.port().to_string();
+    let output = bench(&[
+        "-p",
+        &port,
+        "-c",
+        "4",
+        "-P",
+        "2",
+        "-n",
+        "2000",
+        "-r",
+        "1000",
+        "--body",
+        r#"3:{"KV_ARR_APPEND":{"key":"a","items":["__rand_int__"]}}"#,
+        "--body",
+        r#"{"KV_ARR_APPEND":{"key":"b","items":[1__rand_int__]}}"#,
+        "--json",
+    ]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let doc = json(&output);
+    let tests = doc["tests"].as_array().unwrap();
+    assert_eq!(tests.len(), 1, "only the custom test runs without -t: {doc}");
+    let test = &tests[0];
+    assert_eq!(
+        (test["name"].as_str(), test["requests"].as_u64(), test["errors"].as_u64()),
+        (Some("custom"), Some(2000), Some(0))
+    );
+    let sent = |i: usize| test["mix"][i]["sent"].as_u64().unwrap();
+    assert_eq!((test["mix"][0]["weight"].as_u64(), test["mix"][1]["weight"].as_u64()), (Some(3), Some(1)));
+    assert_eq!(sent(0) + sent(1), 2000);
+    assert!((1300..=1700).contains(&sent(0)), "about three in four: {}", sent(0));
+
+    let after = client.sv_info().unwrap().u64("requests").unwrap();
+    assert_eq!(after, before + 2000 + 1, "every request reached the server (and this SV_INFO)");
+    let arrays = client.kv_get(["a", "b"]).unwrap();
+    let a = arrays["a"].as_array().unwrap();
+    let b = arrays["b"].as_array().unwrap();
+    assert_eq!((a.len() as u64, b.len() as u64), (sent(0), sent(1)));
+    for item in a {
+        let digits = item.as_str().unwrap();
+        assert_eq!(digits.len(), 12, "{digits}");
+        assert!(digits.parse::<u64>().unwrap() < 1000, "below -r: {digits}");
+    }
+    let spread: std::collections::BTreeSet<&str> = a.iter().filter_map(|v| v.as_str()).collect();
+    assert!(spread.len() > 100, "drawn afresh each time: {} distinct", spread.len());
+    for item in b {
+        let n = item.as_u64().unwrap();
+        assert!((1_000_000_000_000..1_000_000_001_000).contains(&n), "{n}");
+    }
+}
+
+/// `__tkn__` is each connection's own session: a wrong token would be
+/// answered 100, and every reply here must be 1.
+#[test]
+fn session_bodies_use_the_connections_token() {
+    let server = common::start();
+    let port = server.addr.port().to_string();
+    let output = bench(&[
+        "-p",
+        &port,
+        "-c",
+        "3",
+        "-n",
+        "300",
+        "-r",
+        "10",
+        "-d",
+        "5",
+        "--body",
+        r#"{"SH_SET":{"tkn":__tkn__,"keys":{"__key__":"__value__"}}}"#,
+        "--body",
+        r#"{"SH_INFO":{"tkn":__tkn__}}"#,
+        "--json",
+    ]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
+    let doc = json(&output);
+    assert_eq!((doc["tests"][0]["requests"].as_u64(), doc["tests"][0]["errors"].as_u64()), (Some(300), Some(0)));
+    let mut client = server.ndb();
+    let totals = client.sh_info_all().unwrap();
+    assert_eq!(totals.sessions, 3, "one session per connection");
+    assert!((1..=30).contains(&totals.keys), "keys from a space of 10 in each: {}", totals.keys);
+}
+
+#[test]
+fn built_in_requests_mix_and_other_statuses_can_count_as_success() {
+    let server = common::start();
+    let port = server.addr.port().to_string();
+    let output = bench(&["-p", &port, "-n", "400", "-c", "2", "-r", "50", "--mix", "kv_set:1,kv_get:1", "-q"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.starts_with("custom: ") && stdout.contains(", 0 errors"), "{stdout}");
+    assert!(server.ndb().kv_count().unwrap() > 0, "the sets reached the server");
+
+    let end = r#"{"SH_END":{"tkn":1}}"#;
+    let output = bench(&["-p", &port, "-n", "20", "-c", "1", "--body", end, "--json"]);
+    assert_eq!(output.status.code(), Some(1), "no such session: 100");
+    assert_eq!(json(&output)["tests"][0]["errors"], 20);
+    let output = bench(&["-p", &port, "-n", "20", "-c", "1", "--body", end, "--expect", "1,100", "--json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stdout));
+    assert_eq!(json(&output)["config"]["expect"], serde_json::json!([1, 100]));
+}
+
+#[test]
+fn a_body_that_is_not_json_exits_two() {
+    let output = bench(&["--body", r#"{"KV_SET":{"keys":{"a":__rand_int__}}}"#]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("not JSON once its placeholders are filled in") && stderr.contains("1__rand_int__"),
+        "{stderr}"
+    );
+}
