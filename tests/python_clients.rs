@@ -67,3 +67,32 @@ fn python_09_client_saves_and_loads() {
         compat(&common::start_with(config), &["save09"]);
     }
 }
+
+/// The reply-size recipe of docs/clients.md, taken from the page itself:
+/// without it a client shaped like NemesisDB's hangs on a 1.2 MB reply
+/// (websockets' 1 MiB `max_size`), with it the reply arrives whole.
+#[test]
+fn python_client_large_reply_recipe() {
+    if !python_ready() {
+        return;
+    }
+    let page = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/clients.md")).unwrap();
+    let recipe = page
+        .split("```python\n")
+        .skip(1)
+        .filter_map(|block| block.split_once("\n```").map(|(code, _)| code))
+        .find(|code| code.contains("ndb.connection.connect ="))
+        .expect("docs/clients.md has the recipe");
+    let recipe_file = std::env::temp_dir().join(format!("ndb-recipe-{}.py", std::process::id()));
+    std::fs::write(&recipe_file, recipe).unwrap();
+    let server = common::start();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/large_replies.py");
+    for args in [vec!["hang"], vec!["recipe", recipe_file.to_str().unwrap()]] {
+        let out = Command::new("python3").arg(script).arg(server.url()).args(&args).output().expect("run python3");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "large_replies.py {args:?} failed:\n{stdout}\n{stderr}");
+        assert!(stdout.contains(&format!("{}: ok", args[0])), "{stdout}");
+    }
+    let _ = std::fs::remove_file(&recipe_file);
+}
