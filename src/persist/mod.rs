@@ -32,6 +32,20 @@
 //! corrupt or truncated file fails the whole load (status 142, with a log
 //! line naming the file) and the store is left as it was.
 //!
+//! # Confinement
+//!
+//! Nothing below the persist path is trusted: every step goes through a
+//! directory descriptor one name at a time, never follows a symbolic link,
+//! and opens only directories and regular files (`files` says how), so a
+//! link, FIFO, socket or device planted anywhere inside gets a
+//! [`PersistError::WrongKind`] (a save's 122 or a load's 142) instead of
+//! redirecting a write, blocking the save thread, or reading outside.
+//! `md.json` is read only up to [`MAX_METADATA_BYTES`].
+//!
+//! Every failure is a [`PersistError`] naming the operation and the entry
+//! at fault; [`SaveFailure`] and [`LoadFailure`] sort them by the reply
+//! they get.
+//!
 //! Owns: paths, files, the save format, the worker thread. Must not touch:
 //! mio, sockets, the store's maps (it only reads snapshots and builds new
 //! ones).
@@ -40,6 +54,8 @@ mod files;
 mod format;
 mod worker;
 
+#[cfg(test)]
+mod planted_tests;
 #[cfg(test)]
 mod tests;
 

@@ -10,10 +10,10 @@ use crate::protocol::Expiry;
 use crate::store::{Entry, Loaded, SessionRecord};
 
 /// A directory removed when the test ends.
-struct TempDir(PathBuf);
+pub(super) struct TempDir(pub(super) PathBuf);
 
 impl TempDir {
-    fn new(tag: &str) -> TempDir {
+    pub(super) fn new(tag: &str) -> TempDir {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("ndb-persist-{}-{tag}-{n}", std::process::id()));
@@ -32,7 +32,7 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/original-saves")
 }
 
-fn kv(pairs: &[(&str, &str)]) -> Snapshot {
+pub(super) fn kv(pairs: &[(&str, &str)]) -> Snapshot {
     Snapshot::Kv(pairs.iter().map(|(k, v)| Entry::new(k, v)).collect())
 }
 
@@ -43,7 +43,7 @@ fn members(snapshot: &Snapshot) -> Vec<String> {
     }
 }
 
-fn loaded(loaded: &Loaded) -> Vec<String> {
+pub(super) fn loaded(loaded: &Loaded) -> Vec<String> {
     match loaded {
         Loaded::Kv { map, .. } => members(&Snapshot::Kv(map.snapshot())),
         Loaded::Sessions(_) => panic!("not a KV load"),
@@ -61,6 +61,11 @@ fn records(loaded: Loaded) -> Vec<SessionRecord> {
 fn stamp_paths(dir: &Path) -> Vec<(u64, PathBuf)> {
     let stamps = files::stamps(&Dir::open(dir).unwrap()).unwrap();
     stamps.into_iter().map(|(stamp, name, _)| (stamp, dir.join(name))).collect()
+}
+
+/// The stamp directories under the name directory `dir`, newest first.
+pub(super) fn stamps_of(dir: &Path) -> Vec<PathBuf> {
+    stamp_paths(dir).into_iter().map(|s| s.1).collect()
 }
 
 fn only_stamp(dir: &Path) -> PathBuf {
