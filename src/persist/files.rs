@@ -34,6 +34,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::{FileKind, PersistError, PersistOp};
 
+#[cfg(not(unix))]
+compile_error!("ndb's saves need a Unix-like system: openat, O_NOFOLLOW and fdopendir confine them to persist.path");
+
 /// The suffix of a save being written: `<stamp>.partial`, renamed to
 /// `<stamp>` once everything in it is durable.
 pub(super) const PARTIAL_SUFFIX: &str = ".partial";
