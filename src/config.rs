@@ -2,7 +2,7 @@
 //! 6), and the checks a host's own flags go through (as `ndb-server`'s do).
 //!
 //! Owns: every setting and its default, and reading a config file into them
-//! with one-line errors that name the field. Must not touch: sockets, the
+//! with errors that name the field ([`ConfigError::Field`]). Must not touch: sockets, the
 //! store.
 
 use std::path::{Path, PathBuf};
@@ -209,9 +209,9 @@ impl Config {
     /// # Errors
     /// A [`ConfigError`] naming the file and the field that is wrong.
     pub fn load_file(self, path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError::new(format!("cannot read config file {}: {e}", path.display())))?;
-        self.apply_json(&text).map_err(|e| ConfigError::new(format!("config file {}: {e}", path.display())))
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        self.apply_json(&text).map_err(|e| e.in_file(path))
     }
 
     /// Applies the members of a config document (JSON with `//` and `/* */`
@@ -220,10 +220,11 @@ impl Config {
     /// # Errors
     /// A [`ConfigError`] naming the field that is wrong.
     pub fn apply_json(mut self, text: &str) -> Result<Config, ConfigError> {
-        let value: Value = serde_json::from_str(&strip_comments(text))
-            .map_err(|e| ConfigError::new(format!("not valid JSON: {e}")))?;
+        let syntax = |problem: String| ConfigError::Syntax { problem, file: None };
+        let value: Value =
+            serde_json::from_str(&strip_comments(text)).map_err(|e| syntax(format!("not valid JSON: {e}")))?;
         let Value::Object(root) = value else {
-            return Err(ConfigError::new("must be a JSON object"));
+            return Err(syntax("must be a JSON object".to_owned()));
         };
         let doc = Fields { map: &root, prefix: "" };
         self.protocol = match doc.uint("version")? {
@@ -243,7 +244,7 @@ impl Config {
                 .map_err(|_| ConfigError::field("port", format!("must be at most 65535 (got {port})")))?;
         }
         if let Some(max) = doc.uint("maxPayload")? {
-            self.max_payload = check_max_payload(max).map_err(|e| ConfigError::field("maxPayload", e))?;
+            self.max_payload = check_max_payload("maxPayload", max)?;
         }
         if let Some(persist) = doc.object("persist")? {
             let persist = Fields { map: persist, prefix: "persist." };
@@ -257,8 +258,7 @@ impl Config {
                 return Err(ConfigError::field("persist.path", "must not be empty when persist.enabled is true"));
             }
             if let Some(name) = persist.string("saveOnExit")? {
-                self.save_on_exit =
-                    Some(check_save_name(name).map_err(|e| ConfigError::field("persist.saveOnExit", e))?);
+                self.save_on_exit = Some(check_save_name("persist.saveOnExit", name)?);
             }
         }
         if let Some(n) = doc.uint("maxConnections")? {
@@ -277,48 +277,50 @@ impl Config {
             self.messages_per_turn = check_positive("messagesPerTurn", n)?;
         }
         if let Some(n) = doc.uint("maxHeaderBytes")? {
-            self.max_head_bytes = check_max_head_bytes(n).map_err(|e| ConfigError::field("maxHeaderBytes", e))?;
+            self.max_head_bytes = check_max_head_bytes("maxHeaderBytes", n)?;
         }
         if let Some(secs) = doc.number("handshakeTimeout")? {
-            self.handshake_timeout = check_timeout(secs)
-                .and_then(|t| t.ok_or_else(|| format!("must be more than 0 seconds (got {secs})")))
-                .map_err(|e| ConfigError::field("handshakeTimeout", e))?;
+            self.handshake_timeout = check_timeout("handshakeTimeout", secs)?.ok_or_else(|| {
+                ConfigError::field("handshakeTimeout", format!("must be more than 0 seconds (got {secs})"))
+            })?;
         }
         if let Some(secs) = doc.number("idleTimeout")? {
-            self.idle_timeout = check_timeout(secs).map_err(|e| ConfigError::field("idleTimeout", e))?;
+            self.idle_timeout = check_timeout("idleTimeout", secs)?;
         }
         if let Some(secs) = doc.number("sendTimeout")? {
-            self.send_timeout = check_timeout(secs).map_err(|e| ConfigError::field("sendTimeout", e))?;
+            self.send_timeout = check_timeout("sendTimeout", secs)?;
         }
         self.validate()?;
         Ok(self)
     }
 }
 
-/// Checks a save name given in a setting (`persist.saveOnExit`,
+/// Checks a save name given in the setting `field` (`persist.saveOnExit`,
 /// `--loadName`): not empty, not `.`, and without `/`, `\`, `..` or a NUL
 /// byte, so that it is always one directory of its own inside the persist
 /// path.
 ///
 /// # Errors
-/// What is wrong with it, for a message naming the setting.
-pub fn check_save_name(name: &str) -> Result<String, String> {
+/// A [`ConfigError::Field`] naming `field`.
+pub fn check_save_name(field: &str, name: &str) -> Result<String, ConfigError> {
     if crate::protocol::is_valid_save_name(name) {
         Ok(name.to_owned())
     } else {
-        Err(format!("must be a save name: not empty, not \".\", without /, \\, .. or NUL (got {name:?})"))
+        Err(ConfigError::field(
+            field,
+            format!("must be a save name: not empty, not \".\", without /, \\, .. or NUL (got {name:?})"),
+        ))
     }
 }
 
-/// Checks a `maxPayload` value.
+/// Checks a `maxPayload` value given in the setting `field`.
 ///
 /// # Errors
-/// What is wrong with it, for a message naming the setting.
-pub fn check_max_payload(bytes: u64) -> Result<usize, String> {
-    usize::try_from(bytes)
-        .ok()
-        .filter(|b| (MIN_MAX_PAYLOAD..=MAX_MAX_PAYLOAD).contains(b))
-        .ok_or_else(|| format!("must be from {MIN_MAX_PAYLOAD} to {MAX_MAX_PAYLOAD} bytes (got {bytes})"))
+/// A [`ConfigError::Field`] naming `field`.
+pub fn check_max_payload(field: &str, bytes: u64) -> Result<usize, ConfigError> {
+    usize::try_from(bytes).ok().filter(|b| (MIN_MAX_PAYLOAD..=MAX_MAX_PAYLOAD).contains(b)).ok_or_else(|| {
+        ConfigError::field(field, format!("must be from {MIN_MAX_PAYLOAD} to {MAX_MAX_PAYLOAD} bytes (got {bytes})"))
+    })
 }
 
 /// Smallest `maxHeaderBytes` accepted: room for any real upgrade request.
@@ -326,34 +328,37 @@ pub const MIN_MAX_HEAD_BYTES: usize = 1024;
 /// Largest `maxHeaderBytes` accepted (1 MiB).
 pub const MAX_MAX_HEAD_BYTES: usize = 1024 * 1024;
 
-/// Checks a `maxHeaderBytes` value.
+/// Checks a `maxHeaderBytes` value given in the setting `field`.
 ///
 /// # Errors
-/// What is wrong with it, for a message naming the setting.
-pub fn check_max_head_bytes(bytes: u64) -> Result<usize, String> {
-    usize::try_from(bytes)
-        .ok()
-        .filter(|b| (MIN_MAX_HEAD_BYTES..=MAX_MAX_HEAD_BYTES).contains(b))
-        .ok_or_else(|| format!("must be from {MIN_MAX_HEAD_BYTES} to {MAX_MAX_HEAD_BYTES} bytes (got {bytes})"))
+/// A [`ConfigError::Field`] naming `field`.
+pub fn check_max_head_bytes(field: &str, bytes: u64) -> Result<usize, ConfigError> {
+    usize::try_from(bytes).ok().filter(|b| (MIN_MAX_HEAD_BYTES..=MAX_MAX_HEAD_BYTES).contains(b)).ok_or_else(|| {
+        ConfigError::field(
+            field,
+            format!("must be from {MIN_MAX_HEAD_BYTES} to {MAX_MAX_HEAD_BYTES} bytes (got {bytes})"),
+        )
+    })
 }
 
-/// Checks a timeout in seconds (fractions allowed, millisecond precision):
-/// `None` for 0 (off).
+/// Checks a timeout in seconds given in the setting `field` (fractions
+/// allowed, millisecond precision): `None` for 0 (off).
 ///
 /// # Errors
-/// What is wrong with it, for a message naming the setting.
-pub fn check_timeout(secs: f64) -> Result<Option<Duration>, String> {
+/// A [`ConfigError::Field`] naming `field`.
+pub fn check_timeout(field: &str, secs: f64) -> Result<Option<Duration>, ConfigError> {
     if !(0.0..=MAX_TIMEOUT_SECS as f64).contains(&secs) {
-        return Err(format!("must be from 0 to {MAX_TIMEOUT_SECS} seconds (got {secs})"));
+        return Err(ConfigError::field(field, format!("must be from 0 to {MAX_TIMEOUT_SECS} seconds (got {secs})")));
     }
     let ms = (secs * 1000.0).round() as u64;
     Ok((ms > 0).then(|| Duration::from_millis(ms)))
 }
 
-/// Checks a count or size that must be positive.
+/// Checks a count or size given in the setting `field` that must be
+/// positive.
 ///
 /// # Errors
-/// What is wrong with it, naming `field`.
+/// A [`ConfigError::Field`] naming `field`.
 pub fn check_positive(field: &str, n: u64) -> Result<usize, ConfigError> {
     usize::try_from(n)
         .ok()
@@ -369,7 +374,7 @@ struct Fields<'a> {
 
 impl<'a> Fields<'a> {
     fn wrong(&self, name: &str, expected: &str, got: &Value) -> ConfigError {
-        ConfigError::field(&format!("{}{name}", self.prefix), format!("must be {expected} (got {got})"))
+        ConfigError::field(format!("{}{name}", self.prefix), format!("must be {expected} (got {got})"))
     }
 
     fn uint(&self, name: &str) -> Result<Option<u64>, ConfigError> {

@@ -64,8 +64,13 @@
 //! - [`Server`] and [`TokenRange`]: the server and the tokens it may use in
 //!   the host's `Poll`; [`Stats`], its counters.
 //! - [`Config`] and its builders, with the limits and checks of its fields
-//!   in [`config`]; [`ConfigError`] and [`Error`] for what can go wrong
-//!   setting up.
+//!   in [`config`].
+//! - The errors: [`Error`] (what stops a server from starting, loading at
+//!   start-up or saving on exit), [`ConfigError`] (which setting is wrong
+//!   and why), [`PersistError`] (which step of a save or load failed, on
+//!   which path, for which operating-system reason: [`PersistOp`],
+//!   [`FileKind`], [`SaveKind`]). `Display` is one line without the cause;
+//!   `source()` gives the cause, so print the chain once.
 //! - [`ServerThread`]: a server on a thread of its own, for tests and for
 //!   applications that want one beside them without writing a loop.
 //! - [`Status`] and [`Protocol`]: the wire status numbers and the two
@@ -120,11 +125,11 @@ mod store;
 mod timer_wheel;
 
 pub use config::Config;
-pub use error::{ConfigError, Error};
+pub use error::{ConfigError, Error, FileKind, PersistError, PersistOp};
 pub use ndb_status::{Protocol, Status};
 pub use server::{Server, TokenRange};
 pub use server_thread::ServerThread;
-pub use store::Stats;
+pub use store::{SaveKind, Stats};
 
 /// ndb's version, as `SV_INFO` reports it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

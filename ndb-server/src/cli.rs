@@ -12,6 +12,40 @@ use lexopt::prelude::*;
 use ndb::config::{check_max_head_bytes, check_max_payload, check_positive, check_save_name, check_timeout};
 use ndb::{Config, ConfigError, Protocol};
 
+/// Why the command line cannot be run.
+#[derive(Debug)]
+pub enum CliError {
+    /// The arguments are not well formed: an unknown flag, a missing value.
+    Usage(String),
+    /// A flag or the config file holds a setting that cannot be used.
+    Config(ConfigError),
+}
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CliError::Usage(problem) => write!(f, "{problem}; see --help"),
+            CliError::Config(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for CliError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            CliError::Usage(_) => None,
+            // Transparent: the config error's own text is this one's.
+            CliError::Config(e) => e.source(),
+        }
+    }
+}
+
+impl From<ConfigError> for CliError {
+    fn from(e: ConfigError) -> CliError {
+        CliError::Config(e)
+    }
+}
+
 /// The help text of `ndb-server --help`.
 pub const HELP: &str = "\
 ndb-server: an in-memory JSON key-value and session store speaking the
@@ -115,8 +149,9 @@ pub struct LoadAtStart {
 /// Parses the arguments (without the program name).
 ///
 /// # Errors
-/// One line naming the flag or config field that is wrong.
-pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Action, ConfigError> {
+/// [`CliError::Usage`], or a [`ConfigError`] naming the flag or config
+/// field that is wrong.
+pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Action, CliError> {
     let mut parser = lexopt::Parser::from_args(args);
     let mut config_file: Option<PathBuf> = None;
     let mut ip = None;
@@ -134,12 +169,12 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Action, ConfigE
             }
             Long("loadName") => {
                 let name = string(&mut parser, "--loadName")?;
-                load_name = Some(check_save_name(&name).map_err(|e| ConfigError::field("--loadName", e))?);
+                load_name = Some(check_save_name("--loadName", &name)?);
             }
             Long("loadPath") => load_path = Some(PathBuf::from(parser.value().map_err(flag_error)?)),
             Long("save-on-exit") => {
                 let name = string(&mut parser, "--save-on-exit")?;
-                save_on_exit = Some(check_save_name(&name).map_err(|e| ConfigError::field("--save-on-exit", e))?);
+                save_on_exit = Some(check_save_name("--save-on-exit", &name)?);
             }
             Long("config") => config_file = Some(parser.value().map_err(flag_error)?.into()),
             Long("ip") => ip = Some(string(&mut parser, "--ip")?),
@@ -154,20 +189,21 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Action, ConfigE
                 let bytes = value.parse::<u64>().map_err(|_| {
                     ConfigError::field("--max-payload", format!("must be a number of bytes (got {value:?})"))
                 })?;
-                max_payload = Some(check_max_payload(bytes).map_err(|e| ConfigError::field("--max-payload", e))?);
+                max_payload = Some(check_max_payload("--max-payload", bytes)?);
             }
             Long("protocol") => {
                 protocol = Some(match string(&mut parser, "--protocol")?.as_str() {
                     "0.7" => Protocol::V07,
                     "0.9" => Protocol::V09,
                     other => {
-                        return Err(ConfigError::field("--protocol", format!("must be 0.7 or 0.9 (got {other:?})")));
+                        let problem = format!("must be 0.7 or 0.9 (got {other:?})");
+                        return Err(ConfigError::field("--protocol", problem).into());
                     }
                 });
             }
             Short('h') | Long("help") => return Ok(Action::Help),
             Short('V') | Long("version") => return Ok(Action::Version),
-            other => return Err(ConfigError::new(format!("{}; see --help", other.unexpected()))),
+            other => return Err(CliError::Usage(other.unexpected().to_string())),
         }
     }
     let (mut config, source) = match &config_file {
@@ -194,11 +230,11 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Action, ConfigE
         config.save_on_exit = save_on_exit;
     }
     if config.save_on_exit.is_some() && !config.persist_enabled {
-        return Err(ConfigError::field("--save-on-exit", "needs persist.enabled true (saves are disabled)"));
+        return Err(ConfigError::field("--save-on-exit", "needs persist.enabled true (saves are disabled)").into());
     }
     let load = match (load_name, load_path) {
         (Some(name), path) => Some(LoadAtStart { name, path }),
-        (None, Some(_)) => return Err(ConfigError::field("--loadPath", "needs --loadName")),
+        (None, Some(_)) => return Err(ConfigError::field("--loadPath", "needs --loadName").into()),
         (None, None) => None,
     };
     Ok(Action::Run(Box::new(Options { config, source, load })))
@@ -221,7 +257,7 @@ const LIMIT_FLAGS: [&str; 9] = [
 /// field of the same name is.
 type SetLimit = Box<dyn FnOnce(&mut Config)>;
 
-fn limit(flag: &str, value: &str) -> Result<SetLimit, ConfigError> {
+fn limit(flag: &str, value: &str) -> Result<SetLimit, CliError> {
     let count = || {
         let n = value
             .parse::<u64>()
@@ -232,7 +268,7 @@ fn limit(flag: &str, value: &str) -> Result<SetLimit, ConfigError> {
         let secs = value
             .parse::<f64>()
             .map_err(|_| ConfigError::field(flag, format!("must be a number of seconds (got {value:?})")))?;
-        check_timeout(secs).map_err(|e| ConfigError::field(flag, e))
+        check_timeout(flag, secs)
     };
     Ok(match flag {
         "--max-connections" => {
@@ -248,7 +284,7 @@ fn limit(flag: &str, value: &str) -> Result<SetLimit, ConfigError> {
             let n = value
                 .parse::<u64>()
                 .map_err(|_| ConfigError::field(flag, format!("must be a number of bytes (got {value:?})")))?;
-            let bytes = check_max_head_bytes(n).map_err(|e| ConfigError::field(flag, e))?;
+            let bytes = check_max_head_bytes(flag, n)?;
             Box::new(move |c| c.max_head_bytes = bytes)
         }
         "--handshake-timeout" => {
@@ -279,12 +315,13 @@ fn limit(flag: &str, value: &str) -> Result<SetLimit, ConfigError> {
     })
 }
 
-fn string(parser: &mut lexopt::Parser, flag: &str) -> Result<String, ConfigError> {
-    parser.value().map_err(flag_error)?.into_string().map_err(|_| ConfigError::field(flag, "must be valid UTF-8"))
+fn string(parser: &mut lexopt::Parser, flag: &str) -> Result<String, CliError> {
+    let value = parser.value().map_err(flag_error)?;
+    Ok(value.into_string().map_err(|_| ConfigError::field(flag, "must be valid UTF-8"))?)
 }
 
-fn flag_error(e: lexopt::Error) -> ConfigError {
-    ConfigError::new(format!("{e}; see --help"))
+fn flag_error(e: lexopt::Error) -> CliError {
+    CliError::Usage(e.to_string())
 }
 
 #[cfg(test)]
@@ -402,6 +439,33 @@ mod tests {
             let err = run(args).unwrap_err();
             assert!(err.contains(expected), "{args:?}: {err}");
             assert!(!err.contains('\n'));
+        }
+    }
+
+    #[test]
+    fn errors_say_which_flag_or_that_the_usage_is_wrong() {
+        let parse_err = |args: &[&str]| parse(args.iter().map(OsString::from)).unwrap_err();
+        for (args, field) in [
+            (&["--port", "x"][..], "--port"),
+            (&["--max-payload", "10"], "--max-payload"),
+            (&["--idle-timeout", "-1"], "--idle-timeout"),
+            (&["--loadName", "a/b"], "--loadName"),
+            (&["--loadPath", "p"], "--loadPath"),
+            (&["--max-output-bytes", "1000"], "outputPauseBytes"),
+        ] {
+            match parse_err(args) {
+                CliError::Config(e) => assert_eq!(e.field_name(), Some(field), "{args:?}: {e}"),
+                other => panic!("{args:?}: {other}"),
+            }
+        }
+        for args in [&["--bogus"][..], &["--port"]] {
+            assert!(matches!(parse_err(args), CliError::Usage(_)), "{args:?}");
+        }
+        match parse_err(&["--config", "/nonexistent/ndb.json"]) {
+            CliError::Config(ConfigError::Read { source, .. }) => {
+                assert_eq!(source.kind(), std::io::ErrorKind::NotFound)
+            }
+            other => panic!("{other}"),
         }
     }
 }

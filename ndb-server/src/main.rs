@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use cli::{Action, Options};
-use log::{error, info, warn};
+use log::{info, warn};
 use mio::{Events, Interest, Poll, Token};
 use ndb::{Error, Server, TokenRange};
 use signal_hook::consts::{SIGINT, SIGTERM};
@@ -34,19 +34,26 @@ fn main() -> ExitCode {
             println!("ndb-server {}", ndb::VERSION);
             return ExitCode::SUCCESS;
         }
-        Err(e) => {
-            eprintln!("ndb-server: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return fail(&e),
     };
     match run(*options) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            error!("{e}");
-            eprintln!("ndb-server: {e}");
-            ExitCode::FAILURE
-        }
+        Err(e) => fail(&e),
     }
+}
+
+/// Prints why the server cannot run, once, as one line with every cause
+/// (`ndb-server: cannot load "x": cannot open the directory /d: No such
+/// file or directory (os error 2)`), and gives the exit status 1.
+fn fail(e: &(dyn std::error::Error + 'static)) -> ExitCode {
+    let mut line = format!("ndb-server: {e}");
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        line.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    eprintln!("{line}");
+    ExitCode::FAILURE
 }
 
 fn run(options: Options) -> Result<(), Error> {
@@ -61,7 +68,7 @@ fn run(options: Options) -> Result<(), Error> {
     let mut server = Server::bind(options.config, tokens)?;
     if let Some(load) = &options.load {
         let root = load.path.as_ref().unwrap_or(&persist_path);
-        server.load_at_start(root, &load.name, Instant::now()).map_err(Error::Persist)?;
+        server.load_at_start(root, &load.name, Instant::now())?;
     }
     server.register(poll.registry())?;
     let mut signals = Signals::new([SIGINT, SIGTERM])?;
@@ -110,7 +117,7 @@ fn run(options: Options) -> Result<(), Error> {
     // Saves and loads already asked for finish before the process ends.
     server.wait_for_jobs(Instant::now());
     if let Some(name) = save_on_exit {
-        server.save_all(&name, Instant::now()).map_err(Error::Persist)?;
+        server.save_all(&name, Instant::now())?;
     }
     info!("stopped");
     Ok(())

@@ -98,12 +98,12 @@ fn start_up_load_failures_exit_1_with_one_line() {
     std::fs::write(stamps(&saves, "broken")[0].join("data/0"), "{ \"keys\":{\"a\":").unwrap();
     let fixtures = fixtures();
     for (args, expected) in [
-        (vec!["--config", &config, "--loadName", "nope"], "no save named \"nope\""),
+        (vec!["--config", &config, "--loadName", "nope"], "cannot load \"nope\": no complete save named \"nope\" in "),
         (
             vec!["--loadName", "kv_sample", "--loadPath", "/no/such/dir"],
-            "the load path /no/such/dir is not a directory",
+            "cannot load \"kv_sample\": cannot open the directory /no/such/dir: No such file or directory",
         ),
-        (vec!["--config", &config, "--loadName", "broken"], "data/0"),
+        (vec!["--config", &config, "--loadName", "broken"], "/data/0 is damaged: EOF while parsing"),
         (
             vec!["--loadName", "../kv_sample", "--loadPath", fixtures.to_str().unwrap()],
             "--loadName: must be a save name",
@@ -113,6 +113,7 @@ fn start_up_load_failures_exit_1_with_one_line() {
         assert_eq!(code, 1, "{args:?}: {err}");
         let last = err.lines().last().unwrap_or_default();
         assert!(last.starts_with("ndb-server: ") && last.contains(expected), "{args:?}: {err}");
+        assert_eq!(err.matches(expected).count(), 1, "printed once: {err}");
         assert!(!err.contains("panicked"));
     }
     let (mut child, addr, _) = spawn(&["--config", &config, "--loadName", "empty"]);
@@ -162,10 +163,31 @@ fn a_failed_save_on_exit_exits_1() {
     std::fs::write(&not_a_dir, "").unwrap();
     let text = format!(r#"{{"version":5,"persist":{{"enabled":true,"path":{:?},"saveOnExit":"bye"}}}}"#, not_a_dir);
     std::fs::write(&file, text).unwrap();
-    let (child, _, _) = spawn(&["--config", file.to_str().unwrap()]);
+    let (code, err) = run_to_signal(&["--config", file.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    let expected =
+        format!("ndb-server: cannot write the KV save \"bye\": cannot open the directory {}: ", not_a_dir.display());
+    assert_eq!(err.lines().filter(|l| l.starts_with(&expected)).count(), 1, "{err}");
+    assert_eq!(err.matches("cannot write the KV save").count(), 1, "printed once: {err}");
+}
+
+/// Starts a server, stops it with SIGINT once it listens, and returns its
+/// exit code and everything it wrote to stderr.
+fn run_to_signal(args: &[&str]) -> (i32, String) {
+    let mut child = ndb_server().args(["--port", "0"]).args(args).stderr(Stdio::piped()).spawn().expect("spawn");
+    let mut reader = BufReader::new(child.stderr.take().unwrap());
+    let mut err = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(reader.read_line(&mut line).unwrap() > 0, "ndb-server exited before listening: {err}");
+        err.push_str(&line);
+        if line.contains("listening on ws://") {
+            break;
+        }
+    }
     signal(&child, libc::SIGINT);
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    std::io::Read::read_to_string(&mut reader, &mut err).unwrap();
+    (child.wait().unwrap().code().unwrap_or(-1), err)
 }
 
 /// Values that make a save big enough to take a while: `n` keys of about

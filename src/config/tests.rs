@@ -88,6 +88,12 @@ fn errors_name_the_field() {
         let err = apply(text).unwrap_err();
         assert!(err.starts_with(expected), "{text}: {err}");
         assert!(!err.contains('\n'), "one line: {err}");
+        // The typed error names the same field as its text.
+        let typed = Config::default().apply_json(text).unwrap_err();
+        match typed.field_name() {
+            Some(field) => assert!(expected.starts_with(&format!("{field}: ")), "{text}: {field}"),
+            None => assert!(matches!(typed, ConfigError::Syntax { .. }), "{text}: {typed:?}"),
+        }
     }
 }
 
@@ -122,5 +128,48 @@ fn comments_are_stripped_only_outside_strings() {
     assert_eq!(strip_comments("/* **/3"), "      3");
     for text in ["{\"a\":1}// x", "/* ☃ */{}", "\"/*\" // \"\n", "/**/"] {
         assert_eq!(strip_comments(text).chars().count(), text.chars().count(), "{text}");
+    }
+}
+
+#[test]
+fn errors_carry_the_field_the_file_and_the_cause() {
+    let dir = std::env::temp_dir().join(format!("ndb-config-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("ndb.json");
+    std::fs::write(&file, r#"{"version":5,"persist":{"saveOnExit":"a/b"}}"#).unwrap();
+    match Config::default().load_file(&file) {
+        Err(e @ ConfigError::Field { .. }) => {
+            assert_eq!((e.field_name(), e.file()), (Some("persist.saveOnExit"), Some(file.as_path())));
+            let text = e.to_string();
+            assert!(text.starts_with(&format!("config file {}: persist.saveOnExit: must be", file.display())));
+        }
+        other => panic!("{other:?}"),
+    }
+    std::fs::write(&file, "{\"version\":5,\n\"port\":}").unwrap();
+    match Config::default().load_file(&file) {
+        Err(e @ ConfigError::Syntax { .. }) => {
+            assert_eq!((e.field_name(), e.file()), (None, Some(file.as_path())));
+            assert!(e.to_string().contains("not valid JSON: expected value at line 2"), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let missing = dir.join("missing.json");
+    match Config::default().load_file(&missing) {
+        Err(ConfigError::Read { path, source }) => {
+            assert_eq!((path, source.kind()), (missing, std::io::ErrorKind::NotFound));
+        }
+        other => panic!("{other:?}"),
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+    // The checks a host's flags go through name the flag they are given.
+    for (e, field) in [
+        (check_max_payload("--max-payload", 10).unwrap_err(), "--max-payload"),
+        (check_max_head_bytes("--max-header-bytes", 1).unwrap_err(), "--max-header-bytes"),
+        (check_timeout("--idle-timeout", -1.0).unwrap_err(), "--idle-timeout"),
+        (check_positive("--max-connections", 0).unwrap_err(), "--max-connections"),
+        (check_save_name("--loadName", "..").unwrap_err(), "--loadName"),
+    ] {
+        assert_eq!(e.field_name(), Some(field), "{e}");
+        assert!(e.to_string().starts_with(&format!("{field}: must be")), "{e}");
     }
 }

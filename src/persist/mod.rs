@@ -32,6 +32,20 @@
 //! corrupt or truncated file fails the whole load (status 142, with a log
 //! line naming the file) and the store is left as it was.
 //!
+//! # Confinement
+//!
+//! Nothing below the persist path is trusted: every step goes through a
+//! directory descriptor one name at a time, never follows a symbolic link,
+//! and opens only directories and regular files (`files` says how), so a
+//! link, FIFO, socket or device planted anywhere inside gets a
+//! [`PersistError::WrongKind`] (a save's 122 or a load's 142) instead of
+//! redirecting a write, blocking the save thread, or reading outside.
+//! `md.json` is read only up to [`MAX_METADATA_BYTES`].
+//!
+//! Every failure is a [`PersistError`] naming the operation and the entry
+//! at fault; [`SaveFailure`] and [`LoadFailure`] sort them by the reply
+//! they get.
+//!
 //! Owns: paths, files, the save format, the worker thread. Must not touch:
 //! mio, sockets, the store's maps (it only reads snapshots and builds new
 //! ones).
@@ -41,15 +55,20 @@ mod format;
 mod worker;
 
 #[cfg(test)]
+mod planted_tests;
+#[cfg(test)]
 mod tests;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
+pub use files::MAX_METADATA_BYTES;
+use files::{Dir, MD_FILE, MD_TEMP_FILE, PARTIAL_SUFFIX};
 pub use format::DATA_FILE_BYTES;
 use format::{Metadata, SaveStatus};
 pub use worker::Worker;
 
+use crate::error::{Chain, FileKind, PersistError, PersistOp};
 use crate::store::{
     Done, Job, KeyMap, LastSave, LoadFailure, Loaded, Outcome, SaveFailure, SaveKind, Snapshot, Store, Work,
 };
@@ -69,8 +88,8 @@ pub fn run(root: &Path, job: Job) -> Done {
         }
     };
     match &outcome {
-        Outcome::Saved(Err(e)) => log::error!("{} {name:?} failed: {e}", verb.name()),
-        Outcome::Loaded(Err(e)) => log::warn!("{} {name:?} failed: {e}", verb.name()),
+        Outcome::Saved(Err(e)) => log::error!("{} {name:?} failed: {}", verb.name(), Chain(e.error())),
+        Outcome::Loaded(Err(e)) => log::warn!("{} {name:?} failed: {}", verb.name(), Chain(e.error())),
         Outcome::Saved(Ok(duration)) => log::info!("saved {name:?} in {} ms", duration.as_millis()),
         Outcome::Loaded(Ok((loaded, duration))) => log::info!(
             "read {} save {name:?} ({} keys) in {} ms",
@@ -85,72 +104,103 @@ pub fn run(root: &Path, job: Job) -> Done {
 
 /// Writes `snapshot` as a new save named `name` (a valid name) under
 /// `root`, creating `root` if it is missing, and returns how long it took.
-/// See the module documentation for the order of steps.
+/// See the module documentation for the order of steps; every step below
+/// `root` goes through a directory descriptor and never follows a link.
 ///
 /// # Errors
 /// [`SaveFailure::Directory`] if the directories or metadata could not be
-/// created, [`SaveFailure::Data`] if writing the data or finishing the save
-/// failed. Either way no complete save was added.
+/// created (or something other than a directory is planted as the name's
+/// directory), [`SaveFailure::Data`] if writing the data or finishing the
+/// save failed. Either way no complete save was added.
 pub fn save(root: &Path, name: &str, snapshot: &Snapshot) -> Result<Duration, SaveFailure> {
     let started = Instant::now();
     let start_ms = files::unix_millis();
-    let name_dir = root.join(name);
-    let dir_failure = |what: &Path, e: std::io::Error| SaveFailure::Directory(format!("{}: {e}", what.display()));
-    files::ensure_dir(&name_dir).map_err(|e| dir_failure(&name_dir, e))?;
-    files::remove_leftovers(&name_dir);
-    let stamp = files::next_stamp(&name_dir);
-    let partial = name_dir.join(format!("{stamp}{}", files::PARTIAL_SUFFIX));
-    let md_dir = partial.join("md");
-    let data_dir = partial.join("data");
+    let (name_dir, stamp) = prepare(root, name).map_err(SaveFailure::Directory)?;
+    let partial_name = format!("{stamp}{PARTIAL_SUFFIX}");
+    let partial = name_dir.make_new_dir(&partial_name).map_err(SaveFailure::Directory)?;
     let mut metadata = Metadata { name, kind: snapshot.kind(), status: SaveStatus::Pending, start_ms, complete_ms: 0 };
-    let prepared = std::fs::create_dir(&partial)
-        .and_then(|()| std::fs::create_dir(&md_dir))
-        .and_then(|()| std::fs::create_dir(&data_dir))
-        .and_then(|()| files::replace_metadata(&md_dir, &metadata.to_json()));
-    if let Err(e) = prepared {
-        abandon(&partial, &md_dir, &mut metadata);
-        return Err(dir_failure(&partial, e));
-    }
-    let written = write_data(&data_dir, snapshot).and_then(|()| {
+    let md = match partial.make_new_dir("md") {
+        Ok(md) => md,
+        Err(e) => {
+            abandon(&name_dir, &partial_name, None, &mut metadata);
+            return Err(SaveFailure::Directory(e));
+        }
+    };
+    let prepared = partial
+        .make_new_dir("data")
+        .and_then(|data| md.replace(MD_FILE, MD_TEMP_FILE, &metadata.to_json()).map(|()| data));
+    let data = match prepared {
+        Ok(data) => data,
+        Err(e) => {
+            abandon(&name_dir, &partial_name, Some(&md), &mut metadata);
+            return Err(SaveFailure::Directory(e));
+        }
+    };
+    let written = write_data(&data, snapshot).and_then(|()| {
         metadata.status = SaveStatus::Complete;
         metadata.complete_ms = files::unix_millis();
-        let committed = files::replace_metadata(&md_dir, &metadata.to_json())
-            .and_then(|()| files::sync_dir(&partial))
-            .and_then(|()| files::commit(&partial, &name_dir.join(stamp.to_string())));
-        committed.map_err(|e| format!("{}: {e}", partial.display()))
+        md.replace(MD_FILE, MD_TEMP_FILE, &metadata.to_json())?;
+        partial.sync()?;
+        commit(&name_dir, &partial_name, &stamp.to_string())
     });
-    if let Err(reason) = written {
-        abandon(&partial, &md_dir, &mut metadata);
-        return Err(SaveFailure::Data { reason, duration: started.elapsed() });
+    if let Err(error) = written {
+        abandon(&name_dir, &partial_name, Some(&md), &mut metadata);
+        return Err(SaveFailure::Data { error, duration: started.elapsed() });
     }
     Ok(started.elapsed())
 }
 
+/// Steps 1 and 2 of a save: opens (creating if missing) `root` and
+/// `root/name`, removes what interrupted saves left there, and picks the
+/// new save's stamp.
+fn prepare(root: &Path, name: &str) -> Result<(Dir, u64), PersistError> {
+    let root = Dir::create_root(root)?;
+    if root.make_dir(name)? {
+        root.sync()?;
+    }
+    let name_dir = root.open_dir(name)?;
+    files::remove_leftovers(&name_dir);
+    let stamp = files::next_stamp(&name_dir)?;
+    Ok((name_dir, stamp))
+}
+
 /// Writes the data files of `snapshot` into `data_dir` and fsyncs it.
-fn write_data(data_dir: &Path, snapshot: &Snapshot) -> Result<(), String> {
+fn write_data(data_dir: &Dir, snapshot: &Snapshot) -> Result<(), PersistError> {
     let mut n = 0usize;
     let mut emit = |bytes: &[u8]| {
-        let path = data_dir.join(n.to_string());
+        let name = n.to_string();
         n += 1;
-        files::write_new(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))
+        data_dir.write_new(name, bytes)
     };
     match snapshot {
         Snapshot::Kv(entries) => format::kv_files(entries, &mut emit)?,
         Snapshot::Sessions(records) => format::session_files(records, &mut emit)?,
     }
-    files::sync_dir(data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))
+    data_dir.sync()
+}
+
+/// Renames a finished `<stamp>.partial` directory to `<stamp>` and fsyncs
+/// the name directory: from here on the save exists, complete. The target
+/// must not exist (whatever its kind), so nothing is ever overwritten.
+fn commit(name_dir: &Dir, partial: &str, done: &str) -> Result<(), PersistError> {
+    if name_dir.info(done)?.is_some() {
+        let exists = std::io::Error::new(std::io::ErrorKind::AlreadyExists, format!("{done} already exists"));
+        return Err(PersistError::io(PersistOp::Rename, name_dir.child(partial), exists));
+    }
+    name_dir.rename(partial, done)?;
+    name_dir.sync()
 }
 
 /// Cleans up after a failed save: marks it status 2, then removes it. Both
 /// are best effort; a partial directory is never loaded either way.
-fn abandon(partial: &Path, md_dir: &Path, metadata: &mut Metadata<'_>) {
+fn abandon(name_dir: &Dir, partial: &str, md: Option<&Dir>, metadata: &mut Metadata<'_>) {
     metadata.status = SaveStatus::Error;
     metadata.complete_ms = files::unix_millis();
-    let _ = files::replace_metadata(md_dir, &metadata.to_json());
-    if let Err(e) = std::fs::remove_dir_all(partial)
-        && e.kind() != std::io::ErrorKind::NotFound
-    {
-        log::warn!("cannot remove the failed save {}: {e}", partial.display());
+    if let Some(md) = md {
+        let _ = md.replace(MD_FILE, MD_TEMP_FILE, &metadata.to_json());
+    }
+    if let Err(e) = name_dir.remove_all(partial) {
+        log::warn!("cannot remove the failed save {}: {}", name_dir.child(partial).display(), Chain(&e));
     }
 }
 
@@ -165,68 +215,85 @@ fn abandon(partial: &Path, md_dir: &Path, metadata: &mut Metadata<'_>) {
 /// Both name the path at fault.
 pub fn load(root: &Path, name: &str, kind: SaveKind) -> Result<(Loaded, Duration), LoadFailure> {
     let started = Instant::now();
-    let Some(chosen) = choose(root, name, kind)? else {
-        let root = root.display();
-        return Err(LoadFailure::NoSave(format!("no complete {} save named {name:?} in {root}", kind.as_str())));
+    let root_dir = Dir::open(root).map_err(LoadFailure::NoSave)?;
+    let Some(data) = choose(&root_dir, name, kind).map_err(LoadFailure::NoSave)? else {
+        let missing = PersistError::NoSave { root: root.to_owned(), name: name.to_owned(), kind: Some(kind) };
+        return Err(LoadFailure::NoSave(missing));
     };
-    let loaded = read_data(&chosen.join("data"), kind)?;
+    let loaded = read_data(&data, kind).map_err(LoadFailure::Data)?;
     Ok((loaded, started.elapsed()))
 }
 
-/// The directory of the newest complete save of `kind` under `root/name`,
-/// or `None` if the name holds none.
+/// The data directory of the newest complete save of `kind` under
+/// `root/name`, or `None` if the name holds none.
 ///
 /// # Errors
-/// The name does not exist, or the metadata of a stamp newer than the
-/// chosen one cannot be read, or the chosen one has no data directory.
-fn choose(root: &Path, name: &str, kind: SaveKind) -> Result<Option<PathBuf>, LoadFailure> {
-    let name_dir = root.join(name);
-    let stamps = files::stamps(&name_dir).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => LoadFailure::NoSave(format!("no save named {name:?} in {}", root.display())),
-        _ => LoadFailure::NoSave(format!("{}: {e}", name_dir.display())),
-    })?;
-    for (_, dir) in stamps {
-        let md = dir.join("md").join(files::MD_FILE);
-        let bytes = match std::fs::read(&md) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                log::warn!("skipping {}: it has no {} (an interrupted save)", dir.display(), files::MD_FILE);
-                continue;
-            }
-            Err(e) => return Err(LoadFailure::NoSave(format!("{}: {e}", md.display()))),
+/// The name's directory or a stamp newer than the chosen one is not a
+/// directory (a link, a FIFO, …), the metadata of such a stamp cannot be
+/// read or parsed, or the chosen one has no data directory. None of these
+/// falls back to an older save.
+fn choose(root: &Dir, name: &str, kind: SaveKind) -> Result<Option<Dir>, PersistError> {
+    if root.info(name)?.is_none() {
+        return Ok(None);
+    }
+    let name_dir = root.open_dir(name)?;
+    for (_, stamp_name, found) in files::stamps(&name_dir)? {
+        if found != FileKind::Directory {
+            let path = name_dir.child(&stamp_name);
+            return Err(PersistError::WrongKind { path, expected: FileKind::Directory, found });
+        }
+        let stamp = name_dir.open_dir(&stamp_name)?;
+        let Some(bytes) = read_metadata(&stamp)? else {
+            log::warn!("skipping {}: it has no md/{MD_FILE} (an interrupted save)", stamp.path().display());
+            continue;
         };
-        let info = format::parse_metadata(&bytes).map_err(|e| LoadFailure::NoSave(format!("{}: {e}", md.display())))?;
+        let md_path = || stamp.child("md").join(MD_FILE);
+        let info =
+            format::parse_metadata(&bytes).map_err(|problem| PersistError::Corrupt { path: md_path(), problem })?;
         if info.status != SaveStatus::Complete as u64 {
-            log::warn!("skipping {}: its status is {}, not complete", dir.display(), info.status);
+            log::warn!("skipping {}: its status is {}, not complete", stamp.path().display(), info.status);
             continue;
         }
         match info.kind {
             Some(found) if found == kind => {}
             Some(_) => continue,
-            None => return Err(LoadFailure::NoSave(format!("{}: unknown saveDataType", md.display()))),
+            None => {
+                let problem = "saveDataType is neither 0 (KV) nor 1 (sessions)".to_owned();
+                return Err(PersistError::Corrupt { path: md_path(), problem });
+            }
         }
-        if !dir.join("data").is_dir() {
-            return Err(LoadFailure::NoSave(format!("{}: no data directory", dir.display())));
-        }
-        return Ok(Some(dir));
+        return stamp.open_dir("data").map(Some);
     }
     Ok(None)
 }
 
+/// The bytes of a stamp's `md/md.json`, at most [`MAX_METADATA_BYTES`];
+/// `None` if the stamp has no `md/` or no `md.json` in it.
+fn read_metadata(stamp: &Dir) -> Result<Option<Vec<u8>>, PersistError> {
+    if stamp.info("md")?.is_none() {
+        return Ok(None);
+    }
+    let md = stamp.open_dir("md")?;
+    if md.info(MD_FILE)?.is_none() {
+        return Ok(None);
+    }
+    md.read_file(MD_FILE, Some(MAX_METADATA_BYTES)).map(Some)
+}
+
 /// Reads and checks every data file of a save.
-fn read_data(data_dir: &Path, kind: SaveKind) -> Result<Loaded, LoadFailure> {
-    let paths = files::data_files(data_dir).map_err(|e| LoadFailure::Data(format!("{}: {e}", data_dir.display())))?;
+fn read_data(data_dir: &Dir, kind: SaveKind) -> Result<Loaded, PersistError> {
+    let names = files::data_files(data_dir)?;
     let mut map = KeyMap::new();
     let mut read = 0;
     let mut entries = Vec::new();
     let mut records = Vec::new();
-    for path in paths {
-        let bytes = std::fs::read(&path).map_err(|e| LoadFailure::Data(format!("{}: {e}", path.display())))?;
+    for name in names {
+        let bytes = data_dir.read_file(&name, None)?;
         let parsed = match kind {
             SaveKind::Kv => format::parse_kv(&bytes, &mut entries),
             SaveKind::Sessions => format::parse_sessions(&bytes, &mut records),
         };
-        parsed.map_err(|e| LoadFailure::Data(format!("{}: {e}", path.display())))?;
+        parsed.map_err(|problem| PersistError::Corrupt { path: data_dir.child(&name), problem })?;
         read += entries.len();
         map.reserve(entries.len());
         for entry in entries.drain(..) {
@@ -254,24 +321,21 @@ pub struct StartupLoad {
 /// kinds were made under it, as a save on exit does).
 ///
 /// # Errors
-/// One line saying why: the name is invalid or holds no complete save, or a
-/// file of the save is unreadable or corrupt (naming it).
-pub fn load_at_start(root: &Path, name: &str) -> Result<StartupLoad, String> {
+/// [`PersistError::InvalidName`]; [`PersistError::NoSave`] if the name
+/// holds no complete save; otherwise the error of the directory or file at
+/// fault (unreadable, not what a save holds there, or corrupt).
+pub fn load_at_start(root: &Path, name: &str) -> Result<StartupLoad, PersistError> {
     if !crate::protocol::is_valid_save_name(name) {
-        return Err(format!("--loadName {name:?}: not a valid save name (empty, or holds /, \\, .. or NUL)"));
+        return Err(PersistError::InvalidName { name: name.to_owned() });
     }
-    if !root.is_dir() {
-        return Err(format!("the load path {} is not a directory", root.display()));
-    }
+    let root_dir = Dir::open(root)?;
     let mut found = [None, None];
     for (slot, kind) in found.iter_mut().zip([SaveKind::Kv, SaveKind::Sessions]) {
-        let read =
-            choose(root, name, kind).and_then(|dir| dir.map(|dir| read_data(&dir.join("data"), kind)).transpose());
-        *slot = read.map_err(|e| format!("cannot load {name:?}: {e}"))?;
+        *slot = choose(&root_dir, name, kind)?.map(|data| read_data(&data, kind)).transpose()?;
     }
     let [kv, sessions] = found;
     if kv.is_none() && sessions.is_none() {
-        return Err(format!("cannot load {name:?}: no complete save of that name in {}", root.display()));
+        return Err(PersistError::NoSave { root: root.to_owned(), name: name.to_owned(), kind: None });
     }
     Ok(StartupLoad { kv, sessions })
 }
@@ -281,11 +345,12 @@ pub fn load_at_start(root: &Path, name: &str) -> Result<StartupLoad, String> {
 /// records them for `SV_INFO`. For a host's exit path.
 ///
 /// # Errors
-/// One line saying which save failed and why.
-pub fn save_all(store: &mut Store, root: &Path, name: &str, now: Instant) -> Result<(), String> {
+/// The kind of the save that failed, and why; the session save is not
+/// tried once the KV save failed.
+pub fn save_all(store: &mut Store, root: &Path, name: &str, now: Instant) -> Result<(), (SaveKind, PersistError)> {
     let snapshots = [store.snapshot_kv(), store.snapshot_sessions(now)];
     for snapshot in snapshots {
-        let kind = snapshot.kind().as_str();
+        let kind = snapshot.kind();
         let result = save(root, name, &snapshot);
         let status = match &result {
             Ok(_) => crate::protocol::Status::SaveComplete,
@@ -295,12 +360,13 @@ pub fn save_all(store: &mut Store, root: &Path, name: &str, now: Instant) -> Res
         store.record_save(LastSave { name: name.to_owned(), status, unix_ms: files::unix_millis() });
         match result {
             Ok(duration) => log::info!(
-                "saved the {kind} save {name:?} in {}: {} keys in {} ms",
+                "saved the {} save {name:?} in {}: {} keys in {} ms",
+                kind.as_str(),
                 root.display(),
                 snapshot.key_count(),
                 duration.as_millis()
             ),
-            Err(e) => return Err(format!("cannot save {kind} as {name:?} in {}: {e}", root.display())),
+            Err(e) => return Err((kind, e.into_error())),
         }
     }
     Ok(())

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::Server;
 use crate::conn::{Message, ReplyKind};
+use crate::error::Error;
 use crate::protocol::{self, Protocol, Rejection, Reply};
 use crate::store::{Done, Executed, JobId, Store};
 
@@ -44,10 +45,17 @@ impl Server {
     /// [`Server::shutdown`].
     ///
     /// # Errors
-    /// One line saying which save failed and why.
-    pub fn save_all(&mut self, name: &str, now: Instant) -> Result<(), String> {
+    /// [`Error::Save`]: which of the two saves failed, with the
+    /// [`PersistError`](crate::PersistError) saying why (the operation, the
+    /// path and the operating system's reason). The data is still in
+    /// memory; call it again once the cause is fixed.
+    pub fn save_all(&mut self, name: &str, now: Instant) -> Result<(), Error> {
         self.wait_for_jobs(now);
-        crate::persist::save_all(&mut self.store, self.worker.root(), name, now)
+        crate::persist::save_all(&mut self.store, self.worker.root(), name, now).map_err(|(kind, source)| Error::Save {
+            name: name.to_owned(),
+            kind,
+            source,
+        })
     }
 
     /// Loads the newest complete saves named `name` under `root` (a KV
@@ -56,11 +64,14 @@ impl Server {
     /// path, before serving (`ndb-server --loadName`).
     ///
     /// # Errors
-    /// One line saying why nothing was loaded: the name is invalid or holds
-    /// no complete save, or a file of the save is unreadable or corrupt
-    /// (naming it). The store is then left as it was.
-    pub fn load_at_start(&mut self, root: &Path, name: &str, now: Instant) -> Result<(), String> {
-        let loaded = crate::persist::load_at_start(root, name)?;
+    /// [`Error::Load`], with the [`PersistError`](crate::PersistError)
+    /// saying why nothing was loaded: the name is invalid or holds no
+    /// complete save, or a directory or file of the save is unreadable,
+    /// damaged or not what a save holds there (naming it). The store is
+    /// then left as it was.
+    pub fn load_at_start(&mut self, root: &Path, name: &str, now: Instant) -> Result<(), Error> {
+        let loaded = crate::persist::load_at_start(root, name)
+            .map_err(|source| Error::Load { name: name.to_owned(), source })?;
         for snapshot in [loaded.kv, loaded.sessions].into_iter().flatten() {
             let kind = snapshot.kind().as_str();
             let applied = self.store.apply(snapshot, now);

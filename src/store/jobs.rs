@@ -28,6 +28,7 @@ use super::Store;
 use super::jsonpath::FindJob;
 use super::kv::{Entry, KeyMap};
 use super::sessions::SessionRecord;
+use crate::error::PersistError;
 use crate::protocol::{Reply, Status, Verb};
 
 /// Keys copied per [`Store::next_job`] call while a `KV_SAVE`'s snapshot
@@ -233,52 +234,68 @@ impl Outcome {
     /// The outcome of a job of `kind` that could not run, for `reason`.
     pub fn failed(kind: WorkKind, reason: String) -> Outcome {
         match kind {
-            WorkKind::Save => Outcome::Saved(Err(SaveFailure::Data { reason, duration: Duration::ZERO })),
-            WorkKind::Load => Outcome::Loaded(Err(LoadFailure::Data(reason))),
+            WorkKind::Save => Outcome::Saved(Err(SaveFailure::Data {
+                error: PersistError::WorkerFailed { reason },
+                duration: Duration::ZERO,
+            })),
+            WorkKind::Load => Outcome::Loaded(Err(LoadFailure::Data(PersistError::WorkerFailed { reason }))),
             WorkKind::Find => Outcome::Found(Err(reason)),
         }
     }
 }
 
-/// Why a save failed. Nothing was marked complete either way.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Why a save failed, sorted by the status its reply gets. Nothing was
+/// marked complete either way.
+#[derive(Debug)]
 pub enum SaveFailure {
-    /// The save's directories or metadata could not be written
-    /// (`SaveDirWriteFail`).
-    Directory(String),
-    /// Writing the data failed after it had started (`SaveError`).
+    /// The save's directories or metadata could not be written (steps 1–3
+    /// of `docs/persistence.md`; `SaveDirWriteFail`).
+    Directory(PersistError),
+    /// Writing the data or finishing the save failed after it had started
+    /// (steps 4–6; `SaveError`).
     Data {
         /// What failed, naming the file.
-        reason: String,
+        error: PersistError,
         /// How long the save ran before failing.
         duration: Duration,
     },
 }
 
-/// Why a load failed. Nothing was applied either way.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LoadFailure {
-    /// No complete save of the wanted kind could be chosen: the name does
-    /// not exist or holds none, or the metadata of its newest save is
-    /// unreadable, or that save has no data directory.
-    NoSave(String),
-    /// The chosen save's data is corrupt or unreadable (the reason names the
-    /// file).
-    Data(String),
-}
-
-impl std::fmt::Display for LoadFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl SaveFailure {
+    /// Why the save failed.
+    pub fn error(&self) -> &PersistError {
         match self {
-            LoadFailure::NoSave(reason) | LoadFailure::Data(reason) => f.write_str(reason),
+            SaveFailure::Directory(error) | SaveFailure::Data { error, .. } => error,
+        }
+    }
+
+    /// Why the save failed, by value.
+    pub fn into_error(self) -> PersistError {
+        match self {
+            SaveFailure::Directory(error) | SaveFailure::Data { error, .. } => error,
         }
     }
 }
 
-impl std::fmt::Display for SaveFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+/// Why a load failed, sorted by the shape of its reply (both get
+/// `LoadError`). Nothing was applied either way.
+#[derive(Debug)]
+pub enum LoadFailure {
+    /// No complete save of the wanted kind could be chosen: the name does
+    /// not exist or holds none, or its directory, the newest stamp or that
+    /// stamp's metadata is unreadable, damaged or not what a save holds
+    /// there, or that save has no data directory.
+    NoSave(PersistError),
+    /// The chosen save's data is corrupt or unreadable, or holds something
+    /// other than regular files (the error names the file).
+    Data(PersistError),
+}
+
+impl LoadFailure {
+    /// Why the load failed.
+    pub fn error(&self) -> &PersistError {
         match self {
-            SaveFailure::Directory(reason) | SaveFailure::Data { reason, .. } => f.write_str(reason),
+            LoadFailure::NoSave(error) | LoadFailure::Data(error) => error,
         }
     }
 }

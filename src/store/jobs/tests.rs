@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use super::super::*;
+use crate::error::{PersistError, PersistOp};
 use crate::protocol::{Expiry, Protocol, decode};
 
 fn store(persist_enabled: bool) -> Store {
@@ -168,12 +169,15 @@ fn save_replies_and_last_save() {
         finish(&mut store, done(Verb::ShSave, ok()), Protocol::V09),
         r#"{"SH_SAVE_RSP":{"duration":42,"name":"n\"","st":120}}"#
     );
-    let dir = Outcome::Saved(Err(SaveFailure::Directory("x".into())));
+    let denied = std::io::Error::from_raw_os_error(libc::EACCES);
+    let dir = Outcome::Saved(Err(SaveFailure::Directory(PersistError::io(PersistOp::CreateDir, "/s/n\"", denied))));
     assert_eq!(
         finish(&mut store, done(Verb::KvSave, dir), Protocol::V07),
         r#"{"KV_SAVE_RSP":{"name":"n\"","st":122}}"#
     );
-    let data = Outcome::Saved(Err(SaveFailure::Data { reason: "x".into(), duration: Duration::from_millis(7) }));
+    let full =
+        PersistError::io(PersistOp::Write, "/s/n\"/1.partial/data/0", std::io::Error::from_raw_os_error(libc::ENOSPC));
+    let data = Outcome::Saved(Err(SaveFailure::Data { error: full, duration: Duration::from_millis(7) }));
     assert_eq!(
         finish(&mut store, done(Verb::ShSave, data), Protocol::V09),
         r#"{"SH_SAVE_RSP":{"duration":7,"name":"n\"","st":122}}"#
@@ -263,17 +267,19 @@ fn session_loads_skip_live_tokens_and_do_not_count_them() {
 #[test]
 fn failed_loads_apply_nothing() {
     let mut store = store(true);
+    let none = || PersistError::NoSave { root: "/s".into(), name: "n\"".into(), kind: None };
+    let corrupt = || PersistError::Corrupt { path: "/s/n\"/1/data/0".into(), problem: "EOF".into() };
     let cases = [
-        (Verb::KvLoad, LoadFailure::NoSave("x".into()), r#"{"KV_LOAD_RSP":{"name":"n\"","st":142}}"#),
-        (Verb::ShLoad, LoadFailure::NoSave("x".into()), r#"{"SH_LOAD_RSP":{"name":"n\"","st":142}}"#),
+        (Verb::KvLoad, LoadFailure::NoSave(none()), r#"{"KV_LOAD_RSP":{"name":"n\"","st":142}}"#),
+        (Verb::ShLoad, LoadFailure::NoSave(none()), r#"{"SH_LOAD_RSP":{"name":"n\"","st":142}}"#),
         (
             Verb::KvLoad,
-            LoadFailure::Data("x".into()),
+            LoadFailure::Data(corrupt()),
             r#"{"KV_LOAD_RSP":{"duration":0,"keys":0,"name":"n\"","sessions":0,"st":142}}"#,
         ),
         (
             Verb::ShLoad,
-            LoadFailure::Data("x".into()),
+            LoadFailure::Data(corrupt()),
             r#"{"SH_LOAD_RSP":{"keys":0,"name":"n\"","sessions":0,"st":142}}"#,
         ),
     ];
