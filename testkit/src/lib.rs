@@ -11,11 +11,13 @@
 
 #![warn(missing_docs)]
 
+pub mod host;
 pub mod pipe;
 pub mod replies;
 pub mod saves;
 pub mod wire;
 
+pub use host::{Peer, VirtualHost};
 pub use wire::{UPGRADE, frame, text_frame};
 
 use std::io::{Read, Write};
@@ -189,20 +191,9 @@ impl Raw {
     /// Reads an HTTP response head (and its body, if it has a length).
     pub fn http_response(&mut self) -> String {
         loop {
-            if let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                let head = String::from_utf8_lossy(&self.buf[..end + 4]).into_owned();
-                let body_len: usize = head
-                    .lines()
-                    .find_map(|l| {
-                        l.to_ascii_lowercase().strip_prefix("content-length: ").map(|v| v.trim().parse().unwrap())
-                    })
-                    .unwrap_or(0);
-                while self.buf.len() < end + 4 + body_len {
-                    self.fill();
-                }
-                let all = String::from_utf8_lossy(&self.buf[..end + 4 + body_len]).into_owned();
-                self.buf.drain(..end + 4 + body_len);
-                return all;
+            if let Some((response, used)) = wire::parse_http_response(&self.buf) {
+                self.buf.drain(..used);
+                return response;
             }
             self.fill();
         }
