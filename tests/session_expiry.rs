@@ -258,7 +258,8 @@ fn mass_expiry_does_not_stall_other_clients() {
     assert!(created < Duration::from_secs(1), "creation took {created:?}: deadlines would span over a second");
     assert_eq!(wall_totals(&mut pinger).0, SESSIONS as u64);
 
-    // Ping from before the first deadline until every session is gone.
+    // Ping from before the first deadline until every session is gone (on
+    // the wall clock: this test measures real turns).
     std::thread::sleep((started + Duration::from_millis(1_900)).saturating_duration_since(Instant::now()));
     let window_start = Instant::now();
     let (during, gone) = ping_gaps(&mut pinger, |(sessions, _)| sessions == 0, started + Duration::from_secs(30));

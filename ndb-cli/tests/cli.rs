@@ -302,6 +302,8 @@ fn interactive_shell_through_a_pseudo_terminal() {
         let deadline = Instant::now() + common::TIMEOUT;
         while !seen().contains(what) {
             assert!(Instant::now() < deadline, "waited for {what:?}; the screen shows:\n{}", seen());
+            // The shell is a child process behind a terminal: its screen is
+            // polled, with a deadline.
             std::thread::sleep(Duration::from_millis(10));
         }
     };
@@ -325,6 +327,7 @@ fn interactive_shell_through_a_pseudo_terminal() {
             break status;
         }
         assert!(Instant::now() < deadline, "the shell did not exit; the screen shows:\n{}", seen());
+        // A child process: its exit is polled, with a deadline.
         std::thread::sleep(Duration::from_millis(10));
     };
     assert!(status.success(), "{status:?}");
