@@ -246,13 +246,17 @@ fn kill_9_during_saves_never_loses_or_corrupts_a_save() {
             // while the save thread writes it. Polled every millisecond: the
             // save thread runs at idle priority, and a busy loop here would
             // starve it.
+            // If the save is answered before the directory is seen, the
+            // kill comes after it.
             let deadline = Instant::now() + common::TIMEOUT;
-            while !has_partial(&saves) && Instant::now() < deadline {
+            let mut answered = None;
+            while answered.is_none() && !has_partial(&saves) && Instant::now() < deadline {
+                answered = rx.try_recv().ok();
                 std::thread::sleep(Duration::from_millis(1));
             }
             signal(&child, libc::SIGKILL);
             child.wait().unwrap();
-            if rx.recv_timeout(Duration::from_secs(10)).unwrap_or(false) {
+            if answered.unwrap_or_else(|| rx.recv_timeout(Duration::from_secs(10)).unwrap_or(false)) {
                 acked = round;
             }
         } else if round < ROUNDS {
