@@ -145,6 +145,7 @@ fn abrupt_disconnects_mid_frame_and_mid_handshake() {
         drop(raw);
     }
     unharmed(&mut bystander);
+    common::eventually("the cut connections are freed", || server.connections() == 1);
 }
 
 #[test]

@@ -71,6 +71,9 @@ fn idle_mode_holds_upgraded_connections() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(stdout.trim(), format!("20 idle connections open to ws://127.0.0.1:{port}/"));
+    // The server saw them: twenty accepted, and this one.
+    let info = server.ndb().sv_info().unwrap();
+    assert_eq!(info.u64("connectionsTotal"), Some(21), "{:?}", info.members);
 }
 
 #[test]

@@ -595,6 +595,8 @@ impl Terminal {
         let deadline = Instant::now() + common::TIMEOUT;
         while !self.seen_since(mark).contains(what) {
             assert!(Instant::now() < deadline, "waited for {what:?}; the screen shows:\n{}", self.seen());
+            // The shell is a child process behind a terminal: its screen is
+            // polled, with a deadline.
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -616,6 +618,7 @@ impl Terminal {
                 break status;
             }
             assert!(Instant::now() < deadline, "the shell did not exit; the screen shows:\n{}", self.seen());
+            // A child process: its exit is polled, with a deadline.
             std::thread::sleep(Duration::from_millis(10));
         };
         if let Some(reader) = self.reader.take() {

@@ -1,9 +1,14 @@
 //! Test support shared by every crate of the workspace: a real server on
 //! `127.0.0.1:0` in a thread (driven through the public embedding API,
-//! exactly like `ndb-server`), the `ndb-client` client for tests that are
-//! not about the wire, a blocking WebSocket client for tests of exact reply
-//! text, and a raw-socket client for frames a well-behaved library would
-//! never send. Waits are loops with deadlines, never sleeps.
+//! exactly like `ndb-server`), the host loop on a virtual clock for tests
+//! of timing ([`host`], [`VirtualHost`]), the `ndb-client` client for tests
+//! that are not about the wire, a blocking WebSocket client for tests of
+//! exact reply text, and a raw-socket client for frames a well-behaved
+//! library would never send. Waits are loops with deadlines: the blocking
+//! clients wait in `read` (with [`TIMEOUT`]), [`eventually`] polls a
+//! server thread's state every few milliseconds, and the virtual host waits
+//! only in `poll`, for sockets. No test of the server's timing waits for
+//! the wall clock.
 //!
 //! Not published: it depends on the `ndb` library, so the library's own unit
 //! tests (`#[cfg(test)]` in `src/`) cannot use it (they would link a second
@@ -11,11 +16,13 @@
 
 #![warn(missing_docs)]
 
+pub mod host;
 pub mod pipe;
 pub mod replies;
 pub mod saves;
 pub mod wire;
 
+pub use host::{Peer, VirtualHost};
 pub use wire::{UPGRADE, frame, text_frame};
 
 use std::io::{Read, Write};
@@ -189,20 +196,9 @@ impl Raw {
     /// Reads an HTTP response head (and its body, if it has a length).
     pub fn http_response(&mut self) -> String {
         loop {
-            if let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                let head = String::from_utf8_lossy(&self.buf[..end + 4]).into_owned();
-                let body_len: usize = head
-                    .lines()
-                    .find_map(|l| {
-                        l.to_ascii_lowercase().strip_prefix("content-length: ").map(|v| v.trim().parse().unwrap())
-                    })
-                    .unwrap_or(0);
-                while self.buf.len() < end + 4 + body_len {
-                    self.fill();
-                }
-                let all = String::from_utf8_lossy(&self.buf[..end + 4 + body_len]).into_owned();
-                self.buf.drain(..end + 4 + body_len);
-                return all;
+            if let Some((response, used)) = wire::parse_http_response(&self.buf) {
+                self.buf.drain(..used);
+                return response;
             }
             self.fill();
         }
@@ -267,7 +263,9 @@ impl Raw {
     }
 }
 
-/// Polls `check` until it holds or the timeout passes.
+/// Polls `check` until it holds or the timeout passes: for state of a
+/// [`TestServer`]'s thread, which a test cannot step (on a [`VirtualHost`],
+/// use [`host::Host::run_until`]).
 pub fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + TIMEOUT;
     while !check() {

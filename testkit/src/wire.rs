@@ -59,6 +59,20 @@ pub fn parse_server_frame(buf: &[u8]) -> Option<((u8, Vec<u8>), usize)> {
     Some(((buf[0] & 0x0f, buf[head..head + len].to_vec()), head + len))
 }
 
+/// The first HTTP response in `buf` (its head, and its body if the head
+/// gives a `Content-Length`), if all of it is there: (text, bytes used).
+pub fn parse_http_response(buf: &[u8]) -> Option<(String, usize)> {
+    let end = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let head = String::from_utf8_lossy(&buf[..end]);
+    let body_len: usize = head
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length: ").map(|v| v.trim().parse().ok()))
+        .map(|len| len.expect("a numeric Content-Length"))
+        .unwrap_or(0);
+    let used = end + body_len;
+    (buf.len() >= used).then(|| (String::from_utf8_lossy(&buf[..used]).into_owned(), used))
+}
+
 /// Splits everything a server wrote to one connection into its HTTP head
 /// and frames, checking the frames are whole, final, without reserved bits
 /// or masks, and that nothing follows a close frame. A refused upgrade
