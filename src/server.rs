@@ -20,6 +20,8 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::io::{self, ErrorKind, Write};
 use std::net::{SocketAddr, TcpListener as StdListener, ToSocketAddrs};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use log::{debug, info, warn};
@@ -119,8 +121,9 @@ pub struct Server {
     store: Store,
     /// Runs save and load jobs on a thread of its own.
     worker: Worker,
-    /// Connections waiting for the reply of a job: (job, key, serial).
-    waiting: Vec<(JobId, usize, u64)>,
+    /// Connections waiting for the reply of a job: (job, key, serial, the
+    /// flag that stops the job if it is a search).
+    waiting: Vec<(JobId, usize, u64, Option<Arc<AtomicBool>>)>,
     protocol: Protocol,
     limits: Limits,
     scratch: Scratch,
@@ -170,6 +173,7 @@ impl Server {
         };
         let mut store = Store::new(ServerInfo::from(&config));
         store.set_max_value_bytes(config.max_payload);
+        store.set_search_timeout(config.search_timeout);
         let worker = Worker::new(config.persist_path.clone());
         Ok(Server {
             listener: TcpListener::from_std(std_listener),
@@ -445,7 +449,7 @@ impl Server {
             None => slot.conn.serve(&mut self.scratch, &self.limits, &mut handler),
         };
         if let Some(id) = later {
-            self.waiting.push((id, key, slot.serial));
+            self.waiting.push((id, key, slot.serial, self.store.cancel_flag(id)));
         }
         self.after(key, served, was_closing, now);
     }
@@ -554,6 +558,12 @@ impl Server {
         for key in self.dead.drain(..) {
             if let Some(mut slot) = self.conns.try_remove(key) {
                 let _ = registry.deregister(slot.conn.stream_mut());
+                // A search no one will read stops at its next step.
+                for (_, _, _, cancel) in self.waiting.iter().filter(|w| w.1 == key && w.2 == slot.serial) {
+                    if let Some(cancel) = cancel {
+                        cancel.store(true, Ordering::Relaxed);
+                    }
+                }
                 match slot.conn.take_reason() {
                     Some(CloseReason::Transport(e)) => debug!("conn {key}: closed: {e}"),
                     Some(reason) => debug!("conn {key}: closed: {reason:?}"),
