@@ -52,8 +52,9 @@ Limits (see docs/operations.md; timeouts in seconds, fractions allowed):
                              its pending replies this long; 0 is off
                              [default: 60]
       --search-timeout <SECS>
-                             a KV_FIND search off the loop that runs this
-                             long answers 203; 0 is off [default: 5]
+                             a KV_FIND search off the loop that takes this
+                             much CPU time answers 203; 0 is off
+                             [default: 5]
       --output-pause-bytes <BYTES>
                              stop reading a connection while this much
                              output waits for it [default: 1048576]

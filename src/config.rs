@@ -80,11 +80,13 @@ pub struct Config {
     /// (the peer takes none of them) for this long. Default 60 s: a peer
     /// that stopped reading does not hold its buffered replies forever.
     pub send_timeout: Option<Duration>,
-    /// Longest a `KV_FIND` search (or the path evaluation of a large edit)
-    /// may run on the save thread; past it the command answers 203
-    /// (TimedOut). Default 5 s: a search of a million small values takes
-    /// about 0.3 s, and the save thread serves everyone's saves, loads and
-    /// searches in turn.
+    /// Most CPU time a `KV_FIND` search (or the path evaluation of a large
+    /// edit) may take on the save thread; past it the command answers 203
+    /// (TimedOut). CPU time, not wall-clock time, because the save thread
+    /// runs at idle priority: on a busy host a cheap search can wait long.
+    /// Default 5 s: a search of a million small values takes about 0.3 s,
+    /// and the save thread serves everyone's saves, loads and searches in
+    /// turn.
     pub search_timeout: Option<Duration>,
 }
 

@@ -121,9 +121,8 @@ pub struct Server {
     store: Store,
     /// Runs save and load jobs on a thread of its own.
     worker: Worker,
-    /// Connections waiting for the reply of a job: (job, key, serial, the
-    /// flag that stops the job if it is a search).
-    waiting: Vec<(JobId, usize, u64, Option<Arc<AtomicBool>>)>,
+    /// Connections waiting for the reply of a job.
+    waiting: Vec<Waiting>,
     protocol: Protocol,
     limits: Limits,
     scratch: Scratch,
@@ -266,6 +265,12 @@ impl Server {
         if event.is_readable() || event.is_read_closed() || event.is_error() {
             if let Some(slot) = self.conns.get_mut(key) {
                 slot.last_read = now;
+                if (event.is_read_closed() || event.is_error()) && slot.conn.is_waiting() {
+                    // A connection waiting for a reply reads nothing until it
+                    // comes, so it learns of the peer's end only then: its
+                    // search can stop now.
+                    cancel_searches(&self.waiting, key, slot.serial);
+                }
             }
             self.serve(key, now);
         }
@@ -559,11 +564,7 @@ impl Server {
             if let Some(mut slot) = self.conns.try_remove(key) {
                 let _ = registry.deregister(slot.conn.stream_mut());
                 // A search no one will read stops at its next step.
-                for (_, _, _, cancel) in self.waiting.iter().filter(|w| w.1 == key && w.2 == slot.serial) {
-                    if let Some(cancel) = cancel {
-                        cancel.store(true, Ordering::Relaxed);
-                    }
-                }
+                cancel_searches(&self.waiting, key, slot.serial);
                 match slot.conn.take_reason() {
                     Some(CloseReason::Transport(e)) => debug!("conn {key}: closed: {e}"),
                     Some(reason) => debug!("conn {key}: closed: {reason:?}"),
@@ -581,6 +582,20 @@ impl Server {
             self.linger_deadlines = VecDeque::new();
             self.checks = BinaryHeap::new();
             debug!("no connections left: released their tables");
+        }
+    }
+}
+
+/// A job a connection waits for: (job, key, serial, the flag that stops the
+/// job if it is a search).
+type Waiting = (JobId, usize, u64, Option<Arc<AtomicBool>>);
+
+/// Stops the searches the connection `key` (`serial`) waits for: they end
+/// at their next step (with status 203, should anyone still read).
+fn cancel_searches(waiting: &[Waiting], key: usize, serial: u64) {
+    for (_, _, _, cancel) in waiting.iter().filter(|w| w.1 == key && w.2 == serial) {
+        if let Some(cancel) = cancel {
+            cancel.store(true, Ordering::Relaxed);
         }
     }
 }

@@ -16,7 +16,7 @@
 
 use std::ops::Range;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::de::IgnoredAny;
 
@@ -54,9 +54,10 @@ pub(super) enum Refused {
 pub(super) enum Edit {
     /// `KV_UPDATE`: every node the path selects becomes `value`.
     Update { path: Arc<Parsed>, value: String },
-    /// `KV_ARR_APPEND`: `items` appended to the array, or to its member
+    /// `KV_ARR_APPEND`: `items` (the items' text joined with commas, one
+    /// copy of the request's) appended to the array, or to its member
     /// `name`.
-    Append { name: Option<String>, items: Vec<String> },
+    Append { name: Option<String>, items: String },
 }
 
 /// A `KV_UPDATE` or `KV_ARR_APPEND`: the key, the entry it holds as the
@@ -77,11 +78,21 @@ pub struct EditJob {
 }
 
 /// A finished [`EditJob`] with its result: how many nodes it selected and
-/// the new value (`None` when nothing changes), or why not.
+/// the new entry (`None` when nothing changes), or why not. The entry is
+/// built where the edit was computed, so a large one is copied into its
+/// allocation off the loop.
 #[derive(Debug)]
 pub struct EditDone {
     pub(super) job: EditJob,
-    pub(super) result: Result<(usize, Option<String>), Refused>,
+    pub(super) result: Result<(usize, Option<Entry>), Refused>,
+}
+
+impl EditDone {
+    /// `job` with the result of computing it.
+    pub(super) fn new(job: EditJob, result: Result<(usize, Option<String>), Refused>) -> EditDone {
+        let result = result.map(|(count, new)| (count, new.map(|new| Entry::new(&job.key, &new))));
+        EditDone { job, result }
+    }
 }
 
 impl EditJob {
@@ -95,7 +106,7 @@ impl EditJob {
                 }
                 value.len()
             }
-            Edit::Append { items, .. } => items.iter().map(String::len).sum(),
+            Edit::Append { items, .. } => items.len(),
         };
         self.entry.value_json().len() <= EDIT_INLINE_MAX_BYTES && input <= EDIT_INLINE_MAX_BYTES
     }
@@ -110,17 +121,16 @@ impl EditJob {
         match &self.edit {
             Edit::Update { path, value } => update(old, path, value, limits, budget),
             Edit::Append { name, items } => {
-                let items: Vec<&str> = items.iter().map(String::as_str).collect();
-                append(old, name.as_deref(), &items, limits).map(|new| (usize::from(new.is_some()), new))
+                append_joined(old, name.as_deref(), items, limits).map(|new| (usize::from(new.is_some()), new))
             }
         }
     }
 
     /// Computes the edit off the loop, as the save thread does.
     pub fn run(self) -> EditDone {
-        let watch = Watch { deadline: self.time_limit.and_then(|t| Instant::now().checked_add(t)), cancel: None };
+        let watch = Watch::starting(self.time_limit, None);
         let result = self.compute(&mut Budget::off_loop(watch), false);
-        EditDone { job: self, result }
+        EditDone::new(self, result)
     }
 
     /// The bytes of the value it edits.
@@ -223,7 +233,25 @@ pub(super) fn update(
 /// [`Refused::NotArray`] when the target is not an array, or `name` is
 /// given and `old` is not an object with that member;
 /// [`Refused::TooLarge`] past the limit.
+#[cfg(test)]
 pub(super) fn append(old: &str, name: Option<&str>, items: &[&str], limits: Limits) -> Result<Option<String>, Refused> {
+    append_joined(old, name, &join(items.iter().copied()), limits)
+}
+
+/// Items' texts joined with commas, in one allocation.
+pub(super) fn join<'i>(items: impl Iterator<Item = &'i str> + Clone) -> String {
+    let mut joined = String::with_capacity(items.clone().map(|i| i.len() + 1).sum());
+    for (i, item) in items.enumerate() {
+        if i > 0 {
+            joined.push(',');
+        }
+        joined.push_str(item);
+    }
+    joined
+}
+
+/// [`append`] of items already joined with commas (empty: none).
+fn append_joined(old: &str, name: Option<&str>, items: &str, limits: Limits) -> Result<Option<String>, Refused> {
     let target = match name {
         None => 0..old.len(),
         Some(name) => text::member_range(old, name).ok_or(Refused::NotArray)?,
@@ -232,14 +260,12 @@ pub(super) fn append(old: &str, name: Option<&str>, items: &[&str], limits: Limi
     if items.is_empty() {
         return Ok(None);
     }
-    let mut added = String::with_capacity(items.iter().map(|i| i.len() + 1).sum());
-    for (i, item) in items.iter().enumerate() {
-        if i > 0 || has_items {
-            added.push(',');
-        }
-        added.push_str(item);
+    let mut edits = Vec::with_capacity(2);
+    if has_items {
+        edits.push((end..end, ","));
     }
-    Splice { old, edits: vec![(end..end, &added)] }.build(limits).map(Some)
+    edits.push((end..end, items));
+    Splice { old, edits }.build(limits).map(Some)
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::budget::{Budget, Stop, Watch};
 use super::eval;
@@ -54,8 +54,7 @@ impl FindJob {
     /// Runs the search (off the loop) and returns the reply document:
     /// `{"KV_FIND_RSP":{…,"st":1}}`, or status 202 or 203.
     pub fn run(&self) -> Vec<u8> {
-        let deadline = self.time_limit.and_then(|t| Instant::now().checked_add(t));
-        let mut budget = Budget::off_loop(Watch { deadline, cancel: Some(self.cancel.clone()) });
+        let mut budget = Budget::off_loop(Watch::starting(self.time_limit, Some(self.cancel.clone())));
         let mut out = Vec::new();
         let mut reply = Reply::new(&mut out, self.protocol);
         match search(&self.entries, &self.path, self.rsp, &mut budget) {

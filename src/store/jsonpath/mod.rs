@@ -42,8 +42,9 @@
 //! Paths longer than [`MAX_PATH_BYTES`] are refused (202) without being
 //! parsed; parsing any other is linear in its length.
 //!
-//! Must not touch: threads, files, sockets, the clock (but the deadline of
-//! work off the loop, which `budget.rs` reads).
+//! Must not touch: threads, files, sockets, the clock (but the CPU clock of
+//! the thread doing work off the loop, which `budget.rs` reads for the
+//! time limit).
 
 mod budget;
 mod edit;
@@ -81,9 +82,9 @@ pub const FIND_INLINE_MAX_BYTES: usize = 32 * 1024;
 const FIND_INLINE_MAX_KEYS: usize = 1024;
 
 /// JSONPath steps a command may take on the loop, over every value it
-/// looks at, before it moves to the save thread: about 1 ms of evaluation
-/// (a step takes 10 to 20 ns, `benches/jsonpath.rs`), a tenth of the turn
-/// budget. Real paths on small values take a few hundred steps.
+/// looks at, before it moves to the save thread: 1 to 3 ms of evaluation
+/// (a step takes 15 to 55 ns, `eval::tests::step_cost`), well within the
+/// 10 ms turn budget. Real paths on small values take a few hundred steps.
 pub const LOOP_STEPS: u64 = 50_000;
 
 /// How many times an edit computed off the loop is computed again when
@@ -92,9 +93,9 @@ pub const LOOP_STEPS: u64 = 50_000;
 /// compute its edit meets it.
 pub const MAX_EDIT_ATTEMPTS: u32 = 3;
 
-/// How long a search (or an edit's path evaluation) may run on the save
-/// thread by default: past it the command answers 203 (TimedOut). A search
-/// of a million small values takes about 0.3 s.
+/// How much CPU time a search (or an edit's path evaluation) may take on
+/// the save thread by default: past it the command answers 203
+/// (TimedOut). A search of a million small values takes about 0.3 s.
 pub const DEFAULT_SEARCH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The `m` of a 201 reply.
@@ -187,8 +188,8 @@ impl Store {
         self.max_value_bytes = bytes;
     }
 
-    /// Sets how long a search may run on the save thread (`None`: no
-    /// limit); default [`DEFAULT_SEARCH_TIMEOUT`].
+    /// Sets how much CPU time a search may take on the save thread
+    /// (`None`: no limit); default [`DEFAULT_SEARCH_TIMEOUT`].
     pub fn set_search_timeout(&mut self, timeout: Option<Duration>) {
         self.search_timeout = timeout;
     }
@@ -272,7 +273,7 @@ impl Store {
             reply.status(verb, Status::KeyNotExist);
             return Executed::Replied;
         };
-        let items = append.items.iter().map(|item| item.get().to_owned()).collect();
+        let items = edit::join(append.items.iter().map(|item| item.get()));
         let edit = Edit::Append { name: append.name.map(|n| n.into_owned()), items };
         self.edit(verb, append.key.into_owned(), entry, edit, reply)
     }
@@ -291,7 +292,7 @@ impl Store {
         if job.fits_loop() {
             let result = job.compute(&mut Budget::on_loop(LOOP_STEPS), true);
             if result != Err(Refused::Stopped(Stop::Yield)) {
-                let applied = self.apply_edit(verb, EditDone { job, result }, reply);
+                let applied = self.apply_edit(verb, EditDone::new(job, result), reply);
                 debug_assert!(applied, "an edit on the loop sees the entry it was computed from");
                 return Executed::Replied;
             }
@@ -318,13 +319,16 @@ impl Store {
             self.requeue_edit(verb, job);
             return false;
         }
-        if let Ok((_, Some(new))) = &result {
-            self.kv.set(&job.key, new);
-        }
         if let Err(Refused::Unreadable) = result {
             log::debug!("{}: the value of {:?} is nested too deeply to query", verb.name(), job.key);
         }
-        edit_reply(reply, verb, result.map(|(count, _)| count));
+        let count = result.map(|(count, new)| {
+            if let Some(new) = new {
+                self.kv.set_entry(new);
+            }
+            count
+        });
+        edit_reply(reply, verb, count);
         true
     }
 }

@@ -34,9 +34,9 @@ use super::budget::{Budget, Stop};
 pub const REGEX_PROGRAM_BYTES: usize = 256 * 1024;
 
 /// NFA states × text bytes per step of a run: the PikeVM takes up to
-/// about 3 ns per state per byte (`benches/jsonpath.rs`), a step a few
-/// tens of nanoseconds.
-pub const REGEX_WORK_PER_STEP: u64 = 8;
+/// about 6 ns per state per byte (`benches/jsonpath.rs`), a step about
+/// 20 ns.
+pub const REGEX_WORK_PER_STEP: u64 = 4;
 
 /// Bytes of compiled program per step charged for compiling it (about
 /// 10 ns per byte).

@@ -378,3 +378,35 @@ proptest! {
         prop_assert!(budget.used() <= limit);
     }
 }
+
+/// The cost of a step, in release: `cargo test --release --lib step_cost
+/// -- --ignored --nocapture` (figures in docs/performance.md).
+#[test]
+#[ignore = "a measurement; run in release"]
+fn step_cost() {
+    let item = json!({"n": 123, "tags": ["a", "b", "c", "d", "e", "f", "g", "h"]});
+    let value = Value::from(vec![item; 10_000]);
+    let bytes = value.to_string().len();
+    for path in
+        ["$..*", "$[*].tags[*]", "$[?@.n > 100].tags[?@ == 'h']", "$..[?@ == 'h']", "$[?count(@.tags[?@ != 'x']) == 8]"]
+    {
+        let parsed = parse(path).unwrap();
+        for located in [false, true] {
+            let mut best = std::time::Duration::MAX;
+            let mut steps = 0;
+            for _ in 0..20 {
+                let mut b = budget(bytes);
+                let started = std::time::Instant::now();
+                let found =
+                    select(&parsed.query, &value, usize::MAX, located, &mut b, &mut Regexes::default()).unwrap();
+                best = best.min(started.elapsed());
+                steps = b.used();
+                drop(found);
+            }
+            eprintln!(
+                "{path} (located {located}): {steps} steps, best {best:?}, {:.1} ns/step",
+                best.as_nanos() as f64 / steps as f64
+            );
+        }
+    }
+}
