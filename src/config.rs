@@ -80,6 +80,14 @@ pub struct Config {
     /// (the peer takes none of them) for this long. Default 60 s: a peer
     /// that stopped reading does not hold its buffered replies forever.
     pub send_timeout: Option<Duration>,
+    /// Most CPU time a `KV_FIND` search (or the path evaluation of a large
+    /// edit) may take on the save thread; past it the command answers 203
+    /// (TimedOut). CPU time, not wall-clock time, because the save thread
+    /// runs at idle priority: on a busy host a cheap search can wait long.
+    /// Default 5 s: a search of a million small values takes about 0.3 s,
+    /// and the save thread serves everyone's saves, loads and searches in
+    /// turn.
+    pub search_timeout: Option<Duration>,
 }
 
 impl Default for Config {
@@ -102,6 +110,7 @@ impl Default for Config {
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: None,
             send_timeout: Some(Duration::from_secs(60)),
+            search_timeout: Some(crate::store::DEFAULT_SEARCH_TIMEOUT),
         }
     }
 }
@@ -184,6 +193,13 @@ impl Config {
     /// Sets (or with `None` turns off) the send timeout.
     pub fn send_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.send_timeout = timeout;
+        self
+    }
+
+    /// Sets (or with `None` turns off) the time limit of searches off the
+    /// loop.
+    pub fn search_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.search_timeout = timeout;
         self
     }
 
@@ -289,6 +305,9 @@ impl Config {
         }
         if let Some(secs) = doc.number("sendTimeout")? {
             self.send_timeout = check_timeout("sendTimeout", secs)?;
+        }
+        if let Some(secs) = doc.number("searchTimeout")? {
+            self.search_timeout = check_timeout("searchTimeout", secs)?;
         }
         self.validate()?;
         Ok(self)

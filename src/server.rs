@@ -20,6 +20,8 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::io::{self, ErrorKind, Write};
 use std::net::{SocketAddr, TcpListener as StdListener, ToSocketAddrs};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use log::{debug, info, warn};
@@ -119,8 +121,8 @@ pub struct Server {
     store: Store,
     /// Runs save and load jobs on a thread of its own.
     worker: Worker,
-    /// Connections waiting for the reply of a job: (job, key, serial).
-    waiting: Vec<(JobId, usize, u64)>,
+    /// Connections waiting for the reply of a job.
+    waiting: Vec<Waiting>,
     protocol: Protocol,
     limits: Limits,
     scratch: Scratch,
@@ -170,6 +172,7 @@ impl Server {
         };
         let mut store = Store::new(ServerInfo::from(&config));
         store.set_max_value_bytes(config.max_payload);
+        store.set_search_timeout(config.search_timeout);
         let worker = Worker::new(config.persist_path.clone());
         Ok(Server {
             listener: TcpListener::from_std(std_listener),
@@ -265,6 +268,12 @@ impl Server {
         if event.is_readable() || event.is_read_closed() || event.is_error() {
             if let Some(slot) = self.conns.get_mut(key) {
                 slot.last_read = now;
+                if (event.is_read_closed() || event.is_error()) && slot.conn.is_waiting() {
+                    // A connection waiting for a reply reads nothing until it
+                    // comes, so it learns of the peer's end only then: its
+                    // search can stop now.
+                    cancel_searches(&self.waiting, key, slot.serial);
+                }
             }
             self.serve(key, now);
         }
@@ -448,7 +457,7 @@ impl Server {
             None => slot.conn.serve(&mut self.scratch, &self.limits, &mut handler),
         };
         if let Some(id) = later {
-            self.waiting.push((id, key, slot.serial));
+            self.waiting.push((id, key, slot.serial, self.store.cancel_flag(id)));
         }
         self.after(key, served, was_closing, now);
     }
@@ -557,6 +566,8 @@ impl Server {
         for key in self.dead.drain(..) {
             if let Some(mut slot) = self.conns.try_remove(key) {
                 let _ = registry.deregister(slot.conn.stream_mut());
+                // A search no one will read stops at its next step.
+                cancel_searches(&self.waiting, key, slot.serial);
                 match slot.conn.take_reason() {
                     Some(CloseReason::Transport(e)) => debug!("conn {key}: closed: {e}"),
                     Some(reason) => debug!("conn {key}: closed: {reason:?}"),
@@ -574,6 +585,20 @@ impl Server {
             self.linger_deadlines = VecDeque::new();
             self.checks = BinaryHeap::new();
             debug!("no connections left: released their tables");
+        }
+    }
+}
+
+/// A job a connection waits for: (job, key, serial, the flag that stops the
+/// job if it is a search).
+type Waiting = (JobId, usize, u64, Option<Arc<AtomicBool>>);
+
+/// Stops the searches the connection `key` (`serial`) waits for: they end
+/// at their next step (with status 203, should anyone still read).
+fn cancel_searches(waiting: &[Waiting], key: usize, serial: u64) {
+    for (_, _, _, cancel) in waiting.iter().filter(|w| w.1 == key && w.2 == serial) {
+        if let Some(cancel) = cancel {
+            cancel.store(true, Ordering::Relaxed);
         }
     }
 }

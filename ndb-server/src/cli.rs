@@ -84,6 +84,10 @@ Limits (see docs/operations.md; timeouts in seconds, fractions allowed):
       --send-timeout <SECS>  close (1008) a connection that takes none of
                              its pending replies this long; 0 is off
                              [default: 60]
+      --search-timeout <SECS>
+                             a KV_FIND search off the loop that takes this
+                             much CPU time answers 203; 0 is off
+                             [default: 5]
       --output-pause-bytes <BYTES>
                              stop reading a connection while this much
                              output waits for it [default: 1048576]
@@ -241,13 +245,14 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Action, CliErro
 }
 
 /// The flags that set limits (config keys of the same name in camelCase).
-const LIMIT_FLAGS: [&str; 9] = [
+const LIMIT_FLAGS: [&str; 10] = [
     "max-connections",
     "allowed-origins",
     "max-header-bytes",
     "handshake-timeout",
     "idle-timeout",
     "send-timeout",
+    "search-timeout",
     "output-pause-bytes",
     "max-output-bytes",
     "messages-per-turn",
@@ -299,6 +304,10 @@ fn limit(flag: &str, value: &str) -> Result<SetLimit, CliError> {
         "--send-timeout" => {
             let timeout = seconds()?;
             Box::new(move |c| c.send_timeout = timeout)
+        }
+        "--search-timeout" => {
+            let timeout = seconds()?;
+            Box::new(move |c| c.search_timeout = timeout)
         }
         "--output-pause-bytes" => {
             let n = count()?;
@@ -391,6 +400,7 @@ mod tests {
             "--handshake-timeout=0.25",
             "--idle-timeout=30",
             "--send-timeout=0",
+            "--search-timeout=0.5",
             "--output-pause-bytes=1000",
             "--max-output-bytes=2000",
             "--messages-per-turn=3",
@@ -402,6 +412,7 @@ mod tests {
         assert_eq!(config.handshake_timeout, std::time::Duration::from_millis(250));
         assert_eq!(config.idle_timeout, Some(std::time::Duration::from_secs(30)));
         assert_eq!(config.send_timeout, None);
+        assert_eq!(config.search_timeout, Some(std::time::Duration::from_millis(500)));
         assert_eq!((config.output_pause_bytes, config.max_output_bytes, config.messages_per_turn), (1000, 2000, 3));
         for flag in LIMIT_FLAGS {
             assert!(HELP.contains(&format!("--{flag} ")), "--{flag} is in the help");

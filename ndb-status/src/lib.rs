@@ -88,6 +88,16 @@ pub enum Status {
     LoadComplete,
     /// 142: a load failed.
     LoadError,
+    /// 201 (ndb only): work off the loop could not be done now; retry
+    /// later. Nothing changed.
+    Busy,
+    /// 202 (ndb only): the request would cost more than its documented
+    /// budget (JSONPath steps, nodes, regular expression size). Nothing
+    /// changed.
+    OverBudget,
+    /// 203 (ndb only): a search off the loop ran past its time limit.
+    /// Nothing changed.
+    TimedOut,
     /// 1000: an unexpected failure inside a command.
     Unknown,
 }
@@ -119,6 +129,9 @@ impl Status {
             Status::Loading => 140,
             Status::LoadComplete => 141,
             Status::LoadError => 142,
+            Status::Busy => 201,
+            Status::OverBudget => 202,
+            Status::TimedOut => 203,
             Status::Unknown => 1000,
         }
     }
@@ -145,6 +158,9 @@ impl Status {
             Status::Loading => "Loading",
             Status::LoadComplete => "LoadComplete",
             Status::LoadError => "LoadError",
+            Status::Busy => "Busy",
+            Status::OverBudget => "OverBudget",
+            Status::TimedOut => "TimedOut",
             Status::Unknown => "Unknown",
         }
     }
@@ -156,7 +172,7 @@ impl Status {
 }
 
 /// Every status, for reverse lookups.
-const ALL: [Status; 20] = [
+const ALL: [Status; 23] = [
     Status::Ok,
     Status::OpCodeInvalid,
     Status::JsonInvalid,
@@ -176,6 +192,9 @@ const ALL: [Status; 20] = [
     Status::Loading,
     Status::LoadComplete,
     Status::LoadError,
+    Status::Busy,
+    Status::OverBudget,
+    Status::TimedOut,
     Status::Unknown,
 ];
 

@@ -1,5 +1,6 @@
 //! Answering messages: each goes to the store through [`dispatch`]; a save,
-//! a load or a large `KV_FIND` becomes a job that the save thread runs, and
+//! a load, a large `KV_FIND` or a large edit becomes a job that the save
+//! thread runs, and
 //! its connection waits (`ReplyKind::Later`) until [`Server`]'s turn finds
 //! the job finished and hands the reply to `Conn::resume`.
 //!
@@ -101,9 +102,12 @@ impl Server {
     /// stays.
     fn deliver(&mut self, id: JobId, done: Done, now: Instant) {
         let mut reply = Vec::new();
-        self.store.finish(done, now, &mut Reply::new(&mut reply, self.protocol));
+        if !self.store.finish(done, now, &mut Reply::new(&mut reply, self.protocol)) {
+            // An edit queued again: its connection keeps waiting.
+            return;
+        }
         let Some(i) = self.waiting.iter().position(|w| w.0 == id) else { return };
-        let (_, key, serial) = self.waiting.swap_remove(i);
+        let (_, key, serial, _) = self.waiting.swap_remove(i);
         if self.conns.get(key).is_some_and(|s| s.serial == serial && !s.dead) {
             self.drive(key, now, Some(&reply));
         }

@@ -9,7 +9,11 @@
 //! worker thread, or the caller itself at start-up and exit) writes the
 //! files and returns a [`Done`], which [`Store::finish`] turns into the
 //! reply, applying a load's data at that moment. A `KV_FIND` job carries the
-//! entries to search and comes back with its reply already written.
+//! entries to search and comes back with its reply already written; an
+//! edit job (a large `KV_UPDATE` or `KV_ARR_APPEND`) carries the entry it
+//! edits and comes back with the new value, which [`Store::finish`] stores
+//! if the key still holds that entry, or else queues the job again under
+//! the same id.
 //!
 //! Jobs leave the store in request order, through [`Store::next_job`]. A
 //! `KV_SAVE`'s snapshot of the top-level keys, and that of a `KV_FIND` over
@@ -22,10 +26,12 @@
 //! Must not touch: files, threads, sockets, the clock.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use super::Store;
-use super::jsonpath::FindJob;
+use super::jsonpath::{EditDone, EditJob, FindJob};
 use super::kv::{Entry, KeyMap};
 use super::sessions::SessionRecord;
 use crate::error::PersistError;
@@ -120,6 +126,18 @@ enum Queued {
     SessionSnapshot { verb: Verb, name: String, since: Duration },
 }
 
+impl Queued {
+    /// The flag that stops the job's search, if it is a search.
+    fn cancel_flag(&self) -> Option<Arc<AtomicBool>> {
+        match self {
+            Queued::Ready(Job { work: Work::Find(find), .. }) | Queued::KvSnapshot { find: Some(find), .. } => {
+                Some(find.cancel.clone())
+            }
+            _ => None,
+        }
+    }
+}
+
 /// The jobs of save and load commands, in request order.
 #[derive(Debug, Default)]
 pub(super) struct Jobs {
@@ -181,6 +199,8 @@ pub enum Work {
     Load(SaveKind),
     /// Search these entries and write the `KV_FIND` reply.
     Find(FindJob),
+    /// Compute a `KV_UPDATE` or `KV_ARR_APPEND` of a large value.
+    Edit(Box<EditJob>),
 }
 
 impl Work {
@@ -190,6 +210,7 @@ impl Work {
             Work::Save(_) => WorkKind::Save,
             Work::Load(_) => WorkKind::Load,
             Work::Find(_) => WorkKind::Find,
+            Work::Edit(_) => WorkKind::Edit,
         }
     }
 }
@@ -203,6 +224,8 @@ pub enum WorkKind {
     Load,
     /// [`Work::Find`]
     Find,
+    /// [`Work::Edit`]
+    Edit,
 }
 
 /// A finished [`Job`].
@@ -228,6 +251,9 @@ pub enum Outcome {
     /// A `KV_FIND`: the whole reply document, or why the search could not
     /// run (the reply is then status 1000).
     Found(Result<Vec<u8>, String>),
+    /// An edit: the job with its result, or why it could not run (status
+    /// 1000).
+    Edited(Result<Box<EditDone>, String>),
 }
 
 impl Outcome {
@@ -240,6 +266,7 @@ impl Outcome {
             })),
             WorkKind::Load => Outcome::Loaded(Err(LoadFailure::Data(PersistError::WorkerFailed { reason }))),
             WorkKind::Find => Outcome::Found(Err(reason)),
+            WorkKind::Edit => Outcome::Edited(Err(reason)),
         }
     }
 }
@@ -329,6 +356,27 @@ impl Store {
         self.queue(Queued::Ready(job))
     }
 
+    /// Queues an edit computed off the loop.
+    pub(super) fn queue_edit(&mut self, verb: Verb, mut job: EditJob) -> super::Executed {
+        job.id = self.jobs.next_id + 1;
+        self.queue_job(Job { verb, name: String::new(), work: Work::Edit(Box::new(job)) })
+    }
+
+    /// Queues an edit again, under its id, after the key changed while it
+    /// was computed.
+    pub(super) fn requeue_edit(&mut self, verb: Verb, job: EditJob) {
+        let id = job.id;
+        self.jobs
+            .queue
+            .push_back((id, Queued::Ready(Job { verb, name: String::new(), work: Work::Edit(Box::new(job)) })));
+    }
+
+    /// The flag that stops the search job `id` (queued here, or handed
+    /// out already) when the connection that asked is gone.
+    pub fn cancel_flag(&self, id: JobId) -> Option<Arc<AtomicBool>> {
+        self.jobs.queue.iter().rev().find(|(i, _)| *i == id).and_then(|(_, queued)| queued.cancel_flag())
+    }
+
     /// Queues a `KV_SAVE`, whose snapshot [`Store::next_job`] takes.
     pub(super) fn queue_kv_save(&mut self, verb: Verb, name: String) -> super::Executed {
         self.queue(Queued::KvSnapshot { verb, name, find: None })
@@ -416,8 +464,11 @@ impl Store {
     }
 
     /// Writes the reply to a finished job at `now`, applying a load's data
-    /// first and recording a save's outcome for `SV_INFO`.
-    pub fn finish(&mut self, done: Done, now: std::time::Instant, reply: &mut Reply<'_>) {
+    /// first and recording a save's outcome for `SV_INFO`. Returns false,
+    /// writing nothing, for an edit whose key changed while it was computed:
+    /// it is queued again under the same id, and its reply comes from a
+    /// later call.
+    pub fn finish(&mut self, done: Done, now: std::time::Instant, reply: &mut Reply<'_>) -> bool {
         let Done { verb, name, outcome, unix_ms } = done;
         match outcome {
             Outcome::Saved(result) => {
@@ -449,7 +500,15 @@ impl Store {
             }
             Outcome::Found(Ok(document)) => reply.document(&document),
             Outcome::Found(Err(_)) => reply.status(verb, Status::Unknown),
+            Outcome::Edited(Ok(done)) => return self.apply_edit(verb, *done, reply),
+            Outcome::Edited(Err(_)) => match verb {
+                Verb::KvUpdate => reply.object(verb, |o| {
+                    o.u64("cnt", 0).st(Status::Unknown);
+                }),
+                _ => reply.status(verb, Status::Unknown),
+            },
         }
+        true
     }
 
     /// The reply of a save command while persistence is disabled:

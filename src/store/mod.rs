@@ -28,7 +28,11 @@ pub use jobs::{
     Applied, Done, Job, JobId, LoadFailure, Loaded, Outcome, SNAPSHOT_KEYS_PER_STEP, SaveFailure, SaveKind, Snapshot,
     Work, WorkKind,
 };
-pub use jsonpath::{FIND_INLINE_MAX_BYTES, FindJob, MAX_PATH_BRACKETS, MAX_PATH_NESTING};
+pub use jsonpath::{
+    DEFAULT_SEARCH_TIMEOUT, EDIT_INLINE_MAX_BYTES, EditDone, EditJob, Evaluation, FIND_INLINE_MAX_BYTES, FindJob,
+    JsonPath, LOOP_STEPS, MAX_EDIT_ATTEMPTS, MAX_PATH_BRACKETS, MAX_PATH_BYTES, MAX_PATH_NESTING, MAX_REGEXES,
+    PathRefused, REGEX_PROGRAM_BYTES, RESULTS_BASE, STEPS_BASE, STEPS_PER_BYTE,
+};
 pub use kv::{Entry, KeyHasher, KeyMap};
 pub use sessions::SessionRecord;
 use sessions::{Budget, Sessions, Touch};
@@ -72,6 +76,8 @@ pub struct Store {
     jobs: jobs::Jobs,
     /// The largest value `KV_UPDATE` and `KV_ARR_APPEND` may leave behind.
     max_value_bytes: usize,
+    /// How long a search may run on the save thread.
+    search_timeout: Option<Duration>,
 }
 
 impl Store {
@@ -84,6 +90,7 @@ impl Store {
             origin: None,
             jobs: jobs::Jobs::default(),
             max_value_bytes: crate::config::MAX_MAX_PAYLOAD,
+            search_timeout: Some(DEFAULT_SEARCH_TIMEOUT),
         }
     }
 
@@ -159,7 +166,8 @@ impl Store {
     }
 
     /// Runs `command` at time `now` and writes its reply, or, for a save, a
-    /// load or a large `KV_FIND`, returns the [`Job`] that will produce it.
+    /// load, a large `KV_FIND` or a large edit, returns the [`Job`] that
+    /// will produce it.
     pub fn execute(&mut self, command: Command<'_>, now: Instant, reply: &mut Reply<'_>) -> Executed {
         let verb = command.verb();
         match command {
@@ -187,8 +195,8 @@ impl Store {
             }
             Command::Kv(op) => run(&mut self.kv, op, verb, reply),
             Command::KvFind(find) => return self.find(find, reply),
-            Command::KvUpdate(update) => self.update(update, reply),
-            Command::KvArrAppend(append) => self.arr_append(append, reply),
+            Command::KvUpdate(update) => return self.update(update, reply),
+            Command::KvArrAppend(append) => return self.arr_append(append, reply),
             Command::SvInfo => {
                 let counts = info::Counts { keys: self.kv.len(), sessions: self.session_count() };
                 self.info.stats.session_expiries = self.sessions.expiries();
