@@ -81,6 +81,8 @@ fn errors_name_the_field() {
         (r#"{"version":5,"idleTimeout":-1}"#, "idleTimeout: must be from 0 to 86400 seconds (got -1)"),
         (r#"{"version":5,"sendTimeout":"60"}"#, "sendTimeout: must be a number of seconds (got \"60\")"),
         (r#"{"version":5,"sendTimeout":1e9}"#, "sendTimeout: must be from 0 to 86400 seconds"),
+        (r#"{"version":5,"searchTimeout":-0.5}"#, "searchTimeout: must be from 0 to 86400 seconds (got -0.5)"),
+        (r#"{"version":5,"searchTimeout":true}"#, "searchTimeout: must be a number of seconds (got true)"),
         (r#"[5]"#, "must be a JSON object"),
         (r#"{"version":5,}"#, "not valid JSON"),
     ];
@@ -102,7 +104,7 @@ fn limits_are_read_with_their_defaults_kept_when_absent() {
     let config = apply(
         r#"{"version":5,"maxConnections":50,"allowedOrigins":["https://app.example"],
             "maxHeaderBytes":2048,"handshakeTimeout":2.5,"idleTimeout":180,"sendTimeout":0,
-            "outputPauseBytes":4096,"maxOutputBytes":65536,"messagesPerTurn":8}"#,
+            "searchTimeout":0.25,"outputPauseBytes":4096,"maxOutputBytes":65536,"messagesPerTurn":8}"#,
     )
     .unwrap();
     assert_eq!(config.max_connections, 50);
@@ -111,11 +113,14 @@ fn limits_are_read_with_their_defaults_kept_when_absent() {
     assert_eq!(config.handshake_timeout, Duration::from_millis(2500));
     assert_eq!(config.idle_timeout, Some(Duration::from_secs(180)));
     assert_eq!(config.send_timeout, None, "0 turns it off");
+    assert_eq!(config.search_timeout, Some(Duration::from_millis(250)));
     assert_eq!((config.output_pause_bytes, config.max_output_bytes), (4096, 65536));
     assert_eq!(config.messages_per_turn, 8);
     let defaults = Config::default();
     assert_eq!(defaults.idle_timeout, None);
     assert_eq!(defaults.send_timeout, Some(Duration::from_secs(60)));
+    assert_eq!(defaults.search_timeout, Some(Duration::from_secs(5)));
+    assert_eq!(apply(r#"{"version":5,"searchTimeout":0}"#).unwrap().search_timeout, None, "0 turns it off");
     assert_eq!(defaults.handshake_timeout, Duration::from_secs(10));
     assert!(defaults.validate().is_ok());
 }
