@@ -111,8 +111,10 @@ impl Frame {
     }
 }
 
-/// Requested names, each as the quoted, canonically escaped text an
-/// entry's `key_json` is, in request order.
+/// Names in request order, in one buffer: copied as they are in the
+/// request's turn (a plain copy, about a nanosecond a byte), and
+/// rewritten in steps into the quoted, canonically escaped text an entry's
+/// `key_json` is, as they are indexed.
 struct Names {
     text: Vec<u8>,
     ends: Vec<usize>,
@@ -120,13 +122,17 @@ struct Names {
 
 impl Names {
     fn new(names: &[Cow<'_, str>]) -> Names {
-        let mut text = Vec::with_capacity(names.iter().map(|n| n.len() + 2).sum());
+        let mut text = Vec::with_capacity(names.iter().map(|n| n.len()).sum());
         let mut ends = Vec::with_capacity(names.len());
         for name in names {
-            write_str(&mut text, name);
+            text.extend_from_slice(name.as_bytes());
             ends.push(text.len());
         }
         Names { text, ends }
+    }
+
+    fn with_capacity(bytes: usize, names: usize) -> Names {
+        Names { text: Vec::with_capacity(bytes), ends: Vec::with_capacity(names) }
     }
 
     fn len(&self) -> usize {
@@ -136,6 +142,13 @@ impl Names {
     fn get(&self, i: usize) -> &[u8] {
         let start = if i == 0 { 0 } else { self.ends[i - 1] };
         &self.text[start..self.ends[i]]
+    }
+
+    /// Appends `name` as its quoted, escaped key text.
+    fn push_quoted(&mut self, name: &[u8]) {
+        // The bytes were a `str` in the request, cut at the same ends.
+        write_str(&mut self.text, std::str::from_utf8(name).unwrap_or_default());
+        self.ends.push(self.text.len());
     }
 
     fn heap_bytes(&self) -> usize {
@@ -170,8 +183,10 @@ impl ListJob {
             return StreamReply::new(self.frame, snapshot, None);
         };
         let n = names.len();
+        let quoted = Names::with_capacity(names.text.len() + 2 * n, n);
         let matcher = Matcher {
-            names,
+            raw: names,
+            names: quoted,
             dedup: self.dedup,
             hasher: RandomState::new(),
             heads: HashMap::default(),
@@ -314,6 +329,9 @@ impl Hasher for PassThrough {
 /// by hash (keyed per reply, so no peer can choose colliding names), then
 /// look each snapshot entry's key up among them.
 struct Matcher {
+    /// The names as requested; dropped once all are indexed.
+    raw: Names,
+    /// The names indexed so far, as key texts.
     names: Names,
     dedup: bool,
     hasher: RandomState,
@@ -346,13 +364,14 @@ impl Matcher {
 
     /// Indexes names, one step each; returns whether all are.
     fn index(&mut self, steps: &mut usize) -> bool {
-        while self.next < self.names.len() {
+        while self.next < self.raw.len() {
             if *steps == 0 {
                 return false;
             }
             *steps -= 1;
             let i = self.next;
             self.next += 1;
+            self.names.push_quoted(self.raw.get(i));
             let hash = self.hasher.hash_one(self.names.get(i));
             match self.lookup(self.names.get(i), hash) {
                 Some(first) => self.canon[i] = first,
@@ -364,6 +383,7 @@ impl Matcher {
                 }
             }
         }
+        self.raw = Names::with_capacity(0, 0);
         self.next = 0;
         true
     }
@@ -410,7 +430,8 @@ impl Matcher {
     }
 
     fn heap_bytes(&self) -> usize {
-        self.names.heap_bytes()
+        self.raw.heap_bytes()
+            + self.names.heap_bytes()
             + self.heads.capacity() * (size_of::<u64>() + size_of::<u32>() + 1)
             + (self.chain.capacity() + self.canon.capacity()) * size_of::<u32>()
             + self.found.capacity() * size_of::<Option<Entry>>()
