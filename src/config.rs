@@ -333,7 +333,7 @@ impl Config {
             self.max_partial_bytes = check_positive("maxPartialBytes", n)?;
         }
         if let Some(secs) = doc.number("messageTimeout")? {
-            self.message_timeout = check_timeout(secs).map_err(|e| ConfigError::field("messageTimeout", e))?;
+            self.message_timeout = check_timeout("messageTimeout", secs)?;
         }
         self.validate()?;
         Ok(self)

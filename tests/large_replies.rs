@@ -8,11 +8,9 @@
 
 mod common;
 
-use std::io::Write;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::clocked_host::{Host, frames, read_available};
-use common::{Raw, eventually, text_frame};
+use common::{Raw, VirtualHost, eventually, text_frame};
 
 const KEYS: usize = 40_000;
 
@@ -196,58 +194,36 @@ fn session_lists_of_a_big_session_come_whole() {
 #[test]
 fn a_reply_being_drained_holds_no_more_than_the_pause_threshold() {
     const PAUSE: usize = 64 * 1024;
-    let mut host = Host::new(common::config().output_limits(PAUSE, 1 << 20));
-    let mut stream = host.open();
+    let mut host = VirtualHost::start(common::config().output_limits(PAUSE, 1 << 20));
+    let mut peer = host.open();
     let big = "c".repeat(500_000);
-    let mut buf = Vec::new();
     for i in 0..20 {
-        let mut set = &text_frame(&format!(r#"{{"KV_SET":{{"keys":{{"c{i}":"{big}"}}}}}}"#))[..];
-        host.until("the KV_SET is sent", |host| {
-            if let Ok(n) = stream.write(set) {
-                set = &set[n..];
-            }
-            host.turn();
-            set.is_empty()
-        });
+        let set = format!(r#"{{"KV_SET":{{"keys":{{"c{i}":"{big}"}}}}}}"#);
+        assert_eq!(host.call(&mut peer, &set), r#"{"KV_SET_RSP":{"st":1}}"#);
     }
-    host.until("the KV_SETs are answered", |_| {
-        read_available(&mut stream, &mut buf);
-        frames(&buf).0.len() == 20
-    });
     let names: Vec<String> = (0..20).map(|i| format!(r#""c{i}""#)).collect();
-    stream.write_all(&text_frame(&format!(r#"{{"KV_GET":{{"keys":[{}]}}}}"#, names.join(",")))).unwrap();
-    let mut most = 0;
-    let deadline = Instant::now() + common::TIMEOUT;
-    // Reads a little after every turn: a prompt reader of a 10 MB reply.
-    while frames(&buf).0.iter().filter(|f| f.0 == 1 || f.0 == 0).count() < 21 || !complete(&buf) {
-        assert!(Instant::now() < deadline, "the reply did not come");
-        host.turn();
-        most = most.max(host.server.pending_output_bytes());
-        read_available(&mut stream, &mut buf);
-    }
+    peer.send(&format!(r#"{{"KV_GET":{{"keys":[{}]}}}}"#, names.join(",")));
+    // A prompt reader of a 10 MB reply, taking 256 KiB after every turn.
+    let (mut reply, mut frames, mut most) = (Vec::new(), 0, 0);
+    host.drive("the whole reply", |host| {
+        most = most.max(host.server().pending_output_bytes());
+        peer.fill_at_most(256 * 1024);
+        while let Some((opcode, payload)) = peer.take_frame() {
+            assert!(opcode == [1, 0][usize::from(frames > 0)], "opcode {opcode} after {frames} frames");
+            frames += 1;
+            reply.extend(payload);
+        }
+        reply.ends_with(br#""st":1}}"#).then_some(())
+    });
     // The pause threshold, a piece's header and the Vec's rounding, plus
     // the reply's own list of 20 entries: not the 10 MB of the reply.
     assert!(most <= 2 * PAUSE + 4096, "{most} bytes of output held");
-    let (all, _) = frames(&buf);
-    let reply: Vec<u8> = all[20..].iter().flat_map(|f| f.1.clone()).collect();
+    assert!(frames > 100, "{frames} frames");
     let members: Vec<String> = (0..20).map(|i| format!(r#""c{i}":"{big}""#)).collect();
     assert_eq!(
         String::from_utf8(reply).unwrap(),
         format!(r#"{{"KV_GET_RSP":{{"keys":{{{}}},"st":1}}}}"#, members.join(","))
     );
-}
-
-/// Whether the last frame in `buf` ends a message (FIN set).
-fn complete(buf: &[u8]) -> bool {
-    let (_, used) = frames(buf);
-    let mut at = 0;
-    let mut last_fin = false;
-    while at < used {
-        last_fin = buf[at] & 0x80 != 0;
-        let (_, len) = testkit::wire::parse_server_frame(&buf[at..]).expect("whole frames");
-        at += len;
-    }
-    last_fin && used == buf.len()
 }
 
 #[test]

@@ -4,7 +4,6 @@
 //! tests, which is the library's own.
 #![allow(dead_code, unused_imports)]
 
-pub mod clocked_host;
 pub mod pinger;
 
 pub use testkit::*;
