@@ -64,6 +64,7 @@
 
 #![warn(missing_docs)]
 
+pub mod auth;
 mod background;
 pub mod cli;
 pub mod client;
@@ -71,6 +72,7 @@ pub mod config;
 pub mod conn;
 pub mod error;
 pub mod http_upgrade;
+pub mod metrics;
 pub mod persist;
 pub mod protocol;
 pub mod server;

@@ -81,6 +81,9 @@ pub enum Status {
     LoadComplete,
     /// 142: a load failed.
     LoadError,
+    /// 205 (ndb only): the connection's user's role does not allow this
+    /// command; nothing changed and the connection stays open.
+    NotPermitted,
     /// 1000: an unexpected failure inside a command.
     Unknown,
 }
@@ -112,6 +115,7 @@ impl Status {
             Status::Loading => 140,
             Status::LoadComplete => 141,
             Status::LoadError => 142,
+            Status::NotPermitted => 205,
             Status::Unknown => 1000,
         }
     }
@@ -138,18 +142,30 @@ impl Status {
             Status::Loading => "Loading",
             Status::LoadComplete => "LoadComplete",
             Status::LoadError => "LoadError",
+            Status::NotPermitted => "NotPermitted",
             Status::Unknown => "Unknown",
         }
     }
 
     /// The status a number stands for under the given numbering, if any.
     pub fn from_code(code: u64, protocol: Protocol) -> Option<Status> {
-        ALL.iter().copied().find(|s| u64::from(s.code(protocol)) == code)
+        Status::ALL.iter().copied().find(|s| u64::from(s.code(protocol)) == code)
     }
+
+    /// Whether it reports success (`Ok`, a save or a load completed).
+    pub fn is_success(self) -> bool {
+        matches!(self, Status::Ok | Status::SaveComplete | Status::LoadComplete)
+    }
+
+    /// How many statuses there are: `status as usize` is below it.
+    pub const COUNT: usize = ALL.len();
+
+    /// Every status, in declaration order (`Status::ALL[s as usize] == s`).
+    pub const ALL: [Status; 21] = ALL;
 }
 
 /// Every status, for reverse lookups.
-const ALL: [Status; 20] = [
+const ALL: [Status; 21] = [
     Status::Ok,
     Status::OpCodeInvalid,
     Status::JsonInvalid,
@@ -169,6 +185,7 @@ const ALL: [Status; 20] = [
     Status::Loading,
     Status::LoadComplete,
     Status::LoadError,
+    Status::NotPermitted,
     Status::Unknown,
 ];
 
@@ -200,7 +217,11 @@ mod tests {
                 let code = u64::from(status.code(protocol));
                 assert_eq!(Status::from_code(code, protocol), Some(status));
             }
+            assert_eq!(Status::NotPermitted.code(protocol), 205);
         }
         assert_eq!(Status::from_code(7, Protocol::V07), None);
+        for (i, status) in Status::ALL.into_iter().enumerate() {
+            assert_eq!(status as usize, i);
+        }
     }
 }

@@ -10,9 +10,13 @@
 use std::time::{Duration, Instant};
 
 use super::Server;
+use crate::auth::Role;
 use crate::conn::{Message, ReplyKind};
-use crate::protocol::{self, Protocol, Rejection, Reply};
+use crate::protocol::{self, Command, Protocol, Rejection, Reply, RspName, Shape, Status, Verb};
 use crate::store::{Done, Executed, JobId, Store};
+
+/// The `m` of a command the connection's role does not allow.
+pub const NOT_PERMITTED: &str = "Not permitted for this user's role";
 
 /// How often the loop looks for finished jobs (saves, loads, searches)
 /// while some are in flight: the save thread cannot wake the host's `Poll` (the host owns the
@@ -65,31 +69,43 @@ impl Server {
     /// stays.
     fn deliver(&mut self, id: JobId, done: Done, now: Instant) {
         let mut reply = Vec::new();
-        self.store.finish(done, now, &mut Reply::new(&mut reply, self.protocol));
-        let Some(i) = self.waiting.iter().position(|w| w.0 == id) else { return };
-        let (_, key, serial) = self.waiting.swap_remove(i);
-        if self.conns.get(key).is_some_and(|s| s.serial == serial && !s.dead) {
-            self.drive(key, now, Some(&reply));
+        let mut writer = Reply::new(&mut reply, self.protocol);
+        self.store.finish(done, now, &mut writer);
+        let status = writer.written_status().unwrap_or(Status::Unknown);
+        let Some(i) = self.waiting.iter().position(|w| w.id == id) else { return };
+        let waiting = self.waiting.swap_remove(i);
+        let latency = now.saturating_duration_since(waiting.since);
+        self.store.metrics_mut().count_later(waiting.verb, status, latency);
+        if self.conns.get(waiting.key).is_some_and(|s| s.serial == waiting.serial && !s.dead) {
+            self.drive(waiting.key, now, Some(&reply));
         }
     }
 }
 
-/// The server's message handler: counts the request and dispatches it; a
-/// job (a save, a load, a large `KV_FIND`) is noted in `later` and
-/// answered [`ReplyKind::Later`].
+/// The server's message handler: counts the request and dispatches it as
+/// `role` may; a job (a save, a load, a large `KV_FIND`) is noted in
+/// `later` and answered [`ReplyKind::Later`] (it is counted when its reply
+/// is delivered).
 pub(super) fn handle(
     store: &mut Store,
     protocol: Protocol,
+    role: Role,
     message: Message<'_>,
     now: Instant,
     out: &mut Vec<u8>,
-    later: &mut Option<JobId>,
+    later: &mut Option<(JobId, Option<Verb>)>,
 ) -> ReplyKind {
     store.stats_mut().requests += 1;
-    match dispatch(store, protocol, message, now, out) {
-        Executed::Replied => ReplyKind::Text,
+    let mut reply = Reply::new(out, protocol);
+    let (verb, executed) = dispatch_as(store, role, message, now, &mut reply);
+    match executed {
+        Executed::Replied => {
+            let status = reply.written_status().unwrap_or(Status::Unknown);
+            store.metrics_mut().count(verb, status);
+            ReplyKind::Text
+        }
         Executed::Later(id) => {
-            *later = Some(id);
+            *later = Some((id, verb));
             ReplyKind::Later
         }
     }
@@ -107,13 +123,52 @@ pub fn dispatch(
     now: Instant,
     out: &mut Vec<u8>,
 ) -> Executed {
-    let mut reply = Reply::new(out, protocol);
+    dispatch_as(store, Role::Admin, message, now, &mut Reply::new(out, protocol)).1
+}
+
+/// [`dispatch`] for a connection whose user has `role`: a command the role
+/// does not allow is answered 205 (`NotPermitted`) and changes nothing,
+/// and `SV_INFO` leaves out the persist path unless the role is admin.
+/// Also returns the command's verb (`None` when the message named no
+/// command ndb serves), for the metrics.
+pub fn dispatch_as(
+    store: &mut Store,
+    role: Role,
+    message: Message<'_>,
+    now: Instant,
+    reply: &mut Reply<'_>,
+) -> (Option<Verb>, Executed) {
     match message {
         Message::Text(text) => match protocol::decode(text) {
-            Ok(command) => return store.execute(command, now, &mut reply),
-            Err(rejection) => reply.rejection(&rejection),
+            Ok(command) => {
+                let verb = command.verb();
+                if !role.allows(verb) {
+                    reply.error(verb, Status::NotPermitted, NOT_PERMITTED);
+                    return (Some(verb), Executed::Replied);
+                }
+                if role != Role::Admin && matches!(command, Command::SvInfo) {
+                    store.write_info(reply, now, false);
+                    return (Some(verb), Executed::Replied);
+                }
+                (Some(verb), store.execute(command, now, reply))
+            }
+            Err(rejection) => {
+                let verb = match rejection.shape {
+                    Shape::Rsp { name: RspName::Known(verb), .. } => Some(verb),
+                    _ => None,
+                };
+                // A command outside the role is refused as such, whatever
+                // else is wrong with it.
+                match verb {
+                    Some(verb) if !role.allows(verb) => reply.error(verb, Status::NotPermitted, NOT_PERMITTED),
+                    _ => reply.rejection(&rejection),
+                }
+                (verb, Executed::Replied)
+            }
         },
-        Message::Binary(_) => reply.rejection(&Rejection::binary_frame()),
+        Message::Binary(_) => {
+            reply.rejection(&Rejection::binary_frame());
+            (None, Executed::Replied)
+        }
     }
-    Executed::Replied
 }
