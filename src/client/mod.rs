@@ -35,10 +35,12 @@
 
 mod commands;
 mod error;
+mod stream;
 mod types;
 
 use std::io;
 use std::net::{TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -53,6 +55,7 @@ pub use types::{
 };
 
 use crate::protocol::{Protocol, Status};
+use stream::Stream;
 use types::Body;
 
 /// How long connecting (TCP and upgrade) may take by default: 5 s, as the
@@ -64,16 +67,22 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Settings for a connection; [`Client::connect`] uses the defaults.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Builder {
     connect_timeout: Duration,
     timeout: Option<Duration>,
     protocol: Protocol,
+    ca_file: Option<PathBuf>,
 }
 
 impl Default for Builder {
     fn default() -> Self {
-        Builder { connect_timeout: DEFAULT_CONNECT_TIMEOUT, timeout: Some(DEFAULT_TIMEOUT), protocol: Protocol::V07 }
+        Builder {
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            timeout: Some(DEFAULT_TIMEOUT),
+            protocol: Protocol::V07,
+            ca_file: None,
+        }
     }
 }
 
@@ -98,22 +107,36 @@ impl Builder {
         self
     }
 
-    /// Connects to `url` (`ws://host:port/`, any path).
+    /// Sets the CA certificates (a PEM file) a `wss://` server's
+    /// certificate must chain to. Default: the file `SSL_CERT_FILE` names,
+    /// else `/etc/ssl/certs/ca-certificates.crt`.
+    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Builder {
+        self.ca_file = Some(path.into());
+        self
+    }
+
+    /// Connects to `url`: `ws://host:port/` (any path), or `wss://` for
+    /// TLS (feature `tls`). Credentials in the URL
+    /// (`ws://user:password@host:port/`, percent-encoded where needed) are
+    /// sent as HTTP Basic authentication, as browsers and the Python
+    /// `websockets` library send them.
     ///
     /// # Errors
-    /// [`Error::Url`] for a URL that is not `ws://` with a host,
-    /// [`Error::Connect`] when no TCP connection can be made in time,
-    /// [`Error::Handshake`] when the WebSocket upgrade is refused or fails.
-    pub fn connect(self, url: &str) -> Result<Client, Error> {
+    /// [`Error::Url`] for a URL that is not `ws://` (or `wss://`) with a
+    /// host, [`Error::Connect`] when no TCP connection can be made in time,
+    /// [`Error::Handshake`] when TLS or the WebSocket upgrade is refused or
+    /// fails (a refused login is `HTTP 401`).
+    pub fn connect(&self, url: &str) -> Result<Client, Error> {
         let uri: Uri = url.parse().map_err(|e| Error::Url(format!("{url}: {e}")))?;
-        match uri.scheme_str() {
-            Some("ws") => {}
-            Some("wss") => return Err(Error::Url(format!("{url}: wss:// (TLS) is not spoken; use ws://"))),
-            _ => return Err(Error::Url(format!("{url}: must start with ws://"))),
-        }
+        let tls = match uri.scheme_str() {
+            Some("ws") => false,
+            Some("wss") if cfg!(feature = "tls") => true,
+            Some("wss") => return Err(Error::Url(format!("{url}: wss:// needs a build with the `tls` feature"))),
+            _ => return Err(Error::Url(format!("{url}: must start with ws:// or wss://"))),
+        };
         let host = uri.host().ok_or_else(|| Error::Url(format!("{url}: no host")))?;
         let host = host.trim_start_matches('[').trim_end_matches(']');
-        let port = uri.port_u16().unwrap_or(80);
+        let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
         let deadline = Instant::now() + self.connect_timeout;
         let connect_error = |source| Error::Connect { url: url.to_owned(), source };
         let mut last_error = io::Error::new(io::ErrorKind::NotFound, "the host has no address");
@@ -136,11 +159,30 @@ impl Builder {
         stream.set_nodelay(true).map_err(connect_error)?;
         stream.set_read_timeout(Some(left)).map_err(connect_error)?;
         stream.set_write_timeout(Some(left)).map_err(connect_error)?;
-        let (ws, _) = tungstenite::client(url, stream).map_err(|e| handshake_error(url, e))?;
+        let stream = if tls { self.tls(url, host, stream)? } else { Stream::Plain(stream) };
+        let mut request = tungstenite::client::IntoClientRequest::into_client_request(url)
+            .map_err(|e| Error::Url(format!("{url}: {e}")))?;
+        if let Some(userinfo) = uri.authority().and_then(|a| a.as_str().rsplit_once('@')).map(|(info, _)| info) {
+            let value = stream::basic_authorization(userinfo);
+            let value = value.parse().map_err(|_| Error::Url(format!("{url}: bad credentials")))?;
+            request.headers_mut().insert("Authorization", value);
+        }
+        let (ws, _) = tungstenite::client(request, stream).map_err(|e| handshake_error(url, e))?;
         let timeout = self.timeout.filter(|t| !t.is_zero());
-        ws.get_ref().set_read_timeout(timeout).map_err(connect_error)?;
-        ws.get_ref().set_write_timeout(timeout).map_err(connect_error)?;
+        ws.get_ref().tcp().set_read_timeout(timeout).map_err(connect_error)?;
+        ws.get_ref().tcp().set_write_timeout(timeout).map_err(connect_error)?;
         Ok(Client { ws, protocol: self.protocol })
+    }
+
+    #[cfg(feature = "tls")]
+    fn tls(&self, url: &str, host: &str, tcp: TcpStream) -> Result<Stream, Error> {
+        stream::tls(tcp, host, self.ca_file.as_deref())
+            .map_err(|reason| Error::Handshake { url: url.to_owned(), reason })
+    }
+
+    #[cfg(not(feature = "tls"))]
+    fn tls(&self, url: &str, _host: &str, _tcp: TcpStream) -> Result<Stream, Error> {
+        Err(Error::Url(format!("{url}: wss:// needs a build with the `tls` feature")))
     }
 }
 
@@ -167,7 +209,7 @@ fn handshake_error<R: HandshakeRole>(url: &str, e: HandshakeError<R>) -> Error {
 /// flight, one owner.
 #[derive(Debug)]
 pub struct Client {
-    ws: WebSocket<TcpStream>,
+    ws: WebSocket<Stream>,
     protocol: Protocol,
 }
 

@@ -8,6 +8,7 @@
 pub mod pinger;
 pub mod saves;
 pub mod timed_host;
+pub mod virtual_host;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -60,6 +61,16 @@ impl TestServer {
     /// The crate's own client, for everything else.
     pub fn ndb(&self) -> ndb::client::Client {
         ndb::client::Client::connect(&self.url()).expect("connect with ndb::client")
+    }
+
+    /// The URL with `user:password@` in it (percent-encoded).
+    pub fn url_as(&self, user: &str, password: &str) -> String {
+        format!("ws://{}:{}@{}/", percent_encode(user), percent_encode(password), self.addr)
+    }
+
+    /// The crate's own client, logged in as `user`.
+    pub fn ndb_as(&self, user: &str, password: &str) -> ndb::client::Client {
+        ndb::client::Client::connect(&self.url_as(user, password)).expect("connect with ndb::client")
     }
 
     /// Stops the server and waits for its thread.
@@ -148,6 +159,39 @@ pub struct Raw {
 
 pub const UPGRADE: &str = "GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
 
+/// The `Authorization` value of HTTP Basic credentials.
+pub fn basic(user: &str, password: &str) -> String {
+    use base64::Engine;
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+}
+
+/// [`UPGRADE`] carrying `Authorization: <authorization>`.
+pub fn upgrade_with(authorization: &str) -> String {
+    UPGRADE.replace("Host: localhost\r\n", &format!("Host: localhost\r\nAuthorization: {authorization}\r\n"))
+}
+
+/// Percent-encodes everything but unreserved URL characters.
+pub fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => char::from(b).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A plain `GET path` with optional credentials: (status, head, body).
+pub fn http_get(addr: SocketAddr, path: &str, authorization: Option<&str>) -> (u16, String, String) {
+    let mut raw = Raw::connect(addr);
+    let auth = authorization.map(|a| format!("Authorization: {a}\r\n")).unwrap_or_default();
+    raw.write(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{auth}\r\n").as_bytes());
+    let response = raw.http_response();
+    let (head, body) = response.split_once("\r\n\r\n").expect("a whole response");
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("a status line");
+    assert!(raw.ends(), "the server closes after answering");
+    (status, head.to_owned(), body.to_owned())
+}
+
 impl Raw {
     /// Connects without sending anything.
     pub fn connect(addr: SocketAddr) -> Raw {
@@ -159,8 +203,13 @@ impl Raw {
 
     /// Connects and completes the upgrade.
     pub fn open(addr: SocketAddr) -> Raw {
+        Raw::open_with(addr, UPGRADE)
+    }
+
+    /// Connects and completes the upgrade with this request.
+    pub fn open_with(addr: SocketAddr, upgrade: &str) -> Raw {
         let mut raw = Raw::connect(addr);
-        raw.write(UPGRADE.as_bytes());
+        raw.write(upgrade.as_bytes());
         let head = raw.http_response();
         assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
         raw
