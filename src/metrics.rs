@@ -263,8 +263,8 @@ impl Metrics {
         w.family("ndb_uptime_seconds", "gauge", "Seconds since the server's first turn.");
         w.sample("ndb_uptime_seconds", &[], state.uptime_secs);
 
-        w.family("ndb_connections", "gauge", "Connections open now, upgraded or not.");
-        w.sample("ndb_connections", &[], state.connections);
+        w.family("ndb_connections_open", "gauge", "Connections open now, upgraded or not.");
+        w.sample("ndb_connections_open", &[], state.connections);
         w.family("ndb_connections_total", "counter", "Connections accepted, refused ones included.");
         w.sample("ndb_connections_total", &[], state.connections_total);
         w.family("ndb_auth_failures_total", "counter", "Upgrades and requests refused with HTTP 401.");

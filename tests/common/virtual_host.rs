@@ -2,7 +2,9 @@
 //! `start + offset` as `now`, and the offset changes only when the test
 //! says so. The loop wakes every few milliseconds of real time so that a
 //! clock moved by the test is seen at once, but no deadline passes
-//! without the test moving the clock.
+//! without the test moving the clock. The test can also have the loop call
+//! `Server::shutdown` and keep running, to see what a stopping server
+//! answers.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,18 +21,27 @@ pub struct VirtualHost {
     offset_ms: Arc<AtomicU64>,
     waker: Arc<Waker>,
     stop: Arc<AtomicBool>,
+    shut: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl VirtualHost {
     pub fn start(config: Config) -> VirtualHost {
+        VirtualHost::start_with(config, |_| {})
+    }
+
+    /// Starts after `setup` has run on the bound, registered server.
+    pub fn start_with(config: Config, setup: impl FnOnce(&mut Server)) -> VirtualHost {
         let mut server = Server::bind(config, TokenRange { base: 1, max_conns: 64 }).expect("bind");
+        setup(&mut server);
         let addr = server.local_addr();
         let mut poll = Poll::new().expect("poll");
         server.register(poll.registry()).expect("register");
         let waker = Arc::new(Waker::new(poll.registry(), Token(0)).expect("waker"));
         let (stop, offset_ms) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
         let (stop_flag, offset) = (stop.clone(), offset_ms.clone());
+        let shut = Arc::new(AtomicBool::new(false));
+        let shut_flag = shut.clone();
         let start = Instant::now();
         let thread = std::thread::spawn(move || {
             let mut events = Events::with_capacity(64);
@@ -44,10 +55,19 @@ impl VirtualHost {
                     }
                 }
                 server.tick(poll.registry(), now());
+                if shut_flag.swap(false, Ordering::SeqCst) {
+                    server.shutdown(poll.registry());
+                }
             }
             server.shutdown(poll.registry());
         });
-        VirtualHost { addr, offset_ms, waker, stop, thread: Some(thread) }
+        VirtualHost { addr, offset_ms, waker, stop, shut, thread: Some(thread) }
+    }
+
+    /// Has the loop call `Server::shutdown` (and keep running).
+    pub fn shutdown(&self) {
+        self.shut.store(true, Ordering::SeqCst);
+        let _ = self.waker.wake();
     }
 
     /// Moves the server's clock forward.
