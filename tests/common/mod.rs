@@ -5,6 +5,7 @@
 //! a well-behaved library would never send. Waits are loops with deadlines, never sleeps.
 #![allow(dead_code)]
 
+pub mod certs;
 pub mod pinger;
 pub mod saves;
 pub mod timed_host;
