@@ -108,6 +108,18 @@ impl Client {
         Client { ws }
     }
 
+    /// Connects sending `Authorization: <authorization>`.
+    pub fn connect_as(addr: SocketAddr, authorization: &str) -> Client {
+        use tungstenite::client::IntoClientRequest;
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+        stream.set_nodelay(true).unwrap();
+        let mut request = format!("ws://{addr}/").into_client_request().unwrap();
+        request.headers_mut().insert("Authorization", authorization.parse().unwrap());
+        let (ws, _) = tungstenite::client(request, stream).expect("handshake");
+        Client { ws }
+    }
+
     pub fn send(&mut self, text: &str) {
         self.ws.send(Message::Text(Utf8Bytes::from(text))).expect("send");
     }
