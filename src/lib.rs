@@ -14,9 +14,13 @@
 //!   stored, replies written straight into the outgoing frame.
 //! - Embeddable: [`Server`] runs inside a host's own `mio::Poll`.
 //!
+//! - Safe to expose: users with roles (HTTP Basic on the upgrade), TLS
+//!   (feature `tls`), protected mode by default, `/healthz` and
+//!   `/metrics` on the same port.
+//!
 //! # Non-goals
 //! - Thread safety: one owner, one thread. Run one server per thread.
-//! - TLS, compression, authentication: put a proxy in front if needed.
+//! - Compression, client certificates, per-key permissions.
 //!
 //! # Embedding
 //! The host owns the `Poll`, the clock and any `Waker`; the server owns the
@@ -52,7 +56,11 @@
 //! # Modules
 //! - [`server`]: listener, connections, turns; the only user of mio.
 //! - [`conn`]: one connection: upgrade, frames, close handshake.
-//! - [`http_upgrade`]: the HTTP upgrade request, as a pure parser.
+//! - [`http_upgrade`]: the HTTP upgrade request and the `/healthz` and
+//!   `/metrics` requests, as a pure parser.
+//! - [`auth`]: users, roles, Basic credentials, the failed-login slow-down.
+//! - [`metrics`]: requests by command and status, latency, saves, traffic;
+//!   the Prometheus text.
 //! - [`protocol`]: requests to commands, replies to bytes, status numbers.
 //! - [`store`]: the single owner of all data.
 //! - [`persist`]: saves on disk, written and read on a thread of their own.

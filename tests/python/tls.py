@@ -5,8 +5,10 @@ CA, as an application passes one; the request discipline of the clients
 (one `json.dumps` request, the next message its reply).
 
 Usage: python3 tls.py wss://localhost:PORT/ CA.pem [section ...]
-Sections: requests (KV_SET, KV_GET, SV_INFO over wss), old-versions (a
-context that offers only TLS 1.1 or older must be refused).
+Sections: requests (KV_SET, KV_GET, SV_INFO over wss), unchanged (no ssl
+argument at all, as the NemesisDB clients call connect: the default
+context, which trusts what SSL_CERT_FILE names), old-versions (a context
+that offers only TLS 1.1 or older must be refused).
 """
 
 import asyncio
@@ -32,6 +34,15 @@ async def requests(uri, ca):
     print("requests: ok")
 
 
+async def unchanged(uri, ca):
+    async with connect(uri, open_timeout=5) as ws:
+        await ws.send(json.dumps({"KV_COUNT": {}}), text=True)
+        reply = json.loads(await ws.recv())["KV_COUNT_RSP"]
+        if reply["st"] != 1:
+            raise AssertionError(f"KV_COUNT: {reply}")
+    print("unchanged: ok")
+
+
 async def old_versions(uri, ca):
     context = ssl.create_default_context(cafile=ca)
     # Let OpenSSL offer what its defaults no longer do, so that it is the
@@ -51,7 +62,7 @@ async def old_versions(uri, ca):
     raise AssertionError("a TLS 1.1 handshake succeeded")
 
 
-SECTIONS = {"requests": requests, "old-versions": old_versions}
+SECTIONS = {"requests": requests, "unchanged": unchanged, "old-versions": old_versions}
 
 
 async def main(uri, ca, sections):
