@@ -9,7 +9,7 @@
 //! [`Store::execute`]; saves, loads and large `KV_FIND` searches are
 //! answered later (`dispatch.rs`).
 //!
-//! Connections run over a [`socket::Socket`]: plain TCP, or TLS (feature
+//! Connections run over a `Socket` (`socket.rs`): plain TCP, or TLS (feature
 //! `tls`, `tls.rs`). With users configured, or while not serving (start-up
 //! loads, shutdown), upgrades are held and answered here (`answer.rs`), as
 //! are `/healthz` and `/metrics`; the start-up load runs on a thread of its
