@@ -98,6 +98,9 @@ pub enum Status {
     /// 203 (ndb only): a search off the loop ran past its time limit.
     /// Nothing changed.
     TimedOut,
+    /// 205 (ndb only): the connection's user's role does not allow this
+    /// command; nothing changed and the connection stays open.
+    NotPermitted,
     /// 1000: an unexpected failure inside a command.
     Unknown,
 }
@@ -132,6 +135,7 @@ impl Status {
             Status::Busy => 201,
             Status::OverBudget => 202,
             Status::TimedOut => 203,
+            Status::NotPermitted => 205,
             Status::Unknown => 1000,
         }
     }
@@ -161,18 +165,30 @@ impl Status {
             Status::Busy => "Busy",
             Status::OverBudget => "OverBudget",
             Status::TimedOut => "TimedOut",
+            Status::NotPermitted => "NotPermitted",
             Status::Unknown => "Unknown",
         }
     }
 
     /// The status a number stands for under the given numbering, if any.
     pub fn from_code(code: u64, protocol: Protocol) -> Option<Status> {
-        ALL.iter().copied().find(|s| u64::from(s.code(protocol)) == code)
+        Status::ALL.iter().copied().find(|s| u64::from(s.code(protocol)) == code)
     }
+
+    /// Whether it reports success (`Ok`, a save or a load completed).
+    pub fn is_success(self) -> bool {
+        matches!(self, Status::Ok | Status::SaveComplete | Status::LoadComplete)
+    }
+
+    /// How many statuses there are: `status as usize` is below it.
+    pub const COUNT: usize = ALL.len();
+
+    /// Every status, in declaration order (`Status::ALL[s as usize] == s`).
+    pub const ALL: [Status; 24] = ALL;
 }
 
 /// Every status, for reverse lookups.
-const ALL: [Status; 23] = [
+const ALL: [Status; 24] = [
     Status::Ok,
     Status::OpCodeInvalid,
     Status::JsonInvalid,
@@ -195,6 +211,7 @@ const ALL: [Status; 23] = [
     Status::Busy,
     Status::OverBudget,
     Status::TimedOut,
+    Status::NotPermitted,
     Status::Unknown,
 ];
 
@@ -226,7 +243,11 @@ mod tests {
                 let code = u64::from(status.code(protocol));
                 assert_eq!(Status::from_code(code, protocol), Some(status));
             }
+            assert_eq!(Status::NotPermitted.code(protocol), 205);
         }
         assert_eq!(Status::from_code(7, Protocol::V07), None);
+        for (i, status) in Status::ALL.into_iter().enumerate() {
+            assert_eq!(status as usize, i);
+        }
     }
 }
