@@ -13,10 +13,12 @@
 /// (nice 19). `thread` names the thread in the log line of a failure.
 #[cfg(target_os = "linux")]
 pub(crate) fn lower_priority(thread: &str) {
-    // SAFETY: `param` is a plain struct owned by this frame; the calls only
-    // read it and change the calling thread's own scheduling.
+    // SAFETY: `param` is a plain C struct owned by this frame, all zeroes
+    // (priority 0, the only one SCHED_IDLE takes; musl's has more fields
+    // than glibc's, all zero here too); the calls only read it and change the
+    // calling thread's own scheduling.
     let lowered = unsafe {
-        let param = libc::sched_param { sched_priority: 0 };
+        let param: libc::sched_param = std::mem::zeroed();
         libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_IDLE, &param) == 0
             || libc::setpriority(libc::PRIO_PROCESS, libc::syscall(libc::SYS_gettid) as libc::id_t, 19) == 0
     };
