@@ -51,6 +51,10 @@ mod edit;
 mod eval;
 mod find;
 mod parse;
+#[cfg(feature = "regex")]
+mod regex;
+#[cfg(not(feature = "regex"))]
+#[path = "no_regex.rs"]
 mod regex;
 mod syntax;
 mod text;
@@ -171,9 +175,14 @@ impl JsonPath {
     }
 }
 
+/// The `m` of the 14 (CommandDisabled) a path calling `match()` or
+/// `search()` gets from a build without the `regex` feature.
+const NO_REGEX: &str = "match() and search() are not in this build";
+
 /// `path` parsed, or the status to answer.
 fn compile(path: &str) -> Result<Arc<Parsed>, Status> {
     match parse::parse(path) {
+        Ok(parsed) if parsed.uses_regex && !cfg!(feature = "regex") => Err(Status::CommandDisabled),
         Ok(parsed) => Ok(Arc::new(parsed)),
         Err(PathError::Invalid) => Err(Status::PathInvalid),
         Err(PathError::TooLong) => Err(Status::OverBudget),
@@ -202,6 +211,10 @@ impl Store {
             Ok(path) => path,
             Err(Status::OverBudget) => {
                 reply.error(verb, Status::OverBudget, find::OVER_BUDGET);
+                return Executed::Replied;
+            }
+            Err(Status::CommandDisabled) => {
+                reply.error(verb, Status::CommandDisabled, NO_REGEX);
                 return Executed::Replied;
             }
             Err(status) => {
@@ -344,11 +357,13 @@ fn edit_reply(reply: &mut Reply<'_>, verb: Verb, result: Result<usize, Refused>)
 }
 
 /// The reply of an edit with `status`: `KV_UPDATE` with `cnt` 0,
-/// `KV_ARR_APPEND` with `st` alone; 201 and 202 in the shape of KV errors.
+/// `KV_ARR_APPEND` with `st` alone; 14, 201 and 202 in the shape of KV
+/// errors.
 fn edit_status(reply: &mut Reply<'_>, verb: Verb, status: Status) {
     match status {
         Status::Busy => reply.error(verb, status, BUSY),
         Status::OverBudget => reply.error(verb, status, find::OVER_BUDGET),
+        Status::CommandDisabled => reply.error(verb, status, NO_REGEX),
         _ => edit_count(reply, verb, 0, status),
     }
 }
