@@ -16,6 +16,8 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 
 mod cli;
+#[cfg(not(feature = "env-logger"))]
+mod log_line;
 
 /// The signal pipe's token; the server's range starts after it.
 const SIGNAL_TOKEN: Token = Token(0);
@@ -24,7 +26,10 @@ const SIGNAL_TOKEN: Token = Token(0);
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
 fn main() -> ExitCode {
+    #[cfg(feature = "env-logger")]
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    #[cfg(not(feature = "env-logger"))]
+    log_line::init();
     let options = match cli::parse(std::env::args_os().skip(1)) {
         Ok(Action::Run(options)) => options,
         Ok(Action::Help) => {
