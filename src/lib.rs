@@ -16,6 +16,9 @@
 //! - Safe to expose: users with roles (HTTP Basic on the upgrade), TLS
 //!   (feature `tls`), protected mode by default, `/healthz` and
 //!   `/metrics` on the same port.
+//! - Trimmable: JSONPath's `match()` and `search()` are the default feature
+//!   `regex` (regex-automata); without it such a path answers 14
+//!   (CommandDisabled) and every other command works the same.
 //!
 //! # Non-goals
 //! - Thread safety: one owner, one thread. Run one server per thread.
