@@ -228,7 +228,6 @@ fn read_data(data_dir: &Path, kind: SaveKind) -> Result<Loaded, LoadFailure> {
         };
         parsed.map_err(|e| LoadFailure::Data(format!("{}: {e}", path.display())))?;
         read += entries.len();
-        map.reserve(entries.len());
         for entry in entries.drain(..) {
             map.set_entry(entry);
         }
