@@ -184,13 +184,18 @@ impl<S: Slot> Table<S> {
 
     /// The position of the first slot with hash `hash` for which `eq` holds.
     pub(super) fn find(&self, hash: u32, mut eq: impl FnMut(&S) -> bool) -> Option<usize> {
+        self.find_where(hash, |_, slot| eq(slot))
+    }
+
+    /// [`Table::find`], `eq` also given the slot's position.
+    pub(super) fn find_where(&self, hash: u32, mut eq: impl FnMut(usize, &S) -> bool) -> Option<usize> {
         if self.heads.is_empty() && self.old.is_none() {
             return None;
         }
         let mut pos = self.read(self.chain(hash));
         while pos != NONE {
             let slot = self.slot(pos);
-            if slot.hash() == hash && eq(slot) {
+            if slot.hash() == hash && eq(pos as usize, slot) {
                 return Some(pos as usize);
             }
             pos = slot.next();

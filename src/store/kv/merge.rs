@@ -31,14 +31,17 @@
 //!    - the count is the map's plus the new keys still to be moved.
 //!
 //! Positions of the loaded map never move (it is only appended to); a key
-//! moved in or dropped is unlinked from its index and leaves an empty
-//! `blank` entry behind, and the whole loaded map is freed off the loop
-//! when the merge ends.
+//! moved in or dropped leaves an empty `blank` entry behind, and the whole
+//! loaded map is freed off the loop when the merge ends. A key dropped by a
+//! command is unlinked from the loaded map's index; one moved in by a step
+//! is not (that would be one more chain walk per key): lookups in the
+//! loaded map ignore positions before `next` instead.
 //!
-//! Invariants while applying: a loaded position not moved yet is marked
+//! Invariants while applying: a loaded position from `next` on is marked
 //! *new* (the map does not hold its key) or *shared* (it does), or neither
-//! (dropped, and unlinked); positions before `next` are all neither; no key
-//! is both in the map and marked new.
+//! (dropped, and unlinked); positions before `next` are all neither, and
+//! moved in; no key is both in the map and marked new, and at most one
+//! loaded position from `next` on holds a key.
 
 use std::mem;
 
@@ -180,13 +183,16 @@ impl Merge {
 
     /// The loaded position of a key not moved in or dropped.
     fn find(&self, hash: u32, escaped: &[u8]) -> Option<usize> {
-        self.loaded.find(hash, |slot| slot.entry.escaped_key() == escaped)
+        let from = if self.applying { self.next } else { 0 };
+        self.loaded.find_where(hash, |p, slot| p >= from && slot.entry.escaped_key() == escaped)
     }
 
     /// Takes the slot at loaded position `p` out of the loaded map, leaving
-    /// a blank behind.
+    /// a blank behind (and, for a position from `next` on, unlinked).
     fn take(&mut self, p: usize) -> Option<KvSlot> {
-        self.loaded.unlink(p);
+        if p >= self.next {
+            self.loaded.unlink(p);
+        }
         let blank = self.blank.clone();
         let slot = self.loaded.get_mut(p)?;
         Some(KvSlot::new(mem::replace(&mut slot.entry, blank), slot.hash))
