@@ -10,8 +10,8 @@
 //! - `load`: a `KV_LOAD` of 4,000,000 keys (read off the loop, as the save
 //!   thread does) into a store of 1,000,000 keys, half of which it
 //!   overwrites, while a client keeps sending 64 requests per turn (a
-//!   `KV_GET`, a `KV_SET` and a `KV_COUNT` in turn); turns run until the
-//!   merge is done.
+//!   `KV_GET`, a `KV_SET` and a `KV_COUNT` in turn; `load BASE LOADED 0`
+//!   for none); turns run until the merge is done.
 //!
 //! Every request and every turn is timed: requests on the wall clock, turns
 //! on the thread's CPU clock (what the turn cost) and the wall clock (what a
@@ -26,6 +26,7 @@
 //!
 //! Run with `cargo bench --bench growth` (all three scenarios), or
 //! `cargo bench --bench growth -- grow|sessions|load|ops|memory [N]`.
+//! `GROWTH_TRACE=1` also prints each turn over 1 ms of CPU as it happens.
 
 use std::time::{Duration, Instant};
 
@@ -73,12 +74,14 @@ struct Turns {
     requests: Histogram<u64>,
     cpu: Histogram<u64>,
     wall: Histogram<u64>,
+    /// CPU time of every turn together.
+    total: Duration,
 }
 
 impl Turns {
     fn new() -> Turns {
         let histogram = || Histogram::new_with_bounds(1, 600_000_000_000, 3).expect("valid bounds");
-        Turns { requests: histogram(), cpu: histogram(), wall: histogram() }
+        Turns { requests: histogram(), cpu: histogram(), wall: histogram(), total: Duration::ZERO }
     }
 
     /// Times one turn: `f` runs it, timing its requests through `time`.
@@ -95,11 +98,12 @@ impl Turns {
             eprintln!("slow turn: {spent:?} CPU, turn {}", self.cpu.len());
         }
         self.cpu.saturating_record(spent.as_nanos() as u64);
+        self.total += spent;
         self.wall.saturating_record(wall.elapsed().as_nanos() as u64);
     }
 
     fn print(&self, what: &str) {
-        println!("{what}");
+        println!("{what}; {:.2?} of CPU in all", self.total);
         println!(
             "  {:<16} {:>10} {:>10} {:>10} {:>9} {:>8} {:>7} {:>10} {:>10}",
             "", "n", "<10us", "<100us", "<1ms", "<10ms", ">=10ms", "p99.99", "max"
@@ -168,8 +172,8 @@ fn sessions(n: usize) {
 }
 
 /// Loads `loaded` keys into a store of `base` keys, half of them shared,
-/// beside a client.
-fn load(base: u64, loaded: u64) {
+/// beside a client sending `per_turn` requests per turn.
+fn load(base: u64, loaded: u64, per_turn: usize) {
     let now = Instant::now();
     let mut store = empty_store();
     let mut out = Vec::new();
@@ -193,13 +197,14 @@ fn load(base: u64, loaded: u64) {
         unix_ms: 0,
     };
     let mut turns = Turns::new();
-    let (mut count, mut in_effect) = (0, None);
+    let (mut count, mut turn, mut in_effect) = (0, 0, None);
     let mut finished = None;
     let mut done = Some(done);
     let started = Instant::now();
     while store.has_queued_jobs() || done.is_some() {
-        let requests: Vec<String> = (0..TURN).map(|i| client(count + i)).collect();
-        count += TURN;
+        let requests: Vec<String> = (0..per_turn).map(|i| client(count + i)).collect();
+        count += per_turn;
+        turn += 1;
         turns.turn(|time| {
             for request in &requests {
                 time(&mut || run(&mut store, request, now, &mut out));
@@ -211,26 +216,21 @@ fn load(base: u64, loaded: u64) {
             store.work();
             out.clear();
             if store.take_applied(&mut Reply::new(&mut out, Protocol::V07)).is_some() {
-                in_effect = Some((turns_so_far(count), started.elapsed()));
+                in_effect = Some((turn, started.elapsed()));
             }
         });
     }
     assert_eq!(finished, Some(Finished::Merging));
     assert_eq!(store.kv().merging(), Merging::Done);
-    let (turn, at) = in_effect.expect("the load took effect");
+    let (effect, at) = in_effect.expect("the load took effect");
     turns.print(&format!(
-        "KV_LOAD of {loaded} keys into {base} ({} shared) beside {TURN} requests per turn: \
-         in effect after {turn} turns ({at:.2?}), merged after {} turns ({:.2?})",
+        "KV_LOAD of {loaded} keys into {base} ({} shared) beside {per_turn} requests per turn: \
+         in effect after {effect} turns ({at:.2?}), merged after {turn} turns ({:.2?})",
         base / 2,
-        turns_so_far(count),
         started.elapsed()
     ));
     // Nothing removes keys here: every key of the store and of the load is in.
     assert!((0..base / 2 + loaded).all(|key| store.kv().contains(&format!("key:{key:012}"))));
-}
-
-fn turns_so_far(requests: usize) -> usize {
-    requests / TURN
 }
 
 /// The requests whose instructions `ops` counts.
@@ -292,13 +292,17 @@ fn main() {
     match args.first().map(String::as_str) {
         Some("grow") => grow(n(10_000_000)),
         Some("sessions") => sessions(n(2_000_000) as usize),
-        Some("load") => load(n(1_000_000), args.get(2).and_then(|n| n.parse().ok()).unwrap_or(4_000_000)),
+        Some("load") => load(
+            n(1_000_000),
+            args.get(2).and_then(|n| n.parse().ok()).unwrap_or(4_000_000),
+            args.get(3).and_then(|n| n.parse().ok()).unwrap_or(TURN),
+        ),
         Some("ops") => ops(args.get(1).is_some_and(|a| a == "get")),
         Some("memory") => memory(n(1_000_000)),
         _ => {
             grow(10_000_000);
             sessions(2_000_000);
-            load(1_000_000, 4_000_000);
+            load(1_000_000, 4_000_000, TURN);
         }
     }
 }
