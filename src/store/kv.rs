@@ -43,8 +43,8 @@ mod snapshot;
 mod tests;
 
 /// The hash builder of every key map: SipHash-1-3 from the standard
-/// library, keyed once per process (see [`hash_key`]), so peers cannot
-/// choose colliding keys.
+/// library, keyed once per process (one random key, drawn on first use),
+/// so peers cannot choose colliding keys.
 pub type KeyHasher = std::hash::RandomState;
 
 /// The process's key hasher, drawn on first use.
