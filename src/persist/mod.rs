@@ -303,7 +303,6 @@ fn read_data(data_dir: &Dir, kind: SaveKind) -> Result<Loaded, PersistError> {
         };
         parsed.map_err(|problem| PersistError::Corrupt { path: data_dir.child(&name), problem })?;
         read += entries.len();
-        map.reserve(entries.len());
         for entry in entries.drain(..) {
             map.set_entry(entry);
         }

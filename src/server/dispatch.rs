@@ -15,7 +15,7 @@ use super::Server;
 use crate::conn::{Message, ReplyKind};
 use crate::error::Error;
 use crate::protocol::{self, Protocol, Rejection, Reply};
-use crate::store::{Done, Executed, JobId, Store};
+use crate::store::{Done, Executed, Finished, JobId, Store};
 
 /// How often the loop looks for finished jobs (saves, loads, searches)
 /// while some are in flight: the save thread cannot wake the host's `Poll` (the host owns the
@@ -31,10 +31,14 @@ impl Server {
             while let Some((id, job)) = self.store.next_job() {
                 self.worker.submit(id, job);
             }
+            self.store.work();
+            self.deliver_applied(now);
             if !self.store.has_queued_jobs() && self.worker.in_flight() == 0 {
                 return;
             }
-            if let Some((id, done)) = self.worker.wait_finished(Duration::from_millis(100)) {
+            // A load merging keeps this thread busy; otherwise it waits.
+            let wait = if self.store.has_queued_jobs() { Duration::ZERO } else { Duration::from_millis(100) };
+            if let Some((id, done)) = self.worker.wait_finished(wait) {
                 self.deliver(id, done, now);
             }
         }
@@ -86,7 +90,8 @@ impl Server {
         Ok(())
     }
 
-    /// Hands ready jobs to the save thread and answers the finished ones.
+    /// Hands ready jobs to the save thread, answers the finished ones, and
+    /// moves the store's own work (resizes, load merges) on by a step.
     pub(super) fn run_jobs(&mut self, now: Instant) {
         while let Some((id, job)) = self.store.next_job() {
             self.worker.submit(id, job);
@@ -94,22 +99,38 @@ impl Server {
         while let Some((id, done)) = self.worker.try_finished() {
             self.deliver(id, done, now);
         }
+        self.store.work();
+        self.deliver_applied(now);
     }
 
-    /// Writes a finished job's reply (applying a load) and sends it to the
-    /// connection waiting for it, which then serves what it has queued. If
-    /// that connection is gone, the reply is dropped; the job's effect
-    /// stays.
+    /// Writes a finished job's reply and sends it. A load merging answers
+    /// later, once it has taken effect ([`Server::deliver_applied`]); an
+    /// edit queued again keeps its connection waiting for a later
+    /// [`Store::finish`].
     fn deliver(&mut self, id: JobId, done: Done, now: Instant) {
         let mut reply = Vec::new();
-        if !self.store.finish(done, now, &mut Reply::new(&mut reply, self.protocol)) {
-            // An edit queued again: its connection keeps waiting.
-            return;
+        if self.store.finish(id, done, now, &mut Reply::new(&mut reply, self.protocol)) == Finished::Replied {
+            self.send_later_reply(id, &reply, now);
         }
+    }
+
+    /// Sends the replies of loads that took effect this turn.
+    fn deliver_applied(&mut self, now: Instant) {
+        loop {
+            let mut reply = Vec::new();
+            let Some(id) = self.store.take_applied(&mut Reply::new(&mut reply, self.protocol)) else { return };
+            self.send_later_reply(id, &reply, now);
+        }
+    }
+
+    /// Sends the reply of job `id` to the connection waiting for it, which
+    /// then serves what it has queued. If that connection is gone, the
+    /// reply is dropped; the job's effect stays.
+    fn send_later_reply(&mut self, id: JobId, reply: &[u8], now: Instant) {
         let Some(i) = self.waiting.iter().position(|w| w.0 == id) else { return };
         let (_, key, serial, _) = self.waiting.swap_remove(i);
         if self.conns.get(key).is_some_and(|s| s.serial == serial && !s.dead) {
-            self.drive(key, now, Some(&reply));
+            self.drive(key, now, Some(reply));
         }
     }
 }

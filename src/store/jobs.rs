@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use super::Store;
 use super::jsonpath::{EditDone, EditJob, FindJob};
-use super::kv::{Entry, KeyMap};
+use super::kv::{Entry, KeyMap, Merging};
 use super::sessions::SessionRecord;
 use crate::error::PersistError;
 use crate::protocol::{Reply, Status, Verb};
@@ -45,6 +45,21 @@ use crate::protocol::{Reply, Status, Verb};
 /// requests: a million keys take about a thousand turns of a few
 /// microseconds each, instead of one 8 ms stall.
 pub const SNAPSHOT_KEYS_PER_STEP: usize = 1024;
+
+pub use loads::LOAD_MERGE_KEYS_PER_STEP;
+
+/// What [`Store::finish`] did with a finished job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Finished {
+    /// The reply is written.
+    Replied,
+    /// An edit whose key changed while it was computed is queued again
+    /// under the same id: its reply comes from a later [`Store::finish`].
+    Requeued,
+    /// A load is merging: its reply comes from [`Store::take_applied`] in
+    /// the turn it takes effect.
+    Merging,
+}
 
 /// Identifies a job (a save, a load, a search) from its request to its
 /// reply.
@@ -143,6 +158,10 @@ impl Queued {
 pub(super) struct Jobs {
     queue: VecDeque<(JobId, Queued)>,
     next_id: JobId,
+    /// KV loads read and waiting to be merged in, or merging (the front).
+    loads: VecDeque<loads::Merge>,
+    /// KV loads now in effect whose replies are not handed out yet.
+    answers: VecDeque<loads::Answer>,
 }
 
 /// What a load read, ready to apply.
@@ -425,29 +444,28 @@ impl Store {
         }
     }
 
-    /// Whether jobs are queued: [`Store::next_job`] has work to do.
+    /// Whether jobs are queued: [`Store::next_job`] has work to do, or a
+    /// load is merging ([`Store::work`]) or has a reply to hand out
+    /// ([`Store::take_applied`]).
     pub fn has_queued_jobs(&self) -> bool {
-        !self.jobs.queue.is_empty()
+        !self.jobs.queue.is_empty() || !self.jobs.loads.is_empty() || !self.jobs.answers.is_empty()
     }
 
     /// Merges what a load read into the store at `since` (session-clock
-    /// time): top-level keys with set semantics (a key already present is
-    /// overwritten in place), sessions only where the token is not live.
+    /// time), at once: top-level keys with set semantics (a key already
+    /// present is overwritten in place), sessions only where the token is
+    /// not live. Loads still merging in steps are finished first.
     ///
     /// Loaded keys come as a map built off the loop: into an empty map (and
     /// no snapshot under way) it is moved in whole, at no cost to the loop;
-    /// otherwise its entries are merged one by one (about 0.1 µs each).
+    /// otherwise its entries are merged one by one (about 0.3 µs each; see
+    /// [`Store::finish`] for the way that does not stop the loop).
     pub(super) fn apply_loaded(&mut self, loaded: Loaded, since: Duration) -> Applied {
         match loaded {
             Loaded::Kv { map, read } => {
-                if self.kv.is_empty() && !self.kv.is_snapshotting() {
-                    self.kv = map;
-                } else {
-                    self.kv.reserve(map.len());
-                    for entry in map.into_entries() {
-                        self.kv.set_entry(entry);
-                    }
-                }
+                self.merge_loads(usize::MAX);
+                self.kv.begin_merge(map);
+                while self.kv.merge_step(usize::MAX) != Merging::Done {}
                 Applied { sessions: 0, keys: read }
             }
             Loaded::Sessions(records) => {
@@ -463,12 +481,18 @@ impl Store {
         }
     }
 
-    /// Writes the reply to a finished job at `now`, applying a load's data
-    /// first and recording a save's outcome for `SV_INFO`. Returns false,
-    /// writing nothing, for an edit whose key changed while it was computed:
-    /// it is queued again under the same id, and its reply comes from a
-    /// later call.
-    pub fn finish(&mut self, done: Done, now: std::time::Instant, reply: &mut Reply<'_>) -> bool {
+    /// Takes in the finished job `id` at `now`: writes its reply, records a
+    /// save's outcome for `SV_INFO`, applies a load, stores an edit. Says
+    /// whether the reply is written ([`Finished::Replied`]) or comes later:
+    /// an edit whose key changed while it was computed is queued again under
+    /// the same id ([`Finished::Requeued`]: its reply comes from a later
+    /// call), and a KV load into a store that has keys, or behind a load
+    /// still merging, is merged in steps by [`Store::work`]
+    /// ([`Finished::Merging`]: its reply comes from [`Store::take_applied`]
+    /// in the turn it takes effect). A host that runs no turns calls
+    /// [`Store::work`] and [`Store::take_applied`] until
+    /// [`Store::has_queued_jobs`] is false.
+    pub fn finish(&mut self, id: JobId, done: Done, now: std::time::Instant, reply: &mut Reply<'_>) -> Finished {
         let Done { verb, name, outcome, unix_ms } = done;
         match outcome {
             Outcome::Saved(result) => {
@@ -486,6 +510,9 @@ impl Store {
                     }),
                 }
                 self.record_save(super::LastSave { name, status, unix_ms });
+            }
+            Outcome::Loaded(Ok((Loaded::Kv { map, read }, duration))) => {
+                return self.finish_kv_load(loads::Answer { id, verb, name, read, duration }, map, reply);
             }
             Outcome::Loaded(Ok((loaded, duration))) => {
                 let since = self.since(now);
@@ -508,7 +535,7 @@ impl Store {
                 _ => reply.status(verb, Status::Unknown),
             },
         }
-        true
+        Finished::Replied
     }
 
     /// The reply of a save command while persistence is disabled:
@@ -531,5 +558,6 @@ fn load_reply(reply: &mut Reply<'_>, verb: Verb, name: &str, status: Status, app
     });
 }
 
+mod loads;
 #[cfg(test)]
 mod tests;

@@ -1,7 +1,8 @@
 //! The store: the single owner of every key, of sessions and of their
 //! timers. [`Store::execute`] runs one validated command and writes its
 //! reply; [`Store::expire`] runs active session expiry once per turn, and
-//! [`Store::next_deadline`] says when it next has work.
+//! [`Store::next_deadline`] says when it next has work; [`Store::work`]
+//! moves index resizes and load merges on by a step per turn.
 //!
 //! Time comes in as `Instant`s and is turned into session-clock time (and
 //! wheel ticks) against an origin the store keeps: the first `now` it sees.
@@ -17,6 +18,7 @@ mod jsonpath;
 mod kv;
 mod reclaim;
 pub mod sessions;
+mod table;
 mod tokens;
 
 use std::borrow::Cow;
@@ -25,15 +27,15 @@ use std::time::{Duration, Instant};
 
 pub use info::{LastSave, ServerInfo, Stats};
 pub use jobs::{
-    Applied, Done, Job, JobId, LoadFailure, Loaded, Outcome, SNAPSHOT_KEYS_PER_STEP, SaveFailure, SaveKind, Snapshot,
-    Work, WorkKind,
+    Applied, Done, Finished, Job, JobId, LOAD_MERGE_KEYS_PER_STEP, LoadFailure, Loaded, Outcome,
+    SNAPSHOT_KEYS_PER_STEP, SaveFailure, SaveKind, Snapshot, Work, WorkKind,
 };
 pub use jsonpath::{
     DEFAULT_SEARCH_TIMEOUT, EDIT_INLINE_MAX_BYTES, EditDone, EditJob, Evaluation, FIND_INLINE_MAX_BYTES, FindJob,
     JsonPath, LOOP_STEPS, MAX_EDIT_ATTEMPTS, MAX_PATH_BRACKETS, MAX_PATH_BYTES, MAX_PATH_NESTING, MAX_REGEXES,
     PathRefused, REGEX_PROGRAM_BYTES, RESULTS_BASE, STEPS_BASE, STEPS_PER_BYTE,
 };
-pub use kv::{Entry, KeyHasher, KeyMap};
+pub use kv::{Entry, KeyHasher, KeyMap, Merging};
 pub use sessions::SessionRecord;
 use sessions::{Budget, Sessions, Touch};
 
@@ -63,6 +65,13 @@ pub const MAX_EXPIRE_PER_TICK: usize = 2_048;
 /// placed timer costs up to about 200 ns (a cache miss), so this bounds a
 /// cascade to under a millisecond per turn.
 pub const MAX_CASCADE_MOVES_PER_TICK: usize = 4_096;
+
+/// Index buckets a resize moves per turn in [`Store::work`], beyond the
+/// few every change moves: 1,024, about 0.1 ms at ten million keys (a
+/// bucket holds one key on average, a cache miss each). Changes alone
+/// finish any resize in time (`store/table.rs`); this finishes it sooner,
+/// on turns that only read, giving the old index's memory back.
+pub const REHASH_BUCKETS_PER_TURN: usize = 1_024;
 
 /// Every key ndb holds.
 #[derive(Debug)]

@@ -49,16 +49,18 @@
 //!
 //! # Memory
 //!
-//! A session is 32 bytes in the table (plus its 8-byte token and the table's
-//! spare capacity) and 32 bytes in the wheel when it expires. Its key map is
-//! boxed and only exists while it holds keys, so an empty session allocates
-//! nothing of its own.
+//! A session is 32 bytes, 48 in its table slot with its token and chain
+//! link, plus 4 to 8 bytes of index, and 32 bytes in the wheel when it
+//! expires. Its key map is boxed and only exists while it holds keys, so an
+//! empty session allocates nothing of its own. The table (`store/table.rs`)
+//! grows and rehashes a few buckets per change and never copies its slots,
+//! so no `SH_NEW` pays for a million sessions; [`Sessions::rehash`] moves
+//! more on idle turns.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::time::Duration;
 
 use super::kv::{Entry, KeyMap};
+use super::table::{self, Table};
 use super::tokens::TokenSource;
 use crate::protocol::Expiry;
 use crate::timer_wheel::{TimerKey, TimerWheel, ticks_ceil, ticks_floor};
@@ -75,30 +77,96 @@ const DELETE_SESSION: u64 = 1 << 61;
 const EXTEND_ON_GET: u64 = 1 << 62;
 const EXTEND_ON_SET_ADD: u64 = 1 << 63;
 
-/// Passes a `u64` through as its own hash. Tokens are uniformly random and
-/// chosen by the server, never by a peer (a peer can only look them up), so
-/// they need no hashing to spread over the table, and cannot be picked to
-/// collide.
-#[derive(Default)]
-pub struct TokenHasher(u64);
+/// A session in the table, with its token and chain link: 48 bytes.
+struct Slot {
+    token: u64,
+    session: Session,
+    next: u32,
+}
 
-impl Hasher for TokenHasher {
-    fn finish(&self) -> u64 {
-        self.0
+impl table::Slot for Slot {
+    /// The token's top half. Tokens are uniformly random and chosen by the
+    /// server, never by a peer (a peer can only look them up), so they need
+    /// no hashing to spread over the table, and cannot be picked to collide.
+    fn hash(&self) -> u32 {
+        token_hash(self.token)
     }
 
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
+    fn next(&self) -> u32 {
+        self.next
     }
 
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
+    fn set_next(&mut self, next: u32) {
+        self.next = next;
     }
 }
 
-type TokenMap = HashMap<u64, Session, BuildHasherDefault<TokenHasher>>;
+/// A token's hash: its top 32 bits (see [`Slot::hash`]).
+fn token_hash(token: u64) -> u32 {
+    (token >> 32) as u32
+}
+
+/// Token → session: a [`Table`] (`store/table.rs`), which grows and
+/// rehashes a few buckets per change, so a million sessions never resize at
+/// once.
+#[derive(Default)]
+struct TokenMap {
+    table: Table<Slot>,
+}
+
+impl TokenMap {
+    fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+
+    fn position(&self, token: u64) -> Option<usize> {
+        self.table.find(token_hash(token), |slot| slot.token == token)
+    }
+
+    fn contains_key(&self, token: u64) -> bool {
+        self.position(token).is_some()
+    }
+
+    fn get(&self, token: u64) -> Option<&Session> {
+        self.table.get(self.position(token)?).map(|slot| &slot.session)
+    }
+
+    fn get_mut(&mut self, token: u64) -> Option<&mut Session> {
+        let at = self.position(token)?;
+        self.table.get_mut(at).map(|slot| &mut slot.session)
+    }
+
+    /// Stores a session under a token that is not live.
+    fn insert(&mut self, token: u64, session: Session) {
+        let _stored = self.table.push(Slot { token, session, next: table::NONE });
+    }
+
+    fn remove(&mut self, token: u64) -> Option<Session> {
+        let at = self.position(token)?;
+        self.table.swap_remove(at).map(|slot| slot.session)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (u64, &Session)> {
+        self.table.iter().map(|slot| (slot.token, &slot.session))
+    }
+
+    fn iter_mut(&mut self) -> impl Iterator<Item = (u64, &mut Session)> {
+        self.table.iter_mut().map(|slot| (slot.token, &mut slot.session))
+    }
+}
+
+#[cfg(test)]
+impl std::ops::Index<&u64> for TokenMap {
+    type Output = Session;
+
+    fn index(&self, token: &u64) -> &Session {
+        self.get(*token).expect("tests index live tokens only")
+    }
+}
 
 /// Which extend flag a command honours.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -290,6 +358,17 @@ impl Sessions {
         }
     }
 
+    /// Moves up to `buckets` more buckets of a table resize under way;
+    /// returns whether one still is.
+    pub fn rehash(&mut self, buckets: usize) -> bool {
+        self.map.table.rehash(buckets)
+    }
+
+    /// Whether a table resize is under way ([`Sessions::rehash`] has work).
+    pub fn is_resizing(&self) -> bool {
+        self.map.table.is_resizing()
+    }
+
     /// Live sessions, including any whose deadline passed that neither an
     /// access nor [`Sessions::expire`] has reached yet.
     pub fn len(&self) -> usize {
@@ -321,7 +400,7 @@ impl Sessions {
     pub fn create(&mut self, expiry: Option<Expiry>, now: Duration) -> Result<u64, NewSessionError> {
         let token = loop {
             let token = self.tokens.next().map_err(NewSessionError)?;
-            if token != 0 && !self.map.contains_key(&token) {
+            if token != 0 && !self.map.contains_key(token) {
                 break token;
             }
         };
@@ -353,7 +432,7 @@ impl Sessions {
     /// Ends the session `token` at once, whatever its settings; returns
     /// whether it was live.
     pub fn end(&mut self, token: u64, now: Duration) -> bool {
-        let Some(mut session) = self.map.remove(&token) else { return false };
+        let Some(mut session) = self.map.remove(token) else { return false };
         keep(&mut self.pending, token, &mut session);
         if let Some(timer) = session.timer {
             self.wheel.cancel(timer);
@@ -378,7 +457,7 @@ impl Sessions {
         let now = ticks_floor(now);
         let mut gone = 0;
         while let Some(token) = self.wheel.poll(now) {
-            gone += usize::from(self.map.get(&token).is_some_and(|s| s.is_due(now) && s.flag(DELETE_SESSION)));
+            gone += usize::from(self.map.get(token).is_some_and(|s| s.is_due(now) && s.flag(DELETE_SESSION)));
         }
         let live = self.map.len() - gone;
         let sessions = std::mem::take(&mut self.map);
@@ -398,7 +477,7 @@ impl Sessions {
         if !self.live(token, ticks_floor(now)) {
             return None;
         }
-        let session = self.map.get(&token)?;
+        let session = self.map.get(token)?;
         let expiry = session.expires().then(|| ExpiryInfo {
             settings: Expiry {
                 duration: session.duration,
@@ -424,7 +503,7 @@ impl Sessions {
         if !self.live(token, ticks_floor(now)) {
             return None;
         }
-        let session = self.map.get_mut(&token)?;
+        let session = self.map.get_mut(token)?;
         keep(&mut self.pending, token, session);
         let extends = match touch {
             Touch::None => false,
@@ -454,18 +533,18 @@ impl Sessions {
     pub fn snapshot(&mut self, tokens: Option<&[u64]>, now: Duration) -> Vec<SessionRecord> {
         let tick = ticks_floor(now);
         let Some(tokens) = tokens else {
-            let due: Vec<u64> = self.map.iter().filter(|(_, s)| s.is_due(tick)).map(|(t, _)| *t).collect();
+            let due: Vec<u64> = self.map.iter().filter(|(_, s)| s.is_due(tick)).map(|(t, _)| t).collect();
             for token in due {
                 self.live(token, tick);
             }
-            return self.map.iter().map(|(&token, session)| session.record(token)).collect();
+            return self.map.iter().map(|(token, session)| session.record(token)).collect();
         };
         let mut seen = std::collections::HashSet::with_capacity(tokens.len());
         let mut records = Vec::with_capacity(tokens.len());
         for &token in tokens {
             if seen.insert(token)
                 && self.live(token, tick)
-                && let Some(session) = self.map.get(&token)
+                && let Some(session) = self.map.get(token)
             {
                 records.push(session.record(token));
             }
@@ -483,7 +562,7 @@ impl Sessions {
         }
         let tick = ticks_floor(now);
         let mut order = Vec::with_capacity(self.map.len());
-        for (&token, session) in &mut self.map {
+        for (token, session) in self.map.iter_mut() {
             // One past its deadline is no longer readable: left out.
             if !session.is_due(tick) {
                 session.deadline_and_flags |= IN_SNAPSHOT;
@@ -520,7 +599,7 @@ impl Sessions {
             let Some(&token) = pending.order.get(pending.next) else { break };
             pending.next += 1;
             done += 1;
-            if let Some(session) = self.map.get_mut(&token) {
+            if let Some(session) = self.map.get_mut(token) {
                 done += pending.keep(token, session);
             }
         }
@@ -550,7 +629,7 @@ impl Sessions {
     /// Whether `token` is live at tick `now`, expiring it first if its
     /// deadline passed.
     fn live(&mut self, token: u64, now: u64) -> bool {
-        let Some(session) = self.map.get_mut(&token) else { return false };
+        let Some(session) = self.map.get_mut(token) else { return false };
         if !session.is_due(now) {
             return true;
         }
@@ -566,7 +645,7 @@ impl Sessions {
     }
 
     fn remove(&mut self, token: u64) -> usize {
-        let Some(mut session) = self.map.remove(&token) else { return 0 };
+        let Some(mut session) = self.map.remove(token) else { return 0 };
         keep(&mut self.pending, token, &mut session);
         if let Some(timer) = session.timer {
             self.wheel.cancel(timer);
@@ -595,7 +674,7 @@ impl Sessions {
         while budget.work > 0 {
             let Some(token) = self.wheel.poll_bounded(now, &mut budget.moves) else { break };
             budget.work -= 1;
-            let Some(session) = self.map.get_mut(&token) else { continue };
+            let Some(session) = self.map.get_mut(token) else { continue };
             session.timer = None;
             if !session.is_due(now) {
                 // Extended since the timer was set.

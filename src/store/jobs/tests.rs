@@ -63,9 +63,17 @@ fn big_kv_snapshots_are_taken_over_several_steps_and_jobs_keep_their_order() {
     assert!(!store.kv.is_snapshotting());
 }
 
+/// Takes in a finished job as a host without turns does (a load merging in
+/// steps is run to its end); returns the reply.
 fn finish(store: &mut Store, done: Done, protocol: Protocol) -> String {
     let mut out = Vec::new();
-    store.finish(done, Instant::now(), &mut Reply::new(&mut out, protocol));
+    let mut reply = Reply::new(&mut out, protocol);
+    if store.finish(1, done, Instant::now(), &mut reply) == Finished::Merging {
+        while store.has_queued_jobs() {
+            store.work();
+            store.take_applied(&mut reply);
+        }
+    }
     String::from_utf8(out).unwrap()
 }
 
@@ -287,4 +295,111 @@ fn failed_loads_apply_nothing() {
         assert_eq!(finish(&mut store, done(verb, Outcome::Loaded(Err(failure))), Protocol::V07), expected);
     }
     assert_eq!(store.info.last_save, None, "loads are not saves");
+}
+
+/// A finished KV load of keys `k{from}..k{to}` set to `value`.
+fn done_kv_load(from: usize, to: usize, value: &str) -> Done {
+    let mut map = KeyMap::new();
+    for i in from..to {
+        map.set(&format!("k{i}"), value);
+    }
+    done(Verb::KvLoad, Outcome::Loaded(Ok((Loaded::Kv { map, read: to - from }, Duration::from_millis(5)))))
+}
+
+fn count(store: &mut Store) -> String {
+    exec(store, r#"{"KV_COUNT":{}}"#).unwrap()
+}
+
+#[test]
+fn a_load_into_a_store_with_keys_merges_in_steps_and_takes_effect_at_once() {
+    let mut store = store(true);
+    let n = LOAD_MERGE_KEYS_PER_STEP * 3;
+    for i in 0..n {
+        store.kv.set(&format!("k{i}"), "0");
+    }
+    let now = Instant::now();
+    let mut out = Vec::new();
+    let loaded = done_kv_load(n / 2, n / 2 + n, "1");
+    assert_eq!(store.finish(7, loaded, now, &mut Reply::new(&mut out, Protocol::V07)), Finished::Merging);
+    assert!(out.is_empty() && store.has_queued_jobs());
+    // A save asked for before the load is in effect saves the store as it
+    // was; one asked for after waits for the merge.
+    let before = later(&mut store, r#"{"KV_SAVE":{"name":"before"}}"#);
+    // Checking: every command sees the store as it was; the reply waits.
+    for _ in 0..2 {
+        store.work();
+        assert_eq!(count(&mut store), format!(r#"{{"KV_COUNT_RSP":{{"cnt":{n},"st":1}}}}"#));
+        let absent = exec(&mut store, &format!(r#"{{"KV_GET":{{"keys":["k{}"]}}}}"#, n + 1)).unwrap();
+        assert_eq!(absent, r#"{"KV_GET_RSP":{"keys":{},"st":1}}"#);
+        assert!(store.take_applied(&mut Reply::new(&mut out, Protocol::V07)).is_none());
+        assert!(store.next_job().is_none(), "the save's snapshot is taken in steps");
+    }
+    store.work();
+    store.work();
+    // The check is over: the reply is out and the whole load is in effect,
+    // though most of it is still to be moved in.
+    assert_eq!(store.take_applied(&mut Reply::new(&mut out, Protocol::V07)), Some(7));
+    assert_eq!(
+        String::from_utf8(out.clone()).unwrap(),
+        format!(r#"{{"KV_LOAD_RSP":{{"duration":5,"keys":{n},"name":"n\"","sessions":0,"st":141}}}}"#)
+    );
+    assert!(store.kv.merging() == Merging::Applying);
+    let total = n / 2 + n;
+    assert_eq!(count(&mut store), format!(r#"{{"KV_COUNT_RSP":{{"cnt":{total},"st":1}}}}"#));
+    assert_eq!(
+        exec(&mut store, &format!(r#"{{"KV_GET":{{"keys":["k0","k{}","k{}"]}}}}"#, n - 1, total - 1)).unwrap(),
+        format!(r#"{{"KV_GET_RSP":{{"keys":{{"k0":0,"k{}":1,"k{}":1}},"st":1}}}}"#, n - 1, total - 1)
+    );
+    exec(&mut store, &format!(r#"{{"KV_SET":{{"keys":{{"k{}":2}}}}}}"#, total - 1)).unwrap();
+    let after = later(&mut store, r#"{"KV_SAVE":{"name":"after"}}"#);
+    let mut saves = Vec::new();
+    while store.has_queued_jobs() {
+        if let Some((id, job)) = store.next_job() {
+            let Work::Save(Snapshot::Kv(entries)) = job.work else { panic!("a KV save") };
+            saves.push((id, entries.len(), store.kv.merging()));
+            assert!(entries.iter().all(|e| e.value_json() == b"0") == (id == before), "{id}");
+        }
+        store.work();
+    }
+    assert_eq!(saves[0], (before, n, Merging::Applying));
+    assert_eq!(saves[1], (after, total, Merging::Done));
+    // The keys in order: the store's, then the loaded new ones in file order.
+    let keys = store.kv.snapshot();
+    assert_eq!(keys.len(), total);
+    assert_eq!(keys[0].key(), "k0");
+    assert_eq!(keys[n].key(), format!("k{n}"));
+    assert_eq!(keys[total - 1].member_json(), format!(r#""k{}":2"#, total - 1).as_bytes());
+}
+
+#[test]
+fn loads_merge_one_after_another_in_order() {
+    let mut store = store(true);
+    store.kv.set("k0", "0");
+    let now = Instant::now();
+    let mut out = Vec::new();
+    for (id, value) in [(1, "1"), (2, "2")] {
+        let done = done_kv_load(0, 10, value);
+        assert_eq!(store.finish(id, done, now, &mut Reply::new(&mut out, Protocol::V07)), Finished::Merging);
+    }
+    let mut answered = Vec::new();
+    while store.has_queued_jobs() {
+        store.work();
+        while let Some(id) = store.take_applied(&mut Reply::new(&mut out, Protocol::V07)) {
+            answered.push(id);
+        }
+    }
+    assert_eq!(answered, [1, 2]);
+    assert_eq!(
+        exec(&mut store, r#"{"KV_GET":{"keys":["k0","k9"]}}"#).unwrap(),
+        r#"{"KV_GET_RSP":{"keys":{"k0":2,"k9":2},"st":1}}"#
+    );
+    // Into an empty store, the map is moved in whole and answered at once.
+    exec(&mut store, r#"{"KV_CLEAR":{}}"#).unwrap();
+    out.clear();
+    assert_eq!(
+        store.finish(3, done_kv_load(0, 3, "3"), now, &mut Reply::new(&mut out, Protocol::V07)),
+        Finished::Replied
+    );
+    assert!(String::from_utf8(out).unwrap().contains(r#""keys":3,"#));
+    assert!(!store.has_queued_jobs());
 }

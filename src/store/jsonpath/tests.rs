@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use super::*;
 use crate::protocol::{Protocol, decode};
-use crate::store::JobId;
+use crate::store::{Finished, JobId};
 
 fn store() -> Store {
     Store::new(crate::store::ServerInfo { persist_enabled: false, persist_path: "d".into() })
@@ -26,10 +26,12 @@ fn call(store: &mut Store, request: &str) -> (String, bool) {
             if let Executed::Later(_) = store.execute(cmd, now, &mut reply) {
                 later = true;
                 while store.has_queued_jobs() {
-                    if let Some((_, job)) = store.next_job() {
+                    if let Some((id, job)) = store.next_job() {
                         let done = crate::persist::run(std::path::Path::new("/nonexistent/ndb-tests"), job);
-                        store.finish(done, now, &mut reply);
+                        store.finish(id, done, now, &mut reply);
                     }
+                    store.work();
+                    store.take_applied(&mut reply);
                 }
             }
         }
@@ -189,26 +191,26 @@ fn an_edit_whose_key_changed_meanwhile_is_computed_again() {
     // Another client sets the key while the save thread computes.
     store.kv.set("k", &big(40_001));
     let done = run(job);
-    assert!(!store.finish(done, Instant::now(), &mut Reply::new(&mut out, Protocol::V07)));
+    assert_eq!(store.finish(id, done, Instant::now(), &mut Reply::new(&mut out, Protocol::V07)), Finished::Requeued);
     assert!(out.is_empty(), "no reply yet");
     let (again, job) = store.next_job().expect("queued again");
     assert_eq!(again, id, "under the same id");
-    assert!(store.finish(run(job), Instant::now(), &mut Reply::new(&mut out, Protocol::V07)));
+    assert_eq!(store.finish(id, run(job), Instant::now(), &mut Reply::new(&mut out, Protocol::V07)), Finished::Replied);
     assert_eq!(String::from_utf8(out).unwrap(), r#"{"KV_ARR_APPEND_RSP":{"st":1}}"#);
     let value = store.kv.get("k").map(|e| e.value_json().len());
     assert_eq!(value, Some(big(40_001).len() + 2), "appended to the new value");
 
     // A key that keeps changing: 201 after MAX_EDIT_ATTEMPTS, unchanged.
     let mut out = Vec::new();
-    let (_, mut job) = queued_append(&mut store, "k", &mut out);
+    let (id, mut job) = queued_append(&mut store, "k", &mut out);
     for attempt in 1..=MAX_EDIT_ATTEMPTS {
         store.kv.set("k", &big(10 + attempt as usize));
-        let written = store.finish(run(job), Instant::now(), &mut Reply::new(&mut out, Protocol::V07));
+        let finished = store.finish(id, run(job), Instant::now(), &mut Reply::new(&mut out, Protocol::V07));
         if attempt == MAX_EDIT_ATTEMPTS {
-            assert!(written);
+            assert_eq!(finished, Finished::Replied);
             break;
         }
-        assert!(!written);
+        assert_eq!(finished, Finished::Requeued);
         job = store.next_job().expect("queued again").1;
     }
     assert_eq!(
@@ -223,9 +225,9 @@ fn an_edit_whose_key_changed_meanwhile_is_computed_again() {
     // A key removed meanwhile: 22, as if the edit came after the removal.
     let mut out = Vec::new();
     store.kv.set("k", &big(40_000));
-    let (_, job) = queued_append(&mut store, "k", &mut out);
+    let (id, job) = queued_append(&mut store, "k", &mut out);
     store.kv.remove("k");
-    assert!(store.finish(run(job), Instant::now(), &mut Reply::new(&mut out, Protocol::V07)));
+    assert_eq!(store.finish(id, run(job), Instant::now(), &mut Reply::new(&mut out, Protocol::V07)), Finished::Replied);
     assert_eq!(String::from_utf8(out).unwrap(), r#"{"KV_ARR_APPEND_RSP":{"st":22}}"#);
     assert!(store.kv.get("k").is_none());
 }
@@ -243,13 +245,13 @@ fn a_find_job_searches_the_map_as_it_was_when_asked() {
     store.kv.remove("k0");
     store.kv.set("k4999", r#"{"n":0}"#);
     store.kv.set("new", r#"{"n":1}"#);
-    let (_, job) = loop {
+    let (id, job) = loop {
         if let Some(job) = store.next_job() {
             break job;
         }
     };
     let done = crate::persist::run(std::path::Path::new("/nonexistent/ndb-tests"), job);
-    store.finish(done, Instant::now(), &mut reply);
+    store.finish(id, done, Instant::now(), &mut reply);
     assert_eq!(String::from_utf8(out).unwrap(), r#"{"KV_FIND_RSP":{"keys":["k0","k1","k2","k4998","k4999"],"st":1}}"#);
 }
 
@@ -263,7 +265,7 @@ fn a_job_that_could_not_run_answers_1000() {
         outcome: crate::store::Outcome::failed(crate::store::WorkKind::Find, "gone".into()),
         unix_ms: 0,
     };
-    store.finish(done, Instant::now(), &mut Reply::new(&mut out, Protocol::V07));
+    store.finish(1, done, Instant::now(), &mut Reply::new(&mut out, Protocol::V07));
     assert_eq!(String::from_utf8(out).unwrap(), r#"{"KV_FIND_RSP":{"st":1000}}"#);
 }
 

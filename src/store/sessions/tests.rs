@@ -34,6 +34,7 @@ fn expire_all(sessions: &mut Sessions, now: Duration) -> usize {
 #[test]
 fn a_session_is_32_bytes_in_its_table() {
     assert_eq!(std::mem::size_of::<Session>(), 32);
+    assert_eq!(std::mem::size_of::<Slot>(), 48, "with its token and chain link");
 }
 
 #[test]
