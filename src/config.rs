@@ -88,6 +88,18 @@ pub struct Config {
     /// and the save thread serves everyone's saves, loads and searches in
     /// turn.
     pub search_timeout: Option<Duration>,
+    /// Most bytes all connections together may hold in input not served
+    /// yet (partial messages, mostly); past it, the connections holding the
+    /// most are closed (1008), largest first, until the total is under it
+    /// again. Default 256 MiB: hundreds of maximum-size messages arriving
+    /// at once, while thousands of peers each sending most of a message and
+    /// then nothing cannot take more. At least `max_payload`.
+    pub max_partial_bytes: usize,
+    /// Close (1008) a connection that started a message (or a frame) and
+    /// has not finished it this long after, while ndb was reading it.
+    /// Default 30 s: a slow link still sends a megabyte in that time, and a
+    /// peer that stops mid-message gives its buffers back.
+    pub message_timeout: Option<Duration>,
 }
 
 impl Default for Config {
@@ -111,9 +123,14 @@ impl Default for Config {
             idle_timeout: None,
             send_timeout: Some(Duration::from_secs(60)),
             search_timeout: Some(crate::store::DEFAULT_SEARCH_TIMEOUT),
+            max_partial_bytes: DEFAULT_MAX_PARTIAL_BYTES,
+            message_timeout: Some(Duration::from_secs(30)),
         }
     }
 }
+
+/// The default of [`Config::max_partial_bytes`] (256 MiB).
+pub const DEFAULT_MAX_PARTIAL_BYTES: usize = 256 * 1024 * 1024;
 
 impl Config {
     /// Sets the listen address.
@@ -203,6 +220,18 @@ impl Config {
         self
     }
 
+    /// Sets the server-wide cap on unfinished input.
+    pub fn max_partial_bytes(mut self, bytes: usize) -> Self {
+        self.max_partial_bytes = bytes;
+        self
+    }
+
+    /// Sets (or with `None` turns off) the message completion timeout.
+    pub fn message_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.message_timeout = timeout;
+        self
+    }
+
     /// Checks the settings that depend on each other.
     ///
     /// # Errors
@@ -214,6 +243,16 @@ impl Config {
                 format!(
                     "must not exceed maxOutputBytes ({} > {}; flags --output-pause-bytes, --max-output-bytes)",
                     self.output_pause_bytes, self.max_output_bytes
+                ),
+            ));
+        }
+        if self.max_partial_bytes < self.max_payload {
+            return Err(ConfigError::field(
+                "maxPartialBytes",
+                format!(
+                    "must be at least maxPayload, or no message of that size could arrive ({} < {}; flags \
+                     --max-partial-bytes, --max-payload)",
+                    self.max_partial_bytes, self.max_payload
                 ),
             ));
         }
@@ -308,6 +347,12 @@ impl Config {
         }
         if let Some(secs) = doc.number("searchTimeout")? {
             self.search_timeout = check_timeout("searchTimeout", secs)?;
+        }
+        if let Some(n) = doc.uint("maxPartialBytes")? {
+            self.max_partial_bytes = check_positive("maxPartialBytes", n)?;
+        }
+        if let Some(secs) = doc.number("messageTimeout")? {
+            self.message_timeout = check_timeout("messageTimeout", secs)?;
         }
         self.validate()?;
         Ok(self)

@@ -23,10 +23,19 @@
 //!
 //! A message whose reply cannot be written at once (a save) is answered
 //! [`ReplyKind::Later`]: the connection then serves nothing more until
-//! [`Conn::resume`] delivers that reply (`conn/serve.rs`).
+//! [`Conn::resume`] delivers that reply (`conn/serve.rs`). A reply larger
+//! than [`STREAM_REPLY_BYTES`] is delivered as a [`Body`] produced in pieces
+//! as the peer takes them, sent as a fragmented message (`conn/stream.rs`).
+//!
+//! Input never reserves memory ahead of the bytes that arrived: a frame
+//! header announcing a large payload costs nothing until the payload comes,
+//! and buffers grow as it does ([`Conn::input_bytes`] says how much is held,
+//! [`Conn::unfinished`] whether a message is under way, for the server's
+//! cap and completion timeout).
 
 mod output;
 mod serve;
+mod stream;
 mod wire;
 
 use std::io::{self, Cursor, ErrorKind, Read, Write};
@@ -35,6 +44,7 @@ use tungstenite::protocol::frame::FrameHeader;
 use tungstenite::protocol::frame::coding::{CloseCode, Control, Data, OpCode};
 
 use crate::http_upgrade::{self, Parse, Reject};
+pub use stream::{Body, FRAGMENT_BYTES, Late, STREAM_BYTES_PER_TURN, STREAM_REPLY_BYTES, STREAM_STEPS_PER_TURN};
 pub use wire::{IntoReplyKind, ReplyKind};
 use wire::{RESERVED_HEADER_BYTES, check_utf8_prefix, finish_frame, unmask, write_frame};
 
@@ -77,10 +87,22 @@ impl Default for Limits {
     }
 }
 
-/// Buffers shared by every connection of a server, reused every turn.
+/// Buffers shared by every connection of a server, reused every turn, and
+/// the turn's budget for replies produced in pieces (shared by every
+/// connection, so that many of them streaming at once still cost one turn
+/// no more than the budget).
 pub struct Scratch {
     read: Vec<u8>,
     write: Vec<u8>,
+    stream: stream::Budget,
+}
+
+impl Scratch {
+    /// Starts a new loop turn: the budget for replies produced in pieces
+    /// ([`STREAM_STEPS_PER_TURN`], [`STREAM_BYTES_PER_TURN`]) is full again.
+    pub fn new_turn(&mut self) {
+        self.stream = stream::Budget::default();
+    }
 }
 
 /// Bytes read from a socket per `read` call.
@@ -97,7 +119,11 @@ const MAX_READS_PER_TURN: usize = 64;
 
 impl Default for Scratch {
     fn default() -> Self {
-        Scratch { read: vec![0; READ_CHUNK_BYTES], write: Vec::with_capacity(READ_CHUNK_BYTES) }
+        Scratch {
+            read: vec![0; READ_CHUNK_BYTES],
+            write: Vec::with_capacity(READ_CHUNK_BYTES),
+            stream: stream::Budget::default(),
+        }
     }
 }
 
@@ -177,12 +203,38 @@ struct Buffers {
     committed: usize,
     /// Leading bytes of `message` known to be valid UTF-8 (text only).
     checked: usize,
+    /// The size of the frame `input` starts with, once its header is read:
+    /// how far `input` may grow for it (see [`append`]).
+    frame_len: usize,
+    /// A reply being produced in pieces (`stream.rs`).
+    body: Option<Box<dyn Body>>,
+    /// Whether the first fragment of `body` has been written.
+    body_started: bool,
 }
 
 impl Buffers {
     fn is_empty(&self) -> bool {
-        self.input.is_empty() && self.output.is_empty() && self.message.is_empty() && self.fragmented.is_none()
+        self.input.is_empty()
+            && self.output.is_empty()
+            && self.message.is_empty()
+            && self.fragmented.is_none()
+            && self.body.is_none()
     }
+}
+
+/// Appends `data` to `buf`, growing it as bytes arrive: its capacity at
+/// most doubles per growth, and never passes `limit` (the size the buffer
+/// is known to reach, such as the frame being received; 0 when unknown)
+/// unless `data` itself does. So a frame header announcing megabytes
+/// reserves nothing, and a buffer holds at most twice what arrived.
+fn append(buf: &mut Vec<u8>, data: &[u8], limit: usize) {
+    let needed = buf.len() + data.len();
+    if needed > buf.capacity() {
+        let limit = if limit == 0 { usize::MAX } else { limit.max(needed) };
+        let target = (buf.capacity() * 2).max(needed).min(limit);
+        buf.reserve_exact(target - buf.len());
+    }
+    buf.extend_from_slice(data);
 }
 
 /// One client connection.
@@ -197,13 +249,19 @@ pub struct Conn<S> {
     /// Why it is closing or closed.
     reason: Option<CloseReason>,
     /// A message was answered [`ReplyKind::Later`]: nothing more is served
-    /// until [`Conn::resume`] delivers its reply.
+    /// until [`Conn::resume`] delivers its reply (and, for a reply produced
+    /// in pieces, until its last piece is written).
     waiting: bool,
+    /// Messages (and control frames outside a fragmented message) completed
+    /// so far, wrapping: tells the server's completion timeout whether the
+    /// unfinished message it sees is the one it saw before.
+    completed: u32,
 }
 
 /// Why frame processing stopped.
 enum Stop {
-    /// The rest of the buffer is a partial frame needing this many bytes.
+    /// The rest of the buffer is a partial frame of this many bytes in all
+    /// (0 while its header is incomplete).
     Incomplete(usize),
     /// The message budget is spent.
     Budget,
@@ -226,6 +284,7 @@ impl<S: Transport> Conn<S> {
             bufs: None,
             reason: None,
             waiting: false,
+            completed: 0,
         }
     }
 
@@ -280,8 +339,39 @@ impl<S: Transport> Conn<S> {
     /// Bytes the connection holds on the heap beyond its fixed size.
     pub fn heap_bytes(&self) -> usize {
         self.bufs.as_ref().map_or(0, |b| {
-            std::mem::size_of::<Buffers>() + b.input.capacity() + b.output.capacity() + b.message.capacity()
+            std::mem::size_of::<Buffers>()
+                + b.input.capacity()
+                + b.output.capacity()
+                + b.message.capacity()
+                + b.body.as_ref().map_or(0, |body| body.heap_bytes())
         })
+    }
+
+    /// Bytes held for input not served yet: the request head, a partial
+    /// frame (and frames read behind a reply that comes later), and the
+    /// fragments of a message being reassembled (allocated capacity).
+    pub fn input_bytes(&self) -> usize {
+        self.bufs.as_ref().map_or(0, |b| b.input.capacity() + b.message.capacity())
+    }
+
+    /// Bytes held for replies not sent yet: unsent output and what a reply
+    /// produced in pieces holds of its own.
+    pub fn output_bytes(&self) -> usize {
+        self.bufs.as_ref().map_or(0, |b| b.output.capacity() + b.body.as_ref().map_or(0, |body| body.heap_bytes()))
+    }
+
+    /// Whether the peer is in the middle of sending a message (or a frame)
+    /// that ndb is reading: `Some` mark, which stays the same until that
+    /// message is complete, so the server can time it. `None` when nothing
+    /// is under way, and while ndb itself holds the connection's input (a
+    /// reply that comes later or is being produced, replies waiting to
+    /// drain): the peer cannot be blamed for what ndb does not read.
+    pub fn unfinished(&self, limits: &Limits) -> Option<u32> {
+        if self.phase != Phase::Open || self.waiting || self.is_paused(limits) {
+            return None;
+        }
+        let bufs = self.bufs.as_ref()?;
+        (!bufs.input.is_empty() || bufs.fragmented.is_some()).then_some(self.completed)
     }
 
     fn bufs(&mut self) -> &mut Buffers {
@@ -299,16 +389,32 @@ impl<S: Transport> Conn<S> {
         }
     }
 
-    fn serve_into<F, R>(&mut self, read_buf: &mut [u8], out: &mut Vec<u8>, limits: &Limits, handler: &mut F) -> Served
+    fn serve_into<F, R>(
+        &mut self,
+        read_buf: &mut [u8],
+        stream_budget: &mut stream::Budget,
+        out: &mut Vec<u8>,
+        limits: &Limits,
+        handler: &mut F,
+    ) -> Served
     where
         F: FnMut(Message<'_>, &mut Vec<u8>) -> R,
         R: IntoReplyKind,
     {
         let mut budget = limits.messages_per_turn;
         if self.phase == Phase::Open && self.waiting {
-            // Nothing is read until the late reply is out: what the peer
-            // sends meanwhile waits in the socket, in order.
-            return Served::Drained;
+            if self.bufs.as_ref().is_none_or(|b| b.body.is_none()) {
+                // Nothing is read until the late reply is out: what the
+                // peer sends meanwhile waits in the socket, in order.
+                return Served::Drained;
+            }
+            match self.pump(out, stream_budget, limits) {
+                Err(e) => return self.fail(e),
+                Ok(stream::Pump::Done) => self.waiting = false,
+                Ok(stream::Pump::Budget) => return Served::MoreReady,
+                Ok(stream::Pump::Room) => return Served::Paused,
+                Ok(stream::Pump::Closed) => return Served::Drained,
+            }
         }
         if self.phase == Phase::Open && self.is_paused(limits) {
             return Served::Paused;
@@ -341,7 +447,8 @@ impl<S: Transport> Conn<S> {
             let buffered = self.bufs.as_ref().is_some_and(|b| !b.input.is_empty());
             let served = match self.phase {
                 _ if buffered || self.phase == Phase::Handshake => {
-                    self.bufs().input.extend_from_slice(data);
+                    let bufs = self.bufs();
+                    append(&mut bufs.input, data, bufs.frame_len);
                     self.serve_buffered(out, &mut budget, limits, handler)
                 }
                 _ if !self.parses_frames() => None,
@@ -350,10 +457,11 @@ impl<S: Transport> Conn<S> {
                     let rest = &data[consumed..];
                     if !rest.is_empty() && self.parses_frames() {
                         let bufs = self.bufs();
-                        if let Stop::Incomplete(need) = stop {
-                            bufs.input.reserve_exact(need);
-                        }
-                        bufs.input.extend_from_slice(rest);
+                        bufs.frame_len = match stop {
+                            Stop::Incomplete(len) => len,
+                            _ => 0,
+                        };
+                        append(&mut bufs.input, rest, bufs.frame_len);
                     }
                     after(stop)
                 }
@@ -388,11 +496,19 @@ impl<S: Transport> Conn<S> {
         let mut input = std::mem::take(&mut self.bufs().input);
         let (consumed, stop) = self.frames(&mut input, out, budget, limits, handler);
         input.drain(..consumed);
-        if let Stop::Incomplete(need) = stop {
-            input.reserve(need.saturating_sub(input.len()));
+        if input.is_empty() {
+            input = Vec::new();
+        } else if input.capacity() > READ_CHUNK_BYTES && input.capacity() > 4 * input.len() {
+            // Give back what a large frame grew it to.
+            input.shrink_to(input.len());
         }
         if self.parses_frames() {
-            self.bufs().input = input;
+            let bufs = self.bufs();
+            bufs.frame_len = match stop {
+                Stop::Incomplete(len) => len,
+                _ => 0,
+            };
+            bufs.input = input;
         }
         after(stop)
     }
@@ -487,7 +603,7 @@ impl<S: Transport> Conn<S> {
             }
             pos += total;
             *budget -= 1;
-            self.frame(header, payload, out, handler);
+            self.frame(header, payload, out, limits, handler);
         }
     }
 
@@ -512,8 +628,26 @@ impl<S: Transport> Conn<S> {
     }
 
     /// Serves one complete, unmasked frame.
-    fn frame<F, R>(&mut self, header: FrameHeader, payload: &[u8], out: &mut Vec<u8>, handler: &mut F)
+    fn frame<F, R>(&mut self, header: FrameHeader, payload: &[u8], out: &mut Vec<u8>, limits: &Limits, handler: &mut F)
     where
+        F: FnMut(Message<'_>, &mut Vec<u8>) -> R,
+        R: IntoReplyKind,
+    {
+        self.frame_inner(header, payload, out, limits, handler);
+        if self.bufs.as_ref().is_none_or(|b| b.fragmented.is_none()) {
+            // A message (or a control frame between messages) is complete.
+            self.completed = self.completed.wrapping_add(1);
+        }
+    }
+
+    fn frame_inner<F, R>(
+        &mut self,
+        header: FrameHeader,
+        payload: &[u8],
+        out: &mut Vec<u8>,
+        limits: &Limits,
+        handler: &mut F,
+    ) where
         F: FnMut(Message<'_>, &mut Vec<u8>) -> R,
         R: IntoReplyKind,
     {
@@ -529,7 +663,7 @@ impl<S: Transport> Conn<S> {
                 let kind = fragmented.unwrap_or(opcode);
                 let bufs = self.bufs();
                 bufs.fragmented = Some(kind);
-                bufs.message.extend_from_slice(payload);
+                append(&mut bufs.message, payload, limits.max_payload);
                 if kind == Data::Text && !check_utf8_prefix(&bufs.message, &mut bufs.checked) {
                     return self.close(out, CloseCode::Invalid, "invalid UTF-8");
                 }

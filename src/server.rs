@@ -31,7 +31,7 @@ use mio::{Interest, Registry, Token};
 use slab::Slab;
 
 use crate::config::Config;
-use crate::conn::{CloseReason, Conn, Limits, Message, Scratch, Served, Transport};
+use crate::conn::{CloseReason, Conn, Late, Limits, Message, Scratch, Served, Transport};
 use crate::error::Error;
 use crate::http_upgrade::Reject;
 use crate::persist::Worker;
@@ -107,8 +107,15 @@ struct Slot {
     last_read: Instant,
     /// Since when pending output has made no progress (send timeout).
     stalled_since: Option<Instant>,
-    /// When the next idle or send check for this connection is due.
+    /// When the next idle, send or message check for this connection is due.
     check_at: Option<Instant>,
+    /// The unfinished message being timed: the connection's mark for it
+    /// and when it was first seen (message timeout).
+    unfinished: Option<(u32, Instant)>,
+    /// Its [`Conn::input_bytes`] as last counted in the server's total.
+    input_held: usize,
+    /// Its [`Conn::output_bytes`] as last counted in the server's total.
+    output_held: usize,
 }
 
 /// An ndb server bound to its address.
@@ -135,6 +142,18 @@ pub struct Server {
     handshake_timeout: Duration,
     idle_timeout: Option<Duration>,
     send_timeout: Option<Duration>,
+    message_timeout: Option<Duration>,
+    /// Bytes of input not served yet, over every connection (the sum of
+    /// their `input_held`).
+    input_total: usize,
+    /// Past this, connections holding the most input are closed.
+    max_partial_bytes: usize,
+    /// The cap was passed and not yet left well behind: warn once per
+    /// episode, not once per connection closed.
+    shedding: bool,
+    /// Bytes held for replies not sent yet, over every connection (the sum
+    /// of their `output_held`).
+    output_total: usize,
     /// Fixed-length deadlines, in the order they were set.
     handshake_deadlines: VecDeque<(Instant, usize, u64)>,
     linger_deadlines: VecDeque<(Instant, usize, u64)>,
@@ -192,6 +211,11 @@ impl Server {
             handshake_timeout: config.handshake_timeout,
             idle_timeout: config.idle_timeout,
             send_timeout: config.send_timeout,
+            message_timeout: config.message_timeout,
+            input_total: 0,
+            max_partial_bytes: config.max_partial_bytes,
+            shedding: false,
+            output_total: 0,
             handshake_deadlines: VecDeque::new(),
             linger_deadlines: VecDeque::new(),
             checks: BinaryHeap::new(),
@@ -228,6 +252,21 @@ impl Server {
     /// Open connections (upgraded or not).
     pub fn connections(&self) -> usize {
         self.conns.len()
+    }
+
+    /// Bytes every connection together holds for input not served yet:
+    /// request heads, partial frames and messages, and frames read behind
+    /// a reply that comes later. Kept under `maxPartialBytes` (as of the
+    /// end of each connection's turn).
+    pub fn partial_input_bytes(&self) -> usize {
+        self.input_total
+    }
+
+    /// Bytes every connection together holds for replies not sent yet:
+    /// output the peers have not taken, and what replies produced in pieces
+    /// hold of their own (entries they share with the store not counted).
+    pub fn pending_output_bytes(&self) -> usize {
+        self.output_total
     }
 
     /// Registers the listener with the host's `Poll`.
@@ -327,6 +366,7 @@ impl Server {
             self.accept(registry, now);
         }
         self.reap(registry);
+        self.scratch.new_turn();
         self.turn += 1;
     }
 
@@ -409,6 +449,9 @@ impl Server {
                 last_read: now,
                 stalled_since: None,
                 check_at: None,
+                unfinished: None,
+                input_held: 0,
+                output_held: 0,
             });
             if let Some(idle) = self.idle_timeout {
                 arm(&mut self.checks, slot, key, now + idle);
@@ -443,7 +486,7 @@ impl Server {
 
     /// Serves a connection's input for this turn, first sending `late` (the
     /// reply it was waiting for) when given.
-    fn drive(&mut self, key: usize, now: Instant, late: Option<&[u8]>) {
+    fn drive(&mut self, key: usize, now: Instant, late: Option<Late>) {
         let Some(slot) = self.conns.get_mut(key) else { return };
         slot.served_turn = self.turn;
         let store = &mut self.store;
@@ -453,7 +496,7 @@ impl Server {
             |message: Message<'_>, out: &mut Vec<u8>| handle(store, protocol, message, now, out, &mut later);
         let was_closing = slot.conn.is_closing();
         let served = match late {
-            Some(reply) => slot.conn.resume(reply, &mut self.scratch, &self.limits, &mut handler),
+            Some(late) => slot.conn.resume(late, &mut self.scratch, &self.limits, &mut handler),
             None => slot.conn.serve(&mut self.scratch, &self.limits, &mut handler),
         };
         if let Some(id) = later {
@@ -462,9 +505,36 @@ impl Server {
         self.after(key, served, was_closing, now);
     }
 
-    /// Book-keeping after a connection was served or flushed.
+    /// Book-keeping after a connection was served or flushed; then, if
+    /// the input held over every connection passed `maxPartialBytes`,
+    /// closes the connections holding the most.
     fn after(&mut self, key: usize, served: Served, was_closing: bool, now: Instant) {
+        self.account(key, served, was_closing, now);
+        if self.input_total > self.max_partial_bytes {
+            self.shed_input(now);
+        } else if self.shedding && self.input_total <= self.max_partial_bytes / 2 {
+            self.shedding = false;
+        }
+    }
+
+    /// [`Server::after`] without the cap: counts what the connection holds,
+    /// times its unfinished message, and queues or drops it.
+    fn account(&mut self, key: usize, served: Served, was_closing: bool, now: Instant) {
         let Some(slot) = self.conns.get_mut(key) else { return };
+        let (input, output) = (slot.conn.input_bytes(), slot.conn.output_bytes());
+        self.input_total = self.input_total - slot.input_held + input;
+        self.output_total = self.output_total - slot.output_held + output;
+        (slot.input_held, slot.output_held) = (input, output);
+        if let Some(timeout) = self.message_timeout {
+            match (slot.conn.unfinished(&self.limits), slot.unfinished) {
+                (None, _) => slot.unfinished = None,
+                (Some(mark), Some((seen, _))) if mark == seen => {}
+                (Some(mark), _) => {
+                    slot.unfinished = Some((mark, now));
+                    arm(&mut self.checks, slot, key, now + timeout);
+                }
+            }
+        }
         if !was_closing && slot.conn.is_closing() {
             self.linger_deadlines.push_back((now + LINGER_TIMEOUT, key, slot.serial));
         }
@@ -483,6 +553,39 @@ impl Server {
                 self.ready.push_back((key, slot.serial));
             }
             Served::MoreReady | Served::Drained | Served::Paused => {}
+        }
+    }
+
+    /// Closes (1008) the connections holding the most unfinished input,
+    /// largest first (the newest first among equals), until the total is
+    /// back under `maxPartialBytes`. One pass over the connections, once
+    /// per connection closed at most, since each pass closes at least one.
+    fn shed_input(&mut self, now: Instant) {
+        let mut holders: Vec<(usize, u64, usize)> = self
+            .conns
+            .iter()
+            .filter(|(_, s)| !s.dead && s.input_held > 0)
+            .map(|(key, s)| (s.input_held, s.serial, key))
+            .collect();
+        holders.sort_unstable_by(|a, b| b.cmp(a));
+        let mut excess = self.input_total - self.max_partial_bytes;
+        if !std::mem::replace(&mut self.shedding, true) {
+            warn!(
+                "connections hold {} bytes of unfinished input, over maxPartialBytes ({}): closing those holding \
+                 the most (1008)",
+                self.input_total, self.max_partial_bytes
+            );
+        }
+        for (held, _, key) in holders {
+            if excess == 0 {
+                break;
+            }
+            excess = excess.saturating_sub(held);
+            let Some(slot) = self.conns.get_mut(key) else { continue };
+            debug!("conn {key}: closing, it holds {held} bytes of unfinished input (maxPartialBytes)");
+            let was_closing = slot.conn.is_closing();
+            let served = slot.conn.close_for_input(1008, "too much unfinished input on the server");
+            self.account(key, served, was_closing, now);
         }
     }
 
@@ -536,7 +639,11 @@ impl Server {
         let Some(slot) = self.conns.get_mut(key).filter(|s| !s.dead && !s.conn.is_closing()) else { return };
         let idle_at = self.idle_timeout.map(|t| slot.last_read + t);
         let send_at = self.send_timeout.zip(slot.stalled_since).map(|(t, since)| since + t);
-        let served = if idle_at.is_some_and(|t| t <= now) {
+        let message_at = self.message_timeout.zip(slot.unfinished).map(|(t, (_, since))| since + t);
+        let served = if message_at.is_some_and(|t| t <= now) {
+            debug!("conn {key}: message not finished within {:?}, closing", self.message_timeout.unwrap_or_default());
+            slot.conn.close_for_input(1008, "message timeout")
+        } else if idle_at.is_some_and(|t| t <= now) {
             debug!("conn {key}: idle for {:?}, closing", self.idle_timeout.unwrap_or_default());
             slot.conn.close_with(1001, "idle timeout")
         } else if send_at.is_some_and(|t| t <= now) {
@@ -553,7 +660,7 @@ impl Server {
             debug!("conn {key}: took no output for {:?}, closing", self.send_timeout.unwrap_or_default());
             slot.conn.close_overloaded("send timeout")
         } else {
-            if let Some(next) = idle_at.into_iter().chain(send_at).min() {
+            if let Some(next) = idle_at.into_iter().chain(send_at).chain(message_at).min() {
                 arm(&mut self.checks, slot, key, next);
             }
             return;
@@ -565,6 +672,8 @@ impl Server {
     fn reap(&mut self, registry: &Registry) {
         for key in self.dead.drain(..) {
             if let Some(mut slot) = self.conns.try_remove(key) {
+                self.input_total -= slot.input_held;
+                self.output_total -= slot.output_held;
                 let _ = registry.deregister(slot.conn.stream_mut());
                 // A search no one will read stops at its next step.
                 cancel_searches(&self.waiting, key, slot.serial);

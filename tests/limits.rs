@@ -188,29 +188,78 @@ fn without_an_idle_timeout_a_silent_client_stays() {
 
 #[test]
 fn a_peer_that_never_reads_is_cut_past_the_output_cap() {
-    // One reply larger than anything the kernel can hold, so most of it
-    // waits in the server: far past the cap.
-    let len = kernel_room() + (1 << 20);
+    // Replies written whole (up to 1 MiB each), more of them than the kernel
+    // can hold: the one the socket stops taking leaves far more than the
+    // 64 KiB cap waiting in the server.
+    let len = 900 * 1024;
+    let requests = kernel_room() / len + 4;
     let config = common::config().output_limits(16 * 1024, 64 * 1024).max_payload(len + 100);
     let mut host = VirtualHost::start(config);
     let mut bystander = host.open();
     let (set, get) = big_value(len);
     assert_eq!(host.call(&mut bystander, &set), r#"{"KV_SET_RSP":{"st":1}}"#);
     let mut greedy = host.open();
-    greedy.write(&std::iter::repeat_n(get, 300).flatten().collect::<Vec<u8>>());
+    greedy.write(&std::iter::repeat_n(get, requests).flatten().collect::<Vec<u8>>());
     stop_reading(&mut host, &mut greedy);
     assert_eq!(host.call(&mut bystander, COUNT), r#"{"KV_COUNT_RSP":{"cnt":1,"st":1}}"#);
-    // What arrives is well formed: the reply whose frame had started, whole,
-    // then a close frame (1008), then the end of the stream. No time passes
-    // meanwhile: the cut came from the output cap alone.
+    // What arrives is well formed: whole replies, the one whose frame had
+    // started finished, then a close frame (1008), then the end of the
+    // stream. No time passes meanwhile: the cut came from the output cap alone.
     let (texts, close) = drain(&mut host, &mut greedy);
-    assert_eq!(texts.len(), 1, "cut after the first reply");
+    assert!(!texts.is_empty() && texts.len() < requests, "cut after {} of {requests} replies", texts.len());
     let expected = format!(r#"{{"KV_GET_RSP":{{"keys":{{"big":"{}"}},"st":1}}}}"#, "b".repeat(len));
-    assert!(texts[0] == expected, "the reply started is finished");
+    assert!(texts.iter().all(|t| *t == expected), "every reply that started is finished");
     assert_eq!(close, Some(1008));
     drop(greedy);
     host.run_until("the cut connection is freed", |h| h.server().connections() == 1);
     assert_eq!(host.call(&mut bystander, COUNT), r#"{"KV_COUNT_RSP":{"cnt":1,"st":1}}"#);
+}
+
+#[test]
+fn a_peer_that_never_reads_a_huge_reply_holds_little_and_is_cut_at_the_send_timeout() {
+    // One reply larger than anything the kernel can hold: it is made in
+    // pieces only as the peer takes them, so the server holds about the
+    // pause threshold for it, never the reply; the output cap is never
+    // reached, and the peer that took nothing is cut by the send timeout.
+    let len = kernel_room() + (1 << 20);
+    let send_timeout = 500 * MS;
+    let config =
+        common::config().output_limits(16 * 1024, 64 * 1024).max_payload(len + 100).send_timeout(Some(send_timeout));
+    let mut host = VirtualHost::start(config);
+    let mut bystander = host.open();
+    let (set, get) = big_value(len);
+    assert_eq!(host.call(&mut bystander, &set), r#"{"KV_SET_RSP":{"st":1}}"#);
+    let mut greedy = host.open();
+    greedy.write(&get);
+    stop_reading(&mut host, &mut greedy);
+    let held = host.server().pending_output_bytes();
+    assert!(held <= 64 * 1024, "{held} bytes of output held for a reply of {len}");
+    host.settle();
+    assert_eq!(host.server().connections(), 2, "no cut while no time passes");
+    assert_eq!(host.poll_timeout(), Some(send_timeout), "only its send check is due");
+    assert_eq!(host.call(&mut bystander, COUNT), r#"{"KV_COUNT_RSP":{"cnt":1,"st":1}}"#);
+    let mut checks = 0;
+    while host.poll_timeout() == Some(send_timeout) || checks == 0 {
+        checks += 1;
+        assert!(checks <= 2, "not cut after {checks} send timeouts without progress");
+        host.advance(send_timeout);
+        host.settle();
+    }
+    // Whole fragments of the reply (a text frame, continuations), then 1008.
+    let (mut opcodes, mut received, mut close) = (Vec::new(), 0, None);
+    while let Some((opcode, payload)) = host.frame(&mut greedy) {
+        match opcode {
+            8 => close = Some(u16::from_be_bytes([payload[0], payload[1]])),
+            _ => received += payload.len(),
+        }
+        opcodes.push(opcode);
+    }
+    assert_eq!(close, Some(1008));
+    assert_eq!(opcodes[0], 1);
+    assert!(opcodes[1..opcodes.len() - 1].iter().all(|&o| o == 0), "{opcodes:?}");
+    assert!(received > 0 && received < len, "{received} of {len} bytes");
+    drop(greedy);
+    host.run_until("the cut connection is freed", |h| h.server().connections() == 1);
 }
 
 #[test]

@@ -97,6 +97,15 @@ Limits (see docs/operations.md; timeouts in seconds, fractions allowed):
       --messages-per-turn <N>
                              messages served per connection per loop turn
                              [default: 64]
+      --max-partial-bytes <BYTES>
+                             input all connections together may hold in
+                             unfinished messages; past it, those holding the
+                             most are closed (1008); at least --max-payload
+                             [default: 268435456]
+      --message-timeout <SECS>
+                             close (1008) a connection that started a
+                             message and has not finished it this long after;
+                             0 is off [default: 30]
 
 Persistence (see docs/persistence.md):
       --loadName <NAME>      load the newest complete save named NAME before
@@ -245,7 +254,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Action, CliErro
 }
 
 /// The flags that set limits (config keys of the same name in camelCase).
-const LIMIT_FLAGS: [&str; 10] = [
+const LIMIT_FLAGS: [&str; 12] = [
     "max-connections",
     "allowed-origins",
     "max-header-bytes",
@@ -256,6 +265,8 @@ const LIMIT_FLAGS: [&str; 10] = [
     "output-pause-bytes",
     "max-output-bytes",
     "messages-per-turn",
+    "max-partial-bytes",
+    "message-timeout",
 ];
 
 /// A change to `Config` one limit flag asks for, checked as the config file
@@ -316,6 +327,14 @@ fn limit(flag: &str, value: &str) -> Result<SetLimit, CliError> {
         "--max-output-bytes" => {
             let n = count()?;
             Box::new(move |c| c.max_output_bytes = n)
+        }
+        "--max-partial-bytes" => {
+            let n = count()?;
+            Box::new(move |c| c.max_partial_bytes = n)
+        }
+        "--message-timeout" => {
+            let timeout = seconds()?;
+            Box::new(move |c| c.message_timeout = timeout)
         }
         _ => {
             let n = count()?;
@@ -404,6 +423,8 @@ mod tests {
             "--output-pause-bytes=1000",
             "--max-output-bytes=2000",
             "--messages-per-turn=3",
+            "--max-partial-bytes=2097152",
+            "--message-timeout=2.5",
         ])
         .unwrap();
         assert_eq!(config.max_connections, 5);
@@ -414,6 +435,9 @@ mod tests {
         assert_eq!(config.send_timeout, None);
         assert_eq!(config.search_timeout, Some(std::time::Duration::from_millis(500)));
         assert_eq!((config.output_pause_bytes, config.max_output_bytes, config.messages_per_turn), (1000, 2000, 3));
+        assert_eq!(config.max_partial_bytes, 2 << 20);
+        assert_eq!(config.message_timeout, Some(std::time::Duration::from_millis(2500)));
+        assert_eq!(run(&["--message-timeout=0"]).unwrap().message_timeout, None);
         for flag in LIMIT_FLAGS {
             assert!(HELP.contains(&format!("--{flag} ")), "--{flag} is in the help");
         }
@@ -446,6 +470,8 @@ mod tests {
             (&["--handshake-timeout", "0"], "--handshake-timeout: must be more than 0 seconds"),
             (&["--max-header-bytes", "10"], "--max-header-bytes: must be from 1024"),
             (&["--max-output-bytes", "1000"], "outputPauseBytes: must not exceed maxOutputBytes"),
+            (&["--max-partial-bytes", "1000"], "maxPartialBytes: must be at least maxPayload"),
+            (&["--message-timeout", "-1"], "--message-timeout: must be from 0 to 86400 seconds"),
         ];
         for (args, expected) in cases {
             let err = run(args).unwrap_err();

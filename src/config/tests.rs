@@ -126,6 +126,21 @@ fn limits_are_read_with_their_defaults_kept_when_absent() {
 }
 
 #[test]
+fn input_limits_are_read_and_checked() {
+    let config = apply(r#"{"version":5,"maxPartialBytes":4194304,"messageTimeout":0.5}"#).unwrap();
+    assert_eq!(config.max_partial_bytes, 4 << 20);
+    assert_eq!(config.message_timeout, Some(Duration::from_millis(500)));
+    assert_eq!(apply(r#"{"version":5,"messageTimeout":0}"#).unwrap().message_timeout, None, "0 turns it off");
+    let defaults = Config::default();
+    assert_eq!((defaults.max_partial_bytes, defaults.message_timeout), (256 << 20, Some(Duration::from_secs(30))));
+    let err = apply(r#"{"version":5,"maxPayload":2097152,"maxPartialBytes":1048576}"#).unwrap_err();
+    assert!(err.starts_with("maxPartialBytes: must be at least maxPayload"), "{err}");
+    let err = apply(r#"{"version":5,"messageTimeout":"30"}"#).unwrap_err();
+    assert_eq!(err, "messageTimeout: must be a number of seconds (got \"30\")");
+    assert!(apply(r#"{"version":5,"maxPartialBytes":0}"#).unwrap_err().contains("must be a positive integer"));
+}
+
+#[test]
 fn comments_are_stripped_only_outside_strings() {
     assert_eq!(strip_comments("{\"a\":\"//x\"}// c\n"), "{\"a\":\"//x\"}    \n");
     assert_eq!(strip_comments("1/* a\n*/2"), "1    \n  2");

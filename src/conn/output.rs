@@ -34,6 +34,45 @@ impl<S: Transport> Conn<S> {
         }
     }
 
+    /// Closes for what the peer sent or did not finish (a message past its
+    /// completion timeout, unfinished input over the server's cap): drops
+    /// its unread input and partial message at once, queues a close frame
+    /// with `code` and `reason` after the replies already pending, and
+    /// flushes. The rest of what the peer sends is discarded. A connection
+    /// that has not upgraded is simply finished.
+    pub fn close_for_input(&mut self, code: u16, reason: &str) -> Served {
+        match self.phase {
+            Phase::Open => {
+                let mut out = Vec::new();
+                write_close_frame(&mut out, code, reason);
+                self.start_closing(CloseReason::Closed(code), Ending::Discard);
+                self.bufs().output.extend_from_slice(&out);
+                if let Err(e) = self.write_pending() {
+                    return self.fail(e);
+                }
+                let served = self.finish_closing();
+                self.release_if_empty();
+                served
+            }
+            Phase::Handshake => {
+                self.reason.get_or_insert(CloseReason::Closed(code));
+                Served::Finished
+            }
+            Phase::Closing => {
+                // Its close frame is out already: only stop holding input.
+                if self.ending == Ending::AwaitReply {
+                    self.ending = Ending::Discard;
+                }
+                if let Some(bufs) = self.bufs.as_mut() {
+                    bufs.input = Vec::new();
+                    bufs.frame_len = 0;
+                }
+                self.release_if_empty();
+                Served::Drained
+            }
+        }
+    }
+
     /// Cuts a peer that does not take its replies: drops the replies not
     /// started yet (keeping the rest of a partly sent frame, so the stream
     /// stays well formed) and closes with 1008 and `reason`.
@@ -133,9 +172,10 @@ impl<S: Transport> Conn<S> {
         served
     }
 
-    /// Whether reading should wait for output to drain.
+    /// Whether reading (or producing a reply in pieces) should wait for
+    /// output to drain.
     pub fn is_paused(&self, limits: &Limits) -> bool {
-        self.pending_output() > limits.output_pause_bytes
+        self.pending_output() > limits.output_pause_bytes || self.body_blocked(limits)
     }
 
     /// Once everything owed is sent, half-closes and waits for the peer's
@@ -195,10 +235,13 @@ impl<S: Transport> Conn<S> {
         if let Some(bufs) = self.bufs.as_mut() {
             if ending != Ending::AwaitReply {
                 bufs.input = Vec::new();
+                bufs.frame_len = 0;
             }
             bufs.message = Vec::new();
             bufs.fragmented = None;
             bufs.checked = 0;
+            bufs.body = None;
+            bufs.body_started = false;
         }
     }
 }

@@ -9,7 +9,9 @@ use super::wire::write_close_frame;
 use super::*;
 
 mod backpressure;
+mod input;
 mod later;
+mod stream;
 
 /// What the next `read` returns.
 enum Chunk {

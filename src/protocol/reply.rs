@@ -60,6 +60,36 @@ impl<'b> Reply<'b> {
         self.buf.extend_from_slice(json);
     }
 
+    /// Where the next reply would start, for [`Reply::truncate`].
+    pub fn mark(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Takes back everything written since `mark` (a reply that turned out
+    /// too large to write in one piece).
+    pub fn truncate(&mut self, mark: usize) {
+        self.buf.truncate(mark);
+    }
+
+    /// The text before and after the items of a successful list reply,
+    /// `{"<verb>_RSP":{"<name>":[…],"st":1}}` (or `{…}` when `object`), for
+    /// a reply written in pieces: the prefix, the items joined by commas,
+    /// then the suffix, is exactly what [`Members::array`] (or
+    /// [`Members::members`]) followed by [`Members::st`] writes.
+    pub fn list_parts(protocol: Protocol, verb: Verb, name: &str, object: bool) -> (Vec<u8>, Vec<u8>) {
+        let mut prefix = Vec::new();
+        let mut split = 0;
+        Reply::new(&mut prefix, protocol).object(verb, |o| {
+            o.name(name);
+            o.buf.push(if object { b'{' } else { b'[' });
+            split = o.buf.len();
+            o.buf.push(if object { b'}' } else { b']' });
+            o.st(Status::Ok);
+        });
+        let suffix = prefix.split_off(split);
+        (prefix, suffix)
+    }
+
     /// The reply to a refused request.
     pub fn rejection(&mut self, rejection: &Rejection<'_>) {
         match &rejection.shape {
@@ -304,6 +334,26 @@ mod tests {
             })
         });
         assert_eq!(got, r#"{"KV_KEYS_RSP":{"keys":[],"st":1}}"#);
+    }
+
+    #[test]
+    fn list_parts_frame_the_items_as_the_one_piece_writer_does() {
+        let items: [&[u8]; 2] = [b"\"a\"", b"\"b\\\"\""];
+        for protocol in [Protocol::V07, Protocol::V09] {
+            let mut whole = Vec::new();
+            Reply::new(&mut whole, protocol).object(Verb::KvKeys, |o| {
+                o.array("keys", items).st(Status::Ok);
+            });
+            let (prefix, suffix) = Reply::list_parts(protocol, Verb::KvKeys, "keys", false);
+            assert_eq!([&prefix[..], items[0], b",", items[1], &suffix[..]].concat(), whole);
+            let mut whole = Vec::new();
+            Reply::new(&mut whole, protocol).object(Verb::ShGet, |o| {
+                o.members("keys", [&b"\"a\":1"[..]]).st(Status::Ok);
+            });
+            let (prefix, suffix) = Reply::list_parts(protocol, Verb::ShGet, "keys", true);
+            assert_eq!([&prefix[..], b"\"a\":1", &suffix[..]].concat(), whole);
+            assert_eq!(String::from_utf8(prefix).unwrap(), r#"{"SH_GET_RSP":{"keys":{"#);
+        }
     }
 
     #[test]

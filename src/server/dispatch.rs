@@ -7,15 +7,21 @@
 //! The save thread cannot wake the host's `Poll` (the host owns the only
 //! `Waker`), so while jobs are in flight [`Server::poll_timeout`] is at most
 //! [`JOB_POLL_INTERVAL`] and every [`Server::tick`] collects what finished.
+//!
+//! A list reply too large for one turn (a `KV_KEYS` of millions of keys,
+//! say) is answered later the same way, but the loop itself produces it: the
+//! store hands it out as a [`StreamReply`], which the connection writes in
+//! pieces as the peer takes them (`conn/stream.rs`). A finished job's reply
+//! larger than 1 MiB is sent in pieces too.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::Server;
-use crate::conn::{Message, ReplyKind};
+use crate::conn::{Body, Late, Message, ReplyKind};
 use crate::error::Error;
 use crate::protocol::{self, Protocol, Rejection, Reply};
-use crate::store::{Done, Executed, Finished, JobId, Store};
+use crate::store::{Done, Executed, Finished, JobId, Store, StreamReply};
 
 /// How often the loop looks for finished jobs (saves, loads, searches)
 /// while some are in flight: the save thread cannot wake the host's `Poll` (the host owns the
@@ -30,6 +36,9 @@ impl Server {
         loop {
             while let Some((id, job)) = self.store.next_job() {
                 self.worker.submit(id, job);
+            }
+            while let Some((id, reply)) = self.store.next_reply(now) {
+                self.deliver_late(id, Late::Stream(Box::new(Pieces(reply))), now);
             }
             self.store.work();
             self.deliver_applied(now);
@@ -90,11 +99,15 @@ impl Server {
         Ok(())
     }
 
-    /// Hands ready jobs to the save thread, answers the finished ones, and
-    /// moves the store's own work (resizes, load merges) on by a step.
+    /// Hands ready jobs to the save thread, starts the list replies that
+    /// are ready, answers the finished jobs, and moves the store's own work
+    /// (resizes, load merges) on by a step.
     pub(super) fn run_jobs(&mut self, now: Instant) {
         while let Some((id, job)) = self.store.next_job() {
             self.worker.submit(id, job);
+        }
+        while let Some((id, reply)) = self.store.next_reply(now) {
+            self.deliver_late(id, Late::Stream(Box::new(Pieces(reply))), now);
         }
         while let Some((id, done)) = self.worker.try_finished() {
             self.deliver(id, done, now);
@@ -110,7 +123,7 @@ impl Server {
     fn deliver(&mut self, id: JobId, done: Done, now: Instant) {
         let mut reply = Vec::new();
         if self.store.finish(id, done, now, &mut Reply::new(&mut reply, self.protocol)) == Finished::Replied {
-            self.send_later_reply(id, &reply, now);
+            self.deliver_late(id, Late::Reply(reply), now);
         }
     }
 
@@ -119,19 +132,32 @@ impl Server {
         loop {
             let mut reply = Vec::new();
             let Some(id) = self.store.take_applied(&mut Reply::new(&mut reply, self.protocol)) else { return };
-            self.send_later_reply(id, &reply, now);
+            self.deliver_late(id, Late::Reply(reply), now);
         }
     }
 
-    /// Sends the reply of job `id` to the connection waiting for it, which
-    /// then serves what it has queued. If that connection is gone, the
-    /// reply is dropped; the job's effect stays.
-    fn send_later_reply(&mut self, id: JobId, reply: &[u8], now: Instant) {
+    /// Sends the reply that came later for `id` to the connection waiting
+    /// for it, which then serves what it has queued; drops it if that
+    /// connection is gone.
+    fn deliver_late(&mut self, id: JobId, late: Late, now: Instant) {
         let Some(i) = self.waiting.iter().position(|w| w.0 == id) else { return };
         let (_, key, serial, _) = self.waiting.swap_remove(i);
         if self.conns.get(key).is_some_and(|s| s.serial == serial && !s.dead) {
-            self.drive(key, now, Some(reply));
+            self.drive(key, now, Some(late));
         }
+    }
+}
+
+/// A list reply of the store, as the connection's [`Body`].
+struct Pieces(StreamReply);
+
+impl Body for Pieces {
+    fn fill(&mut self, out: &mut Vec<u8>, max: usize, steps: &mut usize) -> bool {
+        self.0.fill(out, max, steps)
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.0.heap_bytes()
     }
 }
 

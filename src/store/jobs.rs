@@ -33,6 +33,7 @@ use std::time::Duration;
 use super::Store;
 use super::jsonpath::{EditDone, EditJob, FindJob};
 use super::kv::{Entry, KeyMap, Merging};
+use super::replies::ListJob;
 use super::sessions::SessionRecord;
 use crate::error::PersistError;
 use crate::protocol::{Reply, Status, Verb};
@@ -139,6 +140,10 @@ enum Queued {
     /// An `SH_SAVE` of every session, asked at `since` (session-clock
     /// time), whose snapshot is still being taken.
     SessionSnapshot { verb: Verb, name: String, since: Duration },
+    /// A list reply over the top-level keys (`replies.rs`) whose snapshot
+    /// is still being taken; once complete it is handed out by
+    /// [`Store::next_reply`], not run as a job.
+    List(Box<ListJob>),
 }
 
 impl Queued {
@@ -362,12 +367,23 @@ fn millis(duration: Duration) -> u64 {
 }
 
 impl Store {
+    /// A fresh id for a reply that comes later.
+    pub(super) fn next_job_id(&mut self) -> JobId {
+        self.jobs.next_id += 1;
+        self.jobs.next_id
+    }
+
     /// Queues the job of a command and says so.
     fn queue(&mut self, queued: Queued) -> super::Executed {
-        let jobs = &mut self.jobs;
-        jobs.next_id += 1;
-        jobs.queue.push_back((jobs.next_id, queued));
-        super::Executed::Later(jobs.next_id)
+        let id = self.next_job_id();
+        self.jobs.queue.push_back((id, queued));
+        super::Executed::Later(id)
+    }
+
+    /// Queues a list reply over the top-level keys, whose snapshot
+    /// [`Store::next_job`] takes in turn with those of saves and searches.
+    pub(super) fn queue_list(&mut self, job: Box<ListJob>) -> super::Executed {
+        self.queue(Queued::List(job))
     }
 
     /// Queues a job that is ready to run.
@@ -436,6 +452,15 @@ impl Store {
                 let work = Work::Save(Snapshot::Sessions(records));
                 *front = Queued::Ready(Job { verb: *verb, name: std::mem::take(name), work });
             }
+            Queued::List(_) => {
+                self.kv.begin_snapshot();
+                let entries = self.kv.snapshot_step(SNAPSHOT_KEYS_PER_STEP)?;
+                if let Some((id, Queued::List(job))) = self.jobs.queue.pop_front() {
+                    self.lists.push_ready(id, job.into_reply(entries));
+                }
+                // The jobs behind it wait for the next call (next turn).
+                return None;
+            }
             Queued::Ready(_) => {}
         }
         match self.jobs.queue.pop_front() {
@@ -444,11 +469,14 @@ impl Store {
         }
     }
 
-    /// Whether jobs are queued: [`Store::next_job`] has work to do, or a
-    /// load is merging ([`Store::work`]) or has a reply to hand out
-    /// ([`Store::take_applied`]).
+    /// Whether jobs are queued: [`Store::next_job`] (or
+    /// [`Store::next_reply`]) has work to do, or a load is merging
+    /// ([`Store::work`]) or has a reply to hand out ([`Store::take_applied`]).
     pub fn has_queued_jobs(&self) -> bool {
-        !self.jobs.queue.is_empty() || !self.jobs.loads.is_empty() || !self.jobs.answers.is_empty()
+        !self.jobs.queue.is_empty()
+            || !self.lists.is_empty()
+            || !self.jobs.loads.is_empty()
+            || !self.jobs.answers.is_empty()
     }
 
     /// Merges what a load read into the store at `since` (session-clock

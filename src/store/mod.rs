@@ -17,6 +17,7 @@ mod jobs;
 mod jsonpath;
 mod kv;
 mod reclaim;
+mod replies;
 pub mod sessions;
 mod table;
 mod tokens;
@@ -36,6 +37,8 @@ pub use jsonpath::{
     PathRefused, REGEX_PROGRAM_BYTES, RESULTS_BASE, STEPS_BASE, STEPS_PER_BYTE,
 };
 pub use kv::{Entry, KeyHasher, KeyMap, Merging};
+use replies::Ran;
+pub use replies::{INLINE_ENTRIES, INLINE_NAMES, INLINE_REPLY_BYTES, ListJob, StreamReply};
 pub use sessions::SessionRecord;
 use sessions::{Budget, Sessions, Touch};
 
@@ -87,6 +90,8 @@ pub struct Store {
     max_value_bytes: usize,
     /// How long a search may run on the save thread.
     search_timeout: Option<Duration>,
+    /// List replies to be written in pieces (`replies.rs`).
+    lists: replies::Lists,
 }
 
 impl Store {
@@ -100,6 +105,7 @@ impl Store {
             jobs: jobs::Jobs::default(),
             max_value_bytes: crate::config::MAX_MAX_PAYLOAD,
             search_timeout: Some(DEFAULT_SEARCH_TIMEOUT),
+            lists: replies::Lists::default(),
         }
     }
 
@@ -202,7 +208,11 @@ impl Store {
             Command::ShLoad(name) => {
                 return self.queue_job(Job { verb, name: name.into_owned(), work: Work::Load(SaveKind::Sessions) });
             }
-            Command::Kv(op) => run(&mut self.kv, op, verb, reply),
+            Command::Kv(op) => match run(&mut self.kv, op, verb, reply) {
+                Ran::Replied => {}
+                Ran::Stream(body) => return self.ready_reply(body),
+                Ran::Snapshot(job) => return self.queue_list(job),
+            },
             Command::KvFind(find) => return self.find(find, reply),
             Command::KvUpdate(update) => return self.update(update, reply),
             Command::KvArrAppend(append) => return self.arr_append(append, reply),
@@ -260,9 +270,11 @@ impl Store {
                     MapOp::Get(_) => Touch::Get,
                     _ => Touch::None,
                 };
-                let done = self.sessions.with_keys(token, since, touch, |keys| run(keys, op, verb, reply));
-                if done.is_none() {
-                    reply.error(verb, Status::SessionNotExist, "");
+                match self.sessions.with_keys(token, since, touch, |keys| run(keys, op, verb, reply)) {
+                    None => reply.error(verb, Status::SessionNotExist, ""),
+                    Some(Ran::Replied) => {}
+                    Some(Ran::Stream(body)) => return self.ready_reply(body),
+                    Some(Ran::Snapshot(job)) => return self.queue_session_list(token, job),
                 }
             }
             Command::ShEnd(None) | Command::ShInfo(None) | Command::Sh(None, _) => {
@@ -293,8 +305,10 @@ impl Store {
     }
 }
 
-/// Runs a `KV_*`/`SH_*` data operation on one key map.
-fn run(map: &mut KeyMap, op: MapOp<'_>, verb: Verb, reply: &mut Reply<'_>) {
+/// Runs a `KV_*`/`SH_*` data operation on one key map. The reply of a
+/// list (`KEYS`, `GET`, `CONTAINS`) may be too large for one turn: then
+/// it comes in pieces, or after a snapshot (`replies.rs`).
+fn run(map: &mut KeyMap, op: MapOp<'_>, verb: Verb, reply: &mut Reply<'_>) -> Ran {
     match op {
         MapOp::Set(pairs) => {
             for (key, value) in &pairs {
@@ -315,12 +329,7 @@ fn run(map: &mut KeyMap, op: MapOp<'_>, verb: Verb, reply: &mut Reply<'_>) {
             }
             count(reply, verb, removed);
         }
-        MapOp::Get(names) => {
-            reply.object(verb, |o| {
-                let found = first_occurrences(&names).filter_map(|name| map.get(name));
-                o.members("keys", found.map(Entry::member_json)).st(Status::Ok);
-            });
-        }
+        MapOp::Get(names) => return replies::get(map, &names, verb, reply),
         MapOp::Rmv(names) => {
             for name in &names {
                 map.remove(name);
@@ -331,19 +340,11 @@ fn run(map: &mut KeyMap, op: MapOp<'_>, verb: Verb, reply: &mut Reply<'_>) {
             let removed = map.clear();
             count(reply, verb, removed);
         }
-        MapOp::Contains(names) => {
-            reply.object(verb, |o| {
-                let found = names.iter().filter_map(|name| map.get(name));
-                o.array("contains", found.map(Entry::key_json)).st(Status::Ok);
-            });
-        }
+        MapOp::Contains(names) => return replies::contains(map, &names, verb, reply),
         MapOp::Count => count(reply, verb, map.len()),
-        MapOp::Keys => {
-            reply.object(verb, |o| {
-                o.array("keys", map.entries().map(Entry::key_json)).st(Status::Ok);
-            });
-        }
+        MapOp::Keys => return replies::keys(map, verb, reply),
     }
+    Ran::Replied
 }
 
 /// The `SH_INFO` reply for a well-formed token.
