@@ -232,6 +232,102 @@ fn an_edit_whose_key_changed_meanwhile_is_computed_again() {
     assert!(store.kv.get("k").is_none());
 }
 
+/// A `KV_LOAD` read off the loop: `keys` in that order, each set to
+/// `value`, as the save thread hands it over.
+fn kv_load(keys: &[String], value: &str) -> crate::store::Done {
+    let mut map = crate::store::KeyMap::new();
+    for key in keys {
+        map.set(key, value);
+    }
+    let loaded = crate::store::Loaded::Kv { map, read: keys.len() };
+    crate::store::Done {
+        verb: Verb::KvLoad,
+        name: "n".into(),
+        outcome: crate::store::Outcome::Loaded(Ok((loaded, std::time::Duration::ZERO))),
+        unix_ms: 0,
+    }
+}
+
+/// Runs `store`'s steps until the load merging has taken effect; returns
+/// the id its reply came with.
+fn until_in_effect(store: &mut Store) -> Option<JobId> {
+    let mut out = Vec::new();
+    for _ in 0..100 {
+        store.work();
+        if let Some(id) = store.take_applied(&mut Reply::new(&mut out, Protocol::V07)) {
+            return Some(id);
+        }
+    }
+    None
+}
+
+#[test]
+fn an_edit_beside_a_load_merging_is_stored_only_over_the_entry_the_store_shows() {
+    use crate::store::{LOAD_MERGE_KEYS_PER_STEP, Merging};
+    let big = |n: usize| format!("[{}]", vec!["1"; n].join(","));
+    let value = |store: &Store, key: &str| store.kv.get(key).map(|e| e.value_json().len());
+    let appended = |n: usize| big(n).len() + 2;
+    let mut store = store();
+    let shared: Vec<String> = (0..LOAD_MERGE_KEYS_PER_STEP * 2).map(|i| format!("k{i}")).collect();
+    for key in &shared {
+        store.kv.set(key, "0");
+    }
+    store.kv.set("first", &big(40_000));
+    store.kv.set("last", &big(40_000));
+    let mut keys = vec!["first".to_string()];
+    keys.extend(shared.iter().cloned());
+    keys.push("last".into());
+    let now = Instant::now();
+    let mut out = Vec::new();
+
+    // Finished while the load is checked: the store still shows the entry
+    // the edit was computed from, so it is stored, and the load, taking
+    // effect after it, sets the key as it would have after the edit.
+    let (id, job) = queued_append(&mut store, "last", &mut out);
+    let load = kv_load(&keys, &big(50_000));
+    assert_eq!(store.finish(99, load, now, &mut Reply::new(&mut Vec::new(), Protocol::V07)), Finished::Merging);
+    assert_eq!(store.kv.merging(), Merging::Checking);
+    assert_eq!(store.finish(id, run(job), now, &mut Reply::new(&mut out, Protocol::V07)), Finished::Replied);
+    assert_eq!(String::from_utf8(std::mem::take(&mut out)).unwrap(), r#"{"KV_ARR_APPEND_RSP":{"st":1}}"#);
+    assert_eq!(value(&store, "last"), Some(appended(40_000)));
+    assert_eq!(until_in_effect(&mut store), Some(99));
+    while store.has_queued_jobs() {
+        store.work();
+    }
+    assert_eq!(value(&store, "last"), Some(big(50_000).len()), "the load came after the edit");
+
+    // Asked before the next load takes effect, finished after: the store
+    // shows the loaded entry (not moved in yet), so the edit is computed
+    // again from it, and what is moved in later does not undo it.
+    let (last, job_last) = queued_append(&mut store, "last", &mut out);
+    let load = kv_load(&keys, &big(60_000));
+    assert_eq!(store.finish(98, load, now, &mut Reply::new(&mut Vec::new(), Protocol::V07)), Finished::Merging);
+    assert_eq!(until_in_effect(&mut store), Some(98));
+    assert_eq!(store.kv.merging(), Merging::Applying);
+    // Asked while the load is moved in, of a key still to be moved: the
+    // step that moves it in moves the same entry, which the edit was
+    // computed from.
+    let (first, job_first) = queued_append(&mut store, "first", &mut out);
+    assert_eq!(store.finish(last, run(job_last), now, &mut Reply::new(&mut out, Protocol::V07)), Finished::Requeued);
+    assert!(out.is_empty(), "no reply yet");
+    store.work();
+    assert_eq!(store.kv.merging(), Merging::Applying, "\"last\" is still to be moved in");
+    assert_eq!(store.finish(first, run(job_first), now, &mut Reply::new(&mut out, Protocol::V07)), Finished::Replied);
+    assert_eq!(value(&store, "first"), Some(appended(60_000)));
+    let (again, job) = store.next_job().expect("the edit of \"last\", queued again");
+    assert_eq!(again, last);
+    assert_eq!(store.finish(last, run(job), now, &mut Reply::new(&mut out, Protocol::V07)), Finished::Replied);
+    assert_eq!(String::from_utf8(out).unwrap(), r#"{"KV_ARR_APPEND_RSP":{"st":1}}"#.repeat(2));
+    assert_eq!(store.kv.merging(), Merging::Applying);
+    while store.has_queued_jobs() {
+        store.work();
+    }
+    assert_eq!(store.kv.merging(), Merging::Done);
+    assert_eq!(value(&store, "first"), Some(appended(60_000)));
+    assert_eq!(value(&store, "last"), Some(appended(60_000)), "the step moving \"last\" in kept the edit");
+    assert_eq!(store.kv.len(), shared.len() + 2);
+}
+
 #[test]
 fn a_find_job_searches_the_map_as_it_was_when_asked() {
     let mut store = store();
