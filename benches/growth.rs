@@ -12,6 +12,12 @@
 //!   overwrites, while a client keeps sending 64 requests per turn (a
 //!   `KV_GET`, a `KV_SET` and a `KV_COUNT` in turn; `load BASE LOADED 0`
 //!   for none); turns run until the merge is done.
+//! - `session-saves`: 1,000,000 sessions of one key each, then an
+//!   `SH_SAVE` of every session (its snapshot taken as the loop takes it,
+//!   until the job is ready), `SH_END_ALL`, and an `SH_LOAD` of what the
+//!   save holds (read off the loop, as the save thread does), turns running
+//!   until it is answered; a client sends 64 `SH_GET`s and `SH_SET`s of
+//!   random sessions per turn all along (`session-saves N 0` for none).
 //!
 //! Every request and every turn is timed: requests on the wall clock, turns
 //! on the thread's CPU clock (what the turn cost) and the wall clock (what a
@@ -24,15 +30,15 @@
 //! `valgrind --tool=callgrind --toggle-collect=growth::measured`; and
 //! `memory N` prints the heap the store's key map takes per key at `N` keys.
 //!
-//! Run with `cargo bench --bench growth` (all three scenarios), or
-//! `cargo bench --bench growth -- grow|sessions|load|ops|memory [N]`.
+//! Run with `cargo bench --bench growth` (the first four scenarios), or
+//! `cargo bench --bench growth -- grow|sessions|load|session-saves|ops|memory [N]`.
 //! `GROWTH_TRACE=1` also prints each turn over 1 ms of CPU as it happens.
 
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use ndb::internals::protocol::{Protocol, Reply, Verb, decode};
-use ndb::internals::store::{Done, Finished, KeyMap, Loaded, Merging, Outcome, ServerInfo, Store};
+use ndb::internals::store::{Done, Finished, KeyMap, Loaded, Merging, Outcome, ServerInfo, Snapshot, Store, Work};
 
 mod common;
 
@@ -233,6 +239,96 @@ fn load(base: u64, loaded: u64, per_turn: usize) {
     assert!((0..base / 2 + loaded).all(|key| store.kv().contains(&format!("key:{key:012}"))));
 }
 
+/// A session's token from an `SH_NEW` reply.
+fn token_of(reply: &[u8]) -> u64 {
+    let text = std::str::from_utf8(reply).expect("UTF-8");
+    let at = text.find("\"tkn\":").expect("a token") + 6;
+    text[at..].trim_end_matches('}').parse().expect("a number")
+}
+
+/// Saves `n` sessions of one key each and loads them back, beside a client
+/// sending `per_turn` requests per turn.
+fn session_saves(n: usize, per_turn: usize) {
+    let now = Instant::now();
+    let mut store = Store::new(ServerInfo { persist_enabled: true, persist_path: "d".into() });
+    let mut out = Vec::new();
+    let mut tokens = Vec::with_capacity(n);
+    for _ in 0..n {
+        run(&mut store, r#"{"SH_NEW":{"expiry":{"duration":3600}}}"#, now, &mut out);
+        let token = token_of(&out);
+        run(&mut store, &format!(r#"{{"SH_SET":{{"keys":{{"k":"vvvvvvvvvvvvvvvv"}},"tkn":{token}}}}}"#), now, &mut out);
+        tokens.push(token);
+    }
+    let mut rng = common::Rng(0x9e37_79b9_7f4a_7c15);
+    let mut client = move |i: usize| {
+        let token = tokens[rng.below(tokens.len() as u64) as usize];
+        match i % 2 {
+            0 => format!(r#"{{"SH_GET":{{"keys":["k"],"tkn":{token}}}}}"#),
+            _ => format!(r#"{{"SH_SET":{{"keys":{{"k":"wwwwwwwwwwwwwwww"}},"tkn":{token}}}}}"#),
+        }
+    };
+    let mut count = 0;
+    let mut requests = |count: &mut usize| {
+        let batch: Vec<String> = (0..per_turn).map(|i| client(*count + i)).collect();
+        *count += per_turn;
+        batch
+    };
+
+    // The save: the request, then a step per turn until the job is ready.
+    let mut turns = Turns::new();
+    run(&mut store, r#"{"SH_SAVE":{"name":"n"}}"#, now, &mut out);
+    let mut job = None;
+    while job.is_none() {
+        let batch = requests(&mut count);
+        turns.turn(|time| {
+            for request in &batch {
+                time(&mut || run(&mut store, request, now, &mut out));
+            }
+            job = store.next_job();
+            store.work();
+        });
+    }
+    let Some((_, job)) = job else { unreachable!() };
+    let Work::Save(Snapshot::Sessions(records)) = job.work else { panic!("a session save") };
+    assert_eq!(records.len(), n);
+    turns.print(&format!(
+        "SH_SAVE of {n} sessions of one key beside {per_turn} requests per turn: snapshot ready after {} turns",
+        turns.cpu.len()
+    ));
+
+    // The load, into a store whose sessions have ended.
+    run(&mut store, r#"{"SH_END_ALL":{}}"#, now, &mut out);
+    let done = Done {
+        verb: Verb::ShLoad,
+        name: "n".into(),
+        outcome: Outcome::Loaded(Ok((Loaded::Sessions(records), Duration::ZERO))),
+        unix_ms: 0,
+    };
+    let mut turns = Turns::new();
+    let mut done = Some(done);
+    let mut answered = false;
+    while !answered {
+        let batch = requests(&mut count);
+        turns.turn(|time| {
+            for request in &batch {
+                time(&mut || run(&mut store, request, now, &mut out));
+            }
+            if let Some(done) = done.take() {
+                out.clear();
+                answered = store.finish(2, done, now, &mut Reply::new(&mut out, Protocol::V07)) == Finished::Replied;
+            }
+            store.work();
+            out.clear();
+            answered |= store.take_applied(&mut Reply::new(&mut out, Protocol::V07)).is_some();
+        });
+    }
+    assert_eq!(store.session_count(), n);
+    turns.print(&format!(
+        "SH_LOAD of {n} sessions of one key beside {per_turn} requests per turn: answered after {} turns",
+        turns.cpu.len()
+    ));
+}
+
 /// The requests whose instructions `ops` counts.
 #[inline(never)]
 fn measured(store: &mut Store, requests: &[String], now: Instant, out: &mut Vec<u8>) {
@@ -297,12 +393,16 @@ fn main() {
             args.get(2).and_then(|n| n.parse().ok()).unwrap_or(4_000_000),
             args.get(3).and_then(|n| n.parse().ok()).unwrap_or(TURN),
         ),
+        Some("session-saves") => {
+            session_saves(n(1_000_000) as usize, args.get(2).and_then(|n| n.parse().ok()).unwrap_or(TURN))
+        }
         Some("ops") => ops(args.get(1).is_some_and(|a| a == "get")),
         Some("memory") => memory(n(1_000_000)),
         _ => {
             grow(10_000_000);
             sessions(2_000_000);
             load(1_000_000, 4_000_000, TURN);
+            session_saves(1_000_000, TURN);
         }
     }
 }
