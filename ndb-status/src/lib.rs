@@ -98,6 +98,10 @@ pub enum Status {
     /// 203 (ndb only): a search off the loop ran past its time limit.
     /// Nothing changed.
     TimedOut,
+    /// 204 (ndb only): the command would add data past a limit on what the
+    /// server holds (a key map's or the session table's capacity).
+    /// Nothing changed.
+    OutOfMemory,
     /// 1000: an unexpected failure inside a command.
     Unknown,
 }
@@ -132,6 +136,7 @@ impl Status {
             Status::Busy => 201,
             Status::OverBudget => 202,
             Status::TimedOut => 203,
+            Status::OutOfMemory => 204,
             Status::Unknown => 1000,
         }
     }
@@ -161,6 +166,7 @@ impl Status {
             Status::Busy => "Busy",
             Status::OverBudget => "OverBudget",
             Status::TimedOut => "TimedOut",
+            Status::OutOfMemory => "OutOfMemory",
             Status::Unknown => "Unknown",
         }
     }
@@ -172,7 +178,7 @@ impl Status {
 }
 
 /// Every status, for reverse lookups.
-const ALL: [Status; 23] = [
+const ALL: [Status; 24] = [
     Status::Ok,
     Status::OpCodeInvalid,
     Status::JsonInvalid,
@@ -195,6 +201,7 @@ const ALL: [Status; 23] = [
     Status::Busy,
     Status::OverBudget,
     Status::TimedOut,
+    Status::OutOfMemory,
     Status::Unknown,
 ];
 
@@ -228,5 +235,6 @@ mod tests {
             }
         }
         assert_eq!(Status::from_code(7, Protocol::V07), None);
+        assert_eq!(Status::from_code(204, Protocol::V09), Some(Status::OutOfMemory));
     }
 }
