@@ -146,7 +146,7 @@ fn grow(n: u64) {
             for request in &requests {
                 time(&mut || run(&mut store, request, now, &mut out));
             }
-            store.work();
+            store.work(now);
         });
     }
     assert_eq!(store.kv().len() as u64, n);
@@ -170,7 +170,7 @@ fn sessions(n: usize) {
             for _ in 0..batch {
                 time(&mut || run(&mut store, request, now, &mut out));
             }
-            store.work();
+            store.work(now);
         });
     }
     assert_eq!(store.session_count(), n);
@@ -219,7 +219,7 @@ fn load(base: u64, loaded: u64, per_turn: usize) {
                 out.clear();
                 finished = Some(store.finish(1, done, now, &mut Reply::new(&mut out, Protocol::V07)));
             }
-            store.work();
+            store.work(now);
             out.clear();
             if store.take_applied(&mut Reply::new(&mut out, Protocol::V07)).is_some() {
                 in_effect = Some((turn, started.elapsed()));
@@ -285,7 +285,7 @@ fn session_saves(n: usize, per_turn: usize) {
                 time(&mut || run(&mut store, request, now, &mut out));
             }
             job = store.next_job();
-            store.work();
+            store.work(now);
         });
     }
     let Some((_, job)) = job else { unreachable!() };
@@ -317,7 +317,7 @@ fn session_saves(n: usize, per_turn: usize) {
                 out.clear();
                 answered = store.finish(2, done, now, &mut Reply::new(&mut out, Protocol::V07)) == Finished::Replied;
             }
-            store.work();
+            store.work(now);
             out.clear();
             answered |= store.take_applied(&mut Reply::new(&mut out, Protocol::V07)).is_some();
         });
@@ -371,7 +371,7 @@ fn memory(n: u64) {
         run(&mut store, request, now, &mut out);
     }
     while store.kv().is_resizing() {
-        store.work();
+        store.work(now);
     }
     let after = rss();
     let bytes = store.kv().table_bytes();

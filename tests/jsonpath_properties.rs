@@ -108,7 +108,7 @@ fn call(store: &mut Store, text: &str) -> String {
                 let done = ndb::internals::persist::run(std::path::Path::new("/nonexistent/ndb-properties"), job);
                 store.finish(id, done, now, &mut Reply::new(&mut out, Protocol::V07));
             }
-            store.work();
+            store.work(now);
             store.take_applied(&mut Reply::new(&mut out, Protocol::V07));
         }
     }

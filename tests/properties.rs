@@ -190,7 +190,7 @@ proptest! {
                         let done = ndb::internals::persist::run(std::path::Path::new("/nonexistent/ndb-properties"), job);
                         store.finish(id, done, now, &mut Reply::new(&mut out, protocol));
                     }
-                    store.work();
+                    store.work(now);
                     store.take_applied(&mut Reply::new(&mut out, protocol));
                 }
             }

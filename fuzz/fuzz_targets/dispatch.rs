@@ -44,7 +44,7 @@ fuzz_target!(|bytes: &[u8]| {
                     let done = ndb::internals::persist::run(std::path::Path::new("/nonexistent/ndb-fuzz"), job);
                     store.finish(id, done, now, &mut Reply::new(&mut out, protocol));
                 }
-                store.work();
+                store.work(now);
                 store.take_applied(&mut Reply::new(&mut out, protocol));
             }
         }

@@ -40,7 +40,7 @@ impl Server {
             while let Some((id, reply)) = self.store.next_reply(now) {
                 self.deliver_late(id, Late::Stream(Box::new(Pieces(reply))), now);
             }
-            self.store.work();
+            self.store.work(now);
             self.deliver_applied(now);
             if !self.store.has_queued_jobs() && self.worker.in_flight() == 0 {
                 return;
@@ -88,13 +88,15 @@ impl Server {
             .map_err(|source| Error::Load { name: name.to_owned(), source })?;
         for snapshot in [loaded.kv, loaded.sessions].into_iter().flatten() {
             let kind = snapshot.kind().as_str();
-            let applied = self.store.apply(snapshot, now);
-            log::info!(
-                "loaded the {kind} save {name:?} from {}: {} sessions, {} keys",
-                root.display(),
-                applied.sessions,
-                applied.keys
-            );
+            match self.store.apply(snapshot, now) {
+                Ok(applied) => log::info!(
+                    "loaded the {kind} save {name:?} from {}: {} sessions, {} keys",
+                    root.display(),
+                    applied.sessions,
+                    applied.keys
+                ),
+                Err(full) => log::error!("the {kind} save {name:?} in {} was not loaded: {full}", root.display()),
+            }
         }
         Ok(())
     }
@@ -112,7 +114,7 @@ impl Server {
         while let Some((id, done)) = self.worker.try_finished() {
             self.deliver(id, done, now);
         }
-        self.store.work();
+        self.store.work(now);
         self.deliver_applied(now);
     }
 

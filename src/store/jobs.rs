@@ -47,7 +47,7 @@ use crate::protocol::{Reply, Status, Verb};
 /// microseconds each, instead of one 8 ms stall.
 pub const SNAPSHOT_KEYS_PER_STEP: usize = 1024;
 
-pub use loads::LOAD_MERGE_KEYS_PER_STEP;
+pub use loads::{LOAD_MERGE_KEYS_PER_STEP, RESTORE_WORK_PER_STEP};
 
 /// What [`Store::finish`] did with a finished job.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -165,7 +165,11 @@ pub(super) struct Jobs {
     next_id: JobId,
     /// KV loads read and waiting to be merged in, or merging (the front).
     loads: VecDeque<loads::Merge>,
-    /// KV loads now in effect whose replies are not handed out yet.
+    /// Session loads read and waiting to be restored, or being restored
+    /// (the front).
+    restores: VecDeque<loads::Restoring>,
+    /// Loads now in effect (or refused) whose replies are not handed out
+    /// yet.
     answers: VecDeque<loads::Answer>,
 }
 
@@ -447,6 +451,10 @@ impl Store {
                 *front = Queued::Ready(Job { verb: *verb, name: std::mem::take(name), work });
             }
             Queued::SessionSnapshot { verb, name, since } => {
+                if !self.sessions.is_snapshotting() && !self.jobs.restores.is_empty() {
+                    // A save holds all of a session load or none of it.
+                    return None;
+                }
                 self.sessions.begin_snapshot(*since);
                 let records = self.sessions.snapshot_step(SNAPSHOT_KEYS_PER_STEP)?;
                 let work = Work::Save(Snapshot::Sessions(records));
@@ -476,35 +484,45 @@ impl Store {
         !self.jobs.queue.is_empty()
             || !self.lists.is_empty()
             || !self.jobs.loads.is_empty()
+            || !self.jobs.restores.is_empty()
             || !self.jobs.answers.is_empty()
     }
 
     /// Merges what a load read into the store at `since` (session-clock
     /// time), at once: top-level keys with set semantics (a key already
     /// present is overwritten in place), sessions only where the token is
-    /// not live. Loads still merging in steps are finished first.
+    /// not live. Loads of the same kind still applying in steps are
+    /// finished first.
     ///
     /// Loaded keys come as a map built off the loop: into an empty map (and
     /// no snapshot under way) it is moved in whole, at no cost to the loop;
     /// otherwise its entries are merged one by one (about 0.3 µs each; see
     /// [`Store::finish`] for the way that does not stop the loop).
-    pub(super) fn apply_loaded(&mut self, loaded: Loaded, since: Duration) -> Applied {
+    ///
+    /// # Errors
+    /// The limit the load would pass ([`Full`](super::Full)); nothing was
+    /// changed. A load at start-up never meets it: the store is empty, and
+    /// the save thread refuses files holding more than a map holds.
+    pub(super) fn apply_loaded(&mut self, loaded: Loaded, since: Duration) -> Result<Applied, super::Full> {
         match loaded {
             Loaded::Kv { map, read } => {
                 self.merge_loads(usize::MAX);
-                self.kv.begin_merge(map);
-                while self.kv.merge_step(usize::MAX) != Merging::Done {}
-                Applied { sessions: 0, keys: read }
-            }
-            Loaded::Sessions(records) => {
-                let mut applied = Applied::default();
-                for record in records {
-                    if let Some(keys) = self.sessions.restore(record, since) {
-                        applied.sessions += 1;
-                        applied.keys += keys;
+                if !self.kv.begin_merge(map) {
+                    return Err(super::Full::Keys);
+                }
+                loop {
+                    match self.kv.merge_step(usize::MAX) {
+                        Merging::Done => return Ok(Applied { sessions: 0, keys: read }),
+                        Merging::Refused => return Err(super::Full::Keys),
+                        Merging::Checking | Merging::Applying => {}
                     }
                 }
-                applied
+            }
+            Loaded::Sessions(records) => {
+                self.restore_sessions(usize::MAX, since);
+                let mut restore = self.sessions.begin_restore(records)?;
+                self.sessions.restore_step(&mut restore, usize::MAX, since);
+                Ok(Applied { sessions: restore.sessions, keys: restore.keys })
             }
         }
     }
@@ -514,8 +532,9 @@ impl Store {
     /// whether the reply is written ([`Finished::Replied`]) or comes later:
     /// an edit whose key changed while it was computed is queued again under
     /// the same id ([`Finished::Requeued`]: its reply comes from a later
-    /// call), and a KV load into a store that has keys, or behind a load
-    /// still merging, is merged in steps by [`Store::work`]
+    /// call), and a KV load into a store that has keys, or a session load
+    /// too large for one step, or either behind a load of its kind still
+    /// under way, is applied in steps by [`Store::work`]
     /// ([`Finished::Merging`]: its reply comes from [`Store::take_applied`]
     /// in the turn it takes effect). A host that runs no turns calls
     /// [`Store::work`] and [`Store::take_applied`] until
@@ -540,12 +559,13 @@ impl Store {
                 self.record_save(super::LastSave { name, status, unix_ms });
             }
             Outcome::Loaded(Ok((Loaded::Kv { map, read }, duration))) => {
-                return self.finish_kv_load(loads::Answer { id, verb, name, read, duration }, map, reply);
+                let applied = Applied { sessions: 0, keys: read };
+                let answer = loads::Answer { id, verb, name, applied, duration, refused: None };
+                return self.finish_kv_load(answer, map, reply);
             }
-            Outcome::Loaded(Ok((loaded, duration))) => {
-                let since = self.since(now);
-                let applied = self.apply_loaded(loaded, since);
-                load_reply(reply, verb, &name, Status::LoadComplete, applied, duration);
+            Outcome::Loaded(Ok((Loaded::Sessions(records), duration))) => {
+                let answer = loads::Answer { id, verb, name, applied: Applied::default(), duration, refused: None };
+                return self.finish_session_load(answer, records, now, reply);
             }
             Outcome::Loaded(Err(LoadFailure::NoSave(_))) => reply.object(verb, |o| {
                 o.str("name", &name).st(Status::LoadError);

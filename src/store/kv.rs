@@ -30,6 +30,7 @@
 //! in steps too, copy-on-write in between (`kv/snapshot.rs`).
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::mem;
 use std::sync::{Arc, OnceLock};
@@ -41,6 +42,11 @@ mod snapshot;
 
 #[cfg(test)]
 mod tests;
+
+/// The most keys one map holds: 4,294,967,295 (positions are 32-bit).
+/// Hundreds of GiB of memory run out before it; a command that would pass
+/// it is refused before it changes anything (status 204).
+pub const MAX_KEYS: usize = table::MAX_LEN;
 
 /// The hash builder of every key map: SipHash-1-3 from the standard
 /// library, keyed once per process (one random key, drawn on first use),
@@ -228,14 +234,14 @@ impl Keys {
     }
 
     /// Stores `entry`: in place of the same key, or appended. Returns
-    /// whether it was appended.
-    fn set(&mut self, hash: u32, entry: Entry) -> bool {
+    /// whether it was appended, or `None` if it is new and the table full.
+    fn set(&mut self, hash: u32, entry: Entry) -> Option<bool> {
         match self.find(hash, entry.escaped_key()) {
             Some(i) => {
                 self.set_value(i, entry);
-                false
+                Some(false)
             }
-            None => self.push(KvSlot::new(entry, hash)),
+            None => self.push(KvSlot::new(entry, hash)).then_some(true),
         }
     }
 
@@ -249,7 +255,7 @@ impl Keys {
     }
 
     /// Appends a key that is not stored; returns whether it was stored
-    /// (see [`table::MAX_LEN`]).
+    /// (see [`MAX_KEYS`]).
     fn push(&mut self, slot: KvSlot) -> bool {
         self.table.push(slot).is_some()
     }
@@ -312,6 +318,11 @@ pub enum Merging {
     Applying,
     /// No merge is under way.
     Done,
+    /// Said once, by the [`KeyMap::merge_step`] that ended the check: the
+    /// map's keys and the loaded ones not among them would pass
+    /// [`MAX_KEYS`], so the merge was dropped and the map is as if the load
+    /// had never been asked for. No merge is under way any more.
+    Refused,
 }
 
 impl KeyMap {
@@ -321,15 +332,16 @@ impl KeyMap {
     }
 
     /// Stores `value` (valid JSON text) under `key`, overwriting in place if
-    /// the key exists.
-    pub fn set(&mut self, key: &str, value: &str) {
+    /// the key exists. Returns whether it was stored: `false` only for a new
+    /// key while the map holds [`MAX_KEYS`] (see [`KeyMap::fits`]).
+    pub fn set(&mut self, key: &str, value: &str) -> bool {
         let key = escaped(key);
         let hash = hash_key(&key);
-        self.put(hash, Entry::from_parts(&key, value.as_bytes()));
+        self.put(hash, Entry::from_parts(&key, value.as_bytes()))
     }
 
     /// Stores `value` under `key` only if `key` is absent; returns whether it
-    /// was stored.
+    /// was stored (`false` too for a new key while the map is full).
     pub fn add(&mut self, key: &str, value: &str) -> bool {
         let key = escaped(key);
         let hash = hash_key(&key);
@@ -342,17 +354,41 @@ impl KeyMap {
         self.keys.push(KvSlot::new(Entry::from_parts(&key, value.as_bytes()), hash))
     }
 
-    /// Inserts an entry made elsewhere (a load), overwriting in place.
-    pub fn set_entry(&mut self, entry: Entry) {
+    /// Inserts an entry made elsewhere (a load, an edit), overwriting in
+    /// place; returns whether it was stored (as [`KeyMap::set`]).
+    pub fn set_entry(&mut self, entry: Entry) -> bool {
         let hash = hash_key(entry.escaped_key());
-        self.put(hash, entry);
+        self.put(hash, entry)
     }
 
-    fn put(&mut self, hash: u32, entry: Entry) {
+    fn put(&mut self, hash: u32, entry: Entry) -> bool {
         match self.merge.as_deref_mut() {
             Some(merge) => merge.set(&mut self.keys, hash, entry),
-            None => drop(self.keys.set(hash, entry)),
+            None => self.keys.set(hash, entry).is_some(),
         }
+    }
+
+    /// How many more keys the map can take: [`MAX_KEYS`] in all.
+    pub fn room(&self) -> usize {
+        table::max_len().saturating_sub(self.len())
+    }
+
+    /// Whether setting or adding every one of `keys` fits in the map: the
+    /// keys it does not hold, each counted once, are at most
+    /// [`KeyMap::room`]. Looks keys up only when the map is within
+    /// `keys.len()` of full, so a command far from the limit pays nothing.
+    pub fn fits<'a>(&self, keys: impl ExactSizeIterator<Item = &'a str>) -> bool {
+        let room = self.room();
+        if keys.len() <= room {
+            return true;
+        }
+        let mut new = HashSet::new();
+        for key in keys {
+            if !self.contains(key) && new.insert(key) && new.len() > room {
+                return false;
+            }
+        }
+        true
     }
 
     /// The entry of `key`.
@@ -490,20 +526,29 @@ impl KeyMap {
     /// [`KeyMap::merge_step`] while the map keeps serving (see
     /// `kv/merge.rs` for what it reads as meanwhile). Into an empty map with
     /// no snapshot under way `loaded` is moved whole, at once. A merge
-    /// already under way is finished first, at once.
-    pub fn begin_merge(&mut self, mut loaded: KeyMap) {
-        while self.merge_step(usize::MAX) != Merging::Done {}
-        while loaded.merge_step(usize::MAX) != Merging::Done {}
+    /// already under way is finished first, at once. Returns `false`,
+    /// changing nothing, when `loaded` holds more keys than a map may
+    /// ([`MAX_KEYS`]); one that fits alone but not with the map's keys is
+    /// refused when its check ends ([`Merging::Refused`]).
+    pub fn begin_merge(&mut self, mut loaded: KeyMap) -> bool {
+        while !matches!(self.merge_step(usize::MAX), Merging::Done | Merging::Refused) {}
+        while !matches!(loaded.merge_step(usize::MAX), Merging::Done | Merging::Refused) {}
+        if loaded.len() > table::max_len() {
+            let allocations = loaded.len();
+            super::reclaim::free(loaded, allocations);
+            return false;
+        }
         let table = mem::take(&mut loaded.keys.table);
         drop(loaded);
         if table.is_empty() {
-            return;
+            return true;
         }
         if self.keys.table.is_empty() && self.keys.pending.is_none() {
             self.keys.table = table;
-            return;
+            return true;
         }
         self.merge = Some(Box::new(merge::Merge::new(table)));
+        true
     }
 
     /// Does up to `n` keys' worth more of the merge begun by
@@ -511,14 +556,18 @@ impl KeyMap {
     /// has come.
     pub fn merge_step(&mut self, n: usize) -> Merging {
         let Some(merge) = self.merge.as_deref_mut() else { return Merging::Done };
-        if !merge.step(&mut self.keys, n) {
-            return if merge.is_applying() { Merging::Applying } else { Merging::Checking };
-        }
+        let refused = match merge.step(&mut self.keys, n) {
+            merge::Step::More => {
+                return if merge.is_applying() { Merging::Applying } else { Merging::Checking };
+            }
+            merge::Step::Done => false,
+            merge::Step::Full => true,
+        };
         if let Some(merge) = self.merge.take() {
             let allocations = merge.allocations();
             super::reclaim::free(merge, allocations);
         }
-        Merging::Done
+        if refused { Merging::Refused } else { Merging::Done }
     }
 
     /// How far a merge has come ([`Merging::Done`] when none is under way).

@@ -44,8 +44,13 @@
 //! slots to above `n`). So a resize never has to be finished at once; the
 //! owner may move more on idle turns.
 //!
-//! Positions are `u32`: a table holds at most [`MAX_LEN`] slots.
+//! Positions are `u32`: a table holds at most [`MAX_LEN`] slots. Past it
+//! [`Table::push`] stores nothing and says so; the store refuses a command
+//! that would need more (status 204) before changing anything, so that
+//! nothing is acknowledged that was not stored.
 
+#[cfg(any(test, feature = "internals"))]
+use std::cell::Cell;
 use std::iter::{Chain, Flatten};
 use std::{mem, slice};
 
@@ -70,6 +75,52 @@ pub(super) const NONE: u32 = u32::MAX;
 /// one. About 4.3 billion, past what any map fits in memory (at 24 bytes a
 /// slot plus the key itself, hundreds of GiB).
 pub(super) const MAX_LEN: usize = NONE as usize;
+
+/// The most slots a table made or grown on this thread holds: [`MAX_LEN`],
+/// unless a test lowered it for the thread ([`lower_max_len`]).
+#[inline]
+pub(super) fn max_len() -> usize {
+    #[cfg(any(test, feature = "internals"))]
+    {
+        LOWERED_MAX_LEN.with(Cell::get)
+    }
+    #[cfg(not(any(test, feature = "internals")))]
+    {
+        MAX_LEN
+    }
+}
+
+#[cfg(any(test, feature = "internals"))]
+thread_local! {
+    /// [`max_len`] on this thread.
+    static LOWERED_MAX_LEN: Cell<usize> = const { Cell::new(MAX_LEN) };
+}
+
+/// Lowers the capacity of every key map and of the session table used on
+/// the calling thread to `limit` slots (at most [`MAX_LEN`]) until the
+/// guard it returns is dropped, so that tests can reach it with a few
+/// keys. For the workspace's tests only (feature `internals`): a server
+/// never calls it.
+#[cfg(any(test, feature = "internals"))]
+pub fn lower_max_len(limit: usize) -> LoweredMaxLen {
+    let before = LOWERED_MAX_LEN.with(|max| max.replace(limit.min(MAX_LEN)));
+    LoweredMaxLen { before }
+}
+
+/// Restores the capacity [`lower_max_len`] lowered when dropped.
+#[cfg(any(test, feature = "internals"))]
+#[derive(Debug)]
+#[must_use = "the capacity is restored when the guard is dropped"]
+pub struct LoweredMaxLen {
+    before: usize,
+}
+
+#[cfg(any(test, feature = "internals"))]
+impl Drop for LoweredMaxLen {
+    fn drop(&mut self) {
+        LOWERED_MAX_LEN.with(|max| max.set(self.before));
+    }
+}
 
 /// Slots per chunk, as a power of two: 4,096. Large enough that a map of ten
 /// million keys has only about 2,400 chunks (the `Vec` of chunk pointers
@@ -204,10 +255,10 @@ impl<S: Slot> Table<S> {
     }
 
     /// Appends `slot` at position `len` and indexes it; returns its
-    /// position, or `None` (and drops it) if the table holds [`MAX_LEN`]
+    /// position, or `None` (and drops it) if the table holds [`max_len`]
     /// slots already. The caller makes sure its key is not stored yet.
     pub(super) fn push(&mut self, slot: S) -> Option<usize> {
-        if self.len() >= MAX_LEN {
+        if self.len() >= max_len() {
             return None;
         }
         if self.heads.is_empty() && self.old.is_none() {
@@ -329,12 +380,6 @@ impl<S: Slot> Table<S> {
     /// Slots in position order.
     pub(super) fn iter(&self) -> Iter<'_, S> {
         Counted { inner: self.first.iter().chain(self.rest.iter().flatten()), left: self.len() }
-    }
-
-    /// Slots in position order, to change anything but their hash and link.
-    pub(super) fn iter_mut(&mut self) -> impl ExactSizeIterator<Item = &mut S> {
-        let left = self.len();
-        Counted { inner: self.first.iter_mut().chain(self.rest.iter_mut().flatten()), left }
     }
 
     /// The slots at positions `start..end` (clamped to `len`), as the

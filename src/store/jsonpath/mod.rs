@@ -332,7 +332,9 @@ impl Store {
         }
         let count = result.map(|(count, new)| {
             if let Some(new) = new {
-                self.kv.set_entry(new);
+                // Over a key the store holds (looked up above): never refused.
+                let stored = self.kv.set_entry(new);
+                debug_assert!(stored, "an edit replaces a key held");
             }
             count
         });

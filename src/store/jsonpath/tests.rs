@@ -30,7 +30,7 @@ fn call(store: &mut Store, request: &str) -> (String, bool) {
                         let done = crate::persist::run(std::path::Path::new("/nonexistent/ndb-tests"), job);
                         store.finish(id, done, now, &mut reply);
                     }
-                    store.work();
+                    store.work(now);
                     store.take_applied(&mut reply);
                 }
             }
@@ -253,7 +253,7 @@ fn kv_load(keys: &[String], value: &str) -> crate::store::Done {
 fn until_in_effect(store: &mut Store) -> Option<JobId> {
     let mut out = Vec::new();
     for _ in 0..100 {
-        store.work();
+        store.work(Instant::now());
         if let Some(id) = store.take_applied(&mut Reply::new(&mut out, Protocol::V07)) {
             return Some(id);
         }
@@ -292,7 +292,7 @@ fn an_edit_beside_a_load_merging_is_stored_only_over_the_entry_the_store_shows()
     assert_eq!(value(&store, "last"), Some(appended(40_000)));
     assert_eq!(until_in_effect(&mut store), Some(99));
     while store.has_queued_jobs() {
-        store.work();
+        store.work(Instant::now());
     }
     assert_eq!(value(&store, "last"), Some(big(50_000).len()), "the load came after the edit");
 
@@ -310,7 +310,7 @@ fn an_edit_beside_a_load_merging_is_stored_only_over_the_entry_the_store_shows()
     let (first, job_first) = queued_append(&mut store, "first", &mut out);
     assert_eq!(store.finish(last, run(job_last), now, &mut Reply::new(&mut out, Protocol::V07)), Finished::Requeued);
     assert!(out.is_empty(), "no reply yet");
-    store.work();
+    store.work(now);
     assert_eq!(store.kv.merging(), Merging::Applying, "\"last\" is still to be moved in");
     assert_eq!(store.finish(first, run(job_first), now, &mut Reply::new(&mut out, Protocol::V07)), Finished::Replied);
     assert_eq!(value(&store, "first"), Some(appended(60_000)));
@@ -320,7 +320,7 @@ fn an_edit_beside_a_load_merging_is_stored_only_over_the_entry_the_store_shows()
     assert_eq!(String::from_utf8(out).unwrap(), r#"{"KV_ARR_APPEND_RSP":{"st":1}}"#.repeat(2));
     assert_eq!(store.kv.merging(), Merging::Applying);
     while store.has_queued_jobs() {
-        store.work();
+        store.work(Instant::now());
     }
     assert_eq!(store.kv.merging(), Merging::Done);
     assert_eq!(value(&store, "first"), Some(appended(60_000)));

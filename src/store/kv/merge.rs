@@ -30,6 +30,15 @@
 //!    - clearing drops the rest of the load with everything else;
 //!    - the count is the map's plus the new keys still to be moved.
 //!
+//! **Capacity.** When the check ends, the map's keys plus the new ones must
+//! fit in [`MAX_KEYS`](super::MAX_KEYS): otherwise the merge is dropped,
+//! the map unchanged, and the load refused (204). While applying, the view
+//! counts its keys as the map does, so a command refused past the limit is
+//! refused on the view; a key the view gains past the loaded map's own
+//! capacity goes straight into the map (ahead of the new keys still to be
+//! moved: the only place the order can differ from a load done at once,
+//! after billions of keys added and removed during one merge).
+//!
 //! Positions of the loaded map never move (it is only appended to); a key
 //! moved in or dropped leaves an empty `blank` entry behind, and the whole
 //! loaded map is freed off the loop when the merge ends. A key dropped by a
@@ -45,7 +54,19 @@
 
 use std::mem;
 
-use super::{Entry, KvSlot, Table};
+use super::{Entry, KvSlot, Table, table};
+
+/// What a [`Merge::step`] left.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Step {
+    /// More to do.
+    More,
+    /// The merge is complete.
+    Done,
+    /// The check found the map's keys and the new ones would not fit: the
+    /// merge is to be dropped, the map unchanged.
+    Full,
+}
 
 /// A load being merged (see the module docs).
 #[derive(Clone)]
@@ -121,9 +142,9 @@ impl Merge {
         self.loaded.heap_bytes() + self.new.heap_bytes() + self.shared.heap_bytes()
     }
 
-    /// Does up to `n` positions' worth of checking, then of applying;
-    /// returns whether the merge is complete.
-    pub(super) fn step(&mut self, keys: &mut super::Keys, n: usize) -> bool {
+    /// Does up to `n` positions' worth of checking, then of applying; says
+    /// what is left.
+    pub(super) fn step(&mut self, keys: &mut super::Keys, n: usize) -> Step {
         let mut budget = n;
         if !self.applying {
             let stop = self.next.saturating_add(budget).min(self.loaded.len());
@@ -139,14 +160,17 @@ impl Merge {
             budget -= stop - self.next;
             self.next = stop;
             if self.next < self.loaded.len() {
-                return false;
+                return Step::More;
+            }
+            if keys.table.len().saturating_add(self.new_count) > table::max_len() {
+                return Step::Full;
             }
             self.applying = true;
             self.next = 0;
             if keys.table.is_empty() && keys.pending.is_none() {
                 // Every loaded key is new: the loaded map becomes the map.
                 keys.table = mem::take(&mut self.loaded);
-                return true;
+                return Step::Done;
             }
         }
         while budget > 0 && self.next < self.loaded.len() {
@@ -169,7 +193,7 @@ impl Merge {
                 }
             }
         }
-        self.next >= self.loaded.len()
+        if self.next >= self.loaded.len() { Step::Done } else { Step::More }
     }
 
     /// The map was cleared: while checking, the load is still to apply, to
@@ -223,22 +247,28 @@ impl Merge {
         keys.entry(hash, escaped)
     }
 
-    /// Sets `entry` in the map's view.
-    pub(super) fn set(&mut self, keys: &mut super::Keys, hash: u32, entry: Entry) {
+    /// Sets `entry` in the map's view; returns whether it was stored
+    /// (`false` for a new key while the view holds [`MAX_KEYS`](super::MAX_KEYS)).
+    pub(super) fn set(&mut self, keys: &mut super::Keys, hash: u32, entry: Entry) -> bool {
         if !self.applying {
             if keys.find(hash, entry.escaped_key()).is_none() {
+                if keys.table.len() >= table::max_len() {
+                    return false;
+                }
                 self.membership(hash, entry.escaped_key(), true);
             }
-            keys.set(hash, entry);
-            return;
+            return keys.set(hash, entry).is_some();
         }
         if let Some(slot) = self.find(hash, entry.escaped_key()).and_then(|p| self.loaded.get_mut(p)) {
             slot.entry = entry;
-            return;
+            return true;
         }
         match keys.find(hash, entry.escaped_key()) {
-            Some(i) => keys.set_value(i, entry),
-            None => drop(self.append(hash, entry)),
+            Some(i) => {
+                keys.set_value(i, entry);
+                true
+            }
+            None => self.append(keys, hash, entry),
         }
     }
 
@@ -250,14 +280,25 @@ impl Merge {
         }
         let entry = Entry::from_parts(escaped, value);
         if self.applying {
-            return self.append(hash, entry);
+            return self.append(keys, hash, entry);
+        }
+        if !keys.push(KvSlot::new(entry, hash)) {
+            return false;
         }
         self.membership(hash, escaped, true);
-        keys.push(KvSlot::new(entry, hash))
+        true
     }
 
-    /// Appends a key in neither map to the view: after the new keys.
-    fn append(&mut self, hash: u32, entry: Entry) -> bool {
+    /// Appends a key in neither map to the view, after the new keys; returns
+    /// whether it was stored (see the module docs on capacity).
+    fn append(&mut self, keys: &mut super::Keys, hash: u32, entry: Entry) -> bool {
+        if keys.table.len() + self.new_count >= table::max_len() {
+            return false;
+        }
+        if self.loaded.len() >= table::max_len() {
+            // The loaded map's positions are used up: into the map itself.
+            return keys.push(KvSlot::new(entry, hash));
+        }
         let Some(p) = self.loaded.push(KvSlot::new(entry, hash)) else { return false };
         self.new.set(p);
         self.new_count += 1;

@@ -163,7 +163,7 @@ mod model {
 
     fn apply(map: &mut KeyMap, op: &Op) {
         match *op {
-            Op::Set(k, v) => map.set(&format!("k{k}"), &v.to_string()),
+            Op::Set(k, v) => drop(map.set(&format!("k{k}"), &v.to_string())),
             Op::Add(k, v) => drop(map.add(&format!("k{k}"), &v.to_string())),
             Op::Remove(k) => drop(map.remove(&format!("k{k}"))),
             Op::Clear => drop(map.clear()),
