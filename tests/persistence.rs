@@ -401,3 +401,46 @@ fn a_load_into_a_store_with_keys_takes_effect_at_once_for_every_client() {
     let expected: Vec<String> = (N / 2..N / 2 + N).chain(0..N / 2).map(|i| format!("k{i}")).collect();
     assert_eq!(keys, expected);
 }
+
+#[test]
+fn a_large_session_load_lets_other_clients_in_and_answers_after_its_last_session() {
+    // Enough sessions for the load to take several turns
+    // (ndb::internals::store::RESTORE_WORK_PER_STEP a turn).
+    const N: u64 = 6 * ndb::internals::store::RESTORE_WORK_PER_STEP as u64;
+    let dir = TempDir::new("session-load-steps");
+    let mut host = common::VirtualHost::start(common::config().persist(true, dir.path()));
+    let mut loader = host.open();
+    let info_all = r#"{"SH_INFO_ALL":{}}"#;
+    let total = |reply: &Value| reply["SH_INFO_ALL_RSP"]["totalSessions"].as_u64().expect("a count");
+    for _ in 0..N {
+        loader.send(r#"{"SH_NEW":{}}"#);
+    }
+    for _ in 0..N {
+        assert!(host.text(&mut loader).contains(r#""st":1,"#));
+    }
+    let saved = host.call(&mut loader, r#"{"SH_SAVE":{"name":"many"}}"#);
+    assert!(saved.ends_with(r#""name":"many","st":121}}"#), "{saved}");
+    assert_eq!(host.call(&mut loader, r#"{"SH_END_ALL":{}}"#), format!(r#"{{"SH_END_ALL_RSP":{{"cnt":{N},"st":1}}}}"#));
+
+    // The load and, pipelined behind it, a count; another client counts
+    // all along.
+    loader.send(r#"{"SH_LOAD":{"name":"many"}}"#);
+    loader.send(info_all);
+    let mut bystander = host.open();
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + common::TIMEOUT;
+    let first = loop {
+        assert!(std::time::Instant::now() < deadline, "no reply to the load");
+        seen.push(total(&host.call_json(&mut bystander, info_all)));
+        loader.pump();
+        if let Some((1, reply)) = loader.take_frame() {
+            break String::from_utf8(reply).expect("UTF-8");
+        }
+    };
+    assert_eq!(first, format!(r#"{{"SH_LOAD_RSP":{{"keys":0,"name":"many","sessions":{N},"st":141}}}}"#));
+    // The loader's next request sees every session.
+    assert_eq!(total(&serde_json::from_str(&host.text(&mut loader)).expect("JSON")), N);
+    // The bystander was served while the sessions were being created.
+    assert!(seen.iter().any(|&n| 0 < n && n < N), "{seen:?}");
+    assert!(seen.windows(2).all(|w| w[0] <= w[1]), "{seen:?}");
+}
