@@ -213,3 +213,20 @@ fn sh_new_past_the_session_tables_capacity_is_refused() {
     new_session(&mut store, "{}", now);
     assert_eq!(store.session_count(), 2);
 }
+
+#[test]
+fn the_capacity_is_that_of_32_bit_positions_unless_a_test_lowers_it() {
+    assert_eq!(MAX_KEYS, u32::MAX as usize);
+    assert_eq!(MAX_SESSIONS, u32::MAX as usize);
+    assert_eq!(Full::Keys.to_string(), "a key map holds at most 4294967295 keys");
+    assert_eq!(Full::Sessions.to_string(), "the session table holds at most 4294967295 sessions");
+    {
+        let _limit = table::lower_max_len(5);
+        assert_eq!(Full::Keys.to_string(), "a key map holds at most 5 keys");
+        // Never above the real one.
+        let _higher = table::lower_max_len(usize::MAX);
+        assert_eq!(KeyMap::new().room(), MAX_KEYS);
+    }
+    assert_eq!(KeyMap::new().room(), MAX_KEYS);
+    assert_eq!(Sessions::new().room(), MAX_SESSIONS);
+}
