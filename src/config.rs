@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use crate::auth::{HEX_PROBLEM, Role, User, Users, parse_sha256_hex};
 use crate::error::ConfigError;
 use crate::protocol::Protocol;
 
@@ -100,6 +101,27 @@ pub struct Config {
     /// Default 30 s: a slow link still sends a megabyte in that time, and a
     /// peer that stops mid-message gives its buffers back.
     pub message_timeout: Option<Duration>,
+    /// Who may connect, and with which role (`users`). Default none: no
+    /// authentication, every connection may do everything, as NemesisDB.
+    pub users: Users,
+    /// Refuse to listen on an address other than loopback while no user is
+    /// configured (`protectedMode`). Default on: a server reachable from
+    /// other hosts without a password must be asked for explicitly.
+    pub protected_mode: bool,
+    /// The certificate and key that turn on TLS (`wss://`) for every
+    /// connection. Default none: plain `ws://`. Needs the `tls` feature.
+    pub tls: Option<TlsFiles>,
+}
+
+/// Where the TLS certificate chain and private key are (PEM files). They
+/// are read at start-up and again on [`crate::Server::reload_certificates`]
+/// (SIGHUP for `ndb-server`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The certificate chain, the server's own certificate first.
+    pub certificate: PathBuf,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
 }
 
 impl Default for Config {
@@ -122,6 +144,9 @@ impl Default for Config {
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: None,
             send_timeout: Some(Duration::from_secs(60)),
+            users: Users::default(),
+            protected_mode: true,
+            tls: None,
             search_timeout: Some(crate::store::DEFAULT_SEARCH_TIMEOUT),
             max_partial_bytes: DEFAULT_MAX_PARTIAL_BYTES,
             message_timeout: Some(Duration::from_secs(30)),
@@ -213,6 +238,24 @@ impl Config {
         self
     }
 
+    /// Sets the users allowed to connect (none: no authentication).
+    pub fn users(mut self, users: Users) -> Self {
+        self.users = users;
+        self
+    }
+
+    /// Turns protected mode on or off.
+    pub fn protected_mode(mut self, on: bool) -> Self {
+        self.protected_mode = on;
+        self
+    }
+
+    /// Serves TLS (`wss://`) with this certificate chain and key.
+    pub fn tls(mut self, certificate: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.tls = Some(TlsFiles { certificate: certificate.into(), key: key.into() });
+        self
+    }
+
     /// Sets (or with `None` turns off) the time limit of searches off the
     /// loop.
     pub fn search_timeout(mut self, timeout: Option<Duration>) -> Self {
@@ -244,6 +287,12 @@ impl Config {
                     "must not exceed maxOutputBytes ({} > {}; flags --output-pause-bytes, --max-output-bytes)",
                     self.output_pause_bytes, self.max_output_bytes
                 ),
+            ));
+        }
+        if self.tls.is_some() && !cfg!(feature = "tls") {
+            return Err(ConfigError::field(
+                "tls",
+                "this ndb-server was built without TLS support (rebuild with the cargo feature `tls`)",
             ));
         }
         if self.max_partial_bytes < self.max_payload {
@@ -345,6 +394,20 @@ impl Config {
         if let Some(secs) = doc.number("sendTimeout")? {
             self.send_timeout = check_timeout("sendTimeout", secs)?;
         }
+        if let Some(users) = doc.array("users")? {
+            self.users = read_users(users)?;
+        }
+        if let Some(on) = doc.bool("protectedMode")? {
+            self.protected_mode = on;
+        }
+        if let Some(tls) = doc.object("tls")? {
+            let tls = Fields { map: tls, prefix: "tls." };
+            let path = |name: &str| match tls.string(name)? {
+                Some(path) if !path.is_empty() => Ok(PathBuf::from(path)),
+                _ => Err(ConfigError::field(format!("tls.{name}"), "is required: the path of a PEM file")),
+            };
+            self.tls = Some(TlsFiles { certificate: path("certificate")?, key: path("key")? });
+        }
         if let Some(secs) = doc.number("searchTimeout")? {
             self.search_timeout = check_timeout("searchTimeout", secs)?;
         }
@@ -357,6 +420,57 @@ impl Config {
         self.validate()?;
         Ok(self)
     }
+}
+
+/// Reads the `users` array: each member an object with `name`, `role`
+/// and either `passwordSha256` or (for development) `password`.
+fn read_users(items: &[Value]) -> Result<Users, ConfigError> {
+    let mut users = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let prefix = format!("users[{i}]");
+        let Value::Object(map) = item else {
+            return Err(ConfigError::field(
+                &prefix,
+                format!("must be an object with name, role and passwordSha256 (got {item})"),
+            ));
+        };
+        let field = |name: &str| -> Result<Option<&str>, ConfigError> {
+            match map.get(name) {
+                None => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s)),
+                Some(other) => {
+                    Err(ConfigError::field(format!("{prefix}.{name}"), format!("must be a string (got {other})")))
+                }
+            }
+        };
+        let required =
+            |name: &str| field(name)?.ok_or_else(|| ConfigError::field(format!("{prefix}.{name}"), "is required"));
+        let name = required("name")?;
+        let role_name = required("role")?;
+        let role = Role::from_name(role_name).ok_or_else(|| {
+            ConfigError::field(format!("{prefix}.role"), format!("must be read, write or admin (got {role_name:?})"))
+        })?;
+        let user = match (field("passwordSha256")?, field("password")?) {
+            (Some(hex), None) => {
+                let hash = parse_sha256_hex(hex).ok_or_else(|| {
+                    ConfigError::field(
+                        format!("{prefix}.passwordSha256"),
+                        format!("{HEX_PROBLEM} (got {} characters)", hex.len()),
+                    )
+                })?;
+                User::new(name, hash, role)
+            }
+            (None, Some(password)) => User::with_password(name, password, role),
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::field(prefix, "give passwordSha256 or password, not both"));
+            }
+            (None, None) => {
+                return Err(ConfigError::field(format!("{prefix}.passwordSha256"), "is required"));
+            }
+        };
+        users.push(user.map_err(|e| ConfigError::field(format!("{prefix}.name"), e))?);
+    }
+    Users::new(users).map_err(|e| ConfigError::field("users", e))
 }
 
 /// Checks a save name given in the setting `field` (`persist.saveOnExit`,
@@ -478,6 +592,14 @@ impl<'a> Fields<'a> {
             None => Ok(None),
             Some(Value::Object(o)) => Ok(Some(o)),
             Some(other) => Err(self.wrong(name, "an object", other)),
+        }
+    }
+
+    fn array(&self, name: &str) -> Result<Option<&'a [Value]>, ConfigError> {
+        match self.map.get(name) {
+            None => Ok(None),
+            Some(Value::Array(items)) => Ok(Some(items)),
+            Some(other) => Err(self.wrong(name, "an array", other)),
         }
     }
 

@@ -21,6 +21,14 @@
 //! closing discards input, flushes what it owes (ending with a close frame or
 //! an HTTP error), half-closes, and waits for the peer's end of stream.
 //!
+//! A request head the connection cannot answer alone is *held*
+//! (`Handshake` → `Held`): an endpoint request (`/healthz`, `/metrics`),
+//! and, when [`Limits::hold_upgrades`] says so (users are configured, or
+//! the server is not serving yet), every upgrade. The server takes it with
+//! [`Conn::take_held`] and answers when it chooses (`conn/held.rs`): that
+//! is how a failed login is slowed down without blocking the loop. A held
+//! connection reads nothing more until then.
+//!
 //! A message whose reply cannot be written at once (a save) is answered
 //! [`ReplyKind::Later`]: the connection then serves nothing more until
 //! [`Conn::resume`] delivers that reply (`conn/serve.rs`). A reply larger
@@ -33,6 +41,7 @@
 //! [`Conn::unfinished`] whether a message is under way, for the server's
 //! cap and completion timeout).
 
+mod held;
 mod output;
 mod serve;
 mod stream;
@@ -43,15 +52,43 @@ use std::io::{self, Cursor, ErrorKind, Read, Write};
 use tungstenite::protocol::frame::FrameHeader;
 use tungstenite::protocol::frame::coding::{CloseCode, Control, Data, OpCode};
 
+use crate::auth::{Access, Role, Users};
 use crate::http_upgrade::{self, Parse, Reject};
+pub use held::Held;
 pub use stream::{Body, FRAGMENT_BYTES, Late, STREAM_BYTES_PER_TURN, STREAM_REPLY_BYTES, STREAM_STEPS_PER_TURN};
 pub use wire::{IntoReplyKind, ReplyKind};
 use wire::{RESERVED_HEADER_BYTES, check_utf8_prefix, finish_frame, unmask, write_frame};
 
 /// A byte stream a connection runs over.
+///
+/// `read` and `write` follow non-blocking socket rules: `WouldBlock` means
+/// "not now, wait for readiness". A layer between the socket and the
+/// connection (TLS) may accept bytes it cannot send yet; it says so with
+/// [`Transport::has_buffered`] and sends them in
+/// [`Transport::send_buffered`], which the connection calls before any
+/// other write and whenever the socket is writable.
 pub trait Transport: Read + Write {
     /// Stops sending (TCP half-close), keeping the read side open.
     fn shutdown_write(&self) -> io::Result<()>;
+
+    /// Whether bytes accepted by `write` still wait to go out.
+    fn has_buffered(&self) -> bool {
+        false
+    }
+
+    /// Sends what waits (see [`Transport::has_buffered`]); `Ok(true)` once
+    /// nothing is left, `Ok(false)` when the socket is full.
+    ///
+    /// # Errors
+    /// The socket's.
+    fn send_buffered(&mut self) -> io::Result<bool> {
+        Ok(true)
+    }
+
+    /// Ends the stream at this layer, before the TCP half-close (a TLS
+    /// `close_notify`, queued for [`Transport::send_buffered`]). Called
+    /// once, when everything owed has been written.
+    fn end_stream(&mut self) {}
 }
 
 /// Per-connection limits, shared by all connections.
@@ -70,6 +107,13 @@ pub struct Limits {
     pub allowed_origins: Vec<String>,
     /// Largest upgrade request head in bytes; bigger → HTTP 431.
     pub max_head_bytes: usize,
+    /// Who may connect; credentials are checked once, at the upgrade.
+    pub users: Users,
+    /// Hold every valid upgrade for the server to answer ([`Conn::take_held`])
+    /// instead of completing it at once. Must be set whenever `users` is
+    /// not empty: only then can an upgrade grant a role other than
+    /// [`Role::Admin`], and a role must be known before the first message.
+    pub hold_upgrades: bool,
 }
 
 impl Default for Limits {
@@ -83,6 +127,8 @@ impl Default for Limits {
             messages_per_turn: config.messages_per_turn,
             allowed_origins: config.allowed_origins,
             max_head_bytes: config.max_head_bytes,
+            hold_upgrades: !config.users.is_empty(),
+            users: config.users,
         }
     }
 }
@@ -143,6 +189,8 @@ pub enum CloseReason {
     PeerClosed,
     /// The upgrade was refused with an HTTP error.
     Rejected(Reject),
+    /// A plain HTTP request (`/healthz`, `/metrics`) was answered.
+    Answered,
     /// ndb closed it with this WebSocket close code.
     Closed(u16),
     /// The socket failed; nothing more could be sent.
@@ -168,6 +216,8 @@ pub enum Served {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Handshake,
+    /// A complete request head waits for the server's answer.
+    Held,
     Open,
     Closing,
 }
@@ -203,6 +253,8 @@ struct Buffers {
     committed: usize,
     /// Leading bytes of `message` known to be valid UTF-8 (text only).
     checked: usize,
+    /// The request head held for the server, until it takes it.
+    held: Option<Held>,
     /// The size of the frame `input` starts with, once its header is read:
     /// how far `input` may grow for it (see [`append`]).
     frame_len: usize,
@@ -218,6 +270,7 @@ impl Buffers {
             && self.output.is_empty()
             && self.message.is_empty()
             && self.fragmented.is_none()
+            && self.held.is_none()
             && self.body.is_none()
     }
 }
@@ -243,6 +296,8 @@ pub struct Conn<S> {
     phase: Phase,
     /// Whether our write side is shut down (closing only).
     write_shut: bool,
+    /// Whether the transport was told the stream ends (closing only).
+    stream_ended: bool,
     /// How it ends, once closing.
     ending: Ending,
     bufs: Option<Box<Buffers>>,
@@ -252,6 +307,8 @@ pub struct Conn<S> {
     /// until [`Conn::resume`] delivers its reply (and, for a reply produced
     /// in pieces, until its last piece is written).
     waiting: bool,
+    /// What the peer's credentials allow (set at the upgrade).
+    role: Role,
     /// Messages (and control frames outside a fragmented message) completed
     /// so far, wrapping: tells the server's completion timeout whether the
     /// unfinished message it sees is the one it saw before.
@@ -280,10 +337,14 @@ impl<S: Transport> Conn<S> {
             stream,
             phase: Phase::Handshake,
             write_shut: false,
+            stream_ended: false,
             ending: Ending::Discard,
             bufs: None,
             reason: None,
             waiting: false,
+            // What an upgrade completed without holding grants: without
+            // users every connection may do everything.
+            role: Role::Admin,
             completed: 0,
         }
     }
@@ -316,9 +377,20 @@ impl<S: Transport> Conn<S> {
         self.phase == Phase::Closing
     }
 
-    /// Whether the upgrade has not completed yet.
+    /// Whether the upgrade request has not been read whole yet.
     pub fn is_handshaking(&self) -> bool {
         self.phase == Phase::Handshake
+    }
+
+    /// Whether a complete request head waits for the server's answer
+    /// ([`Conn::take_held`]).
+    pub fn is_held(&self) -> bool {
+        self.phase == Phase::Held
+    }
+
+    /// What the connection's credentials allow, once upgraded.
+    pub fn role(&self) -> Role {
+        self.role
     }
 
     /// Bytes waiting to be sent.
@@ -402,6 +474,10 @@ impl<S: Transport> Conn<S> {
         R: IntoReplyKind,
     {
         let mut budget = limits.messages_per_turn;
+        if self.phase == Phase::Held {
+            // Nothing is read until the server answers the head.
+            return Served::Drained;
+        }
         if self.phase == Phase::Open && self.waiting {
             if self.bufs.as_ref().is_none_or(|b| b.body.is_none()) {
                 // Nothing is read until the late reply is out: what the
@@ -489,6 +565,9 @@ impl<S: Transport> Conn<S> {
         if self.phase == Phase::Handshake {
             self.handshake(limits);
         }
+        if self.phase == Phase::Held {
+            return Some(Served::Drained);
+        }
         if !self.parses_frames() {
             // Still reading the head, or refused: read on (and discard).
             return None;
@@ -516,8 +595,13 @@ impl<S: Transport> Conn<S> {
     /// Tries to complete the upgrade from the buffered head.
     fn handshake(&mut self, limits: &Limits) {
         let bufs = self.bufs();
-        let parsed =
-            http_upgrade::parse(&bufs.input, &mut bufs.searched, limits.max_head_bytes, &limits.allowed_origins[..]);
+        let parsed = http_upgrade::parse(
+            &bufs.input,
+            &mut bufs.searched,
+            limits.max_head_bytes,
+            &limits.allowed_origins[..],
+            &limits.users,
+        );
         match parsed {
             Parse::Incomplete => {}
             Parse::Reject(reject) => self.reject(reject),
@@ -525,11 +609,26 @@ impl<S: Transport> Conn<S> {
                 let bufs = self.bufs();
                 bufs.input.drain(..upgrade.head_len);
                 bufs.searched = 0;
-                bufs.output.extend_from_slice(&http_upgrade::accept_response(&upgrade));
-                bufs.committed = bufs.output.len();
-                self.phase = Phase::Open;
+                match upgrade.access {
+                    Access::Granted(role) if !limits.hold_upgrades => self.open(&upgrade, role),
+                    _ => self.hold(Held::Upgrade(upgrade)),
+                }
+            }
+            Parse::Endpoint(endpoint, access) => {
+                // Nothing after a plain request's head is read.
+                self.bufs().input = Vec::new();
+                self.hold(Held::Endpoint(endpoint, access));
             }
         }
+    }
+
+    /// Completes an upgrade: queues the 101 and starts parsing frames.
+    fn open(&mut self, upgrade: &http_upgrade::Upgrade, role: Role) {
+        let bufs = self.bufs();
+        bufs.output.extend_from_slice(&http_upgrade::accept_response(upgrade));
+        bufs.committed = bufs.output.len();
+        self.phase = Phase::Open;
+        self.role = role;
     }
 
     fn reject(&mut self, reject: Reject) {

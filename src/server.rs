@@ -9,6 +9,12 @@
 //! [`Store::execute`]; saves, loads and large `KV_FIND` searches are
 //! answered later (`dispatch.rs`).
 //!
+//! Connections run over a `Socket` (`socket.rs`): plain TCP, or TLS (feature
+//! `tls`, `tls.rs`). With users configured, or while not serving (start-up
+//! loads, shutdown), upgrades are held and answered here (`answer.rs`), as
+//! are `/healthz` and `/metrics`; the start-up load runs on a thread of its
+//! own (`startup.rs`).
+//!
 //! The host owns the `Poll`, its `Waker` and the clock: it passes `now` in,
 //! sleeps at most [`Server::poll_timeout`], hands over events the server
 //! [`owns`](Server::owns), and calls [`Server::tick`] once per turn. No call
@@ -30,19 +36,39 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Interest, Registry, Token};
 use slab::Slab;
 
+use crate::auth::Failures;
 use crate::config::Config;
-use crate::conn::{CloseReason, Conn, Late, Limits, Message, Scratch, Served, Transport};
+use crate::conn::{CloseReason, Conn, Late, Limits, Message, Scratch, Served};
 use crate::error::Error;
 use crate::http_upgrade::Reject;
 use crate::persist::Worker;
-use crate::protocol::Protocol;
+use crate::protocol::{Protocol, Verb};
 pub use crate::store::Stats;
 use crate::store::{JobId, ServerInfo, Store};
 
+mod answer;
 mod dispatch;
+mod socket;
+mod startup;
+#[cfg(feature = "tls")]
+mod tls;
 
-pub use dispatch::dispatch;
 use dispatch::{JOB_POLL_INTERVAL, handle};
+pub use dispatch::{NOT_PERMITTED, dispatch, dispatch_as};
+use socket::{Socket, Tcp};
+
+/// What the server is doing, as `/healthz` reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Health {
+    /// Loading saves at start-up ([`Server::load_at_start`]): `/healthz`
+    /// and upgrades get HTTP 503.
+    Loading,
+    /// Serving: `/healthz` answers 200.
+    Serving,
+    /// Shut down ([`Server::shutdown`]): `/healthz` and upgrades get HTTP
+    /// 503 until the host drops the server.
+    ShuttingDown,
+}
 
 /// Tokens this server may use in the host's `Poll`: `base` is the listener
 /// and `base + 1 ..= base + max_conns` are connections. The host must not use
@@ -86,15 +112,9 @@ const IDLE_SLOTS_KEPT: usize = 64;
 /// socket closes; beyond this many, extras are dropped at once.
 const MAX_REFUSED_LINGERING: usize = 64;
 
-impl Transport for TcpStream {
-    fn shutdown_write(&self) -> io::Result<()> {
-        self.shutdown(std::net::Shutdown::Write)
-    }
-}
-
 /// A connection in the slab.
 struct Slot {
-    conn: Conn<TcpStream>,
+    conn: Conn<Socket>,
     /// Tells a reused slab key from the connection a deadline was set for.
     serial: u64,
     /// Finished; removed at the end of the turn.
@@ -166,6 +186,42 @@ pub struct Server {
     /// success: warn once per episode, not on every retry.
     accept_failing: bool,
     listening: bool,
+    health: Health,
+    /// The slow-down of failed logins, per address.
+    failures: Failures,
+    /// Held requests to answer later (a failed login's slow-down).
+    answers: BinaryHeap<Reverse<answer::Due>>,
+    /// The first `now` of this loop turn: request latency counts from it.
+    turn_started: Option<Instant>,
+    /// A start-up load under way, and then its outcome.
+    loading: Option<startup::Loading>,
+    start_load_result: Option<Result<(), Error>>,
+    /// The certificate and key new TLS connections are served with.
+    #[cfg(feature = "tls")]
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    tls_files: Option<crate::config::TlsFiles>,
+}
+
+/// A connection waiting for the reply of a job.
+struct Waiting {
+    id: JobId,
+    key: usize,
+    serial: u64,
+    verb: Option<Verb>,
+    /// The start of the turn the request was read in.
+    since: Instant,
+    /// The flag that stops the job, if it is a search.
+    cancel: Option<Arc<AtomicBool>>,
+}
+
+/// The message of a refusal to start in protected mode.
+fn protected_mode_refusal(address: &str) -> String {
+    format!(
+        "refusing to listen on {address} with no users configured (protected mode): anyone who can reach it \
+         could read, change and save over every key. Add a user (\"users\" in the config file, or \
+         --user NAME:ROLE:SHA256HEX; see docs/operations.md, \"Running exposed\"), listen on 127.0.0.1, or \
+         turn protected mode off on purpose (--protected-mode no, or \"protectedMode\": false)"
+    )
 }
 
 impl Server {
@@ -173,11 +229,28 @@ impl Server {
     ///
     /// # Errors
     /// [`Error::Bind`] when the address does not resolve or cannot be bound
-    /// (e.g. the port is in use).
+    /// (e.g. the port is in use); [`Error::Config`] in protected mode when
+    /// the address is not loopback and no user is configured, and when the
+    /// TLS certificate or key cannot be used.
     pub fn bind(config: Config, tokens: TokenRange) -> Result<Server, Error> {
         let address = format!("{}:{}", config.ip, config.port);
         let bind_error = |source| Error::Bind { address: address.clone(), source };
         let addrs: Vec<SocketAddr> = address.to_socket_addrs().map_err(bind_error)?.collect();
+        if config.protected_mode && config.users.is_empty() && addrs.iter().any(|a| !a.ip().is_loopback()) {
+            return Err(Error::Config(crate::ConfigError::field("protectedMode", protected_mode_refusal(&address))));
+        }
+        #[cfg(feature = "tls")]
+        let tls = match &config.tls {
+            Some(files) => Some(tls::load(files).map_err(|e| Error::Config(crate::ConfigError::field("tls", e)))?),
+            None => None,
+        };
+        for user in config.users.iter().filter(|u| u.has_plaintext_password()) {
+            warn!(
+                "user {:?} has a plaintext \"password\" in the config: for development only; give its \
+                 \"passwordSha256\" instead (printf %s PASSWORD | sha256sum)",
+                user.name()
+            );
+        }
         let std_listener = StdListener::bind(&addrs[..]).map_err(bind_error)?;
         std_listener.set_nonblocking(true).map_err(bind_error)?;
         let local_addr = std_listener.local_addr().map_err(bind_error)?;
@@ -188,6 +261,8 @@ impl Server {
             messages_per_turn: config.messages_per_turn,
             allowed_origins: config.allowed_origins.clone(),
             max_head_bytes: config.max_head_bytes,
+            hold_upgrades: !config.users.is_empty(),
+            users: config.users.clone(),
         };
         let mut store = Store::new(ServerInfo::from(&config));
         store.set_max_value_bytes(config.max_payload);
@@ -223,7 +298,63 @@ impl Server {
             accept_paused_until: None,
             accept_failing: false,
             listening: false,
+            health: Health::Serving,
+            failures: Failures::default(),
+            answers: BinaryHeap::new(),
+            turn_started: None,
+            loading: None,
+            start_load_result: None,
+            #[cfg(feature = "tls")]
+            tls,
+            tls_files: config.tls.clone(),
         })
+    }
+
+    /// Whether connections are served over TLS (`wss://`).
+    pub fn is_tls(&self) -> bool {
+        self.tls_files.is_some()
+    }
+
+    /// Reads the TLS certificate and key again (after they were renewed on
+    /// disk); new connections get the new ones, open connections keep
+    /// theirs and stay open. `Ok(false)` when TLS is not configured.
+    ///
+    /// # Errors
+    /// One line naming the file or the problem; the old certificate stays
+    /// in use.
+    pub fn reload_certificates(&mut self) -> Result<bool, Error> {
+        let Some(files) = &self.tls_files else { return Ok(false) };
+        #[cfg(feature = "tls")]
+        {
+            self.tls = Some(tls::load(files).map_err(|e| Error::Config(crate::ConfigError::field("tls", e)))?);
+            info!("reloaded the TLS certificate {} and key {}", files.certificate.display(), files.key.display());
+        }
+        #[cfg(not(feature = "tls"))]
+        let _ = files;
+        Ok(true)
+    }
+
+    /// What the server is doing (what `/healthz` reports).
+    pub fn health(&self) -> Health {
+        self.health
+    }
+
+    fn set_health(&mut self, health: Health) {
+        self.health = health;
+        self.limits.hold_upgrades = !self.limits.users.is_empty() || health != Health::Serving;
+    }
+
+    /// The `/metrics` text at `now` (the Prometheus text format).
+    pub fn metrics_text(&self, now: Instant) -> String {
+        String::from_utf8_lossy(&self.render_metrics(now)).into_owned()
+    }
+
+    /// Moves this call's socket byte counts into the metrics.
+    fn settle_io(&mut self) {
+        let (received, sent) = socket::take_io();
+        if received | sent != 0 {
+            self.store.metrics_mut().add_io(received, sent);
+        }
     }
 
     /// The address the server listens on (useful after binding port 0).
@@ -287,6 +418,12 @@ impl Server {
     /// Handles one event the server [`owns`](Server::owns).
     pub fn handle_event(&mut self, registry: &Registry, event: &Event, now: Instant) {
         self.store.start(now);
+        self.turn_started.get_or_insert(now);
+        self.event(registry, event, now);
+        self.settle_io();
+    }
+
+    fn event(&mut self, registry: &Registry, event: &Event, now: Instant) {
         let token = event.token();
         if token == self.tokens.listener() {
             self.accept(registry, now);
@@ -326,9 +463,10 @@ impl Server {
         if !self.ready.is_empty() || !self.dead.is_empty() || self.store.has_queued_jobs() {
             return Some(Duration::ZERO);
         }
-        let jobs = (self.worker.in_flight() > 0).then(|| now + JOB_POLL_INTERVAL);
+        let jobs = (self.worker.in_flight() > 0 || self.loading.is_some()).then(|| now + JOB_POLL_INTERVAL);
         [
             jobs,
+            self.answers.peek().map(|due| due.0.at),
             self.handshake_deadlines.front().map(|d| d.0),
             self.linger_deadlines.front().map(|d| d.0),
             self.refused.front().map(|r| r.0),
@@ -348,6 +486,8 @@ impl Server {
     /// and removal of finished connections.
     pub fn tick(&mut self, registry: &Registry, now: Instant) {
         self.store.start(now);
+        let turn_started = *self.turn_started.get_or_insert(now);
+        self.poll_start_load(now);
         for _ in 0..self.ready.len() {
             let Some((key, serial)) = self.ready.pop_front() else { break };
             if let Some(slot) = self.conns.get_mut(key).filter(|s| s.serial == serial && !s.dead) {
@@ -356,6 +496,7 @@ impl Server {
             }
         }
         self.run_jobs(now);
+        self.answer_due(now);
         self.expire(now);
         let expired = self.store.expire(now);
         if expired > 0 {
@@ -366,19 +507,22 @@ impl Server {
             self.accept(registry, now);
         }
         self.reap(registry);
+        self.store.metrics_mut().observe_turn(now.saturating_duration_since(turn_started));
+        self.turn_started = None;
         self.scratch.new_turn();
         self.turn += 1;
+        self.settle_io();
     }
 
-    /// Starts a clean shutdown: stops accepting, sends every client a close
-    /// frame with code 1001 (going away), and drops connections that have
-    /// not upgraded. Keep running turns until [`Server::is_drained`] (or a
-    /// deadline of the host's) to let the close frames out.
+    /// Starts a clean shutdown: sends every client a close frame with code
+    /// 1001 (going away), and drops connections that have not upgraded.
+    /// Keep running turns until [`Server::is_drained`] (or a deadline of
+    /// the host's) to let the close frames out. Meanwhile the listener
+    /// stays open so that probes learn of it: `/healthz` and new upgrades
+    /// get HTTP 503; it closes when the server is dropped.
     pub fn shutdown(&mut self, registry: &Registry) {
-        if self.listening {
-            let _ = registry.deregister(&mut self.listener);
-            self.listening = false;
-        }
+        self.set_health(Health::ShuttingDown);
+        self.answers.clear();
         let now_keys: Vec<usize> = self.conns.iter().map(|(key, _)| key).collect();
         for key in now_keys {
             let slot = &mut self.conns[key];
@@ -391,6 +535,7 @@ impl Server {
             }
         }
         self.reap(registry);
+        self.settle_io();
     }
 
     /// Whether no connection is left (after [`Server::shutdown`]).
@@ -429,9 +574,10 @@ impl Server {
                 continue;
             }
             let _ = stream.set_nodelay(true);
+            let Some(socket) = self.socket(stream, peer) else { continue };
             let entry = self.conns.vacant_entry();
             let key = entry.key();
-            let mut conn = Conn::new(stream);
+            let mut conn = Conn::new(socket);
             if let Err(e) =
                 registry.register(conn.stream_mut(), self.tokens.conn(key), Interest::READABLE | Interest::WRITABLE)
             {
@@ -462,9 +608,32 @@ impl Server {
         }
     }
 
+    /// The stream of a new connection: TLS when certificates are
+    /// configured.
+    fn socket(&self, stream: TcpStream, peer: SocketAddr) -> Option<Socket> {
+        #[cfg(feature = "tls")]
+        if let Some(config) = &self.tls {
+            return match tls::TlsSocket::new(stream, config.clone()) {
+                Ok(tls) => Some(Socket::Tls(Box::new(tls))),
+                Err(e) => {
+                    warn!("{peer}: cannot start a TLS session: {e}");
+                    None
+                }
+            };
+        }
+        let _ = peer;
+        Some(Socket::Plain(Tcp(stream)))
+    }
+
     /// Answers 503 and keeps the socket a moment so the client can read it.
+    /// Over TLS there is no session to answer in: the socket is closed.
     fn refuse(&mut self, mut stream: TcpStream, now: Instant) {
-        let _ = stream.write(Reject::Unavailable.response());
+        if self.is_tls() {
+            return;
+        }
+        if let Ok(n) = stream.write(Reject::Unavailable.response()) {
+            socket::count_written(n);
+        }
         let _ = stream.shutdown(std::net::Shutdown::Write);
         if self.refused.len() < MAX_REFUSED_LINGERING {
             self.refused.push_back((now + LINGER_TIMEOUT, stream));
@@ -491,18 +660,27 @@ impl Server {
         slot.served_turn = self.turn;
         let store = &mut self.store;
         let protocol = self.protocol;
+        // An upgrade completed inside this call grants Role::Admin (no
+        // users: `Limits::hold_upgrades`), which `Conn::new` starts with.
+        let role = slot.conn.role();
         let mut later = None;
         let mut handler =
-            |message: Message<'_>, out: &mut Vec<u8>| handle(store, protocol, message, now, out, &mut later);
+            |message: Message<'_>, out: &mut Vec<u8>| handle(store, protocol, role, message, now, out, &mut later);
         let was_closing = slot.conn.is_closing();
         let served = match late {
             Some(late) => slot.conn.resume(late, &mut self.scratch, &self.limits, &mut handler),
             None => slot.conn.serve(&mut self.scratch, &self.limits, &mut handler),
         };
-        if let Some(id) = later {
-            self.waiting.push((id, key, slot.serial, self.store.cancel_flag(id)));
+        if let Some((id, verb)) = later {
+            let since = self.turn_started.unwrap_or(now);
+            let cancel = self.store.cancel_flag(id);
+            self.waiting.push(Waiting { id, key, serial: slot.serial, verb, since, cancel });
         }
+        let held = slot.conn.is_held();
         self.after(key, served, was_closing, now);
+        if held {
+            self.take_held(key, now);
+        }
     }
 
     /// Book-keeping after a connection was served or flushed; then, if
@@ -698,15 +876,11 @@ impl Server {
     }
 }
 
-/// A job a connection waits for: (job, key, serial, the flag that stops the
-/// job if it is a search).
-type Waiting = (JobId, usize, u64, Option<Arc<AtomicBool>>);
-
 /// Stops the searches the connection `key` (`serial`) waits for: they end
 /// at their next step (with status 203, should anyone still read).
 fn cancel_searches(waiting: &[Waiting], key: usize, serial: u64) {
-    for (_, _, _, cancel) in waiting.iter().filter(|w| w.1 == key && w.2 == serial) {
-        if let Some(cancel) = cancel {
+    for waiting in waiting.iter().filter(|w| w.key == key && w.serial == serial) {
+        if let Some(cancel) = &waiting.cancel {
             cancel.store(true, Ordering::Relaxed);
         }
     }

@@ -9,8 +9,8 @@ use std::path::PathBuf;
 
 use lexopt::prelude::*;
 
-use ndb::config::{check_max_head_bytes, check_max_payload, check_positive, check_save_name, check_timeout};
-use ndb::{Config, ConfigError, Protocol};
+use ndb::config::{TlsFiles, check_max_head_bytes, check_max_payload, check_positive, check_save_name, check_timeout};
+use ndb::{Config, ConfigError, Protocol, User};
 
 /// Why the command line cannot be run.
 #[derive(Debug)]
@@ -107,6 +107,22 @@ Limits (see docs/operations.md; timeouts in seconds, fractions allowed):
                              message and has not finished it this long after;
                              0 is off [default: 30]
 
+Running exposed (see docs/operations.md, Running exposed):
+      --user <NAME:ROLE:SHA256HEX>
+                             let NAME connect with HTTP Basic credentials
+                             (ws://NAME:PASSWORD@host:port/) as ROLE (read,
+                             write or admin); SHA256HEX is the password's
+                             SHA-256 (printf %s PASSWORD | sha256sum);
+                             repeat for more users [default: config users,
+                             or none: no authentication]
+      --protected-mode <yes|no>
+                             refuse to listen on an address other than
+                             loopback while no user is configured
+                             [default: yes]
+      --tls-cert <FILE>      serve wss:// with this PEM certificate chain
+      --tls-key <FILE>       and this PEM private key; SIGHUP reloads both
+                             [default: config tls, or plain ws://]
+
 Persistence (see docs/persistence.md):
       --loadName <NAME>      load the newest complete save named NAME before
                              serving (a KV save, a session save, or both);
@@ -121,6 +137,7 @@ Persistence (see docs/persistence.md):
 
 Logging: RUST_LOG=debug (default info) and RUST_LOG_STYLE=never for plain
 output. SIGINT or SIGTERM closes every client (code 1001) and exits 0.
+SIGHUP reloads the TLS certificate and key; open connections stay.
 
 Examples:
   ndb-server
@@ -173,8 +190,25 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Action, CliErro
     let mut protocol = None;
     let mut limits = Vec::new();
     let (mut load_name, mut load_path, mut save_on_exit) = (None, None, None);
+    let (mut users, mut protected_mode, mut tls_cert, mut tls_key) = (Vec::new(), None, None, None);
     while let Some(arg) = parser.next().map_err(flag_error)? {
         match arg {
+            Long("user") => {
+                let value = string(&mut parser, "--user")?;
+                users.push(User::from_flag(&value).map_err(|e| ConfigError::field("--user", e))?);
+            }
+            Long("protected-mode") => {
+                protected_mode = Some(match string(&mut parser, "--protected-mode")?.as_str() {
+                    "yes" => true,
+                    "no" => false,
+                    other => {
+                        let problem = format!("must be yes or no (got {other:?})");
+                        return Err(ConfigError::field("--protected-mode", problem).into());
+                    }
+                });
+            }
+            Long("tls-cert") => tls_cert = Some(PathBuf::from(parser.value().map_err(flag_error)?)),
+            Long("tls-key") => tls_key = Some(PathBuf::from(parser.value().map_err(flag_error)?)),
             Long(flag) if LIMIT_FLAGS.contains(&flag) => {
                 let flag = format!("--{flag}");
                 let value = string(&mut parser, &flag)?;
@@ -237,6 +271,21 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Action, CliErro
     }
     for set in limits {
         set(&mut config);
+    }
+    for user in users {
+        config.users.insert(user);
+    }
+    if let Some(on) = protected_mode {
+        config.protected_mode = on;
+    }
+    if tls_cert.is_some() || tls_key.is_some() {
+        let (certificate, key) = match (tls_cert, tls_key, config.tls.take()) {
+            (Some(certificate), Some(key), _) => (certificate, key),
+            (certificate, key, Some(files)) => (certificate.unwrap_or(files.certificate), key.unwrap_or(files.key)),
+            (Some(_), None, None) => return Err(ConfigError::field("--tls-cert", "needs --tls-key").into()),
+            (None, _, None) => return Err(ConfigError::field("--tls-key", "needs --tls-cert").into()),
+        };
+        config.tls = Some(TlsFiles { certificate, key });
     }
     config.validate()?;
     if save_on_exit.is_some() {
@@ -444,6 +493,38 @@ mod tests {
     }
 
     #[test]
+    fn exposure_flags() {
+        let hex = "2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b";
+        let config = run(&[
+            &format!("--user=app:write:{hex}"),
+            "--user",
+            &format!("ops:admin:{hex}"),
+            &format!("--user=app:read:{hex}"),
+            "--protected-mode",
+            "no",
+        ])
+        .unwrap();
+        let users: Vec<_> = config.users.iter().map(|u| (u.name().to_owned(), u.role())).collect();
+        use ndb::Role;
+        assert_eq!(
+            users,
+            [("ops".to_owned(), Role::Admin), ("app".to_owned(), Role::Read)],
+            "the last --user of a name wins"
+        );
+        assert!(!config.protected_mode);
+        assert!(run(&[]).unwrap().protected_mode);
+        if cfg!(feature = "tls") {
+            let config = run(&["--tls-cert", "c.pem", "--tls-key=k.pem"]).unwrap();
+            assert_eq!(config.tls, Some(TlsFiles { certificate: "c.pem".into(), key: "k.pem".into() }));
+        }
+        for flag in
+            ["--user <NAME:ROLE:SHA256HEX>", "--protected-mode <yes|no>", "--tls-cert <FILE>", "--tls-key <FILE>"]
+        {
+            assert!(HELP.contains(flag), "{flag}");
+        }
+    }
+
+    #[test]
     fn help_and_version() {
         assert!(matches!(parse([OsString::from("--help")]), Ok(Action::Help)));
         assert!(matches!(parse([OsString::from("-V")]), Ok(Action::Version)));
@@ -470,6 +551,11 @@ mod tests {
             (&["--handshake-timeout", "0"], "--handshake-timeout: must be more than 0 seconds"),
             (&["--max-header-bytes", "10"], "--max-header-bytes: must be from 1024"),
             (&["--max-output-bytes", "1000"], "outputPauseBytes: must not exceed maxOutputBytes"),
+            (&["--user", "app:write"], "--user: must be NAME:ROLE:SHA256HEX"),
+            (&["--user", "app:owner:00"], "--user: role must be read, write or admin"),
+            (&["--protected-mode", "off"], "--protected-mode: must be yes or no (got \"off\")"),
+            (&["--tls-cert", "c.pem"], "--tls-cert: needs --tls-key"),
+            (&["--tls-key", "k.pem"], "--tls-key: needs --tls-cert"),
             (&["--max-partial-bytes", "1000"], "maxPartialBytes: must be at least maxPayload"),
             (&["--message-timeout", "-1"], "--message-timeout: must be from 0 to 86400 seconds"),
         ];

@@ -102,6 +102,9 @@ pub enum Status {
     /// server holds (a key map's or the session table's capacity).
     /// Nothing changed.
     OutOfMemory,
+    /// 205 (ndb only): the connection's user's role does not allow this
+    /// command; nothing changed and the connection stays open.
+    NotPermitted,
     /// 1000: an unexpected failure inside a command.
     Unknown,
 }
@@ -137,6 +140,7 @@ impl Status {
             Status::OverBudget => 202,
             Status::TimedOut => 203,
             Status::OutOfMemory => 204,
+            Status::NotPermitted => 205,
             Status::Unknown => 1000,
         }
     }
@@ -167,18 +171,30 @@ impl Status {
             Status::OverBudget => "OverBudget",
             Status::TimedOut => "TimedOut",
             Status::OutOfMemory => "OutOfMemory",
+            Status::NotPermitted => "NotPermitted",
             Status::Unknown => "Unknown",
         }
     }
 
     /// The status a number stands for under the given numbering, if any.
     pub fn from_code(code: u64, protocol: Protocol) -> Option<Status> {
-        ALL.iter().copied().find(|s| u64::from(s.code(protocol)) == code)
+        Status::ALL.iter().copied().find(|s| u64::from(s.code(protocol)) == code)
     }
+
+    /// Whether it reports success (`Ok`, a save or a load completed).
+    pub fn is_success(self) -> bool {
+        matches!(self, Status::Ok | Status::SaveComplete | Status::LoadComplete)
+    }
+
+    /// How many statuses there are: `status as usize` is below it.
+    pub const COUNT: usize = ALL.len();
+
+    /// Every status, in declaration order (`Status::ALL[s as usize] == s`).
+    pub const ALL: [Status; 25] = ALL;
 }
 
 /// Every status, for reverse lookups.
-const ALL: [Status; 24] = [
+const ALL: [Status; 25] = [
     Status::Ok,
     Status::OpCodeInvalid,
     Status::JsonInvalid,
@@ -202,6 +218,7 @@ const ALL: [Status; 24] = [
     Status::OverBudget,
     Status::TimedOut,
     Status::OutOfMemory,
+    Status::NotPermitted,
     Status::Unknown,
 ];
 
@@ -233,8 +250,12 @@ mod tests {
                 let code = u64::from(status.code(protocol));
                 assert_eq!(Status::from_code(code, protocol), Some(status));
             }
+            assert_eq!(Status::NotPermitted.code(protocol), 205);
         }
         assert_eq!(Status::from_code(7, Protocol::V07), None);
+        for (i, status) in Status::ALL.into_iter().enumerate() {
+            assert_eq!(status as usize, i);
+        }
         assert_eq!(Status::from_code(204, Protocol::V09), Some(Status::OutOfMemory));
     }
 }

@@ -193,3 +193,73 @@ fn errors_carry_the_field_the_file_and_the_cause() {
         assert!(e.to_string().starts_with(&format!("{field}: must be")), "{e}");
     }
 }
+
+#[test]
+fn users_protected_mode_and_tls_are_read() {
+    let hex = "2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b";
+    let config = apply(&format!(
+        r#"{{"version":5,"protectedMode":false,
+            "users":[{{"name":"app","passwordSha256":"{hex}","role":"write"}},
+                     {{"name":"dev","password":"secret","role":"admin"}}]}}"#
+    ))
+    .unwrap();
+    assert!(!config.protected_mode);
+    let users: Vec<_> = config.users.iter().map(|u| (u.name(), u.role(), u.has_plaintext_password())).collect();
+    assert_eq!(users, [("app", Role::Write, false), ("dev", Role::Admin, true)]);
+    // app:secret and dev:secret, in Basic form.
+    assert_eq!(config.users.check(Some(b"Basic YXBwOnNlY3JldA==")), crate::auth::Access::Granted(Role::Write));
+    assert_eq!(config.users.check(Some(b"Basic ZGV2OnNlY3JldA==")), crate::auth::Access::Granted(Role::Admin));
+    let defaults = Config::default();
+    assert!(defaults.protected_mode && defaults.users.is_empty() && defaults.tls.is_none());
+
+    let tls = apply(r#"{"version":5,"tls":{"certificate":"/etc/ndb/tls/cert.pem","key":"/etc/ndb/tls/key.pem"}}"#);
+    if cfg!(feature = "tls") {
+        let tls = tls.unwrap().tls.unwrap();
+        assert_eq!(tls.certificate, PathBuf::from("/etc/ndb/tls/cert.pem"));
+        assert_eq!(tls.key, PathBuf::from("/etc/ndb/tls/key.pem"));
+    } else {
+        assert!(tls.unwrap_err().starts_with("tls: this ndb-server was built without TLS support"));
+    }
+}
+
+#[test]
+fn user_errors_name_the_member() {
+    let cases = [
+        (r#"{"version":5,"users":{}}"#, "users: must be an array (got {})"),
+        (r#"{"version":5,"users":[1]}"#, "users[0]: must be an object with name, role and passwordSha256"),
+        (r#"{"version":5,"users":[{"role":"read","password":"x"}]}"#, "users[0].name: is required"),
+        (r#"{"version":5,"users":[{"name":"a","password":"x"}]}"#, "users[0].role: is required"),
+        (
+            r#"{"version":5,"users":[{"name":"a","role":"root","password":"x"}]}"#,
+            "users[0].role: must be read, write or admin",
+        ),
+        (r#"{"version":5,"users":[{"name":"a","role":"read"}]}"#, "users[0].passwordSha256: is required"),
+        (
+            r#"{"version":5,"users":[{"name":"a","role":"read","passwordSha256":"ab"}]}"#,
+            "users[0].passwordSha256: the password's SHA-256 must be 64 hexadecimal digits",
+        ),
+        (
+            r#"{"version":5,"users":[{"name":"a","role":"read","password":"x","passwordSha256":"ab"}]}"#,
+            "users[0]: give passwordSha256 or password, not both",
+        ),
+        (
+            r#"{"version":5,"users":[{"name":"a:b","role":"read","password":"x"}]}"#,
+            "users[0].name: a user name must not hold ':'",
+        ),
+        (
+            r#"{"version":5,"users":[{"name":"a","role":"read","password":1}]}"#,
+            "users[0].password: must be a string (got 1)",
+        ),
+        (
+            r#"{"version":5,"users":[{"name":"a","role":"read","password":"x"},{"name":"a","role":"admin","password":"y"}]}"#,
+            "users: user \"a\" is given twice",
+        ),
+        (r#"{"version":5,"protectedMode":"no"}"#, "protectedMode: must be true or false"),
+        (r#"{"version":5,"tls":{"certificate":"c.pem"}}"#, "tls.key: is required"),
+        (r#"{"version":5,"tls":{"certificate":"","key":"k.pem"}}"#, "tls.certificate: is required"),
+    ];
+    for (text, expected) in cases {
+        let err = apply(text).unwrap_err();
+        assert!(err.starts_with(expected), "{text}: {err}");
+    }
+}

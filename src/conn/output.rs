@@ -29,7 +29,7 @@ impl<S: Transport> Conn<S> {
                 }
                 self.finish_closing()
             }
-            Phase::Handshake => Served::Finished,
+            Phase::Handshake | Phase::Held => Served::Finished,
             Phase::Closing => Served::Drained,
         }
     }
@@ -54,7 +54,7 @@ impl<S: Transport> Conn<S> {
                 self.release_if_empty();
                 served
             }
-            Phase::Handshake => {
+            Phase::Handshake | Phase::Held => {
                 self.reason.get_or_insert(CloseReason::Closed(code));
                 Served::Finished
             }
@@ -122,6 +122,9 @@ impl<S: Transport> Conn<S> {
     }
 
     pub(super) fn write_pending(&mut self) -> io::Result<()> {
+        if !self.stream.send_buffered()? {
+            return Ok(());
+        }
         let Some(bufs) = self.bufs.as_mut() else { return Ok(()) };
         let mut sent = 0;
         let result = loop {
@@ -178,13 +181,28 @@ impl<S: Transport> Conn<S> {
         self.pending_output() > limits.output_pause_bytes || self.body_blocked(limits)
     }
 
-    /// Once everything owed is sent, half-closes and waits for the peer's
-    /// end of stream.
+    /// Once everything owed is sent, ends the stream (a TLS layer's
+    /// `close_notify` included), half-closes and waits for the peer's end of
+    /// stream.
     pub(super) fn finish_closing(&mut self) -> Served {
-        if self.pending_output() == 0 && self.ending == Ending::Complete {
+        if self.pending_output() > 0 {
+            return Served::Drained;
+        }
+        if !self.write_shut {
+            if !self.stream_ended {
+                self.stream_ended = true;
+                self.stream.end_stream();
+            }
+            match self.stream.send_buffered() {
+                Ok(true) => {}
+                Ok(false) => return Served::Drained,
+                Err(_) => return Served::Finished,
+            }
+        }
+        if self.ending == Ending::Complete {
             return Served::Finished;
         }
-        if self.pending_output() == 0 && !self.write_shut {
+        if !self.write_shut {
             self.write_shut = true;
             if self.stream.shutdown_write().is_err() {
                 return Served::Finished;

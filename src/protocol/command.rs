@@ -153,6 +153,45 @@ pub(crate) const EXPIRY_PARAMS: &[Param] = &[
 pub(crate) const MAX_PARAMS: usize = 4;
 
 impl Verb {
+    /// Every verb, in declaration order (`Verb::ALL[v as usize] == v`).
+    pub const ALL: [Verb; 32] = [
+        Verb::KvSet,
+        Verb::KvAdd,
+        Verb::KvGet,
+        Verb::KvRmv,
+        Verb::KvClear,
+        Verb::KvClearSet,
+        Verb::KvContains,
+        Verb::KvCount,
+        Verb::KvKeys,
+        Verb::KvFind,
+        Verb::KvUpdate,
+        Verb::KvArrAppend,
+        Verb::SvInfo,
+        Verb::ShNew,
+        Verb::ShEnd,
+        Verb::ShEndAll,
+        Verb::ShExists,
+        Verb::ShInfo,
+        Verb::ShInfoAll,
+        Verb::ShSet,
+        Verb::ShAdd,
+        Verb::ShGet,
+        Verb::ShRmv,
+        Verb::ShClear,
+        Verb::ShClearSet,
+        Verb::ShContains,
+        Verb::ShCount,
+        Verb::ShKeys,
+        Verb::KvSave,
+        Verb::KvLoad,
+        Verb::ShSave,
+        Verb::ShLoad,
+    ];
+
+    /// How many verbs there are: `verb as usize` is below it.
+    pub const COUNT: usize = Verb::ALL.len();
+
     /// The verb with this exact (case-sensitive) command name.
     pub fn from_name(name: &str) -> Option<Verb> {
         Some(match name {
@@ -491,44 +530,12 @@ impl Command<'_> {
 mod tests {
     use super::*;
 
-    const ALL: [Verb; 32] = [
-        Verb::KvSet,
-        Verb::KvAdd,
-        Verb::KvGet,
-        Verb::KvRmv,
-        Verb::KvClear,
-        Verb::KvClearSet,
-        Verb::KvContains,
-        Verb::KvCount,
-        Verb::KvKeys,
-        Verb::KvFind,
-        Verb::KvUpdate,
-        Verb::KvArrAppend,
-        Verb::SvInfo,
-        Verb::ShNew,
-        Verb::ShEnd,
-        Verb::ShEndAll,
-        Verb::ShExists,
-        Verb::ShInfo,
-        Verb::ShInfoAll,
-        Verb::ShSet,
-        Verb::ShAdd,
-        Verb::ShGet,
-        Verb::ShRmv,
-        Verb::ShClear,
-        Verb::ShClearSet,
-        Verb::ShContains,
-        Verb::ShCount,
-        Verb::ShKeys,
-        Verb::KvSave,
-        Verb::KvLoad,
-        Verb::ShSave,
-        Verb::ShLoad,
-    ];
+    const ALL: [Verb; 32] = Verb::ALL;
 
     #[test]
     fn names_round_trip() {
-        for verb in ALL {
+        for (i, verb) in ALL.into_iter().enumerate() {
+            assert_eq!(verb as usize, i);
             assert_eq!(Verb::from_name(verb.name()), Some(verb));
             assert_eq!(verb.response_name(), format!("{}_RSP", verb.name()));
         }

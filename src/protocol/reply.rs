@@ -15,17 +15,24 @@ use super::{Protocol, Status};
 pub struct Reply<'b> {
     buf: &'b mut Vec<u8>,
     protocol: Protocol,
+    /// The last `st` written, for the metrics.
+    status: Option<Status>,
 }
 
 impl<'b> Reply<'b> {
     /// A writer appending to `buf`, numbering statuses per `protocol`.
     pub fn new(buf: &'b mut Vec<u8>, protocol: Protocol) -> Self {
-        Reply { buf, protocol }
+        Reply { buf, protocol, status: None }
     }
 
     /// The status numbering in use.
     pub fn protocol(&self) -> Protocol {
         self.protocol
+    }
+
+    /// The status of the reply written (its last `st`), if any.
+    pub fn written_status(&self) -> Option<Status> {
+        self.status
     }
 
     /// `{"<verb>_RSP":{…}}` with the members `f` writes.
@@ -55,9 +62,10 @@ impl<'b> Reply<'b> {
     }
 
     /// Appends a whole reply document written earlier by another `Reply`
-    /// (a job's, written off the loop).
-    pub fn document(&mut self, json: &[u8]) {
+    /// (a job's, written off the loop), whose status is `status`.
+    pub fn document(&mut self, json: &[u8], status: Status) {
         self.buf.extend_from_slice(json);
+        self.status = Some(status);
     }
 
     /// Where the next reply would start, for [`Reply::truncate`].
@@ -115,7 +123,7 @@ impl<'b> Reply<'b> {
 
     fn members(&mut self, f: impl FnOnce(&mut Members<'_>)) {
         self.buf.push(b'{');
-        let mut members = Members { buf: self.buf, protocol: self.protocol, first: true };
+        let mut members = Members { buf: self.buf, protocol: self.protocol, first: true, status: &mut self.status };
         f(&mut members);
         self.buf.push(b'}');
     }
@@ -126,6 +134,7 @@ pub struct Members<'b> {
     buf: &'b mut Vec<u8>,
     protocol: Protocol,
     first: bool,
+    status: &'b mut Option<Status>,
 }
 
 impl Members<'_> {
@@ -141,6 +150,7 @@ impl Members<'_> {
 
     /// `"st":N`
     pub fn st(&mut self, status: Status) -> &mut Self {
+        *self.status = Some(status);
         self.u64("st", u64::from(status.code(self.protocol)))
     }
 
@@ -246,7 +256,7 @@ impl Members<'_> {
     pub fn object(&mut self, name: &str, f: impl FnOnce(&mut Members<'_>)) -> &mut Self {
         self.name(name);
         self.buf.push(b'{');
-        let mut inner = Members { buf: self.buf, protocol: self.protocol, first: true };
+        let mut inner = Members { buf: self.buf, protocol: self.protocol, first: true, status: self.status };
         f(&mut inner);
         self.buf.push(b'}');
         self
@@ -367,5 +377,22 @@ mod tests {
         assert_eq!(text(|r| r.rejection(&unknown)), r#"{"x\"y_RSP":{"m":"","st":10,"tkn":null}}"#);
         let missing = Rejection::verb(Verb::KvSet, Status::ParamMissing, "Missing parameter");
         assert_eq!(text(|r| r.rejection(&missing)), r#"{"KV_SET_RSP":{"m":"Missing parameter","st":26,"tkn":null}}"#);
+    }
+
+    #[test]
+    fn the_status_written_is_remembered() {
+        let mut buf = Vec::new();
+        let mut reply = Reply::new(&mut buf, Protocol::V07);
+        assert_eq!(reply.written_status(), None);
+        reply.rejection(&Rejection::binary_frame());
+        assert_eq!(reply.written_status(), Some(Status::OpCodeInvalid));
+        let mut reply = Reply::new(&mut buf, Protocol::V09);
+        reply.object(Verb::SvInfo, |o| {
+            o.object("lastSave", |s| {
+                s.u64("status", 120);
+            })
+            .st(Status::Ok);
+        });
+        assert_eq!(reply.written_status(), Some(Status::Ok));
     }
 }

@@ -14,14 +14,17 @@
 //! pieces as the peer takes them (`conn/stream.rs`). A finished job's reply
 //! larger than 1 MiB is sent in pieces too.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::Server;
+use crate::auth::Role;
 use crate::conn::{Body, Late, Message, ReplyKind};
 use crate::error::Error;
-use crate::protocol::{self, Protocol, Rejection, Reply};
+use crate::protocol::{self, Command, Protocol, Rejection, Reply, RspName, Shape, Status, Verb};
 use crate::store::{Done, Executed, Finished, JobId, Store, StreamReply};
+
+/// The `m` of a command the connection's role does not allow.
+pub const NOT_PERMITTED: &str = "Not permitted for this user's role";
 
 /// How often the loop looks for finished jobs (saves, loads, searches)
 /// while some are in flight: the save thread cannot wake the host's `Poll` (the host owns the
@@ -38,7 +41,8 @@ impl Server {
                 self.worker.submit(id, job);
             }
             while let Some((id, reply)) = self.store.next_reply(now) {
-                self.deliver_late(id, Late::Stream(Box::new(Pieces(reply))), now);
+                let status = reply.status();
+                self.deliver_late(id, Late::Stream(Box::new(Pieces(reply))), status, now);
             }
             self.store.work(now);
             self.deliver_applied(now);
@@ -72,35 +76,6 @@ impl Server {
         })
     }
 
-    /// Loads the newest complete saves named `name` under `root` (a KV
-    /// save, a session save, or both) into the store, as `KV_LOAD` and
-    /// `SH_LOAD` would, and logs what each brought. For a host's start-up
-    /// path, before serving (`ndb-server --loadName`).
-    ///
-    /// # Errors
-    /// [`Error::Load`], with the [`PersistError`](crate::PersistError)
-    /// saying why nothing was loaded: the name is invalid or holds no
-    /// complete save, or a directory or file of the save is unreadable,
-    /// damaged or not what a save holds there (naming it). The store is
-    /// then left as it was.
-    pub fn load_at_start(&mut self, root: &Path, name: &str, now: Instant) -> Result<(), Error> {
-        let loaded = crate::persist::load_at_start(root, name)
-            .map_err(|source| Error::Load { name: name.to_owned(), source })?;
-        for snapshot in [loaded.kv, loaded.sessions].into_iter().flatten() {
-            let kind = snapshot.kind().as_str();
-            match self.store.apply(snapshot, now) {
-                Ok(applied) => log::info!(
-                    "loaded the {kind} save {name:?} from {}: {} sessions, {} keys",
-                    root.display(),
-                    applied.sessions,
-                    applied.keys
-                ),
-                Err(full) => log::error!("the {kind} save {name:?} in {} was not loaded: {full}", root.display()),
-            }
-        }
-        Ok(())
-    }
-
     /// Hands ready jobs to the save thread, starts the list replies that
     /// are ready, answers the finished jobs, and moves the store's own work
     /// (resizes, load merges) on by a step.
@@ -109,7 +84,8 @@ impl Server {
             self.worker.submit(id, job);
         }
         while let Some((id, reply)) = self.store.next_reply(now) {
-            self.deliver_late(id, Late::Stream(Box::new(Pieces(reply))), now);
+            let status = reply.status();
+            self.deliver_late(id, Late::Stream(Box::new(Pieces(reply))), status, now);
         }
         while let Some((id, done)) = self.worker.try_finished() {
             self.deliver(id, done, now);
@@ -124,28 +100,42 @@ impl Server {
     /// [`Store::finish`].
     fn deliver(&mut self, id: JobId, done: Done, now: Instant) {
         let mut reply = Vec::new();
-        if self.store.finish(id, done, now, &mut Reply::new(&mut reply, self.protocol)) == Finished::Replied {
-            self.deliver_late(id, Late::Reply(reply), now);
-        }
+        let status = {
+            let mut writer = Reply::new(&mut reply, self.protocol);
+            if self.store.finish(id, done, now, &mut writer) != Finished::Replied {
+                // An edit queued again, or a load applied in steps: its
+                // connection keeps waiting.
+                return;
+            }
+            writer.written_status().unwrap_or(Status::Unknown)
+        };
+        self.deliver_late(id, Late::Reply(reply), status, now);
     }
 
-    /// Sends the replies of loads that took effect this turn.
+    /// Sends the replies of loads that took effect (or were refused) this
+    /// turn.
     fn deliver_applied(&mut self, now: Instant) {
         loop {
             let mut reply = Vec::new();
-            let Some(id) = self.store.take_applied(&mut Reply::new(&mut reply, self.protocol)) else { return };
-            self.deliver_late(id, Late::Reply(reply), now);
+            let mut writer = Reply::new(&mut reply, self.protocol);
+            let Some(id) = self.store.take_applied(&mut writer) else { return };
+            let status = writer.written_status().unwrap_or(Status::Unknown);
+            self.deliver_late(id, Late::Reply(reply), status, now);
         }
     }
 
     /// Sends the reply that came later for `id` to the connection waiting
     /// for it, which then serves what it has queued; drops it if that
-    /// connection is gone.
-    fn deliver_late(&mut self, id: JobId, late: Late, now: Instant) {
-        let Some(i) = self.waiting.iter().position(|w| w.0 == id) else { return };
-        let (_, key, serial, _) = self.waiting.swap_remove(i);
-        if self.conns.get(key).is_some_and(|s| s.serial == serial && !s.dead) {
-            self.drive(key, now, Some(late));
+    /// connection is gone. Counts it in the metrics with its `status`, its
+    /// latency running from the turn the request was read in to now (for a
+    /// reply written in pieces, to when its first piece is handed over).
+    fn deliver_late(&mut self, id: JobId, late: Late, status: Status, now: Instant) {
+        let Some(i) = self.waiting.iter().position(|w| w.id == id) else { return };
+        let waiting = self.waiting.swap_remove(i);
+        let latency = now.saturating_duration_since(waiting.since);
+        self.store.metrics_mut().count_later(waiting.verb, status, latency);
+        if self.conns.get(waiting.key).is_some_and(|s| s.serial == waiting.serial && !s.dead) {
+            self.drive(waiting.key, now, Some(late));
         }
     }
 }
@@ -163,22 +153,30 @@ impl Body for Pieces {
     }
 }
 
-/// The server's message handler: counts the request and dispatches it; a
-/// job (a save, a load, a large `KV_FIND`) is noted in `later` and
-/// answered [`ReplyKind::Later`].
+/// The server's message handler: counts the request and dispatches it as
+/// `role` may; a job (a save, a load, a large `KV_FIND`) is noted in
+/// `later` and answered [`ReplyKind::Later`] (it is counted when its reply
+/// is delivered).
 pub(super) fn handle(
     store: &mut Store,
     protocol: Protocol,
+    role: Role,
     message: Message<'_>,
     now: Instant,
     out: &mut Vec<u8>,
-    later: &mut Option<JobId>,
+    later: &mut Option<(JobId, Option<Verb>)>,
 ) -> ReplyKind {
     store.stats_mut().requests += 1;
-    match dispatch(store, protocol, message, now, out) {
-        Executed::Replied => ReplyKind::Text,
+    let mut reply = Reply::new(out, protocol);
+    let (verb, executed) = dispatch_as(store, role, message, now, &mut reply);
+    match executed {
+        Executed::Replied => {
+            let status = reply.written_status().unwrap_or(Status::Unknown);
+            store.metrics_mut().count(verb, status);
+            ReplyKind::Text
+        }
         Executed::Later(id) => {
-            *later = Some(id);
+            *later = Some((id, verb));
             ReplyKind::Later
         }
     }
@@ -196,13 +194,55 @@ pub fn dispatch(
     now: Instant,
     out: &mut Vec<u8>,
 ) -> Executed {
-    let mut reply = Reply::new(out, protocol);
+    dispatch_as(store, Role::Admin, message, now, &mut Reply::new(out, protocol)).1
+}
+
+/// [`dispatch`] for a connection whose user has `role`: a command the role
+/// does not allow is answered 205 (`NotPermitted`) and changes nothing,
+/// and `SV_INFO` leaves out the persist path unless the role is admin.
+/// Also returns the command's verb (`None` when the message named no
+/// command ndb serves), for the metrics.
+pub fn dispatch_as(
+    store: &mut Store,
+    role: Role,
+    message: Message<'_>,
+    now: Instant,
+    reply: &mut Reply<'_>,
+) -> (Option<Verb>, Executed) {
     match message {
         Message::Text(text) => match protocol::decode(text) {
-            Ok(command) => return store.execute(command, now, &mut reply),
-            Err(rejection) => reply.rejection(&rejection),
+            Ok(command) => {
+                let verb = command.verb();
+                // Without users every connection is admin: one branch.
+                if role != Role::Admin {
+                    if !role.allows(verb) {
+                        reply.error(verb, Status::NotPermitted, NOT_PERMITTED);
+                        return (Some(verb), Executed::Replied);
+                    }
+                    if matches!(command, Command::SvInfo) {
+                        store.write_info(reply, now, false);
+                        return (Some(verb), Executed::Replied);
+                    }
+                }
+                (Some(verb), store.execute(command, now, reply))
+            }
+            Err(rejection) => {
+                let verb = match rejection.shape {
+                    Shape::Rsp { name: RspName::Known(verb), .. } => Some(verb),
+                    _ => None,
+                };
+                // A command outside the role is refused as such, whatever
+                // else is wrong with it.
+                match verb {
+                    Some(verb) if !role.allows(verb) => reply.error(verb, Status::NotPermitted, NOT_PERMITTED),
+                    _ => reply.rejection(&rejection),
+                }
+                (verb, Executed::Replied)
+            }
         },
-        Message::Binary(_) => reply.rejection(&Rejection::binary_frame()),
+        Message::Binary(_) => {
+            reply.rejection(&Rejection::binary_frame());
+            (None, Executed::Replied)
+        }
     }
-    Executed::Replied
 }

@@ -556,6 +556,8 @@ impl Store {
                         o.str("name", &name).st(status);
                     }),
                 }
+                let kind = if verb == Verb::ShSave { SaveKind::Sessions } else { SaveKind::Kv };
+                self.info.metrics.record_save(kind, result.as_ref().map(|d| *d).map_err(|_| ()));
                 self.record_save(super::LastSave { name, status, unix_ms });
             }
             Outcome::Loaded(Ok((Loaded::Kv { map, read }, duration))) => {
@@ -573,7 +575,7 @@ impl Store {
             Outcome::Loaded(Err(LoadFailure::Data(_))) => {
                 load_reply(reply, verb, &name, Status::LoadError, Applied::default(), Duration::ZERO);
             }
-            Outcome::Found(Ok(document)) => reply.document(&document),
+            Outcome::Found(Ok(document)) => reply.document(&document, Status::Ok),
             Outcome::Found(Err(_)) => reply.status(verb, Status::Unknown),
             Outcome::Edited(Ok(done)) => return self.apply_edit(verb, *done, reply),
             Outcome::Edited(Err(_)) => match verb {

@@ -127,6 +127,40 @@ impl Store {
         &mut self.info.stats
     }
 
+    /// Requests by command and status, latency, saves, traffic.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.info.metrics
+    }
+
+    /// The metrics, for the server to count what it sees.
+    pub fn metrics_mut(&mut self) -> &mut crate::metrics::Metrics {
+        &mut self.info.metrics
+    }
+
+    /// What `/metrics` reports that the store knows, at `now`.
+    pub fn metrics_state(&self, now: Instant) -> crate::metrics::State {
+        crate::metrics::State {
+            uptime_secs: self.info.uptime_secs(now),
+            connections: self.info.stats.connections_open,
+            connections_total: self.info.stats.connections_total,
+            keys: self.kv.len() as u64,
+            sessions: self.sessions.len() as u64,
+            session_keys: self.sessions.total_keys() as u64,
+            session_expiries: self.sessions.expiries(),
+            memory_bytes: info::resident_bytes(),
+            last_save_unix_ms: self.info.last_save.as_ref().map(|save| save.unix_ms),
+            ..crate::metrics::State::default()
+        }
+    }
+
+    /// Writes the `SV_INFO` reply at `now`; `persistPath` only when
+    /// `show_paths` (see [`crate::auth::Role`]).
+    pub fn write_info(&mut self, reply: &mut Reply<'_>, now: Instant, show_paths: bool) {
+        let counts = info::Counts { keys: self.kv.len(), sessions: self.session_count() };
+        self.info.stats.session_expiries = self.sessions.expiries();
+        self.info.write(reply, counts, now, show_paths);
+    }
+
     /// Records the outcome of a save, for `SV_INFO`'s `lastSave`.
     pub fn record_save(&mut self, save: LastSave) {
         self.info.last_save = Some(save);
@@ -218,11 +252,7 @@ impl Store {
             Command::KvFind(find) => return self.find(find, reply),
             Command::KvUpdate(update) => return self.update(update, reply),
             Command::KvArrAppend(append) => return self.arr_append(append, reply),
-            Command::SvInfo => {
-                let counts = info::Counts { keys: self.kv.len(), sessions: self.session_count() };
-                self.info.stats.session_expiries = self.sessions.expiries();
-                self.info.write(reply, counts, now);
-            }
+            Command::SvInfo => self.write_info(reply, now, true),
             Command::ShNew(expiry) => {
                 let since = self.since(now);
                 match self.sessions.create(expiry, since) {

@@ -204,7 +204,9 @@ impl ListJob {
         let mut text = Vec::new();
         Reply::new(&mut text, self.protocol).error(self.verb, Status::SessionNotExist, "");
         let frame = Frame { prefix: text, suffix: Vec::new(), items: Items::Keys };
-        StreamReply::new(frame, Vec::new(), None)
+        let mut reply = StreamReply::new(frame, Vec::new(), None);
+        reply.status = Status::SessionNotExist;
+        reply
     }
 }
 
@@ -485,6 +487,8 @@ pub struct StreamReply {
     wrote_item: bool,
     /// How much of the prefix or suffix is out.
     part: usize,
+    /// The reply's status, for the metrics.
+    status: Status,
 }
 
 impl std::fmt::Debug for StreamReply {
@@ -530,7 +534,14 @@ impl StreamReply {
             comma: false,
             wrote_item: false,
             part: 0,
+            status: Status::Ok,
         }
+    }
+
+    /// The status the reply carries: `Ok`, or `SessionNotExist` when its
+    /// session ended before its snapshot was taken.
+    pub fn status(&self) -> Status {
+        self.status
     }
 
     /// Appends at most `max` more bytes of the reply's text to `out`,

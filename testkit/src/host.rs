@@ -335,8 +335,14 @@ impl<C: Clock> Host<C> {
 
     /// A connection that has completed the WebSocket upgrade.
     pub fn open(&mut self) -> Peer {
+        self.open_with(UPGRADE)
+    }
+
+    /// A connection that has completed the WebSocket upgrade sent as
+    /// `upgrade` (with credentials, say).
+    pub fn open_with(&mut self, upgrade: &str) -> Peer {
         let mut peer = self.connect();
-        peer.write(UPGRADE.as_bytes());
+        peer.write(upgrade.as_bytes());
         let head = self.http_response(&mut peer);
         assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
         peer
@@ -350,6 +356,16 @@ impl<C: Clock> Host<C> {
             assert!(response.is_some() || !peer.ended(), "the connection ended before an HTTP response");
             response
         })
+    }
+
+    /// A plain `GET path` with optional credentials on a new connection:
+    /// (status, head, body), once the server has also closed it.
+    pub fn http_get(&mut self, path: &str, authorization: Option<&str>) -> (u16, String, String) {
+        let mut peer = self.connect();
+        peer.write(wire::get_request(path, authorization).as_bytes());
+        let response = self.http_response(&mut peer);
+        assert!(self.ends(&mut peer), "the server closes after answering");
+        wire::split_response(&response)
     }
 
     /// The next frame `peer` receives, (opcode, payload); `None` if the
