@@ -747,6 +747,8 @@ impl Sessions {
             return Err(Full::Sessions);
         }
         self.reserved += records.len();
+        // Timers for all of them at once, not a doubling every so often.
+        self.wheel.reserve(records.len());
         let bytes = records.capacity() * size_of::<SessionRecord>();
         Ok(Restore { records: records.into_iter(), building: None, sessions: 0, keys: 0, bytes })
     }
