@@ -339,8 +339,8 @@ impl<T> TimerWheel<T> {
     /// Makes room for at least `additional` more timers than are live, so
     /// that inserting them never reallocates: one copy of the nodes now
     /// (none when the wheel is empty) instead of one per doubling on the
-    /// way. A `Vec` doubling from inside a heap that recent mass frees left
-    /// fragmented is a copy (not a remap), 16 MB at half a million timers.
+    /// way (a doubling may copy every node: 16 MB at half a million
+    /// timers).
     pub fn reserve(&mut self, additional: usize) {
         self.nodes.reserve(additional.saturating_add(self.len).saturating_sub(self.nodes.len()));
     }
