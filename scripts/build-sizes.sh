@@ -13,6 +13,7 @@
 #   scripts/build-sizes.sh min      # CI: the minimal static build only; fails
 #                                   # past MAX_BYTES (default 1 MiB) stripped
 #                                   # or MAX_RSS_KIB (default 1024) at start
+#                                   # (the median of STARTS, default 3)
 #
 # The builds (what each one is):
 #   default      cargo build --profile dist -p ndb-server
@@ -28,6 +29,8 @@ cd "$(dirname "$0")/.."
 mode=${1:-all}
 connections=${CONNECTIONS:-1000}
 requests=${REQUESTS:-5000}
+# RSS at start is the median of this many start-ups (scripts/idle_rss.py).
+starts=${STARTS:-3}
 max_bytes=${MAX_BYTES:-1048576}
 max_rss_kib=${MAX_RSS_KIB:-1024}
 musl=x86_64-unknown-linux-musl
@@ -88,7 +91,7 @@ for name in "${names[@]}"; do
             python3 -c 'import json,sys; print(json.load(sys.stdin)["per_request"])')
     fi
     size[$name]=$(stripped_size "$name")
-    read -r start[$name] idle[$name] < <(python3 scripts/idle_rss.py "$(binary_of "$name")" "$connections" |
+    read -r start[$name] idle[$name] < <(python3 scripts/idle_rss.py "$(binary_of "$name")" "$connections" "$starts" |
         python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["start_kib"], d["idle_kib"])')
 done
 

@@ -4,16 +4,19 @@
 Starts BINARY on a free loopback port with built-in defaults, waits for its
 "listening on" line, then reads VmRSS from /proc/PID/status:
 
-  - after start-up, with no connection (after a settle pause);
+  - after start-up, with no connection (after a settle pause); with
+    STARTS > 1, the server is started that many times and the median is
+    reported (file-backed pages, most of a static build's RSS, vary with
+    what the page cache holds);
   - with CONNECTIONS WebSocket connections open and idle (each upgraded with
     a real handshake, then one KV_SET and one KV_GET answered, so every
     connection has served a request), after a settle pause.
 
-Prints one JSON object: {"start_kib": N, "idle_kib": N, "connections": N,
+Prints one JSON object: {"start_kib": N, "starts_kib": [N, ...], "idle_kib": N, "connections": N,
 "per_connection_bytes": N}. Exit status 1 if the server does not start or a
 handshake or reply is wrong. Standard library only.
 
-  scripts/idle_rss.py target/min/ndb-server [CONNECTIONS]
+  scripts/idle_rss.py target/min/ndb-server [CONNECTIONS [STARTS]]
 """
 
 import base64
@@ -101,10 +104,30 @@ def connect(port):
 def main():
     binary = sys.argv[1]
     connections = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
+    starts = int(sys.argv[3]) if len(sys.argv) > 3 else 1
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = connections + 64
     if soft < want:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(want, hard), hard))
+    at_start = [measure(binary, 0)[0] for _ in range(starts - 1)]
+    start, idle = measure(binary, connections)
+    at_start = sorted(at_start + [start])
+    start = at_start[len(at_start) // 2]
+    print(
+        json.dumps(
+            {
+                "start_kib": start,
+                "starts_kib": at_start,
+                "idle_kib": idle,
+                "connections": connections,
+                "per_connection_bytes": (idle - start) * 1024 // max(connections, 1),
+            }
+        )
+    )
+
+
+def measure(binary, connections):
+    """RSS after start-up, then with `connections` idle connections."""
     port = free_port()
     log = open(f"{binary}.idle-rss.log", "w+")
     server = subprocess.Popen([binary, "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
@@ -129,18 +152,9 @@ def main():
             if json.loads(read_text(sock))["KV_GET_RSP"]["keys"][f"k{i}"] != i:
                 raise RuntimeError("KV_GET answered wrong")
             socks.append(sock)
-        time.sleep(SETTLE_SECONDS)
-        idle = rss_kib(server.pid)
-        print(
-            json.dumps(
-                {
-                    "start_kib": start,
-                    "idle_kib": idle,
-                    "connections": connections,
-                    "per_connection_bytes": (idle - start) * 1024 // max(connections, 1),
-                }
-            )
-        )
+        if connections:
+            time.sleep(SETTLE_SECONDS)
+        return start, rss_kib(server.pid)
     finally:
         for s in socks:
             s.close()
