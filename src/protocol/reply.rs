@@ -7,7 +7,7 @@
 //! strings are escaped on the way. Members are written in the order given;
 //! callers give them in byte-wise name order, as NemesisDB sends them.
 
-use super::command::Verb;
+use super::command::{ContainerVerb, Verb};
 use super::decode::{Rejection, RspName, Shape};
 use super::status::{Protocol, Status};
 
@@ -35,6 +35,42 @@ impl<'b> Reply<'b> {
         self.buf.extend_from_slice(b"\":");
         self.members(f);
         self.buf.push(b'}');
+    }
+
+    /// `{"<verb>_RSP":{…}}` for an array or list command, with the members
+    /// `f` writes.
+    pub fn container(&mut self, verb: ContainerVerb, f: impl FnOnce(&mut Members<'_>)) {
+        self.buf.extend_from_slice(b"{\"");
+        for part in verb.response_parts() {
+            self.buf.extend_from_slice(part.as_bytes());
+        }
+        self.buf.extend_from_slice(b"\":");
+        self.members(f);
+        self.buf.push(b'}');
+    }
+
+    /// `{"<verb>_RSP":{"st":N}}` for an array or list command: its success
+    /// without fields, and the shape of all its errors.
+    pub fn container_status(&mut self, verb: ContainerVerb, status: Status) {
+        self.container(verb, |m| {
+            m.st(status);
+        });
+    }
+
+    /// How many bytes have been written through this writer's buffer so
+    /// far; with [`Reply::truncate`], a reply can be taken back.
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Whether the buffer is empty.
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    /// Takes back everything written after [`Reply::len`] was `len`.
+    pub fn truncate(&mut self, len: usize) {
+        self.buf.truncate(len);
     }
 
     /// `{"<verb>_RSP":{"st":N}}`
@@ -71,6 +107,27 @@ impl<'b> Reply<'b> {
                 self.buf.push(b'}');
             }
             Shape::Rsp { name: RspName::Known(verb), m } => self.error(*verb, rejection.status, m),
+            Shape::Rsp { name: RspName::Container(verb), m } => self.container(*verb, |o| {
+                o.str("m", m).st(rejection.status).null("tkn");
+            }),
+            Shape::Bare(RspName::Known(verb)) => self.status(*verb, rejection.status),
+            Shape::Bare(RspName::Container(verb)) => self.container_status(*verb, rejection.status),
+            Shape::Bare(RspName::Unknown(name)) => {
+                self.buf.push(b'{');
+                write_str_with_suffix(self.buf, name, "_RSP");
+                self.buf.push(b':');
+                self.members(|o| {
+                    o.st(rejection.status);
+                });
+                self.buf.push(b'}');
+            }
+            Shape::BareErr => {
+                self.buf.extend_from_slice(b"{\"ERR\":");
+                self.members(|o| {
+                    o.st(rejection.status);
+                });
+                self.buf.push(b'}');
+            }
             Shape::Rsp { name: RspName::Unknown(name), m } => {
                 self.buf.push(b'{');
                 write_str_with_suffix(self.buf, name, "_RSP");
@@ -199,6 +256,21 @@ impl Members<'_> {
 
     /// An array-of-integers member.
     pub fn u64s(&mut self, name: &str, items: impl IntoIterator<Item = u64>) -> &mut Self {
+        self.name(name);
+        self.buf.push(b'[');
+        let mut digits = itoa::Buffer::new();
+        for (i, item) in items.into_iter().enumerate() {
+            if i > 0 {
+                self.buf.push(b',');
+            }
+            self.buf.extend_from_slice(digits.format(item).as_bytes());
+        }
+        self.buf.push(b']');
+        self
+    }
+
+    /// An array-of-signed-integers member.
+    pub fn i64s(&mut self, name: &str, items: impl IntoIterator<Item = i64>) -> &mut Self {
         self.name(name);
         self.buf.push(b'[');
         let mut digits = itoa::Buffer::new();
