@@ -871,3 +871,29 @@ fn work_past_the_budget_is_202() {
         assert_eq!(client.call(&request), expected, "{request}");
     }
 }
+
+/// `SV_INFO` counts the arrays and lists of each type.
+#[test]
+fn sv_info_counts_arrays_and_lists() {
+    let server = start();
+    let mut client = server.client();
+    let counts = |client: &mut Client| client.call_json(r#"{"SV_INFO":{}}"#)["SV_INFO_RSP"]["containers"].clone();
+    let zero = serde_json::json!({"IARR":0,"OARR":0,"OLST":0,"SIARR":0,"SSTRARR":0,"STRARR":0});
+    assert_eq!(counts(&mut client), zero);
+    for (i, t) in ALL.iter().enumerate() {
+        for n in 0..=i {
+            let request = t.fill(&format!(r#"{{"@_CREATE":{{"name":"a{n}","len":1}}}}"#));
+            assert_eq!(client.call(&request), t.fill(r#"{"@_CREATE_RSP":{"st":1}}"#));
+        }
+    }
+    for name in ["x", "y"] {
+        client.call(&format!(r#"{{"OLST_CREATE":{{"name":"{name}"}}}}"#));
+    }
+    let all = serde_json::json!({"OARR":1,"IARR":2,"STRARR":3,"SIARR":4,"SSTRARR":5,"OLST":2});
+    assert_eq!(counts(&mut client), all);
+    client.call(r#"{"SIARR_DELETE_ALL":{}}"#);
+    client.call(r#"{"IARR_DELETE":{"name":"a0"}}"#);
+    client.call(r#"{"OLST_DELETE":{"name":"x"}}"#);
+    let fewer = serde_json::json!({"OARR":1,"IARR":1,"STRARR":3,"SIARR":0,"SSTRARR":5,"OLST":1});
+    assert_eq!(counts(&mut client), fewer);
+}

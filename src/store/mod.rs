@@ -212,7 +212,11 @@ impl Store {
             Command::KvUpdate(update) => self.update(update, reply),
             Command::KvArrAppend(append) => self.arr_append(append, reply),
             Command::SvInfo => {
-                let counts = info::Counts { keys: self.kv.len(), sessions: self.session_count() };
+                let counts = info::Counts {
+                    keys: self.kv.len(),
+                    sessions: self.session_count(),
+                    containers: self.containers.counts(),
+                };
                 self.info.stats.session_expiries = self.sessions.expiries();
                 self.info.write(reply, counts, now);
             }
