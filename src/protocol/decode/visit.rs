@@ -350,7 +350,7 @@ fn container_items<'de, A: SeqAccess<'de>>(item: ItemType, mut seq: A) -> Result
         }
         ItemType::Str => {
             let mut items = Vec::with_capacity(capacity);
-            while let Some(value) = seq.next_element_seed(MaybeStr)? {
+            while let Some(value) = seq.next_element_seed(StrItem)? {
                 let Some(value) = value else {
                     ok = false;
                     break;
@@ -498,6 +498,19 @@ impl<'de> Visitor<'de> for MaybeStr {
 
     fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
         Ok(None)
+    }
+}
+
+/// [`MaybeStr`] under another name for the items of string arrays: a seed
+/// type of its own keeps `KV_GET`'s key reading (`MaybeStr`) a single
+/// caller of serde_json's element reader, which is then inlined there.
+struct StrItem;
+
+impl<'de> DeserializeSeed<'de> for StrItem {
+    type Value = Option<Cow<'de, str>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(MaybeStr)
     }
 }
 
