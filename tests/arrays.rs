@@ -845,11 +845,13 @@ fn config_versions_set_the_limits() {
     assert_eq!(client.call(r#"{"IARR_CREATE":{"name":"b","len":10001}}"#), r#"{"IARR_CREATE_RSP":{"st":161}}"#);
 }
 
-/// Work past the per-command budget (4 Mi slots) is refused with 202 and
-/// changes nothing; it needs a capacity far above the default limit.
+/// Work past the per-command budget (`MAX_WORK_PER_COMMAND`: 10 M units,
+/// one an `i64` slot moved, twelve an integer written into a reply) is
+/// refused with 202 and changes nothing; it needs a capacity far above the
+/// default limit.
 #[test]
 fn work_past_the_budget_is_202() {
-    let budget = ndb::store::containers::MAX_SLOTS_PER_COMMAND;
+    let budget = ndb::store::containers::MAX_WORK_PER_COMMAND;
     let server = start_limited(u64::MAX, u64::MAX);
     let mut client = server.client();
     let rows = [
@@ -870,6 +872,21 @@ fn work_past_the_budget_is_202() {
     for (request, expected) in rows {
         assert_eq!(client.call(&request), expected, "{request}");
     }
+    // A reply of more integers than the budget prices: 202, with no items.
+    let fit = budget / 12;
+    assert_eq!(client.call(r#"{"SIARR_CREATE":{"name":"s","len":1000000}}"#), r#"{"SIARR_CREATE_RSP":{"st":1}}"#);
+    for start in (0..fit + 1).step_by(100_000) {
+        let items: Vec<String> = (start..(start + 100_000).min(fit + 1)).map(|i| i.to_string()).collect();
+        let request = format!(r#"{{"SIARR_SET_RNG":{{"name":"s","items":[{}]}}}}"#, items.join(","));
+        assert_eq!(client.call(&request), r#"{"SIARR_SET_RNG_RSP":{"st":1}}"#);
+    }
+    assert_eq!(client.call(r#"{"SIARR_GET_RNG":{"name":"s","rng":[0]}}"#), r#"{"SIARR_GET_RNG_RSP":{"st":202}}"#);
+    assert_eq!(
+        client.call(&format!(r#"{{"SIARR_MIN":{{"name":"s","n":{}}}}}"#, fit + 1)),
+        r#"{"SIARR_MIN_RSP":{"st":202}}"#
+    );
+    let reply = client.call(&format!(r#"{{"SIARR_MAX":{{"name":"s","n":{fit}}}}}"#));
+    assert!(reply.starts_with(&format!(r#"{{"SIARR_MAX_RSP":{{"items":[{fit},"#)) && reply.ends_with(r#"1],"st":1}}"#));
 }
 
 /// `SV_INFO` counts the arrays and lists of each type.

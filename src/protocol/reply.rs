@@ -272,6 +272,10 @@ impl Members<'_> {
     /// An array-of-signed-integers member.
     pub fn i64s(&mut self, name: &str, items: impl IntoIterator<Item = i64>) -> &mut Self {
         self.name(name);
+        let items = items.into_iter();
+        // A few bytes an item up front, so a long array is not copied
+        // again and again as the buffer doubles.
+        self.buf.reserve(items.size_hint().0.saturating_mul(4));
         self.buf.push(b'[');
         let mut digits = itoa::Buffer::new();
         for (i, item) in items.into_iter().enumerate() {
@@ -305,6 +309,15 @@ fn write_str_with_suffix(buf: &mut Vec<u8>, s: &str, suffix: &str) {
     buf.reserve(s.len() + suffix.len() + 2);
     buf.push(b'"');
     let bytes = s.as_bytes();
+    // Most strings need no escape: one pass that the compiler vectorises
+    // (no early exit), then a copy.
+    let plain = !bytes.iter().fold(false, |any, &b| any | (b < 0x20) | (b == b'"') | (b == b'\\'));
+    if plain {
+        buf.extend_from_slice(bytes);
+        buf.extend_from_slice(suffix.as_bytes());
+        buf.push(b'"');
+        return;
+    }
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         let escape: &[u8] = match b {

@@ -15,16 +15,17 @@
 //! - `used <= len` and `slots.len() <= len`; `slots.capacity() <= len`.
 //! - Sorted arrays: `slots.len() == used` and `slots` is ascending, so
 //!   every slot past `used` is empty (CLEAR, SET and SET_RNG keep it so).
-//! - `heap` is the sum of [`Element::heap_bytes`] over `slots`, and
-//!   `allocations` the number of slots that hold a heap allocation.
+//! - `heap` is the sum of [`Element::heap_bytes`] over `slots`.
 //!
-//! Bounded work: a command that would touch more than
-//! [`MAX_SLOTS_PER_COMMAND`] slots (materialise, move, merge, read or
-//! compare them) is refused with [`Refused::OverBudget`] before it changes
-//! anything. Arrays of up to that many slots never see it, except
-//! `INTERSECT`, which reads both arrays.
+//! Bounded work: a command whose work would pass [`MAX_WORK_PER_COMMAND`]
+//! (slots materialised, moved or compared, at [`Element::MOVE_COST`] each,
+//! plus items written into the reply, at [`Element::write_cost`] each) is
+//! refused with [`Refused::OverBudget`] before it changes anything or
+//! writes a byte. `INTERSECT` checks its comparisons before the merge and
+//! its reply after it, so it may do up to the budget's worth of
+//! comparisons and still refuse.
 
-use super::{Element, MAX_SLOTS_PER_COMMAND};
+use super::{Element, MAX_WORK_PER_COMMAND};
 
 /// Why an array operation did nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,7 +33,7 @@ pub enum Refused {
     /// A capacity, position or range outside the array, or the array is
     /// full (st 161).
     Bounds,
-    /// It would touch more than [`MAX_SLOTS_PER_COMMAND`] slots (st 202).
+    /// It would cost more than [`MAX_WORK_PER_COMMAND`] (st 202).
     OverBudget,
 }
 
@@ -40,8 +41,30 @@ pub enum Refused {
 pub type Outcome<T> = Result<T, Refused>;
 
 /// Refuses work over the per-command budget.
-fn within_budget(slots: u64) -> Outcome<()> {
-    if slots > MAX_SLOTS_PER_COMMAND { Err(Refused::OverBudget) } else { Ok(()) }
+fn within_budget(work: u64) -> Outcome<()> {
+    if work > MAX_WORK_PER_COMMAND { Err(Refused::OverBudget) } else { Ok(()) }
+}
+
+/// The work of materialising, moving or comparing `slots` slots.
+fn moving<T: Element>(slots: u64) -> u64 {
+    slots.saturating_mul(T::MOVE_COST)
+}
+
+/// The work of writing `items` into a reply, once their number is known
+/// to be within budget.
+fn writing<'a, T: Element + 'a>(items: impl Iterator<Item = &'a T>) -> u64 {
+    items.map(Element::write_cost).fold(0, u64::saturating_add)
+}
+
+/// Refuses early a reply of `n` items that cannot fit the budget whatever
+/// their size, so that pricing them exactly stays within budget too.
+fn countable<T: Element>(n: u64) -> Outcome<()> {
+    within_budget(n.saturating_mul(T::WRITE_COST_MIN))
+}
+
+/// Roughly how many drops and frees freeing `items` takes.
+pub fn drop_work<T>(items: &[T]) -> usize {
+    if std::mem::needs_drop::<T>() { items.len() } else { 1 }
 }
 
 /// A position the caller has checked against `slots.len()` (and so
@@ -66,13 +89,12 @@ pub struct Array<T> {
     used: u64,
     slots: Vec<T>,
     heap: u64,
-    allocations: u64,
 }
 
 impl<T: Element> Array<T> {
     /// An array of `len` empty slots; nothing is allocated yet.
     pub fn new(len: u64) -> Array<T> {
-        Array { len, used: 0, slots: Vec::new(), heap: 0, allocations: 0 }
+        Array { len, used: 0, slots: Vec::new(), heap: 0 }
     }
 
     /// The bytes this array counts toward memory: its whole capacity of
@@ -88,10 +110,11 @@ impl<T: Element> Array<T> {
         len.saturating_mul(std::mem::size_of::<T>() as u64)
     }
 
-    /// How many heap allocations its items hold (for deciding where to
-    /// free it).
-    pub fn allocations(&self) -> usize {
-        usize::try_from(self.allocations.saturating_add(1)).unwrap_or(usize::MAX)
+    /// Roughly how many drops and frees freeing it takes: one per stored
+    /// slot for types with drop glue (strings, objects), else one (for
+    /// deciding where to free it: `store/reclaim.rs`).
+    pub fn drop_work(&self) -> usize {
+        drop_work(&self.slots)
     }
 
     /// The capacity.
@@ -134,10 +157,12 @@ impl<T: Element> Array<T> {
         if start >= end {
             return Ok(Run { stored: &[], empties: 0 });
         }
-        within_budget(end - start)?;
+        countable::<T>(end - start)?;
         let stored_end = end.min(self.slots.len() as u64);
         let stored = if start < stored_end { &self.slots[index(start)..index(stored_end)] } else { &[] };
-        Ok(Run { stored, empties: end - start - stored.len() as u64 })
+        let empties = end - start - stored.len() as u64;
+        within_budget(writing(stored.iter()).saturating_add(empties.saturating_mul(T::default().write_cost())))?;
+        Ok(Run { stored, empties })
     }
 
     /// The first `min(n, used)` items of a sorted array, ascending.
@@ -146,7 +171,9 @@ impl<T: Element> Array<T> {
     /// [`Refused::Bounds`] when nothing is used.
     pub fn smallest(&self, n: u64) -> Outcome<&[T]> {
         let k = self.extremes(n)?;
-        Ok(&self.slots[..k])
+        let items = &self.slots[..k];
+        within_budget(writing(items.iter()))?;
+        Ok(items)
     }
 
     /// The last `min(n, used)` items of a sorted array's used part, still
@@ -156,7 +183,9 @@ impl<T: Element> Array<T> {
     /// [`Refused::Bounds`] when nothing is used.
     pub fn largest(&self, n: u64) -> Outcome<&[T]> {
         let k = self.extremes(n)?;
-        Ok(&self.slots[self.slots.len() - k..])
+        let items = &self.slots[self.slots.len() - k..];
+        within_budget(writing(items.iter()))?;
+        Ok(items)
     }
 
     fn extremes(&self, n: u64) -> Outcome<usize> {
@@ -164,7 +193,7 @@ impl<T: Element> Array<T> {
             return Err(Refused::Bounds);
         }
         let k = n.min(self.used);
-        within_budget(k)?;
+        countable::<T>(k)?;
         // Sorted: `slots` is the used part.
         Ok(index(k).min(self.slots.len()))
     }
@@ -207,7 +236,7 @@ impl<T: Element> Array<T> {
             None if self.used >= self.len || n > self.len - self.used => return Err(Refused::Bounds),
             None => self.used,
         };
-        within_budget(n)?;
+        within_budget(moving::<T>(n))?;
         self.materialise(at + n)?;
         for (i, item) in items.into_iter().enumerate() {
             self.replace(index(at) + i, item);
@@ -226,7 +255,7 @@ impl<T: Element> Array<T> {
             return Err(Refused::Bounds);
         }
         let at = self.slots.partition_point(|x| x <= &item);
-        within_budget((self.slots.len() - at) as u64)?;
+        within_budget(moving::<T>((self.slots.len() - at) as u64))?;
         self.reserve_for(self.slots.len() + 1);
         self.count_in(&item);
         self.slots.insert(at, item);
@@ -251,7 +280,7 @@ impl<T: Element> Array<T> {
         items.sort_unstable();
         // Only the stored items above the smallest new one move.
         let first_moved = items.first().map_or(self.slots.len(), |min| self.slots.partition_point(|x| x <= min));
-        within_budget(n + (self.slots.len() - first_moved) as u64)?;
+        within_budget(moving::<T>(n + (self.slots.len() - first_moved) as u64))?;
         for item in &items {
             self.count_in(item);
         }
@@ -260,14 +289,27 @@ impl<T: Element> Array<T> {
         self.slots.resize_with(old + items.len(), T::default);
         // Merge from the back: `slots[..i]` are stored items not yet
         // placed, `slots[i..k]` free places, `slots[k..]` the merged tail.
+        // Each new item (largest first) finds by binary search the stored
+        // items above it, which move up as one block: every stored item
+        // moves once, whatever the new items' values.
         let (mut i, mut k) = (old, old + items.len());
         while let Some(next) = items.pop() {
-            while i > first_moved && self.slots[i - 1] > next {
-                self.slots.swap(i - 1, k - 1);
-                i -= 1;
-                k -= 1;
+            let j = first_moved + self.slots[first_moved..i].partition_point(|x| x <= &next);
+            let moving = i - j;
+            if moving > 0 {
+                let free = k - i;
+                if free <= moving {
+                    // Few free places: a rotation, which moves the block
+                    // with one memmove.
+                    self.slots[j..k].rotate_left(moving);
+                } else {
+                    for t in (0..moving).rev() {
+                        self.slots.swap(j + t, k - moving + t);
+                    }
+                }
             }
-            k -= 1;
+            i = j;
+            k -= moving + 1;
             self.slots[k] = next;
         }
         self.used += n;
@@ -311,7 +353,7 @@ impl<T: Element> Array<T> {
         let stored = self.slots.len() as u64;
         let mut removed = Vec::new();
         if start < stored {
-            within_budget(stored - start)?;
+            within_budget(moving::<T>(stored - start))?;
             removed.extend(self.slots.drain(index(start)..index(end.min(stored))));
             for item in &removed {
                 self.count_out(item);
@@ -334,7 +376,7 @@ impl<T: Element> Array<T> {
         if upto <= stored {
             return Ok(());
         }
-        within_budget(upto - stored)?;
+        within_budget(moving::<T>(upto - stored))?;
         self.reserve_for(index(upto));
         self.slots.resize_with(index(upto), T::default);
         Ok(())
@@ -357,15 +399,11 @@ impl<T: Element> Array<T> {
     }
 
     fn count_in(&mut self, item: &T) {
-        let bytes = item.heap_bytes();
-        self.heap += bytes;
-        self.allocations += u64::from(bytes > 0);
+        self.heap += item.heap_bytes();
     }
 
     fn count_out(&mut self, item: &T) {
-        let bytes = item.heap_bytes();
-        self.heap -= bytes;
-        self.allocations -= u64::from(bytes > 0);
+        self.heap -= item.heap_bytes();
     }
 }
 
@@ -373,10 +411,10 @@ impl<T: Element> Array<T> {
 /// one linear merge.
 ///
 /// # Errors
-/// [`Refused::OverBudget`] when the two together hold more than
-/// [`MAX_SLOTS_PER_COMMAND`] used slots.
+/// [`Refused::OverBudget`] when comparing the two, or the comparisons and
+/// the reply together, would cost more than [`MAX_WORK_PER_COMMAND`].
 pub fn intersect<'a, T: Element>(a: &'a Array<T>, b: &'a Array<T>) -> Outcome<Vec<&'a T>> {
-    within_budget(a.used.saturating_add(b.used))?;
+    within_budget(moving::<T>(a.used.saturating_add(b.used)))?;
     let (a, b) = (a.stored(), b.stored());
     let mut common = Vec::new();
     let (mut i, mut j) = (0, 0);
@@ -391,5 +429,8 @@ pub fn intersect<'a, T: Element>(a: &'a Array<T>, b: &'a Array<T>) -> Outcome<Ve
             }
         }
     }
+    let compared = moving::<T>((i + j) as u64);
+    countable::<T>(common.len() as u64)?;
+    within_budget(compared.saturating_add(writing(common.iter().copied())))?;
     Ok(common)
 }

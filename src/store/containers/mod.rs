@@ -22,7 +22,7 @@
 //! hold on the heap; a list counts its nodes, chunks and items; every
 //! container also counts its namespace entry and name.
 //!
-//! Bounded work: see [`MAX_SLOTS_PER_COMMAND`]. Large removals (`DELETE`,
+//! Bounded work: see [`MAX_WORK_PER_COMMAND`]. Large removals (`DELETE`,
 //! `DELETE_ALL`, `CLEAR`, `RMV`) are freed off the loop like `KV_CLEAR`'s
 //! (`store/reclaim.rs`).
 //!
@@ -35,7 +35,7 @@ mod text;
 
 use std::collections::HashMap;
 
-pub use array::{Array, Outcome, Refused, Run, intersect};
+pub use array::{Array, Outcome, Refused, Run, drop_work, intersect};
 pub use list::{CHUNK, List, Piece};
 pub use text::{INLINE_BYTES, Text};
 
@@ -49,14 +49,22 @@ pub type Json = Box<str>;
 /// An `OARR` slot: `None` is the empty value `{}`.
 pub type Object = Option<Json>;
 
-/// The most slots (array slots or list items) one array or list command
-/// may materialise, move, merge, compare or return: 4 Mi. Moving, merging
-/// or writing that many `i64`s into a reply takes a few milliseconds (the
-/// figures are in `docs/performance.md`), inside the loop's 10 ms turn. A
-/// command that would exceed it answers 202 (OverBudget) and changes
-/// nothing. With the default limits (capacity and reply size 10,000) no
-/// command comes near it.
-pub const MAX_SLOTS_PER_COMMAND: u64 = 1 << 22;
+/// The most work one array or list command may do in the loop, in units of
+/// about a nanosecond: 10 M, about 10 ms of CPU on the machine of
+/// `docs/performance.md` (`benches/container_budget.rs` measures the
+/// costliest commands at this budget). Work is counted before it is done:
+/// slots materialised, moved or compared at [`Element::MOVE_COST`] each,
+/// items written into a reply at [`Element::write_cost`] each (list items
+/// at [`LIST_ITEM_WRITE_COST`] plus a quarter of their text). A command
+/// that would exceed it answers 202 (OverBudget) and changes nothing. With
+/// the default limits (capacity and reply size 10,000) no command comes
+/// near it, unless its items are many kilobytes each.
+pub const MAX_WORK_PER_COMMAND: u64 = 10_000_000;
+
+/// The fixed part of writing one list item into a reply: finding it in
+/// the tree and the separators (measured: about 12 ns for a 22-byte
+/// object, `benches/container_budget.rs`).
+pub const LIST_ITEM_WRITE_COST: u64 = 7;
 
 /// What an allocation of `len` bytes costs, as glibc's malloc lays it out:
 /// an 8-byte header, rounded up to 16 bytes, 32 at least; 0 for nothing.
@@ -91,7 +99,19 @@ pub fn create_cost(family: Family, name: &str, len: u64) -> u64 {
 }
 
 /// One array slot's type.
+///
+/// The work costs are in [`MAX_WORK_PER_COMMAND`]'s units (about a
+/// nanosecond), measured by `benches/container_budget.rs` and rounded up.
 pub trait Element: Default + Ord + Send + 'static {
+    /// The work of materialising, moving or comparing one slot.
+    const MOVE_COST: u64;
+
+    /// The least [`Element::write_cost`] of any item.
+    const WRITE_COST_MIN: u64;
+
+    /// The work of writing this item into a reply.
+    fn write_cost(&self) -> u64;
+
     /// What the item holds on the heap, in [`allocation_bytes`].
     fn heap_bytes(&self) -> u64;
 
@@ -110,6 +130,15 @@ pub trait Element: Default + Ord + Send + 'static {
 }
 
 impl Element for i64 {
+    /// Moving 8 bytes: about 0.9 ns; comparing two: about 1.2 ns.
+    const MOVE_COST: u64 = 1;
+    /// Formatting up to 20 digits and a comma: about 12 ns.
+    const WRITE_COST_MIN: u64 = 12;
+
+    fn write_cost(&self) -> u64 {
+        Self::WRITE_COST_MIN
+    }
+
     fn heap_bytes(&self) -> u64 {
         0
     }
@@ -138,6 +167,16 @@ impl Element for i64 {
 }
 
 impl Element for Text {
+    /// Moving a 24-byte slot: about 2.9 ns; comparing two: about 3.8 ns.
+    const MOVE_COST: u64 = 4;
+    /// Quoting an empty string, and taking the string out of its slot.
+    const WRITE_COST_MIN: u64 = 10;
+
+    /// About 27 ns for a 16-byte string: checked for escapes and copied.
+    fn write_cost(&self) -> u64 {
+        Self::WRITE_COST_MIN + self.as_bytes().len() as u64
+    }
+
     fn heap_bytes(&self) -> u64 {
         allocation_bytes(self.heap_len())
     }
@@ -166,6 +205,16 @@ impl Element for Text {
 }
 
 impl Element for Object {
+    /// Moving a pointer: about 2.3 ns (the slots are 16 bytes).
+    const MOVE_COST: u64 = 2;
+    /// Copying `{}` and a comma.
+    const WRITE_COST_MIN: u64 = 5;
+
+    /// About 9 ns for a 22-byte object: its text is copied as it is.
+    fn write_cost(&self) -> u64 {
+        Self::WRITE_COST_MIN + self.as_ref().map_or(0, |json| json.len() as u64 / 4)
+    }
+
     fn heap_bytes(&self) -> u64 {
         self.as_ref().map_or(0, |json| allocation_bytes(json.len()))
     }
@@ -348,19 +397,19 @@ fn run_array<T: Element>(
             // A missing array is not an error.
             if let Some(array) = arrays.remove(&*name) {
                 account(total, entry_bytes::<Array<T>>(&name).saturating_add(array.bytes()), 0);
-                let allocations = array.allocations();
-                super::reclaim::free(array, allocations);
+                let work = array.drop_work();
+                super::reclaim::free(array, work);
             }
             ok(reply, verb)
         }
         (Op::DeleteAll, _) => {
             let all = std::mem::take(arrays);
-            let mut allocations = 0usize;
+            let mut work = 0usize;
             for (name, array) in &all {
                 account(total, entry_bytes::<Array<T>>(name).saturating_add(array.bytes()), 0);
-                allocations = allocations.saturating_add(array.allocations());
+                work = work.saturating_add(array.drop_work());
             }
-            super::reclaim::free(all, allocations);
+            super::reclaim::free(all, work);
             ok(reply, verb)
         }
         (Op::Exist, ContainerArgs::Name(name)) => {
@@ -424,8 +473,8 @@ fn run_array<T: Element>(
             let before = array.bytes();
             let removed = array.clear(rng.start, rng.stop)?;
             account(total, before, array.bytes());
-            let allocations = removed.iter().filter(|item| item.heap_bytes() > 0).count();
-            super::reclaim::free(removed, allocations);
+            let work = drop_work(&removed);
+            super::reclaim::free(removed, work);
             ok(reply, verb)
         }
         (Op::Swap, ContainerArgs::Swap { name, a, b }) => {
@@ -554,10 +603,15 @@ impl Lists<'_> {
                 let list = self.lists.get(&*name).ok_or(Status::KeyNotExist)?;
                 let (start, end) = cut(rng, list.len());
                 let end = end.min(start.saturating_add(to_index(self.limits.list_max_response)));
-                if end.saturating_sub(start) as u64 > MAX_SLOTS_PER_COMMAND {
+                // Refused early when too many to price, then priced exactly.
+                if ((end - start) as u64).saturating_mul(LIST_ITEM_WRITE_COST) > MAX_WORK_PER_COMMAND {
                     return Err(Status::OverBudget);
                 }
                 let items = list.range(start, end);
+                let work = items.iter().map(|item| LIST_ITEM_WRITE_COST + item.len() as u64 / 4).sum::<u64>();
+                if work > MAX_WORK_PER_COMMAND {
+                    return Err(Status::OverBudget);
+                }
                 reply.container(verb, |m| {
                     m.array("items", items.iter().map(|item| item.as_bytes())).st(Status::Ok);
                 });

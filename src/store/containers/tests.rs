@@ -198,35 +198,58 @@ fn swap_reaches_any_slot_and_leaves_used_alone() {
 
 #[test]
 fn work_past_the_budget_is_refused_before_anything_changes() {
-    let budget = MAX_SLOTS_PER_COMMAND;
+    // Moves: 10 M i64 slots at 1 unit each.
+    let slots = MAX_WORK_PER_COMMAND / <i64 as Element>::MOVE_COST;
     let mut array: Array<i64> = Array::new(u64::MAX);
-    assert_eq!(array.set(Some(budget + 1), 1), Err(Refused::OverBudget));
+    assert_eq!(array.set(Some(slots + 1), 1), Err(Refused::OverBudget));
     assert!(array.stored().is_empty());
-    array.set(Some(budget - 1), 1).unwrap();
-    assert_eq!(array.stored().len() as u64, budget);
-    assert_eq!(array.swap(0, 2 * budget + 1), Err(Refused::OverBudget));
+    array.set(Some(slots - 1), 1).unwrap();
+    assert_eq!(array.stored().len() as u64, slots);
+    assert_eq!(array.swap(0, 2 * slots + 1), Err(Refused::OverBudget));
     array.set_range(Some(0), vec![5; 3]).unwrap();
     assert_eq!(array.used(), 3);
     // Everything after the start moves: at the budget, not past it.
     array.clear(0, Some(1)).unwrap();
-    array.set(Some(budget), 1).unwrap();
+    array.set(Some(slots), 1).unwrap();
     assert_eq!(array.clear(0, Some(1)), Err(Refused::OverBudget));
     assert_eq!(array.used(), 2);
-
     let mut sorted: Array<i64> = Array::new(u64::MAX);
-    let run = |n: u64| (0..n as i64).collect::<Vec<_>>();
-    sorted.merge_sorted(run(budget / 2)).unwrap();
-    let mut other: Array<i64> = Array::new(u64::MAX);
-    other.merge_sorted(run(budget / 2 + 1)).unwrap();
-    assert_eq!(intersect(&sorted, &other).unwrap_err(), Refused::OverBudget);
-    // Only the items above the smallest new one count as moved.
-    sorted.merge_sorted((budget as i64 / 2..budget as i64 + 2).collect()).unwrap();
+    sorted.merge_sorted((0..slots as i64 / 2).collect()).unwrap();
+    sorted.merge_sorted((slots as i64 / 2..slots as i64 + 2).collect()).unwrap();
     assert_eq!(sorted.merge_sorted(vec![-1]), Err(Refused::OverBudget), "every item would move");
-    sorted.merge_sorted(vec![i64::MAX]).unwrap();
-    assert_eq!(sorted.used(), budget + 3);
     assert_eq!(sorted.insert_sorted(-1), Err(Refused::OverBudget));
-    assert_eq!(sorted.smallest(u64::MAX), Err(Refused::OverBudget));
-    assert_eq!(sorted.largest(budget).map(|items| items[0]), Ok(3));
+    sorted.merge_sorted(vec![i64::MAX]).unwrap();
+    assert_eq!(sorted.used(), slots + 3);
+}
+
+#[test]
+fn replies_past_the_budget_are_refused() {
+    // Integers cost 12 units each in a reply: 833,333 fit.
+    let fit = MAX_WORK_PER_COMMAND / 12;
+    let mut ints: Array<i64> = Array::new(u64::MAX);
+    ints.merge_sorted((0..fit as i64 + 1).collect()).unwrap();
+    assert_eq!(ints.range(0, None, u64::MAX).err(), Some(Refused::OverBudget));
+    assert_eq!(ints.range(1, None, u64::MAX).map(|run| run.stored.len() as u64).ok(), Some(fit));
+    assert_eq!(ints.smallest(fit + 1).err(), Some(Refused::OverBudget));
+    assert_eq!(ints.largest(fit).map(<[i64]>::len).ok(), Some(fit as usize));
+    assert_eq!(ints.range(0, None, fit).map(|run| run.stored.len() as u64).ok(), Some(fit), "cut first");
+    // Strings cost 10 units plus their length: 100 bytes, 110.
+    let long = "x".repeat(100);
+    let fit = MAX_WORK_PER_COMMAND / 110;
+    let mut texts: Array<Text> = Array::new(u64::MAX);
+    texts.set_range(None, (0..=fit).map(|_| Text::new(&long)).collect()).unwrap();
+    assert_eq!(texts.range(0, None, u64::MAX).err(), Some(Refused::OverBudget));
+    assert!(texts.range(1, None, u64::MAX).is_ok());
+    // Two sorted arrays of a million: comparing them fits; half of them
+    // in common fits in the reply too, all of them does not.
+    let mut a: Array<i64> = Array::new(1 << 20);
+    let mut b: Array<i64> = Array::new(1 << 20);
+    let mut c: Array<i64> = Array::new(1 << 20);
+    a.merge_sorted((0..1_000_000).collect()).unwrap();
+    b.merge_sorted((0..1_000_000).map(|i| i * 2).collect()).unwrap();
+    c.merge_sorted((0..1_000_000).collect()).unwrap();
+    assert_eq!(intersect(&a, &b).map(|common| common.len()).ok(), Some(500_000));
+    assert_eq!(intersect(&a, &c).err(), Some(Refused::OverBudget));
 }
 
 #[test]
@@ -404,4 +427,27 @@ fn list_chunks_stay_filled_under_single_inserts_and_removals() {
     assert_eq!(list.len(), 25_000);
     // Removals never add chunks.
     assert!(list.chunks() <= half_full + 1, "{} chunks for {} items", list.chunks(), list.len());
+}
+
+#[test]
+fn merges_of_many_items_match_a_sort() {
+    let mut rng = Rng(0xfeed);
+    for (stored, new) in [(0, 50), (1_000, 1), (1_000, 3), (1_000, 1_000), (5, 2_000), (3_000, 700)] {
+        let mut array: Array<i64> = Array::new(10_000);
+        let mut model: Vec<i64> = (0..stored).map(|_| rng.below(500) as i64 - 250).collect();
+        array.merge_sorted(model.clone()).unwrap();
+        let items: Vec<i64> = (0..new).map(|_| rng.below(700) as i64 - 350).collect();
+        array.merge_sorted(items.clone()).unwrap();
+        model.extend(items);
+        model.sort_unstable();
+        assert_eq!(used_part(&array), model, "{stored} + {new}");
+        let mut texts: Array<Text> = Array::new(10_000);
+        let mut model: Vec<String> = model.iter().map(|v| format!("t{v:+}")).collect();
+        let (first, second) = model.split_at(stored.min(model.len()));
+        texts.merge_sorted(second.iter().map(|s| Text::new(s)).collect()).unwrap();
+        texts.merge_sorted(first.iter().map(|s| Text::new(s)).collect()).unwrap();
+        model.sort_unstable();
+        let got: Vec<String> = used_part(&texts).iter().map(|t| t.as_str().to_owned()).collect();
+        assert_eq!(got, model, "{stored} + {new} strings");
+    }
 }
