@@ -1,5 +1,5 @@
 //! The store: the single owner of every key, of sessions and of their
-//! timers. [`Store::execute`] runs one validated command and writes its
+//! timers, and of arrays and lists ([`containers`]). [`Store::execute`] runs one validated command and writes its
 //! reply; [`Store::expire`] runs active session expiry once per turn, and
 //! [`Store::next_deadline`] says when it next has work.
 //!
