@@ -165,8 +165,13 @@ fn main() {
         |_| {},
     );
     for prefix in ["IARR", "STRARR", "OARR"] {
-        let (moving, writing) = costs(prefix);
-        let n = budget / writing;
+        let (moving, _) = costs(prefix);
+        let n = budget
+            / match prefix {
+                "IARR" => <i64 as Element>::WRITE_COST_TYPICAL,
+                "STRARR" => <Text as Element>::WRITE_COST_TYPICAL,
+                _ => <Option<Box<str>> as Element>::WRITE_COST_TYPICAL,
+            };
         let mut s = store();
         fill(&mut s, prefix, "a", n, n, 0);
         time(
@@ -186,7 +191,7 @@ fn main() {
             |s| must(s, &set),
         );
     }
-    let n = budget / (LIST_ITEM_WRITE_COST + r#"{"id":1000000,"v":"x"}"#.len() as u64 / 4);
+    let n = budget / LIST_ITEM_WRITE_COST;
     let mut s = store();
     fill_list(&mut s, "l", n);
     time(&format!("OLST_GET_RNG of {n} (all)"), &mut s, r#"{"OLST_GET_RNG":{"name":"l","rng":[0]}}"#, |_| {});

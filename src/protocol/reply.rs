@@ -57,22 +57,6 @@ impl<'b> Reply<'b> {
         });
     }
 
-    /// How many bytes have been written through this writer's buffer so
-    /// far; with [`Reply::truncate`], a reply can be taken back.
-    pub fn len(&self) -> usize {
-        self.buf.len()
-    }
-
-    /// Whether the buffer is empty.
-    pub fn is_empty(&self) -> bool {
-        self.buf.is_empty()
-    }
-
-    /// Takes back everything written after [`Reply::len`] was `len`.
-    pub fn truncate(&mut self, len: usize) {
-        self.buf.truncate(len);
-    }
-
     /// `{"<verb>_RSP":{"st":N}}`
     // Inlined: most replies are this one, written from many places.
     #[inline]

@@ -19,7 +19,8 @@
 //!
 //! Bounded work: a command whose work would pass [`MAX_WORK_PER_COMMAND`]
 //! (slots materialised, moved or compared, at [`Element::MOVE_COST`] each,
-//! plus items written into the reply, at [`Element::write_cost`] each) is
+//! plus items written into the reply, at [`Element::write_cost`] each;
+//! `GET_RNG`, which `maxResponseSize` cuts, at [`Element::WRITE_COST_TYPICAL`]) is
 //! refused with [`Refused::OverBudget`] before it changes anything or
 //! writes a byte. `INTERSECT` checks its comparisons before the merge and
 //! its reply after it, so it may do up to the budget's worth of
@@ -148,7 +149,9 @@ impl<T: Element> Array<T> {
     /// most `max` of them.
     ///
     /// # Errors
-    /// [`Refused::Bounds`] when `start` is not below the capacity.
+    /// [`Refused::Bounds`] when `start` is not below the capacity;
+    /// [`Refused::OverBudget`] when so many items would cost more than the
+    /// budget at [`Element::WRITE_COST_TYPICAL`] each.
     pub fn range(&self, start: u64, stop: Option<u64>, max: u64) -> Outcome<Run<'_, T>> {
         if start >= self.len {
             return Err(Refused::Bounds);
@@ -157,12 +160,12 @@ impl<T: Element> Array<T> {
         if start >= end {
             return Ok(Run { stored: &[], empties: 0 });
         }
-        countable::<T>(end - start)?;
+        // Priced by count only: `maxResponseSize` is what bounds a
+        // GET_RNG, and within the default 10,000 items it never refuses.
+        within_budget((end - start).saturating_mul(T::WRITE_COST_TYPICAL))?;
         let stored_end = end.min(self.slots.len() as u64);
         let stored = if start < stored_end { &self.slots[index(start)..index(stored_end)] } else { &[] };
-        let empties = end - start - stored.len() as u64;
-        within_budget(writing(stored.iter()).saturating_add(empties.saturating_mul(T::default().write_cost())))?;
-        Ok(Run { stored, empties })
+        Ok(Run { stored, empties: end - start - stored.len() as u64 })
     }
 
     /// The first `min(n, used)` items of a sorted array, ascending.

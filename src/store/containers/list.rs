@@ -15,10 +15,12 @@
 //! ([`split`]) and join trees ([`join`]) in O(log n) whatever the number
 //! of items moved, so moving a million items costs what moving one does.
 //!
-//! Chunks stay well filled: a chunk that overflows is halved, and wherever
-//! two trees are joined the chunks meeting at the seam are combined when
-//! they fit in one. Every node counts its own allocation, its chunk's
-//! capacity and its items' text toward [`List::bytes`].
+//! Chunks stay well filled: an insert that does not fit its chunk goes
+//! through a cut and a join, and wherever two trees are joined the two
+//! chunks meeting at the seam are rebuilt, into one chunk when their items
+//! fit in one, else into two of equal size, each at least half full. Every
+//! node counts its own allocation, its chunk's capacity and its items' text
+//! toward [`List::bytes`].
 //!
 //! Recursion depth is the treap's depth: expected under 3·ln(nodes), about
 //! 40 for a million items.

@@ -54,17 +54,20 @@ pub type Object = Option<Json>;
 /// `docs/performance.md` (`benches/container_budget.rs` measures the
 /// costliest commands at this budget). Work is counted before it is done:
 /// slots materialised, moved or compared at [`Element::MOVE_COST`] each,
-/// items written into a reply at [`Element::write_cost`] each (list items
-/// at [`LIST_ITEM_WRITE_COST`] plus a quarter of their text). A command
-/// that would exceed it answers 202 (OverBudget) and changes nothing. With
-/// the default limits (capacity and reply size 10,000) no command comes
-/// near it, unless its items are many kilobytes each.
+/// items written into a reply at [`Element::write_cost`] each; `GET_RNG`,
+/// which `maxResponseSize` cuts, by its count only, at
+/// [`Element::WRITE_COST_TYPICAL`] (lists: [`LIST_ITEM_WRITE_COST`]) an
+/// item.
+/// A command that would exceed it answers 202 (OverBudget) and changes
+/// nothing. With the default limits (capacity and reply size 10,000) no
+/// command comes near it.
 pub const MAX_WORK_PER_COMMAND: u64 = 10_000_000;
 
-/// The fixed part of writing one list item into a reply: finding it in
-/// the tree and the separators (measured: about 12 ns for a 22-byte
-/// object, `benches/container_budget.rs`).
-pub const LIST_ITEM_WRITE_COST: u64 = 7;
+/// What writing one list item into a reply costs, priced by count:
+/// finding it in the tree, the separators and a small object's text
+/// (measured: about 12 ns for a 22-byte object,
+/// `benches/container_budget.rs`).
+pub const LIST_ITEM_WRITE_COST: u64 = 12;
 
 /// What an allocation of `len` bytes costs, as glibc's malloc lays it out:
 /// an 8-byte header, rounded up to 16 bytes, 32 at least; 0 for nothing.
@@ -109,6 +112,11 @@ pub trait Element: Default + Ord + Send + 'static {
     /// The least [`Element::write_cost`] of any item.
     const WRITE_COST_MIN: u64;
 
+    /// The write cost of a small item (an integer, a 16-byte string, a
+    /// 22-byte object): what a `GET_RNG`, which `maxResponseSize` cuts, is
+    /// priced at per item.
+    const WRITE_COST_TYPICAL: u64;
+
     /// The work of writing this item into a reply.
     fn write_cost(&self) -> u64;
 
@@ -134,6 +142,7 @@ impl Element for i64 {
     const MOVE_COST: u64 = 1;
     /// Formatting up to 20 digits and a comma: about 12 ns.
     const WRITE_COST_MIN: u64 = 12;
+    const WRITE_COST_TYPICAL: u64 = 12;
 
     fn write_cost(&self) -> u64 {
         Self::WRITE_COST_MIN
@@ -171,6 +180,7 @@ impl Element for Text {
     const MOVE_COST: u64 = 4;
     /// Quoting an empty string, and taking the string out of its slot.
     const WRITE_COST_MIN: u64 = 10;
+    const WRITE_COST_TYPICAL: u64 = 26;
 
     /// About 27 ns for a 16-byte string: checked for escapes and copied.
     fn write_cost(&self) -> u64 {
@@ -209,6 +219,7 @@ impl Element for Object {
     const MOVE_COST: u64 = 2;
     /// Copying `{}` and a comma.
     const WRITE_COST_MIN: u64 = 5;
+    const WRITE_COST_TYPICAL: u64 = 10;
 
     /// About 9 ns for a 22-byte object: its text is copied as it is.
     fn write_cost(&self) -> u64 {
@@ -325,8 +336,7 @@ impl Containers {
             Family::Siarr => run_array(&mut self.siarr, verb, args, limits, bytes, reply),
             Family::Sstrarr => run_array(&mut self.sstrarr, verb, args, limits, bytes, reply),
             Family::Olst => {
-                self.lists_created += 1;
-                let mut lists = Lists { lists: &mut self.olst, limits, bytes, seed: self.lists_created };
+                let mut lists = Lists { lists: &mut self.olst, limits, bytes, created: &mut self.lists_created };
                 lists.run(verb, args, reply)
             }
         };
@@ -516,8 +526,8 @@ struct Lists<'a> {
     lists: &'a mut Namespace<List>,
     limits: Limits,
     bytes: &'a mut u64,
-    /// The seed of a list this command creates.
-    seed: u64,
+    /// Lists created so far, the seed of the next one.
+    created: &'a mut u64,
 }
 
 impl Lists<'_> {
@@ -603,15 +613,11 @@ impl Lists<'_> {
                 let list = self.lists.get(&*name).ok_or(Status::KeyNotExist)?;
                 let (start, end) = cut(rng, list.len());
                 let end = end.min(start.saturating_add(to_index(self.limits.list_max_response)));
-                // Refused early when too many to price, then priced exactly.
+                // Priced by count only, as an array's GET_RNG.
                 if ((end - start) as u64).saturating_mul(LIST_ITEM_WRITE_COST) > MAX_WORK_PER_COMMAND {
                     return Err(Status::OverBudget);
                 }
                 let items = list.range(start, end);
-                let work = items.iter().map(|item| LIST_ITEM_WRITE_COST + item.len() as u64 / 4).sum::<u64>();
-                if work > MAX_WORK_PER_COMMAND {
-                    return Err(Status::OverBudget);
-                }
                 reply.container(verb, |m| {
                     m.array("items", items.iter().map(|item| item.as_bytes())).st(Status::Ok);
                 });
@@ -647,7 +653,8 @@ impl Lists<'_> {
     }
 
     fn create(&mut self, name: &str) {
-        let list = List::new(self.seed);
+        *self.created += 1;
+        let list = List::new(*self.created);
         account(self.bytes, 0, entry_bytes::<List>(name) + list.bytes());
         self.lists.insert(name.into(), list);
     }
