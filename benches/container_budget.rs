@@ -154,6 +154,37 @@ fn main() {
             first = false;
         });
     }
+    // Long strings: 1 KiB each, sized by the store's own price.
+    let long = Text::new(&"x".repeat(1024));
+    let n = budget / long.write_cost();
+    let mut s = store();
+    must(&mut s, &format!(r#"{{"SSTRARR_CREATE":{{"name":"long","len":{n}}}}}"#));
+    for start in (0..n).step_by(1000) {
+        let batch: Vec<String> =
+            (start..(start + 1000).min(n)).map(|i| format!(r#""{i:08}{}""#, "x".repeat(1016))).collect();
+        must(&mut s, &format!(r#"{{"SSTRARR_SET_RNG":{{"name":"long","items":[{}]}}}}"#, batch.join(",")));
+    }
+    time(
+        &format!("SSTRARR_MIN n {n} of 1 KiB strings (all)"),
+        &mut s,
+        &format!(r#"{{"SSTRARR_MIN":{{"name":"long","n":{n}}}}}"#),
+        |_| {},
+    );
+    let mut s = store();
+    let n = budget / (5 + 1024 / 4);
+    must(&mut s, &format!(r#"{{"OARR_CREATE":{{"name":"long","len":{n}}}}}"#));
+    for start in (0..n).step_by(1000) {
+        let batch: Vec<String> =
+            (start..(start + 1000).min(n)).map(|i| format!(r#"{{"i":"{i:08}","v":"{}"}}"#, "x".repeat(1004))).collect();
+        must(&mut s, &format!(r#"{{"OARR_SET_RNG":{{"name":"long","items":[{}]}}}}"#, batch.join(",")));
+    }
+    time(
+        &format!("OARR_GET_RNG of {n} 1 KiB objects (all)"),
+        &mut s,
+        r#"{"OARR_GET_RNG":{"name":"long","rng":[0]}}"#,
+        |_| {},
+    );
+
     // The issue's figure: two arrays of a million, half in common.
     let mut s = store();
     fill(&mut s, "SIARR", "a", 1_000_000, 1_000_000, 0);

@@ -178,13 +178,15 @@ impl Element for i64 {
 impl Element for Text {
     /// Moving a 24-byte slot: about 2.9 ns; comparing two: about 3.8 ns.
     const MOVE_COST: u64 = 4;
-    /// Quoting an empty string, and taking the string out of its slot.
-    const WRITE_COST_MIN: u64 = 10;
+    /// Taking the string out of its slot and quoting it.
+    const WRITE_COST_MIN: u64 = 22;
     const WRITE_COST_TYPICAL: u64 = 26;
 
-    /// About 27 ns for a 16-byte string: checked for escapes and copied.
+    /// About 27 ns for a 16-byte string, 0.2 ns more a byte (checked for
+    /// escapes in one vectorised pass, then copied: 1 KiB strings write at
+    /// 0.21 ns a byte).
     fn write_cost(&self) -> u64 {
-        Self::WRITE_COST_MIN + self.as_bytes().len() as u64
+        Self::WRITE_COST_MIN + self.as_bytes().len() as u64 / 4
     }
 
     fn heap_bytes(&self) -> u64 {

@@ -233,10 +233,10 @@ fn replies_past_the_budget_are_refused() {
     assert_eq!(ints.smallest(fit + 1).err(), Some(Refused::OverBudget));
     assert_eq!(ints.largest(fit).map(<[i64]>::len).ok(), Some(fit as usize));
     assert_eq!(ints.range(0, None, fit).map(|run| run.stored.len() as u64).ok(), Some(fit), "cut first");
-    // Strings cost 10 units plus their length in MIN and MAX: 100 bytes,
-    // 110. GET_RNG is priced by count (maxResponseSize cuts it).
-    let long = "x".repeat(100);
-    let fit = MAX_WORK_PER_COMMAND / 110;
+    // Strings cost 22 units plus a quarter of their length in MIN and MAX:
+    // 400 bytes, 122. GET_RNG is priced by count (maxResponseSize cuts it).
+    let long = "x".repeat(400);
+    let fit = MAX_WORK_PER_COMMAND / 122;
     let mut texts: Array<Text> = Array::new(u64::MAX);
     texts.merge_sorted((0..=fit).map(|_| Text::new(&long)).collect()).unwrap();
     assert_eq!(texts.smallest(fit + 1).err(), Some(Refused::OverBudget));
