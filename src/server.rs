@@ -170,6 +170,11 @@ impl Server {
         };
         let mut store = Store::new(ServerInfo::from(&config));
         store.set_max_value_bytes(config.max_payload);
+        store.set_container_limits(crate::store::containers::Limits {
+            max_capacity: config.array_max_capacity,
+            array_max_response: config.array_max_response_size,
+            list_max_response: config.list_max_response_size,
+        });
         let worker = Worker::new(config.persist_path.clone());
         Ok(Server {
             listener: TcpListener::from_std(std_listener),

@@ -88,6 +88,15 @@ pub enum Status {
     LoadComplete,
     /// 142: a load failed.
     LoadError,
+    /// 160: an array or list of that name exists already, or `INTERSECT`
+    /// was given one name twice.
+    Duplicate,
+    /// 161: a capacity, position or range outside the array or list, a full
+    /// array, or `MIN`/`MAX` of an empty one.
+    Bounds,
+    /// 202 (ndb only): the request would cost more than its documented
+    /// budget; nothing changed.
+    OverBudget,
     /// 1000: an unexpected failure inside a command.
     Unknown,
 }
@@ -119,6 +128,9 @@ impl Status {
             Status::Loading => 140,
             Status::LoadComplete => 141,
             Status::LoadError => 142,
+            Status::Duplicate => 160,
+            Status::Bounds => 161,
+            Status::OverBudget => 202,
             Status::Unknown => 1000,
         }
     }
@@ -145,6 +157,9 @@ impl Status {
             Status::Loading => "Loading",
             Status::LoadComplete => "LoadComplete",
             Status::LoadError => "LoadError",
+            Status::Duplicate => "Duplicate",
+            Status::Bounds => "Bounds",
+            Status::OverBudget => "OverBudget",
             Status::Unknown => "Unknown",
         }
     }
@@ -156,7 +171,7 @@ impl Status {
 }
 
 /// Every status, for reverse lookups.
-const ALL: [Status; 20] = [
+const ALL: [Status; 23] = [
     Status::Ok,
     Status::OpCodeInvalid,
     Status::JsonInvalid,
@@ -176,6 +191,9 @@ const ALL: [Status; 20] = [
     Status::Loading,
     Status::LoadComplete,
     Status::LoadError,
+    Status::Duplicate,
+    Status::Bounds,
+    Status::OverBudget,
     Status::Unknown,
 ];
 

@@ -15,6 +15,10 @@ use std::borrow::Cow;
 
 use serde_json::value::RawValue;
 
+mod containers;
+
+pub use containers::{ContainerArgs, ContainerCommand, ContainerVerb, Family, Item, ItemType, Items, Op, Range};
+
 /// A command name ndb serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Verb {
@@ -112,6 +116,17 @@ pub(crate) enum Kind {
     /// An array whose items are kept as raw text (`KV_ARR_APPEND`'s
     /// `items`).
     RawItems,
+    /// An array `rng` or `srcRng`: `[start]` or `[start, stop]` of uints.
+    /// Its shape is checked after every parameter: not 1 or 2 items → 42,
+    /// an item that is not a uint → 41, start > stop → 13.
+    Range,
+    /// `<A>_CLEAR`'s `rng`: as [`Kind::Range`], but not 1 or 2 items → 13.
+    ClearRange,
+    /// An array item of the given type (`<A>_SET`'s `item`).
+    Item(ItemType),
+    /// An array of items of the given type (`SET_RNG`'s and `OLST_ADD`'s
+    /// `items`); each item is checked after every parameter (41).
+    Items(ItemType),
 }
 
 /// One parameter of a verb.
@@ -461,12 +476,16 @@ pub enum Command<'a> {
     KvUpdate(Update<'a>),
     /// `KV_ARR_APPEND`
     KvArrAppend(ArrAppend<'a>),
+    /// An array or list command (NemesisDB 0.9), boxed so that the other
+    /// commands stay small.
+    Container(Box<ContainerCommand<'a>>),
 }
 
 impl Command<'_> {
-    /// The verb this command answers to.
-    pub fn verb(&self) -> Verb {
-        match self {
+    /// The verb this command answers to; `None` for an array or list
+    /// command, whose verb is its [`ContainerCommand::verb`].
+    pub fn verb(&self) -> Option<Verb> {
+        Some(match self {
             Command::Kv(op) => op.kv_verb(),
             Command::SvInfo => Verb::SvInfo,
             Command::ShNew(_) => Verb::ShNew,
@@ -483,7 +502,8 @@ impl Command<'_> {
             Command::KvFind(_) => Verb::KvFind,
             Command::KvUpdate(_) => Verb::KvUpdate,
             Command::KvArrAppend(_) => Verb::KvArrAppend,
-        }
+            Command::Container(_) => return None,
+        })
     }
 }
 

@@ -1,5 +1,5 @@
 //! The store: the single owner of every key, of sessions and of their
-//! timers. [`Store::execute`] runs one validated command and writes its
+//! timers, and of arrays and lists ([`containers`]). [`Store::execute`] runs one validated command and writes its
 //! reply; [`Store::expire`] runs active session expiry once per turn, and
 //! [`Store::next_deadline`] says when it next has work.
 //!
@@ -11,6 +11,7 @@
 //! reads stored values, for the commands that look inside them). Not
 //! thread-safe by design: one owner, one thread, no locks.
 
+pub mod containers;
 mod info;
 mod jobs;
 mod jsonpath;
@@ -72,6 +73,8 @@ pub struct Store {
     jobs: jobs::Jobs,
     /// The largest value `KV_UPDATE` and `KV_ARR_APPEND` may leave behind.
     max_value_bytes: usize,
+    /// Arrays and lists, in namespaces of their own.
+    containers: containers::Containers,
 }
 
 impl Store {
@@ -84,7 +87,19 @@ impl Store {
             origin: None,
             jobs: jobs::Jobs::default(),
             max_value_bytes: crate::config::MAX_MAX_PAYLOAD,
+            containers: containers::Containers::default(),
         }
+    }
+
+    /// Sets the limits of arrays and lists (the config's `arrays` and
+    /// `lists` sections).
+    pub fn set_container_limits(&mut self, limits: containers::Limits) {
+        self.containers.set_limits(limits);
+    }
+
+    /// The arrays and lists.
+    pub fn containers(&self) -> &containers::Containers {
+        &self.containers
     }
 
     /// Notes the server's first turn, from which `SV_INFO` counts uptime.
@@ -161,8 +176,15 @@ impl Store {
     /// Runs `command` at time `now` and writes its reply, or, for a save, a
     /// load or a large `KV_FIND`, returns the [`Job`] that will produce it.
     pub fn execute(&mut self, command: Command<'_>, now: Instant, reply: &mut Reply<'_>) -> Executed {
-        let verb = command.verb();
+        let Some(verb) = command.verb() else {
+            if let Command::Container(container) = command {
+                self.containers.execute(*container, reply);
+            }
+            return Executed::Replied;
+        };
         match command {
+            // Answered above.
+            Command::Container(_) => {}
             Command::KvSave(_) | Command::ShSave(_) if !self.info.settings.persist_enabled => {
                 Store::saves_disabled(reply, verb);
             }
@@ -190,7 +212,11 @@ impl Store {
             Command::KvUpdate(update) => self.update(update, reply),
             Command::KvArrAppend(append) => self.arr_append(append, reply),
             Command::SvInfo => {
-                let counts = info::Counts { keys: self.kv.len(), sessions: self.session_count() };
+                let counts = info::Counts {
+                    keys: self.kv.len(),
+                    sessions: self.session_count(),
+                    containers: self.containers.counts(),
+                };
                 self.info.stats.session_expiries = self.sessions.expiries();
                 self.info.write(reply, counts, now);
             }
