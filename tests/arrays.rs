@@ -845,7 +845,7 @@ fn config_versions_set_the_limits() {
     assert_eq!(client.call(r#"{"IARR_CREATE":{"name":"b","len":10001}}"#), r#"{"IARR_CREATE_RSP":{"st":161}}"#);
 }
 
-/// Work past the per-command budget (`MAX_WORK_PER_COMMAND`: 10 M units,
+/// Work past the per-command budget (`MAX_WORK_PER_COMMAND`: 4 M units,
 /// one an `i64` slot moved, twelve an integer written into a reply) is
 /// refused with 202 and changes nothing; it needs a capacity far above the
 /// default limit.

@@ -18,13 +18,15 @@
 //! - `heap` is the sum of [`Element::heap_bytes`] over `slots`.
 //!
 //! Bounded work: a command whose work would pass [`MAX_WORK_PER_COMMAND`]
-//! (slots materialised, moved or compared, at [`Element::MOVE_COST`] each,
-//! plus items written into the reply, at [`Element::write_cost`] each;
-//! `GET_RNG`, which `maxResponseSize` cuts, at [`Element::WRITE_COST_TYPICAL`]) is
-//! refused with [`Refused::OverBudget`] before it changes anything or
-//! writes a byte. `INTERSECT` checks its comparisons before the merge and
-//! its reply after it, so it may do up to the budget's worth of
-//! comparisons and still refuse.
+//! (slots materialised, moved or compared, at [`Element::MOVE_COST`] each;
+//! a sorted `SET_RNG`'s sort and search too, [`merge_work`]; items written
+//! into the reply, at [`Element::write_cost`] each; `GET_RNG`, which
+//! `maxResponseSize` cuts, at [`Element::WRITE_COST_TYPICAL`]) is refused
+//! with [`Refused::OverBudget`] before it changes anything or writes a
+//! byte. `INTERSECT` checks its steps before the merge, its steps and
+//! turns between the arrays every few thousand steps of it, and its reply
+//! after it, so it may do up to the budget's worth of comparisons and
+//! still refuse.
 
 use super::{Element, MAX_WORK_PER_COMMAND};
 
@@ -56,6 +58,47 @@ fn moving<T: Element>(slots: u64) -> u64 {
 fn writing<'a, T: Element + 'a>(items: impl Iterator<Item = &'a T>) -> u64 {
     items.map(Element::write_cost).fold(0, u64::saturating_add)
 }
+
+/// `⌈log₂(n + 1)⌉`: the levels of a sort of `n` items, or the steps of a
+/// binary search over them.
+fn levels(n: u64) -> u64 {
+    u64::from(u64::BITS - n.leading_zeros())
+}
+
+/// Where `item` goes in the ascending `slots` (after its equals), found
+/// from the end: probes 1, 2, 4, … slots back, then a binary search
+/// between the last two probes, so about `2 · log₂(gap)` comparisons for
+/// an item that goes `gap` slots before the end, all near it.
+fn gallop_back<T: Ord>(slots: &[T], item: &T) -> usize {
+    let n = slots.len();
+    let mut bound = 1;
+    // Every slot from `n - bound / 2` on is above `item`.
+    while bound <= n && slots[n - bound] > *item {
+        bound *= 2;
+    }
+    let low = n.saturating_sub(bound);
+    let high = n - bound / 2;
+    low + slots[low..high].partition_point(|x| x <= item)
+}
+
+/// The work of a sorted `SET_RNG` of `n` items (`in_order`: already
+/// ascending) that moves `moved` stored items: the sort, unless in order;
+/// finding each new item's place by galloping among the stored items to
+/// move (the gaps between those places add up to `moved` at most, so at
+/// most `n · (2 · ⌈log₂(moved / n + 1)⌉ + 3)` comparisons); and the moves.
+pub fn merge_work<T: Element>(n: u64, moved: u64, in_order: bool) -> u64 {
+    let sorting = if in_order { 0 } else { n.saturating_mul(levels(n)).saturating_mul(T::SORT_COST) };
+    let searching = match n {
+        0 => 0,
+        _ if moved == 0 => 0,
+        _ => n.saturating_mul(2 * levels(moved / n) + 3).saturating_mul(T::SEARCH_COST),
+    };
+    moving::<T>(n.saturating_add(moved)).saturating_add(sorting).saturating_add(searching)
+}
+
+/// How many merge steps `intersect` takes between looks at its meter: the
+/// most it can run past the budget (a few microseconds).
+const METER_STEPS: usize = 4096;
 
 /// Refuses early a reply of `n` items that cannot fit the budget whatever
 /// their size, so that pricing them exactly stays within budget too.
@@ -266,12 +309,15 @@ impl<T: Element> Array<T> {
         Ok(())
     }
 
-    /// Sorted `SET_RNG`: sorts `items` and merges them into the used part
-    /// (duplicates kept), in O(n log n + used).
+    /// Sorted `SET_RNG`: sorts `items` (unless they came in order) and
+    /// merges them into the used part (duplicates kept), in
+    /// O(n log n + n log(moved / n) + moved) for `moved` stored items above
+    /// the smallest new one.
     ///
     /// # Errors
     /// [`Refused::Bounds`] when they do not all fit (nothing is stored);
-    /// [`Refused::OverBudget`] when the merge would touch too many slots.
+    /// [`Refused::OverBudget`] when the sort, the search and the moves
+    /// would cost too much ([`merge_work`]).
     pub fn merge_sorted(&mut self, mut items: Vec<T>) -> Outcome<()> {
         let n = items.len() as u64;
         if n == 0 {
@@ -280,10 +326,14 @@ impl<T: Element> Array<T> {
         if n > self.len - self.used {
             return Err(Refused::Bounds);
         }
+        // Only the stored items above the smallest new one move; each new
+        // item finds its place among them by galloping from the end, after
+        // a sort unless they came in order. All priced before anything is
+        // done.
+        let first_moved = items.iter().min().map_or(self.slots.len(), |min| self.slots.partition_point(|x| x <= min));
+        let moved = (self.slots.len() - first_moved) as u64;
+        within_budget(merge_work::<T>(n, moved, items.is_sorted()))?;
         items.sort_unstable();
-        // Only the stored items above the smallest new one move.
-        let first_moved = items.first().map_or(self.slots.len(), |min| self.slots.partition_point(|x| x <= min));
-        within_budget(moving::<T>(n + (self.slots.len() - first_moved) as u64))?;
         for item in &items {
             self.count_in(item);
         }
@@ -292,12 +342,13 @@ impl<T: Element> Array<T> {
         self.slots.resize_with(old + items.len(), T::default);
         // Merge from the back: `slots[..i]` are stored items not yet
         // placed, `slots[i..k]` free places, `slots[k..]` the merged tail.
-        // Each new item (largest first) finds by binary search the stored
-        // items above it, which move up as one block: every stored item
-        // moves once, whatever the new items' values.
+        // Each new item (largest first) finds, galloping back from `i`,
+        // the stored items above it, which move up as one block: every
+        // stored item moves once, whatever the new items' values, and each
+        // search stays near the place of the one before.
         let (mut i, mut k) = (old, old + items.len());
         while let Some(next) = items.pop() {
-            let j = first_moved + self.slots[first_moved..i].partition_point(|x| x <= &next);
+            let j = first_moved + gallop_back(&self.slots[first_moved..i], &next);
             let moving = i - j;
             if moving > 0 {
                 let free = k - i;
@@ -306,9 +357,9 @@ impl<T: Element> Array<T> {
                     // with one memmove.
                     self.slots[j..k].rotate_left(moving);
                 } else {
-                    for t in (0..moving).rev() {
-                        self.slots.swap(j + t, k - moving + t);
-                    }
+                    // Apart: one vectorised swap of the two blocks.
+                    let (low, high) = self.slots.split_at_mut(k - moving);
+                    low[j..i].swap_with_slice(&mut high[..moving]);
                 }
             }
             i = j;
@@ -415,25 +466,78 @@ impl<T: Element> Array<T> {
 ///
 /// # Errors
 /// [`Refused::OverBudget`] when comparing the two, or the comparisons and
-/// the reply together, would cost more than [`MAX_WORK_PER_COMMAND`].
+/// the reply together, would cost more than [`MAX_WORK_PER_COMMAND`]:
+/// before the merge when its steps alone would, during it as soon as
+/// its steps and turns do.
 pub fn intersect<'a, T: Element>(a: &'a Array<T>, b: &'a Array<T>) -> Outcome<Vec<&'a T>> {
     within_budget(moving::<T>(a.used.saturating_add(b.used)))?;
     let (a, b) = (a.stored(), b.stored());
     let mut common = Vec::new();
     let (mut i, mut j) = (0, 0);
+    // Each step costs MOVE_COST; each turn from one array to the other
+    // (or to or from a match) SWITCH_COST more, counted as it happens
+    // and looked at every METER_STEPS steps.
+    let mut switches = 0u64;
+    let mut last = std::cmp::Ordering::Equal;
+    let compared = |i: usize, j: usize, switches: u64| {
+        moving::<T>((i + j) as u64).saturating_add(switches.saturating_mul(T::SWITCH_COST))
+    };
     while i < a.len() && j < b.len() {
-        match a[i].cmp(&b[j]) {
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
-            std::cmp::Ordering::Equal => {
-                common.push(&a[i]);
-                i += 1;
-                j += 1;
+        // Each step moves i or j (or both) on by one: this many stay inside
+        // both arrays.
+        let steps = METER_STEPS.min(a.len() - i).min(b.len() - j);
+        for _ in 0..steps {
+            let order = a[i].cmp(&b[j]);
+            switches += u64::from(order != last);
+            last = order;
+            match order {
+                std::cmp::Ordering::Less => i += 1,
+                std::cmp::Ordering::Greater => j += 1,
+                std::cmp::Ordering::Equal => {
+                    common.push(&a[i]);
+                    i += 1;
+                    j += 1;
+                }
+            }
+        }
+        within_budget(compared(i, j, switches))?;
+    }
+    countable::<T>(common.len() as u64)?;
+    within_budget(compared(i, j, switches).saturating_add(writing(common.iter().copied())))?;
+    Ok(common)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_count_binary_digits() {
+        let cases = [(0, 0), (1, 1), (2, 2), (3, 2), (4, 3), (1_000_000, 20), (u64::MAX, 64)];
+        for (n, expected) in cases {
+            assert_eq!(levels(n), expected, "{n}");
+        }
+    }
+
+    #[test]
+    fn galloping_finds_the_place_a_binary_search_does() {
+        let mut state = 0x5eed_u64;
+        for len in 0..70usize {
+            let slots: Vec<i64> = {
+                let mut v: Vec<i64> = (0..len)
+                    .map(|_| {
+                        state ^= state << 13;
+                        state ^= state >> 7;
+                        state ^= state << 17;
+                        (state % 40) as i64
+                    })
+                    .collect();
+                v.sort_unstable();
+                v
+            };
+            for item in -1..=41 {
+                assert_eq!(gallop_back(&slots, &item), slots.partition_point(|x| *x <= item), "{item} in {slots:?}");
             }
         }
     }
-    let compared = moving::<T>((i + j) as u64);
-    countable::<T>(common.len() as u64)?;
-    within_budget(compared.saturating_add(writing(common.iter().copied())))?;
-    Ok(common)
 }

@@ -35,7 +35,7 @@ mod text;
 
 use std::collections::HashMap;
 
-pub use array::{Array, Outcome, Refused, Run, drop_work, intersect};
+pub use array::{Array, Outcome, Refused, Run, drop_work, intersect, merge_work};
 pub use list::{CHUNK, List, Piece};
 pub use text::{INLINE_BYTES, Text};
 
@@ -50,18 +50,24 @@ pub type Json = Box<str>;
 pub type Object = Option<Json>;
 
 /// The most work one array or list command may do in the loop, in units of
-/// about a nanosecond: 10 M, about 10 ms of CPU on the machine of
-/// `docs/performance.md` (`benches/container_budget.rs` measures the
-/// costliest commands at this budget). Work is counted before it is done:
-/// slots materialised, moved or compared at [`Element::MOVE_COST`] each,
-/// items written into a reply at [`Element::write_cost`] each; `GET_RNG`,
-/// which `maxResponseSize` cuts, by its count only, at
-/// [`Element::WRITE_COST_TYPICAL`] (lists: [`LIST_ITEM_WRITE_COST`]) an
-/// item.
+/// about a nanosecond: 4 M, about 4 ms of CPU on the machine of
+/// `docs/performance.md`, so one command takes at most some 40% of the
+/// 10 ms turn and leaves the rest to the other connections, timers and
+/// I/O of that turn; the costliest commands measured at this budget
+/// (`benches/container_budget.rs`) take 2 to 5 ms of CPU on a busy
+/// machine. Work is counted before it is done: slots materialised, moved
+/// or compared at [`Element::MOVE_COST`] each, a sort at
+/// [`Element::SORT_COST`] per item and level, each step finding a place at
+/// [`Element::SEARCH_COST`], items written into a reply at
+/// [`Element::write_cost`] each; `GET_RNG`, which `maxResponseSize` cuts,
+/// by its count only, at [`Element::WRITE_COST_TYPICAL`] (lists:
+/// [`LIST_ITEM_WRITE_COST`]) an item; `INTERSECT` also as it goes, at
+/// [`Element::SWITCH_COST`] for each turn from one array to the other.
 /// A command that would exceed it answers 202 (OverBudget) and changes
-/// nothing. With the default limits (capacity and reply size 10,000) no
-/// command comes near it.
-pub const MAX_WORK_PER_COMMAND: u64 = 10_000_000;
+/// nothing. With the default limits (capacity and reply size 10,000) only
+/// `MIN`, `MAX` and `INTERSECT` of 10,000 strings longer than about 1.3 KiB
+/// each reach it.
+pub const MAX_WORK_PER_COMMAND: u64 = 4_000_000;
 
 /// What writing one list item into a reply costs, priced by count:
 /// finding it in the tree, the separators and a small object's text
@@ -109,6 +115,21 @@ pub trait Element: Default + Ord + Send + 'static {
     /// The work of materialising, moving or comparing one slot.
     const MOVE_COST: u64;
 
+    /// Sorting (the items of a sorted `SET_RNG`, when they do not arrive
+    /// in order): the work per item and per level, a sort of `n` items
+    /// being priced at `n · ⌈log₂(n + 1)⌉` of these.
+    const SORT_COST: u64;
+
+    /// One step of a binary search over stored items (a sorted
+    /// `SET_RNG` finds the place of each new item so): a comparison
+    /// whose outcome cannot be predicted, on slots spread over memory.
+    const SEARCH_COST: u64;
+
+    /// An `INTERSECT` merge turning from one array to the other (or to
+    /// or from a match), on top of [`Element::MOVE_COST`] per step: a
+    /// branch the CPU mispredicts when the two interleave at random.
+    const SWITCH_COST: u64;
+
     /// The least [`Element::write_cost`] of any item.
     const WRITE_COST_MIN: u64;
 
@@ -140,6 +161,12 @@ pub trait Element: Default + Ord + Send + 'static {
 impl Element for i64 {
     /// Moving 8 bytes: about 0.9 ns; comparing two: about 1.2 ns.
     const MOVE_COST: u64 = 1;
+    /// About 1.1 ns per item and level (random integers).
+    const SORT_COST: u64 = 1;
+    /// About 2 to 4 ns a step (a gallop from the end, near it).
+    const SEARCH_COST: u64 = 4;
+    /// About 11 ns a turn (two arrays interleaved at random).
+    const SWITCH_COST: u64 = 12;
     /// Formatting up to 20 digits and a comma: about 12 ns.
     const WRITE_COST_MIN: u64 = 12;
     const WRITE_COST_TYPICAL: u64 = 12;
@@ -178,6 +205,12 @@ impl Element for i64 {
 impl Element for Text {
     /// Moving a 24-byte slot: about 2.9 ns; comparing two: about 3.8 ns.
     const MOVE_COST: u64 = 4;
+    /// About 7.5 to 9 ns per item and level (random 16-byte strings).
+    const SORT_COST: u64 = 10;
+    /// About 10 to 20 ns a step (a gallop from the end, near it).
+    const SEARCH_COST: u64 = 20;
+    /// About 20 ns a turn (two arrays interleaved at random).
+    const SWITCH_COST: u64 = 20;
     /// Taking the string out of its slot and quoting it.
     const WRITE_COST_MIN: u64 = 22;
     const WRITE_COST_TYPICAL: u64 = 26;
@@ -219,6 +252,10 @@ impl Element for Text {
 impl Element for Object {
     /// Moving a pointer: about 2.3 ns (the slots are 16 bytes).
     const MOVE_COST: u64 = 2;
+    // Object arrays are never sorted; their texts compare as strings do.
+    const SORT_COST: u64 = <Text as Element>::SORT_COST;
+    const SEARCH_COST: u64 = <Text as Element>::SEARCH_COST;
+    const SWITCH_COST: u64 = <Text as Element>::SWITCH_COST;
     /// Copying `{}` and a comma.
     const WRITE_COST_MIN: u64 = 5;
     const WRITE_COST_TYPICAL: u64 = 10;

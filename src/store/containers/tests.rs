@@ -198,7 +198,7 @@ fn swap_reaches_any_slot_and_leaves_used_alone() {
 
 #[test]
 fn work_past_the_budget_is_refused_before_anything_changes() {
-    // Moves: 10 M i64 slots at 1 unit each.
+    // Moves: as many i64 slots as the budget has units (1 unit each).
     let slots = MAX_WORK_PER_COMMAND / <i64 as Element>::MOVE_COST;
     let mut array: Array<i64> = Array::new(u64::MAX);
     assert_eq!(array.set(Some(slots + 1), 1), Err(Refused::OverBudget));
@@ -224,7 +224,7 @@ fn work_past_the_budget_is_refused_before_anything_changes() {
 
 #[test]
 fn replies_past_the_budget_are_refused() {
-    // Integers cost 12 units each in a reply: 833,333 fit.
+    // Integers cost 12 units each in a reply.
     let fit = MAX_WORK_PER_COMMAND / 12;
     let mut ints: Array<i64> = Array::new(u64::MAX);
     ints.merge_sorted((0..fit as i64 + 1).collect()).unwrap();
@@ -242,16 +242,61 @@ fn replies_past_the_budget_are_refused() {
     assert_eq!(texts.smallest(fit + 1).err(), Some(Refused::OverBudget));
     assert_eq!(texts.smallest(fit).map(<[Text]>::len).ok(), Some(fit as usize));
     assert!(texts.range(0, None, u64::MAX).is_ok());
-    // Two sorted arrays of a million: comparing them fits; half of them
-    // in common fits in the reply too, all of them does not.
+    // Two sorted arrays of a million: comparing them fits; a tenth of
+    // them in common fits in the reply too, all of them does not.
     let mut a: Array<i64> = Array::new(1 << 20);
     let mut b: Array<i64> = Array::new(1 << 20);
     let mut c: Array<i64> = Array::new(1 << 20);
     a.merge_sorted((0..1_000_000).collect()).unwrap();
-    b.merge_sorted((0..1_000_000).map(|i| i * 2).collect()).unwrap();
+    b.merge_sorted((900_000..1_900_000).collect()).unwrap();
     c.merge_sorted((0..1_000_000).collect()).unwrap();
-    assert_eq!(intersect(&a, &b).map(|common| common.len()).ok(), Some(500_000));
+    assert_eq!(intersect(&a, &b).map(|common| common.len()).ok(), Some(100_000));
     assert_eq!(intersect(&a, &c).err(), Some(Refused::OverBudget));
+}
+
+/// An `INTERSECT` of arrays that interleave is charged for each turn
+/// from one to the other as it goes: the same number of steps in runs
+/// fits, interleaved item by item it is refused part of the way.
+#[test]
+fn intersect_charges_the_turns_between_the_arrays() {
+    let steps = MAX_WORK_PER_COMMAND / <i64 as Element>::MOVE_COST / 2;
+    let (mut runs_a, mut runs_b) = (Array::<i64>::new(steps), Array::<i64>::new(steps));
+    runs_a.merge_sorted((0..steps as i64 / 2).map(|i| 2 * i).collect()).unwrap();
+    runs_b.merge_sorted((steps as i64..steps as i64 * 3 / 2).map(|i| 2 * i + 1).collect()).unwrap();
+    assert_eq!(intersect(&runs_a, &runs_b).map(|common| common.len()).ok(), Some(0));
+    let (mut even, mut odd) = (Array::<i64>::new(steps), Array::<i64>::new(steps));
+    even.merge_sorted((0..steps as i64 / 2).map(|i| 2 * i).collect()).unwrap();
+    odd.merge_sorted((0..steps as i64 / 2).map(|i| 2 * i + 1).collect()).unwrap();
+    assert_eq!(intersect(&even, &odd).err(), Some(Refused::OverBudget));
+    // Few enough turns fit: 2 units each step and turn together.
+    let fit = MAX_WORK_PER_COMMAND / (<i64 as Element>::MOVE_COST + <i64 as Element>::SWITCH_COST) / 2;
+    let (mut even, mut odd) = (Array::<i64>::new(fit), Array::<i64>::new(fit));
+    even.merge_sorted((0..fit as i64).map(|i| 2 * i).collect()).unwrap();
+    odd.merge_sorted((0..fit as i64).map(|i| 2 * i + 1).collect()).unwrap();
+    assert_eq!(intersect(&even, &odd).map(|common| common.len()).ok(), Some(0));
+}
+
+/// A sorted `SET_RNG` is priced for its sort unless the items came in
+/// order, and for finding each new item's place among the stored ones.
+#[test]
+fn sorted_merges_are_priced_for_sorting_and_searching() {
+    let n = 250_000u64;
+    assert!(merge_work::<i64>(n, 0, true) < MAX_WORK_PER_COMMAND);
+    assert!(merge_work::<i64>(n, 0, false) > MAX_WORK_PER_COMMAND, "{}", merge_work::<i64>(n, 0, false));
+    let mut array: Array<i64> = Array::new(2 * n);
+    let backwards: Vec<i64> = (0..n as i64).rev().collect();
+    assert_eq!(array.merge_sorted(backwards.clone()), Err(Refused::OverBudget));
+    assert_eq!(array.used(), 0);
+    let mut ascending = backwards;
+    ascending.reverse();
+    array.merge_sorted(ascending).unwrap();
+    assert_eq!(array.used(), n);
+    // Appending above every stored item searches nothing; placing items
+    // among them is priced by the gaps between their places.
+    assert_eq!(merge_work::<i64>(10, 0, true), 10);
+    assert_eq!(merge_work::<i64>(1, 1_000_000, true), 1_000_001 + 43 * <i64 as Element>::SEARCH_COST);
+    assert_eq!(merge_work::<i64>(1_000, 1_000_000, true), 1_001_000 + 1_000 * 23 * <i64 as Element>::SEARCH_COST);
+    assert_eq!(merge_work::<Text>(0, 5, false), 20);
 }
 
 #[test]
