@@ -91,6 +91,19 @@ fn v6_array_and_list_errors_name_the_member() {
         let err = apply(text).unwrap_err();
         assert!(err.contains(expected), "{text}: {err}");
     }
+    // Typed: the error names the member, as the user wrote it.
+    for (text, member) in [
+        (r#"{"version":6,"arrays":[]}"#, "arrays"),
+        (r#"{"version":6,"arrays":{"maxResponseSize":-2}}"#, "arrays.maxResponseSize"),
+        (r#"{"version":6,"lists":{"maxResponseSize":true}}"#, "lists.maxResponseSize"),
+    ] {
+        match Config::default().apply_json(text) {
+            Err(e @ ConfigError::Field { .. }) => {
+                assert_eq!((e.field_name(), e.file()), (Some(member), None), "{text}")
+            }
+            other => panic!("{text}: {other:?}"),
+        }
+    }
 }
 
 #[test]
