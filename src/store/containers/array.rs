@@ -475,30 +475,44 @@ pub fn intersect<'a, T: Element>(a: &'a Array<T>, b: &'a Array<T>) -> Outcome<Ve
     let mut common = Vec::new();
     let (mut i, mut j) = (0, 0);
     // Each step costs MOVE_COST; each turn from one array to the other
-    // (or to or from a match) SWITCH_COST more, counted as it happens
-    // and looked at every METER_STEPS steps.
+    // (the end of a run) SWITCH_COST more, counted as it happens and
+    // looked at every METER_STEPS steps or so.
     let mut switches = 0u64;
-    let mut last = std::cmp::Ordering::Equal;
     let compared = |i: usize, j: usize, switches: u64| {
         moving::<T>((i + j) as u64).saturating_add(switches.saturating_mul(T::SWITCH_COST))
     };
     while i < a.len() && j < b.len() {
-        // Each step moves i or j (or both) on by one: this many stay inside
-        // both arrays.
-        let steps = METER_STEPS.min(a.len() - i).min(b.len() - j);
-        for _ in 0..steps {
-            let order = a[i].cmp(&b[j]);
-            switches += u64::from(order != last);
-            last = order;
-            match order {
-                std::cmp::Ordering::Less => i += 1,
-                std::cmp::Ordering::Greater => j += 1,
+        // A stretch of fewer than 2 · METER_STEPS steps: until i or j has
+        // moved METER_STEPS on (or reached its end).
+        let (a, b) = (&a[..a.len().min(i + METER_STEPS)], &b[..b.len().min(j + METER_STEPS)]);
+        while i < a.len() && j < b.len() {
+            // One run at a time: of `a` below `b[j]`, of `b` below `a[i]`,
+            // or of matches; each run ends in one turn.
+            match a[i].cmp(&b[j]) {
+                std::cmp::Ordering::Less => {
+                    i += 1;
+                    while i < a.len() && a[i] < b[j] {
+                        i += 1;
+                    }
+                }
+                std::cmp::Ordering::Greater => {
+                    j += 1;
+                    while j < b.len() && b[j] < a[i] {
+                        j += 1;
+                    }
+                }
                 std::cmp::Ordering::Equal => {
                     common.push(&a[i]);
                     i += 1;
                     j += 1;
+                    while i < a.len() && j < b.len() && a[i] == b[j] {
+                        common.push(&a[i]);
+                        i += 1;
+                        j += 1;
+                    }
                 }
             }
+            switches += 1;
         }
         within_budget(compared(i, j, switches))?;
     }

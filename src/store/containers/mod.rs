@@ -125,9 +125,10 @@ pub trait Element: Default + Ord + Send + 'static {
     /// whose outcome cannot be predicted, on slots spread over memory.
     const SEARCH_COST: u64;
 
-    /// An `INTERSECT` merge turning from one array to the other (or to
-    /// or from a match), on top of [`Element::MOVE_COST`] per step: a
-    /// branch the CPU mispredicts when the two interleave at random.
+    /// An `INTERSECT` merge turning from one array to the other (the end
+    /// of a run of items of one below the other's next, or of matches), on
+    /// top of [`Element::MOVE_COST`] per step: a branch the CPU mispredicts
+    /// when the two interleave at random.
     const SWITCH_COST: u64;
 
     /// The least [`Element::write_cost`] of any item.
@@ -209,8 +210,8 @@ impl Element for Text {
     const SORT_COST: u64 = 10;
     /// About 10 to 20 ns a step (a gallop from the end, near it).
     const SEARCH_COST: u64 = 20;
-    /// About 20 ns a turn (two arrays interleaved at random).
-    const SWITCH_COST: u64 = 20;
+    /// About 24 ns a turn (two arrays interleaved at random).
+    const SWITCH_COST: u64 = 24;
     /// Taking the string out of its slot and quoting it.
     const WRITE_COST_MIN: u64 = 22;
     const WRITE_COST_TYPICAL: u64 = 26;
