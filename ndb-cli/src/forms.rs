@@ -8,7 +8,7 @@
 //! lists the type's prefix and the command: `iarr create`, `olst get-rng`),
 //! followed by its arguments. Adding a command is one row: its words, an
 //! argument synopsis, the wire command, a summary, and a function writing
-//! the body from the arguments (array and list rows through [`row!`]).
+//! the body from the arguments (array and list rows through the `row!` macro).
 
 use crate::line::{Word, write_str};
 
