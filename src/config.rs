@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use crate::auth::{HEX_PROBLEM, Role, User, Users, parse_sha256_hex};
 use crate::error::ConfigError;
 use crate::protocol::Protocol;
 
@@ -90,6 +91,47 @@ pub struct Config {
     /// The most items one `OLST_GET_RNG` returns (`lists.maxResponseSize`,
     /// a count). Default 10,000, NemesisDB's shipped value.
     pub list_max_response_size: u64,
+    /// Most CPU time a `KV_FIND` search (or the path evaluation of a large
+    /// edit) may take on the save thread; past it the command answers 203
+    /// (TimedOut). CPU time, not wall-clock time, because the save thread
+    /// runs at idle priority: on a busy host a cheap search can wait long.
+    /// Default 5 s: a search of a million small values takes about 0.3 s,
+    /// and the save thread serves everyone's saves, loads and searches in
+    /// turn.
+    pub search_timeout: Option<Duration>,
+    /// Most bytes all connections together may hold in input not served
+    /// yet (partial messages, mostly); past it, the connections holding the
+    /// most are closed (1008), largest first, until the total is under it
+    /// again. Default 256 MiB: hundreds of maximum-size messages arriving
+    /// at once, while thousands of peers each sending most of a message and
+    /// then nothing cannot take more. At least `max_payload`.
+    pub max_partial_bytes: usize,
+    /// Close (1008) a connection that started a message (or a frame) and
+    /// has not finished it this long after, while ndb was reading it.
+    /// Default 30 s: a slow link still sends a megabyte in that time, and a
+    /// peer that stops mid-message gives its buffers back.
+    pub message_timeout: Option<Duration>,
+    /// Who may connect, and with which role (`users`). Default none: no
+    /// authentication, every connection may do everything, as NemesisDB.
+    pub users: Users,
+    /// Refuse to listen on an address other than loopback while no user is
+    /// configured (`protectedMode`). Default on: a server reachable from
+    /// other hosts without a password must be asked for explicitly.
+    pub protected_mode: bool,
+    /// The certificate and key that turn on TLS (`wss://`) for every
+    /// connection. Default none: plain `ws://`. Needs the `tls` feature.
+    pub tls: Option<TlsFiles>,
+}
+
+/// Where the TLS certificate chain and private key are (PEM files). They
+/// are read at start-up and again on [`crate::Server::reload_certificates`]
+/// (SIGHUP for `ndb-server`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The certificate chain, the server's own certificate first.
+    pub certificate: PathBuf,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
 }
 
 /// The default of `arrays.maxCapacity`, `arrays.maxResponseSize` and
@@ -120,9 +162,18 @@ impl Default for Config {
             array_max_capacity: DEFAULT_CONTAINER_LIMIT,
             array_max_response_size: DEFAULT_CONTAINER_LIMIT,
             list_max_response_size: DEFAULT_CONTAINER_LIMIT,
+            users: Users::default(),
+            protected_mode: true,
+            tls: None,
+            search_timeout: Some(crate::store::DEFAULT_SEARCH_TIMEOUT),
+            max_partial_bytes: DEFAULT_MAX_PARTIAL_BYTES,
+            message_timeout: Some(Duration::from_secs(30)),
         }
     }
 }
+
+/// The default of [`Config::max_partial_bytes`] (256 MiB).
+pub const DEFAULT_MAX_PARTIAL_BYTES: usize = 256 * 1024 * 1024;
 
 impl Config {
     /// Sets the listen address.
@@ -219,6 +270,43 @@ impl Config {
         self
     }
 
+    /// Sets the users allowed to connect (none: no authentication).
+    pub fn users(mut self, users: Users) -> Self {
+        self.users = users;
+        self
+    }
+
+    /// Turns protected mode on or off.
+    pub fn protected_mode(mut self, on: bool) -> Self {
+        self.protected_mode = on;
+        self
+    }
+
+    /// Serves TLS (`wss://`) with this certificate chain and key.
+    pub fn tls(mut self, certificate: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.tls = Some(TlsFiles { certificate: certificate.into(), key: key.into() });
+        self
+    }
+
+    /// Sets (or with `None` turns off) the time limit of searches off the
+    /// loop.
+    pub fn search_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.search_timeout = timeout;
+        self
+    }
+
+    /// Sets the server-wide cap on unfinished input.
+    pub fn max_partial_bytes(mut self, bytes: usize) -> Self {
+        self.max_partial_bytes = bytes;
+        self
+    }
+
+    /// Sets (or with `None` turns off) the message completion timeout.
+    pub fn message_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.message_timeout = timeout;
+        self
+    }
+
     /// Checks the settings that depend on each other.
     ///
     /// # Errors
@@ -230,6 +318,22 @@ impl Config {
                 format!(
                     "must not exceed maxOutputBytes ({} > {}; flags --output-pause-bytes, --max-output-bytes)",
                     self.output_pause_bytes, self.max_output_bytes
+                ),
+            ));
+        }
+        if self.tls.is_some() && !cfg!(feature = "tls") {
+            return Err(ConfigError::field(
+                "tls",
+                "this ndb-server was built without TLS support (rebuild with the cargo feature `tls`)",
+            ));
+        }
+        if self.max_partial_bytes < self.max_payload {
+            return Err(ConfigError::field(
+                "maxPartialBytes",
+                format!(
+                    "must be at least maxPayload, or no message of that size could arrive ({} < {}; flags \
+                     --max-partial-bytes, --max-payload)",
+                    self.max_partial_bytes, self.max_payload
                 ),
             ));
         }
@@ -342,9 +446,83 @@ impl Config {
         if let Some(secs) = doc.number("sendTimeout")? {
             self.send_timeout = check_timeout("sendTimeout", secs)?;
         }
+        if let Some(users) = doc.array("users")? {
+            self.users = read_users(users)?;
+        }
+        if let Some(on) = doc.bool("protectedMode")? {
+            self.protected_mode = on;
+        }
+        if let Some(tls) = doc.object("tls")? {
+            let tls = Fields { map: tls, prefix: "tls." };
+            let path = |name: &str| match tls.string(name)? {
+                Some(path) if !path.is_empty() => Ok(PathBuf::from(path)),
+                _ => Err(ConfigError::field(format!("tls.{name}"), "is required: the path of a PEM file")),
+            };
+            self.tls = Some(TlsFiles { certificate: path("certificate")?, key: path("key")? });
+        }
+        if let Some(secs) = doc.number("searchTimeout")? {
+            self.search_timeout = check_timeout("searchTimeout", secs)?;
+        }
+        if let Some(n) = doc.uint("maxPartialBytes")? {
+            self.max_partial_bytes = check_positive("maxPartialBytes", n)?;
+        }
+        if let Some(secs) = doc.number("messageTimeout")? {
+            self.message_timeout = check_timeout("messageTimeout", secs)?;
+        }
         self.validate()?;
         Ok(self)
     }
+}
+
+/// Reads the `users` array: each member an object with `name`, `role`
+/// and either `passwordSha256` or (for development) `password`.
+fn read_users(items: &[Value]) -> Result<Users, ConfigError> {
+    let mut users = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let prefix = format!("users[{i}]");
+        let Value::Object(map) = item else {
+            return Err(ConfigError::field(
+                &prefix,
+                format!("must be an object with name, role and passwordSha256 (got {item})"),
+            ));
+        };
+        let field = |name: &str| -> Result<Option<&str>, ConfigError> {
+            match map.get(name) {
+                None => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s)),
+                Some(other) => {
+                    Err(ConfigError::field(format!("{prefix}.{name}"), format!("must be a string (got {other})")))
+                }
+            }
+        };
+        let required =
+            |name: &str| field(name)?.ok_or_else(|| ConfigError::field(format!("{prefix}.{name}"), "is required"));
+        let name = required("name")?;
+        let role_name = required("role")?;
+        let role = Role::from_name(role_name).ok_or_else(|| {
+            ConfigError::field(format!("{prefix}.role"), format!("must be read, write or admin (got {role_name:?})"))
+        })?;
+        let user = match (field("passwordSha256")?, field("password")?) {
+            (Some(hex), None) => {
+                let hash = parse_sha256_hex(hex).ok_or_else(|| {
+                    ConfigError::field(
+                        format!("{prefix}.passwordSha256"),
+                        format!("{HEX_PROBLEM} (got {} characters)", hex.len()),
+                    )
+                })?;
+                User::new(name, hash, role)
+            }
+            (None, Some(password)) => User::with_password(name, password, role),
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::field(prefix, "give passwordSha256 or password, not both"));
+            }
+            (None, None) => {
+                return Err(ConfigError::field(format!("{prefix}.passwordSha256"), "is required"));
+            }
+        };
+        users.push(user.map_err(|e| ConfigError::field(format!("{prefix}.name"), e))?);
+    }
+    Users::new(users).map_err(|e| ConfigError::field("users", e))
 }
 
 /// Checks a save name given in the setting `field` (`persist.saveOnExit`,
@@ -466,6 +644,14 @@ impl<'a> Fields<'a> {
             None => Ok(None),
             Some(Value::Object(o)) => Ok(Some(o)),
             Some(other) => Err(self.wrong(name, "an object", other)),
+        }
+    }
+
+    fn array(&self, name: &str) -> Result<Option<&'a [Value]>, ConfigError> {
+        match self.map.get(name) {
+            None => Ok(None),
+            Some(Value::Array(items)) => Ok(Some(items)),
+            Some(other) => Err(self.wrong(name, "an array", other)),
         }
     }
 

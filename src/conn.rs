@@ -21,12 +21,30 @@
 //! closing discards input, flushes what it owes (ending with a close frame or
 //! an HTTP error), half-closes, and waits for the peer's end of stream.
 //!
+//! A request head the connection cannot answer alone is *held*
+//! (`Handshake` → `Held`): an endpoint request (`/healthz`, `/metrics`),
+//! and, when [`Limits::hold_upgrades`] says so (users are configured, or
+//! the server is not serving yet), every upgrade. The server takes it with
+//! [`Conn::take_held`] and answers when it chooses (`conn/held.rs`): that
+//! is how a failed login is slowed down without blocking the loop. A held
+//! connection reads nothing more until then.
+//!
 //! A message whose reply cannot be written at once (a save) is answered
 //! [`ReplyKind::Later`]: the connection then serves nothing more until
-//! [`Conn::resume`] delivers that reply (`conn/serve.rs`).
+//! [`Conn::resume`] delivers that reply (`conn/serve.rs`). A reply larger
+//! than [`STREAM_REPLY_BYTES`] is delivered as a [`Body`] produced in pieces
+//! as the peer takes them, sent as a fragmented message (`conn/stream.rs`).
+//!
+//! Input never reserves memory ahead of the bytes that arrived: a frame
+//! header announcing a large payload costs nothing until the payload comes,
+//! and buffers grow as it does ([`Conn::input_bytes`] says how much is held,
+//! [`Conn::unfinished`] whether a message is under way, for the server's
+//! cap and completion timeout).
 
+mod held;
 mod output;
 mod serve;
+mod stream;
 mod wire;
 
 use std::io::{self, Cursor, ErrorKind, Read, Write};
@@ -34,14 +52,43 @@ use std::io::{self, Cursor, ErrorKind, Read, Write};
 use tungstenite::protocol::frame::FrameHeader;
 use tungstenite::protocol::frame::coding::{CloseCode, Control, Data, OpCode};
 
+use crate::auth::{Access, Role, Users};
 use crate::http_upgrade::{self, Parse, Reject};
+pub use held::Held;
+pub use stream::{Body, FRAGMENT_BYTES, Late, STREAM_BYTES_PER_TURN, STREAM_REPLY_BYTES, STREAM_STEPS_PER_TURN};
 pub use wire::{IntoReplyKind, ReplyKind};
 use wire::{RESERVED_HEADER_BYTES, check_utf8_prefix, finish_frame, unmask, write_frame};
 
 /// A byte stream a connection runs over.
+///
+/// `read` and `write` follow non-blocking socket rules: `WouldBlock` means
+/// "not now, wait for readiness". A layer between the socket and the
+/// connection (TLS) may accept bytes it cannot send yet; it says so with
+/// [`Transport::has_buffered`] and sends them in
+/// [`Transport::send_buffered`], which the connection calls before any
+/// other write and whenever the socket is writable.
 pub trait Transport: Read + Write {
     /// Stops sending (TCP half-close), keeping the read side open.
     fn shutdown_write(&self) -> io::Result<()>;
+
+    /// Whether bytes accepted by `write` still wait to go out.
+    fn has_buffered(&self) -> bool {
+        false
+    }
+
+    /// Sends what waits (see [`Transport::has_buffered`]); `Ok(true)` once
+    /// nothing is left, `Ok(false)` when the socket is full.
+    ///
+    /// # Errors
+    /// The socket's.
+    fn send_buffered(&mut self) -> io::Result<bool> {
+        Ok(true)
+    }
+
+    /// Ends the stream at this layer, before the TCP half-close (a TLS
+    /// `close_notify`, queued for [`Transport::send_buffered`]). Called
+    /// once, when everything owed has been written.
+    fn end_stream(&mut self) {}
 }
 
 /// Per-connection limits, shared by all connections.
@@ -60,6 +107,13 @@ pub struct Limits {
     pub allowed_origins: Vec<String>,
     /// Largest upgrade request head in bytes; bigger → HTTP 431.
     pub max_head_bytes: usize,
+    /// Who may connect; credentials are checked once, at the upgrade.
+    pub users: Users,
+    /// Hold every valid upgrade for the server to answer ([`Conn::take_held`])
+    /// instead of completing it at once. Must be set whenever `users` is
+    /// not empty: only then can an upgrade grant a role other than
+    /// [`Role::Admin`], and a role must be known before the first message.
+    pub hold_upgrades: bool,
 }
 
 impl Default for Limits {
@@ -73,14 +127,28 @@ impl Default for Limits {
             messages_per_turn: config.messages_per_turn,
             allowed_origins: config.allowed_origins,
             max_head_bytes: config.max_head_bytes,
+            hold_upgrades: !config.users.is_empty(),
+            users: config.users,
         }
     }
 }
 
-/// Buffers shared by every connection of a server, reused every turn.
+/// Buffers shared by every connection of a server, reused every turn, and
+/// the turn's budget for replies produced in pieces (shared by every
+/// connection, so that many of them streaming at once still cost one turn
+/// no more than the budget).
 pub struct Scratch {
     read: Vec<u8>,
     write: Vec<u8>,
+    stream: stream::Budget,
+}
+
+impl Scratch {
+    /// Starts a new loop turn: the budget for replies produced in pieces
+    /// ([`STREAM_STEPS_PER_TURN`], [`STREAM_BYTES_PER_TURN`]) is full again.
+    pub fn new_turn(&mut self) {
+        self.stream = stream::Budget::default();
+    }
 }
 
 /// Bytes read from a socket per `read` call.
@@ -97,7 +165,11 @@ const MAX_READS_PER_TURN: usize = 64;
 
 impl Default for Scratch {
     fn default() -> Self {
-        Scratch { read: vec![0; READ_CHUNK_BYTES], write: Vec::with_capacity(READ_CHUNK_BYTES) }
+        Scratch {
+            read: vec![0; READ_CHUNK_BYTES],
+            write: Vec::with_capacity(READ_CHUNK_BYTES),
+            stream: stream::Budget::default(),
+        }
     }
 }
 
@@ -117,6 +189,8 @@ pub enum CloseReason {
     PeerClosed,
     /// The upgrade was refused with an HTTP error.
     Rejected(Reject),
+    /// A plain HTTP request (`/healthz`, `/metrics`) was answered.
+    Answered,
     /// ndb closed it with this WebSocket close code.
     Closed(u16),
     /// The socket failed; nothing more could be sent.
@@ -142,6 +216,8 @@ pub enum Served {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Handshake,
+    /// A complete request head waits for the server's answer.
+    Held,
     Open,
     Closing,
 }
@@ -177,12 +253,41 @@ struct Buffers {
     committed: usize,
     /// Leading bytes of `message` known to be valid UTF-8 (text only).
     checked: usize,
+    /// The request head held for the server, until it takes it.
+    held: Option<Held>,
+    /// The size of the frame `input` starts with, once its header is read:
+    /// how far `input` may grow for it (see [`append`]).
+    frame_len: usize,
+    /// A reply being produced in pieces (`stream.rs`).
+    body: Option<Box<dyn Body>>,
+    /// Whether the first fragment of `body` has been written.
+    body_started: bool,
 }
 
 impl Buffers {
     fn is_empty(&self) -> bool {
-        self.input.is_empty() && self.output.is_empty() && self.message.is_empty() && self.fragmented.is_none()
+        self.input.is_empty()
+            && self.output.is_empty()
+            && self.message.is_empty()
+            && self.fragmented.is_none()
+            && self.held.is_none()
+            && self.body.is_none()
     }
+}
+
+/// Appends `data` to `buf`, growing it as bytes arrive: its capacity at
+/// most doubles per growth, and never passes `limit` (the size the buffer
+/// is known to reach, such as the frame being received; 0 when unknown)
+/// unless `data` itself does. So a frame header announcing megabytes
+/// reserves nothing, and a buffer holds at most twice what arrived.
+fn append(buf: &mut Vec<u8>, data: &[u8], limit: usize) {
+    let needed = buf.len() + data.len();
+    if needed > buf.capacity() {
+        let limit = if limit == 0 { usize::MAX } else { limit.max(needed) };
+        let target = (buf.capacity() * 2).max(needed).min(limit);
+        buf.reserve_exact(target - buf.len());
+    }
+    buf.extend_from_slice(data);
 }
 
 /// One client connection.
@@ -191,19 +296,29 @@ pub struct Conn<S> {
     phase: Phase,
     /// Whether our write side is shut down (closing only).
     write_shut: bool,
+    /// Whether the transport was told the stream ends (closing only).
+    stream_ended: bool,
     /// How it ends, once closing.
     ending: Ending,
     bufs: Option<Box<Buffers>>,
     /// Why it is closing or closed.
     reason: Option<CloseReason>,
     /// A message was answered [`ReplyKind::Later`]: nothing more is served
-    /// until [`Conn::resume`] delivers its reply.
+    /// until [`Conn::resume`] delivers its reply (and, for a reply produced
+    /// in pieces, until its last piece is written).
     waiting: bool,
+    /// What the peer's credentials allow (set at the upgrade).
+    role: Role,
+    /// Messages (and control frames outside a fragmented message) completed
+    /// so far, wrapping: tells the server's completion timeout whether the
+    /// unfinished message it sees is the one it saw before.
+    completed: u32,
 }
 
 /// Why frame processing stopped.
 enum Stop {
-    /// The rest of the buffer is a partial frame needing this many bytes.
+    /// The rest of the buffer is a partial frame of this many bytes in all
+    /// (0 while its header is incomplete).
     Incomplete(usize),
     /// The message budget is spent.
     Budget,
@@ -222,10 +337,15 @@ impl<S: Transport> Conn<S> {
             stream,
             phase: Phase::Handshake,
             write_shut: false,
+            stream_ended: false,
             ending: Ending::Discard,
             bufs: None,
             reason: None,
             waiting: false,
+            // What an upgrade completed without holding grants: without
+            // users every connection may do everything.
+            role: Role::Admin,
+            completed: 0,
         }
     }
 
@@ -257,9 +377,20 @@ impl<S: Transport> Conn<S> {
         self.phase == Phase::Closing
     }
 
-    /// Whether the upgrade has not completed yet.
+    /// Whether the upgrade request has not been read whole yet.
     pub fn is_handshaking(&self) -> bool {
         self.phase == Phase::Handshake
+    }
+
+    /// Whether a complete request head waits for the server's answer
+    /// ([`Conn::take_held`]).
+    pub fn is_held(&self) -> bool {
+        self.phase == Phase::Held
+    }
+
+    /// What the connection's credentials allow, once upgraded.
+    pub fn role(&self) -> Role {
+        self.role
     }
 
     /// Bytes waiting to be sent.
@@ -280,8 +411,39 @@ impl<S: Transport> Conn<S> {
     /// Bytes the connection holds on the heap beyond its fixed size.
     pub fn heap_bytes(&self) -> usize {
         self.bufs.as_ref().map_or(0, |b| {
-            std::mem::size_of::<Buffers>() + b.input.capacity() + b.output.capacity() + b.message.capacity()
+            std::mem::size_of::<Buffers>()
+                + b.input.capacity()
+                + b.output.capacity()
+                + b.message.capacity()
+                + b.body.as_ref().map_or(0, |body| body.heap_bytes())
         })
+    }
+
+    /// Bytes held for input not served yet: the request head, a partial
+    /// frame (and frames read behind a reply that comes later), and the
+    /// fragments of a message being reassembled (allocated capacity).
+    pub fn input_bytes(&self) -> usize {
+        self.bufs.as_ref().map_or(0, |b| b.input.capacity() + b.message.capacity())
+    }
+
+    /// Bytes held for replies not sent yet: unsent output and what a reply
+    /// produced in pieces holds of its own.
+    pub fn output_bytes(&self) -> usize {
+        self.bufs.as_ref().map_or(0, |b| b.output.capacity() + b.body.as_ref().map_or(0, |body| body.heap_bytes()))
+    }
+
+    /// Whether the peer is in the middle of sending a message (or a frame)
+    /// that ndb is reading: `Some` mark, which stays the same until that
+    /// message is complete, so the server can time it. `None` when nothing
+    /// is under way, and while ndb itself holds the connection's input (a
+    /// reply that comes later or is being produced, replies waiting to
+    /// drain): the peer cannot be blamed for what ndb does not read.
+    pub fn unfinished(&self, limits: &Limits) -> Option<u32> {
+        if self.phase != Phase::Open || self.waiting || self.is_paused(limits) {
+            return None;
+        }
+        let bufs = self.bufs.as_ref()?;
+        (!bufs.input.is_empty() || bufs.fragmented.is_some()).then_some(self.completed)
     }
 
     fn bufs(&mut self) -> &mut Buffers {
@@ -299,16 +461,36 @@ impl<S: Transport> Conn<S> {
         }
     }
 
-    fn serve_into<F, R>(&mut self, read_buf: &mut [u8], out: &mut Vec<u8>, limits: &Limits, handler: &mut F) -> Served
+    fn serve_into<F, R>(
+        &mut self,
+        read_buf: &mut [u8],
+        stream_budget: &mut stream::Budget,
+        out: &mut Vec<u8>,
+        limits: &Limits,
+        handler: &mut F,
+    ) -> Served
     where
         F: FnMut(Message<'_>, &mut Vec<u8>) -> R,
         R: IntoReplyKind,
     {
         let mut budget = limits.messages_per_turn;
-        if self.phase == Phase::Open && self.waiting {
-            // Nothing is read until the late reply is out: what the peer
-            // sends meanwhile waits in the socket, in order.
+        if self.phase == Phase::Held {
+            // Nothing is read until the server answers the head.
             return Served::Drained;
+        }
+        if self.phase == Phase::Open && self.waiting {
+            if self.bufs.as_ref().is_none_or(|b| b.body.is_none()) {
+                // Nothing is read until the late reply is out: what the
+                // peer sends meanwhile waits in the socket, in order.
+                return Served::Drained;
+            }
+            match self.pump(out, stream_budget, limits) {
+                Err(e) => return self.fail(e),
+                Ok(stream::Pump::Done) => self.waiting = false,
+                Ok(stream::Pump::Budget) => return Served::MoreReady,
+                Ok(stream::Pump::Room) => return Served::Paused,
+                Ok(stream::Pump::Closed) => return Served::Drained,
+            }
         }
         if self.phase == Phase::Open && self.is_paused(limits) {
             return Served::Paused;
@@ -341,7 +523,8 @@ impl<S: Transport> Conn<S> {
             let buffered = self.bufs.as_ref().is_some_and(|b| !b.input.is_empty());
             let served = match self.phase {
                 _ if buffered || self.phase == Phase::Handshake => {
-                    self.bufs().input.extend_from_slice(data);
+                    let bufs = self.bufs();
+                    append(&mut bufs.input, data, bufs.frame_len);
                     self.serve_buffered(out, &mut budget, limits, handler)
                 }
                 _ if !self.parses_frames() => None,
@@ -350,10 +533,11 @@ impl<S: Transport> Conn<S> {
                     let rest = &data[consumed..];
                     if !rest.is_empty() && self.parses_frames() {
                         let bufs = self.bufs();
-                        if let Stop::Incomplete(need) = stop {
-                            bufs.input.reserve_exact(need);
-                        }
-                        bufs.input.extend_from_slice(rest);
+                        bufs.frame_len = match stop {
+                            Stop::Incomplete(len) => len,
+                            _ => 0,
+                        };
+                        append(&mut bufs.input, rest, bufs.frame_len);
                     }
                     after(stop)
                 }
@@ -381,6 +565,9 @@ impl<S: Transport> Conn<S> {
         if self.phase == Phase::Handshake {
             self.handshake(limits);
         }
+        if self.phase == Phase::Held {
+            return Some(Served::Drained);
+        }
         if !self.parses_frames() {
             // Still reading the head, or refused: read on (and discard).
             return None;
@@ -388,11 +575,19 @@ impl<S: Transport> Conn<S> {
         let mut input = std::mem::take(&mut self.bufs().input);
         let (consumed, stop) = self.frames(&mut input, out, budget, limits, handler);
         input.drain(..consumed);
-        if let Stop::Incomplete(need) = stop {
-            input.reserve(need.saturating_sub(input.len()));
+        if input.is_empty() {
+            input = Vec::new();
+        } else if input.capacity() > READ_CHUNK_BYTES && input.capacity() > 4 * input.len() {
+            // Give back what a large frame grew it to.
+            input.shrink_to(input.len());
         }
         if self.parses_frames() {
-            self.bufs().input = input;
+            let bufs = self.bufs();
+            bufs.frame_len = match stop {
+                Stop::Incomplete(len) => len,
+                _ => 0,
+            };
+            bufs.input = input;
         }
         after(stop)
     }
@@ -400,8 +595,13 @@ impl<S: Transport> Conn<S> {
     /// Tries to complete the upgrade from the buffered head.
     fn handshake(&mut self, limits: &Limits) {
         let bufs = self.bufs();
-        let parsed =
-            http_upgrade::parse(&bufs.input, &mut bufs.searched, limits.max_head_bytes, &limits.allowed_origins[..]);
+        let parsed = http_upgrade::parse(
+            &bufs.input,
+            &mut bufs.searched,
+            limits.max_head_bytes,
+            &limits.allowed_origins[..],
+            &limits.users,
+        );
         match parsed {
             Parse::Incomplete => {}
             Parse::Reject(reject) => self.reject(reject),
@@ -409,11 +609,26 @@ impl<S: Transport> Conn<S> {
                 let bufs = self.bufs();
                 bufs.input.drain(..upgrade.head_len);
                 bufs.searched = 0;
-                bufs.output.extend_from_slice(&http_upgrade::accept_response(&upgrade));
-                bufs.committed = bufs.output.len();
-                self.phase = Phase::Open;
+                match upgrade.access {
+                    Access::Granted(role) if !limits.hold_upgrades => self.open(&upgrade, role),
+                    _ => self.hold(Held::Upgrade(upgrade)),
+                }
+            }
+            Parse::Endpoint(endpoint, access) => {
+                // Nothing after a plain request's head is read.
+                self.bufs().input = Vec::new();
+                self.hold(Held::Endpoint(endpoint, access));
             }
         }
+    }
+
+    /// Completes an upgrade: queues the 101 and starts parsing frames.
+    fn open(&mut self, upgrade: &http_upgrade::Upgrade, role: Role) {
+        let bufs = self.bufs();
+        bufs.output.extend_from_slice(&http_upgrade::accept_response(upgrade));
+        bufs.committed = bufs.output.len();
+        self.phase = Phase::Open;
+        self.role = role;
     }
 
     fn reject(&mut self, reject: Reject) {
@@ -487,7 +702,7 @@ impl<S: Transport> Conn<S> {
             }
             pos += total;
             *budget -= 1;
-            self.frame(header, payload, out, handler);
+            self.frame(header, payload, out, limits, handler);
         }
     }
 
@@ -512,8 +727,26 @@ impl<S: Transport> Conn<S> {
     }
 
     /// Serves one complete, unmasked frame.
-    fn frame<F, R>(&mut self, header: FrameHeader, payload: &[u8], out: &mut Vec<u8>, handler: &mut F)
+    fn frame<F, R>(&mut self, header: FrameHeader, payload: &[u8], out: &mut Vec<u8>, limits: &Limits, handler: &mut F)
     where
+        F: FnMut(Message<'_>, &mut Vec<u8>) -> R,
+        R: IntoReplyKind,
+    {
+        self.frame_inner(header, payload, out, limits, handler);
+        if self.bufs.as_ref().is_none_or(|b| b.fragmented.is_none()) {
+            // A message (or a control frame between messages) is complete.
+            self.completed = self.completed.wrapping_add(1);
+        }
+    }
+
+    fn frame_inner<F, R>(
+        &mut self,
+        header: FrameHeader,
+        payload: &[u8],
+        out: &mut Vec<u8>,
+        limits: &Limits,
+        handler: &mut F,
+    ) where
         F: FnMut(Message<'_>, &mut Vec<u8>) -> R,
         R: IntoReplyKind,
     {
@@ -529,7 +762,7 @@ impl<S: Transport> Conn<S> {
                 let kind = fragmented.unwrap_or(opcode);
                 let bufs = self.bufs();
                 bufs.fragmented = Some(kind);
-                bufs.message.extend_from_slice(payload);
+                append(&mut bufs.message, payload, limits.max_payload);
                 if kind == Data::Text && !check_utf8_prefix(&bufs.message, &mut bufs.checked) {
                     return self.close(out, CloseCode::Invalid, "invalid UTF-8");
                 }

@@ -1,14 +1,19 @@
-//! The HTTP/1.1 → WebSocket upgrade (RFC 6455 §4.2), as a pure function of
-//! the bytes received so far.
+//! The HTTP/1.1 requests ndb answers, as a pure function of the bytes
+//! received so far: the WebSocket upgrade (RFC 6455 §4.2), and the plain
+//! `GET /healthz` and `GET /metrics` of probes and scrapers.
 //!
-//! Owns: deciding whether a request head is a valid upgrade, and the bytes of
-//! the replies (101, or a short 4xx/5xx). Must not touch: sockets, time.
+//! Owns: deciding whether a request head is a valid upgrade or endpoint
+//! request, what its credentials grant ([`Users::check`]), and the bytes of
+//! the replies (101, 200, or a short 4xx/5xx). Must not touch: sockets,
+//! time.
 //!
 //! Parsing is incremental without being quadratic: [`parse`] only looks for
 //! the end of the head in bytes it has not searched before (the caller keeps
 //! the search position), and `httparse` runs once, on the complete head.
 
 use std::fmt;
+
+use crate::auth::{Access, Users};
 
 /// Default upper bound on the request head. A browser's upgrade request is
 /// well under 2 KiB; 8 KiB leaves room for cookies without letting a peer
@@ -27,6 +32,18 @@ pub struct Upgrade {
     pub path: String,
     /// Length of the head in bytes; anything after it is WebSocket data.
     pub head_len: usize,
+    /// What the request's credentials grant.
+    pub access: Access,
+}
+
+/// A plain HTTP request (no upgrade) for one of the endpoints served on
+/// the WebSocket port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `GET /healthz`: 200 while serving, 503 while loading or stopping.
+    Health,
+    /// `GET /metrics`: the Prometheus text exposition format.
+    Metrics,
 }
 
 /// Why an upgrade was refused; each maps to one HTTP status.
@@ -43,6 +60,13 @@ pub enum Reject {
     HeaderTooLarge,
     /// 503: the server is at its connection limit.
     Unavailable,
+    /// 401: users are configured and the request's credentials match none
+    /// (or it has none). Carries `WWW-Authenticate: Basic`.
+    Unauthorized,
+    /// 503: the server is still loading its saves at start-up.
+    Loading,
+    /// 503: the server is shutting down.
+    ShuttingDown,
 }
 
 impl Reject {
@@ -64,6 +88,15 @@ impl Reject {
             Reject::Unavailable => {
                 b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: 22\r\n\r\nToo many connections\r\n"
             }
+            Reject::Unauthorized => {
+                b"HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nWWW-Authenticate: Basic realm=\"ndb\", charset=\"UTF-8\"\r\nContent-Type: text/plain\r\nContent-Length: 25\r\n\r\nAuthentication required\r\n"
+            }
+            Reject::Loading => {
+                b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 1\r\nContent-Type: text/plain\r\nContent-Length: 9\r\n\r\nloading\r\n"
+            }
+            Reject::ShuttingDown => {
+                b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: 15\r\n\r\nshutting down\r\n"
+            }
         }
     }
 
@@ -74,7 +107,8 @@ impl Reject {
             Reject::Forbidden => 403,
             Reject::UpgradeRequired => 426,
             Reject::HeaderTooLarge => 431,
-            Reject::Unavailable => 503,
+            Reject::Unavailable | Reject::Loading | Reject::ShuttingDown => 503,
+            Reject::Unauthorized => 401,
         }
     }
 }
@@ -92,6 +126,8 @@ pub enum Parse {
     Incomplete,
     /// A valid upgrade.
     Upgrade(Upgrade),
+    /// A plain request for an endpoint, with what its credentials grant.
+    Endpoint(Endpoint, Access),
     /// A request to refuse.
     Reject(Reject),
 }
@@ -110,10 +146,19 @@ impl OriginPolicy for [String] {
 
 /// Parses the request head in `buf`; a head longer than `max_head_bytes`
 /// is refused (431) as soon as that many bytes arrived without its end.
+/// A valid request's `Authorization` header is checked against `users`;
+/// the result is in the [`Access`] returned, not a refusal, so that the
+/// caller decides when to answer a failure.
 ///
 /// `searched` is how many leading bytes earlier calls already searched for
 /// the end of the head; it is advanced, so each byte is searched about once.
-pub fn parse(buf: &[u8], searched: &mut usize, max_head_bytes: usize, origins: &(impl OriginPolicy + ?Sized)) -> Parse {
+pub fn parse(
+    buf: &[u8],
+    searched: &mut usize,
+    max_head_bytes: usize,
+    origins: &(impl OriginPolicy + ?Sized),
+    users: &Users,
+) -> Parse {
     // Only GET can upgrade: refuse anything else (TLS, garbage) at once
     // rather than waiting for a head that will never end.
     let method = &b"GET "[..buf.len().min(4)];
@@ -137,14 +182,49 @@ pub fn parse(buf: &[u8], searched: &mut usize, max_head_bytes: usize, origins: &
         Err(httparse::Error::TooManyHeaders) => return Parse::Reject(Reject::HeaderTooLarge),
         Err(_) => return Parse::Reject(Reject::BadRequest),
     }
+    let authorization = request.headers.iter().find(|h| h.name.eq_ignore_ascii_case("authorization")).map(|h| h.value);
+    if let Some(endpoint) = endpoint(&request) {
+        return Parse::Endpoint(endpoint, users.check(authorization));
+    }
     match validate(&request, origins) {
         Ok(key) => Parse::Upgrade(Upgrade {
             accept: tungstenite::handshake::derive_accept_key(key),
             path: request.path.unwrap_or("/").to_owned(),
             head_len,
+            access: users.check(authorization),
         }),
         Err(reject) => Parse::Reject(reject),
     }
+}
+
+/// The endpoint a plain `GET` asks for: `/healthz` or `/metrics` (a query
+/// is ignored) without an `Upgrade` header, over HTTP/1.1 or 1.0 (some
+/// load balancers' health checks); a WebSocket upgrade may use any path,
+/// those two included.
+fn endpoint(request: &httparse::Request<'_, '_>) -> Option<Endpoint> {
+    if request.method != Some("GET") {
+        return None;
+    }
+    let path = request.path?;
+    let path = path.split_once('?').map_or(path, |(path, _)| path);
+    let endpoint = match path {
+        "/healthz" => Endpoint::Health,
+        "/metrics" => Endpoint::Metrics,
+        _ => return None,
+    };
+    let upgrading = request.headers.iter().any(|h| h.name.eq_ignore_ascii_case("upgrade"));
+    (!upgrading).then_some(endpoint)
+}
+
+/// A complete `200 OK` response that closes the connection.
+pub fn ok_response(content_type: &str, body: &[u8]) -> Vec<u8> {
+    let mut out = format!(
+        "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(body);
+    out
 }
 
 /// The end of the head (just past the blank line), searching only bytes not
@@ -231,7 +311,7 @@ mod tests {
     const PYTHON: &[u8] = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:1987\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\nUser-Agent: Python/3.11 websockets/17.4\r\n\r\n";
 
     fn parse_all(buf: &[u8]) -> Parse {
-        parse(buf, &mut 0, MAX_HEAD_BYTES, NO_ORIGINS)
+        parse(buf, &mut 0, MAX_HEAD_BYTES, NO_ORIGINS, &Users::default())
     }
 
     fn upgrade(buf: &[u8]) -> Upgrade {
@@ -267,7 +347,7 @@ mod tests {
             let mut end = 0;
             while result == Parse::Incomplete && end < with_tail.len() {
                 end = (end + step).min(with_tail.len());
-                result = parse(&with_tail[..end], &mut searched, MAX_HEAD_BYTES, NO_ORIGINS);
+                result = parse(&with_tail[..end], &mut searched, MAX_HEAD_BYTES, NO_ORIGINS, &Users::default());
             }
             assert_eq!(result, whole, "step {step}");
         }
@@ -333,8 +413,44 @@ mod tests {
         let browser = with_header("Host:", "Origin: http://evil.example\r\nHost:");
         assert_eq!(parse_all(&browser), Parse::Reject(Reject::Forbidden));
         let allowed = ["http://evil.example".to_owned()];
-        assert!(matches!(parse(&browser, &mut 0, MAX_HEAD_BYTES, &allowed[..]), Parse::Upgrade(_)));
+        assert!(matches!(parse(&browser, &mut 0, MAX_HEAD_BYTES, &allowed[..], &Users::default()), Parse::Upgrade(_)));
         upgrade(PYTHON);
+    }
+
+    #[test]
+    fn credentials_are_checked_and_reported_not_refused() {
+        use crate::auth::{Denied, Role, User};
+        let users = Users::new(vec![User::with_password("app", "secret", Role::Write).unwrap()]).unwrap();
+        let with_auth = |value: &str| with_header("Host:", &format!("Authorization: {value}\r\nHost:"));
+        let access = |request: &[u8]| match parse(request, &mut 0, MAX_HEAD_BYTES, NO_ORIGINS, &users) {
+            Parse::Upgrade(u) => u.access,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(access(&with_auth("Basic YXBwOnNlY3JldA==")), Access::Granted(Role::Write));
+        assert_eq!(access(&with_auth("Basic YXBwOnNlY3JldQ==")), Access::Denied(Denied::Wrong("app".into())));
+        assert_eq!(access(PYTHON), Access::Denied(Denied::Missing));
+        // Malformed requests are refused as before, whatever their credentials.
+        let bad = with_header("Sec-WebSocket-Version: 13", "Sec-WebSocket-Version: 8");
+        assert_eq!(parse(&bad, &mut 0, MAX_HEAD_BYTES, NO_ORIGINS, &users), Parse::Reject(Reject::UpgradeRequired));
+        assert_eq!(upgrade(&with_auth("Basic YXBwOnNlY3JldQ==")).access, Access::Granted(Role::Admin), "no users");
+    }
+
+    #[test]
+    fn healthz_and_metrics_are_plain_gets() {
+        let plain = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: db:1987\r\nUser-Agent: kube-probe/1.30\r\n\r\n");
+        let admin = Access::Granted(crate::auth::Role::Admin);
+        assert_eq!(parse_all(plain("/healthz").as_bytes()), Parse::Endpoint(Endpoint::Health, admin.clone()));
+        assert_eq!(parse_all(plain("/metrics?x=1").as_bytes()), Parse::Endpoint(Endpoint::Metrics, admin));
+        assert_eq!(parse_all(plain("/other").as_bytes()), Parse::Reject(Reject::BadRequest));
+        assert!(matches!(parse_all(b"GET /healthz HTTP/1.0\r\n\r\n"), Parse::Endpoint(Endpoint::Health, _)));
+        assert_eq!(parse_all(b"GET / HTTP/1.0\r\n\r\n"), Parse::Reject(Reject::BadRequest));
+        // An upgrade may use those paths too.
+        assert_eq!(upgrade(&with_header("GET / ", "GET /metrics ")).path, "/metrics");
+        let body = ok_response("text/plain", b"ok\n");
+        assert_eq!(
+            body,
+            b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\nok\n"
+        );
     }
 
     #[test]
@@ -345,6 +461,9 @@ mod tests {
             Reject::UpgradeRequired,
             Reject::HeaderTooLarge,
             Reject::Unavailable,
+            Reject::Unauthorized,
+            Reject::Loading,
+            Reject::ShuttingDown,
         ] {
             let text = std::str::from_utf8(reject.response()).unwrap();
             let (head, body) = text.split_once("\r\n\r\n").unwrap();

@@ -13,10 +13,13 @@
 //! - Fast: one thread, no locks, no allocation per request beyond what is
 //!   stored, replies written straight into the outgoing frame.
 //! - Embeddable: [`Server`] runs inside a host's own `mio::Poll`.
+//! - Safe to expose: users with roles (HTTP Basic on the upgrade), TLS
+//!   (feature `tls`), protected mode by default, `/healthz` and
+//!   `/metrics` on the same port.
 //!
 //! # Non-goals
 //! - Thread safety: one owner, one thread. Run one server per thread.
-//! - TLS, compression, authentication: put a proxy in front if needed.
+//! - Compression, client certificates, per-key permissions.
 //! - A client, flags or a logger: those are the `ndb-client`, `ndb-server`
 //!   and `ndb-cli` crates of the same workspace; this library logs through
 //!   the `log` facade and leaves the choice of logger and levels to the
@@ -53,7 +56,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Before serving, [`Server::load_at_start`] restores saves. To stop:
+//! Before serving, [`Server::load_at_start`] restores saves (on a thread
+//! of their own; `/healthz` and upgrades answer 503 until it is done, and
+//! [`Server::is_loading`] says so). With TLS configured,
+//! [`Server::reload_certificates`] rereads the certificate and key
+//! (`ndb-server` does on SIGHUP). To stop:
 //! [`Server::shutdown`] (close frames with code 1001), keep turning until
 //! [`Server::is_drained`] or a deadline of the host's, then
 //! [`Server::wait_for_jobs`] and, if wanted, [`Server::save_all`]; that is
@@ -62,9 +69,11 @@
 //!
 //! # What is public
 //! - [`Server`] and [`TokenRange`]: the server and the tokens it may use in
-//!   the host's `Poll`; [`Stats`], its counters.
+//!   the host's `Poll`; [`Stats`], its counters; [`Health`], what
+//!   `/healthz` reports.
 //! - [`Config`] and its builders, with the limits and checks of its fields
-//!   in [`config`].
+//!   in [`config`]; the users who may connect ([`Users`], [`User`]) and
+//!   their [`Role`]s.
 //! - The errors: [`Error`] (what stops a server from starting, loading at
 //!   start-up or saving on exit), [`ConfigError`] (which setting is wrong
 //!   and why), [`PersistError`] (which step of a save or load failed, on
@@ -91,7 +100,11 @@
 //! # Inside
 //! - `server`: listener, connections, turns; the only user of mio.
 //! - `conn`: one connection: upgrade, frames, close handshake.
-//! - `http_upgrade`: the HTTP upgrade request, as a pure parser.
+//! - `http_upgrade`: the HTTP upgrade request and the `/healthz` and
+//!   `/metrics` requests, as a pure parser.
+//! - `auth`: users, roles, Basic credentials, the failed-login slow-down.
+//! - `metrics`: requests by command and status, latency, saves, traffic;
+//!   the Prometheus text.
 //! - `protocol`: requests to commands, replies to bytes.
 //! - `store`: the single owner of all data.
 //! - `persist`: saves on disk, written and read on a thread of their own.
@@ -105,6 +118,8 @@
 // tests use look unused to the compiler; with it (as in every workspace
 // build) they are exported and the lints are as strict as for any public
 // item.
+#[cfg_attr(not(feature = "internals"), allow(dead_code, unused_imports))]
+mod auth;
 mod background;
 pub mod config;
 #[cfg_attr(not(feature = "internals"), allow(dead_code, unused_imports))]
@@ -112,6 +127,8 @@ mod conn;
 mod error;
 #[cfg_attr(not(feature = "internals"), allow(dead_code, unused_imports))]
 mod http_upgrade;
+#[cfg_attr(not(feature = "internals"), allow(dead_code, unused_imports))]
+mod metrics;
 #[cfg_attr(not(feature = "internals"), allow(dead_code, unused_imports))]
 mod persist;
 #[cfg_attr(not(feature = "internals"), allow(dead_code, unused_imports))]
@@ -124,10 +141,11 @@ mod store;
 #[cfg_attr(not(feature = "internals"), allow(dead_code, unused_imports))]
 mod timer_wheel;
 
+pub use auth::{Role, User, Users};
 pub use config::Config;
 pub use error::{ConfigError, Error, FileKind, PersistError, PersistOp};
 pub use ndb_status::{Protocol, Status};
-pub use server::{Server, TokenRange};
+pub use server::{Health, Server, TokenRange};
 pub use server_thread::ServerThread;
 pub use store::{SaveKind, Stats};
 
@@ -139,6 +157,11 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// interface: anything here may change in any release.
 #[cfg(feature = "internals")]
 pub mod internals {
+    /// Users, roles, Basic credentials, the failed-login slow-down
+    /// (`src/auth.rs`).
+    pub mod auth {
+        pub use crate::auth::*;
+    }
     /// One connection: upgrade, frames, close handshake (`src/conn.rs`).
     pub mod conn {
         pub use crate::conn::*;
@@ -146,6 +169,11 @@ pub mod internals {
     /// The HTTP upgrade request, as a pure parser (`src/http_upgrade.rs`).
     pub mod http_upgrade {
         pub use crate::http_upgrade::*;
+    }
+    /// Requests by command and status, latency, saves, traffic; the
+    /// Prometheus text (`src/metrics.rs`).
+    pub mod metrics {
+        pub use crate::metrics::*;
     }
     /// Saves on disk (`src/persist/`).
     pub mod persist {

@@ -9,6 +9,12 @@
 //! [`Store::execute`]; saves, loads and large `KV_FIND` searches are
 //! answered later (`dispatch.rs`).
 //!
+//! Connections run over a `Socket` (`socket.rs`): plain TCP, or TLS (feature
+//! `tls`, `tls.rs`). With users configured, or while not serving (start-up
+//! loads, shutdown), upgrades are held and answered here (`answer.rs`), as
+//! are `/healthz` and `/metrics`; the start-up load runs on a thread of its
+//! own (`startup.rs`).
+//!
 //! The host owns the `Poll`, its `Waker` and the clock: it passes `now` in,
 //! sleeps at most [`Server::poll_timeout`], hands over events the server
 //! [`owns`](Server::owns), and calls [`Server::tick`] once per turn. No call
@@ -20,6 +26,8 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::io::{self, ErrorKind, Write};
 use std::net::{SocketAddr, TcpListener as StdListener, ToSocketAddrs};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use log::{debug, info, warn};
@@ -28,19 +36,39 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Interest, Registry, Token};
 use slab::Slab;
 
+use crate::auth::Failures;
 use crate::config::Config;
-use crate::conn::{CloseReason, Conn, Limits, Message, Scratch, Served, Transport};
+use crate::conn::{CloseReason, Conn, Late, Limits, Message, Scratch, Served};
 use crate::error::Error;
 use crate::http_upgrade::Reject;
 use crate::persist::Worker;
-use crate::protocol::Protocol;
+use crate::protocol::{CommandName, Protocol};
 pub use crate::store::Stats;
 use crate::store::{JobId, ServerInfo, Store};
 
+mod answer;
 mod dispatch;
+mod socket;
+mod startup;
+#[cfg(feature = "tls")]
+mod tls;
 
-pub use dispatch::dispatch;
 use dispatch::{JOB_POLL_INTERVAL, handle};
+pub use dispatch::{NOT_PERMITTED, dispatch, dispatch_as};
+use socket::{Socket, Tcp};
+
+/// What the server is doing, as `/healthz` reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Health {
+    /// Loading saves at start-up ([`Server::load_at_start`]): `/healthz`
+    /// and upgrades get HTTP 503.
+    Loading,
+    /// Serving: `/healthz` answers 200.
+    Serving,
+    /// Shut down ([`Server::shutdown`]): `/healthz` and upgrades get HTTP
+    /// 503 until the host drops the server.
+    ShuttingDown,
+}
 
 /// Tokens this server may use in the host's `Poll`: `base` is the listener
 /// and `base + 1 ..= base + max_conns` are connections. The host must not use
@@ -84,15 +112,9 @@ const IDLE_SLOTS_KEPT: usize = 64;
 /// socket closes; beyond this many, extras are dropped at once.
 const MAX_REFUSED_LINGERING: usize = 64;
 
-impl Transport for TcpStream {
-    fn shutdown_write(&self) -> io::Result<()> {
-        self.shutdown(std::net::Shutdown::Write)
-    }
-}
-
 /// A connection in the slab.
 struct Slot {
-    conn: Conn<TcpStream>,
+    conn: Conn<Socket>,
     /// Tells a reused slab key from the connection a deadline was set for.
     serial: u64,
     /// Finished; removed at the end of the turn.
@@ -105,8 +127,15 @@ struct Slot {
     last_read: Instant,
     /// Since when pending output has made no progress (send timeout).
     stalled_since: Option<Instant>,
-    /// When the next idle or send check for this connection is due.
+    /// When the next idle, send or message check for this connection is due.
     check_at: Option<Instant>,
+    /// The unfinished message being timed: the connection's mark for it
+    /// and when it was first seen (message timeout).
+    unfinished: Option<(u32, Instant)>,
+    /// Its [`Conn::input_bytes`] as last counted in the server's total.
+    input_held: usize,
+    /// Its [`Conn::output_bytes`] as last counted in the server's total.
+    output_held: usize,
 }
 
 /// An ndb server bound to its address.
@@ -119,8 +148,8 @@ pub struct Server {
     store: Store,
     /// Runs save and load jobs on a thread of its own.
     worker: Worker,
-    /// Connections waiting for the reply of a job: (job, key, serial).
-    waiting: Vec<(JobId, usize, u64)>,
+    /// Connections waiting for the reply of a job.
+    waiting: Vec<Waiting>,
     protocol: Protocol,
     limits: Limits,
     scratch: Scratch,
@@ -133,6 +162,18 @@ pub struct Server {
     handshake_timeout: Duration,
     idle_timeout: Option<Duration>,
     send_timeout: Option<Duration>,
+    message_timeout: Option<Duration>,
+    /// Bytes of input not served yet, over every connection (the sum of
+    /// their `input_held`).
+    input_total: usize,
+    /// Past this, connections holding the most input are closed.
+    max_partial_bytes: usize,
+    /// The cap was passed and not yet left well behind: warn once per
+    /// episode, not once per connection closed.
+    shedding: bool,
+    /// Bytes held for replies not sent yet, over every connection (the sum
+    /// of their `output_held`).
+    output_total: usize,
     /// Fixed-length deadlines, in the order they were set.
     handshake_deadlines: VecDeque<(Instant, usize, u64)>,
     linger_deadlines: VecDeque<(Instant, usize, u64)>,
@@ -145,6 +186,43 @@ pub struct Server {
     /// success: warn once per episode, not on every retry.
     accept_failing: bool,
     listening: bool,
+    health: Health,
+    /// The slow-down of failed logins, per address.
+    failures: Failures,
+    /// Held requests to answer later (a failed login's slow-down).
+    answers: BinaryHeap<Reverse<answer::Due>>,
+    /// The first `now` of this loop turn: request latency counts from it.
+    turn_started: Option<Instant>,
+    /// A start-up load under way, and then its outcome.
+    loading: Option<startup::Loading>,
+    start_load_result: Option<Result<(), Error>>,
+    /// The certificate and key new TLS connections are served with.
+    #[cfg(feature = "tls")]
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    tls_files: Option<crate::config::TlsFiles>,
+}
+
+/// A connection waiting for the reply of a job.
+struct Waiting {
+    id: JobId,
+    key: usize,
+    serial: u64,
+    /// The command, for the metrics.
+    name: Option<CommandName>,
+    /// The start of the turn the request was read in.
+    since: Instant,
+    /// The flag that stops the job, if it is a search.
+    cancel: Option<Arc<AtomicBool>>,
+}
+
+/// The message of a refusal to start in protected mode.
+fn protected_mode_refusal(address: &str) -> String {
+    format!(
+        "refusing to listen on {address} with no users configured (protected mode): anyone who can reach it \
+         could read, change and save over every key. Add a user (\"users\" in the config file, or \
+         --user NAME:ROLE:SHA256HEX; see docs/operations.md, \"Running exposed\"), listen on 127.0.0.1, or \
+         turn protected mode off on purpose (--protected-mode no, or \"protectedMode\": false)"
+    )
 }
 
 impl Server {
@@ -152,11 +230,28 @@ impl Server {
     ///
     /// # Errors
     /// [`Error::Bind`] when the address does not resolve or cannot be bound
-    /// (e.g. the port is in use).
+    /// (e.g. the port is in use); [`Error::Config`] in protected mode when
+    /// the address is not loopback and no user is configured, and when the
+    /// TLS certificate or key cannot be used.
     pub fn bind(config: Config, tokens: TokenRange) -> Result<Server, Error> {
         let address = format!("{}:{}", config.ip, config.port);
         let bind_error = |source| Error::Bind { address: address.clone(), source };
         let addrs: Vec<SocketAddr> = address.to_socket_addrs().map_err(bind_error)?.collect();
+        if config.protected_mode && config.users.is_empty() && addrs.iter().any(|a| !a.ip().is_loopback()) {
+            return Err(Error::Config(crate::ConfigError::field("protectedMode", protected_mode_refusal(&address))));
+        }
+        #[cfg(feature = "tls")]
+        let tls = match &config.tls {
+            Some(files) => Some(tls::load(files).map_err(|e| Error::Config(crate::ConfigError::field("tls", e)))?),
+            None => None,
+        };
+        for user in config.users.iter().filter(|u| u.has_plaintext_password()) {
+            warn!(
+                "user {:?} has a plaintext \"password\" in the config: for development only; give its \
+                 \"passwordSha256\" instead (printf %s PASSWORD | sha256sum)",
+                user.name()
+            );
+        }
         let std_listener = StdListener::bind(&addrs[..]).map_err(bind_error)?;
         std_listener.set_nonblocking(true).map_err(bind_error)?;
         let local_addr = std_listener.local_addr().map_err(bind_error)?;
@@ -167,6 +262,8 @@ impl Server {
             messages_per_turn: config.messages_per_turn,
             allowed_origins: config.allowed_origins.clone(),
             max_head_bytes: config.max_head_bytes,
+            hold_upgrades: !config.users.is_empty(),
+            users: config.users.clone(),
         };
         let mut store = Store::new(ServerInfo::from(&config));
         store.set_max_value_bytes(config.max_payload);
@@ -175,6 +272,7 @@ impl Server {
             array_max_response: config.array_max_response_size,
             list_max_response: config.list_max_response_size,
         });
+        store.set_search_timeout(config.search_timeout);
         let worker = Worker::new(config.persist_path.clone());
         Ok(Server {
             listener: TcpListener::from_std(std_listener),
@@ -194,6 +292,11 @@ impl Server {
             handshake_timeout: config.handshake_timeout,
             idle_timeout: config.idle_timeout,
             send_timeout: config.send_timeout,
+            message_timeout: config.message_timeout,
+            input_total: 0,
+            max_partial_bytes: config.max_partial_bytes,
+            shedding: false,
+            output_total: 0,
             handshake_deadlines: VecDeque::new(),
             linger_deadlines: VecDeque::new(),
             checks: BinaryHeap::new(),
@@ -201,7 +304,63 @@ impl Server {
             accept_paused_until: None,
             accept_failing: false,
             listening: false,
+            health: Health::Serving,
+            failures: Failures::default(),
+            answers: BinaryHeap::new(),
+            turn_started: None,
+            loading: None,
+            start_load_result: None,
+            #[cfg(feature = "tls")]
+            tls,
+            tls_files: config.tls.clone(),
         })
+    }
+
+    /// Whether connections are served over TLS (`wss://`).
+    pub fn is_tls(&self) -> bool {
+        self.tls_files.is_some()
+    }
+
+    /// Reads the TLS certificate and key again (after they were renewed on
+    /// disk); new connections get the new ones, open connections keep
+    /// theirs and stay open. `Ok(false)` when TLS is not configured.
+    ///
+    /// # Errors
+    /// One line naming the file or the problem; the old certificate stays
+    /// in use.
+    pub fn reload_certificates(&mut self) -> Result<bool, Error> {
+        let Some(files) = &self.tls_files else { return Ok(false) };
+        #[cfg(feature = "tls")]
+        {
+            self.tls = Some(tls::load(files).map_err(|e| Error::Config(crate::ConfigError::field("tls", e)))?);
+            info!("reloaded the TLS certificate {} and key {}", files.certificate.display(), files.key.display());
+        }
+        #[cfg(not(feature = "tls"))]
+        let _ = files;
+        Ok(true)
+    }
+
+    /// What the server is doing (what `/healthz` reports).
+    pub fn health(&self) -> Health {
+        self.health
+    }
+
+    fn set_health(&mut self, health: Health) {
+        self.health = health;
+        self.limits.hold_upgrades = !self.limits.users.is_empty() || health != Health::Serving;
+    }
+
+    /// The `/metrics` text at `now` (the Prometheus text format).
+    pub fn metrics_text(&self, now: Instant) -> String {
+        String::from_utf8_lossy(&self.render_metrics(now)).into_owned()
+    }
+
+    /// Moves this call's socket byte counts into the metrics.
+    fn settle_io(&mut self) {
+        let (received, sent) = socket::take_io();
+        if received | sent != 0 {
+            self.store.metrics_mut().add_io(received, sent);
+        }
     }
 
     /// The address the server listens on (useful after binding port 0).
@@ -232,6 +391,21 @@ impl Server {
         self.conns.len()
     }
 
+    /// Bytes every connection together holds for input not served yet:
+    /// request heads, partial frames and messages, and frames read behind
+    /// a reply that comes later. Kept under `maxPartialBytes` (as of the
+    /// end of each connection's turn).
+    pub fn partial_input_bytes(&self) -> usize {
+        self.input_total
+    }
+
+    /// Bytes every connection together holds for replies not sent yet:
+    /// output the peers have not taken, and what replies produced in pieces
+    /// hold of their own (entries they share with the store not counted).
+    pub fn pending_output_bytes(&self) -> usize {
+        self.output_total
+    }
+
     /// Registers the listener with the host's `Poll`.
     ///
     /// # Errors
@@ -250,6 +424,12 @@ impl Server {
     /// Handles one event the server [`owns`](Server::owns).
     pub fn handle_event(&mut self, registry: &Registry, event: &Event, now: Instant) {
         self.store.start(now);
+        self.turn_started.get_or_insert(now);
+        self.event(registry, event, now);
+        self.settle_io();
+    }
+
+    fn event(&mut self, registry: &Registry, event: &Event, now: Instant) {
         let token = event.token();
         if token == self.tokens.listener() {
             self.accept(registry, now);
@@ -270,6 +450,12 @@ impl Server {
         if event.is_readable() || event.is_read_closed() || event.is_error() {
             if let Some(slot) = self.conns.get_mut(key) {
                 slot.last_read = now;
+                if (event.is_read_closed() || event.is_error()) && slot.conn.is_waiting() {
+                    // A connection waiting for a reply reads nothing until it
+                    // comes, so it learns of the peer's end only then: its
+                    // search can stop now.
+                    cancel_searches(&self.waiting, key, slot.serial);
+                }
             }
             self.serve(key, now);
         }
@@ -283,9 +469,10 @@ impl Server {
         if !self.ready.is_empty() || !self.dead.is_empty() || self.store.has_queued_jobs() {
             return Some(Duration::ZERO);
         }
-        let jobs = (self.worker.in_flight() > 0).then(|| now + JOB_POLL_INTERVAL);
+        let jobs = (self.worker.in_flight() > 0 || self.loading.is_some()).then(|| now + JOB_POLL_INTERVAL);
         [
             jobs,
+            self.answers.peek().map(|due| due.0.at),
             self.handshake_deadlines.front().map(|d| d.0),
             self.linger_deadlines.front().map(|d| d.0),
             self.refused.front().map(|r| r.0),
@@ -305,6 +492,8 @@ impl Server {
     /// and removal of finished connections.
     pub fn tick(&mut self, registry: &Registry, now: Instant) {
         self.store.start(now);
+        let turn_started = *self.turn_started.get_or_insert(now);
+        self.poll_start_load(now);
         for _ in 0..self.ready.len() {
             let Some((key, serial)) = self.ready.pop_front() else { break };
             if let Some(slot) = self.conns.get_mut(key).filter(|s| s.serial == serial && !s.dead) {
@@ -313,6 +502,7 @@ impl Server {
             }
         }
         self.run_jobs(now);
+        self.answer_due(now);
         self.expire(now);
         let expired = self.store.expire(now);
         if expired > 0 {
@@ -323,18 +513,22 @@ impl Server {
             self.accept(registry, now);
         }
         self.reap(registry);
+        self.store.metrics_mut().observe_turn(now.saturating_duration_since(turn_started));
+        self.turn_started = None;
+        self.scratch.new_turn();
         self.turn += 1;
+        self.settle_io();
     }
 
-    /// Starts a clean shutdown: stops accepting, sends every client a close
-    /// frame with code 1001 (going away), and drops connections that have
-    /// not upgraded. Keep running turns until [`Server::is_drained`] (or a
-    /// deadline of the host's) to let the close frames out.
+    /// Starts a clean shutdown: sends every client a close frame with code
+    /// 1001 (going away), and drops connections that have not upgraded.
+    /// Keep running turns until [`Server::is_drained`] (or a deadline of
+    /// the host's) to let the close frames out. Meanwhile the listener
+    /// stays open so that probes learn of it: `/healthz` and new upgrades
+    /// get HTTP 503; it closes when the server is dropped.
     pub fn shutdown(&mut self, registry: &Registry) {
-        if self.listening {
-            let _ = registry.deregister(&mut self.listener);
-            self.listening = false;
-        }
+        self.set_health(Health::ShuttingDown);
+        self.answers.clear();
         let now_keys: Vec<usize> = self.conns.iter().map(|(key, _)| key).collect();
         for key in now_keys {
             let slot = &mut self.conns[key];
@@ -347,6 +541,7 @@ impl Server {
             }
         }
         self.reap(registry);
+        self.settle_io();
     }
 
     /// Whether no connection is left (after [`Server::shutdown`]).
@@ -385,9 +580,10 @@ impl Server {
                 continue;
             }
             let _ = stream.set_nodelay(true);
+            let Some(socket) = self.socket(stream, peer) else { continue };
             let entry = self.conns.vacant_entry();
             let key = entry.key();
-            let mut conn = Conn::new(stream);
+            let mut conn = Conn::new(socket);
             if let Err(e) =
                 registry.register(conn.stream_mut(), self.tokens.conn(key), Interest::READABLE | Interest::WRITABLE)
             {
@@ -405,6 +601,9 @@ impl Server {
                 last_read: now,
                 stalled_since: None,
                 check_at: None,
+                unfinished: None,
+                input_held: 0,
+                output_held: 0,
             });
             if let Some(idle) = self.idle_timeout {
                 arm(&mut self.checks, slot, key, now + idle);
@@ -415,9 +614,32 @@ impl Server {
         }
     }
 
+    /// The stream of a new connection: TLS when certificates are
+    /// configured.
+    fn socket(&self, stream: TcpStream, peer: SocketAddr) -> Option<Socket> {
+        #[cfg(feature = "tls")]
+        if let Some(config) = &self.tls {
+            return match tls::TlsSocket::new(stream, config.clone()) {
+                Ok(tls) => Some(Socket::Tls(Box::new(tls))),
+                Err(e) => {
+                    warn!("{peer}: cannot start a TLS session: {e}");
+                    None
+                }
+            };
+        }
+        let _ = peer;
+        Some(Socket::Plain(Tcp(stream)))
+    }
+
     /// Answers 503 and keeps the socket a moment so the client can read it.
+    /// Over TLS there is no session to answer in: the socket is closed.
     fn refuse(&mut self, mut stream: TcpStream, now: Instant) {
-        let _ = stream.write(Reject::Unavailable.response());
+        if self.is_tls() {
+            return;
+        }
+        if let Ok(n) = stream.write(Reject::Unavailable.response()) {
+            socket::count_written(n);
+        }
         let _ = stream.shutdown(std::net::Shutdown::Write);
         if self.refused.len() < MAX_REFUSED_LINGERING {
             self.refused.push_back((now + LINGER_TIMEOUT, stream));
@@ -439,28 +661,64 @@ impl Server {
 
     /// Serves a connection's input for this turn, first sending `late` (the
     /// reply it was waiting for) when given.
-    fn drive(&mut self, key: usize, now: Instant, late: Option<&[u8]>) {
+    fn drive(&mut self, key: usize, now: Instant, late: Option<Late>) {
         let Some(slot) = self.conns.get_mut(key) else { return };
         slot.served_turn = self.turn;
         let store = &mut self.store;
         let protocol = self.protocol;
+        // An upgrade completed inside this call grants Role::Admin (no
+        // users: `Limits::hold_upgrades`), which `Conn::new` starts with.
+        let role = slot.conn.role();
         let mut later = None;
         let mut handler =
-            |message: Message<'_>, out: &mut Vec<u8>| handle(store, protocol, message, now, out, &mut later);
+            |message: Message<'_>, out: &mut Vec<u8>| handle(store, protocol, role, message, now, out, &mut later);
         let was_closing = slot.conn.is_closing();
         let served = match late {
-            Some(reply) => slot.conn.resume(reply, &mut self.scratch, &self.limits, &mut handler),
+            Some(late) => slot.conn.resume(late, &mut self.scratch, &self.limits, &mut handler),
             None => slot.conn.serve(&mut self.scratch, &self.limits, &mut handler),
         };
-        if let Some(id) = later {
-            self.waiting.push((id, key, slot.serial));
+        if let Some((id, name)) = later {
+            let since = self.turn_started.unwrap_or(now);
+            let cancel = self.store.cancel_flag(id);
+            self.waiting.push(Waiting { id, key, serial: slot.serial, name, since, cancel });
         }
+        let held = slot.conn.is_held();
         self.after(key, served, was_closing, now);
+        if held {
+            self.take_held(key, now);
+        }
     }
 
-    /// Book-keeping after a connection was served or flushed.
+    /// Book-keeping after a connection was served or flushed; then, if
+    /// the input held over every connection passed `maxPartialBytes`,
+    /// closes the connections holding the most.
     fn after(&mut self, key: usize, served: Served, was_closing: bool, now: Instant) {
+        self.account(key, served, was_closing, now);
+        if self.input_total > self.max_partial_bytes {
+            self.shed_input(now);
+        } else if self.shedding && self.input_total <= self.max_partial_bytes / 2 {
+            self.shedding = false;
+        }
+    }
+
+    /// [`Server::after`] without the cap: counts what the connection holds,
+    /// times its unfinished message, and queues or drops it.
+    fn account(&mut self, key: usize, served: Served, was_closing: bool, now: Instant) {
         let Some(slot) = self.conns.get_mut(key) else { return };
+        let (input, output) = (slot.conn.input_bytes(), slot.conn.output_bytes());
+        self.input_total = self.input_total - slot.input_held + input;
+        self.output_total = self.output_total - slot.output_held + output;
+        (slot.input_held, slot.output_held) = (input, output);
+        if let Some(timeout) = self.message_timeout {
+            match (slot.conn.unfinished(&self.limits), slot.unfinished) {
+                (None, _) => slot.unfinished = None,
+                (Some(mark), Some((seen, _))) if mark == seen => {}
+                (Some(mark), _) => {
+                    slot.unfinished = Some((mark, now));
+                    arm(&mut self.checks, slot, key, now + timeout);
+                }
+            }
+        }
         if !was_closing && slot.conn.is_closing() {
             self.linger_deadlines.push_back((now + LINGER_TIMEOUT, key, slot.serial));
         }
@@ -479,6 +737,39 @@ impl Server {
                 self.ready.push_back((key, slot.serial));
             }
             Served::MoreReady | Served::Drained | Served::Paused => {}
+        }
+    }
+
+    /// Closes (1008) the connections holding the most unfinished input,
+    /// largest first (the newest first among equals), until the total is
+    /// back under `maxPartialBytes`. One pass over the connections, once
+    /// per connection closed at most, since each pass closes at least one.
+    fn shed_input(&mut self, now: Instant) {
+        let mut holders: Vec<(usize, u64, usize)> = self
+            .conns
+            .iter()
+            .filter(|(_, s)| !s.dead && s.input_held > 0)
+            .map(|(key, s)| (s.input_held, s.serial, key))
+            .collect();
+        holders.sort_unstable_by(|a, b| b.cmp(a));
+        let mut excess = self.input_total - self.max_partial_bytes;
+        if !std::mem::replace(&mut self.shedding, true) {
+            warn!(
+                "connections hold {} bytes of unfinished input, over maxPartialBytes ({}): closing those holding \
+                 the most (1008)",
+                self.input_total, self.max_partial_bytes
+            );
+        }
+        for (held, _, key) in holders {
+            if excess == 0 {
+                break;
+            }
+            excess = excess.saturating_sub(held);
+            let Some(slot) = self.conns.get_mut(key) else { continue };
+            debug!("conn {key}: closing, it holds {held} bytes of unfinished input (maxPartialBytes)");
+            let was_closing = slot.conn.is_closing();
+            let served = slot.conn.close_for_input(1008, "too much unfinished input on the server");
+            self.account(key, served, was_closing, now);
         }
     }
 
@@ -532,7 +823,11 @@ impl Server {
         let Some(slot) = self.conns.get_mut(key).filter(|s| !s.dead && !s.conn.is_closing()) else { return };
         let idle_at = self.idle_timeout.map(|t| slot.last_read + t);
         let send_at = self.send_timeout.zip(slot.stalled_since).map(|(t, since)| since + t);
-        let served = if idle_at.is_some_and(|t| t <= now) {
+        let message_at = self.message_timeout.zip(slot.unfinished).map(|(t, (_, since))| since + t);
+        let served = if message_at.is_some_and(|t| t <= now) {
+            debug!("conn {key}: message not finished within {:?}, closing", self.message_timeout.unwrap_or_default());
+            slot.conn.close_for_input(1008, "message timeout")
+        } else if idle_at.is_some_and(|t| t <= now) {
             debug!("conn {key}: idle for {:?}, closing", self.idle_timeout.unwrap_or_default());
             slot.conn.close_with(1001, "idle timeout")
         } else if send_at.is_some_and(|t| t <= now) {
@@ -549,7 +844,7 @@ impl Server {
             debug!("conn {key}: took no output for {:?}, closing", self.send_timeout.unwrap_or_default());
             slot.conn.close_overloaded("send timeout")
         } else {
-            if let Some(next) = idle_at.into_iter().chain(send_at).min() {
+            if let Some(next) = idle_at.into_iter().chain(send_at).chain(message_at).min() {
                 arm(&mut self.checks, slot, key, next);
             }
             return;
@@ -561,7 +856,11 @@ impl Server {
     fn reap(&mut self, registry: &Registry) {
         for key in self.dead.drain(..) {
             if let Some(mut slot) = self.conns.try_remove(key) {
+                self.input_total -= slot.input_held;
+                self.output_total -= slot.output_held;
                 let _ = registry.deregister(slot.conn.stream_mut());
+                // A search no one will read stops at its next step.
+                cancel_searches(&self.waiting, key, slot.serial);
                 match slot.conn.take_reason() {
                     Some(CloseReason::Transport(e)) => debug!("conn {key}: closed: {e}"),
                     Some(reason) => debug!("conn {key}: closed: {reason:?}"),
@@ -579,6 +878,16 @@ impl Server {
             self.linger_deadlines = VecDeque::new();
             self.checks = BinaryHeap::new();
             debug!("no connections left: released their tables");
+        }
+    }
+}
+
+/// Stops the searches the connection `key` (`serial`) waits for: they end
+/// at their next step (with status 203, should anyone still read).
+fn cancel_searches(waiting: &[Waiting], key: usize, serial: u64) {
+    for waiting in waiting.iter().filter(|w| w.key == key && w.serial == serial) {
+        if let Some(cancel) = &waiting.cancel {
+            cancel.store(true, Ordering::Relaxed);
         }
     }
 }

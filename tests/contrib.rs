@@ -27,3 +27,38 @@ fn the_service_and_image_point_at_the_sample_config() {
     let dockerfile = std::fs::read_to_string(root.join("contrib/Dockerfile")).unwrap();
     assert!(dockerfile.contains("COPY contrib/ndb.jsonc /etc/ndb/ndb.jsonc\n"));
 }
+
+#[test]
+fn the_service_and_image_show_where_certificates_and_users_live() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let unit = std::fs::read_to_string(root.join("contrib/ndb.service")).unwrap();
+    assert!(unit.contains("ExecReload=/bin/kill -HUP $MAINPID\n"), "systemctl reload renews the certificate");
+    assert!(unit.contains("SupplementaryGroups=ndb\n") && unit.contains("/etc/ndb/tls/"));
+    let dockerfile = std::fs::read_to_string(root.join("contrib/Dockerfile")).unwrap();
+    // The server's default features include TLS; the image is the shipped profile.
+    assert!(dockerfile.contains("cargo build --profile dist --locked -p ndb-server "));
+    assert!(!dockerfile.contains("--no-default-features"), "the image serves wss://");
+    assert!(dockerfile.contains("/etc/ndb/tls/fullchain.pem") && dockerfile.contains("\"users\""));
+    // The sample's commented users and tls members load once uncommented.
+    let sample = std::fs::read_to_string(root.join("contrib/ndb.jsonc")).unwrap();
+    let hex = "0".repeat(64);
+    let mut inside = false;
+    let mut uncommented = Vec::new();
+    for line in sample.lines() {
+        let code = line.trim_start().strip_prefix("// ").map(str::trim_start);
+        match code {
+            Some(code) if inside || code.starts_with("\"users\": [") || code.starts_with("\"tls\": {") => {
+                inside = !(code.starts_with("],") || code.starts_with("},"));
+                uncommented.push(code.replace("<64 hex digits>", &hex));
+            }
+            _ => uncommented.push(line.to_owned()),
+        }
+    }
+    let uncommented = uncommented.join("\n");
+    let config = Config::default().apply_json(&uncommented);
+    if cfg!(feature = "tls") {
+        let config = config.expect("the uncommented sample loads");
+        assert_eq!(config.users.iter().count(), 3);
+        assert_eq!(config.tls.unwrap().certificate, Path::new("/etc/ndb/tls/fullchain.pem"));
+    }
+}

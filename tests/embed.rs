@@ -13,8 +13,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use mio::{Events, Interest, Poll, Token};
-use ndb::{Server, TokenRange};
+use common::host::{Host, VirtualClock};
+use mio::{Interest, Token};
+use ndb::TokenRange;
 
 #[test]
 fn host_echo_and_ndb_share_one_loop() {
@@ -51,40 +52,42 @@ fn host_echo_and_ndb_share_one_loop() {
 #[test]
 fn the_server_keeps_to_its_token_range() {
     let tokens = TokenRange { base: 1000, max_conns: 100 };
-    let mut server = Server::bind(common::config(), tokens).unwrap();
+    let config = common::config();
+    let handshake_timeout = config.handshake_timeout;
+    let mut host = Host::with_clock(config, tokens, VirtualClock::new());
+    let server = host.server();
     assert!(!server.owns(Token(0)));
     assert!(!server.owns(Token(999)));
     assert!(server.owns(Token(1000)));
     assert!(server.owns(Token(1100)));
     assert!(!server.owns(Token(1101)));
-
-    let mut poll = Poll::new().unwrap();
-    server.register(poll.registry()).unwrap();
     // Idle: nothing to wake up for.
-    assert_eq!(server.poll_timeout(Instant::now()), None);
+    assert_eq!(host.poll_timeout(), None);
 
-    // A connection that has not upgraded brings a deadline (handshake).
-    let addr = server.local_addr();
-    let _pending = TcpStream::connect(addr).unwrap();
-    let mut events = Events::with_capacity(16);
+    // A connection that has not upgraded brings a deadline (handshake),
+    // and every event it causes carries one of the server's tokens.
+    let _pending = TcpStream::connect(host.addr()).unwrap();
     let deadline = Instant::now() + common::TIMEOUT;
-    while server.connections() == 0 {
-        assert!(Instant::now() < deadline);
-        poll.poll(&mut events, Some(Duration::from_millis(50))).unwrap();
-        for event in events.iter() {
-            assert!(server.owns(event.token()), "every event here is the server's");
-            assert!(event.token().0 >= 1000 && event.token().0 <= 1100);
-            server.handle_event(poll.registry(), event, Instant::now());
+    while host.server().connections() == 0 {
+        assert!(Instant::now() < deadline, "not accepted");
+        host.turn(Duration::from_millis(50));
+        for token in host.last_tokens() {
+            assert!(host.server().owns(*token), "every event here is the server's: {token:?}");
+            assert!((1000..=1100).contains(&token.0));
         }
-        server.tick(poll.registry(), Instant::now());
     }
-    let timeout = server.poll_timeout(Instant::now()).expect("a handshake deadline");
-    assert!(timeout > Duration::from_secs(5) && timeout <= Duration::from_secs(10), "{timeout:?}");
+    assert_eq!(host.poll_timeout(), Some(handshake_timeout), "the clock has not moved: the whole timeout is left");
 
-    // The host's own sources can use any other token in the same Poll.
+    // The host's own sources can use any other token in the same Poll: the
+    // host gets their events, the server leaves them alone.
     let mut own = mio::net::TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    poll.registry().register(&mut own, Token(7), Interest::READABLE).unwrap();
-    server.shutdown(poll.registry());
-    server.tick(poll.registry(), Instant::now());
-    assert!(server.is_drained());
+    host.registry().register(&mut own, Token(7), Interest::READABLE).unwrap();
+    let _visitor = TcpStream::connect(own.local_addr().unwrap()).unwrap();
+    host.run_until("the host's own event", |h| h.last_tokens().contains(&Token(7)));
+    assert_eq!(host.server().connections(), 1);
+    assert_eq!(host.server().stats().connections_total, 1);
+
+    host.shutdown();
+    host.turn(Duration::ZERO);
+    assert!(host.server().is_drained());
 }

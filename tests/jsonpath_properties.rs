@@ -3,7 +3,9 @@
 //! `KV_FIND`, `KV_UPDATE` and `KV_ARR_APPEND` through the dispatch path,
 //! as the server runs it. Every request gets exactly one well-formed reply
 //! with a documented status, nothing panics, and every stored value stays
-//! valid JSON after each edit.
+//! valid JSON after each edit. And the body of the `jsonpath` fuzz target
+//! (`fuzz/fuzz_targets/jsonpath.rs`) as a property: any path on any value
+//! stays within the value's budget of steps and nodes.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -11,7 +13,7 @@ use std::time::Instant;
 use ndb::internals::conn::Message;
 use ndb::internals::protocol::{Protocol, Reply, write_str};
 use ndb::internals::server::dispatch;
-use ndb::internals::store::{Executed, ServerInfo, Store};
+use ndb::internals::store::{Executed, JsonPath, PathRefused, RESULTS_BASE, ServerInfo, Store};
 use proptest::prelude::*;
 use serde_json::value::RawValue;
 
@@ -162,6 +164,54 @@ fn deeply_nested_paths_are_malformed() {
             assert_eq!(call(&mut store, &request), r#"{"KV_FIND_RSP":{"st":4}}"#, "{open} × {depth}");
             let request = format!(r#"{{"KV_UPDATE":{{"key":"o","path":"{path}","value":1}}}}"#);
             assert_eq!(call(&mut store, &request), r#"{"KV_UPDATE_RSP":{"cnt":0,"st":4}}"#, "{open} × {depth}");
+        }
+    }
+}
+
+/// Values for the budget property: small documents, and the shapes that
+/// make paths costly (deep nesting, wide arrays, many strings).
+fn budget_value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just(r#"{"a":[1,{"b":"x"},[2,3]],"c":"yz","k":null}"#.to_owned()),
+        (1usize..40).prop_map(|n| format!("{}0{}", "[".repeat(n), "]".repeat(n))),
+        (1usize..3000).prop_map(|n| format!("[{}]", vec!["0"; n].join(","))),
+        (1usize..500).prop_map(|n| format!("[{}]", vec![r#""aaaaaaaaaaaaaaaaab""#; n].join(","))),
+        (1usize..20, 1usize..200).prop_map(|(d, w)| format!(
+            "{}[{}]{}",
+            "[".repeat(d),
+            vec!["1"; w].join(","),
+            "]".repeat(d)
+        )),
+    ]
+}
+
+/// Paths for the budget property: the soups and segment strings above,
+/// and repetitions of costly segments.
+fn budget_path() -> impl Strategy<Value = String> {
+    let costly = prop::sample::select(
+        &["[0,0,0,0]", "..*", "[*,*]", "[?@..*]", "[?count($..*) > 0]", "[?search(@, '(a|aa)*b')]", "..[0]"][..],
+    );
+    let repeated = (costly, 1usize..10).prop_map(|(s, n)| format!("${}", s.repeat(n)));
+    prop_oneof![2 => path(), 1 => repeated]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn any_path_on_any_value_stays_within_its_budget(path in budget_path(), value in budget_value()) {
+        let parsed = match JsonPath::parse(&path) {
+            Ok(parsed) => parsed,
+            Err(refused) => {
+                prop_assert!(matches!(refused, PathRefused::Invalid | PathRefused::OverBudget));
+                return Ok(());
+            }
+        };
+        let evaluation = parsed.evaluate(&value);
+        prop_assert!(evaluation.steps <= evaluation.step_limit, "{}: {} > {}", path, evaluation.steps, evaluation.step_limit);
+        match &evaluation.paths {
+            Ok(paths) => prop_assert!(paths.len() <= RESULTS_BASE + value.len() / 2),
+            Err(refused) => prop_assert_eq!(*refused, PathRefused::OverBudget, "{}", path),
         }
     }
 }

@@ -178,11 +178,16 @@ proptest! {
         ],
         step in 1usize..20,
     ) {
-        let whole = parse(&bytes, &mut 0, MAX_HEAD_BYTES, &[][..]);
+        // With a user, so that credentials are parsed too.
+        let users = ndb::Users::new(vec![
+            ndb::User::with_password("app", "secret", ndb::Role::Read).unwrap(),
+        ])
+        .unwrap();
+        let whole = parse(&bytes, &mut 0, MAX_HEAD_BYTES, &[][..], &users);
         let (mut searched, mut end, mut stepped) = (0, 0, Parse::Incomplete);
         while stepped == Parse::Incomplete && end < bytes.len() {
             end = (end + step).min(bytes.len());
-            stepped = parse(&bytes[..end], &mut searched, MAX_HEAD_BYTES, &[][..]);
+            stepped = parse(&bytes[..end], &mut searched, MAX_HEAD_BYTES, &[][..], &users);
         }
         prop_assert_eq!(whole, stepped);
     }

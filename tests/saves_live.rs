@@ -4,9 +4,9 @@
 
 mod common;
 
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::VirtualHost;
 use common::saves::{TempDir, without_duration};
 
 /// A `KV_SET` of `n` keys of about 100 bytes.
@@ -20,31 +20,39 @@ fn server(dir: &TempDir) -> common::TestServer {
     common::start_with(common::config().persist(true, dir.path()).max_payload(64 << 20))
 }
 
+fn host(dir: &TempDir) -> VirtualHost {
+    VirtualHost::start(common::config().persist(true, dir.path()).max_payload(64 << 20))
+}
+
 #[test]
 fn other_connections_are_served_while_a_save_is_written() {
     let dir = TempDir::new("live-other");
-    let server = server(&dir);
-    let mut saver = server.client();
-    saver.call(&bulk(300_000));
+    let mut host = host(&dir);
+    let mut saver = host.open();
+    assert_eq!(host.call(&mut saver, &bulk(300_000)), r#"{"KV_SET_RSP":{"st":1}}"#);
     saver.send(r#"{"KV_SAVE":{"name":"big"}}"#);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let reply = saver.recv();
-        let _ = tx.send((reply, Instant::now()));
-    });
-    let mut other = server.client();
-    let mut answered = Vec::new();
-    let (reply, saved_at) = loop {
-        assert!(other.call(r#"{"KV_GET":{"keys":["key7"]}}"#).contains(r#""st":1"#));
-        answered.push(Instant::now());
-        if let Ok(done) = rx.try_recv() {
-            break done;
+    let mut other = host.open();
+    // Counted only when the save's reply had not come yet when the other
+    // connection's reply was read.
+    let mut before = 0;
+    let reply = loop {
+        let reply = host.call(&mut other, r#"{"KV_GET":{"keys":["key7"]}}"#);
+        assert!(reply.contains(r#""st":1"#), "{reply}");
+        saver.pump();
+        if let Some((1, reply)) = saver.take_frame() {
+            break String::from_utf8(reply).unwrap();
         }
-        assert!(answered.len() < 1_000_000, "the save never finished");
+        before += 1;
+        // A turn that may wait (a millisecond while the save thread
+        // writes), so this loop leaves the save thread a core.
+        host.turn(common::host::TURN_WAIT);
     };
     assert!(reply.contains(r#""st":121"#), "{reply}");
-    let before = answered.iter().filter(|t| **t < saved_at).count();
-    assert!(before >= 2, "only {before} requests of another connection were answered during the save");
+    // The snapshot alone takes a turn per SNAPSHOT_KEYS_PER_STEP keys, and
+    // the other connection is served in those turns (a request and the
+    // extra turn of this loop take two or three of them).
+    let snapshot_turns = 300_000 / ndb::internals::store::SNAPSHOT_KEYS_PER_STEP;
+    assert!(before >= snapshot_turns / 4, "only {before} requests of another connection were answered during the save");
 }
 
 #[test]
@@ -84,24 +92,22 @@ fn pipelined_requests_around_a_save_are_answered_in_order() {
 #[test]
 fn a_save_completes_when_its_connection_has_gone() {
     let dir = TempDir::new("live-gone");
-    let server = server(&dir);
-    let mut client = server.client();
-    client.call(&bulk(50_000));
+    let mut host = host(&dir);
+    let mut client = host.open();
+    host.call(&mut client, &bulk(50_000));
     client.send(r#"{"KV_SAVE":{"name":"orphan"}}"#);
     drop(client);
-    let mut watcher = server.client();
-    let deadline = Instant::now() + common::TIMEOUT;
-    loop {
-        let info = watcher.call_json(r#"{"SV_INFO":{}}"#);
-        if info["SV_INFO_RSP"]["lastSave"]["name"] == "orphan" {
-            assert_eq!(info["SV_INFO_RSP"]["lastSave"]["status"], 121);
-            break;
-        }
-        assert!(Instant::now() < deadline, "the save was not recorded");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    watcher.call(r#"{"KV_CLEAR":{}}"#);
-    let loaded = watcher.call_json(r#"{"KV_LOAD":{"name":"orphan"}}"#);
+    // Done when the request was read and nothing is in flight any more:
+    // the server no longer asks for turns at once or every millisecond.
+    host.run_until("the save to finish", |h| {
+        h.server().stats().requests == 2 && h.poll_timeout().is_none_or(|t| t > Duration::from_millis(1))
+    });
+    let mut watcher = host.open();
+    let info = host.call_json(&mut watcher, r#"{"SV_INFO":{}}"#);
+    assert_eq!(info["SV_INFO_RSP"]["lastSave"]["name"], "orphan", "{info}");
+    assert_eq!(info["SV_INFO_RSP"]["lastSave"]["status"], 121);
+    host.call(&mut watcher, r#"{"KV_CLEAR":{}}"#);
+    let loaded = host.call_json(&mut watcher, r#"{"KV_LOAD":{"name":"orphan"}}"#);
     assert_eq!(loaded["KV_LOAD_RSP"]["keys"], 50_000);
 }
 
@@ -111,47 +117,29 @@ fn a_save_completes_when_its_connection_has_gone() {
 /// usual deadlines once the reply is out.
 #[test]
 fn poll_timeout_is_short_while_a_save_is_in_flight() {
-    use mio::{Events, Poll};
-    use ndb::{Server, TokenRange};
-
     let dir = TempDir::new("live-timeout");
-    let config = common::config().persist(true, dir.path()).max_payload(64 << 20);
-    let mut server = Server::bind(config, TokenRange { base: 1, max_conns: 8 }).unwrap();
-    let mut poll = Poll::new().unwrap();
-    server.register(poll.registry()).unwrap();
-    let addr = server.local_addr();
-    let (tx, rx) = mpsc::channel();
-    let client = std::thread::spawn(move || {
-        let mut client = common::Client::connect(addr);
-        client.call(&bulk(200_000));
-        let reply = client.call(r#"{"KV_SAVE":{"name":"t"}}"#);
-        tx.send(()).unwrap();
-        reply
-    });
-    let mut events = Events::with_capacity(64);
+    let mut host = host(&dir);
+    let mut client = host.open();
+    host.call(&mut client, &bulk(200_000));
+    client.send(r#"{"KV_SAVE":{"name":"t"}}"#);
     let (mut zero, mut short) = (0, 0);
-    let deadline = Instant::now() + common::TIMEOUT;
-    while rx.try_recv().is_err() {
-        assert!(Instant::now() < deadline, "no reply");
-        let timeout = server.poll_timeout(Instant::now());
-        match timeout {
+    let reply = host.drive("the save's reply", |host| {
+        match host.poll_timeout() {
             Some(Duration::ZERO) => zero += 1,
             Some(t) if t <= Duration::from_millis(1) => short += 1,
             _ => {}
         }
-        poll.poll(&mut events, timeout.or(Some(Duration::from_millis(50)))).unwrap();
-        for event in events.iter() {
-            server.handle_event(poll.registry(), event, Instant::now());
-        }
-        server.tick(poll.registry(), Instant::now());
-    }
-    assert!(client.join().unwrap().contains(r#""st":121"#));
+        client.pump();
+        client.take_frame()
+    });
+    assert_eq!(reply.0, 1);
+    assert!(String::from_utf8(reply.1).unwrap().contains(r#""st":121"#));
     assert!(
         zero >= 200_000 / ndb::internals::store::SNAPSHOT_KEYS_PER_STEP,
         "{zero} turns at once while the snapshot was taken"
     );
     assert!(short > 0, "no short timeout while the save was written");
-    server.tick(poll.registry(), Instant::now());
-    let after = server.poll_timeout(Instant::now());
+    host.turn(Duration::ZERO);
+    let after = host.poll_timeout();
     assert!(after.is_none_or(|t| t > Duration::from_secs(1)), "back to the connection's own deadlines: {after:?}");
 }

@@ -5,7 +5,9 @@
 
 mod common;
 
-use common::{Client, start};
+use std::time::Duration;
+
+use common::{Client, VirtualHost, start};
 
 /// Creates a session with the `SH_NEW` body `body`; returns its token after
 /// checking the reply's exact shape.
@@ -208,23 +210,38 @@ fn sh_end_sh_exists_and_sh_info() {
     );
 }
 
+/// `remaining` is whole seconds to the deadline, truncated; on a virtual
+/// clock each value is checked at the millisecond it changes.
 #[test]
 fn sh_info_of_an_expiring_session() {
-    let server = start();
-    let mut client = server.client();
-    let token = new_session(
+    let mut host = VirtualHost::start(common::config());
+    let mut client = host.open();
+    let reply = host.call(
         &mut client,
-        r#"{"expiry":{"duration":30,"deleteSession":false,"extendOnSetAdd":false,"extendOnGet":true}}"#,
+        r#"{"SH_NEW":{"expiry":{"duration":30,"deleteSession":false,"extendOnSetAdd":false,"extendOnGet":true}}}"#,
     );
-    client.call(&format!(r#"{{"SH_SET":{{"keys":{{"a":1,"b":2,"c":3,"d":4}},"tkn":{token}}}}}"#));
-    let reply = client.call(&format!(r#"{{"SH_INFO":{{"tkn":{token}}}}}"#));
-    // `remaining` is 30 s less the time since creation, truncated: 29 or 30.
-    let expected = |remaining: u64| {
+    let token: u64 = reply
+        .strip_prefix(r#"{"SH_NEW_RSP":{"st":1,"tkn":"#)
+        .and_then(|rest| rest.strip_suffix("}}"))
+        .and_then(|digits| digits.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected SH_NEW reply {reply}"));
+    host.call(&mut client, &format!(r#"{{"SH_SET":{{"keys":{{"a":1,"b":2,"c":3,"d":4}},"tkn":{token}}}}}"#));
+    let expected = |remaining: u64, keys: u64| {
         format!(
-            r#"{{"SH_INFO_RSP":{{"expires":true,"expiry":{{"deleteSession":false,"duration":30,"extendOnGet":true,"extendOnSetAdd":false,"remaining":{remaining}}},"keyCnt":4,"shared":false,"st":1,"tkn":{token}}}}}"#
+            r#"{{"SH_INFO_RSP":{{"expires":true,"expiry":{{"deleteSession":false,"duration":30,"extendOnGet":true,"extendOnSetAdd":false,"remaining":{remaining}}},"keyCnt":{keys},"shared":false,"st":1,"tkn":{token}}}}}"#
         )
     };
-    assert!(reply == expected(29) || reply == expected(30), "{reply}");
+    let info = format!(r#"{{"SH_INFO":{{"tkn":{token}}}}}"#);
+    let ms = Duration::from_millis;
+    assert_eq!(host.call(&mut client, &info), expected(30, 4));
+    host.advance(ms(1));
+    assert_eq!(host.call(&mut client, &info), expected(29, 4), "SH_INFO does not extend");
+    host.advance(ms(28_999));
+    assert_eq!(host.call(&mut client, &info), expected(1, 4));
+    host.advance(ms(999));
+    assert_eq!(host.call(&mut client, &info), expected(0, 4));
+    host.advance(ms(1));
+    assert_eq!(host.call(&mut client, &info), expected(30, 0), "emptied and restarted at the deadline");
 }
 
 #[test]

@@ -144,4 +144,6 @@ fn a_peer_that_connects_and_leaves_costs_nothing() {
     let mut rest = [0u8; 1];
     raw.stream.set_nonblocking(true).unwrap();
     assert!(raw.stream.read(&mut rest).is_err(), "nothing unsolicited");
+    // Every one of the hundred is let go: only this connection is left.
+    common::eventually("the leavers are freed", || server.connections() == 1);
 }

@@ -77,6 +77,8 @@ fuzz_target!(|input: Input| {
         messages_per_turn: usize::from(input.messages_per_turn).max(1),
         allowed_origins: Vec::new(),
         max_head_bytes: 8192,
+        users: ndb::Users::default(),
+        hold_upgrades: false,
     };
     let (whole, messages) = echo_through(&bytes, vec![usize::MAX], vec![usize::MAX], &limits);
     let splits: Vec<usize> = input.splits.iter().map(|&s| usize::from(s).max(1)).collect();

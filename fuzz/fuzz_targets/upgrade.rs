@@ -9,19 +9,25 @@ fuzz_target!(|input: (u8, u16, &[u8])| {
     let (step, max_head, bytes) = input;
     let max_head = usize::from(max_head).max(64);
     let origins = ["http://ok.example".to_owned()];
-    let whole = parse(bytes, &mut 0, max_head, &origins[..]);
+    // One user, so that credentials are parsed too.
+    let users = ndb::Users::new(vec![
+        ndb::User::with_password("app", "secret", ndb::Role::Read).expect("a valid user"),
+    ])
+    .expect("one user");
+    let whole = parse(bytes, &mut 0, max_head, &origins[..], &users);
     // Fed in steps, it settles on the same answer at the same point.
     let step = usize::from(step).max(1);
     let (mut searched, mut end) = (0, 0);
     let mut stepped = Parse::Incomplete;
     while stepped == Parse::Incomplete && end < bytes.len() {
         end = (end + step).min(bytes.len());
-        stepped = parse(&bytes[..end], &mut searched, max_head, &origins[..]);
+        stepped = parse(&bytes[..end], &mut searched, max_head, &origins[..], &users);
     }
     if end == bytes.len() || stepped != Parse::Incomplete {
         match (&whole, &stepped) {
             (Parse::Upgrade(a), Parse::Upgrade(b)) => assert_eq!(a, b),
             (Parse::Reject(a), Parse::Reject(b)) => assert_eq!(a, b),
+            (Parse::Endpoint(a, x), Parse::Endpoint(b, y)) => assert_eq!((a, x), (b, y)),
             (Parse::Incomplete, Parse::Incomplete) => {}
             other => panic!("whole vs stepped: {other:?}"),
         }

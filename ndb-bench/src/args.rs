@@ -50,6 +50,36 @@ pub struct Target {
     pub port: u16,
     /// Request path, starting with `/`.
     pub path: String,
+    /// Who to log in as (`--user`, or the URL's `user:password@`).
+    pub credentials: Option<Credentials>,
+}
+
+/// A user name and password, sent as HTTP Basic credentials with every
+/// connection's upgrade request (a server with users answers 401 without
+/// them). Never printed: `Debug` and the target's `Display` leave the
+/// password out.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The user name (no `:`, which HTTP Basic cannot carry in a name).
+    pub user: String,
+    /// The password, as given (after percent-decoding, from a URL).
+    pub password: String,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials").field("user", &self.user).finish_non_exhaustive()
+    }
+}
+
+impl Credentials {
+    /// The `Authorization` header value: `Basic` and the base64 of
+    /// `user:password`.
+    pub fn authorization(&self) -> String {
+        use base64::Engine;
+        let pair = format!("{}:{}", self.user, self.password);
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair))
+    }
 }
 
 impl Target {
@@ -115,7 +145,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Config {
         Config {
-            target: Target { host: "127.0.0.1".to_string(), port: 1987, path: "/".to_string() },
+            target: Target { host: "127.0.0.1".to_string(), port: 1987, path: "/".to_string(), credentials: None },
             connections: 50,
             pipeline: 1,
             requests: 100_000,
@@ -156,7 +186,13 @@ Usage: ndb-bench [OPTIONS]
 Target:
   -h HOST            server host (default 127.0.0.1)
   -p PORT            server port (default 1987)
-  -u URL             server URL, ws://HOST:PORT/PATH, instead of -h and -p
+  -u URL             server URL, ws://HOST:PORT/PATH, instead of -h and -p;
+                     ws://USER:PASSWORD@HOST:PORT/ logs in (percent-encode
+                     @ : / % in the password)
+      --user USER:PASSWORD
+                     log in with HTTP Basic credentials, for a server with
+                     users (USER needs a role that allows the tests: write
+                     for the sets, read for gets, counts and SV_INFO)
 
 Load:
   -c CONNECTIONS     connections (default 50)
@@ -241,6 +277,7 @@ Examples:
   ndb-bench -t kv_get --rate 50000 --duration 10   open loop, 50000 requests/s for 10 s
   ndb-bench -u ws://10.0.0.5:1987/ -t sh_set,sh_get -d 256
   ndb-bench -t iarr_get,iarr_get_rng,siarr_intersect,olst_splice -n 20000
+  ndb-bench --user app:secret -t kv_set,kv_get -r 100000
   ndb-bench --mix kv_set:80,kv_get:20 -r 100000 --preload 100000
   ndb-bench --body '{\"KV_FIND\":{\"path\":\"$[?@.n > 5]\",\"rsp\":\"keys\"}}' -c 4 -n 1000
   ndb-bench --body '3:{\"SH_SET\":{\"tkn\":__tkn__,\"keys\":{\"__key__\":\"__value__\"}}}' \\
@@ -260,6 +297,7 @@ where
     let mut host = None;
     let mut port = None;
     let mut url = None;
+    let mut user = None;
     let mut requests_given = false;
     let mut tests_given = false;
     let mut parser = lexopt::Parser::from_args(args);
@@ -268,6 +306,7 @@ where
             Short('h') => host = Some(string(&mut parser, "-h")?),
             Short('p') => port = Some(number::<u16>(&mut parser, "-p")?),
             Short('u') => url = Some(string(&mut parser, "-u")?),
+            Long("user") => user = Some(credentials(&string(&mut parser, "--user")?)?),
             Short('c') => config.connections = number(&mut parser, "-c")?,
             Short('P') => config.pipeline = number(&mut parser, "-P")?,
             Short('n') => {
@@ -307,6 +346,12 @@ where
     }
     if let Some(url) = url {
         config.target = parse_url(&url)?;
+    }
+    if let Some(user) = user {
+        if config.target.credentials.is_some() {
+            return Err("give credentials either in -u or with --user, not both".to_string());
+        }
+        config.target.credentials = Some(user);
     }
     if let Some(host) = host {
         config.target.host = host.trim_start_matches('[').trim_end_matches(']').to_string();
@@ -458,13 +503,45 @@ fn statuses(list: &str) -> Result<Vec<u64>, String> {
     Ok(statuses)
 }
 
-/// Parses `ws://host[:port][/path]`; the port defaults to 1987 (the
-/// server's), the path to `/`.
+/// Parses `--user USER:PASSWORD` (the password may hold `:`).
+fn credentials(value: &str) -> Result<Credentials, String> {
+    match value.split_once(':') {
+        Some((user, password)) if !user.is_empty() => {
+            Ok(Credentials { user: user.to_string(), password: password.to_string() })
+        }
+        _ => Err("--user must be USER:PASSWORD".to_string()),
+    }
+}
+
+/// Decodes `%XX` escapes (a `%` not followed by two hex digits stays as it
+/// is); `None` if the result is not UTF-8.
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |at: usize| bytes.get(at).and_then(|&b| char::from(b).to_digit(16));
+        match (bytes[i], hex(i + 1), hex(i + 2)) {
+            (b'%', Some(hi), Some(lo)) => {
+                out.push((hi * 16 + lo) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Parses `ws://[user:password@]host[:port][/path]`; the port defaults to
+/// 1987 (the server's), the path to `/`.
 fn parse_url(url: &str) -> Result<Target, String> {
     let rest = match url.split_once("://") {
         Some((scheme, rest)) if scheme.eq_ignore_ascii_case("ws") => rest,
         Some((scheme, _)) if scheme.eq_ignore_ascii_case("wss") => {
-            return Err(format!("{url}: wss:// (TLS) is not supported; ndb speaks plain ws://"));
+            return Err(format!("{url}: wss:// (TLS) is not supported by ndb-bench; benchmark over ws://"));
         }
         Some(_) => return Err(format!("{url}: the URL must start with ws://")),
         None => url,
@@ -474,6 +551,18 @@ fn parse_url(url: &str) -> Result<Target, String> {
         None => (rest, "/"),
     };
     let bad = || format!("{url}: expected ws://HOST:PORT/PATH");
+    let (credentials, authority) = match authority.rsplit_once('@') {
+        Some((userinfo, authority)) => {
+            let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+            let decoded = percent_decode(user).zip(percent_decode(password));
+            let (user, password) = decoded.ok_or_else(|| format!("{url}: the credentials are not UTF-8"))?;
+            if user.is_empty() || user.contains(':') {
+                return Err(format!("{url}: expected ws://USER:PASSWORD@HOST:PORT/PATH"));
+            }
+            (Some(Credentials { user, password }), authority)
+        }
+        None => (None, authority),
+    };
     let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
         let (host, after) = bracketed.split_once(']').ok_or_else(bad)?;
         match after.strip_prefix(':') {
@@ -494,7 +583,7 @@ fn parse_url(url: &str) -> Result<Target, String> {
         Some(port) => port.parse().map_err(|_| bad())?,
         None => 1987,
     };
-    Ok(Target { host: host.to_string(), port, path: path.to_string() })
+    Ok(Target { host: host.to_string(), port, path: path.to_string(), credentials })
 }
 
 #[cfg(test)]
@@ -547,6 +636,25 @@ mod tests {
         assert_eq!(t.to_string(), "ws://[::1]:7/");
         assert_eq!(run("-u ws://localhost").unwrap().target.to_string(), "ws://localhost:1987/");
         assert_eq!(run("-h ::1 -p 5").unwrap().target.to_string(), "ws://[::1]:5/");
+    }
+
+    #[test]
+    fn credentials_come_from_the_url_or_user() {
+        let t = run("-u ws://app:p%40ss%3Aw%2Frd@example.net:99/db").unwrap().target;
+        let c = t.credentials.clone().unwrap();
+        assert_eq!((c.user.as_str(), c.password.as_str()), ("app", "p@ss:w/rd"));
+        assert_eq!((t.host.as_str(), t.port, t.path.as_str()), ("example.net", 99, "/db"));
+        // Neither the target's text nor its debug form shows the password.
+        assert_eq!(t.to_string(), "ws://example.net:99/db");
+        assert!(!format!("{t:?}").contains("p@ss"), "{t:?}");
+        let c = run("--user ops:a:b -p 5").unwrap().target.credentials.unwrap();
+        assert_eq!((c.user.as_str(), c.password.as_str()), ("ops", "a:b"));
+        // app:secret, as the server's tests spell it.
+        let c = Credentials { user: "app".into(), password: "secret".into() };
+        assert_eq!(c.authorization(), "Basic YXBwOnNlY3JldA==");
+        assert_eq!(run("-u ws://[::1]:7/").unwrap().target.credentials, None);
+        let t = run("-u ws://u@[::1]:7/").unwrap().target;
+        assert_eq!((t.host.as_str(), t.credentials.unwrap().password.as_str()), ("::1", ""));
     }
 
     #[test]
@@ -603,6 +711,10 @@ mod tests {
             ("-t kv_set,nope", "unknown test \"nope\""),
             ("-t ,", "-t needs at least one test"),
             ("-u wss://h/", "TLS"),
+            ("--user app", "--user must be USER:PASSWORD"),
+            ("--user :pw", "--user must be USER:PASSWORD"),
+            ("-u ws://a:b@h/ --user c:d", "either in -u or with --user"),
+            ("-u ws://:pw@h/", "expected ws://USER:PASSWORD@HOST:PORT/PATH"),
             ("-u http://h/", "must start with ws://"),
             ("-u ws://h:x/", "expected ws://HOST:PORT/PATH"),
             ("-u ws://h/ -p 1", "either -u or -h/-p"),

@@ -74,9 +74,11 @@ pub fn open(target: &Target, addrs: &[SocketAddr], reader: &mut Reader) -> Resul
 
 fn upgrade(stream: &mut TcpStream, target: &Target, reader: &mut Reader) -> Result<(), String> {
     let key = generate_key();
+    let authorization =
+        target.credentials.as_ref().map(|c| format!("Authorization: {}\r\n", c.authorization())).unwrap_or_default();
     let request = format!(
         "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{authorization}\
          User-Agent: ndb-bench/{}\r\n\r\n",
         target.path,
         target.authority(),
@@ -258,7 +260,8 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         drop(listener);
-        let target = Target { host: "127.0.0.1".to_string(), port: addr.port(), path: "/".to_string() };
+        let target =
+            Target { host: "127.0.0.1".to_string(), port: addr.port(), path: "/".to_string(), credentials: None };
         let err = open(&target, &[addr], &mut Reader::with_capacity(64)).unwrap_err();
         assert_eq!(err, format!("cannot connect to ws://127.0.0.1:{}/: connection refused", addr.port()));
     }

@@ -71,6 +71,9 @@ fn idle_mode_holds_upgraded_connections() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(stdout.trim(), format!("20 idle connections open to ws://127.0.0.1:{port}/"));
+    // The server saw them: twenty accepted, and this one.
+    let info = server.ndb().sv_info().unwrap();
+    assert_eq!(info.u64("connectionsTotal"), Some(21), "{:?}", info.members);
 }
 
 #[test]
@@ -413,5 +416,84 @@ fn array_and_list_flags_are_checked() {
             "{args:?}: {}",
             String::from_utf8_lossy(&output.stderr)
         );
+    }
+}
+
+/// A server with users: `app` may write, `viewer` only read. The password
+/// holds `@` and `:`, which a URL must percent-encode.
+fn secured() -> common::TestServer {
+    let users = ndb::Users::new(vec![
+        ndb::User::with_password("app", "s3cr@t:pw", ndb::Role::Write).unwrap(),
+        ndb::User::with_password("viewer", "look", ndb::Role::Read).unwrap(),
+    ])
+    .unwrap();
+    common::start_with(common::config().users(users))
+}
+
+#[test]
+fn credentials_from_user_or_the_url_log_every_connection_in() {
+    let server = secured();
+    let port = server.addr.port().to_string();
+    let output = bench(&[
+        "-p",
+        &port,
+        "--user",
+        "app:s3cr@t:pw",
+        "-c",
+        "4",
+        "-n",
+        "400",
+        "-r",
+        "100",
+        "-t",
+        "kv_set,kv_get",
+        "--json",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let doc = json(&output);
+    assert_eq!(doc["url"], format!("ws://127.0.0.1:{port}/"), "the report leaves the password out");
+    for test in doc["tests"].as_array().expect("tests") {
+        assert_eq!((test["requests"].as_u64(), test["errors"].as_u64()), (Some(400), Some(0)), "{test}");
+    }
+    // The keys were written, as the server itself says.
+    let mut app = server.ndb_as("app", "s3cr@t:pw");
+    let count = app.kv_count().unwrap();
+    assert!((1..=100).contains(&count), "{count}");
+
+    let url = format!("ws://app:s3cr%40t%3Apw@127.0.0.1:{port}/");
+    let output = bench(&["-u", &url, "-c", "2", "-n", "100", "-t", "kv_get", "--json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(json(&output)["tests"][0]["errors"], 0);
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("s3cr"));
+}
+
+#[test]
+fn a_role_that_may_not_run_the_test_gets_205_for_every_request() {
+    let server = secured();
+    let port = server.addr.port().to_string();
+    let output =
+        bench(&["-p", &port, "--user", "viewer:look", "-c", "2", "-n", "50", "-t", "kv_set,kv_count", "--json"]);
+    assert_eq!(output.status.code(), Some(1));
+    let doc = json(&output);
+    assert_eq!(doc["tests"][0]["errors"], 50);
+    assert!(doc["tests"][0]["first_error"].as_str().is_some_and(|e| e.contains(r#""st":205"#)), "{doc}");
+    assert_eq!(doc["tests"][1]["errors"], 0, "reads are allowed");
+}
+
+#[test]
+fn missing_or_wrong_credentials_are_one_line_with_the_401() {
+    let server = secured();
+    let port = server.addr.port().to_string();
+    for credentials in [None, Some("app:wrong")] {
+        let mut args = vec!["-p", port.as_str(), "-c", "1", "-n", "10", "-t", "kv_get", "-q"];
+        if let Some(user) = credentials {
+            args.extend(["--user", user]);
+        }
+        let output = bench(&args);
+        assert_eq!(output.status.code(), Some(1), "{credentials:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains("upgrade refused: HTTP 401 Unauthorized"), "{credentials:?}: {stderr}");
+        assert!(!stderr.contains("wrong"), "the password is not printed: {stderr}");
     }
 }

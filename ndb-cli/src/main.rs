@@ -426,10 +426,14 @@ impl Shell {
         learned
     }
 
-    /// The prompt: the server's address, or that there is no connection.
+    /// The prompt: the server's address (without credentials), or that
+    /// there is no connection.
     fn prompt(&self) -> String {
         match &self.client {
-            Some(_) => format!("{}> ", self.url.trim_start_matches("ws://").trim_end_matches('/')),
+            Some(_) => {
+                let address = self.url.trim_start_matches("ws://").trim_start_matches("wss://").trim_end_matches('/');
+                format!("{}> ", address.rsplit_once('@').map_or(address, |(_, host)| host))
+            }
             None => "not connected> ".to_owned(),
         }
     }

@@ -37,7 +37,10 @@ pub enum Error {
     /// ([`Builder::max_reply_bytes`](crate::Builder::max_reply_bytes)). The
     /// connection is out of step: drop the client.
     ReplyTooLarge {
-        /// The reply's size in bytes, as its frame header announced it.
+        /// The reply's size in bytes as far as the client knew it: as its
+        /// frame header announced it, or, for a reply the server sends in
+        /// fragments (any over 1 MiB), what had arrived when it passed the
+        /// limit; the reply is at least this large.
         size: usize,
         /// The client's limit in bytes.
         limit: usize,

@@ -8,7 +8,12 @@
 //! the number and its [`Status`] name under the client's [`Protocol`]
 //! numbering (which matters only for saves: 121 or 120).
 //!
-//! Owns: connecting (with a timeout), request writing, reply checking.
+//! URLs are `ws://host:port/`, or `wss://` with the feature `tls` (off by
+//! default, so a client without TLS compiles no TLS library);
+//! `ws://user:password@host:port/` logs in with HTTP Basic credentials.
+//!
+//! Owns: connecting (with a timeout, over TCP or TLS, with the URL's
+//! credentials), request writing, reply checking.
 //! Must not touch the server's internals: it speaks only the wire protocol,
 //! so it works against any NemesisDB 0.7.4 or 0.9 server as well. It does
 //! not depend on the `ndb` server library; the status table it reads replies
@@ -40,10 +45,12 @@
 
 mod commands;
 mod error;
+mod stream;
 mod types;
 
 use std::io;
 use std::net::{TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -59,6 +66,7 @@ pub use types::{
 };
 
 pub use ndb_status::{Protocol, Status};
+use stream::Stream;
 use types::Body;
 
 /// How long connecting (TCP and upgrade) may take by default: 5 s, as the
@@ -83,12 +91,13 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_MAX_REPLY_BYTES: usize = 1 << 30;
 
 /// Settings for a connection; [`Client::connect`] uses the defaults.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Builder {
     connect_timeout: Duration,
     timeout: Option<Duration>,
     protocol: Protocol,
     max_reply_bytes: usize,
+    ca_file: Option<PathBuf>,
 }
 
 impl Default for Builder {
@@ -98,6 +107,7 @@ impl Default for Builder {
             timeout: Some(DEFAULT_TIMEOUT),
             protocol: Protocol::V07,
             max_reply_bytes: DEFAULT_MAX_REPLY_BYTES,
+            ca_file: None,
         }
     }
 }
@@ -131,22 +141,36 @@ impl Builder {
         self
     }
 
-    /// Connects to `url` (`ws://host:port/`, any path).
+    /// Sets the CA certificates (a PEM file) a `wss://` server's
+    /// certificate must chain to. Default: the file `SSL_CERT_FILE` names,
+    /// else `/etc/ssl/certs/ca-certificates.crt`.
+    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Builder {
+        self.ca_file = Some(path.into());
+        self
+    }
+
+    /// Connects to `url`: `ws://host:port/` (any path), or `wss://` for
+    /// TLS (feature `tls`). Credentials in the URL
+    /// (`ws://user:password@host:port/`, percent-encoded where needed) are
+    /// sent as HTTP Basic authentication, as browsers and the Python
+    /// `websockets` library send them.
     ///
     /// # Errors
-    /// [`Error::Url`] for a URL that is not `ws://` with a host,
-    /// [`Error::Connect`] when no TCP connection can be made in time,
-    /// [`Error::Handshake`] when the WebSocket upgrade is refused or fails.
-    pub fn connect(self, url: &str) -> Result<Client, Error> {
+    /// [`Error::Url`] for a URL that is not `ws://` (or `wss://`) with a
+    /// host, [`Error::Connect`] when no TCP connection can be made in time,
+    /// [`Error::Handshake`] when TLS or the WebSocket upgrade is refused or
+    /// fails (a refused login is `HTTP 401`).
+    pub fn connect(&self, url: &str) -> Result<Client, Error> {
         let uri: Uri = url.parse().map_err(|e| Error::Url(format!("{url}: {e}")))?;
-        match uri.scheme_str() {
-            Some("ws") => {}
-            Some("wss") => return Err(Error::Url(format!("{url}: wss:// (TLS) is not spoken; use ws://"))),
-            _ => return Err(Error::Url(format!("{url}: must start with ws://"))),
-        }
+        let tls = match uri.scheme_str() {
+            Some("ws") => false,
+            Some("wss") if cfg!(feature = "tls") => true,
+            Some("wss") => return Err(Error::Url(format!("{url}: wss:// needs a build with the `tls` feature"))),
+            _ => return Err(Error::Url(format!("{url}: must start with ws:// or wss://"))),
+        };
         let host = uri.host().ok_or_else(|| Error::Url(format!("{url}: no host")))?;
         let host = host.trim_start_matches('[').trim_end_matches(']');
-        let port = uri.port_u16().unwrap_or(80);
+        let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
         let deadline = Instant::now() + self.connect_timeout;
         let connect_error = |source| Error::Connect { url: url.to_owned(), source };
         let mut last_error = io::Error::new(io::ErrorKind::NotFound, "the host has no address");
@@ -169,16 +193,35 @@ impl Builder {
         stream.set_nodelay(true).map_err(connect_error)?;
         stream.set_read_timeout(Some(left)).map_err(connect_error)?;
         stream.set_write_timeout(Some(left)).map_err(connect_error)?;
+        let stream = if tls { self.tls(url, host, stream)? } else { Stream::Plain(stream) };
+        let mut request = tungstenite::client::IntoClientRequest::into_client_request(url)
+            .map_err(|e| Error::Url(format!("{url}: {e}")))?;
+        if let Some(userinfo) = uri.authority().and_then(|a| a.as_str().rsplit_once('@')).map(|(info, _)| info) {
+            let value = stream::basic_authorization(userinfo);
+            let value = value.parse().map_err(|_| Error::Url(format!("{url}: bad credentials")))?;
+            request.headers_mut().insert("Authorization", value);
+        }
         // A server sends each reply as one frame, so both limits are the reply's.
         let limits = WebSocketConfig::default()
             .max_message_size(Some(self.max_reply_bytes))
             .max_frame_size(Some(self.max_reply_bytes));
-        let (ws, _) =
-            tungstenite::client::client_with_config(url, stream, Some(limits)).map_err(|e| handshake_error(url, e))?;
+        let (ws, _) = tungstenite::client::client_with_config(request, stream, Some(limits))
+            .map_err(|e| handshake_error(url, e))?;
         let timeout = self.timeout.filter(|t| !t.is_zero());
-        ws.get_ref().set_read_timeout(timeout).map_err(connect_error)?;
-        ws.get_ref().set_write_timeout(timeout).map_err(connect_error)?;
+        ws.get_ref().tcp().set_read_timeout(timeout).map_err(connect_error)?;
+        ws.get_ref().tcp().set_write_timeout(timeout).map_err(connect_error)?;
         Ok(Client { ws, protocol: self.protocol })
+    }
+
+    #[cfg(feature = "tls")]
+    fn tls(&self, url: &str, host: &str, tcp: TcpStream) -> Result<Stream, Error> {
+        stream::tls(tcp, host, self.ca_file.as_deref())
+            .map_err(|reason| Error::Handshake { url: url.to_owned(), reason })
+    }
+
+    #[cfg(not(feature = "tls"))]
+    fn tls(&self, url: &str, _host: &str, _tcp: TcpStream) -> Result<Stream, Error> {
+        Err(Error::Url(format!("{url}: wss:// needs a build with the `tls` feature")))
     }
 }
 
@@ -205,7 +248,7 @@ fn handshake_error<R: HandshakeRole>(url: &str, e: HandshakeError<R>) -> Error {
 /// flight, one owner.
 #[derive(Debug)]
 pub struct Client {
-    ws: WebSocket<TcpStream>,
+    ws: WebSocket<Stream>,
     protocol: Protocol,
 }
 
@@ -263,9 +306,9 @@ impl Client {
     /// The connection's socket, for waiting until the server sends something
     /// while no request is in flight (`poll(2)` on its descriptor), before
     /// [`Client::read_idle`]. Reading or writing it directly breaks the
-    /// connection.
+    /// connection. Over `wss://` it is the TCP socket under TLS.
     pub fn socket(&self) -> &TcpStream {
-        self.ws.get_ref()
+        self.ws.get_ref().tcp()
     }
 
     /// Handles what the server sent while no request was in flight; call it

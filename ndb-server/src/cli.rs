@@ -9,8 +9,8 @@ use std::path::PathBuf;
 
 use lexopt::prelude::*;
 
-use ndb::config::{check_max_head_bytes, check_max_payload, check_positive, check_save_name, check_timeout};
-use ndb::{Config, ConfigError, Protocol};
+use ndb::config::{TlsFiles, check_max_head_bytes, check_max_payload, check_positive, check_save_name, check_timeout};
+use ndb::{Config, ConfigError, Protocol, User};
 
 /// Why the command line cannot be run.
 #[derive(Debug)]
@@ -84,6 +84,10 @@ Limits (see docs/operations.md; timeouts in seconds, fractions allowed):
       --send-timeout <SECS>  close (1008) a connection that takes none of
                              its pending replies this long; 0 is off
                              [default: 60]
+      --search-timeout <SECS>
+                             a KV_FIND search off the loop that takes this
+                             much CPU time answers 203; 0 is off
+                             [default: 5]
       --output-pause-bytes <BYTES>
                              stop reading a connection while this much
                              output waits for it [default: 1048576]
@@ -93,6 +97,31 @@ Limits (see docs/operations.md; timeouts in seconds, fractions allowed):
       --messages-per-turn <N>
                              messages served per connection per loop turn
                              [default: 64]
+      --max-partial-bytes <BYTES>
+                             input all connections together may hold in
+                             unfinished messages; past it, those holding the
+                             most are closed (1008); at least --max-payload
+                             [default: 268435456]
+      --message-timeout <SECS>
+                             close (1008) a connection that started a
+                             message and has not finished it this long after;
+                             0 is off [default: 30]
+
+Running exposed (see docs/operations.md, Running exposed):
+      --user <NAME:ROLE:SHA256HEX>
+                             let NAME connect with HTTP Basic credentials
+                             (ws://NAME:PASSWORD@host:port/) as ROLE (read,
+                             write or admin); SHA256HEX is the password's
+                             SHA-256 (printf %s PASSWORD | sha256sum);
+                             repeat for more users [default: config users,
+                             or none: no authentication]
+      --protected-mode <yes|no>
+                             refuse to listen on an address other than
+                             loopback while no user is configured
+                             [default: yes]
+      --tls-cert <FILE>      serve wss:// with this PEM certificate chain
+      --tls-key <FILE>       and this PEM private key; SIGHUP reloads both
+                             [default: config tls, or plain ws://]
 
 Persistence (see docs/persistence.md):
       --loadName <NAME>      load the newest complete save named NAME before
@@ -108,6 +137,7 @@ Persistence (see docs/persistence.md):
 
 Logging: RUST_LOG=debug (default info) and RUST_LOG_STYLE=never for plain
 output. SIGINT or SIGTERM closes every client (code 1001) and exits 0.
+SIGHUP reloads the TLS certificate and key; open connections stay.
 
 Examples:
   ndb-server
@@ -160,8 +190,25 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Action, CliErro
     let mut protocol = None;
     let mut limits = Vec::new();
     let (mut load_name, mut load_path, mut save_on_exit) = (None, None, None);
+    let (mut users, mut protected_mode, mut tls_cert, mut tls_key) = (Vec::new(), None, None, None);
     while let Some(arg) = parser.next().map_err(flag_error)? {
         match arg {
+            Long("user") => {
+                let value = string(&mut parser, "--user")?;
+                users.push(User::from_flag(&value).map_err(|e| ConfigError::field("--user", e))?);
+            }
+            Long("protected-mode") => {
+                protected_mode = Some(match string(&mut parser, "--protected-mode")?.as_str() {
+                    "yes" => true,
+                    "no" => false,
+                    other => {
+                        let problem = format!("must be yes or no (got {other:?})");
+                        return Err(ConfigError::field("--protected-mode", problem).into());
+                    }
+                });
+            }
+            Long("tls-cert") => tls_cert = Some(PathBuf::from(parser.value().map_err(flag_error)?)),
+            Long("tls-key") => tls_key = Some(PathBuf::from(parser.value().map_err(flag_error)?)),
             Long(flag) if LIMIT_FLAGS.contains(&flag) => {
                 let flag = format!("--{flag}");
                 let value = string(&mut parser, &flag)?;
@@ -225,6 +272,21 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Action, CliErro
     for set in limits {
         set(&mut config);
     }
+    for user in users {
+        config.users.insert(user);
+    }
+    if let Some(on) = protected_mode {
+        config.protected_mode = on;
+    }
+    if tls_cert.is_some() || tls_key.is_some() {
+        let (certificate, key) = match (tls_cert, tls_key, config.tls.take()) {
+            (Some(certificate), Some(key), _) => (certificate, key),
+            (certificate, key, Some(files)) => (certificate.unwrap_or(files.certificate), key.unwrap_or(files.key)),
+            (Some(_), None, None) => return Err(ConfigError::field("--tls-cert", "needs --tls-key").into()),
+            (None, _, None) => return Err(ConfigError::field("--tls-key", "needs --tls-cert").into()),
+        };
+        config.tls = Some(TlsFiles { certificate, key });
+    }
     config.validate()?;
     if save_on_exit.is_some() {
         config.save_on_exit = save_on_exit;
@@ -241,16 +303,19 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Action, CliErro
 }
 
 /// The flags that set limits (config keys of the same name in camelCase).
-const LIMIT_FLAGS: [&str; 9] = [
+const LIMIT_FLAGS: [&str; 12] = [
     "max-connections",
     "allowed-origins",
     "max-header-bytes",
     "handshake-timeout",
     "idle-timeout",
     "send-timeout",
+    "search-timeout",
     "output-pause-bytes",
     "max-output-bytes",
     "messages-per-turn",
+    "max-partial-bytes",
+    "message-timeout",
 ];
 
 /// A change to `Config` one limit flag asks for, checked as the config file
@@ -300,6 +365,10 @@ fn limit(flag: &str, value: &str) -> Result<SetLimit, CliError> {
             let timeout = seconds()?;
             Box::new(move |c| c.send_timeout = timeout)
         }
+        "--search-timeout" => {
+            let timeout = seconds()?;
+            Box::new(move |c| c.search_timeout = timeout)
+        }
         "--output-pause-bytes" => {
             let n = count()?;
             Box::new(move |c| c.output_pause_bytes = n)
@@ -307,6 +376,14 @@ fn limit(flag: &str, value: &str) -> Result<SetLimit, CliError> {
         "--max-output-bytes" => {
             let n = count()?;
             Box::new(move |c| c.max_output_bytes = n)
+        }
+        "--max-partial-bytes" => {
+            let n = count()?;
+            Box::new(move |c| c.max_partial_bytes = n)
+        }
+        "--message-timeout" => {
+            let timeout = seconds()?;
+            Box::new(move |c| c.message_timeout = timeout)
         }
         _ => {
             let n = count()?;
@@ -391,9 +468,12 @@ mod tests {
             "--handshake-timeout=0.25",
             "--idle-timeout=30",
             "--send-timeout=0",
+            "--search-timeout=0.5",
             "--output-pause-bytes=1000",
             "--max-output-bytes=2000",
             "--messages-per-turn=3",
+            "--max-partial-bytes=2097152",
+            "--message-timeout=2.5",
         ])
         .unwrap();
         assert_eq!(config.max_connections, 5);
@@ -402,9 +482,45 @@ mod tests {
         assert_eq!(config.handshake_timeout, std::time::Duration::from_millis(250));
         assert_eq!(config.idle_timeout, Some(std::time::Duration::from_secs(30)));
         assert_eq!(config.send_timeout, None);
+        assert_eq!(config.search_timeout, Some(std::time::Duration::from_millis(500)));
         assert_eq!((config.output_pause_bytes, config.max_output_bytes, config.messages_per_turn), (1000, 2000, 3));
+        assert_eq!(config.max_partial_bytes, 2 << 20);
+        assert_eq!(config.message_timeout, Some(std::time::Duration::from_millis(2500)));
+        assert_eq!(run(&["--message-timeout=0"]).unwrap().message_timeout, None);
         for flag in LIMIT_FLAGS {
             assert!(HELP.contains(&format!("--{flag} ")), "--{flag} is in the help");
+        }
+    }
+
+    #[test]
+    fn exposure_flags() {
+        let hex = "2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b";
+        let config = run(&[
+            &format!("--user=app:write:{hex}"),
+            "--user",
+            &format!("ops:admin:{hex}"),
+            &format!("--user=app:read:{hex}"),
+            "--protected-mode",
+            "no",
+        ])
+        .unwrap();
+        let users: Vec<_> = config.users.iter().map(|u| (u.name().to_owned(), u.role())).collect();
+        use ndb::Role;
+        assert_eq!(
+            users,
+            [("ops".to_owned(), Role::Admin), ("app".to_owned(), Role::Read)],
+            "the last --user of a name wins"
+        );
+        assert!(!config.protected_mode);
+        assert!(run(&[]).unwrap().protected_mode);
+        if cfg!(feature = "tls") {
+            let config = run(&["--tls-cert", "c.pem", "--tls-key=k.pem"]).unwrap();
+            assert_eq!(config.tls, Some(TlsFiles { certificate: "c.pem".into(), key: "k.pem".into() }));
+        }
+        for flag in
+            ["--user <NAME:ROLE:SHA256HEX>", "--protected-mode <yes|no>", "--tls-cert <FILE>", "--tls-key <FILE>"]
+        {
+            assert!(HELP.contains(flag), "{flag}");
         }
     }
 
@@ -431,9 +547,17 @@ mod tests {
             (&["--max-connections", "0"], "--max-connections: must be a positive integer (got 0)"),
             (&["--messages-per-turn", "x"], "--messages-per-turn: must be a positive integer (got \"x\")"),
             (&["--idle-timeout", "nan"], "--idle-timeout: must be from 0 to 86400 seconds"),
+            (&["--search-timeout", "5s"], "--search-timeout: must be a number of seconds (got \"5s\")"),
             (&["--handshake-timeout", "0"], "--handshake-timeout: must be more than 0 seconds"),
             (&["--max-header-bytes", "10"], "--max-header-bytes: must be from 1024"),
             (&["--max-output-bytes", "1000"], "outputPauseBytes: must not exceed maxOutputBytes"),
+            (&["--user", "app:write"], "--user: must be NAME:ROLE:SHA256HEX"),
+            (&["--user", "app:owner:00"], "--user: role must be read, write or admin"),
+            (&["--protected-mode", "off"], "--protected-mode: must be yes or no (got \"off\")"),
+            (&["--tls-cert", "c.pem"], "--tls-cert: needs --tls-key"),
+            (&["--tls-key", "k.pem"], "--tls-key: needs --tls-cert"),
+            (&["--max-partial-bytes", "1000"], "maxPartialBytes: must be at least maxPayload"),
+            (&["--message-timeout", "-1"], "--message-timeout: must be from 0 to 86400 seconds"),
         ];
         for (args, expected) in cases {
             let err = run(args).unwrap_err();
@@ -449,6 +573,7 @@ mod tests {
             (&["--port", "x"][..], "--port"),
             (&["--max-payload", "10"], "--max-payload"),
             (&["--idle-timeout", "-1"], "--idle-timeout"),
+            (&["--search-timeout", "1e9"], "--search-timeout"),
             (&["--loadName", "a/b"], "--loadName"),
             (&["--loadPath", "p"], "--loadPath"),
             (&["--max-output-bytes", "1000"], "outputPauseBytes"),

@@ -1,5 +1,6 @@
 //! `ndb-server`: runs one ndb [`Server`] on the same loop an embedding
-//! application writes, plus SIGINT/SIGTERM handling.
+//! application writes, plus SIGINT/SIGTERM handling and SIGHUP (reload the
+//! TLS certificate).
 //!
 //! This is the only place that reads the clock for the server and the only
 //! owner of the `Poll`.
@@ -11,7 +12,7 @@ use cli::{Action, Options};
 use log::{info, warn};
 use mio::{Events, Interest, Poll, Token};
 use ndb::{Error, Server, TokenRange};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 
 mod cli;
@@ -66,14 +67,20 @@ fn run(options: Options) -> Result<(), Error> {
     let save_on_exit = options.config.save_on_exit.clone();
     let mut poll = Poll::new()?;
     let mut server = Server::bind(options.config, tokens)?;
+    let scheme = if server.is_tls() { "wss" } else { "ws" };
+    let listening =
+        format!("ndb {} listening on {scheme}://{}/ ({})", ndb::VERSION, server.local_addr(), options.source);
     if let Some(load) = &options.load {
         let root = load.path.as_ref().unwrap_or(&persist_path);
-        server.load_at_start(root, &load.name, Instant::now())?;
+        info!("loading {:?} from {} before serving (/healthz answers 503 until then)", load.name, root.display());
+        server.load_at_start(root, &load.name)?;
     }
     server.register(poll.registry())?;
-    let mut signals = Signals::new([SIGINT, SIGTERM])?;
+    let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])?;
     poll.registry().register(&mut signals, SIGNAL_TOKEN, Interest::READABLE)?;
-    info!("ndb {} listening on ws://{}/ ({})", ndb::VERSION, server.local_addr(), options.source);
+    if options.load.is_none() {
+        info!("{listening}");
+    }
 
     let mut events = Events::with_capacity(1024);
     let mut shutdown_by: Option<Instant> = None;
@@ -97,6 +104,14 @@ fn run(options: Options) -> Result<(), Error> {
                 server.handle_event(poll.registry(), event, now);
             } else if event.token() == SIGNAL_TOKEN {
                 for signal in signals.pending() {
+                    if signal == SIGHUP {
+                        match server.reload_certificates() {
+                            Ok(true) => {}
+                            Ok(false) => info!("SIGHUP received: no TLS certificate to reload"),
+                            Err(e) => log::error!("SIGHUP received: {e}; still serving the previous certificate"),
+                        }
+                        continue;
+                    }
                     let name = if signal == SIGINT { "SIGINT" } else { "SIGTERM" };
                     if shutdown_by.is_none() {
                         info!("{name} received: closing {} connections and exiting", server.connections());
@@ -107,6 +122,10 @@ fn run(options: Options) -> Result<(), Error> {
             }
         }
         server.tick(poll.registry(), Instant::now());
+        if let Some(loaded) = server.take_start_load() {
+            loaded?;
+            info!("{listening}");
+        }
         trim.after_turn(server.connections());
         if let Some(by) = shutdown_by
             && (server.is_drained() || Instant::now() >= by)

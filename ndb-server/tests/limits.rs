@@ -87,16 +87,19 @@ fn running_out_of_file_descriptors_does_not_spin_the_loop() {
                 if let Ok(s) = TcpStream::connect_timeout(&addr, Duration::from_millis(100)) {
                     extra.push(s);
                 }
+                // Knocks at a steady pace, not as fast as possible.
                 std::thread::sleep(Duration::from_millis(20));
                 extra.truncate(20);
             }
         })
     };
+    // The child's CPU use is measured over a stretch of wall-clock time
+    // (a real process: there is no clock to drive), after a moment for it
+    // to reach the state of having no descriptor left.
     std::thread::sleep(Duration::from_millis(200));
-    let before = server.cpu();
-    let watched = Duration::from_secs(2);
-    std::thread::sleep(watched);
-    let used = server.cpu() - before;
+    let (before, started) = (server.cpu(), std::time::Instant::now());
+    std::thread::sleep(Duration::from_secs(2));
+    let (used, watched) = (server.cpu() - before, started.elapsed());
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     knocking.join().unwrap();
     assert!(used < watched / 5, "{used:?} of CPU in {watched:?}: the loop spins");
@@ -109,20 +112,26 @@ fn running_out_of_file_descriptors_does_not_spin_the_loop() {
     assert_eq!(raw.text(), COUNT_RSP);
 }
 
-#[test]
-fn limits_from_a_config_file_and_flags_reach_the_server() {
+/// A config file named `name` in a fresh directory, holding `text`.
+fn config_file(name: &str, text: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("ndb-limits-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("limits.jsonc");
-    std::fs::write(
-        &file,
+    let file = dir.join(name);
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
+/// The file's limits reach the server. No idle timeout, and every slot is
+/// held by an upgraded connection when the 503 is checked, so nothing here
+/// depends on how fast the machine is.
+#[test]
+fn limits_from_a_config_file_reach_the_server() {
+    let file = config_file(
+        "limits.jsonc",
         r#"{"version":5, // limits only
-            "maxConnections":4,"maxHeaderBytes":1024,"allowedOrigins":["https://app.example"],
-            "idleTimeout":60}"#,
-    )
-    .unwrap();
-    // The flag overrides the file's idle timeout.
-    let server = ChildServer::start(1024, &["--config", file.to_str().unwrap(), "--idle-timeout", "0.3"]);
+            "maxConnections":4,"maxHeaderBytes":1024,"allowedOrigins":["https://app.example"]}"#,
+    );
+    let server = ChildServer::start(1024, &["--config", file.to_str().unwrap()]);
     let mut browser = Raw::connect(server.addr);
     browser.write(UPGRADE.replace("Host:", "Origin: https://app.example\r\nHost:").as_bytes());
     assert!(browser.http_response().starts_with("HTTP/1.1 101 "), "a listed origin");
@@ -133,12 +142,38 @@ fn limits_from_a_config_file_and_flags_reach_the_server() {
     big.write(UPGRADE.replace("Host:", &format!("X-Filler: {}\r\nHost:", "a".repeat(1100))).as_bytes());
     assert!(big.http_response().starts_with("HTTP/1.1 431 "), "over maxHeaderBytes");
     // Refused connections hold their slot until they end (or for 2 s):
-    // four are taken now.
-    let mut second = Raw::open(server.addr);
-    let mut third = Raw::connect(server.addr);
-    third.write(UPGRADE.as_bytes());
-    assert!(third.http_response().starts_with("HTTP/1.1 503 "), "past maxConnections");
-    assert_eq!(browser.close_code(), Some(1001), "idle past --idle-timeout");
-    assert_eq!(second.close_code(), Some(1001));
-    std::fs::remove_dir_all(&dir).unwrap();
+    // end them, and wait until the server has let them go.
+    drop((other, big));
+    let connections = |raw: &mut Raw| {
+        raw.write(&text_frame(r#"{"SV_INFO":{}}"#));
+        let info: serde_json::Value = serde_json::from_str(&raw.text()).unwrap();
+        info["SV_INFO_RSP"]["connections"].as_u64().unwrap()
+    };
+    let deadline = std::time::Instant::now() + testkit::TIMEOUT;
+    while connections(&mut browser) != 1 {
+        assert!(std::time::Instant::now() < deadline, "the refused connections were never freed");
+    }
+    let _held: Vec<Raw> = (0..3).map(|_| Raw::open(server.addr)).collect();
+    let mut fifth = Raw::connect(server.addr);
+    fifth.write(UPGRADE.as_bytes());
+    assert!(fifth.http_response().starts_with("HTTP/1.1 503 "), "past maxConnections");
+    assert_eq!(connections(&mut browser), 4);
+}
+
+/// A flag overrides the file: `--idle-timeout 0.3` over the file's 60 s.
+/// What the measured time proves: the close came no sooner than 0.3 s
+/// after the last byte sent, and long before the file's 60 s.
+#[test]
+fn a_flag_overrides_the_config_file() {
+    let file = config_file("idle.jsonc", r#"{"version":5,"idleTimeout":60}"#);
+    let server = ChildServer::start(1024, &["--config", file.to_str().unwrap(), "--idle-timeout", "0.3"]);
+    let mut client = Raw::open(server.addr);
+    // Timed from before the last byte leaves: the server reads it later.
+    let sent = std::time::Instant::now();
+    client.write(&text_frame(COUNT));
+    assert_eq!(client.text(), COUNT_RSP);
+    assert_eq!(client.close_code(), Some(1001), "idle past --idle-timeout");
+    let waited = sent.elapsed();
+    assert!(waited >= Duration::from_millis(300), "closed after {waited:?}: before the flag's timeout");
+    assert!(waited < Duration::from_secs(60), "closed after {waited:?}: the file's timeout");
 }

@@ -217,8 +217,16 @@ fn every_stamp_is_complete(saves: &Path) {
     }
 }
 
+/// Whether a save named `crash` is being written (or was cut off) under
+/// `saves`: a stamp directory still carries the partial suffix.
+fn has_partial(saves: &Path) -> bool {
+    let mut entries = std::fs::read_dir(saves.join("crash")).into_iter().flatten().flatten();
+    entries.any(|e| e.file_name().to_string_lossy().ends_with(".partial"))
+}
+
 /// Kills the server with SIGKILL at varying moments of saves (before,
-/// during and after the write) and checks that the next start loads the
+/// during and after the write; every other round aimed at the write
+/// itself) and checks that the next start loads the
 /// last acknowledged save or a newer one, whole, and never an incomplete
 /// one.
 #[test]
@@ -255,10 +263,28 @@ fn kill_9_during_saves_never_loses_or_corrupts_a_save() {
             let reply = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| client.recv()));
             let _ = tx.send(reply.is_ok_and(|r| r.contains(r#""st":121"#)));
         });
-        if round < ROUNDS {
-            // From just after the request to well past the save's usual end
-            // (on a busy machine the save thread, at idle priority, may take
-            // longer: then more kills land mid-write).
+        if round < ROUNDS && round % 2 == 0 {
+            // Aimed: killed as soon as the save's partial directory is seen,
+            // while the save thread writes it. Polled every millisecond: the
+            // save thread runs at idle priority, and a busy loop here would
+            // starve it.
+            // If the save is answered before the directory is seen, the
+            // kill comes after it.
+            let deadline = Instant::now() + common::TIMEOUT;
+            let mut answered = None;
+            while answered.is_none() && !has_partial(&saves) && Instant::now() < deadline {
+                answered = rx.try_recv().ok();
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            signal(&child, libc::SIGKILL);
+            child.wait().unwrap();
+            if answered.unwrap_or_else(|| rx.recv_timeout(Duration::from_secs(10)).unwrap_or(false)) {
+                acked = round;
+            }
+        } else if round < ROUNDS {
+            // Spread: from just after the request to well past the save's
+            // usual end (on a busy machine the save thread, at idle
+            // priority, may take longer: then more kills land mid-write).
             let delay = save_time.mul_f64(1.5) * (round as u32 - 1) / (ROUNDS as u32 - 2);
             std::thread::sleep(delay);
             signal(&child, libc::SIGKILL);
@@ -274,12 +300,13 @@ fn kill_9_during_saves_never_loses_or_corrupts_a_save() {
             signal(&child, libc::SIGKILL);
             child.wait().unwrap();
         }
-        let partial = |e: &std::fs::DirEntry| e.file_name().to_string_lossy().ends_with(".partial");
-        if std::fs::read_dir(saves.join("crash")).unwrap().flatten().any(|e| partial(&e)) {
+        if has_partial(&saves) {
             killed_mid_write += 1;
         }
         every_stamp_is_complete(&saves);
     }
+    // The aimed kills make sure the case this test is for happened.
+    eprintln!("{killed_mid_write} of {} kills landed while a save was written", ROUNDS - 1);
     assert!(killed_mid_write > 0, "some kills must land while a save is being written");
     // The acknowledged last save is what loads.
     let (mut child, addr, _) = spawn(&["--config", &config, "--loadName", "crash"]);

@@ -94,9 +94,19 @@ pub enum Status {
     /// 161: a capacity, position or range outside the array or list, a full
     /// array, or `MIN`/`MAX` of an empty one.
     Bounds,
+    /// 201 (ndb only): work off the loop could not be done now; retry
+    /// later. Nothing changed.
+    Busy,
     /// 202 (ndb only): the request would cost more than its documented
-    /// budget; nothing changed.
+    /// budget (JSONPath steps, nodes, regular expression size; an array or
+    /// list command's work budget). Nothing changed.
     OverBudget,
+    /// 203 (ndb only): a search off the loop ran past its time limit.
+    /// Nothing changed.
+    TimedOut,
+    /// 205 (ndb only): the connection's user's role does not allow this
+    /// command; nothing changed and the connection stays open.
+    NotPermitted,
     /// 1000: an unexpected failure inside a command.
     Unknown,
 }
@@ -130,7 +140,10 @@ impl Status {
             Status::LoadError => 142,
             Status::Duplicate => 160,
             Status::Bounds => 161,
+            Status::Busy => 201,
             Status::OverBudget => 202,
+            Status::TimedOut => 203,
+            Status::NotPermitted => 205,
             Status::Unknown => 1000,
         }
     }
@@ -159,19 +172,33 @@ impl Status {
             Status::LoadError => "LoadError",
             Status::Duplicate => "Duplicate",
             Status::Bounds => "Bounds",
+            Status::Busy => "Busy",
             Status::OverBudget => "OverBudget",
+            Status::TimedOut => "TimedOut",
+            Status::NotPermitted => "NotPermitted",
             Status::Unknown => "Unknown",
         }
     }
 
     /// The status a number stands for under the given numbering, if any.
     pub fn from_code(code: u64, protocol: Protocol) -> Option<Status> {
-        ALL.iter().copied().find(|s| u64::from(s.code(protocol)) == code)
+        Status::ALL.iter().copied().find(|s| u64::from(s.code(protocol)) == code)
     }
+
+    /// Whether it reports success (`Ok`, a save or a load completed).
+    pub fn is_success(self) -> bool {
+        matches!(self, Status::Ok | Status::SaveComplete | Status::LoadComplete)
+    }
+
+    /// How many statuses there are: `status as usize` is below it.
+    pub const COUNT: usize = ALL.len();
+
+    /// Every status, in declaration order (`Status::ALL[s as usize] == s`).
+    pub const ALL: [Status; 26] = ALL;
 }
 
 /// Every status, for reverse lookups.
-const ALL: [Status; 23] = [
+const ALL: [Status; 26] = [
     Status::Ok,
     Status::OpCodeInvalid,
     Status::JsonInvalid,
@@ -193,7 +220,10 @@ const ALL: [Status; 23] = [
     Status::LoadError,
     Status::Duplicate,
     Status::Bounds,
+    Status::Busy,
     Status::OverBudget,
+    Status::TimedOut,
+    Status::NotPermitted,
     Status::Unknown,
 ];
 
@@ -225,7 +255,11 @@ mod tests {
                 let code = u64::from(status.code(protocol));
                 assert_eq!(Status::from_code(code, protocol), Some(status));
             }
+            assert_eq!(Status::NotPermitted.code(protocol), 205);
         }
         assert_eq!(Status::from_code(7, Protocol::V07), None);
+        for (i, status) in Status::ALL.into_iter().enumerate() {
+            assert_eq!(status as usize, i);
+        }
     }
 }

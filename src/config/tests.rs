@@ -142,6 +142,8 @@ fn errors_name_the_field() {
         (r#"{"version":5,"idleTimeout":-1}"#, "idleTimeout: must be from 0 to 86400 seconds (got -1)"),
         (r#"{"version":5,"sendTimeout":"60"}"#, "sendTimeout: must be a number of seconds (got \"60\")"),
         (r#"{"version":5,"sendTimeout":1e9}"#, "sendTimeout: must be from 0 to 86400 seconds"),
+        (r#"{"version":5,"searchTimeout":-0.5}"#, "searchTimeout: must be from 0 to 86400 seconds (got -0.5)"),
+        (r#"{"version":5,"searchTimeout":true}"#, "searchTimeout: must be a number of seconds (got true)"),
         (r#"[5]"#, "must be a JSON object"),
         (r#"{"version":5,}"#, "not valid JSON"),
     ];
@@ -163,7 +165,7 @@ fn limits_are_read_with_their_defaults_kept_when_absent() {
     let config = apply(
         r#"{"version":5,"maxConnections":50,"allowedOrigins":["https://app.example"],
             "maxHeaderBytes":2048,"handshakeTimeout":2.5,"idleTimeout":180,"sendTimeout":0,
-            "outputPauseBytes":4096,"maxOutputBytes":65536,"messagesPerTurn":8}"#,
+            "searchTimeout":0.25,"outputPauseBytes":4096,"maxOutputBytes":65536,"messagesPerTurn":8}"#,
     )
     .unwrap();
     assert_eq!(config.max_connections, 50);
@@ -172,13 +174,31 @@ fn limits_are_read_with_their_defaults_kept_when_absent() {
     assert_eq!(config.handshake_timeout, Duration::from_millis(2500));
     assert_eq!(config.idle_timeout, Some(Duration::from_secs(180)));
     assert_eq!(config.send_timeout, None, "0 turns it off");
+    assert_eq!(config.search_timeout, Some(Duration::from_millis(250)));
     assert_eq!((config.output_pause_bytes, config.max_output_bytes), (4096, 65536));
     assert_eq!(config.messages_per_turn, 8);
     let defaults = Config::default();
     assert_eq!(defaults.idle_timeout, None);
     assert_eq!(defaults.send_timeout, Some(Duration::from_secs(60)));
+    assert_eq!(defaults.search_timeout, Some(Duration::from_secs(5)));
+    assert_eq!(apply(r#"{"version":5,"searchTimeout":0}"#).unwrap().search_timeout, None, "0 turns it off");
     assert_eq!(defaults.handshake_timeout, Duration::from_secs(10));
     assert!(defaults.validate().is_ok());
+}
+
+#[test]
+fn input_limits_are_read_and_checked() {
+    let config = apply(r#"{"version":5,"maxPartialBytes":4194304,"messageTimeout":0.5}"#).unwrap();
+    assert_eq!(config.max_partial_bytes, 4 << 20);
+    assert_eq!(config.message_timeout, Some(Duration::from_millis(500)));
+    assert_eq!(apply(r#"{"version":5,"messageTimeout":0}"#).unwrap().message_timeout, None, "0 turns it off");
+    let defaults = Config::default();
+    assert_eq!((defaults.max_partial_bytes, defaults.message_timeout), (256 << 20, Some(Duration::from_secs(30))));
+    let err = apply(r#"{"version":5,"maxPayload":2097152,"maxPartialBytes":1048576}"#).unwrap_err();
+    assert!(err.starts_with("maxPartialBytes: must be at least maxPayload"), "{err}");
+    let err = apply(r#"{"version":5,"messageTimeout":"30"}"#).unwrap_err();
+    assert_eq!(err, "messageTimeout: must be a number of seconds (got \"30\")");
+    assert!(apply(r#"{"version":5,"maxPartialBytes":0}"#).unwrap_err().contains("must be a positive integer"));
 }
 
 #[test]
@@ -232,5 +252,75 @@ fn errors_carry_the_field_the_file_and_the_cause() {
     ] {
         assert_eq!(e.field_name(), Some(field), "{e}");
         assert!(e.to_string().starts_with(&format!("{field}: must be")), "{e}");
+    }
+}
+
+#[test]
+fn users_protected_mode_and_tls_are_read() {
+    let hex = "2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b";
+    let config = apply(&format!(
+        r#"{{"version":5,"protectedMode":false,
+            "users":[{{"name":"app","passwordSha256":"{hex}","role":"write"}},
+                     {{"name":"dev","password":"secret","role":"admin"}}]}}"#
+    ))
+    .unwrap();
+    assert!(!config.protected_mode);
+    let users: Vec<_> = config.users.iter().map(|u| (u.name(), u.role(), u.has_plaintext_password())).collect();
+    assert_eq!(users, [("app", Role::Write, false), ("dev", Role::Admin, true)]);
+    // app:secret and dev:secret, in Basic form.
+    assert_eq!(config.users.check(Some(b"Basic YXBwOnNlY3JldA==")), crate::auth::Access::Granted(Role::Write));
+    assert_eq!(config.users.check(Some(b"Basic ZGV2OnNlY3JldA==")), crate::auth::Access::Granted(Role::Admin));
+    let defaults = Config::default();
+    assert!(defaults.protected_mode && defaults.users.is_empty() && defaults.tls.is_none());
+
+    let tls = apply(r#"{"version":5,"tls":{"certificate":"/etc/ndb/tls/cert.pem","key":"/etc/ndb/tls/key.pem"}}"#);
+    if cfg!(feature = "tls") {
+        let tls = tls.unwrap().tls.unwrap();
+        assert_eq!(tls.certificate, PathBuf::from("/etc/ndb/tls/cert.pem"));
+        assert_eq!(tls.key, PathBuf::from("/etc/ndb/tls/key.pem"));
+    } else {
+        assert!(tls.unwrap_err().starts_with("tls: this ndb-server was built without TLS support"));
+    }
+}
+
+#[test]
+fn user_errors_name_the_member() {
+    let cases = [
+        (r#"{"version":5,"users":{}}"#, "users: must be an array (got {})"),
+        (r#"{"version":5,"users":[1]}"#, "users[0]: must be an object with name, role and passwordSha256"),
+        (r#"{"version":5,"users":[{"role":"read","password":"x"}]}"#, "users[0].name: is required"),
+        (r#"{"version":5,"users":[{"name":"a","password":"x"}]}"#, "users[0].role: is required"),
+        (
+            r#"{"version":5,"users":[{"name":"a","role":"root","password":"x"}]}"#,
+            "users[0].role: must be read, write or admin",
+        ),
+        (r#"{"version":5,"users":[{"name":"a","role":"read"}]}"#, "users[0].passwordSha256: is required"),
+        (
+            r#"{"version":5,"users":[{"name":"a","role":"read","passwordSha256":"ab"}]}"#,
+            "users[0].passwordSha256: the password's SHA-256 must be 64 hexadecimal digits",
+        ),
+        (
+            r#"{"version":5,"users":[{"name":"a","role":"read","password":"x","passwordSha256":"ab"}]}"#,
+            "users[0]: give passwordSha256 or password, not both",
+        ),
+        (
+            r#"{"version":5,"users":[{"name":"a:b","role":"read","password":"x"}]}"#,
+            "users[0].name: a user name must not hold ':'",
+        ),
+        (
+            r#"{"version":5,"users":[{"name":"a","role":"read","password":1}]}"#,
+            "users[0].password: must be a string (got 1)",
+        ),
+        (
+            r#"{"version":5,"users":[{"name":"a","role":"read","password":"x"},{"name":"a","role":"admin","password":"y"}]}"#,
+            "users: user \"a\" is given twice",
+        ),
+        (r#"{"version":5,"protectedMode":"no"}"#, "protectedMode: must be true or false"),
+        (r#"{"version":5,"tls":{"certificate":"c.pem"}}"#, "tls.key: is required"),
+        (r#"{"version":5,"tls":{"certificate":"","key":"k.pem"}}"#, "tls.certificate: is required"),
+    ];
+    for (text, expected) in cases {
+        let err = apply(text).unwrap_err();
+        assert!(err.starts_with(expected), "{text}: {err}");
     }
 }

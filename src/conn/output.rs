@@ -29,8 +29,47 @@ impl<S: Transport> Conn<S> {
                 }
                 self.finish_closing()
             }
-            Phase::Handshake => Served::Finished,
+            Phase::Handshake | Phase::Held => Served::Finished,
             Phase::Closing => Served::Drained,
+        }
+    }
+
+    /// Closes for what the peer sent or did not finish (a message past its
+    /// completion timeout, unfinished input over the server's cap): drops
+    /// its unread input and partial message at once, queues a close frame
+    /// with `code` and `reason` after the replies already pending, and
+    /// flushes. The rest of what the peer sends is discarded. A connection
+    /// that has not upgraded is simply finished.
+    pub fn close_for_input(&mut self, code: u16, reason: &str) -> Served {
+        match self.phase {
+            Phase::Open => {
+                let mut out = Vec::new();
+                write_close_frame(&mut out, code, reason);
+                self.start_closing(CloseReason::Closed(code), Ending::Discard);
+                self.bufs().output.extend_from_slice(&out);
+                if let Err(e) = self.write_pending() {
+                    return self.fail(e);
+                }
+                let served = self.finish_closing();
+                self.release_if_empty();
+                served
+            }
+            Phase::Handshake | Phase::Held => {
+                self.reason.get_or_insert(CloseReason::Closed(code));
+                Served::Finished
+            }
+            Phase::Closing => {
+                // Its close frame is out already: only stop holding input.
+                if self.ending == Ending::AwaitReply {
+                    self.ending = Ending::Discard;
+                }
+                if let Some(bufs) = self.bufs.as_mut() {
+                    bufs.input = Vec::new();
+                    bufs.frame_len = 0;
+                }
+                self.release_if_empty();
+                Served::Drained
+            }
         }
     }
 
@@ -83,6 +122,9 @@ impl<S: Transport> Conn<S> {
     }
 
     pub(super) fn write_pending(&mut self) -> io::Result<()> {
+        if !self.stream.send_buffered()? {
+            return Ok(());
+        }
         let Some(bufs) = self.bufs.as_mut() else { return Ok(()) };
         let mut sent = 0;
         let result = loop {
@@ -133,18 +175,34 @@ impl<S: Transport> Conn<S> {
         served
     }
 
-    /// Whether reading should wait for output to drain.
+    /// Whether reading (or producing a reply in pieces) should wait for
+    /// output to drain.
     pub fn is_paused(&self, limits: &Limits) -> bool {
-        self.pending_output() > limits.output_pause_bytes
+        self.pending_output() > limits.output_pause_bytes || self.body_blocked(limits)
     }
 
-    /// Once everything owed is sent, half-closes and waits for the peer's
-    /// end of stream.
+    /// Once everything owed is sent, ends the stream (a TLS layer's
+    /// `close_notify` included), half-closes and waits for the peer's end of
+    /// stream.
     pub(super) fn finish_closing(&mut self) -> Served {
-        if self.pending_output() == 0 && self.ending == Ending::Complete {
+        if self.pending_output() > 0 {
+            return Served::Drained;
+        }
+        if !self.write_shut {
+            if !self.stream_ended {
+                self.stream_ended = true;
+                self.stream.end_stream();
+            }
+            match self.stream.send_buffered() {
+                Ok(true) => {}
+                Ok(false) => return Served::Drained,
+                Err(_) => return Served::Finished,
+            }
+        }
+        if self.ending == Ending::Complete {
             return Served::Finished;
         }
-        if self.pending_output() == 0 && !self.write_shut {
+        if !self.write_shut {
             self.write_shut = true;
             if self.stream.shutdown_write().is_err() {
                 return Served::Finished;
@@ -195,10 +253,13 @@ impl<S: Transport> Conn<S> {
         if let Some(bufs) = self.bufs.as_mut() {
             if ending != Ending::AwaitReply {
                 bufs.input = Vec::new();
+                bufs.frame_len = 0;
             }
             bufs.message = Vec::new();
             bufs.fragmented = None;
             bufs.checked = 0;
+            bufs.body = None;
+            bufs.body_started = false;
         }
     }
 }

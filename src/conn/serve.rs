@@ -5,23 +5,25 @@
 //! with one `write` per batch.
 //!
 //! A handler that cannot answer at once (a save, which is written by
-//! another thread) returns [`ReplyKind::Later`]. The connection then stops
+//! another thread) returns [`ReplyKind::Later`](super::ReplyKind::Later). The connection then stops
 //! serving: frames already read stay in its input buffer and nothing more
 //! is read from the socket, so replies keep their order and each request
 //! gets exactly one. The handler's owner later hands the reply to
 //! [`Conn::resume`], which sends it and serves what waited, as `serve`
 //! would. The common path is unchanged: no allocation, no extra system
 //! call; only the handler's return value is looked at.
+//!
+//! A late reply may be large: it is then produced in pieces as the peer
+//! reads (`stream.rs`), and what waited is served after its last piece.
 
-use super::wire::{RESERVED_HEADER_BYTES, ReplyKind, finish_frame};
-use super::{Conn, IntoReplyKind, Limits, Message, Phase, SCRATCH_KEEP_BYTES, Scratch, Served, Transport};
+use super::{Conn, IntoReplyKind, Late, Limits, Message, Phase, SCRATCH_KEEP_BYTES, Scratch, Served, Transport};
 
 impl<S: Transport> Conn<S> {
     /// Reads what the peer sent and serves it, calling `handler` for every
     /// complete message; the handler appends its reply's payload and
     /// returns its frame kind (`()` for text), and a frame is built around
     /// it. Stops at `WouldBlock`, at the message budget, when output backs
-    /// up, when a reply comes [later](ReplyKind::Later), or when the
+    /// up, when a reply comes [later](super::ReplyKind::Later), or when the
     /// connection ends.
     pub fn serve<F, R>(&mut self, scratch: &mut Scratch, limits: &Limits, handler: &mut F) -> Served
     where
@@ -33,17 +35,20 @@ impl<S: Transport> Conn<S> {
         self.serve_after(out, scratch, limits, handler)
     }
 
-    /// Whether a message was answered [`ReplyKind::Later`] and its reply
-    /// has not been delivered by [`Conn::resume`] yet.
+    /// Whether a message was answered [`ReplyKind::Later`](super::ReplyKind::Later)
+    /// and its reply has not been delivered by [`Conn::resume`] (or, if it
+    /// is produced in pieces, not completely written) yet.
     pub fn is_waiting(&self) -> bool {
         self.waiting
     }
 
     /// Delivers the reply of the message that was answered
-    /// [`ReplyKind::Later`] (`reply` is its payload, a text frame's), then
-    /// serves what waited behind it, as [`Conn::serve`] does. A connection
-    /// that is closing, or was not waiting, drops the reply.
-    pub fn resume<F, R>(&mut self, reply: &[u8], scratch: &mut Scratch, limits: &Limits, handler: &mut F) -> Served
+    /// [`ReplyKind::Later`](super::ReplyKind::Later) (a text reply, whole
+    /// or produced in pieces), then serves what waited behind it, as
+    /// [`Conn::serve`] does; a reply in pieces is sent first, over as many
+    /// turns as it takes. A connection that is closing, or was not
+    /// waiting, drops the reply.
+    pub fn resume<F, R>(&mut self, reply: Late, scratch: &mut Scratch, limits: &Limits, handler: &mut F) -> Served
     where
         F: FnMut(Message<'_>, &mut Vec<u8>) -> R,
         R: IntoReplyKind,
@@ -53,9 +58,7 @@ impl<S: Transport> Conn<S> {
         }
         let mut out = std::mem::take(&mut scratch.write);
         out.clear();
-        out.extend_from_slice(&[0; RESERVED_HEADER_BYTES]);
-        out.extend_from_slice(reply);
-        finish_frame(&mut out, 0, ReplyKind::Text);
+        self.start_late(reply, &mut out);
         self.serve_after(out, scratch, limits, handler)
     }
 
@@ -65,7 +68,7 @@ impl<S: Transport> Conn<S> {
         F: FnMut(Message<'_>, &mut Vec<u8>) -> R,
         R: IntoReplyKind,
     {
-        let mut served = self.serve_into(&mut scratch.read, &mut out, limits, handler);
+        let mut served = self.serve_into(&mut scratch.read, &mut scratch.stream, &mut out, limits, handler);
         if served != Served::Finished {
             served = match self.send(&out, limits) {
                 Err(e) => self.fail(e),

@@ -9,7 +9,10 @@ use super::wire::write_close_frame;
 use super::*;
 
 mod backpressure;
+mod held;
+mod input;
 mod later;
+mod stream;
 
 /// What the next `read` returns.
 enum Chunk {
@@ -87,6 +90,8 @@ fn limits() -> Limits {
         messages_per_turn: 64,
         allowed_origins: Vec::new(),
         max_head_bytes: 8192,
+        users: crate::auth::Users::default(),
+        hold_upgrades: false,
     }
 }
 

@@ -67,12 +67,23 @@ pub(super) const RESERVED_HEADER_BYTES: usize = 2;
 /// Turns `out[start..]` (two reserved bytes, then a payload) into a final
 /// data frame of `kind`, widening the header for long payloads.
 pub(super) fn finish_frame(out: &mut Vec<u8>, start: usize, kind: ReplyKind) {
-    let len = out.len() - start - RESERVED_HEADER_BYTES;
     let data = match kind {
         ReplyKind::Text | ReplyKind::Later => Data::Text,
         ReplyKind::Binary => Data::Binary,
     };
-    let header = FrameHeader { opcode: OpCode::Data(data), ..FrameHeader::default() };
+    finish_data_frame(out, start, data, true);
+}
+
+/// Turns `out[start..]` into one piece of a text message sent in pieces:
+/// the `first` is a text frame, the others continuation frames, and only
+/// the `last` has FIN set (one piece that is both is an ordinary frame).
+pub(super) fn finish_piece(out: &mut Vec<u8>, start: usize, first: bool, last: bool) {
+    finish_data_frame(out, start, if first { Data::Text } else { Data::Continue }, last);
+}
+
+fn finish_data_frame(out: &mut Vec<u8>, start: usize, data: Data, is_final: bool) {
+    let len = out.len() - start - RESERVED_HEADER_BYTES;
+    let header = FrameHeader { opcode: OpCode::Data(data), is_final, ..FrameHeader::default() };
     let mut head = [0u8; 10];
     let head_len = header.len(len as u64);
     let _ = header.format(len as u64, &mut &mut head[..]);

@@ -74,7 +74,8 @@ use crate::store::{
 };
 
 /// Runs one job against the saves under `root` and reports how it went. A
-/// `KV_FIND` job touches no file: it searches the entries it carries.
+/// `KV_FIND` or edit job touches no file: it works on the entries it
+/// carries.
 pub fn run(root: &Path, job: Job) -> Done {
     let Job { verb, name, work } = job;
     let outcome = match work {
@@ -85,6 +86,13 @@ pub fn run(root: &Path, job: Job) -> Done {
             let reply = find.run();
             log::debug!("KV_FIND searched {} keys in {} ms", find.key_count(), started.elapsed().as_millis());
             Outcome::Found(Ok(reply))
+        }
+        Work::Edit(edit) => {
+            let started = Instant::now();
+            let bytes = edit.value_bytes();
+            let done = (*edit).run();
+            log::debug!("{} of {bytes} bytes computed in {} ms", verb.name(), started.elapsed().as_millis());
+            Outcome::Edited(Ok(Box::new(done)))
         }
     };
     match &outcome {
@@ -97,7 +105,7 @@ pub fn run(root: &Path, job: Job) -> Done {
             loaded.key_count(),
             duration.as_millis()
         ),
-        Outcome::Found(_) => {}
+        Outcome::Found(_) | Outcome::Edited(_) => {}
     }
     Done { verb, name, outcome, unix_ms: files::unix_millis() }
 }

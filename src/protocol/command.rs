@@ -168,6 +168,45 @@ pub(crate) const EXPIRY_PARAMS: &[Param] = &[
 pub(crate) const MAX_PARAMS: usize = 4;
 
 impl Verb {
+    /// Every verb, in declaration order (`Verb::ALL[v as usize] == v`).
+    pub const ALL: [Verb; 32] = [
+        Verb::KvSet,
+        Verb::KvAdd,
+        Verb::KvGet,
+        Verb::KvRmv,
+        Verb::KvClear,
+        Verb::KvClearSet,
+        Verb::KvContains,
+        Verb::KvCount,
+        Verb::KvKeys,
+        Verb::KvFind,
+        Verb::KvUpdate,
+        Verb::KvArrAppend,
+        Verb::SvInfo,
+        Verb::ShNew,
+        Verb::ShEnd,
+        Verb::ShEndAll,
+        Verb::ShExists,
+        Verb::ShInfo,
+        Verb::ShInfoAll,
+        Verb::ShSet,
+        Verb::ShAdd,
+        Verb::ShGet,
+        Verb::ShRmv,
+        Verb::ShClear,
+        Verb::ShClearSet,
+        Verb::ShContains,
+        Verb::ShCount,
+        Verb::ShKeys,
+        Verb::KvSave,
+        Verb::KvLoad,
+        Verb::ShSave,
+        Verb::ShLoad,
+    ];
+
+    /// How many verbs there are: `verb as usize` is below it.
+    pub const COUNT: usize = Verb::ALL.len();
+
     /// The verb with this exact (case-sensitive) command name.
     pub fn from_name(name: &str) -> Option<Verb> {
         Some(match name {
@@ -482,10 +521,11 @@ pub enum Command<'a> {
 }
 
 impl Command<'_> {
-    /// The verb this command answers to; `None` for an array or list
-    /// command, whose verb is its [`ContainerCommand::verb`].
-    pub fn verb(&self) -> Option<Verb> {
-        Some(match self {
+    /// The name this command answers to, whatever its kind: what roles
+    /// ([`crate::auth::required_role`]) and the metrics go by. Every
+    /// command has one; a new kind of command must say here which it is.
+    pub fn name(&self) -> CommandName {
+        CommandName::Verb(match self {
             Command::Kv(op) => op.kv_verb(),
             Command::SvInfo => Verb::SvInfo,
             Command::ShNew(_) => Verb::ShNew,
@@ -502,8 +542,76 @@ impl Command<'_> {
             Command::KvFind(_) => Verb::KvFind,
             Command::KvUpdate(_) => Verb::KvUpdate,
             Command::KvArrAppend(_) => Verb::KvArrAppend,
-            Command::Container(_) => return None,
+            Command::Container(container) => return CommandName::Container(container.verb),
         })
+    }
+
+    /// The key, session or server verb of this command; `None` for an
+    /// array or list command, whose verb is its [`ContainerCommand::verb`].
+    /// For what a command may be asked by whom, or to count it, use
+    /// [`Command::name`], which every command has.
+    pub fn verb(&self) -> Option<Verb> {
+        match self.name() {
+            CommandName::Verb(verb) => Some(verb),
+            CommandName::Container(_) => None,
+        }
+    }
+}
+
+/// Any command name ndb serves: a key, session or server [`Verb`], or an
+/// array or list [`ContainerVerb`] (NemesisDB 0.9).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CommandName {
+    /// A `KV_*`, `SH_*` or `SV_*` command.
+    Verb(Verb),
+    /// An array or list command.
+    Container(ContainerVerb),
+}
+
+impl From<Verb> for CommandName {
+    fn from(verb: Verb) -> CommandName {
+        CommandName::Verb(verb)
+    }
+}
+
+impl From<ContainerVerb> for CommandName {
+    fn from(verb: ContainerVerb) -> CommandName {
+        CommandName::Container(verb)
+    }
+}
+
+impl CommandName {
+    /// How many numbers [`CommandName::index`] uses: every [`Verb`], then
+    /// [`ContainerVerb::SLOTS`].
+    pub const SLOTS: usize = Verb::COUNT + ContainerVerb::SLOTS;
+
+    /// A number below [`CommandName::SLOTS`], one per name, worked out with
+    /// no lookup (a table row, for the metrics).
+    #[inline]
+    pub const fn index(self) -> usize {
+        match self {
+            CommandName::Verb(verb) => verb as usize,
+            CommandName::Container(verb) => Verb::COUNT + verb.index(),
+        }
+    }
+
+    /// The name whose [`CommandName::index`] is `index`, if any (an index
+    /// of an op its family does not serve gives that pair all the same).
+    pub fn from_index(index: usize) -> Option<CommandName> {
+        match index.checked_sub(Verb::COUNT) {
+            None => Verb::ALL.get(index).copied().map(CommandName::Verb),
+            Some(i) => ContainerVerb::from_index(i).map(CommandName::Container),
+        }
+    }
+}
+
+impl std::fmt::Display for CommandName {
+    /// The command name, e.g. `KV_SET` or `IARR_SET_RNG`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CommandName::Verb(verb) => f.write_str(verb.name()),
+            CommandName::Container(verb) => write!(f, "{}_{}", verb.family.prefix(), verb.op.suffix()),
+        }
     }
 }
 
@@ -511,49 +619,35 @@ impl Command<'_> {
 mod tests {
     use super::*;
 
-    const ALL: [Verb; 32] = [
-        Verb::KvSet,
-        Verb::KvAdd,
-        Verb::KvGet,
-        Verb::KvRmv,
-        Verb::KvClear,
-        Verb::KvClearSet,
-        Verb::KvContains,
-        Verb::KvCount,
-        Verb::KvKeys,
-        Verb::KvFind,
-        Verb::KvUpdate,
-        Verb::KvArrAppend,
-        Verb::SvInfo,
-        Verb::ShNew,
-        Verb::ShEnd,
-        Verb::ShEndAll,
-        Verb::ShExists,
-        Verb::ShInfo,
-        Verb::ShInfoAll,
-        Verb::ShSet,
-        Verb::ShAdd,
-        Verb::ShGet,
-        Verb::ShRmv,
-        Verb::ShClear,
-        Verb::ShClearSet,
-        Verb::ShContains,
-        Verb::ShCount,
-        Verb::ShKeys,
-        Verb::KvSave,
-        Verb::KvLoad,
-        Verb::ShSave,
-        Verb::ShLoad,
-    ];
+    const ALL: [Verb; 32] = Verb::ALL;
 
     #[test]
     fn names_round_trip() {
-        for verb in ALL {
+        for (i, verb) in ALL.into_iter().enumerate() {
+            assert_eq!(verb as usize, i);
             assert_eq!(Verb::from_name(verb.name()), Some(verb));
             assert_eq!(verb.response_name(), format!("{}_RSP", verb.name()));
         }
         assert_eq!(Verb::from_name("kv_set"), None);
         assert_eq!(Verb::from_name("KV_SET_RSP"), None);
+    }
+
+    #[test]
+    fn every_command_name_has_its_own_index_and_name() {
+        let names = ALL.into_iter().map(CommandName::Verb).chain(ContainerVerb::all().map(CommandName::Container));
+        let mut seen = std::collections::HashSet::new();
+        for name in names {
+            assert!(name.index() < CommandName::SLOTS, "{name}");
+            assert!(seen.insert(name.index()), "{name}");
+            assert_eq!(CommandName::from_index(name.index()), Some(name));
+            let text = name.to_string();
+            let back = Verb::from_name(&text)
+                .map(CommandName::Verb)
+                .or_else(|| ContainerVerb::from_name(&text).map(CommandName::Container));
+            assert_eq!(back, Some(name), "{text}");
+        }
+        assert_eq!(seen.len(), 32 + 75);
+        assert_eq!(CommandName::from_index(CommandName::SLOTS), None);
     }
 
     #[test]

@@ -31,8 +31,8 @@ use serde_json::value::RawValue;
 
 use super::Status;
 use super::command::{
-    ArrAppend, Command, ContainerVerb, Expiry, Family, Find, FindRsp, KeyValues, MAX_PARAMS, MapOp, Param, Save,
-    Update, Verb, is_valid_save_name,
+    ArrAppend, Command, CommandName, ContainerVerb, Expiry, Family, Find, FindRsp, KeyValues, MAX_PARAMS, MapOp, Param,
+    Save, Update, Verb, is_valid_save_name,
 };
 
 mod containers;
@@ -79,6 +79,17 @@ pub enum RspName<'a> {
     Unknown(Cow<'a, str>),
 }
 
+impl RspName<'_> {
+    /// The command ndb serves that this names, if it is one.
+    pub fn served(&self) -> Option<CommandName> {
+        match self {
+            RspName::Known(verb) => Some(CommandName::Verb(*verb)),
+            RspName::Container(verb) => Some(CommandName::Container(*verb)),
+            RspName::Unknown(_) => None,
+        }
+    }
+}
+
 /// The `m` of a missing required parameter.
 pub const MISSING_PARAMETER: &str = "Missing parameter";
 /// The `m` of a parameter with the wrong JSON type.
@@ -108,6 +119,15 @@ impl Rejection<'_> {
     /// A `{"<CMD>_RSP":{"st":N}}` error for an array or list command.
     pub fn container(verb: ContainerVerb, status: Status) -> Rejection<'static> {
         Rejection { status, shape: Shape::Bare(RspName::Container(verb)) }
+    }
+
+    /// The command ndb serves that the refused request named, if it named
+    /// one (for the role check and the metrics).
+    pub fn command(&self) -> Option<CommandName> {
+        match &self.shape {
+            Shape::Rsp { name, .. } | Shape::Bare(name) => name.served(),
+            Shape::Err | Shape::BareErr => None,
+        }
     }
 }
 

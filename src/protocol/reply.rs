@@ -15,17 +15,24 @@ use super::{Protocol, Status};
 pub struct Reply<'b> {
     buf: &'b mut Vec<u8>,
     protocol: Protocol,
+    /// The last `st` written, for the metrics.
+    status: Option<Status>,
 }
 
 impl<'b> Reply<'b> {
     /// A writer appending to `buf`, numbering statuses per `protocol`.
     pub fn new(buf: &'b mut Vec<u8>, protocol: Protocol) -> Self {
-        Reply { buf, protocol }
+        Reply { buf, protocol, status: None }
     }
 
     /// The status numbering in use.
     pub fn protocol(&self) -> Protocol {
         self.protocol
+    }
+
+    /// The status of the reply written (its last `st`), if any.
+    pub fn written_status(&self) -> Option<Status> {
+        self.status
     }
 
     /// `{"<verb>_RSP":{…}}` with the members `f` writes.
@@ -75,9 +82,40 @@ impl<'b> Reply<'b> {
     }
 
     /// Appends a whole reply document written earlier by another `Reply`
-    /// (a job's, written off the loop).
-    pub fn document(&mut self, json: &[u8]) {
+    /// (a job's, written off the loop), whose status is `status`.
+    pub fn document(&mut self, json: &[u8], status: Status) {
         self.buf.extend_from_slice(json);
+        self.status = Some(status);
+    }
+
+    /// Where the next reply would start, for [`Reply::truncate`].
+    pub fn mark(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Takes back everything written since `mark` (a reply that turned out
+    /// too large to write in one piece).
+    pub fn truncate(&mut self, mark: usize) {
+        self.buf.truncate(mark);
+    }
+
+    /// The text before and after the items of a successful list reply,
+    /// `{"<verb>_RSP":{"<name>":[…],"st":1}}` (or `{…}` when `object`), for
+    /// a reply written in pieces: the prefix, the items joined by commas,
+    /// then the suffix, is exactly what [`Members::array`] (or
+    /// [`Members::members`]) followed by [`Members::st`] writes.
+    pub fn list_parts(protocol: Protocol, verb: Verb, name: &str, object: bool) -> (Vec<u8>, Vec<u8>) {
+        let mut prefix = Vec::new();
+        let mut split = 0;
+        Reply::new(&mut prefix, protocol).object(verb, |o| {
+            o.name(name);
+            o.buf.push(if object { b'{' } else { b'[' });
+            split = o.buf.len();
+            o.buf.push(if object { b'}' } else { b']' });
+            o.st(Status::Ok);
+        });
+        let suffix = prefix.split_off(split);
+        (prefix, suffix)
     }
 
     /// The reply to a refused request.
@@ -126,7 +164,7 @@ impl<'b> Reply<'b> {
 
     fn members(&mut self, f: impl FnOnce(&mut Members<'_>)) {
         self.buf.push(b'{');
-        let mut members = Members { buf: self.buf, protocol: self.protocol, first: true };
+        let mut members = Members { buf: self.buf, protocol: self.protocol, first: true, status: &mut self.status };
         f(&mut members);
         self.buf.push(b'}');
     }
@@ -137,6 +175,7 @@ pub struct Members<'b> {
     buf: &'b mut Vec<u8>,
     protocol: Protocol,
     first: bool,
+    status: &'b mut Option<Status>,
 }
 
 impl Members<'_> {
@@ -152,6 +191,7 @@ impl Members<'_> {
 
     /// `"st":N`
     pub fn st(&mut self, status: Status) -> &mut Self {
+        *self.status = Some(status);
         self.u64("st", u64::from(status.code(self.protocol)))
     }
 
@@ -276,7 +316,7 @@ impl Members<'_> {
     pub fn object(&mut self, name: &str, f: impl FnOnce(&mut Members<'_>)) -> &mut Self {
         self.name(name);
         self.buf.push(b'{');
-        let mut inner = Members { buf: self.buf, protocol: self.protocol, first: true };
+        let mut inner = Members { buf: self.buf, protocol: self.protocol, first: true, status: self.status };
         f(&mut inner);
         self.buf.push(b'}');
         self
@@ -376,6 +416,26 @@ mod tests {
     }
 
     #[test]
+    fn list_parts_frame_the_items_as_the_one_piece_writer_does() {
+        let items: [&[u8]; 2] = [b"\"a\"", b"\"b\\\"\""];
+        for protocol in [Protocol::V07, Protocol::V09] {
+            let mut whole = Vec::new();
+            Reply::new(&mut whole, protocol).object(Verb::KvKeys, |o| {
+                o.array("keys", items).st(Status::Ok);
+            });
+            let (prefix, suffix) = Reply::list_parts(protocol, Verb::KvKeys, "keys", false);
+            assert_eq!([&prefix[..], items[0], b",", items[1], &suffix[..]].concat(), whole);
+            let mut whole = Vec::new();
+            Reply::new(&mut whole, protocol).object(Verb::ShGet, |o| {
+                o.members("keys", [&b"\"a\":1"[..]]).st(Status::Ok);
+            });
+            let (prefix, suffix) = Reply::list_parts(protocol, Verb::ShGet, "keys", true);
+            assert_eq!([&prefix[..], b"\"a\":1", &suffix[..]].concat(), whole);
+            assert_eq!(String::from_utf8(prefix).unwrap(), r#"{"SH_GET_RSP":{"keys":{"#);
+        }
+    }
+
+    #[test]
     fn rejections_have_the_documented_shapes() {
         let got = text(|r| r.rejection(&Rejection::binary_frame()));
         assert_eq!(got, r#"{"ERR":{"m":"","st":2}}"#);
@@ -386,5 +446,22 @@ mod tests {
         assert_eq!(text(|r| r.rejection(&unknown)), r#"{"x\"y_RSP":{"m":"","st":10,"tkn":null}}"#);
         let missing = Rejection::verb(Verb::KvSet, Status::ParamMissing, "Missing parameter");
         assert_eq!(text(|r| r.rejection(&missing)), r#"{"KV_SET_RSP":{"m":"Missing parameter","st":26,"tkn":null}}"#);
+    }
+
+    #[test]
+    fn the_status_written_is_remembered() {
+        let mut buf = Vec::new();
+        let mut reply = Reply::new(&mut buf, Protocol::V07);
+        assert_eq!(reply.written_status(), None);
+        reply.rejection(&Rejection::binary_frame());
+        assert_eq!(reply.written_status(), Some(Status::OpCodeInvalid));
+        let mut reply = Reply::new(&mut buf, Protocol::V09);
+        reply.object(Verb::SvInfo, |o| {
+            o.object("lastSave", |s| {
+                s.u64("status", 120);
+            })
+            .st(Status::Ok);
+        });
+        assert_eq!(reply.written_status(), Some(Status::Ok));
     }
 }

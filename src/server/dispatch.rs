@@ -1,20 +1,30 @@
 //! Answering messages: each goes to the store through [`dispatch`]; a save,
-//! a load or a large `KV_FIND` becomes a job that the save thread runs, and
+//! a load, a large `KV_FIND` or a large edit becomes a job that the save
+//! thread runs, and
 //! its connection waits (`ReplyKind::Later`) until [`Server`]'s turn finds
 //! the job finished and hands the reply to `Conn::resume`.
 //!
 //! The save thread cannot wake the host's `Poll` (the host owns the only
 //! `Waker`), so while jobs are in flight [`Server::poll_timeout`] is at most
 //! [`JOB_POLL_INTERVAL`] and every [`Server::tick`] collects what finished.
+//!
+//! A list reply too large for one turn (a `KV_KEYS` of millions of keys,
+//! say) is answered later the same way, but the loop itself produces it: the
+//! store hands it out as a [`StreamReply`], which the connection writes in
+//! pieces as the peer takes them (`conn/stream.rs`). A finished job's reply
+//! larger than 1 MiB is sent in pieces too.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::Server;
-use crate::conn::{Message, ReplyKind};
+use crate::auth::Role;
+use crate::conn::{Body, Late, Message, ReplyKind};
 use crate::error::Error;
-use crate::protocol::{self, Protocol, Rejection, Reply};
-use crate::store::{Done, Executed, JobId, Store};
+use crate::protocol::{self, Command, CommandName, Protocol, Rejection, Reply, Status};
+use crate::store::{Done, Executed, JobId, Store, StreamReply};
+
+/// The `m` of a command the connection's role does not allow.
+pub const NOT_PERMITTED: &str = "Not permitted for this user's role";
 
 /// How often the loop looks for finished jobs (saves, loads, searches)
 /// while some are in flight: the save thread cannot wake the host's `Poll` (the host owns the
@@ -29,6 +39,10 @@ impl Server {
         loop {
             while let Some((id, job)) = self.store.next_job() {
                 self.worker.submit(id, job);
+            }
+            while let Some((id, reply)) = self.store.next_reply(now) {
+                let status = reply.status();
+                self.deliver_late(id, Late::Stream(Box::new(Pieces(reply))), status, now);
             }
             if !self.store.has_queued_jobs() && self.worker.in_flight() == 0 {
                 return;
@@ -58,37 +72,15 @@ impl Server {
         })
     }
 
-    /// Loads the newest complete saves named `name` under `root` (a KV
-    /// save, a session save, or both) into the store, as `KV_LOAD` and
-    /// `SH_LOAD` would, and logs what each brought. For a host's start-up
-    /// path, before serving (`ndb-server --loadName`).
-    ///
-    /// # Errors
-    /// [`Error::Load`], with the [`PersistError`](crate::PersistError)
-    /// saying why nothing was loaded: the name is invalid or holds no
-    /// complete save, or a directory or file of the save is unreadable,
-    /// damaged or not what a save holds there (naming it). The store is
-    /// then left as it was.
-    pub fn load_at_start(&mut self, root: &Path, name: &str, now: Instant) -> Result<(), Error> {
-        let loaded = crate::persist::load_at_start(root, name)
-            .map_err(|source| Error::Load { name: name.to_owned(), source })?;
-        for snapshot in [loaded.kv, loaded.sessions].into_iter().flatten() {
-            let kind = snapshot.kind().as_str();
-            let applied = self.store.apply(snapshot, now);
-            log::info!(
-                "loaded the {kind} save {name:?} from {}: {} sessions, {} keys",
-                root.display(),
-                applied.sessions,
-                applied.keys
-            );
-        }
-        Ok(())
-    }
-
-    /// Hands ready jobs to the save thread and answers the finished ones.
+    /// Hands ready jobs to the save thread, starts the list replies that
+    /// are ready, and answers the finished jobs.
     pub(super) fn run_jobs(&mut self, now: Instant) {
         while let Some((id, job)) = self.store.next_job() {
             self.worker.submit(id, job);
+        }
+        while let Some((id, reply)) = self.store.next_reply(now) {
+            let status = reply.status();
+            self.deliver_late(id, Late::Stream(Box::new(Pieces(reply))), status, now);
         }
         while let Some((id, done)) = self.worker.try_finished() {
             self.deliver(id, done, now);
@@ -101,31 +93,70 @@ impl Server {
     /// stays.
     fn deliver(&mut self, id: JobId, done: Done, now: Instant) {
         let mut reply = Vec::new();
-        self.store.finish(done, now, &mut Reply::new(&mut reply, self.protocol));
-        let Some(i) = self.waiting.iter().position(|w| w.0 == id) else { return };
-        let (_, key, serial) = self.waiting.swap_remove(i);
-        if self.conns.get(key).is_some_and(|s| s.serial == serial && !s.dead) {
-            self.drive(key, now, Some(&reply));
+        let status = {
+            let mut writer = Reply::new(&mut reply, self.protocol);
+            if !self.store.finish(done, now, &mut writer) {
+                // An edit queued again: its connection keeps waiting.
+                return;
+            }
+            writer.written_status().unwrap_or(Status::Unknown)
+        };
+        self.deliver_late(id, Late::Reply(reply), status, now);
+    }
+
+    /// Sends the reply that came later for `id` to the connection waiting
+    /// for it, which then serves what it has queued; drops it if that
+    /// connection is gone. Counts it in the metrics with its `status`, its
+    /// latency running from the turn the request was read in to now (for a
+    /// reply written in pieces, to when its first piece is handed over).
+    fn deliver_late(&mut self, id: JobId, late: Late, status: Status, now: Instant) {
+        let Some(i) = self.waiting.iter().position(|w| w.id == id) else { return };
+        let waiting = self.waiting.swap_remove(i);
+        let latency = now.saturating_duration_since(waiting.since);
+        self.store.metrics_mut().count_later(waiting.name, status, latency);
+        if self.conns.get(waiting.key).is_some_and(|s| s.serial == waiting.serial && !s.dead) {
+            self.drive(waiting.key, now, Some(late));
         }
     }
 }
 
-/// The server's message handler: counts the request and dispatches it; a
-/// job (a save, a load, a large `KV_FIND`) is noted in `later` and
-/// answered [`ReplyKind::Later`].
+/// A list reply of the store, as the connection's [`Body`].
+struct Pieces(StreamReply);
+
+impl Body for Pieces {
+    fn fill(&mut self, out: &mut Vec<u8>, max: usize, steps: &mut usize) -> bool {
+        self.0.fill(out, max, steps)
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.0.heap_bytes()
+    }
+}
+
+/// The server's message handler: counts the request and dispatches it as
+/// `role` may; a job (a save, a load, a large `KV_FIND`) is noted in
+/// `later` and answered [`ReplyKind::Later`] (it is counted when its reply
+/// is delivered).
 pub(super) fn handle(
     store: &mut Store,
     protocol: Protocol,
+    role: Role,
     message: Message<'_>,
     now: Instant,
     out: &mut Vec<u8>,
-    later: &mut Option<JobId>,
+    later: &mut Option<(JobId, Option<CommandName>)>,
 ) -> ReplyKind {
     store.stats_mut().requests += 1;
-    match dispatch(store, protocol, message, now, out) {
-        Executed::Replied => ReplyKind::Text,
+    let mut reply = Reply::new(out, protocol);
+    let (name, executed) = dispatch_as(store, role, message, now, &mut reply);
+    match executed {
+        Executed::Replied => {
+            let status = reply.written_status().unwrap_or(Status::Unknown);
+            store.metrics_mut().count(name, status);
+            ReplyKind::Text
+        }
         Executed::Later(id) => {
-            *later = Some(id);
+            *later = Some((id, name));
             ReplyKind::Later
         }
     }
@@ -143,13 +174,65 @@ pub fn dispatch(
     now: Instant,
     out: &mut Vec<u8>,
 ) -> Executed {
-    let mut reply = Reply::new(out, protocol);
+    dispatch_as(store, Role::Admin, message, now, &mut Reply::new(out, protocol)).1
+}
+
+/// [`dispatch`] for a connection whose user has `role`: a command the role
+/// does not allow is answered 205 (`NotPermitted`) and changes nothing,
+/// and `SV_INFO` leaves out the persist path unless the role is admin.
+/// Also returns the command's name (`None` when the message named no
+/// command ndb serves), for the metrics.
+///
+/// Every command is checked: [`Command::name`] names every kind of
+/// command, and [`crate::auth::command_role`] gives every name its role.
+pub fn dispatch_as(
+    store: &mut Store,
+    role: Role,
+    message: Message<'_>,
+    now: Instant,
+    reply: &mut Reply<'_>,
+) -> (Option<CommandName>, Executed) {
     match message {
         Message::Text(text) => match protocol::decode(text) {
-            Ok(command) => return store.execute(command, now, &mut reply),
-            Err(rejection) => reply.rejection(&rejection),
+            Ok(command) => {
+                let name = command.name();
+                // Without users every connection is admin: one branch.
+                if role != Role::Admin {
+                    if !role.allows(name) {
+                        not_permitted(reply, name);
+                        return (Some(name), Executed::Replied);
+                    }
+                    if matches!(command, Command::SvInfo) {
+                        store.write_info(reply, now, false);
+                        return (Some(name), Executed::Replied);
+                    }
+                }
+                (Some(name), store.execute(command, now, reply))
+            }
+            Err(rejection) => {
+                let name = rejection.command();
+                // A command outside the role is refused as such, whatever
+                // else is wrong with it.
+                match name {
+                    Some(name) if !role.allows(name) => not_permitted(reply, name),
+                    _ => reply.rejection(&rejection),
+                }
+                (name, Executed::Replied)
+            }
         },
-        Message::Binary(_) => reply.rejection(&Rejection::binary_frame()),
+        Message::Binary(_) => {
+            reply.rejection(&Rejection::binary_frame());
+            (None, Executed::Replied)
+        }
     }
-    Executed::Replied
+}
+
+/// The 205 reply to `name` in its family's error shape: `m`, `st` and
+/// `tkn` for a key, session or server command, `st` alone for an array or
+/// list command (as every error of theirs).
+fn not_permitted(reply: &mut Reply<'_>, name: CommandName) {
+    match name {
+        CommandName::Verb(verb) => reply.error(verb, Status::NotPermitted, NOT_PERMITTED),
+        CommandName::Container(verb) => reply.container_status(verb, Status::NotPermitted),
+    }
 }

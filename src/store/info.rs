@@ -64,6 +64,7 @@ pub struct LastSave {
 pub(super) struct Info {
     pub settings: ServerInfo,
     pub stats: Stats,
+    pub metrics: crate::metrics::Metrics,
     /// The first `now` the server saw.
     pub started: Option<Instant>,
     pub last_save: Option<LastSave>,
@@ -81,13 +82,19 @@ pub(super) struct Counts {
 
 impl Info {
     pub fn new(settings: ServerInfo) -> Info {
-        Info { settings, stats: Stats::default(), started: None, last_save: None }
+        Info { settings, stats: Stats::default(), metrics: Default::default(), started: None, last_save: None }
     }
 
-    /// Writes the `SV_INFO` reply.
-    pub fn write(&self, reply: &mut Reply<'_>, counts: Counts, now: Instant) {
+    /// Seconds since the first turn.
+    pub fn uptime_secs(&self, now: Instant) -> u64 {
+        self.started.map_or(0, |started| now.saturating_duration_since(started).as_secs())
+    }
+
+    /// Writes the `SV_INFO` reply; `persistPath` only when `show_paths`
+    /// (the asking user is an admin, or no users are configured).
+    pub fn write(&self, reply: &mut Reply<'_>, counts: Counts, now: Instant, show_paths: bool) {
         let protocol = reply.protocol();
-        let uptime_secs = self.started.map_or(0, |started| now.saturating_duration_since(started).as_secs());
+        let uptime_secs = self.uptime_secs(now);
         let stats = self.stats;
         let count = |family: Family| {
             let i = Family::ALL.iter().position(|f| *f == family).unwrap_or(0);
@@ -112,7 +119,9 @@ impl Info {
                 None => o.null("lastSave"),
             };
             o.bool("persistEnabled", self.settings.persist_enabled);
-            o.str("persistPath", &self.settings.persist_path.to_string_lossy());
+            if show_paths {
+                o.str("persistPath", &self.settings.persist_path.to_string_lossy());
+            }
             o.str("protocol", protocol.as_str());
             o.u64("requests", stats.requests);
             match resident_bytes() {
@@ -149,7 +158,7 @@ mod tests {
 
     fn reply(info: &Info, protocol: Protocol, now: Instant) -> serde_json::Value {
         let mut out = Vec::new();
-        info.write(&mut Reply::new(&mut out, protocol), Counts { keys: 3, sessions: 2, containers: [0; 6] }, now);
+        info.write(&mut Reply::new(&mut out, protocol), Counts { keys: 3, sessions: 2, containers: [0; 6] }, now, true);
         serde_json::from_slice(&out).unwrap()
     }
 
@@ -186,15 +195,19 @@ mod tests {
         info.stats = Stats { connections_open: 2, connections_total: 5, requests: 9, session_expiries: 1 };
         let mut out = Vec::new();
         let containers = [1, 2, 3, 4, 5, 6];
-        info.write(&mut Reply::new(&mut out, Protocol::V07), Counts { keys: 3, sessions: 2, containers }, start);
+        info.write(&mut Reply::new(&mut out, Protocol::V07), Counts { keys: 3, sessions: 2, containers }, start, true);
         let text = String::from_utf8(out).unwrap();
         let names = names_in_order(&text);
         let mut sorted = names.clone();
         sorted.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
         assert_eq!(names, sorted, "{text}");
         assert_eq!(names.len(), 15);
-        let containers = r#""containers":{"IARR":2,"OARR":1,"OLST":6,"SIARR":4,"SSTRARR":5,"STRARR":3},"#;
-        assert!(text.contains(containers), "{text}");
+        let expected = r#""containers":{"IARR":2,"OARR":1,"OLST":6,"SIARR":4,"SSTRARR":5,"STRARR":3},"#;
+        assert!(text.contains(expected), "{text}");
+        let mut out = Vec::new();
+        info.write(&mut Reply::new(&mut out, Protocol::V07), Counts { keys: 3, sessions: 2, containers }, start, false);
+        let hidden = names_in_order(&String::from_utf8(out).unwrap());
+        assert_eq!(hidden, names.iter().filter(|n| *n != "persistPath").cloned().collect::<Vec<_>>());
 
         let got = reply(&info, Protocol::V07, start + std::time::Duration::from_millis(61_500));
         let body = &got["SV_INFO_RSP"];

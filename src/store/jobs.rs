@@ -9,7 +9,11 @@
 //! worker thread, or the caller itself at start-up and exit) writes the
 //! files and returns a [`Done`], which [`Store::finish`] turns into the
 //! reply, applying a load's data at that moment. A `KV_FIND` job carries the
-//! entries to search and comes back with its reply already written.
+//! entries to search and comes back with its reply already written; an
+//! edit job (a large `KV_UPDATE` or `KV_ARR_APPEND`) carries the entry it
+//! edits and comes back with the new value, which [`Store::finish`] stores
+//! if the key still holds that entry, or else queues the job again under
+//! the same id.
 //!
 //! Jobs leave the store in request order, through [`Store::next_job`]. A
 //! `KV_SAVE`'s snapshot of the top-level keys, and that of a `KV_FIND` over
@@ -22,11 +26,14 @@
 //! Must not touch: files, threads, sockets, the clock.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use super::Store;
-use super::jsonpath::FindJob;
+use super::jsonpath::{EditDone, EditJob, FindJob};
 use super::kv::{Entry, KeyMap};
+use super::replies::ListJob;
 use super::sessions::SessionRecord;
 use crate::error::PersistError;
 use crate::protocol::{Reply, Status, Verb};
@@ -118,6 +125,22 @@ enum Queued {
     /// An `SH_SAVE` of every session, asked at `since` (session-clock
     /// time), whose snapshot is still being taken.
     SessionSnapshot { verb: Verb, name: String, since: Duration },
+    /// A list reply over the top-level keys (`replies.rs`) whose snapshot
+    /// is still being taken; once complete it is handed out by
+    /// [`Store::next_reply`], not run as a job.
+    List(Box<ListJob>),
+}
+
+impl Queued {
+    /// The flag that stops the job's search, if it is a search.
+    fn cancel_flag(&self) -> Option<Arc<AtomicBool>> {
+        match self {
+            Queued::Ready(Job { work: Work::Find(find), .. }) | Queued::KvSnapshot { find: Some(find), .. } => {
+                Some(find.cancel.clone())
+            }
+            _ => None,
+        }
+    }
 }
 
 /// The jobs of save and load commands, in request order.
@@ -181,6 +204,8 @@ pub enum Work {
     Load(SaveKind),
     /// Search these entries and write the `KV_FIND` reply.
     Find(FindJob),
+    /// Compute a `KV_UPDATE` or `KV_ARR_APPEND` of a large value.
+    Edit(Box<EditJob>),
 }
 
 impl Work {
@@ -190,6 +215,7 @@ impl Work {
             Work::Save(_) => WorkKind::Save,
             Work::Load(_) => WorkKind::Load,
             Work::Find(_) => WorkKind::Find,
+            Work::Edit(_) => WorkKind::Edit,
         }
     }
 }
@@ -203,6 +229,8 @@ pub enum WorkKind {
     Load,
     /// [`Work::Find`]
     Find,
+    /// [`Work::Edit`]
+    Edit,
 }
 
 /// A finished [`Job`].
@@ -228,6 +256,9 @@ pub enum Outcome {
     /// A `KV_FIND`: the whole reply document, or why the search could not
     /// run (the reply is then status 1000).
     Found(Result<Vec<u8>, String>),
+    /// An edit: the job with its result, or why it could not run (status
+    /// 1000).
+    Edited(Result<Box<EditDone>, String>),
 }
 
 impl Outcome {
@@ -240,6 +271,7 @@ impl Outcome {
             })),
             WorkKind::Load => Outcome::Loaded(Err(LoadFailure::Data(PersistError::WorkerFailed { reason }))),
             WorkKind::Find => Outcome::Found(Err(reason)),
+            WorkKind::Edit => Outcome::Edited(Err(reason)),
         }
     }
 }
@@ -316,17 +348,49 @@ fn millis(duration: Duration) -> u64 {
 }
 
 impl Store {
+    /// A fresh id for a reply that comes later.
+    pub(super) fn next_job_id(&mut self) -> JobId {
+        self.jobs.next_id += 1;
+        self.jobs.next_id
+    }
+
     /// Queues the job of a command and says so.
     fn queue(&mut self, queued: Queued) -> super::Executed {
-        let jobs = &mut self.jobs;
-        jobs.next_id += 1;
-        jobs.queue.push_back((jobs.next_id, queued));
-        super::Executed::Later(jobs.next_id)
+        let id = self.next_job_id();
+        self.jobs.queue.push_back((id, queued));
+        super::Executed::Later(id)
+    }
+
+    /// Queues a list reply over the top-level keys, whose snapshot
+    /// [`Store::next_job`] takes in turn with those of saves and searches.
+    pub(super) fn queue_list(&mut self, job: Box<ListJob>) -> super::Executed {
+        self.queue(Queued::List(job))
     }
 
     /// Queues a job that is ready to run.
     pub(super) fn queue_job(&mut self, job: Job) -> super::Executed {
         self.queue(Queued::Ready(job))
+    }
+
+    /// Queues an edit computed off the loop.
+    pub(super) fn queue_edit(&mut self, verb: Verb, mut job: EditJob) -> super::Executed {
+        job.id = self.jobs.next_id + 1;
+        self.queue_job(Job { verb, name: String::new(), work: Work::Edit(Box::new(job)) })
+    }
+
+    /// Queues an edit again, under its id, after the key changed while it
+    /// was computed.
+    pub(super) fn requeue_edit(&mut self, verb: Verb, job: EditJob) {
+        let id = job.id;
+        self.jobs
+            .queue
+            .push_back((id, Queued::Ready(Job { verb, name: String::new(), work: Work::Edit(Box::new(job)) })));
+    }
+
+    /// The flag that stops the search job `id` (queued here, or handed
+    /// out already) when the connection that asked is gone.
+    pub fn cancel_flag(&self, id: JobId) -> Option<Arc<AtomicBool>> {
+        self.jobs.queue.iter().rev().find(|(i, _)| *i == id).and_then(|(_, queued)| queued.cancel_flag())
     }
 
     /// Queues a `KV_SAVE`, whose snapshot [`Store::next_job`] takes.
@@ -369,6 +433,15 @@ impl Store {
                 let work = Work::Save(Snapshot::Sessions(records));
                 *front = Queued::Ready(Job { verb: *verb, name: std::mem::take(name), work });
             }
+            Queued::List(_) => {
+                self.kv.begin_snapshot();
+                let entries = self.kv.snapshot_step(SNAPSHOT_KEYS_PER_STEP)?;
+                if let Some((id, Queued::List(job))) = self.jobs.queue.pop_front() {
+                    self.lists.push_ready(id, job.into_reply(entries));
+                }
+                // The jobs behind it wait for the next call (next turn).
+                return None;
+            }
             Queued::Ready(_) => {}
         }
         match self.jobs.queue.pop_front() {
@@ -377,9 +450,10 @@ impl Store {
         }
     }
 
-    /// Whether jobs are queued: [`Store::next_job`] has work to do.
+    /// Whether jobs are queued: [`Store::next_job`] (or
+    /// [`Store::next_reply`]) has work to do.
     pub fn has_queued_jobs(&self) -> bool {
-        !self.jobs.queue.is_empty()
+        !self.jobs.queue.is_empty() || !self.lists.is_empty()
     }
 
     /// Merges what a load read into the store at `since` (session-clock
@@ -416,8 +490,11 @@ impl Store {
     }
 
     /// Writes the reply to a finished job at `now`, applying a load's data
-    /// first and recording a save's outcome for `SV_INFO`.
-    pub fn finish(&mut self, done: Done, now: std::time::Instant, reply: &mut Reply<'_>) {
+    /// first and recording a save's outcome for `SV_INFO`. Returns false,
+    /// writing nothing, for an edit whose key changed while it was computed:
+    /// it is queued again under the same id, and its reply comes from a
+    /// later call.
+    pub fn finish(&mut self, done: Done, now: std::time::Instant, reply: &mut Reply<'_>) -> bool {
         let Done { verb, name, outcome, unix_ms } = done;
         match outcome {
             Outcome::Saved(result) => {
@@ -434,6 +511,8 @@ impl Store {
                         o.str("name", &name).st(status);
                     }),
                 }
+                let kind = if verb == Verb::ShSave { SaveKind::Sessions } else { SaveKind::Kv };
+                self.info.metrics.record_save(kind, result.as_ref().map(|d| *d).map_err(|_| ()));
                 self.record_save(super::LastSave { name, status, unix_ms });
             }
             Outcome::Loaded(Ok((loaded, duration))) => {
@@ -447,9 +526,17 @@ impl Store {
             Outcome::Loaded(Err(LoadFailure::Data(_))) => {
                 load_reply(reply, verb, &name, Status::LoadError, Applied::default(), Duration::ZERO);
             }
-            Outcome::Found(Ok(document)) => reply.document(&document),
+            Outcome::Found(Ok(document)) => reply.document(&document, Status::Ok),
             Outcome::Found(Err(_)) => reply.status(verb, Status::Unknown),
+            Outcome::Edited(Ok(done)) => return self.apply_edit(verb, *done, reply),
+            Outcome::Edited(Err(_)) => match verb {
+                Verb::KvUpdate => reply.object(verb, |o| {
+                    o.u64("cnt", 0).st(Status::Unknown);
+                }),
+                _ => reply.status(verb, Status::Unknown),
+            },
         }
+        true
     }
 
     /// The reply of a save command while persistence is disabled:

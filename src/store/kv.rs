@@ -101,6 +101,12 @@ impl Entry {
         &self.0
     }
 
+    /// Whether both are the same entry (one allocation), not only equal:
+    /// a key set again, even to the same value, holds a new entry.
+    pub fn is(&self, other: &Entry) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     /// The key, unescaped.
     pub fn key(&self) -> Cow<'_, str> {
         let json = self.key_json();

@@ -1,7 +1,8 @@
 //! The store: the single owner of every key, of sessions and of their
-//! timers, and of arrays and lists ([`containers`]). [`Store::execute`] runs one validated command and writes its
-//! reply; [`Store::expire`] runs active session expiry once per turn, and
-//! [`Store::next_deadline`] says when it next has work.
+//! timers, and of arrays and lists ([`containers`]). [`Store::execute`]
+//! runs one validated command and writes its reply; [`Store::expire`]
+//! runs active session expiry once per turn, and [`Store::next_deadline`]
+//! says when it next has work.
 //!
 //! Time comes in as `Instant`s and is turned into session-clock time (and
 //! wheel ticks) against an origin the store keeps: the first `now` it sees.
@@ -17,6 +18,7 @@ mod jobs;
 mod jsonpath;
 mod kv;
 mod reclaim;
+mod replies;
 pub mod sessions;
 mod tokens;
 
@@ -29,8 +31,14 @@ pub use jobs::{
     Applied, Done, Job, JobId, LoadFailure, Loaded, Outcome, SNAPSHOT_KEYS_PER_STEP, SaveFailure, SaveKind, Snapshot,
     Work, WorkKind,
 };
-pub use jsonpath::{FIND_INLINE_MAX_BYTES, FindJob, MAX_PATH_BRACKETS, MAX_PATH_NESTING};
+pub use jsonpath::{
+    DEFAULT_SEARCH_TIMEOUT, EDIT_INLINE_MAX_BYTES, EditDone, EditJob, Evaluation, FIND_INLINE_MAX_BYTES, FindJob,
+    JsonPath, LOOP_STEPS, MAX_EDIT_ATTEMPTS, MAX_PATH_BRACKETS, MAX_PATH_BYTES, MAX_PATH_NESTING, MAX_REGEXES,
+    PathRefused, REGEX_PROGRAM_BYTES, RESULTS_BASE, STEPS_BASE, STEPS_PER_BYTE,
+};
 pub use kv::{Entry, KeyHasher, KeyMap};
+use replies::Ran;
+pub use replies::{INLINE_ENTRIES, INLINE_NAMES, INLINE_REPLY_BYTES, ListJob, StreamReply};
 pub use sessions::SessionRecord;
 use sessions::{Budget, Sessions, Touch};
 
@@ -75,6 +83,10 @@ pub struct Store {
     max_value_bytes: usize,
     /// Arrays and lists, in namespaces of their own.
     containers: containers::Containers,
+    /// How long a search may run on the save thread.
+    search_timeout: Option<Duration>,
+    /// List replies to be written in pieces (`replies.rs`).
+    lists: replies::Lists,
 }
 
 impl Store {
@@ -88,6 +100,8 @@ impl Store {
             jobs: jobs::Jobs::default(),
             max_value_bytes: crate::config::MAX_MAX_PAYLOAD,
             containers: containers::Containers::default(),
+            search_timeout: Some(DEFAULT_SEARCH_TIMEOUT),
+            lists: replies::Lists::default(),
         }
     }
 
@@ -116,6 +130,41 @@ impl Store {
     /// The counters, for the server to count connections and requests.
     pub fn stats_mut(&mut self) -> &mut Stats {
         &mut self.info.stats
+    }
+
+    /// Requests by command and status, latency, saves, traffic.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.info.metrics
+    }
+
+    /// The metrics, for the server to count what it sees.
+    pub fn metrics_mut(&mut self) -> &mut crate::metrics::Metrics {
+        &mut self.info.metrics
+    }
+
+    /// What `/metrics` reports that the store knows, at `now`.
+    pub fn metrics_state(&self, now: Instant) -> crate::metrics::State {
+        crate::metrics::State {
+            uptime_secs: self.info.uptime_secs(now),
+            connections: self.info.stats.connections_open,
+            connections_total: self.info.stats.connections_total,
+            keys: self.kv.len() as u64,
+            sessions: self.sessions.len() as u64,
+            session_keys: self.sessions.total_keys() as u64,
+            session_expiries: self.sessions.expiries(),
+            memory_bytes: info::resident_bytes(),
+            last_save_unix_ms: self.info.last_save.as_ref().map(|save| save.unix_ms),
+            ..crate::metrics::State::default()
+        }
+    }
+
+    /// Writes the `SV_INFO` reply at `now`; `persistPath` only when
+    /// `show_paths` (see [`crate::auth::Role`]).
+    pub fn write_info(&mut self, reply: &mut Reply<'_>, now: Instant, show_paths: bool) {
+        let counts =
+            info::Counts { keys: self.kv.len(), sessions: self.session_count(), containers: self.containers.counts() };
+        self.info.stats.session_expiries = self.sessions.expiries();
+        self.info.write(reply, counts, now, show_paths);
     }
 
     /// Records the outcome of a save, for `SV_INFO`'s `lastSave`.
@@ -174,7 +223,8 @@ impl Store {
     }
 
     /// Runs `command` at time `now` and writes its reply, or, for a save, a
-    /// load or a large `KV_FIND`, returns the [`Job`] that will produce it.
+    /// load, a large `KV_FIND` or a large edit, returns the [`Job`] that
+    /// will produce it.
     pub fn execute(&mut self, command: Command<'_>, now: Instant, reply: &mut Reply<'_>) -> Executed {
         let Some(verb) = command.verb() else {
             if let Command::Container(container) = command {
@@ -207,19 +257,15 @@ impl Store {
             Command::ShLoad(name) => {
                 return self.queue_job(Job { verb, name: name.into_owned(), work: Work::Load(SaveKind::Sessions) });
             }
-            Command::Kv(op) => run(&mut self.kv, op, verb, reply),
+            Command::Kv(op) => match run(&mut self.kv, op, verb, reply) {
+                Ran::Replied => {}
+                Ran::Stream(body) => return self.ready_reply(body),
+                Ran::Snapshot(job) => return self.queue_list(job),
+            },
             Command::KvFind(find) => return self.find(find, reply),
-            Command::KvUpdate(update) => self.update(update, reply),
-            Command::KvArrAppend(append) => self.arr_append(append, reply),
-            Command::SvInfo => {
-                let counts = info::Counts {
-                    keys: self.kv.len(),
-                    sessions: self.session_count(),
-                    containers: self.containers.counts(),
-                };
-                self.info.stats.session_expiries = self.sessions.expiries();
-                self.info.write(reply, counts, now);
-            }
+            Command::KvUpdate(update) => return self.update(update, reply),
+            Command::KvArrAppend(append) => return self.arr_append(append, reply),
+            Command::SvInfo => self.write_info(reply, now, true),
             Command::ShNew(expiry) => {
                 let since = self.since(now);
                 match self.sessions.create(expiry, since) {
@@ -269,9 +315,11 @@ impl Store {
                     MapOp::Get(_) => Touch::Get,
                     _ => Touch::None,
                 };
-                let done = self.sessions.with_keys(token, since, touch, |keys| run(keys, op, verb, reply));
-                if done.is_none() {
-                    reply.error(verb, Status::SessionNotExist, "");
+                match self.sessions.with_keys(token, since, touch, |keys| run(keys, op, verb, reply)) {
+                    None => reply.error(verb, Status::SessionNotExist, ""),
+                    Some(Ran::Replied) => {}
+                    Some(Ran::Stream(body)) => return self.ready_reply(body),
+                    Some(Ran::Snapshot(job)) => return self.queue_session_list(token, job),
                 }
             }
             Command::ShEnd(None) | Command::ShInfo(None) | Command::Sh(None, _) => {
@@ -302,8 +350,10 @@ impl Store {
     }
 }
 
-/// Runs a `KV_*`/`SH_*` data operation on one key map.
-fn run(map: &mut KeyMap, op: MapOp<'_>, verb: Verb, reply: &mut Reply<'_>) {
+/// Runs a `KV_*`/`SH_*` data operation on one key map. The reply of a
+/// list (`KEYS`, `GET`, `CONTAINS`) may be too large for one turn: then
+/// it comes in pieces, or after a snapshot (`replies.rs`).
+fn run(map: &mut KeyMap, op: MapOp<'_>, verb: Verb, reply: &mut Reply<'_>) -> Ran {
     match op {
         MapOp::Set(pairs) => {
             for (key, value) in &pairs {
@@ -324,12 +374,7 @@ fn run(map: &mut KeyMap, op: MapOp<'_>, verb: Verb, reply: &mut Reply<'_>) {
             }
             count(reply, verb, removed);
         }
-        MapOp::Get(names) => {
-            reply.object(verb, |o| {
-                let found = first_occurrences(&names).filter_map(|name| map.get(name));
-                o.members("keys", found.map(Entry::member_json)).st(Status::Ok);
-            });
-        }
+        MapOp::Get(names) => return replies::get(map, &names, verb, reply),
         MapOp::Rmv(names) => {
             for name in &names {
                 map.remove(name);
@@ -340,19 +385,11 @@ fn run(map: &mut KeyMap, op: MapOp<'_>, verb: Verb, reply: &mut Reply<'_>) {
             let removed = map.clear();
             count(reply, verb, removed);
         }
-        MapOp::Contains(names) => {
-            reply.object(verb, |o| {
-                let found = names.iter().filter_map(|name| map.get(name));
-                o.array("contains", found.map(Entry::key_json)).st(Status::Ok);
-            });
-        }
+        MapOp::Contains(names) => return replies::contains(map, &names, verb, reply),
         MapOp::Count => count(reply, verb, map.len()),
-        MapOp::Keys => {
-            reply.object(verb, |o| {
-                o.array("keys", map.entries().map(Entry::key_json)).st(Status::Ok);
-            });
-        }
+        MapOp::Keys => return replies::keys(map, verb, reply),
     }
+    Ran::Replied
 }
 
 /// The `SH_INFO` reply for a well-formed token.

@@ -1,9 +1,16 @@
 //! Test support shared by every crate of the workspace: a real server on
 //! `127.0.0.1:0` in a thread (driven through the public embedding API,
-//! exactly like `ndb-server`), the `ndb-client` client for tests that are
-//! not about the wire, a blocking WebSocket client for tests of exact reply
-//! text, and a raw-socket client for frames a well-behaved library would
-//! never send. Waits are loops with deadlines, never sleeps.
+//! exactly like `ndb-server`), the host loop on a virtual clock for tests
+//! of timing ([`host`], [`VirtualHost`]), the `ndb-client` client for tests
+//! that are not about the wire, a blocking WebSocket client for tests of
+//! exact reply text, and a raw-socket client for frames a well-behaved
+//! library would never send. Waits are loops with deadlines: the blocking
+//! clients wait in `read` (with [`TIMEOUT`]), [`eventually`] polls a
+//! server thread's state every few milliseconds, and the virtual host waits
+//! only in `poll`, for sockets. No test of the server's timing waits for
+//! the wall clock. Also: HTTP Basic credentials and plain `GET` requests
+//! ([`basic`], [`upgrade_with`], [`http_get`]), and certificates made at
+//! test time for `wss://` ([`certs`]).
 //!
 //! Not published: it depends on the `ndb` library, so the library's own unit
 //! tests (`#[cfg(test)]` in `src/`) cannot use it (they would link a second
@@ -11,12 +18,15 @@
 
 #![warn(missing_docs)]
 
+pub mod certs;
+pub mod host;
 pub mod pipe;
 pub mod replies;
 pub mod saves;
 pub mod wire;
 
-pub use wire::{UPGRADE, frame, text_frame};
+pub use host::{Peer, VirtualHost};
+pub use wire::{UPGRADE, basic, frame, percent_encode, text_frame, upgrade_with};
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -75,6 +85,16 @@ impl TestServer {
         ndb_client::Client::connect(&self.url()).expect("connect with ndb_client")
     }
 
+    /// The URL with `user:password@` in it (percent-encoded).
+    pub fn url_as(&self, user: &str, password: &str) -> String {
+        format!("ws://{}:{}@{}/", percent_encode(user), percent_encode(password), self.addr)
+    }
+
+    /// The `ndb-client` client, logged in as `user`.
+    pub fn ndb_as(&self, user: &str, password: &str) -> ndb_client::Client {
+        ndb_client::Client::connect(&self.url_as(user, password)).expect("connect with ndb_client")
+    }
+
     /// Stops the server and waits for its thread.
     pub fn stop(mut self) {
         self.stop_now();
@@ -108,6 +128,18 @@ impl Client {
         stream.set_read_timeout(Some(TIMEOUT)).unwrap();
         stream.set_nodelay(true).unwrap();
         let (ws, _) = tungstenite::client(format!("ws://{addr}/"), stream).expect("handshake");
+        Client { ws }
+    }
+
+    /// Connects sending `Authorization: <authorization>` with the upgrade.
+    pub fn connect_as(addr: SocketAddr, authorization: &str) -> Client {
+        use tungstenite::client::IntoClientRequest;
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+        stream.set_nodelay(true).unwrap();
+        let mut request = format!("ws://{addr}/").into_client_request().unwrap();
+        request.headers_mut().insert("Authorization", authorization.parse().unwrap());
+        let (ws, _) = tungstenite::client(request, stream).expect("handshake");
         Client { ws }
     }
 
@@ -174,8 +206,13 @@ impl Raw {
 
     /// Connects and completes the upgrade.
     pub fn open(addr: SocketAddr) -> Raw {
+        Raw::open_with(addr, UPGRADE)
+    }
+
+    /// Connects and completes the upgrade with this request.
+    pub fn open_with(addr: SocketAddr, upgrade: &str) -> Raw {
         let mut raw = Raw::connect(addr);
-        raw.write(UPGRADE.as_bytes());
+        raw.write(upgrade.as_bytes());
         let head = raw.http_response();
         assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
         raw
@@ -189,20 +226,9 @@ impl Raw {
     /// Reads an HTTP response head (and its body, if it has a length).
     pub fn http_response(&mut self) -> String {
         loop {
-            if let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                let head = String::from_utf8_lossy(&self.buf[..end + 4]).into_owned();
-                let body_len: usize = head
-                    .lines()
-                    .find_map(|l| {
-                        l.to_ascii_lowercase().strip_prefix("content-length: ").map(|v| v.trim().parse().unwrap())
-                    })
-                    .unwrap_or(0);
-                while self.buf.len() < end + 4 + body_len {
-                    self.fill();
-                }
-                let all = String::from_utf8_lossy(&self.buf[..end + 4 + body_len]).into_owned();
-                self.buf.drain(..end + 4 + body_len);
-                return all;
+            if let Some((response, used)) = wire::parse_http_response(&self.buf) {
+                self.buf.drain(..used);
+                return response;
             }
             self.fill();
         }
@@ -267,7 +293,20 @@ impl Raw {
     }
 }
 
-/// Polls `check` until it holds or the timeout passes.
+/// A plain `GET path` with optional credentials, to a server on a thread
+/// of its own: (status, head, body). The server must close the connection
+/// after answering.
+pub fn http_get(addr: SocketAddr, path: &str, authorization: Option<&str>) -> (u16, String, String) {
+    let mut raw = Raw::connect(addr);
+    raw.write(wire::get_request(path, authorization).as_bytes());
+    let response = raw.http_response();
+    assert!(raw.ends(), "the server closes after answering");
+    wire::split_response(&response)
+}
+
+/// Polls `check` until it holds or the timeout passes: for state of a
+/// [`TestServer`]'s thread, which a test cannot step (on a [`VirtualHost`],
+/// use [`host::Host::run_until`]).
 pub fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + TIMEOUT;
     while !check() {

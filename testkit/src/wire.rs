@@ -6,6 +6,41 @@
 /// A valid upgrade request for `/` (RFC 6455's sample key).
 pub const UPGRADE: &str = "GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
 
+/// The `Authorization` value of HTTP Basic credentials.
+pub fn basic(user: &str, password: &str) -> String {
+    use base64::Engine;
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+}
+
+/// [`UPGRADE`] carrying `Authorization: <authorization>`.
+pub fn upgrade_with(authorization: &str) -> String {
+    UPGRADE.replace("Host: localhost\r\n", &format!("Host: localhost\r\nAuthorization: {authorization}\r\n"))
+}
+
+/// A plain `GET path` request, with `Authorization: <authorization>` if
+/// given.
+pub fn get_request(path: &str, authorization: Option<&str>) -> String {
+    let auth = authorization.map(|a| format!("Authorization: {a}\r\n")).unwrap_or_default();
+    format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{auth}\r\n")
+}
+
+/// Splits an HTTP response into (status, head, body).
+pub fn split_response(response: &str) -> (u16, String, String) {
+    let (head, body) = response.split_once("\r\n\r\n").expect("a whole response");
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("a status line");
+    (status, head.to_owned(), body.to_owned())
+}
+
+/// Percent-encodes everything but unreserved URL characters.
+pub fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => char::from(b).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// The mask [`frame`] uses.
 pub const MASK: [u8; 4] = [0x12, 0x34, 0x56, 0x78];
 
@@ -57,6 +92,20 @@ pub fn parse_server_frame(buf: &[u8]) -> Option<((u8, Vec<u8>), usize)> {
         return None;
     }
     Some(((buf[0] & 0x0f, buf[head..head + len].to_vec()), head + len))
+}
+
+/// The first HTTP response in `buf` (its head, and its body if the head
+/// gives a `Content-Length`), if all of it is there: (text, bytes used).
+pub fn parse_http_response(buf: &[u8]) -> Option<(String, usize)> {
+    let end = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let head = String::from_utf8_lossy(&buf[..end]);
+    let body_len: usize = head
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length: ").map(|v| v.trim().parse().ok()))
+        .map(|len| len.expect("a numeric Content-Length"))
+        .unwrap_or(0);
+    let used = end + body_len;
+    (buf.len() >= used).then(|| (String::from_utf8_lossy(&buf[..used]).into_owned(), used))
 }
 
 /// Splits everything a server wrote to one connection into its HTTP head

@@ -18,6 +18,31 @@ pub fn ping(client: &mut super::Client, limit: Duration, done: impl Fn() -> bool
     trips
 }
 
+/// Like [`ping`], but one `KV_GET` every `every` (the next is sent that long
+/// after the previous one was, or at once if its reply came later): a
+/// client that polls, as in issue 13's measurements, and that leaves the
+/// CPU idle in between, so threads at idle priority (the save thread) get
+/// to run on a host with few cores.
+pub fn ping_every(
+    client: &mut super::Client,
+    every: Duration,
+    limit: Duration,
+    done: impl Fn() -> bool,
+) -> Vec<Duration> {
+    let until = Instant::now() + limit;
+    let mut trips = Vec::new();
+    while !done() && Instant::now() < until {
+        let sent = Instant::now();
+        let reply = client.call(r#"{"KV_GET":{"keys":["key:000000123456"]}}"#);
+        trips.push(sent.elapsed());
+        assert!(reply.ends_with(r#""st":1}}"#), "{reply}");
+        if let Some(rest) = every.checked_sub(sent.elapsed()) {
+            std::thread::sleep(rest);
+        }
+    }
+    trips
+}
+
 /// Round trips as `n round trips, median …, p99 …, p99.9 …, worst …`.
 pub fn summary(mut trips: Vec<Duration>) -> String {
     trips.sort();

@@ -21,7 +21,7 @@ impl Harness {
     }
 
     fn resume(&mut self, reply: &str) -> Served {
-        self.conn.resume(reply.as_bytes(), &mut self.scratch, &self.limits, &mut saving)
+        self.conn.resume(Late::Reply(reply.as_bytes().to_vec()), &mut self.scratch, &self.limits, &mut saving)
     }
 }
 

@@ -21,10 +21,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::ops::Range;
 
+use super::eval::Elem;
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 use serde_json::value::RawValue;
-use serde_json_path::PathElement;
 
 /// The value `text` holds, to query. A number beyond `f64`'s range (such as
 /// `1e400`, which `serde_json` refuses) reads as the largest finite `f64`
@@ -114,7 +114,7 @@ impl<'de> Visitor<'de> for MembersVisitor {
 /// in), as byte ranges in text order. A node inside another listed node
 /// is covered by that node's range and not listed itself. `None` if a
 /// path leads nowhere in the text.
-pub(super) fn ranges(text: &str, paths: &[&[PathElement<'_>]]) -> Option<Vec<Range<usize>>> {
+pub(super) fn ranges(text: &str, paths: &[&[Elem<'_>]]) -> Option<Vec<Range<usize>>> {
     let root: &RawValue = serde_json::from_str(text).ok()?;
     let mut out = Vec::new();
     locate(text, root, paths, &mut out)?;
@@ -128,7 +128,7 @@ fn range_of(text: &str, raw: &RawValue) -> Range<usize> {
     start..start + raw.get().len()
 }
 
-fn locate(text: &str, raw: &RawValue, paths: &[&[PathElement<'_>]], out: &mut Vec<Range<usize>>) -> Option<()> {
+fn locate(text: &str, raw: &RawValue, paths: &[&[Elem<'_>]], out: &mut Vec<Range<usize>>) -> Option<()> {
     if paths.is_empty() {
         return Some(());
     }
@@ -137,14 +137,15 @@ fn locate(text: &str, raw: &RawValue, paths: &[&[PathElement<'_>]], out: &mut Ve
         return Some(());
     }
     // The children the paths go through, each read once, in text order.
-    let mut by_child: BTreeMap<usize, Vec<&[PathElement<'_>]>> = BTreeMap::new();
+    let mut by_child: BTreeMap<usize, Vec<&[Elem<'_>]>> = BTreeMap::new();
     let children: Vec<&RawValue> = match raw.get().as_bytes().first()? {
         b'{' => {
             let members = members(raw)?;
             // A repeated name means its last occurrence, as in the `Value`.
             let index: HashMap<&str, usize> = members.iter().enumerate().map(|(i, (n, _))| (n.as_str(), i)).collect();
             for path in paths {
-                let i = *index.get(path.first()?.as_name()?)?;
+                let Elem::Name(name) = path.first()? else { return None };
+                let i = *index.get(name)?;
                 by_child.entry(i).or_default().push(&path[1..]);
             }
             members.into_iter().map(|(_, child)| child).collect()
@@ -152,7 +153,7 @@ fn locate(text: &str, raw: &RawValue, paths: &[&[PathElement<'_>]], out: &mut Ve
         b'[' => {
             let items = items(raw)?;
             for path in paths {
-                let i = path.first()?.as_index()?;
+                let Elem::Index(i) = *path.first()? else { return None };
                 by_child.entry(i).or_default().push(&path[1..]);
             }
             items
@@ -188,15 +189,15 @@ pub(super) fn member_range(text: &str, name: &str) -> Option<Range<usize>> {
 /// Writes a normalized path (RFC 9535, section 2.7) for `path`, e.g.
 /// `$['a'][0]`: names in single quotes with `'`, `\` and control characters
 /// escaped as the RFC prescribes, indexes in decimal.
-pub(super) fn write_normalized(out: &mut String, path: &[PathElement<'_>]) {
+pub(super) fn write_normalized(out: &mut String, path: &[Elem<'_>]) {
     use std::fmt::Write;
     out.push('$');
     for element in path {
         match element {
-            PathElement::Index(i) => {
+            Elem::Index(i) => {
                 let _ = write!(out, "[{i}]");
             }
-            PathElement::Name(name) => {
+            Elem::Name(name) => {
                 out.push_str("['");
                 for c in name.chars() {
                     match c {
@@ -262,23 +263,23 @@ mod tests {
     #[test]
     fn ranges_are_outermost_and_in_text_order() {
         let text = r#"{"b" : [1, {"c":2}], "a":"x"}"#;
-        let b = [PathElement::Name("b")];
-        let b1 = [PathElement::Name("b"), PathElement::Index(1)];
-        let b1c = [PathElement::Name("b"), PathElement::Index(1), PathElement::Name("c")];
-        let a = [PathElement::Name("a")];
+        let b = [Elem::Name("b")];
+        let b1 = [Elem::Name("b"), Elem::Index(1)];
+        let b1c = [Elem::Name("b"), Elem::Index(1), Elem::Name("c")];
+        let a = [Elem::Name("a")];
         let got = ranges(text, &[&a, &b1c]).unwrap();
         assert_eq!(got.iter().map(|r| &text[r.clone()]).collect::<Vec<_>>(), ["2", r#""x""#]);
         let got = ranges(text, &[&b1c, &b1, &b]).unwrap();
         assert_eq!(got.iter().map(|r| &text[r.clone()]).collect::<Vec<_>>(), [r#"[1, {"c":2}]"#]);
         assert_eq!(ranges(text, &[&[]]).unwrap(), vec![0..text.len()]);
-        assert_eq!(ranges(text, &[&[PathElement::Name("zz")]]), None);
-        assert_eq!(ranges(text, &[&[PathElement::Index(0)]]), None);
+        assert_eq!(ranges(text, &[&[Elem::Name("zz")]]), None);
+        assert_eq!(ranges(text, &[&[Elem::Index(0)]]), None);
     }
 
     #[test]
     fn a_repeated_name_means_its_last_occurrence() {
         let text = r#"{"a":1,"a":[2]}"#;
-        let got = ranges(text, &[&[PathElement::Name("a")]]).unwrap();
+        let got = ranges(text, &[&[Elem::Name("a")]]).unwrap();
         assert_eq!(&text[got[0].clone()], "[2]");
         assert_eq!(member_range(text, "a").map(|r| &text[r]), Some("[2]"));
         assert_eq!(parse(text).unwrap()["a"], serde_json::json!([2]));
@@ -287,7 +288,7 @@ mod tests {
     #[test]
     fn escaped_names_are_found() {
         let text = r#"{"a\"b":1,"\u00e9":2}"#;
-        let got = ranges(text, &[&[PathElement::Name("a\"b")], &[PathElement::Name("é")]]).unwrap();
+        let got = ranges(text, &[&[Elem::Name("a\"b")], &[Elem::Name("é")]]).unwrap();
         assert_eq!(got.iter().map(|r| &text[r.clone()]).collect::<Vec<_>>(), ["1", "2"]);
     }
 
@@ -305,7 +306,7 @@ mod tests {
     #[test]
     fn normalized_paths_follow_rfc_9535() {
         let mut out = String::new();
-        let path = [PathElement::Name("a"), PathElement::Index(0), PathElement::Name("it's \\ \u{1} \u{1f} \n\t é ☃")];
+        let path = [Elem::Name("a"), Elem::Index(0), Elem::Name("it's \\ \u{1} \u{1f} \n\t é ☃")];
         write_normalized(&mut out, &path);
         assert_eq!(out, r"$['a'][0]['it\'s \\ \u0001 \u001f \n\t é ☃']");
         out.clear();

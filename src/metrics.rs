@@ -1,0 +1,425 @@
+//! What the server counts about itself, for `GET /metrics` (and for any
+//! other report): requests by command and status, a request latency
+//! histogram, saves and their durations, failed logins, bytes in and out,
+//! and the text of the Prometheus exposition format.
+//!
+//! Owns: the counters and histograms and their layout in the exposition
+//! text. Must not touch: sockets, the store's data, the clock (durations
+//! are handed in; the server measures them with the `now` its host
+//! passes).
+//!
+//! Counting is cheap on the request path by construction: requests are a
+//! fixed table indexed by the command's name ([`CommandName::index`]: a
+//! key, session or server verb, or an array or list command) and the
+//! reply's [`Status`] (no hashing, no allocation), and latency is observed once
+//! per loop turn for every request the turn answered
+//! ([`Metrics::observe_turn`]), not once per request.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use crate::protocol::{CommandName, Status};
+use crate::store::SaveKind;
+
+/// Rows of the request table: one per command name (every verb, then
+/// every array and list type and op), and one for requests that named no
+/// command ndb serves (bad JSON, unknown commands, binary frames). About
+/// 29 KiB of counters.
+const COMMAND_ROWS: usize = CommandName::SLOTS + 1;
+
+/// Upper bounds of the request latency buckets: 100 µs to 10 s, about
+/// 2.5 x apart, as Prometheus client libraries default to; most requests
+/// fall in the first bucket.
+pub const LATENCY_BOUNDS: [Duration; 16] = [
+    Duration::from_micros(100),
+    Duration::from_micros(250),
+    Duration::from_micros(500),
+    Duration::from_millis(1),
+    Duration::from_micros(2_500),
+    Duration::from_millis(5),
+    Duration::from_millis(10),
+    Duration::from_millis(25),
+    Duration::from_millis(50),
+    Duration::from_millis(100),
+    Duration::from_millis(250),
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+    Duration::from_millis(2_500),
+    Duration::from_secs(5),
+    Duration::from_secs(10),
+];
+
+/// Upper bounds of the save duration buckets: 1 ms to 2 min.
+pub const SAVE_BOUNDS: [Duration; 12] = [
+    Duration::from_millis(1),
+    Duration::from_millis(10),
+    Duration::from_millis(100),
+    Duration::from_millis(250),
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+    Duration::from_millis(2_500),
+    Duration::from_secs(5),
+    Duration::from_secs(10),
+    Duration::from_secs(30),
+    Duration::from_secs(60),
+    Duration::from_secs(120),
+];
+
+/// Most buckets a [`Histogram`] holds (besides `+Inf`).
+const MAX_BOUNDS: usize = 16;
+
+/// A histogram over fixed bucket bounds, as Prometheus keeps them.
+#[derive(Clone, Debug)]
+pub struct Histogram {
+    bounds: &'static [Duration],
+    /// Observations per bucket (not cumulative); `counts[bounds.len()]` is
+    /// `+Inf`.
+    counts: [u64; MAX_BOUNDS + 1],
+    sum_nanos: u128,
+    count: u64,
+}
+
+impl Histogram {
+    /// An empty histogram over `bounds` (ascending, at most 16).
+    ///
+    /// # Panics
+    /// If `bounds` has more than 16 entries (a programming error).
+    pub const fn new(bounds: &'static [Duration]) -> Histogram {
+        assert!(bounds.len() <= MAX_BOUNDS, "at most 16 bucket bounds");
+        Histogram { bounds, counts: [0; MAX_BOUNDS + 1], sum_nanos: 0, count: 0 }
+    }
+
+    /// Records `n` observations of `value`.
+    #[inline]
+    pub fn observe_n(&mut self, value: Duration, n: u64) {
+        let bucket = self.bounds.partition_point(|bound| *bound < value);
+        self.counts[bucket] += n;
+        self.sum_nanos += value.as_nanos() * u128::from(n);
+        self.count += n;
+    }
+
+    /// Records one observation.
+    pub fn observe(&mut self, value: Duration) {
+        self.observe_n(value, 1);
+    }
+
+    /// Observations so far.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The sum of every observation.
+    pub fn sum(&self) -> Duration {
+        let secs = u64::try_from(self.sum_nanos / 1_000_000_000).unwrap_or(u64::MAX);
+        Duration::new(secs, (self.sum_nanos % 1_000_000_000) as u32)
+    }
+
+    /// Each bucket's upper bound (`None` for `+Inf`) and how many
+    /// observations are at or below it (cumulative, as Prometheus reports
+    /// them).
+    pub fn cumulative(&self) -> impl Iterator<Item = (Option<Duration>, u64)> + '_ {
+        let bounds = self.bounds.iter().copied().map(Some).chain([None]);
+        let counts = self.counts[..=self.bounds.len()].iter();
+        bounds.zip(counts.scan(0, |total, n| {
+            *total += n;
+            Some(*total)
+        }))
+    }
+}
+
+/// The server's counters. See the module documentation.
+#[derive(Clone, Debug)]
+pub struct Metrics {
+    /// Replies by command row and status.
+    requests: [[u64; Status::COUNT]; COMMAND_ROWS],
+    /// Requests answered in this loop turn whose latency is not observed
+    /// yet.
+    unobserved: u64,
+    latency: Histogram,
+    /// Saves by kind (KV, sessions) and outcome (written, failed).
+    saves: [[u64; 2]; 2],
+    save_durations: Histogram,
+    auth_failures: u64,
+    bytes_received: u64,
+    bytes_sent: u64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            requests: [[0; Status::COUNT]; COMMAND_ROWS],
+            unobserved: 0,
+            latency: Histogram::new(&LATENCY_BOUNDS),
+            saves: [[0; 2]; 2],
+            save_durations: Histogram::new(&SAVE_BOUNDS),
+            auth_failures: 0,
+            bytes_received: 0,
+            bytes_sent: 0,
+        }
+    }
+}
+
+fn row(name: Option<CommandName>) -> usize {
+    name.map_or(CommandName::SLOTS, CommandName::index)
+}
+
+/// The `command` label of a request table row.
+fn command_label(row: usize) -> String {
+    CommandName::from_index(row).map_or_else(|| "unknown".to_owned(), |name| name.to_string())
+}
+
+impl Metrics {
+    /// Counts a request answered in this turn: its command (`None` when it
+    /// named none that ndb serves) and its reply's status. Its latency is
+    /// observed by the turn's [`Metrics::observe_turn`].
+    #[inline]
+    pub fn count(&mut self, name: Option<CommandName>, status: Status) {
+        self.requests[row(name)][status as usize] += 1;
+        self.unobserved += 1;
+    }
+
+    /// Counts a request whose reply came later than its turn (a save, a
+    /// load, a large search), with its latency.
+    pub fn count_later(&mut self, name: Option<CommandName>, status: Status, latency: Duration) {
+        self.requests[row(name)][status as usize] += 1;
+        self.latency.observe(latency);
+    }
+
+    /// Observes `latency` (the turn's length) for every request counted by
+    /// [`Metrics::count`] since the last call.
+    pub fn observe_turn(&mut self, latency: Duration) {
+        if self.unobserved > 0 {
+            self.latency.observe_n(latency, self.unobserved);
+            self.unobserved = 0;
+        }
+    }
+
+    /// Requests answered with `status` for the command `name` (`None`: no
+    /// command ndb serves).
+    pub fn requests(&self, name: Option<CommandName>, status: Status) -> u64 {
+        self.requests[row(name)][status as usize]
+    }
+
+    /// Every request counted, whatever its command or status.
+    pub fn requests_total(&self) -> u64 {
+        self.requests.iter().flatten().sum()
+    }
+
+    /// The request latency histogram.
+    pub fn latency(&self) -> &Histogram {
+        &self.latency
+    }
+
+    /// Records a finished save of `kind`: `Ok` with how long writing it
+    /// took, or `Err` if it failed.
+    pub fn record_save(&mut self, kind: SaveKind, result: Result<Duration, ()>) {
+        let kind = kind as usize;
+        match result {
+            Ok(duration) => {
+                self.saves[kind][0] += 1;
+                self.save_durations.observe(duration);
+            }
+            Err(()) => self.saves[kind][1] += 1,
+        }
+    }
+
+    /// Saves written (`ok`) or failed, of `kind`.
+    pub fn saves(&self, kind: SaveKind, ok: bool) -> u64 {
+        self.saves[kind as usize][usize::from(!ok)]
+    }
+
+    /// The save duration histogram.
+    pub fn save_durations(&self) -> &Histogram {
+        &self.save_durations
+    }
+
+    /// Counts a refused login (HTTP 401).
+    pub fn count_auth_failure(&mut self) {
+        self.auth_failures += 1;
+    }
+
+    /// Refused logins so far.
+    pub fn auth_failures(&self) -> u64 {
+        self.auth_failures
+    }
+
+    /// Adds bytes read from and written to sockets (TLS records included).
+    pub fn add_io(&mut self, received: u64, sent: u64) {
+        self.bytes_received += received;
+        self.bytes_sent += sent;
+    }
+
+    /// Bytes read from sockets so far.
+    pub fn bytes_received(&self) -> u64 {
+        self.bytes_received
+    }
+
+    /// Bytes written to sockets so far.
+    pub fn bytes_sent(&self) -> u64 {
+        self.bytes_sent
+    }
+
+    /// Writes every metric in the Prometheus text exposition format
+    /// (version 0.0.4), with the server's current `state`.
+    pub fn render(&self, state: &State, out: &mut String) {
+        let mut w = Writer { out };
+        w.family("ndb_info", "gauge", "The server's version and status numbering (always 1).");
+        w.sample("ndb_info", &[("version", crate::VERSION), ("protocol", state.protocol)], 1);
+        w.family("ndb_up", "gauge", "1 while serving, 0 while loading saves at start-up or shutting down.");
+        w.sample("ndb_up", &[], u64::from(state.serving));
+        w.family("ndb_uptime_seconds", "gauge", "Seconds since the server's first turn.");
+        w.sample("ndb_uptime_seconds", &[], state.uptime_secs);
+
+        w.family("ndb_connections_open", "gauge", "Connections open now, upgraded or not.");
+        w.sample("ndb_connections_open", &[], state.connections);
+        w.family("ndb_connections_total", "counter", "Connections accepted, refused ones included.");
+        w.sample("ndb_connections_total", &[], state.connections_total);
+        w.family("ndb_auth_failures_total", "counter", "Upgrades and requests refused with HTTP 401.");
+        w.sample("ndb_auth_failures_total", &[], self.auth_failures);
+        w.family("ndb_received_bytes_total", "counter", "Bytes read from client sockets.");
+        w.sample("ndb_received_bytes_total", &[], self.bytes_received);
+        w.family("ndb_sent_bytes_total", "counter", "Bytes written to client sockets.");
+        w.sample("ndb_sent_bytes_total", &[], self.bytes_sent);
+
+        w.family("ndb_requests_total", "counter", "Requests answered, by command and reply status.");
+        for (row, counts) in self.requests.iter().enumerate() {
+            if counts.iter().all(|&n| n == 0) {
+                continue;
+            }
+            let command = command_label(row);
+            for (status, &n) in Status::ALL.iter().zip(counts) {
+                if n > 0 {
+                    w.sample("ndb_requests_total", &[("command", &command), ("status", status.name())], n);
+                }
+            }
+        }
+        w.family("ndb_request_errors_total", "counter", "Requests answered with a status other than success.");
+        for (row, counts) in self.requests.iter().enumerate() {
+            let errors: u64 = Status::ALL.iter().zip(counts).filter(|(s, _)| !s.is_success()).map(|(_, n)| n).sum();
+            if errors > 0 {
+                w.sample("ndb_request_errors_total", &[("command", &command_label(row))], errors);
+            }
+        }
+        w.histogram(
+            "ndb_request_duration_seconds",
+            "Request latency on the host's clock: from the start of the loop turn that read a request to the end \
+             of the turn that answered it.",
+            &self.latency,
+        );
+
+        w.family("ndb_keys", "gauge", "Top-level keys.");
+        w.sample("ndb_keys", &[], state.keys);
+        w.family("ndb_sessions", "gauge", "Live sessions.");
+        w.sample("ndb_sessions", &[], state.sessions);
+        w.family("ndb_session_keys", "gauge", "Keys held in sessions.");
+        w.sample("ndb_session_keys", &[], state.session_keys);
+        w.family("ndb_session_expiries_total", "counter", "Sessions that expired, deleted or cleared.");
+        w.sample("ndb_session_expiries_total", &[], state.session_expiries);
+        if let Some(bytes) = state.memory_bytes {
+            w.family("ndb_memory_used_bytes", "gauge", "Resident memory of the process.");
+            w.sample("ndb_memory_used_bytes", &[], bytes);
+        }
+
+        w.family("ndb_saves_total", "counter", "Saves finished, by kind and result.");
+        for kind in [SaveKind::Kv, SaveKind::Sessions] {
+            let name = match kind {
+                SaveKind::Kv => "kv",
+                SaveKind::Sessions => "sessions",
+            };
+            w.sample("ndb_saves_total", &[("kind", name), ("result", "ok")], self.saves(kind, true));
+            w.sample("ndb_saves_total", &[("kind", name), ("result", "error")], self.saves(kind, false));
+        }
+        w.histogram("ndb_save_duration_seconds", "Time to write a save that succeeded.", &self.save_durations);
+        if let Some(ms) = state.last_save_unix_ms {
+            w.family("ndb_last_save_timestamp_seconds", "gauge", "When the last save finished (Unix time).");
+            w.float("ndb_last_save_timestamp_seconds", &[], ms as f64 / 1000.0);
+        }
+    }
+}
+
+/// What the server and the store report about themselves at the moment of
+/// a scrape.
+#[derive(Clone, Debug, Default)]
+pub struct State {
+    /// The status numbering (`0.7` or `0.9`).
+    pub protocol: &'static str,
+    /// Serving (not loading saves at start-up, not shutting down).
+    pub serving: bool,
+    /// Seconds since the server's first turn.
+    pub uptime_secs: u64,
+    /// Connections open.
+    pub connections: u64,
+    /// Connections accepted since start.
+    pub connections_total: u64,
+    /// Top-level keys.
+    pub keys: u64,
+    /// Live sessions.
+    pub sessions: u64,
+    /// Keys in sessions.
+    pub session_keys: u64,
+    /// Sessions expired since start.
+    pub session_expiries: u64,
+    /// Resident memory, where the OS tells it.
+    pub memory_bytes: Option<u64>,
+    /// When the last save finished, in milliseconds since the Unix epoch.
+    pub last_save_unix_ms: Option<u64>,
+}
+
+/// Appends exposition-format lines.
+struct Writer<'o> {
+    out: &'o mut String,
+}
+
+impl Writer<'_> {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    }
+
+    fn labels(&mut self, name: &str, labels: &[(&str, &str)]) {
+        self.out.push_str(name);
+        if !labels.is_empty() {
+            self.out.push('{');
+            for (i, (label, value)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.out.push(',');
+                }
+                // Values here are names ndb chose: no quote, backslash or
+                // line break to escape.
+                let _ = write!(self.out, "{label}=\"{value}\"");
+            }
+            self.out.push('}');
+        }
+        self.out.push(' ');
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: u64) {
+        self.labels(name, labels);
+        let _ = writeln!(self.out, "{value}");
+    }
+
+    fn float(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        self.labels(name, labels);
+        let _ = writeln!(self.out, "{value}");
+    }
+
+    fn histogram(&mut self, name: &str, help: &str, histogram: &Histogram) {
+        self.family(name, "histogram", help);
+        let bucket = format!("{name}_bucket");
+        for (bound, count) in histogram.cumulative() {
+            let le = bound.map_or_else(|| "+Inf".to_owned(), seconds);
+            self.sample(&bucket, &[("le", &le)], count);
+        }
+        self.labels(&format!("{name}_sum"), &[]);
+        let _ = writeln!(self.out, "{}", seconds(histogram.sum()));
+        self.sample(&format!("{name}_count"), &[], histogram.count());
+    }
+}
+
+/// A duration in seconds, as short as it is exact (`0.0001`, `2.5`, `10`).
+fn seconds(d: Duration) -> String {
+    let text = format!("{}.{:09}", d.as_secs(), d.subsec_nanos());
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,184 @@
+//! The byte stream under a connection: a TCP socket, or (feature `tls`) a
+//! TLS session over one, both non-blocking, and the count of bytes that
+//! cross the socket.
+//!
+//! Owns: reading and writing the socket, the TLS layer between the socket
+//! and the frame layer (`tls.rs`), and the tally of bytes in and out. The
+//! tally is per thread and per public call: the server takes it into its
+//! metrics before each of its public methods returns ([`take_io`]), so it
+//! is exact even with several servers on one thread, and a connection
+//! holds no counter of its own.
+
+use std::cell::Cell;
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+
+use mio::event::Source;
+use mio::net::TcpStream;
+use mio::{Interest, Registry, Token};
+
+use crate::conn::Transport;
+
+#[cfg(feature = "tls")]
+use super::tls::TlsSocket;
+
+thread_local! {
+    /// Bytes (read, written) on this thread since the last [`take_io`].
+    static IO: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+}
+
+/// Bytes read and written on this thread's sockets since the last call.
+pub(super) fn take_io() -> (u64, u64) {
+    IO.with(|io| io.replace((0, 0)))
+}
+
+fn count_read(n: usize) {
+    IO.with(|io| {
+        let (read, written) = io.get();
+        io.set((read + n as u64, written));
+    });
+}
+
+pub(super) fn count_written(n: usize) {
+    IO.with(|io| {
+        let (read, written) = io.get();
+        io.set((read, written + n as u64));
+    });
+}
+
+/// A plain mio socket as a connection's stream, for hosts that drive
+/// [`crate::conn::Conn`] themselves (bytes are not counted).
+impl Transport for TcpStream {
+    fn shutdown_write(&self) -> io::Result<()> {
+        self.shutdown(std::net::Shutdown::Write)
+    }
+}
+
+/// The TCP socket, counting what crosses it.
+#[derive(Debug)]
+pub(super) struct Tcp(pub TcpStream);
+
+impl Read for Tcp {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.0.read(buf)?;
+        count_read(n);
+        Ok(n)
+    }
+}
+
+impl Write for Tcp {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.0.write(buf)?;
+        count_written(n);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A connection's stream.
+#[derive(Debug)]
+pub(crate) enum Socket {
+    /// `ws://`
+    Plain(Tcp),
+    /// `wss://`: the TLS session is boxed, so a plain connection stays small.
+    #[cfg(feature = "tls")]
+    Tls(Box<TlsSocket>),
+}
+
+impl Socket {
+    /// The TCP socket.
+    pub(super) fn tcp(&self) -> &TcpStream {
+        match self {
+            Socket::Plain(tcp) => &tcp.0,
+            #[cfg(feature = "tls")]
+            Socket::Tls(tls) => tls.tcp(),
+        }
+    }
+
+    fn tcp_mut(&mut self) -> &mut TcpStream {
+        match self {
+            Socket::Plain(tcp) => &mut tcp.0,
+            #[cfg(feature = "tls")]
+            Socket::Tls(tls) => tls.tcp_mut(),
+        }
+    }
+
+    /// The peer's address.
+    pub(super) fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.tcp().peer_addr()
+    }
+}
+
+impl Read for Socket {
+    #[inline]
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Socket::Plain(tcp) => tcp.read(buf),
+            #[cfg(feature = "tls")]
+            Socket::Tls(tls) => tls.read(buf),
+        }
+    }
+}
+
+impl Write for Socket {
+    #[inline]
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Socket::Plain(tcp) => tcp.write(buf),
+            #[cfg(feature = "tls")]
+            Socket::Tls(tls) => tls.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Transport for Socket {
+    fn shutdown_write(&self) -> io::Result<()> {
+        self.tcp().shutdown(std::net::Shutdown::Write)
+    }
+
+    #[inline]
+    fn has_buffered(&self) -> bool {
+        match self {
+            Socket::Plain(_) => false,
+            #[cfg(feature = "tls")]
+            Socket::Tls(tls) => tls.has_buffered(),
+        }
+    }
+
+    #[inline]
+    fn send_buffered(&mut self) -> io::Result<bool> {
+        match self {
+            Socket::Plain(_) => Ok(true),
+            #[cfg(feature = "tls")]
+            Socket::Tls(tls) => tls.send_buffered(),
+        }
+    }
+
+    fn end_stream(&mut self) {
+        #[cfg(feature = "tls")]
+        if let Socket::Tls(tls) = self {
+            tls.end_stream();
+        }
+    }
+}
+
+impl Source for Socket {
+    fn register(&mut self, registry: &Registry, token: Token, interests: Interest) -> io::Result<()> {
+        self.tcp_mut().register(registry, token, interests)
+    }
+
+    fn reregister(&mut self, registry: &Registry, token: Token, interests: Interest) -> io::Result<()> {
+        self.tcp_mut().reregister(registry, token, interests)
+    }
+
+    fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
+        self.tcp_mut().deregister(registry)
+    }
+}

@@ -1,0 +1,208 @@
+//! Stepped list replies: whatever the room and steps each piece gets, the
+//! pieces put together are exactly the text the one-piece writer makes.
+
+use super::*;
+
+/// A map with plain keys, keys that need escaping, and a large value.
+fn map() -> KeyMap {
+    let mut map = KeyMap::new();
+    for i in 0..300 {
+        map.set(&format!("key:{i:06}"), &format!("{{\"n\":{i}}}"));
+    }
+    map.set("quote\"back\\slash", "[1,2]");
+    map.set("żółw\u{1}\n", "\"v\"");
+    map.set("big", &format!("\"{}\"", "x".repeat(5000)));
+    map.remove("key:000007");
+    map
+}
+
+/// The names a request asks for: some present, some twice, some absent.
+fn names() -> Vec<Cow<'static, str>> {
+    let mut names: Vec<Cow<'static, str>> = Vec::new();
+    for i in (0..320).rev().step_by(3) {
+        names.push(format!("key:{i:06}").into());
+    }
+    names.extend(["big", "quote\"back\\slash", "absent", "key:000003", "żółw\u{1}\n", "big"].map(Cow::Borrowed));
+    names
+}
+
+/// What the one-piece writer makes of `verb` over `map`.
+fn whole(map: &KeyMap, verb: Verb, names: &[Cow<'_, str>], protocol: Protocol) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut reply = Reply::new(&mut out, protocol);
+    match verb {
+        Verb::KvKeys | Verb::ShKeys => reply.object(verb, |o| {
+            o.array("keys", map.entries().map(Entry::key_json)).st(Status::Ok);
+        }),
+        Verb::KvGet | Verb::ShGet => reply.object(verb, |o| {
+            let found = crate::store::first_occurrences(names).filter_map(|name| map.get(name));
+            o.members("keys", found.map(Entry::member_json)).st(Status::Ok);
+        }),
+        _ => reply.object(verb, |o| {
+            let found = names.iter().filter_map(|name| map.get(name));
+            o.array("contains", found.map(Entry::key_json)).st(Status::Ok);
+        }),
+    }
+    out
+}
+
+/// Everything `reply` writes, each piece given `room(i)` bytes and
+/// `steps(i)` steps; checks no piece overflows its room.
+fn drain(mut reply: StreamReply, room: impl Fn(usize) -> usize, steps: impl Fn(usize) -> usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for i in 0.. {
+        assert!(i < 1_000_000, "the reply never completes");
+        let before = out.len();
+        let max = room(i);
+        let mut left = steps(i);
+        let done = reply.fill(&mut out, max, &mut left);
+        assert!(out.len() - before <= max, "piece {i} wrote {} bytes into {max}", out.len() - before);
+        if done {
+            break;
+        }
+    }
+    out
+}
+
+fn stepped(map: &KeyMap, verb: Verb, names: &[Cow<'_, str>], protocol: Protocol) -> StreamReply {
+    match verb {
+        Verb::KvKeys | Verb::ShKeys => StreamReply::new(Frame::new(protocol, verb, Items::Keys), map.snapshot(), None),
+        Verb::KvGet | Verb::ShGet => many_names(names, verb, protocol, Items::Members, true).into_reply(map.snapshot()),
+        _ => many_names(names, verb, protocol, Items::Keys, false).into_reply(map.snapshot()),
+    }
+}
+
+/// The room or the steps piece `i` gets.
+type Budget = dyn Fn(usize) -> usize;
+
+#[test]
+fn pieces_put_together_are_the_one_piece_text() {
+    let (map, names) = (map(), names());
+    let budgets: [(&Budget, &Budget); 4] = [
+        (&|_| usize::MAX, &|_| usize::MAX),
+        (&|_| 1, &|_| 1),
+        (&|i| [7, 1, 300, 64 * 1024][i % 4], &|i| [0, 3, 1, 50][i % 4]),
+        (&|i| 1 + i % 13, &|i| i % 5),
+    ];
+    for protocol in [Protocol::V07, Protocol::V09] {
+        for verb in [Verb::KvKeys, Verb::KvGet, Verb::KvContains, Verb::ShKeys, Verb::ShGet, Verb::ShContains] {
+            let expected = whole(&map, verb, &names, protocol);
+            for (room, steps) in budgets {
+                let got = drain(stepped(&map, verb, &names, protocol), room, steps);
+                assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(&expected), "{verb:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn entries_looked_up_at_once_give_the_same_text() {
+    let (map, names) = (map(), names());
+    let protocol = Protocol::V07;
+    let entries: Vec<Entry> =
+        crate::store::first_occurrences(&names).filter_map(|name| map.get(name)).cloned().collect();
+    let reply = StreamReply::new(Frame::new(protocol, Verb::KvGet, Items::Members), entries, None);
+    assert_eq!(drain(reply, |i| 1 + i % 97, |_| 2), whole(&map, Verb::KvGet, &names, protocol));
+}
+
+#[test]
+fn empty_results_and_empty_maps() {
+    let empty = KeyMap::new();
+    let absent: Vec<Cow<'_, str>> = vec!["a".into(), "b".into(), "a".into()];
+    for verb in [Verb::KvKeys, Verb::KvGet, Verb::KvContains] {
+        let got = drain(stepped(&empty, verb, &absent, Protocol::V07), |_| 3, |_| 1);
+        assert_eq!(got, whole(&empty, verb, &absent, Protocol::V07));
+    }
+    assert_eq!(
+        String::from_utf8(whole(&empty, Verb::KvGet, &absent, Protocol::V07)).unwrap(),
+        r#"{"KV_GET_RSP":{"keys":{},"st":1}}"#
+    );
+}
+
+#[test]
+fn a_snapshot_shows_the_map_as_it_was_when_it_began() {
+    let mut map = map();
+    let names = names();
+    let before = whole(&map, Verb::KvGet, &names, Protocol::V07);
+    assert!(map.begin_snapshot());
+    map.set("key:000003", "\"changed\"");
+    map.remove("big");
+    map.set("absent", "1");
+    let mut snapshot = None;
+    while snapshot.is_none() {
+        snapshot = map.snapshot_step(17);
+        map.remove(&format!("key:{:06}", 300 - map.len() % 50));
+    }
+    let reply = many_names(&names, Verb::KvGet, Protocol::V07, Items::Members, true).into_reply(snapshot.unwrap());
+    assert_eq!(drain(reply, |_| 100, |_| 10), before);
+}
+
+#[test]
+fn small_replies_are_written_at_once_and_large_ones_are_not() {
+    let map = map();
+    let names = names();
+    let mut out = Vec::new();
+    let mut reply = Reply::new(&mut out, Protocol::V07);
+    assert!(matches!(get(&map, &names, Verb::KvGet, &mut reply), Ran::Replied));
+    assert_eq!(out, whole(&map, Verb::KvGet, &names, Protocol::V07));
+
+    // A reply longer than INLINE_REPLY_BYTES: nothing written, the entries kept.
+    let mut huge = KeyMap::new();
+    for i in 0..3 {
+        huge.set(&format!("h{i}"), &format!("\"{}\"", "y".repeat(INLINE_REPLY_BYTES / 2)));
+    }
+    let three: Vec<Cow<'_, str>> = vec!["h0".into(), "h1".into(), "h2".into(), "h0".into()];
+    let mut out = b"before".to_vec();
+    let mut reply = Reply::new(&mut out, Protocol::V07);
+    let Ran::Stream(stream) = get(&huge, &three, Verb::KvGet, &mut reply) else { panic!("not streamed") };
+    assert_eq!(out, b"before", "nothing of it was left in the output");
+    assert_eq!(drain(stream, |_| 64 * 1024, |_| 100), whole(&huge, Verb::KvGet, &three, Protocol::V07));
+    let mut long_keys = KeyMap::new();
+    for i in 0..3 {
+        long_keys.set(&format!("{i}{}", "k".repeat(INLINE_REPLY_BYTES / 2)), "0");
+    }
+    let mut out = Vec::new();
+    let Ran::Stream(stream) = keys(&long_keys, Verb::KvKeys, &mut Reply::new(&mut out, Protocol::V07)) else {
+        panic!("not streamed")
+    };
+    assert!(out.is_empty());
+    assert_eq!(drain(stream, |_| 64 * 1024, |_| 1), whole(&long_keys, Verb::KvKeys, &[], Protocol::V07));
+
+    // More names than INLINE_NAMES, or more keys than INLINE_ENTRIES: a snapshot first.
+    let many: Vec<Cow<'_, str>> = (0..=INLINE_NAMES).map(|i| Cow::Owned(format!("n{i}"))).collect();
+    assert!(matches!(
+        contains(&map, &many, Verb::KvContains, &mut Reply::new(&mut out, Protocol::V07)),
+        Ran::Snapshot(_)
+    ));
+    let mut wide = KeyMap::new();
+    for i in 0..=INLINE_ENTRIES {
+        wide.set(&format!("w{i}"), "0");
+    }
+    assert!(matches!(keys(&wide, Verb::KvKeys, &mut Reply::new(&mut out, Protocol::V07)), Ran::Snapshot(_)));
+    assert!(out.is_empty());
+}
+
+#[test]
+fn a_turn_spends_no_more_steps_than_it_is_given() {
+    let mut map = KeyMap::new();
+    for i in 0..5000 {
+        map.set(&format!("k{i}"), "1");
+    }
+    let names: Vec<Cow<'_, str>> = (0..4000).map(|i| Cow::Owned(format!("k{}", i * 2))).collect();
+    let mut reply = many_names(&names, Verb::KvContains, Protocol::V07, Items::Keys, false).into_reply(map.snapshot());
+    let mut out = Vec::new();
+    let mut calls = 0;
+    loop {
+        calls += 1;
+        let mut steps = 100;
+        let done = reply.fill(&mut out, usize::MAX, &mut steps);
+        assert!(steps <= 100);
+        if done {
+            break;
+        }
+        assert_eq!(steps, 0, "a piece stops early only when its steps are spent");
+    }
+    // 4,000 names indexed, 5,000 entries matched, 4,000 names written.
+    assert!(calls >= 130, "{calls} calls");
+    assert_eq!(out, whole(&map, Verb::KvContains, &names, Protocol::V07));
+}
