@@ -99,6 +99,22 @@ impl<'b> Reply<'b> {
         self.buf.truncate(mark);
     }
 
+    /// Takes out everything written since `mark` (a reply that turned out
+    /// too large to send in one piece), leaving the buffer as it was at
+    /// `mark`. Returns a buffer and where in it the taken text starts: to
+    /// copy the smaller side, that is the whole former buffer when less
+    /// came before `mark` than after it.
+    pub fn take_since(&mut self, mark: usize) -> (Vec<u8>, usize) {
+        let mark = mark.min(self.buf.len());
+        if mark <= self.buf.len() / 2 {
+            let text = std::mem::take(self.buf);
+            self.buf.extend_from_slice(&text[..mark]);
+            (text, mark)
+        } else {
+            (self.buf.split_off(mark), 0)
+        }
+    }
+
     /// The text before and after the items of a successful list reply,
     /// `{"<verb>_RSP":{"<name>":[…],"st":1}}` (or `{…}` when `object`), for
     /// a reply written in pieces: the prefix, the items joined by commas,

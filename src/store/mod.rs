@@ -228,7 +228,7 @@ impl Store {
     pub fn execute(&mut self, command: Command<'_>, now: Instant, reply: &mut Reply<'_>) -> Executed {
         let Some(verb) = command.verb() else {
             if let Command::Container(container) = command {
-                self.containers.execute(*container, reply);
+                return self.container(*container, reply);
             }
             return Executed::Replied;
         };
@@ -347,6 +347,25 @@ impl Store {
     pub fn apply(&mut self, loaded: Loaded, now: Instant) -> Applied {
         let since = self.since(now);
         self.apply_loaded(loaded, since)
+    }
+}
+
+impl Store {
+    /// Runs an array or list command. Its reply is built whole in this
+    /// turn (its work budget bounds how long that takes); one longer than
+    /// [`INLINE_REPLY_BYTES`] (a large `GET_RNG`, `MIN`, `MAX` or
+    /// `INTERSECT`) is taken back out of `reply` and sent in pieces as the
+    /// connection takes them, like a long key list, so it never holds more
+    /// than `outputPauseBytes` of the connection's output.
+    fn container(&mut self, command: crate::protocol::ContainerCommand<'_>, reply: &mut Reply<'_>) -> Executed {
+        let mark = reply.mark();
+        self.containers.execute(command, reply);
+        if reply.mark() - mark <= INLINE_REPLY_BYTES {
+            return Executed::Replied;
+        }
+        let status = reply.written_status().unwrap_or(Status::Unknown);
+        let (text, start) = reply.take_since(mark);
+        self.ready_reply(StreamReply::text(text, start, status))
     }
 }
 
