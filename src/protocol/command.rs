@@ -522,7 +522,7 @@ pub enum Command<'a> {
 
 impl Command<'_> {
     /// The name this command answers to, whatever its kind: what roles
-    /// ([`crate::auth::required_role`]) and the metrics go by. Every
+    /// ([`crate::auth::command_role`]) and the metrics go by. Every
     /// command has one; a new kind of command must say here which it is.
     pub fn name(&self) -> CommandName {
         CommandName::Verb(match self {
