@@ -391,6 +391,19 @@ mod tests {
     use super::*;
     use std::borrow::Cow;
 
+    #[test]
+    fn take_since_leaves_what_came_before_and_gives_the_rest() {
+        for (before, after) in [(b"ab".as_slice(), b"0123456789".as_slice()), (b"0123456789", b"ab")] {
+            let mut buf = before.to_vec();
+            let mut reply = Reply::new(&mut buf, Protocol::V07);
+            let mark = reply.mark();
+            reply.buf.extend_from_slice(after);
+            let (text, start) = reply.take_since(mark);
+            assert_eq!(&text[start..], after);
+            assert_eq!(buf, before);
+        }
+    }
+
     fn text(f: impl FnOnce(&mut Reply<'_>)) -> String {
         let mut buf = Vec::new();
         f(&mut Reply::new(&mut buf, Protocol::V07));
