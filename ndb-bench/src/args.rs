@@ -192,7 +192,8 @@ Target:
       --user USER:PASSWORD
                      log in with HTTP Basic credentials, for a server with
                      users (USER needs a role that allows the tests: write
-                     for the sets, read for gets, counts and SV_INFO)
+                     for the sets and the array and list tests, which set
+                     up their own; read for gets, counts and SV_INFO)
 
 Load:
   -c CONNECTIONS     connections (default 50)

@@ -480,6 +480,23 @@ fn a_role_that_may_not_run_the_test_gets_205_for_every_request() {
     assert_eq!(doc["tests"][1]["errors"], 0, "reads are allowed");
 }
 
+/// The array and list tests set up their own arrays and lists: a `read`
+/// user's set-up is refused, and the test is skipped with the server's
+/// 205; a `write` user's runs.
+#[test]
+fn array_and_list_tests_need_a_user_who_may_set_them_up() {
+    let server = secured();
+    let port = server.addr.port().to_string();
+    let args =
+        |user| ["-p", &port, "--user", user, "-c", "1", "-n", "20", "--container-size", "4000", "-t", "iarr_get", "-q"];
+    let output = bench(&args("viewer:look"));
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("iarr_get: skipped: ") && stdout.contains(r#"{"IARR_DELETE_RSP":{"st":205}}"#), "{stdout}");
+    let output = bench(&args("app:s3cr@t:pw"));
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
+}
+
 #[test]
 fn missing_or_wrong_credentials_are_one_line_with_the_401() {
     let server = secured();
