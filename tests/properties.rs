@@ -228,10 +228,12 @@ proptest! {
                 // A load (saves are off) or a KV_FIND: run it here, as the job
                 // thread would (a KV_FIND's snapshot may take several steps).
                 while store.has_queued_jobs() {
-                    if let Some((_, job)) = store.next_job() {
+                    if let Some((id, job)) = store.next_job() {
                         let done = ndb::internals::persist::run(std::path::Path::new("/nonexistent/ndb-properties"), job);
-                        store.finish(done, now, &mut Reply::new(&mut out, protocol));
+                        store.finish(id, done, now, &mut Reply::new(&mut out, protocol));
                     }
+                    store.work(now);
+                    store.take_applied(&mut Reply::new(&mut out, protocol));
                 }
             }
             store.expire(now);

@@ -104,6 +104,10 @@ pub enum Status {
     /// 203 (ndb only): a search off the loop ran past its time limit.
     /// Nothing changed.
     TimedOut,
+    /// 204 (ndb only): the command would add data past a limit on what the
+    /// server holds (a key map's or the session table's capacity).
+    /// Nothing changed.
+    OutOfMemory,
     /// 205 (ndb only): the connection's user's role does not allow this
     /// command; nothing changed and the connection stays open.
     NotPermitted,
@@ -143,6 +147,7 @@ impl Status {
             Status::Busy => 201,
             Status::OverBudget => 202,
             Status::TimedOut => 203,
+            Status::OutOfMemory => 204,
             Status::NotPermitted => 205,
             Status::Unknown => 1000,
         }
@@ -175,6 +180,7 @@ impl Status {
             Status::Busy => "Busy",
             Status::OverBudget => "OverBudget",
             Status::TimedOut => "TimedOut",
+            Status::OutOfMemory => "OutOfMemory",
             Status::NotPermitted => "NotPermitted",
             Status::Unknown => "Unknown",
         }
@@ -194,11 +200,11 @@ impl Status {
     pub const COUNT: usize = ALL.len();
 
     /// Every status, in declaration order (`Status::ALL[s as usize] == s`).
-    pub const ALL: [Status; 26] = ALL;
+    pub const ALL: [Status; 27] = ALL;
 }
 
 /// Every status, for reverse lookups.
-const ALL: [Status; 26] = [
+const ALL: [Status; 27] = [
     Status::Ok,
     Status::OpCodeInvalid,
     Status::JsonInvalid,
@@ -223,6 +229,7 @@ const ALL: [Status; 26] = [
     Status::Busy,
     Status::OverBudget,
     Status::TimedOut,
+    Status::OutOfMemory,
     Status::NotPermitted,
     Status::Unknown,
 ];
@@ -261,5 +268,6 @@ mod tests {
         for (i, status) in Status::ALL.into_iter().enumerate() {
             assert_eq!(status as usize, i);
         }
+        assert_eq!(Status::from_code(204, Protocol::V09), Some(Status::OutOfMemory));
     }
 }

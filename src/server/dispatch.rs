@@ -21,7 +21,7 @@ use crate::auth::Role;
 use crate::conn::{Body, Late, Message, ReplyKind};
 use crate::error::Error;
 use crate::protocol::{self, Command, CommandName, Protocol, Rejection, Reply, Status};
-use crate::store::{Done, Executed, JobId, Store, StreamReply};
+use crate::store::{Done, Executed, Finished, JobId, Store, StreamReply};
 
 /// The `m` of a command the connection's role does not allow.
 pub const NOT_PERMITTED: &str = "Not permitted for this user's role";
@@ -44,10 +44,14 @@ impl Server {
                 let status = reply.status();
                 self.deliver_late(id, Late::Stream(Box::new(Pieces(reply))), status, now);
             }
+            self.store.work(now);
+            self.deliver_applied(now);
             if !self.store.has_queued_jobs() && self.worker.in_flight() == 0 {
                 return;
             }
-            if let Some((id, done)) = self.worker.wait_finished(Duration::from_millis(100)) {
+            // A load merging keeps this thread busy; otherwise it waits.
+            let wait = if self.store.has_queued_jobs() { Duration::ZERO } else { Duration::from_millis(100) };
+            if let Some((id, done)) = self.worker.wait_finished(wait) {
                 self.deliver(id, done, now);
             }
         }
@@ -73,7 +77,8 @@ impl Server {
     }
 
     /// Hands ready jobs to the save thread, starts the list replies that
-    /// are ready, and answers the finished jobs.
+    /// are ready, answers the finished jobs, and moves the store's own work
+    /// (resizes, load merges) on by a step.
     pub(super) fn run_jobs(&mut self, now: Instant) {
         while let Some((id, job)) = self.store.next_job() {
             self.worker.submit(id, job);
@@ -85,23 +90,38 @@ impl Server {
         while let Some((id, done)) = self.worker.try_finished() {
             self.deliver(id, done, now);
         }
+        self.store.work(now);
+        self.deliver_applied(now);
     }
 
-    /// Writes a finished job's reply (applying a load) and sends it to the
-    /// connection waiting for it, which then serves what it has queued. If
-    /// that connection is gone, the reply is dropped; the job's effect
-    /// stays.
+    /// Writes a finished job's reply and sends it. A load merging answers
+    /// later, once it has taken effect ([`Server::deliver_applied`]); an
+    /// edit queued again keeps its connection waiting for a later
+    /// [`Store::finish`].
     fn deliver(&mut self, id: JobId, done: Done, now: Instant) {
         let mut reply = Vec::new();
         let status = {
             let mut writer = Reply::new(&mut reply, self.protocol);
-            if !self.store.finish(done, now, &mut writer) {
-                // An edit queued again: its connection keeps waiting.
+            if self.store.finish(id, done, now, &mut writer) != Finished::Replied {
+                // An edit queued again, or a load applied in steps: its
+                // connection keeps waiting.
                 return;
             }
             writer.written_status().unwrap_or(Status::Unknown)
         };
         self.deliver_late(id, Late::Reply(reply), status, now);
+    }
+
+    /// Sends the replies of loads that took effect (or were refused) this
+    /// turn.
+    fn deliver_applied(&mut self, now: Instant) {
+        loop {
+            let mut reply = Vec::new();
+            let mut writer = Reply::new(&mut reply, self.protocol);
+            let Some(id) = self.store.take_applied(&mut writer) else { return };
+            let status = writer.written_status().unwrap_or(Status::Unknown);
+            self.deliver_late(id, Late::Reply(reply), status, now);
+        }
     }
 
     /// Sends the reply that came later for `id` to the connection waiting

@@ -2,7 +2,8 @@
 //! timers, and of arrays and lists ([`containers`]). [`Store::execute`]
 //! runs one validated command and writes its reply; [`Store::expire`]
 //! runs active session expiry once per turn, and [`Store::next_deadline`]
-//! says when it next has work.
+//! says when it next has work; [`Store::work`] moves index resizes and
+//! load merges on by a step per turn.
 //!
 //! Time comes in as `Instant`s and is turned into session-clock time (and
 //! wheel ticks) against an origin the store keeps: the first `now` it sees.
@@ -20,6 +21,9 @@ mod kv;
 mod reclaim;
 mod replies;
 pub mod sessions;
+mod table;
+#[cfg(feature = "internals")]
+pub use table::{LoweredMaxLen, lower_max_len};
 mod tokens;
 
 use std::borrow::Cow;
@@ -28,19 +32,19 @@ use std::time::{Duration, Instant};
 
 pub use info::{LastSave, ServerInfo, Stats};
 pub use jobs::{
-    Applied, Done, Job, JobId, LoadFailure, Loaded, Outcome, SNAPSHOT_KEYS_PER_STEP, SaveFailure, SaveKind, Snapshot,
-    Work, WorkKind,
+    Applied, Done, Finished, Job, JobId, LOAD_MERGE_KEYS_PER_STEP, LoadFailure, Loaded, Outcome, RESTORE_WORK_PER_STEP,
+    SNAPSHOT_KEYS_PER_STEP, SaveFailure, SaveKind, Snapshot, Work, WorkKind,
 };
 pub use jsonpath::{
     DEFAULT_SEARCH_TIMEOUT, EDIT_INLINE_MAX_BYTES, EditDone, EditJob, Evaluation, FIND_INLINE_MAX_BYTES, FindJob,
     JsonPath, LOOP_STEPS, MAX_EDIT_ATTEMPTS, MAX_PATH_BRACKETS, MAX_PATH_BYTES, MAX_PATH_NESTING, MAX_REGEXES,
     PathRefused, REGEX_PROGRAM_BYTES, RESULTS_BASE, STEPS_BASE, STEPS_PER_BYTE,
 };
-pub use kv::{Entry, KeyHasher, KeyMap};
+pub use kv::{Entry, KeyHasher, KeyMap, MAX_KEYS, Merging};
 use replies::Ran;
 pub use replies::{INLINE_ENTRIES, INLINE_NAMES, INLINE_REPLY_BYTES, ListJob, StreamReply};
-pub use sessions::SessionRecord;
 use sessions::{Budget, Sessions, Touch};
+pub use sessions::{MAX_SESSIONS, NewSessionError, RESTORE_UNITS_PER_SESSION, Restore, SessionRecord};
 
 use crate::protocol::{Command, MapOp, Reply, Status, Verb};
 
@@ -68,6 +72,13 @@ pub const MAX_EXPIRE_PER_TICK: usize = 2_048;
 /// placed timer costs up to about 200 ns (a cache miss), so this bounds a
 /// cascade to under a millisecond per turn.
 pub const MAX_CASCADE_MOVES_PER_TICK: usize = 4_096;
+
+/// Index buckets a resize moves per turn in [`Store::work`], beyond the
+/// few every change moves: 1,024, about 0.1 ms at ten million keys (a
+/// bucket holds one key on average, a cache miss each). Changes alone
+/// finish any resize in time (`store/table.rs`); this finishes it sooner,
+/// on turns that only read, giving the old index's memory back.
+pub const REHASH_BUCKETS_PER_TURN: usize = 1_024;
 
 /// Every key ndb holds.
 #[derive(Debug)]
@@ -272,6 +283,7 @@ impl Store {
                     Ok(token) => reply.object(verb, |o| {
                         o.st(Status::Ok).u64("tkn", token);
                     }),
+                    Err(NewSessionError::Full) => Full::Sessions.reply(reply, verb),
                     Err(e) => {
                         log::error!("SH_NEW: {e}");
                         reply.error(verb, Status::SessionNewFail, "");
@@ -343,8 +355,12 @@ impl Store {
     }
 
     /// Merges what a load outside a request read (a load at start-up) into
-    /// the store at `now`, as `KV_LOAD` or `SH_LOAD` would.
-    pub fn apply(&mut self, loaded: Loaded, now: Instant) -> Applied {
+    /// the store at `now`, as `KV_LOAD` or `SH_LOAD` would, at once.
+    ///
+    /// # Errors
+    /// The limit the load would pass; nothing was changed (never at
+    /// start-up: see `apply_loaded`).
+    pub fn apply(&mut self, loaded: Loaded, now: Instant) -> Result<Applied, Full> {
         let since = self.since(now);
         self.apply_loaded(loaded, since)
     }
@@ -369,14 +385,49 @@ impl Store {
     }
 }
 
+/// A limit on what the store holds that a command or a load would pass:
+/// it is refused with status 204 ([`Status::OutOfMemory`]) and changes
+/// nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Full {
+    /// A key map (the top-level one or a session's) holds at most
+    /// [`MAX_KEYS`] keys.
+    Keys,
+    /// The session table holds at most [`MAX_SESSIONS`] sessions.
+    Sessions,
+}
+
+impl Full {
+    /// Writes the refusal: `{"<CMD>_RSP":{"m":"<the limit>","st":204,"tkn":null}}`.
+    pub fn reply(self, reply: &mut Reply<'_>, verb: Verb) {
+        reply.error(verb, Status::OutOfMemory, &self.to_string());
+    }
+}
+
+impl std::fmt::Display for Full {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Full::Keys => write!(f, "a key map holds at most {} keys", table::max_len()),
+            Full::Sessions => write!(f, "the session table holds at most {} sessions", table::max_len()),
+        }
+    }
+}
+
 /// Runs a `KV_*`/`SH_*` data operation on one key map. The reply of a
 /// list (`KEYS`, `GET`, `CONTAINS`) may be too large for one turn: then
 /// it comes in pieces, or after a snapshot (`replies.rs`).
 fn run(map: &mut KeyMap, op: MapOp<'_>, verb: Verb, reply: &mut Reply<'_>) -> Ran {
     match op {
+        MapOp::Set(pairs) | MapOp::Add(pairs) if !map.fits(pairs.iter().map(|(key, _)| key.as_ref())) => {
+            Full::Keys.reply(reply, verb);
+        }
+        MapOp::ClearSet(pairs) if !KeyMap::new().fits(pairs.iter().map(|(key, _)| key.as_ref())) => {
+            Full::Keys.reply(reply, verb);
+        }
         MapOp::Set(pairs) => {
             for (key, value) in &pairs {
-                map.set(key, value.get());
+                let stored = map.set(key, value.get());
+                debug_assert!(stored, "KeyMap::fits made room");
             }
             reply.status(verb, Status::Ok);
         }
@@ -389,7 +440,8 @@ fn run(map: &mut KeyMap, op: MapOp<'_>, verb: Verb, reply: &mut Reply<'_>) -> Ra
         MapOp::ClearSet(pairs) => {
             let removed = map.clear();
             for (key, value) in &pairs {
-                map.set(key, value.get());
+                let stored = map.set(key, value.get());
+                debug_assert!(stored, "KeyMap::fits made room");
             }
             count(reply, verb, removed);
         }
