@@ -49,9 +49,46 @@ const VERBS: &[&str] = &[
     "KV_NOPE",
     "NOPE",
     "X_Y",
+    "OARR_CREATE",
+    "IARR_SET",
+    "STRARR_SET_RNG",
+    "SIARR_GET_RNG",
+    "SSTRARR_CLEAR",
+    "SIARR_MIN",
+    "SSTRARR_INTERSECT",
+    "OARR_SWAP",
+    "OLST_ADD",
+    "OLST_RMV",
+    "OLST_SPLICE",
+    "OLST_NOPE",
 ];
 
-const PARAMS: &[&str] = &["keys", "tkn", "name", "expiry", "duration", "deleteSession", "path", "rsp", "key", "value"];
+const PARAMS: &[&str] = &[
+    "keys",
+    "tkn",
+    "name",
+    "expiry",
+    "duration",
+    "deleteSession",
+    "path",
+    "rsp",
+    "key",
+    "value",
+    "len",
+    "pos",
+    "item",
+    "items",
+    "rng",
+    "n",
+    "srcA",
+    "srcB",
+    "head",
+    "tail",
+    "destName",
+    "srcName",
+    "srcRng",
+    "destPos",
+];
 
 #[test]
 fn whitespace_inside_stored_values_comes_back_as_sent() {

@@ -1,8 +1,9 @@
 //! The store: the single owner of every key, of sessions and of their
-//! timers. [`Store::execute`] runs one validated command and writes its
-//! reply; [`Store::expire`] runs active session expiry once per turn, and
-//! [`Store::next_deadline`] says when it next has work; [`Store::work`]
-//! moves index resizes and load merges on by a step per turn.
+//! timers, and of arrays and lists ([`containers`]). [`Store::execute`]
+//! runs one validated command and writes its reply; [`Store::expire`]
+//! runs active session expiry once per turn, and [`Store::next_deadline`]
+//! says when it next has work; [`Store::work`] moves index resizes and
+//! load merges on by a step per turn.
 //!
 //! Time comes in as `Instant`s and is turned into session-clock time (and
 //! wheel ticks) against an origin the store keeps: the first `now` it sees.
@@ -12,6 +13,7 @@
 //! reads stored values, for the commands that look inside them). Not
 //! thread-safe by design: one owner, one thread, no locks.
 
+pub mod containers;
 mod info;
 mod jobs;
 mod jsonpath;
@@ -90,6 +92,8 @@ pub struct Store {
     jobs: jobs::Jobs,
     /// The largest value `KV_UPDATE` and `KV_ARR_APPEND` may leave behind.
     max_value_bytes: usize,
+    /// Arrays and lists, in namespaces of their own.
+    containers: containers::Containers,
     /// How long a search may run on the save thread.
     search_timeout: Option<Duration>,
     /// List replies to be written in pieces (`replies.rs`).
@@ -106,9 +110,21 @@ impl Store {
             origin: None,
             jobs: jobs::Jobs::default(),
             max_value_bytes: crate::config::MAX_MAX_PAYLOAD,
+            containers: containers::Containers::default(),
             search_timeout: Some(DEFAULT_SEARCH_TIMEOUT),
             lists: replies::Lists::default(),
         }
+    }
+
+    /// Sets the limits of arrays and lists (the config's `arrays` and
+    /// `lists` sections).
+    pub fn set_container_limits(&mut self, limits: containers::Limits) {
+        self.containers.set_limits(limits);
+    }
+
+    /// The arrays and lists.
+    pub fn containers(&self) -> &containers::Containers {
+        &self.containers
     }
 
     /// Notes the server's first turn, from which `SV_INFO` counts uptime.
@@ -156,7 +172,8 @@ impl Store {
     /// Writes the `SV_INFO` reply at `now`; `persistPath` only when
     /// `show_paths` (see [`crate::auth::Role`]).
     pub fn write_info(&mut self, reply: &mut Reply<'_>, now: Instant, show_paths: bool) {
-        let counts = info::Counts { keys: self.kv.len(), sessions: self.session_count() };
+        let counts =
+            info::Counts { keys: self.kv.len(), sessions: self.session_count(), containers: self.containers.counts() };
         self.info.stats.session_expiries = self.sessions.expiries();
         self.info.write(reply, counts, now, show_paths);
     }
@@ -220,8 +237,15 @@ impl Store {
     /// load, a large `KV_FIND` or a large edit, returns the [`Job`] that
     /// will produce it.
     pub fn execute(&mut self, command: Command<'_>, now: Instant, reply: &mut Reply<'_>) -> Executed {
-        let verb = command.verb();
+        let Some(verb) = command.verb() else {
+            if let Command::Container(container) = command {
+                return self.container(*container, reply);
+            }
+            return Executed::Replied;
+        };
         match command {
+            // Answered above.
+            Command::Container(_) => {}
             Command::KvSave(_) | Command::ShSave(_) if !self.info.settings.persist_enabled => {
                 Store::saves_disabled(reply, verb);
             }
@@ -339,6 +363,25 @@ impl Store {
     pub fn apply(&mut self, loaded: Loaded, now: Instant) -> Result<Applied, Full> {
         let since = self.since(now);
         self.apply_loaded(loaded, since)
+    }
+}
+
+impl Store {
+    /// Runs an array or list command. Its reply is built whole in this
+    /// turn (its work budget bounds how long that takes); one longer than
+    /// [`INLINE_REPLY_BYTES`] (a large `GET_RNG`, `MIN`, `MAX` or
+    /// `INTERSECT`) is taken back out of `reply` and sent in pieces as the
+    /// connection takes them, like a long key list, so it never holds more
+    /// than `outputPauseBytes` of the connection's output.
+    fn container(&mut self, command: crate::protocol::ContainerCommand<'_>, reply: &mut Reply<'_>) -> Executed {
+        let mark = reply.mark();
+        self.containers.execute(command, reply);
+        if reply.mark() - mark <= INLINE_REPLY_BYTES {
+            return Executed::Replied;
+        }
+        let status = reply.written_status().unwrap_or(Status::Unknown);
+        let (text, start) = reply.take_since(mark);
+        self.ready_reply(StreamReply::text(text, start, status))
     }
 }
 
