@@ -17,7 +17,8 @@
 //!   (feature `tls`), protected mode by default, `/healthz` and
 //!   `/metrics` on the same port.
 //! - Trimmable: JSONPath's `match()` and `search()` are the default feature
-//!   `regex` (regex-automata); without it such a path answers 14
+//!   `regex` (regex-automata), the arrays and lists of 0.9 the default
+//!   feature `arrays`; without one, what needs it answers 14
 //!   (CommandDisabled) and every other command works the same.
 //!
 //! # Non-goals
