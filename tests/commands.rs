@@ -59,7 +59,7 @@ fn sv_info_layout() {
     let expected = format!(
         concat!(
             r#"{{"SV_INFO_RSP":{{"connections":1,"connectionsTotal":1,"keys":0,"lastSave":null,"#,
-            r#""persistEnabled":true,"persistPath":"{}","protocol":"0.7","requests":1,"rssBytes":N,"#,
+            r#""maxMemory":null,"memoryUsed":N,"persistEnabled":true,"persistPath":"{}","protocol":"0.7","requests":1,"rssBytes":N,"#,
             r#""serverVersion":"{}","sessionExpiries":0,"sessions":0,"st":1,"uptimeSecs":N}}}}"#
         ),
         path.display(),

@@ -88,8 +88,9 @@ pub enum Status {
     LoadComplete,
     /// 142: a load failed.
     LoadError,
-    /// 201 (ndb only): work off the loop could not be done now; retry
-    /// later. Nothing changed.
+    /// 201 (ndb only): work off the loop could not be done now (its queue
+    /// is at its cap, or the key kept changing); retry later. Nothing
+    /// changed.
     Busy,
     /// 202 (ndb only): the request would cost more than its documented
     /// budget (JSONPath steps, nodes, regular expression size). Nothing
@@ -98,6 +99,9 @@ pub enum Status {
     /// 203 (ndb only): a search off the loop ran past its time limit.
     /// Nothing changed.
     TimedOut,
+    /// 204 (ndb only): the server's `maxMemory` cap is reached and the
+    /// command would add data. Nothing changed.
+    OutOfMemory,
     /// 205 (ndb only): the connection's user's role does not allow this
     /// command; nothing changed and the connection stays open.
     NotPermitted,
@@ -135,6 +139,7 @@ impl Status {
             Status::Busy => 201,
             Status::OverBudget => 202,
             Status::TimedOut => 203,
+            Status::OutOfMemory => 204,
             Status::NotPermitted => 205,
             Status::Unknown => 1000,
         }
@@ -165,6 +170,7 @@ impl Status {
             Status::Busy => "Busy",
             Status::OverBudget => "OverBudget",
             Status::TimedOut => "TimedOut",
+            Status::OutOfMemory => "OutOfMemory",
             Status::NotPermitted => "NotPermitted",
             Status::Unknown => "Unknown",
         }
@@ -184,11 +190,11 @@ impl Status {
     pub const COUNT: usize = ALL.len();
 
     /// Every status, in declaration order (`Status::ALL[s as usize] == s`).
-    pub const ALL: [Status; 24] = ALL;
+    pub const ALL: [Status; 25] = ALL;
 }
 
 /// Every status, for reverse lookups.
-const ALL: [Status; 24] = [
+const ALL: [Status; 25] = [
     Status::Ok,
     Status::OpCodeInvalid,
     Status::JsonInvalid,
@@ -211,6 +217,7 @@ const ALL: [Status; 24] = [
     Status::Busy,
     Status::OverBudget,
     Status::TimedOut,
+    Status::OutOfMemory,
     Status::NotPermitted,
     Status::Unknown,
 ];

@@ -92,6 +92,7 @@ impl Server {
     /// that connection is gone, the reply is dropped; the job's effect
     /// stays.
     fn deliver(&mut self, id: JobId, done: Done, now: Instant) {
+        self.store.job_finished(id);
         let mut reply = Vec::new();
         let status = {
             let mut writer = Reply::new(&mut reply, self.protocol);

@@ -171,6 +171,15 @@ pub struct KeyMap {
     entries: IndexSet<Entry, KeyHasher>,
     /// An incremental snapshot being taken (see [`KeyMap::begin_snapshot`]).
     pending: Option<Box<snapshot::Pending>>,
+    /// What the entries hold, as the memory cap counts it
+    /// ([`KeyMap::bytes`]).
+    bytes: usize,
+}
+
+/// What one entry counts for toward the memory cap: its bytes and the
+/// map's per-key overhead (`store/memory.rs`).
+fn cost(entry: &Entry) -> usize {
+    entry.0.len() + super::memory::ENTRY_OVERHEAD_BYTES
 }
 
 impl KeyMap {
@@ -192,7 +201,9 @@ impl KeyMap {
         if self.entries.contains(&Key(&escaped)) {
             return false;
         }
-        self.entries.insert(Entry::from_parts(&escaped, value.as_bytes()))
+        let entry = Entry::from_parts(&escaped, value.as_bytes());
+        self.bytes += cost(&entry);
+        self.entries.insert(entry)
     }
 
     /// Makes room for `additional` more keys at once (before a load), so the
@@ -203,7 +214,11 @@ impl KeyMap {
 
     /// Inserts an entry made elsewhere (a load), overwriting in place.
     pub fn set_entry(&mut self, entry: Entry) {
+        self.bytes += cost(&entry);
         let (i, old) = self.entries.replace_full(entry);
+        if let Some(old) = &old {
+            self.bytes -= cost(old);
+        }
         if let (Some(pending), Some(old)) = (self.pending.as_mut(), old) {
             pending.changing(i, &old);
         }
@@ -223,6 +238,7 @@ impl KeyMap {
     /// existed.
     pub fn remove(&mut self, key: &str) -> bool {
         let Some((i, removed)) = self.entries.swap_remove_full(&Key(&escaped(key))) else { return false };
+        self.bytes -= cost(&removed);
         if let Some(pending) = self.pending.as_mut() {
             pending.changing(i, &removed);
             // The last entry moved into the hole: its old position changed too.
@@ -242,6 +258,7 @@ impl KeyMap {
         // Replacing the table rather than clearing it gives its memory back.
         let empty = IndexSet::with_hasher(self.entries.hasher().clone());
         let old = std::mem::replace(&mut self.entries, empty);
+        self.bytes = 0;
         super::reclaim::free(old, n);
         n
     }
@@ -249,6 +266,26 @@ impl KeyMap {
     /// Number of keys.
     pub fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    /// What the entries hold, as the memory cap counts it: their
+    /// `"key":value` bytes plus [`ENTRY_OVERHEAD_BYTES`] each
+    /// ([`super::memory`]).
+    ///
+    /// [`ENTRY_OVERHEAD_BYTES`]: super::memory::ENTRY_OVERHEAD_BYTES
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// What a snapshot being taken holds (its copied pointers, and the
+    /// originals kept of positions changed since it began); 0 when none is.
+    pub fn snapshot_bytes(&self) -> usize {
+        self.pending.as_ref().map_or(0, |pending| pending.heap_bytes())
+    }
+
+    /// Drops the snapshot being taken, if any (its job was dropped).
+    pub fn abandon_snapshot(&mut self) {
+        self.pending = None;
     }
 
     /// Whether there are no keys.

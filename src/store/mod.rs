@@ -15,6 +15,7 @@ mod info;
 mod jobs;
 mod jsonpath;
 mod kv;
+pub mod memory;
 mod reclaim;
 mod replies;
 pub mod sessions;
@@ -26,8 +27,8 @@ use std::time::{Duration, Instant};
 
 pub use info::{LastSave, ServerInfo, Stats};
 pub use jobs::{
-    Applied, Done, Job, JobId, LoadFailure, Loaded, Outcome, SNAPSHOT_KEYS_PER_STEP, SaveFailure, SaveKind, Snapshot,
-    Work, WorkKind,
+    Applied, DEFAULT_MAX_JOBS, Done, JOBS_BUSY, Job, JobId, Lane, LoadFailure, Loaded, MAX_SAVE_JOBS, Outcome,
+    SNAPSHOT_KEYS_PER_STEP, SaveFailure, SaveKind, Snapshot, Work, WorkKind,
 };
 pub use jsonpath::{
     DEFAULT_SEARCH_TIMEOUT, EDIT_INLINE_MAX_BYTES, EditDone, EditJob, Evaluation, FIND_INLINE_MAX_BYTES, FindJob,
@@ -35,6 +36,7 @@ pub use jsonpath::{
     PathRefused, REGEX_PROGRAM_BYTES, RESULTS_BASE, STEPS_BASE, STEPS_PER_BYTE,
 };
 pub use kv::{Entry, KeyHasher, KeyMap};
+pub use memory::{ENTRY_OVERHEAD_BYTES, Memory, SESSION_OVERHEAD_BYTES};
 use replies::Ran;
 pub use replies::{INLINE_ENTRIES, INLINE_NAMES, INLINE_REPLY_BYTES, ListJob, StreamReply};
 pub use sessions::SessionRecord;
@@ -83,7 +85,12 @@ pub struct Store {
     search_timeout: Option<Duration>,
     /// List replies to be written in pieces (`replies.rs`).
     lists: replies::Lists,
+    /// The memory cap and what the maps do not count themselves.
+    memory: Memory,
 }
+
+/// The `m` of a 204 (`OutOfMemory`).
+pub const OUT_OF_MEMORY: &str = "maxMemory reached";
 
 impl Store {
     /// An empty store.
@@ -97,7 +104,33 @@ impl Store {
             max_value_bytes: crate::config::MAX_MAX_PAYLOAD,
             search_timeout: Some(DEFAULT_SEARCH_TIMEOUT),
             lists: replies::Lists::default(),
+            memory: Memory::default(),
         }
+    }
+
+    /// What the server holds, as the memory cap counts it (see
+    /// [`memory`]): keys and values, sessions, other namespaces, the
+    /// connections' buffers as last recorded, and the data of jobs.
+    pub fn used_memory(&self) -> usize {
+        self.kv.bytes() + self.sessions.bytes() + self.memory.other() + self.memory.connections() + self.job_bytes()
+    }
+
+    /// The memory cap and its counters, for the server to record what
+    /// connections hold and for other namespaces to add what they hold.
+    pub fn memory_mut(&mut self) -> &mut Memory {
+        &mut self.memory
+    }
+
+    /// The memory cap (`maxMemory`), `None` when unlimited.
+    pub fn max_memory(&self) -> Option<usize> {
+        self.memory.cap()
+    }
+
+    /// Whether the memory cap is reached (logging when that changes): a
+    /// command that adds data is then refused.
+    pub fn memory_full(&mut self) -> bool {
+        let used = self.used_memory();
+        self.memory.check(used)
     }
 
     /// Notes the server's first turn, from which `SV_INFO` counts uptime.
@@ -145,7 +178,12 @@ impl Store {
     /// Writes the `SV_INFO` reply at `now`; `persistPath` only when
     /// `show_paths` (see [`crate::auth::Role`]).
     pub fn write_info(&mut self, reply: &mut Reply<'_>, now: Instant, show_paths: bool) {
-        let counts = info::Counts { keys: self.kv.len(), sessions: self.session_count() };
+        let counts = info::Counts {
+            keys: self.kv.len(),
+            sessions: self.session_count(),
+            memory_used: self.used_memory(),
+            max_memory: self.memory.cap(),
+        };
         self.info.stats.session_expiries = self.sessions.expiries();
         self.info.write(reply, counts, now, show_paths);
     }
@@ -210,33 +248,42 @@ impl Store {
     /// will produce it.
     pub fn execute(&mut self, command: Command<'_>, now: Instant, reply: &mut Reply<'_>) -> Executed {
         let verb = command.verb();
+        if verb.adds_data() && self.memory.cap().is_some() && self.memory_full() {
+            reply.error(verb, Status::OutOfMemory, OUT_OF_MEMORY);
+            return Executed::Replied;
+        }
         match command {
             Command::KvSave(_) | Command::ShSave(_) if !self.info.settings.persist_enabled => {
                 Store::saves_disabled(reply, verb);
             }
             Command::KvSave(Err((status, m))) | Command::ShSave(Err((status, m))) => reply.error(verb, status, m),
-            Command::KvSave(Ok(save)) => return self.queue_kv_save(verb, save.name.into_owned()),
+            Command::KvSave(Ok(save)) => return self.queue_kv_save(verb, save.name.into_owned(), reply),
             Command::ShSave(Ok(save)) => {
                 let since = self.since(now);
                 let name = save.name.into_owned();
                 let Some(tokens) = save.tokens.as_deref() else {
-                    return self.queue_session_save(verb, name, since);
+                    return self.queue_session_save(verb, name, since, reply);
                 };
                 // The listed sessions only: at most what one message can
                 // name, copied at once.
+                if !self.admit(Lane::Saves, verb, reply) {
+                    return Executed::Replied;
+                }
                 let records = self.sessions.snapshot(Some(tokens), since);
-                return self.queue_job(Job { verb, name, work: Work::Save(Snapshot::Sessions(records)) });
+                return self.queue_job(Job { verb, name, work: Work::Save(Snapshot::Sessions(records)) }, reply);
             }
             Command::KvLoad(name) => {
-                return self.queue_job(Job { verb, name: name.into_owned(), work: Work::Load(SaveKind::Kv) });
+                let job = Job { verb, name: name.into_owned(), work: Work::Load(SaveKind::Kv) };
+                return self.queue_job(job, reply);
             }
             Command::ShLoad(name) => {
-                return self.queue_job(Job { verb, name: name.into_owned(), work: Work::Load(SaveKind::Sessions) });
+                let job = Job { verb, name: name.into_owned(), work: Work::Load(SaveKind::Sessions) };
+                return self.queue_job(job, reply);
             }
             Command::Kv(op) => match run(&mut self.kv, op, verb, reply) {
                 Ran::Replied => {}
                 Ran::Stream(body) => return self.ready_reply(body),
-                Ran::Snapshot(job) => return self.queue_list(job),
+                Ran::Snapshot(job) => return self.queue_list(verb, job, reply),
             },
             Command::KvFind(find) => return self.find(find, reply),
             Command::KvUpdate(update) => return self.update(update, reply),
@@ -295,7 +342,7 @@ impl Store {
                     None => reply.error(verb, Status::SessionNotExist, ""),
                     Some(Ran::Replied) => {}
                     Some(Ran::Stream(body)) => return self.ready_reply(body),
-                    Some(Ran::Snapshot(job)) => return self.queue_session_list(token, job),
+                    Some(Ran::Snapshot(job)) => return self.queue_session_list(verb, token, job, reply),
                 }
             }
             Command::ShEnd(None) | Command::ShInfo(None) | Command::Sh(None, _) => {

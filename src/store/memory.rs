@@ -1,0 +1,167 @@
+//! The memory cap (`maxMemory`): what the server holds, as an accounted
+//! estimate, and whether a command that adds data may run.
+//!
+//! Owns: the cap, the counter of bytes held outside the key maps, and the
+//! log lines of reaching the cap and going back under it. It is not RSS:
+//! the allocator's own overhead and fragmentation, the code and the
+//! thread stacks are not counted, so set the cap below what the host can
+//! give (see `docs/operations.md`). Every part is counted where it is kept,
+//! incrementally, so asking costs a few additions:
+//!
+//! - **Keys and values** (top-level and of every session): the bytes of
+//!   each entry's shared allocation (`"key":value`) plus
+//!   [`ENTRY_OVERHEAD_BYTES`]; each [`KeyMap`](super::KeyMap) keeps its
+//!   sum as it changes, and the session table the sum over its sessions.
+//! - **Sessions**: [`SESSION_OVERHEAD_BYTES`] each, the table slot and
+//!   timer of an empty session.
+//! - **Other namespaces** (containers with byte counts of their own): they
+//!   add to and take from [`Memory::grow`] / [`Memory::shrink`], the one
+//!   counter the store owns for them.
+//! - **Connections**: partial input and unsent replies, the server's own
+//!   totals (`Server::partial_input_bytes`, `Server::pending_output_bytes`),
+//!   handed in once per connection turn through [`Memory::set_connections`].
+//! - **Snapshots** of jobs (saves, searches, list replies): the pointer
+//!   copies they hold (16 bytes per entry), from the moment a snapshot is
+//!   begun until its job is finished. Values the store has since dropped
+//!   but a snapshot still holds are not counted again.
+//!
+//! Past the cap, [`Verb::adds_data`] commands are refused with 204
+//! (`OutOfMemory`) before they run; reads, removals, ends, clears and
+//! saves still run, so a full server can always be drained and saved.
+
+use crate::protocol::Verb;
+
+/// Heap bytes counted per stored key beyond its `"key":value` text: the
+/// shared allocation's reference counts (16), the map's slot of entry
+/// pointer and hash (24) and its index (8 plus a control byte, at a load
+/// factor of 7/8), and allocator rounding (about 8 on average).
+pub const ENTRY_OVERHEAD_BYTES: usize = 64;
+
+/// Heap bytes counted per session, keys aside: its 32-byte record in the
+/// token table at the table's load factor, a timer-wheel node, and its key
+/// map's box when it holds keys (`docs/performance.md` measures about 120
+/// bytes for an empty expiring session at a million sessions).
+pub const SESSION_OVERHEAD_BYTES: usize = 128;
+
+/// Bytes a snapshot holds per entry: one [`Entry`](super::Entry) pointer
+/// (a fat `Arc<[u8]>`).
+pub const SNAPSHOT_BYTES_PER_ENTRY: usize = std::mem::size_of::<super::Entry>();
+
+/// The cap and the counters the store does not find in its maps.
+#[derive(Debug, Default)]
+pub struct Memory {
+    /// `maxMemory`, in bytes; `None`: unlimited.
+    cap: Option<usize>,
+    /// Bytes other namespaces hold (containers with their own counts).
+    other: usize,
+    /// Bytes connections hold in partial input and unsent replies.
+    connections: usize,
+    /// The last answer was "over": log the change when it flips.
+    over: bool,
+}
+
+impl Memory {
+    /// Sets the cap (`None`: unlimited).
+    pub fn set_cap(&mut self, cap: Option<usize>) {
+        self.cap = cap;
+    }
+
+    /// The cap, in bytes (`None`: unlimited).
+    pub fn cap(&self) -> Option<usize> {
+        self.cap
+    }
+
+    /// Adds `bytes` to what other namespaces hold.
+    pub fn grow(&mut self, bytes: usize) {
+        self.other = self.other.saturating_add(bytes);
+    }
+
+    /// Takes `bytes` from what other namespaces hold.
+    pub fn shrink(&mut self, bytes: usize) {
+        self.other = self.other.saturating_sub(bytes);
+    }
+
+    /// What other namespaces hold.
+    pub fn other(&self) -> usize {
+        self.other
+    }
+
+    /// Records what every connection together holds now.
+    pub fn set_connections(&mut self, bytes: usize) {
+        self.connections = bytes;
+    }
+
+    /// What connections hold, as last recorded.
+    pub fn connections(&self) -> usize {
+        self.connections
+    }
+
+    /// Whether `used` bytes are at or past the cap; logs once when that
+    /// first becomes true, and once when it is no longer.
+    pub fn check(&mut self, used: usize) -> bool {
+        let over = self.cap.is_some_and(|cap| used >= cap);
+        if over != self.over {
+            self.over = over;
+            let cap = self.cap.unwrap_or(0);
+            if over {
+                log::warn!(
+                    "memory use ({used} bytes) reached maxMemory ({cap} bytes): commands that add data get 204 \
+                     (OutOfMemory) until keys or sessions are removed"
+                );
+            } else {
+                log::info!("memory use ({used} bytes) is back under maxMemory ({cap} bytes)");
+            }
+        }
+        over
+    }
+}
+
+impl Verb {
+    /// Whether the command can add data (keys, values, sessions), and so is
+    /// refused with 204 (`OutOfMemory`) past `maxMemory`. Reads, removals,
+    /// `SH_END*`, clears and saves are not: they are how a full server is
+    /// drained.
+    pub fn adds_data(self) -> bool {
+        matches!(
+            self,
+            Verb::KvSet
+                | Verb::KvAdd
+                | Verb::KvClearSet
+                | Verb::KvUpdate
+                | Verb::KvArrAppend
+                | Verb::KvLoad
+                | Verb::ShNew
+                | Verb::ShSet
+                | Verb::ShAdd
+                | Verb::ShClearSet
+                | Verb::ShLoad
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cap_is_reached_at_its_value_and_left_below_it() {
+        let mut memory = Memory::default();
+        assert!(!memory.check(usize::MAX), "no cap: never over");
+        memory.set_cap(Some(1000));
+        assert!(!memory.check(999));
+        assert!(memory.check(1000));
+        assert!(memory.check(5000));
+        assert!(!memory.check(10));
+    }
+
+    #[test]
+    fn other_namespaces_add_and_take() {
+        let mut memory = Memory::default();
+        memory.grow(300);
+        memory.grow(200);
+        memory.shrink(100);
+        assert_eq!(memory.other(), 400);
+        memory.shrink(1000);
+        assert_eq!(memory.other(), 0);
+    }
+}
