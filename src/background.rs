@@ -15,7 +15,25 @@
 /// percent, and a save of a million keys took minutes.
 pub const HELPER_NICE: i32 = 10;
 
-/// Lowers the calling thread's CPU priority to [`HELPER_NICE`]. `thread`
+/// The CPUs helper threads run on, when the host pinned the loop's thread
+/// to a core of its own ([`set_helper_cpus`]).
+static HELPER_CPUS: std::sync::OnceLock<Vec<usize>> = std::sync::OnceLock::new();
+
+/// Runs the helper threads started from now on (save, search, freeing) on
+/// `cpus` instead of the CPUs of the thread that starts them. For a host
+/// that pins its loop thread to one core before starting the server:
+/// threads inherit their starter's affinity, so the helpers would otherwise
+/// share that one core with the loop. Give the CPUs the process may use
+/// minus the loop's (`ndb-server` does, with `core` set). Only the first
+/// call counts; an empty list changes nothing.
+pub fn set_helper_cpus(cpus: Vec<usize>) {
+    if !cpus.is_empty() {
+        let _ = HELPER_CPUS.set(cpus);
+    }
+}
+
+/// Lowers the calling thread's CPU priority to [`HELPER_NICE`], and moves
+/// it to the helpers' CPUs if [`set_helper_cpus`] named some. `thread`
 /// names the thread in the log line of a failure.
 #[cfg(target_os = "linux")]
 pub(crate) fn lower_priority(thread: &str) {
@@ -27,8 +45,24 @@ pub(crate) fn lower_priority(thread: &str) {
     if !lowered {
         log::debug!("cannot lower the {thread} thread's priority: {}", std::io::Error::last_os_error());
     }
+    if let Some(cpus) = HELPER_CPUS.get() {
+        // SAFETY: `set` is a plain bit mask owned by this frame; the call
+        // only reads it, and 0 names the calling thread.
+        let moved = unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            for &cpu in cpus.iter().filter(|&&cpu| cpu < libc::CPU_SETSIZE as usize) {
+                libc::CPU_SET(cpu, &mut set);
+            }
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0
+        };
+        if !moved {
+            log::debug!("cannot move the {thread} thread to CPUs {cpus:?}: {}", std::io::Error::last_os_error());
+        }
+    }
 }
 
 /// Lowers the calling thread's CPU priority where the OS allows it.
 #[cfg(not(target_os = "linux"))]
-pub(crate) fn lower_priority(_thread: &str) {}
+pub(crate) fn lower_priority(_thread: &str) {
+    let _ = HELPER_CPUS.get();
+}
