@@ -579,6 +579,11 @@ impl Store {
         };
         if let Some((_, Queued::Ready(job))) = self.jobs.searches.remove(i) {
             self.jobs.bytes -= job.work.heap_bytes();
+            // A search's entries: a large list is freed off the loop.
+            if let Work::Find(find) = job.work {
+                let n = find.key_count();
+                super::reclaim::free(find, n);
+            }
         }
         if self.jobs.kv_snapshot == Some(id) {
             self.kv.abandon_snapshot();

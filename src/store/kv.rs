@@ -283,9 +283,13 @@ impl KeyMap {
         self.pending.as_ref().map_or(0, |pending| pending.heap_bytes())
     }
 
-    /// Drops the snapshot being taken, if any (its job was dropped).
+    /// Drops the snapshot being taken, if any (its job was dropped); a
+    /// large one is freed off the loop.
     pub fn abandon_snapshot(&mut self) {
-        self.pending = None;
+        if let Some(pending) = self.pending.take() {
+            let n = pending.len();
+            super::reclaim::free(pending, n);
+        }
     }
 
     /// Whether there are no keys.

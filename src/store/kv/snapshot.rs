@@ -84,6 +84,11 @@ impl Pending {
         self.taken.capacity() * entry + self.saved.len() * (entry + 2 * std::mem::size_of::<usize>())
     }
 
+    /// Entries it holds (copied, and kept originals).
+    pub(super) fn len(&self) -> usize {
+        self.taken.len() + self.saved.len()
+    }
+
     /// Whether every position is copied.
     pub(super) fn is_complete(&self) -> bool {
         self.taken.len() >= self.end
