@@ -82,12 +82,12 @@ pub struct Config {
     /// that stopped reading does not hold its buffered replies forever.
     pub send_timeout: Option<Duration>,
     /// Most CPU time a `KV_FIND` search (or the path evaluation of a large
-    /// edit) may take on the save thread; past it the command answers 203
-    /// (TimedOut). CPU time, not wall-clock time, because the save thread
-    /// runs at idle priority: on a busy host a cheap search can wait long.
-    /// Default 5 s: a search of a million small values takes about 0.3 s,
-    /// and the save thread serves everyone's saves, loads and searches in
-    /// turn.
+    /// edit) may take on the search thread; past it the command answers
+    /// 203 (TimedOut). CPU time, not wall-clock time, because the search
+    /// thread runs at a lower priority (nice 10): on a busy host a cheap
+    /// search can take long. Default 5 s: a search of a million small
+    /// values takes about 0.3 s, and the search thread serves everyone's
+    /// searches in turn.
     pub search_timeout: Option<Duration>,
     /// Most bytes all connections together may hold in input not served
     /// yet (partial messages, mostly); past it, the connections holding the
