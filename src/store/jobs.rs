@@ -18,7 +18,7 @@
 //! Jobs wait in two lanes, each in request order, and leave the store
 //! through [`Store::next_job`]: saves and loads in one, searches, large
 //! edits and list snapshots in the other, so a save never waits behind a
-//! queue of searches (the save thread has the same two lanes: see
+//! queue of searches (the job threads have the same two lanes: see
 //! `persist/worker.rs`). A `KV_SAVE`'s snapshot of the top-level keys, and
 //! that of a `KV_FIND` over every key, is taken incrementally, at most
 //! [`SNAPSHOT_KEYS_PER_STEP`] keys per call (one call per turn of the
@@ -65,10 +65,11 @@ pub const SNAPSHOT_KEYS_PER_STEP: usize = 1024;
 /// Saves and loads queued or running at once, server-wide; one more is
 /// answered 201 (`Busy`). They run one at a time, and each save holds a
 /// snapshot of every key (16 bytes per key, 160 MB at ten million) from
-/// when it leaves the queue until it is written, so a longer queue only
-/// holds memory: a save asked behind four others writes nothing they would
-/// not (Redis refuses a `BGSAVE` while one runs). Four leaves room for a
-/// `KV_SAVE` and an `SH_SAVE` to wait behind a running pair.
+/// when it leaves the queue until it is written, so a longer queue holds
+/// memory and time no client can use: a client whose save is refused
+/// retries once one is written (Redis refuses a `BGSAVE` while one runs).
+/// Four leaves room for a `KV_SAVE` and an `SH_SAVE` to wait behind a
+/// running pair.
 pub const MAX_SAVE_JOBS: usize = 4;
 
 /// The default of `maxJobs`: searches (`KV_FIND` off the loop), large
