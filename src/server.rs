@@ -42,7 +42,7 @@ use crate::conn::{CloseReason, Conn, Late, Limits, Message, Scratch, Served};
 use crate::error::Error;
 use crate::http_upgrade::Reject;
 use crate::persist::Worker;
-use crate::protocol::{Protocol, Verb};
+use crate::protocol::{CommandName, Protocol};
 pub use crate::store::Stats;
 use crate::store::{JobId, ServerInfo, Store};
 
@@ -207,7 +207,8 @@ struct Waiting {
     id: JobId,
     key: usize,
     serial: u64,
-    verb: Option<Verb>,
+    /// The command, for the metrics.
+    name: Option<CommandName>,
     /// The start of the turn the request was read in.
     since: Instant,
     /// The flag that stops the job, if it is a search.
@@ -266,6 +267,11 @@ impl Server {
         };
         let mut store = Store::new(ServerInfo::from(&config));
         store.set_max_value_bytes(config.max_payload);
+        store.set_container_limits(crate::store::containers::Limits {
+            max_capacity: config.array_max_capacity,
+            array_max_response: config.array_max_response_size,
+            list_max_response: config.list_max_response_size,
+        });
         store.set_search_timeout(config.search_timeout);
         store.set_max_jobs(config.max_jobs);
         store.memory_mut().set_cap(config.max_memory);
@@ -677,10 +683,10 @@ impl Server {
             Some(late) => slot.conn.resume(late, &mut self.scratch, &self.limits, &mut handler),
             None => slot.conn.serve(&mut self.scratch, &self.limits, &mut handler),
         };
-        if let Some((id, verb)) = later {
+        if let Some((id, name)) = later {
             let since = self.turn_started.unwrap_or(now);
             let cancel = self.store.cancel_flag(id);
-            self.waiting.push(Waiting { id, key, serial: slot.serial, verb, since, cancel });
+            self.waiting.push(Waiting { id, key, serial: slot.serial, name, since, cancel });
         }
         let held = slot.conn.is_held();
         self.after(key, served, was_closing, now);

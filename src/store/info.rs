@@ -7,14 +7,15 @@
 //! is written. Must not touch: sockets, the clock (time is passed in).
 //!
 //! The reply keeps NemesisDB's two members (`persistEnabled`,
-//! `serverVersion`) and `st` exactly; the rest are ndb's. Members are
+//! `serverVersion`) and `st` exactly; the rest are ndb's, among them the
+//! number of arrays and lists of each type (`containers`). Members are
 //! written in byte-wise name order, like every other reply.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::config::Config;
-use crate::protocol::{Reply, Status, Verb};
+use crate::protocol::{Family, Reply, Status, Verb};
 
 /// The settings `SV_INFO` reports.
 #[derive(Debug, Clone)]
@@ -75,6 +76,8 @@ pub(super) struct Counts {
     pub keys: usize,
     /// Live sessions.
     pub sessions: usize,
+    /// Arrays and lists of each type, in [`Family::ALL`] order.
+    pub containers: [usize; 6],
     /// What the memory cap counts (`memoryUsed`).
     pub memory_used: usize,
     /// The memory cap (`maxMemory`), `None` when unlimited.
@@ -97,8 +100,19 @@ impl Info {
         let protocol = reply.protocol();
         let uptime_secs = self.uptime_secs(now);
         let stats = self.stats;
+        let count = |family: Family| {
+            let i = Family::ALL.iter().position(|f| *f == family).unwrap_or(0);
+            counts.containers[i] as u64
+        };
         reply.object(Verb::SvInfo, |o| {
             o.u64("connections", stats.connections_open).u64("connectionsTotal", stats.connections_total);
+            // Byte-wise name order: IARR < OARR < OLST < SIARR < SSTRARR < STRARR.
+            o.object("containers", |c| {
+                for family in [Family::Iarr, Family::Oarr, Family::Olst, Family::Siarr, Family::Sstrarr, Family::Strarr]
+                {
+                    c.u64(family.prefix(), count(family));
+                }
+            });
             o.u64("keys", counts.keys as u64);
             match &self.last_save {
                 Some(save) => o.object("lastSave", |s| {
@@ -155,7 +169,7 @@ mod tests {
         let mut out = Vec::new();
         info.write(
             &mut Reply::new(&mut out, protocol),
-            Counts { keys: 3, sessions: 2, memory_used: 5000, max_memory: None },
+            Counts { keys: 3, sessions: 2, containers: [0; 6], memory_used: 5000, max_memory: None },
             now,
             true,
         );
@@ -194,9 +208,10 @@ mod tests {
         info.started = Some(start);
         info.stats = Stats { connections_open: 2, connections_total: 5, requests: 9, session_expiries: 1 };
         let mut out = Vec::new();
+        let containers = [1, 2, 3, 4, 5, 6];
         info.write(
             &mut Reply::new(&mut out, Protocol::V07),
-            Counts { keys: 3, sessions: 2, memory_used: 5000, max_memory: None },
+            Counts { keys: 3, sessions: 2, containers, memory_used: 5000, max_memory: None },
             start,
             true,
         );
@@ -205,11 +220,13 @@ mod tests {
         let mut sorted = names.clone();
         sorted.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
         assert_eq!(names, sorted, "{text}");
-        assert_eq!(names.len(), 16);
+        assert_eq!(names.len(), 17);
+        let expected = r#""containers":{"IARR":2,"OARR":1,"OLST":6,"SIARR":4,"SSTRARR":5,"STRARR":3},"#;
+        assert!(text.contains(expected), "{text}");
         let mut out = Vec::new();
         info.write(
             &mut Reply::new(&mut out, Protocol::V07),
-            Counts { keys: 3, sessions: 2, memory_used: 5000, max_memory: None },
+            Counts { keys: 3, sessions: 2, containers, memory_used: 5000, max_memory: None },
             start,
             false,
         );

@@ -1,8 +1,7 @@
 //! The memory cap (`maxMemory`): what the server holds, as an accounted
 //! estimate, and whether a command that adds data may run.
 //!
-//! Owns: the cap, the counter of bytes held outside the key maps, and the
-//! log lines of reaching the cap and going back under it. It is not RSS:
+//! Owns: the cap, the count of what connections hold, and the log lines of reaching the cap and going back under it. It is not RSS:
 //! the allocator's own overhead and fragmentation, the code and the
 //! thread stacks are not counted, so set the cap below what the host can
 //! give (see `docs/operations.md`). Every part is counted where it is kept,
@@ -14,9 +13,11 @@
 //!   sum as it changes, and the session table the sum over its sessions.
 //! - **Sessions**: [`SESSION_OVERHEAD_BYTES`] each, the table slot and
 //!   timer of an empty session.
-//! - **Other namespaces** (containers with byte counts of their own): they
-//!   add to and take from [`Memory::grow`] / [`Memory::shrink`], the one
-//!   counter the store owns for them.
+//! - **Arrays and lists**: their own exact count
+//!   ([`Containers::bytes`](super::containers::Containers::bytes)), read
+//!   as it is (one source, nothing counted twice). An array counts its
+//!   whole capacity from `CREATE` on, so a `CREATE` whose capacity would
+//!   pass the cap is refused before anything is allocated.
 //! - **Connections**: partial input and unsent replies, the server's own
 //!   totals (`Server::partial_input_bytes`, `Server::pending_output_bytes`),
 //!   handed in once per connection turn through [`Memory::set_connections`].
@@ -25,11 +26,12 @@
 //!   begun until its job is finished. Values the store has since dropped
 //!   but a snapshot still holds are not counted again.
 //!
-//! Past the cap, [`Verb::adds_data`] commands are refused with 204
-//! (`OutOfMemory`) before they run; reads, removals, ends, clears and
-//! saves still run, so a full server can always be drained and saved.
+//! Past the cap, [`Verb::adds_data`] and [`ContainerVerb::adds_data`]
+//! commands are refused with 204 (`OutOfMemory`) before they run; reads,
+//! removals, ends, clears, deletes and saves still run, so a full server
+//! can always be drained and saved.
 
-use crate::protocol::Verb;
+use crate::protocol::{ContainerVerb, Op, Verb};
 
 /// Heap bytes counted per stored key beyond its `"key":value` text: the
 /// shared allocation's reference counts (16), the map's slot of entry
@@ -47,13 +49,11 @@ pub const SESSION_OVERHEAD_BYTES: usize = 128;
 /// (a fat `Arc<[u8]>`).
 pub const SNAPSHOT_BYTES_PER_ENTRY: usize = std::mem::size_of::<super::Entry>();
 
-/// The cap and the counters the store does not find in its maps.
+/// The cap and the counter the store does not find in its namespaces.
 #[derive(Debug, Default)]
 pub struct Memory {
     /// `maxMemory`, in bytes; `None`: unlimited.
     cap: Option<usize>,
-    /// Bytes other namespaces hold (containers with their own counts).
-    other: usize,
     /// Bytes connections hold in partial input and unsent replies.
     connections: usize,
     /// The last answer was "over": log the change when it flips.
@@ -69,21 +69,6 @@ impl Memory {
     /// The cap, in bytes (`None`: unlimited).
     pub fn cap(&self) -> Option<usize> {
         self.cap
-    }
-
-    /// Adds `bytes` to what other namespaces hold.
-    pub fn grow(&mut self, bytes: usize) {
-        self.other = self.other.saturating_add(bytes);
-    }
-
-    /// Takes `bytes` from what other namespaces hold.
-    pub fn shrink(&mut self, bytes: usize) {
-        self.other = self.other.saturating_sub(bytes);
-    }
-
-    /// What other namespaces hold.
-    pub fn other(&self) -> usize {
-        self.other
     }
 
     /// Records what every connection together holds now.
@@ -106,7 +91,7 @@ impl Memory {
             if over {
                 log::warn!(
                     "memory use ({used} bytes) reached maxMemory ({cap} bytes): commands that add data get 204 \
-                     (OutOfMemory) until keys or sessions are removed"
+                     (OutOfMemory) until keys, sessions, arrays or lists are removed"
                 );
             } else {
                 log::info!("memory use ({used} bytes) is back under maxMemory ({cap} bytes)");
@@ -139,6 +124,17 @@ impl Verb {
     }
 }
 
+impl ContainerVerb {
+    /// Whether the array or list command can add data, and so is refused
+    /// with 204 (`OutOfMemory`) past `maxMemory`: `CREATE` (a whole
+    /// capacity at once), `SET`, `SET_RNG`, `OLST_ADD` and `OLST_SPLICE`
+    /// (which may create its destination). Reads, `SWAP`, `CLEAR`,
+    /// `OLST_RMV`, `DELETE` and `DELETE_ALL` are not.
+    pub fn adds_data(self) -> bool {
+        matches!(self.op, Op::Create | Op::Set | Op::SetRng | Op::Add | Op::Splice)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,13 +151,16 @@ mod tests {
     }
 
     #[test]
-    fn other_namespaces_add_and_take() {
-        let mut memory = Memory::default();
-        memory.grow(300);
-        memory.grow(200);
-        memory.shrink(100);
-        assert_eq!(memory.other(), 400);
-        memory.shrink(1000);
-        assert_eq!(memory.other(), 0);
+    fn container_commands_that_add_data_are_the_creating_and_writing_ones() {
+        let adding: Vec<String> = ContainerVerb::all()
+            .filter(|v| v.adds_data())
+            .map(|v| format!("{}_{}", v.family.prefix(), v.op.suffix()))
+            .collect();
+        for name in ["IARR_CREATE", "OLST_CREATE", "STRARR_SET", "SIARR_SET_RNG", "OLST_ADD", "OLST_SPLICE"] {
+            assert!(adding.iter().any(|n| n == name), "{name}");
+        }
+        for name in ["IARR_GET_RNG", "OLST_RMV", "OARR_CLEAR", "IARR_DELETE", "OLST_DELETE_ALL", "STRARR_SWAP"] {
+            assert!(!adding.iter().any(|n| n == name), "{name}");
+        }
     }
 }
