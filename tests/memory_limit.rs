@@ -122,3 +122,115 @@ fn pending_replies_count_toward_the_cap() {
     common::eventually("the replies are dropped", || used(&mut client) < 2 << 20);
     assert_eq!(client.call(r#"{"KV_SET":{"keys":{"x":1}}}"#), r#"{"KV_SET_RSP":{"st":1}}"#);
 }
+
+/// The st-only 204 of an array or list command.
+fn full_container(verb: &str) -> String {
+    format!(r#"{{"{verb}_RSP":{{"st":204}}}}"#)
+}
+
+fn used(client: &mut Client) -> u64 {
+    info(client)["memoryUsed"].as_u64().expect("memoryUsed")
+}
+
+#[test]
+fn arrays_count_their_whole_capacity_and_are_refused_past_the_cap() {
+    // Arrays of up to a million slots, a cap of 4 MiB.
+    const CAP: usize = 4 << 20;
+    let server = common::start_with(common::config().max_memory(Some(CAP)).container_limits(1 << 20, 100, 100));
+    let mut client = server.client();
+
+    // CREATE counts its whole capacity at once (8 bytes a slot), and
+    // DELETE gives it back.
+    let empty = used(&mut client);
+    assert_eq!(client.call(r#"{"IARR_CREATE":{"name":"a","len":100000}}"#), r#"{"IARR_CREATE_RSP":{"st":1}}"#);
+    let with_array = used(&mut client);
+    assert!(with_array >= empty + 800_000, "{empty} -> {with_array}");
+    assert!(with_array < empty + 900_000, "{empty} -> {with_array}");
+    assert_eq!(client.call(r#"{"IARR_DELETE":{"name":"a"}}"#), r#"{"IARR_DELETE_RSP":{"st":1}}"#);
+    let deleted = used(&mut client);
+    assert!(deleted + 800_000 <= with_array, "{with_array} -> {deleted}");
+
+    // A CREATE whose capacity would pass the cap is refused, even well
+    // below it, and creates nothing.
+    assert_eq!(client.call(r#"{"IARR_CREATE":{"name":"big","len":1000000}}"#), full_container("IARR_CREATE"));
+    assert_eq!(client.call(r#"{"IARR_EXIST":{"name":"big"}}"#), r#"{"IARR_EXIST_RSP":{"st":22}}"#);
+    assert!(used(&mut client) < with_array, "nothing was counted for it");
+
+    // Fill up to the cap with arrays of 256 KiB each.
+    let mut created = 0;
+    loop {
+        let reply = client.call(&format!(r#"{{"IARR_CREATE":{{"name":"f{created}","len":32768}}}}"#));
+        if reply == full_container("IARR_CREATE") {
+            break;
+        }
+        assert_eq!(reply, r#"{"IARR_CREATE_RSP":{"st":1}}"#);
+        created += 1;
+        assert!(created <= CAP / (256 << 10), "the cap was never reached");
+    }
+    assert!(created >= CAP / (256 << 10) - 2, "created {created} arrays of 256 KiB under a 4 MiB cap");
+    assert!(used(&mut client) <= CAP as u64, "a CREATE that would pass the cap is not admitted");
+    // Fill the rest with a list's items until nothing more is admitted.
+    assert_eq!(client.call(r#"{"OLST_CREATE":{"name":"l"}}"#), r#"{"OLST_CREATE_RSP":{"st":1}}"#);
+    let items = format!(r#"[{}]"#, vec![format!(r#"{{"v":"{}"}}"#, "x".repeat(1000)); 64].join(","));
+    let mut adds = 0;
+    loop {
+        let reply = client.call(&format!(r#"{{"OLST_ADD":{{"name":"l","items":{items}}}}}"#));
+        if reply == full_container("OLST_ADD") {
+            break;
+        }
+        assert!(reply.starts_with(r#"{"OLST_ADD_RSP":{"pos":"#) && reply.ends_with(r#","st":1}}"#), "{reply}");
+        adds += 1;
+        assert!(adds < 100, "the cap was never reached");
+    }
+    let at_cap = used(&mut client);
+    assert!(at_cap >= CAP as u64, "{at_cap}");
+    let len = client.call(r#"{"OLST_LEN":{"name":"l"}}"#);
+
+    // At the cap every array or list command that adds data is refused...
+    for (verb, request) in [
+        ("IARR_CREATE", r#"{"IARR_CREATE":{"name":"n","len":1}}"#),
+        ("OLST_CREATE", r#"{"OLST_CREATE":{"name":"n"}}"#),
+        ("IARR_SET", r#"{"IARR_SET":{"name":"f0","item":7}}"#),
+        ("IARR_SET_RNG", r#"{"IARR_SET_RNG":{"name":"f0","items":[1,2,3]}}"#),
+        ("OLST_ADD", r#"{"OLST_ADD":{"name":"l","items":[{"a":1}]}}"#),
+        ("OLST_SPLICE", r#"{"OLST_SPLICE":{"srcName":"l","destName":"m","srcRng":[0,1],"destPos":0}}"#),
+        ("STRARR_CREATE", r#"{"STRARR_CREATE":{"name":"s","len":1}}"#),
+    ] {
+        assert_eq!(client.call(request), full_container(verb), "{request}");
+    }
+    // ...changing nothing...
+    assert_eq!(client.call(r#"{"IARR_USED":{"name":"f0"}}"#), r#"{"IARR_USED_RSP":{"st":1,"used":0}}"#);
+    assert_eq!(client.call(r#"{"OLST_LEN":{"name":"l"}}"#), len);
+    assert_eq!(client.call(r#"{"OLST_EXIST":{"name":"m"}}"#), r#"{"OLST_EXIST_RSP":{"st":22}}"#);
+    assert_eq!(used(&mut client), at_cap);
+    // ...while reads, removals and deletes run.
+    assert_eq!(client.call(r#"{"IARR_LEN":{"name":"f0"}}"#), r#"{"IARR_LEN_RSP":{"len":32768,"st":1}}"#);
+    assert_eq!(
+        client.call(r#"{"IARR_GET_RNG":{"name":"f0","rng":[0]}}"#),
+        r#"{"IARR_GET_RNG_RSP":{"items":[],"st":1}}"#
+    );
+    let reply = client.call(r#"{"OLST_GET_RNG":{"name":"l","rng":[0,1]}}"#);
+    assert!(reply.starts_with(r#"{"OLST_GET_RNG_RSP":{"items":[{"v":"#), "{reply}");
+    let size = client.call_json(r#"{"OLST_LEN":{"name":"l"}}"#)["OLST_LEN_RSP"]["len"].as_u64().expect("a length");
+    assert_eq!(size, adds * 64);
+    assert_eq!(
+        client.call(r#"{"OLST_RMV":{"name":"l","head":true}}"#),
+        format!(r#"{{"OLST_RMV_RSP":{{"size":{},"st":1}}}}"#, size - 1)
+    );
+    assert_eq!(client.call(r#"{"IARR_CLEAR":{"name":"f0","rng":[0]}}"#), r#"{"IARR_CLEAR_RSP":{"st":1}}"#);
+    assert_eq!(client.call(r#"{"OLST_DELETE":{"name":"l"}}"#), r#"{"OLST_DELETE_RSP":{"st":1}}"#);
+    assert_eq!(client.call(r#"{"IARR_DELETE":{"name":"f0"}}"#), r#"{"IARR_DELETE_RSP":{"st":1}}"#);
+    // DELETE made room: array and list commands that add data run again.
+    assert!(used(&mut client) < CAP as u64);
+    assert_eq!(client.call(r#"{"IARR_SET":{"name":"f1","item":7}}"#), r#"{"IARR_SET_RSP":{"st":1}}"#);
+    assert_eq!(client.call(r#"{"IARR_GET":{"name":"f1","pos":0}}"#), r#"{"IARR_GET_RSP":{"item":7,"st":1}}"#);
+    assert_eq!(client.call(r#"{"OLST_CREATE":{"name":"l"}}"#), r#"{"OLST_CREATE_RSP":{"st":1}}"#);
+    assert_eq!(
+        client.call(r#"{"OLST_ADD":{"name":"l","items":[{"a":1}]}}"#),
+        r#"{"OLST_ADD_RSP":{"pos":0,"size":1,"st":1}}"#
+    );
+    // KV writes share the one count: DELETE_ALL gives everything back.
+    assert_eq!(client.call(r#"{"IARR_DELETE_ALL":{}}"#), r#"{"IARR_DELETE_ALL_RSP":{"st":1}}"#);
+    assert!(used(&mut client) < empty + 4096);
+    assert_eq!(client.call(r#"{"KV_SET":{"keys":{"k":1}}}"#), r#"{"KV_SET_RSP":{"st":1}}"#);
+}
