@@ -119,7 +119,7 @@ pub struct Config {
     /// Searches (`KV_FIND` off the loop), large edits and list snapshots
     /// queued or running at once, server-wide; past it such a command is
     /// answered 201 (`Busy`) at once (`maxJobs`). Default
-    /// [`DEFAULT_MAX_JOBS`](crate::store::DEFAULT_MAX_JOBS), 16.
+    /// `DEFAULT_MAX_JOBS` (`store/jobs.rs`), 16.
     pub max_jobs: usize,
     /// Who may connect, and with which role (`users`). Default none: no
     /// authentication, every connection may do everything, as NemesisDB.

@@ -34,9 +34,10 @@
 use crate::protocol::{ContainerVerb, Op, Verb};
 
 /// Heap bytes counted per stored key beyond its `"key":value` text: the
-/// shared allocation's reference counts (16), the map's slot of entry
-/// pointer and hash (24) and its index (8 plus a control byte, at a load
-/// factor of 7/8), and allocator rounding (about 8 on average).
+/// shared allocation's reference counts (16), the table's slot of entry
+/// pointer, hash and chain link (24) and its share of the bucket index
+/// (about 4, `store/table.rs`), allocator rounding (about 8 on average),
+/// and room for the table's spare capacity while it grows.
 pub const ENTRY_OVERHEAD_BYTES: usize = 64;
 
 /// Heap bytes counted per session, keys aside: its 32-byte record in the
