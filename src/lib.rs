@@ -146,6 +146,7 @@ mod store;
 mod timer_wheel;
 
 pub use auth::{Role, User, Users};
+pub use background::set_helper_cpus;
 pub use config::Config;
 pub use error::{ConfigError, Error, FileKind, PersistError, PersistOp};
 pub use ndb_status::{Protocol, Status};

@@ -242,6 +242,11 @@ impl Session {
         self.keys.as_ref().map_or(0, |keys| keys.len())
     }
 
+    /// What its keys count for toward the memory cap.
+    fn key_bytes(&self) -> usize {
+        self.keys.as_ref().map_or(0, |keys| keys.bytes())
+    }
+
     /// What a save holds of it.
     fn record(&self, token: u64) -> SessionRecord {
         let expiry = Expiry {
@@ -302,6 +307,9 @@ pub struct Sessions {
     wheel: TimerWheel<u64>,
     tokens: TokenSource,
     total_keys: usize,
+    /// What the keys of every session count for toward the memory cap
+    /// (the sum of their maps' [`KeyMap::bytes`]).
+    key_bytes: usize,
     /// Expiries since start, on access and active alike.
     expiries: u64,
     /// The snapshot being taken, if any.
@@ -327,6 +335,8 @@ struct Pending {
     frozen: Option<TokenMap>,
     /// The sessions copied so far, by the steps or before a change.
     taken: Vec<SessionRecord>,
+    /// Keys in `taken`.
+    keys_taken: usize,
 }
 
 /// Looks at `session` for the snapshot being taken, if it is still to be
@@ -349,6 +359,7 @@ impl Pending {
             return 0;
         }
         self.taken.push(session.record(token));
+        self.keys_taken += session.key_count();
         session.key_count()
     }
 }
@@ -440,6 +451,7 @@ impl Sessions {
             wheel: TimerWheel::new(),
             tokens: TokenSource::new(),
             total_keys: 0,
+            key_bytes: 0,
             expiries: 0,
             pending: None,
             epoch: 0,
@@ -478,6 +490,22 @@ impl Sessions {
     /// Keys over all sessions (counted like [`Sessions::len`]).
     pub fn total_keys(&self) -> usize {
         self.total_keys
+    }
+
+    /// What every session and its keys count for toward the memory cap:
+    /// [`SESSION_OVERHEAD_BYTES`](super::memory::SESSION_OVERHEAD_BYTES)
+    /// each, plus their keys' [`KeyMap::bytes`].
+    pub fn bytes(&self) -> usize {
+        self.key_bytes + self.map.len() * super::memory::SESSION_OVERHEAD_BYTES
+    }
+
+    /// What a snapshot being taken holds: its list of tokens and the
+    /// records copied so far (their key pointers included); 0 when none is.
+    pub fn snapshot_bytes(&self) -> usize {
+        self.pending.as_ref().map_or(0, |pending| {
+            pending.taken.capacity() * std::mem::size_of::<SessionRecord>()
+                + pending.keys_taken * super::memory::SNAPSHOT_BYTES_PER_ENTRY
+        })
     }
 
     /// How many more sessions the table can take: [`MAX_SESSIONS`] in all,
@@ -520,6 +548,7 @@ impl Sessions {
         .iter()
         .fold(self.epoch, |acc, &(on, bit)| if on { acc | bit } else { acc });
         let key_count = keys.as_ref().map_or(0, |k| k.len());
+        let key_bytes = keys.as_ref().map_or(0, |k| k.bytes());
         let mut session = Session { keys, duration: expiry.duration, deadline_and_flags: flags, timer: None };
         if session.expires() {
             session.set_deadline(ticks_ceil(now).saturating_add(session.duration_ms()));
@@ -534,6 +563,7 @@ impl Sessions {
             return;
         }
         self.total_keys += key_count;
+        self.key_bytes += key_bytes;
     }
 
     /// Takes the session `token` out of the table, first looking at the
@@ -563,6 +593,7 @@ impl Sessions {
         }
         let keys = session.key_count();
         self.total_keys -= keys;
+        self.key_bytes -= session.key_bytes();
         let live = !(session.is_due(ticks_floor(now)) && session.flag(DELETE_SESSION));
         super::reclaim::free(session, keys);
         live
@@ -590,6 +621,7 @@ impl Sessions {
         }
         self.wheel.clear();
         self.total_keys = 0;
+        self.key_bytes = 0;
         live
     }
 
@@ -642,13 +674,14 @@ impl Sessions {
             session.set_deadline(deadline.max(session.deadline()));
         }
         let keys = session.keys.get_or_insert_with(Box::default);
-        let before = keys.len();
+        let (before, bytes_before) = (keys.len(), keys.bytes());
         let result = f(keys);
-        let after = keys.len();
+        let (after, bytes_after) = (keys.len(), keys.bytes());
         if after == 0 {
             session.keys = None;
         }
         self.total_keys = self.total_keys - before + after;
+        self.key_bytes = self.key_bytes - bytes_before + bytes_after;
         Some(result)
     }
 
@@ -689,7 +722,7 @@ impl Sessions {
         self.epoch ^= EPOCH;
         let taken = Vec::with_capacity(self.map.len());
         let (tick, end) = (ticks_floor(now), self.map.len());
-        self.pending = Some(Box::new(Pending { tick, next: 0, end, frozen: None, taken }));
+        self.pending = Some(Box::new(Pending { tick, next: 0, end, frozen: None, taken, keys_taken: 0 }));
         true
     }
 
@@ -821,6 +854,7 @@ impl Sessions {
         }
         // Its timer is due too and re-arms at the new deadline when polled.
         keep(&mut self.pending, self.epoch, token, session);
+        self.key_bytes -= session.key_bytes();
         self.total_keys -= session.clear_and_restart(now);
         true
     }
@@ -833,6 +867,7 @@ impl Sessions {
         }
         let keys = session.key_count();
         self.total_keys -= keys;
+        self.key_bytes -= session.key_bytes();
         super::reclaim::free(session, keys);
         keys
     }
@@ -868,6 +903,7 @@ impl Sessions {
                 self.remove(token)
             } else {
                 keep(&mut self.pending, self.epoch, token, session);
+                self.key_bytes -= session.key_bytes();
                 let freed = session.clear_and_restart(now);
                 self.total_keys -= freed;
                 session.timer = Some(self.wheel.insert(session.deadline(), token));

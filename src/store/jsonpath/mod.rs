@@ -235,7 +235,7 @@ impl Store {
             Some(names) => first_occurrences(names).filter_map(|name| self.kv.get(name).cloned()).collect(),
             None if self.kv.len() > FIND_INLINE_MAX_KEYS || path.uses_regex => {
                 let job = job(Vec::new());
-                return self.queue_kv_find(job);
+                return self.queue_kv_find(job, reply);
             }
             None => self.kv.snapshot(),
         };
@@ -254,7 +254,7 @@ impl Store {
             }
         }
         let job = job(entries);
-        self.queue_job(Job { verb, name: String::new(), work: Work::Find(job) })
+        self.queue_job(Job { verb, name: String::new(), work: Work::Find(job) }, reply)
     }
 
     /// `KV_UPDATE`: `{"cnt":n,"st":1}`; 22 for a missing key, 4 for a
@@ -314,7 +314,7 @@ impl Store {
                 return Executed::Replied;
             }
         }
-        self.queue_edit(verb, job)
+        self.queue_edit(verb, job, reply)
     }
 
     /// Stores a computed edit and writes its reply, if the key still holds
