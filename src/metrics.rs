@@ -328,9 +328,13 @@ impl Metrics {
         w.sample("ndb_session_keys", &[], state.session_keys);
         w.family("ndb_session_expiries_total", "counter", "Sessions that expired, deleted or cleared.");
         w.sample("ndb_session_expiries_total", &[], state.session_expiries);
-        if let Some(bytes) = state.memory_bytes {
-            w.family("ndb_memory_used_bytes", "gauge", "Resident memory of the process.");
-            w.sample("ndb_memory_used_bytes", &[], bytes);
+        w.family("ndb_memory_used_bytes", "gauge", "Memory held as the maxMemory cap counts it.");
+        w.sample("ndb_memory_used_bytes", &[], state.memory_used);
+        w.family("ndb_memory_max_bytes", "gauge", "The maxMemory cap (0: unlimited).");
+        w.sample("ndb_memory_max_bytes", &[], state.memory_max);
+        if let Some(bytes) = state.resident_bytes {
+            w.family("ndb_memory_resident_bytes", "gauge", "Resident memory of the process.");
+            w.sample("ndb_memory_resident_bytes", &[], bytes);
         }
 
         w.family("ndb_saves_total", "counter", "Saves finished, by kind and result.");
@@ -372,8 +376,12 @@ pub struct State {
     pub session_keys: u64,
     /// Sessions expired since start.
     pub session_expiries: u64,
+    /// Memory held as the `maxMemory` cap counts it.
+    pub memory_used: u64,
+    /// The `maxMemory` cap in bytes, 0 when unlimited.
+    pub memory_max: u64,
     /// Resident memory, where the OS tells it.
-    pub memory_bytes: Option<u64>,
+    pub resident_bytes: Option<u64>,
     /// When the last save finished, in milliseconds since the Unix epoch.
     pub last_save_unix_ms: Option<u64>,
 }

@@ -98,19 +98,28 @@ fn metrics_parse_and_move_as_requests_are_served() {
         return;
     }
     let dir = common::saves::TempDir::new("metrics");
-    let server = start_with(common::config().persist(true, dir.path()));
+    let server = start_with(common::config().persist(true, dir.path()).max_memory(Some(64 << 20)));
     let before = scrape(server.addr, None);
     for name in ["ndb_requests", "ndb_request_errors", "ndb_connections", "ndb_saves", "ndb_received_bytes"] {
         assert_eq!(before.types.get(name).map(String::as_str), Some("counter"), "{name}");
     }
-    for name in ["ndb_keys", "ndb_sessions", "ndb_up", "ndb_memory_used_bytes", "ndb_connections_open"] {
+    for name in [
+        "ndb_keys",
+        "ndb_sessions",
+        "ndb_up",
+        "ndb_memory_used_bytes",
+        "ndb_memory_max_bytes",
+        "ndb_memory_resident_bytes",
+        "ndb_connections_open",
+    ] {
         assert_eq!(before.types.get(name).map(String::as_str), Some("gauge"), "{name}");
     }
     for name in ["ndb_request_duration_seconds", "ndb_save_duration_seconds"] {
         assert_eq!(before.types.get(name).map(String::as_str), Some("histogram"), "{name}");
     }
     assert_eq!(before.get("ndb_up", &[]), 1.0);
-    assert!(before.get("ndb_memory_used_bytes", &[]) > 0.0);
+    assert!(before.get("ndb_memory_resident_bytes", &[]) > 0.0);
+    assert_eq!(before.get("ndb_memory_max_bytes", &[]), (64u64 << 20) as f64);
 
     let mut client = server.ndb();
     for i in 0..5 {
@@ -142,6 +151,8 @@ fn metrics_parse_and_move_as_requests_are_served() {
             <= after.get("ndb_request_duration_seconds_bucket", &[("le", "+Inf")])
     );
     assert_eq!(after.get("ndb_keys", &[]), 5.0);
+    // Five keys and a session with two are counted against the cap.
+    assert!(moved("ndb_memory_used_bytes", &[]) > 0.0, "memory used did not grow");
     assert_eq!(after.get("ndb_sessions", &[]), 1.0);
     assert_eq!(after.get("ndb_session_keys", &[]), 2.0);
     assert_eq!(moved("ndb_saves_total", &[("kind", "kv"), ("result", "ok")]), 1.0);

@@ -88,7 +88,15 @@ fn the_text_has_a_help_and_type_line_before_each_family() {
     m.record_save(SaveKind::Kv, Ok(Duration::from_millis(3)));
     m.record_save(SaveKind::Sessions, Err(()));
     m.add_io(10, 20);
-    let state = State { protocol: "0.7", serving: true, keys: 3, memory_bytes: Some(4096), ..State::default() };
+    let state = State {
+        protocol: "0.7",
+        serving: true,
+        keys: 3,
+        memory_used: 4096,
+        memory_max: 1 << 20,
+        resident_bytes: Some(8192),
+        ..State::default()
+    };
     let mut text = String::new();
     m.render(&state, &mut text);
     for line in [
@@ -106,6 +114,8 @@ fn the_text_has_a_help_and_type_line_before_each_family() {
         "ndb_keys 3\n",
         "ndb_up 1\n",
         "ndb_memory_used_bytes 4096\n",
+        "ndb_memory_max_bytes 1048576\n",
+        "ndb_memory_resident_bytes 8192\n",
         "ndb_received_bytes_total 10\n",
         "ndb_sent_bytes_total 20\n",
     ] {

@@ -224,7 +224,9 @@ impl Store {
             sessions: self.sessions.len() as u64,
             session_keys: self.sessions.total_keys() as u64,
             session_expiries: self.sessions.expiries(),
-            memory_bytes: info::resident_bytes(),
+            memory_used: self.used_memory() as u64,
+            memory_max: self.max_memory().unwrap_or(0) as u64,
+            resident_bytes: info::resident_bytes(),
             last_save_unix_ms: self.info.last_save.as_ref().map(|save| save.unix_ms),
             ..crate::metrics::State::default()
         }
