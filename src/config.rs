@@ -44,6 +44,11 @@ pub struct Config {
     /// binary stops on SIGTERM/SIGINT (`persist.saveOnExit`). Default none:
     /// NemesisDB writes nothing on exit.
     pub save_on_exit: Option<String>,
+    /// Load the newest complete save under this name at start-up if the
+    /// name holds one, and start empty if it holds none
+    /// (`persist.loadOnStart`). Default none. A save that exists but cannot
+    /// be read still stops the start.
+    pub load_on_start: Option<String>,
     /// Status numbering of saves. Default 0.7 (save success 121).
     pub protocol: Protocol,
     /// CPU core to pin the server thread to, if any.
@@ -111,7 +116,23 @@ pub struct Config {
     /// The certificate and key that turn on TLS (`wss://`) for every
     /// connection. Default none: plain `ws://`. Needs the `tls` feature.
     pub tls: Option<TlsFiles>,
+    /// Requests whose latency reaches this go to the slow-request log
+    /// (`SV_SLOWLOG`; `slowLogThreshold`). Default 10 ms, a whole turn's
+    /// budget; `None` (0) turns the log off.
+    pub slow_log_threshold: Option<Duration>,
+    /// Entries the slow-request log keeps, newest first (`slowLogLength`).
+    /// Default 128; at most [`MAX_SLOW_LOG_LENGTH`]; 0 turns the log off.
+    pub slow_log_length: usize,
 }
+
+/// Most entries the slow-request log may keep: each holds at most
+/// [`SLOW_LOG_TEXT_BYTES`] of its request, so the log stays under 2 MiB.
+pub const MAX_SLOW_LOG_LENGTH: usize = 10_000;
+
+/// Bytes of a request's text a slow-request log entry keeps (as Redis
+/// keeps 128 bytes of each argument): enough to tell the command, its key
+/// and the start of its path or value.
+pub const SLOW_LOG_TEXT_BYTES: usize = 128;
 
 /// Where the TLS certificate chain and private key are (PEM files). They
 /// are read at start-up and again on [`crate::Server::reload_certificates`]
@@ -133,6 +154,7 @@ impl Default for Config {
             persist_enabled: true,
             persist_path: PathBuf::from("./data"),
             save_on_exit: None,
+            load_on_start: None,
             protocol: Protocol::V07,
             core: None,
             max_connections: 10_000,
@@ -150,6 +172,8 @@ impl Default for Config {
             search_timeout: Some(crate::store::DEFAULT_SEARCH_TIMEOUT),
             max_partial_bytes: DEFAULT_MAX_PARTIAL_BYTES,
             message_timeout: Some(Duration::from_secs(30)),
+            slow_log_threshold: Some(Duration::from_millis(10)),
+            slow_log_length: 128,
         }
     }
 }
@@ -315,21 +339,40 @@ impl Config {
     pub fn load_file(self, path: &Path) -> Result<Config, ConfigError> {
         let text =
             std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-        self.apply_json(&text).map_err(|e| e.in_file(path))
+        let (config, unknown) = self.apply_document(&text).map_err(|e| e.in_file(path))?;
+        for warning in unknown {
+            log::warn!("config file {}: {warning}", path.display());
+        }
+        Ok(config)
     }
 
     /// Applies the members of a config document (JSON with `//` and `/* */`
-    /// comments). Unknown members are ignored, as in NemesisDB.
+    /// comments). Unknown members are ignored, as in NemesisDB, with a
+    /// warning each (see [`unknown_members`]).
     ///
     /// # Errors
     /// A [`ConfigError`] naming the field that is wrong.
-    pub fn apply_json(mut self, text: &str) -> Result<Config, ConfigError> {
+    pub fn apply_json(self, text: &str) -> Result<Config, ConfigError> {
+        let (config, unknown) = self.apply_document(text)?;
+        for warning in unknown {
+            log::warn!("config: {warning}");
+        }
+        Ok(config)
+    }
+
+    /// [`Config::apply_json`], returning the warnings about unknown members
+    /// instead of logging them.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the field that is wrong.
+    pub fn apply_document(mut self, text: &str) -> Result<(Config, Vec<String>), ConfigError> {
         let syntax = |problem: String| ConfigError::Syntax { problem, file: None };
         let value: Value =
             serde_json::from_str(&strip_comments(text)).map_err(|e| syntax(format!("not valid JSON: {e}")))?;
         let Value::Object(root) = value else {
             return Err(syntax("must be a JSON object".to_owned()));
         };
+        let unknown = unknown_members(&root);
         let doc = Fields { map: &root, prefix: "" };
         self.protocol = match doc.uint("version")? {
             Some(5) => Protocol::V07,
@@ -363,6 +406,9 @@ impl Config {
             }
             if let Some(name) = persist.string("saveOnExit")? {
                 self.save_on_exit = Some(check_save_name("persist.saveOnExit", name)?);
+            }
+            if let Some(name) = persist.string("loadOnStart")? {
+                self.load_on_start = Some(check_save_name("persist.loadOnStart", name)?);
             }
         }
         if let Some(n) = doc.uint("maxConnections")? {
@@ -417,9 +463,129 @@ impl Config {
         if let Some(secs) = doc.number("messageTimeout")? {
             self.message_timeout = check_timeout("messageTimeout", secs)?;
         }
+        if let Some(secs) = doc.number("slowLogThreshold")? {
+            self.slow_log_threshold = check_timeout("slowLogThreshold", secs)?;
+        }
+        if let Some(n) = doc.uint("slowLogLength")? {
+            self.slow_log_length = check_slow_log_length("slowLogLength", n)?;
+        }
         self.validate()?;
-        Ok(self)
+        Ok((self, unknown))
     }
+}
+
+/// Every member ndb reads from a config file, those of a section as
+/// `persist.path` (the members of each user are [`USER_MEMBERS`]). Each has
+/// a flag of `ndb-server` too (see `docs/operations.md`).
+pub const KNOWN_MEMBERS: [&str; 29] = [
+    "version",
+    "core",
+    "ip",
+    "port",
+    "maxPayload",
+    "persist",
+    "persist.enabled",
+    "persist.path",
+    "persist.saveOnExit",
+    "persist.loadOnStart",
+    "maxConnections",
+    "allowedOrigins",
+    "outputPauseBytes",
+    "maxOutputBytes",
+    "messagesPerTurn",
+    "maxHeaderBytes",
+    "handshakeTimeout",
+    "idleTimeout",
+    "sendTimeout",
+    "searchTimeout",
+    "maxPartialBytes",
+    "messageTimeout",
+    "slowLogThreshold",
+    "slowLogLength",
+    "users",
+    "protectedMode",
+    "tls",
+    "tls.certificate",
+    "tls.key",
+];
+
+/// The members of each object of `users`.
+pub const USER_MEMBERS: [&str; 4] = ["name", "role", "passwordSha256", "password"];
+
+/// Members of NemesisDB config files that ndb reads nothing from, on
+/// purpose, and so does not warn about: `sessionsEnabled` (0.6.x; sessions
+/// are always on), and version 6's `arrays` and `lists` sections (with
+/// every member in them).
+pub const NEMESISDB_MEMBERS: [&str; 3] = ["sessionsEnabled", "arrays", "lists"];
+
+/// One warning per member of `root` (and of its `persist`, `tls` and
+/// `users` objects) that ndb does not know and NemesisDB does not define
+/// either, naming it and the nearest known member:
+/// `unknown member "maxPayLoad" ignored (the nearest known one is "maxPayload")`.
+pub fn unknown_members(root: &Map<String, Value>) -> Vec<String> {
+    let top: Vec<&str> = KNOWN_MEMBERS.iter().copied().filter(|m| !m.contains(['.', '['])).collect();
+    let in_section = |section: &str| -> Vec<&'static str> {
+        KNOWN_MEMBERS.iter().filter_map(|m| m.strip_prefix(section)?.strip_prefix('.')).collect()
+    };
+    let mut warnings = Vec::new();
+    let mut check = |map: &Map<String, Value>, prefix: &str, known: &[&str]| {
+        for name in map.keys() {
+            if known.contains(&name.as_str()) || (prefix.is_empty() && NEMESISDB_MEMBERS.contains(&name.as_str())) {
+                continue;
+            }
+            let nearest = known.iter().min_by_key(|k| distance(&fold(name), &fold(k))).copied().unwrap_or("");
+            warnings.push(format!(
+                "unknown member \"{prefix}{name}\" ignored (the nearest known one is \"{prefix}{nearest}\")"
+            ));
+        }
+    };
+    check(root, "", &top);
+    for section in ["persist", "tls"] {
+        if let Some(Value::Object(map)) = root.get(section) {
+            check(map, &format!("{section}."), &in_section(section));
+        }
+    }
+    if let Some(Value::Array(users)) = root.get("users") {
+        for (i, user) in users.iter().enumerate() {
+            if let Value::Object(map) = user {
+                check(map, &format!("users[{i}]."), &USER_MEMBERS);
+            }
+        }
+    }
+    warnings
+}
+
+/// A member name compared without case, `_` or `-`: `idle_timeout` is
+/// `idleTimeout` misspelled.
+fn fold(name: &str) -> Vec<char> {
+    name.chars().filter(|c| *c != '_' && *c != '-').flat_map(char::to_lowercase).collect()
+}
+
+/// The edit distance of two short names (two rows of the classic table).
+fn distance(a: &[char], b: &[char]) -> usize {
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    let mut current = vec![0; b.len() + 1];
+    for (i, ca) in a.iter().enumerate() {
+        current[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = previous[j] + usize::from(ca != cb);
+            current[j + 1] = substitute.min(previous[j + 1] + 1).min(current[j] + 1);
+        }
+        std::mem::swap(&mut previous, &mut current);
+    }
+    previous[b.len()]
+}
+
+/// Checks a slow-log length given in the setting `field`: 0 (off) to
+/// [`MAX_SLOW_LOG_LENGTH`].
+///
+/// # Errors
+/// A [`ConfigError::Field`] naming `field`.
+pub fn check_slow_log_length(field: &str, n: u64) -> Result<usize, ConfigError> {
+    usize::try_from(n)
+        .ok()
+        .filter(|n| *n <= MAX_SLOW_LOG_LENGTH)
+        .ok_or_else(|| ConfigError::field(field, format!("must be from 0 to {MAX_SLOW_LOG_LENGTH} entries (got {n})")))
 }
 
 /// Reads the `users` array: each member an object with `name`, `role`

@@ -193,6 +193,24 @@ impl Metrics {
         self.requests[row(verb)][status as usize]
     }
 
+    /// Requests that may have changed keys or sessions: successful replies
+    /// to every command a `read` user may not run, saves excepted (the
+    /// data stays as it was). Counts what [`Metrics::count`] already
+    /// counted, so it costs the request path nothing.
+    pub fn changes(&self) -> u64 {
+        Verb::ALL
+            .iter()
+            .filter(|verb| {
+                crate::auth::required_role(**verb) != crate::auth::Role::Read
+                    && !matches!(verb, Verb::KvSave | Verb::ShSave)
+            })
+            .map(|verb| {
+                let counts = &self.requests[*verb as usize];
+                Status::ALL.iter().zip(counts).filter(|(s, _)| s.is_success()).map(|(_, n)| n).sum::<u64>()
+            })
+            .sum()
+    }
+
     /// Every request counted, whatever its command or status.
     pub fn requests_total(&self) -> u64 {
         self.requests.iter().flatten().sum()

@@ -196,6 +196,8 @@ pub struct Server {
     /// A start-up load under way, and then its outcome.
     loading: Option<startup::Loading>,
     start_load_result: Option<Result<(), Error>>,
+    /// Where the start-up load read a save from, once it did.
+    loaded_at_start: Option<std::path::PathBuf>,
     /// The certificate and key new TLS connections are served with.
     #[cfg(feature = "tls")]
     tls: Option<std::sync::Arc<rustls::ServerConfig>>,
@@ -304,6 +306,7 @@ impl Server {
             turn_started: None,
             loading: None,
             start_load_result: None,
+            loaded_at_start: None,
             #[cfg(feature = "tls")]
             tls,
             tls_files: config.tls.clone(),

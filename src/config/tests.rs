@@ -263,3 +263,33 @@ fn user_errors_name_the_member() {
         assert!(err.starts_with(expected), "{text}: {err}");
     }
 }
+
+#[test]
+fn unknown_members_are_named_with_the_nearest_known_one() {
+    let text = r#"{"version":5,"maxPayLoad":100,"idle_timeout":3,"sessionsEnabled":true,
+        "arrays":{"maxCapacity":1},"lists":{"maxResponseSize":1},"zzz":1,
+        "persist":{"enabled":true,"pth":"d"},"tls":{"certificate":"c","key":"k","chain":"x"},
+        "users":[{"name":"a","role":"read","password":"p","rol":"x"}]}"#;
+    let root: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text).unwrap();
+    let mut warnings = super::unknown_members(&root);
+    warnings.sort();
+    assert_eq!(
+        warnings,
+        [
+            r#"unknown member "idle_timeout" ignored (the nearest known one is "idleTimeout")"#,
+            r#"unknown member "maxPayLoad" ignored (the nearest known one is "maxPayload")"#,
+            r#"unknown member "persist.pth" ignored (the nearest known one is "persist.path")"#,
+            r#"unknown member "tls.chain" ignored (the nearest known one is "tls.key")"#,
+            r#"unknown member "users[0].rol" ignored (the nearest known one is "users[0].role")"#,
+            r#"unknown member "zzz" ignored (the nearest known one is "ip")"#,
+        ]
+    );
+    let clean = r#"{"version":6,"core":0,"persist":{"enabled":false,"path":"d","saveOnExit":"a","loadOnStart":"a"},
+        "slowLogThreshold":0.5,"slowLogLength":3}"#;
+    let (config, warnings) = Config::default().apply_document(clean).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(config.load_on_start.as_deref(), Some("a"));
+    assert_eq!(config.slow_log_threshold, Some(std::time::Duration::from_millis(500)));
+    assert_eq!(config.slow_log_length, 3);
+    assert!(apply(r#"{"version":5,"slowLogLength":10001}"#).unwrap_err().contains("slowLogLength: must be from 0"));
+}
