@@ -299,6 +299,54 @@ impl Config {
         self
     }
 
+    /// The settings as a config document would give them (what
+    /// `SV_CONFIG` reports): every key of [`KNOWN_MEMBERS`], timeouts in
+    /// seconds (0 when off), `users` as names and roles only (never a
+    /// password or its hash), `tls` as the two paths or `null`, `core`,
+    /// `persist.saveOnExit` and `persist.loadOnStart` `null` when unset.
+    pub fn effective_json(&self) -> String {
+        use serde_json::json;
+        let secs = |d: Option<Duration>| d.map_or(0.0, |d| d.as_secs_f64());
+        let users: Vec<Value> = self.users.iter().map(|u| json!({"name": u.name(), "role": u.role().name()})).collect();
+        let doc = json!({
+            "allowedOrigins": self.allowed_origins,
+            "core": self.core,
+            "handshakeTimeout": self.handshake_timeout.as_secs_f64(),
+            "idleTimeout": secs(self.idle_timeout),
+            "ip": self.ip,
+            "maxConnections": self.max_connections,
+            "maxHeaderBytes": self.max_head_bytes,
+            "maxOutputBytes": self.max_output_bytes,
+            "maxPartialBytes": self.max_partial_bytes,
+            "maxPayload": self.max_payload,
+            "messageTimeout": secs(self.message_timeout),
+            "messagesPerTurn": self.messages_per_turn,
+            "outputPauseBytes": self.output_pause_bytes,
+            "persist": {
+                "enabled": self.persist_enabled,
+                "loadOnStart": self.load_on_start,
+                "path": self.persist_path.to_string_lossy(),
+                "saveOnExit": self.save_on_exit,
+            },
+            "port": self.port,
+            "protectedMode": self.protected_mode,
+            "searchTimeout": secs(self.search_timeout),
+            "sendTimeout": secs(self.send_timeout),
+            "slowLogLength": self.slow_log_length,
+            "slowLogThreshold": secs(self.slow_log_threshold),
+            "tls": self.tls.as_ref().map(|t| json!({
+                "certificate": t.certificate.to_string_lossy(),
+                "key": t.key.to_string_lossy(),
+            })),
+            "users": users,
+            "version": match self.protocol {
+                Protocol::V07 => 5,
+                Protocol::V09 => 6,
+            },
+        });
+        doc.to_string()
+    }
+
     /// Checks the settings that depend on each other.
     ///
     /// # Errors

@@ -20,6 +20,9 @@ use std::time::Duration;
 use crate::protocol::{Status, Verb};
 use crate::store::SaveKind;
 
+mod slow;
+pub use slow::{LaterRequest, SAMPLES_PER_TURN, SlowEntry, SlowLog, text_prefix};
+
 /// Rows of the request table: one per verb, and one for requests that
 /// named no command ndb serves (bad JSON, unknown commands, binary
 /// frames).
@@ -106,6 +109,18 @@ impl Histogram {
         self.count
     }
 
+    /// The upper bound of the bucket holding the `q` quantile (0 to 1) of
+    /// the observations: at least that fraction took at most this long.
+    /// `None` with no observation, or when it falls past the last bound.
+    pub fn quantile_bound(&self, q: f64) -> Option<Duration> {
+        if self.count == 0 {
+            return None;
+        }
+        let rank = ((self.count as f64) * q).ceil().max(1.0) as u64;
+        let (bound, _) = self.cumulative().find(|(_, total)| *total >= rank)?;
+        bound
+    }
+
     /// The sum of every observation.
     pub fn sum(&self) -> Duration {
         let secs = u64::try_from(self.sum_nanos / 1_000_000_000).unwrap_or(u64::MAX);
@@ -131,9 +146,17 @@ pub struct Metrics {
     /// Replies by command row and status.
     requests: [[u64; Status::COUNT]; VERB_ROWS],
     /// Requests answered in this loop turn whose latency is not observed
-    /// yet.
+    /// yet, over all rows and by row.
     unobserved: u64,
+    unobserved_by_row: [u32; VERB_ROWS],
     latency: Histogram,
+    /// The latency histogram of each row.
+    latency_by_row: Box<[Histogram; VERB_ROWS]>,
+    /// Keys looked up by `KV_GET` and `SH_GET` that were there, and that
+    /// were not.
+    key_hits: u64,
+    key_misses: u64,
+    slow_log: SlowLog,
     /// Saves by kind (KV, sessions) and outcome (written, failed).
     saves: [[u64; 2]; 2],
     save_durations: Histogram,
@@ -147,7 +170,12 @@ impl Default for Metrics {
         Metrics {
             requests: [[0; Status::COUNT]; VERB_ROWS],
             unobserved: 0,
+            unobserved_by_row: [0; VERB_ROWS],
             latency: Histogram::new(&LATENCY_BOUNDS),
+            latency_by_row: Box::new([const { Histogram::new(&LATENCY_BOUNDS) }; VERB_ROWS]),
+            key_hits: 0,
+            key_misses: 0,
+            slow_log: SlowLog::default(),
             saves: [[0; 2]; 2],
             save_durations: Histogram::new(&SAVE_BOUNDS),
             auth_failures: 0,
@@ -167,8 +195,10 @@ impl Metrics {
     /// observed by the turn's [`Metrics::observe_turn`].
     #[inline]
     pub fn count(&mut self, verb: Option<Verb>, status: Status) {
-        self.requests[row(verb)][status as usize] += 1;
+        let row = row(verb);
+        self.requests[row][status as usize] += 1;
         self.unobserved += 1;
+        self.unobserved_by_row[row] += 1;
     }
 
     /// Counts a request whose reply came later than its turn (a save, a
@@ -176,15 +206,57 @@ impl Metrics {
     pub fn count_later(&mut self, verb: Option<Verb>, status: Status, latency: Duration) {
         self.requests[row(verb)][status as usize] += 1;
         self.latency.observe(latency);
+        self.latency_by_row[row(verb)].observe(latency);
     }
 
     /// Observes `latency` (the turn's length) for every request counted by
-    /// [`Metrics::count`] since the last call.
+    /// [`Metrics::count`] since the last call, overall and per command (one
+    /// pass over the rows, only after a turn that answered requests), and
+    /// ends the turn of the slow-request log.
     pub fn observe_turn(&mut self, latency: Duration) {
         if self.unobserved > 0 {
             self.latency.observe_n(latency, self.unobserved);
             self.unobserved = 0;
+            for (histogram, n) in self.latency_by_row.iter_mut().zip(&mut self.unobserved_by_row) {
+                if *n > 0 {
+                    histogram.observe_n(latency, u64::from(std::mem::take(n)));
+                }
+            }
         }
+        self.slow_log.end_turn(latency, unix_millis);
+    }
+
+    /// The latency histogram of `verb`'s requests (`None`: no command ndb
+    /// serves).
+    pub fn latency_of(&self, verb: Option<Verb>) -> &Histogram {
+        &self.latency_by_row[row(verb)]
+    }
+
+    /// Counts keys a get found (`hits`) and did not find (`misses`).
+    #[inline]
+    pub fn count_lookups(&mut self, hits: u64, misses: u64) {
+        self.key_hits += hits;
+        self.key_misses += misses;
+    }
+
+    /// Keys gets found so far.
+    pub fn key_hits(&self) -> u64 {
+        self.key_hits
+    }
+
+    /// Keys gets did not find so far.
+    pub fn key_misses(&self) -> u64 {
+        self.key_misses
+    }
+
+    /// The slow-request log.
+    pub fn slow_log(&self) -> &SlowLog {
+        &self.slow_log
+    }
+
+    /// The slow-request log, to feed or reset it.
+    pub fn slow_log_mut(&mut self) -> &mut SlowLog {
+        &mut self.slow_log
     }
 
     /// Requests answered with `status` for `verb` (`None`: no command ndb
@@ -344,6 +416,14 @@ impl Metrics {
             w.float("ndb_last_save_timestamp_seconds", &[], ms as f64 / 1000.0);
         }
     }
+}
+
+/// The wall clock in milliseconds since the Unix epoch, for the time of a
+/// slow-log entry (read only when one is logged).
+pub fn unix_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// What the server and the store report about themselves at the moment of

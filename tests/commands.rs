@@ -58,8 +58,9 @@ fn sv_info_layout() {
     let path = common::config().persist_path;
     let expected = format!(
         concat!(
-            r#"{{"SV_INFO_RSP":{{"connections":1,"connectionsTotal":1,"keys":0,"lastSave":null,"#,
-            r#""persistEnabled":true,"persistPath":"{}","protocol":"0.7","requests":1,"rssBytes":N,"#,
+            r#"{{"SV_INFO_RSP":{{"commands":{{}},"connections":1,"connectionsTotal":1,"errorsByStatus":{{}},"#,
+            r#""keyHits":0,"keyMisses":0,"keys":0,"lastSave":null,"#,
+            r#""persistEnabled":true,"persistPath":"{}","protocol":"0.7","requests":1,"rssBytes":N,"rssPeakBytes":N,"#,
             r#""serverVersion":"{}","sessionExpiries":0,"sessions":0,"st":1,"uptimeSecs":N}}}}"#
         ),
         path.display(),

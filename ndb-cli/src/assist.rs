@@ -177,7 +177,7 @@ mod tests {
     #[test]
     fn completion_follows_the_table() {
         assert_eq!(complete("cou"), ["count"]);
-        assert_eq!(complete("co"), ["contains", "count"]);
+        assert_eq!(complete("co"), ["contains", "count", "config"]);
         assert_eq!(
             complete("S"),
             [
@@ -198,7 +198,10 @@ mod tests {
                 "SH_RMV",
                 "SH_SAVE",
                 "SH_SET",
-                "SV_INFO"
+                "SV_CLIENTS",
+                "SV_CONFIG",
+                "SV_INFO",
+                "SV_SLOWLOG"
             ]
         );
         assert_eq!(complete("sh se"), ["set"]);

@@ -10,10 +10,12 @@
 //! `serverVersion`) and `st` exactly; the rest are ndb's. Members are
 //! written in byte-wise name order, like every other reply.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::protocol::{Reply, Status, Verb};
 
 /// The settings `SV_INFO` reports.
@@ -67,6 +69,8 @@ pub(super) struct Info {
     /// The first `now` the server saw.
     pub started: Option<Instant>,
     pub last_save: Option<LastSave>,
+    /// `SV_CONFIG`'s `config` object, rendered once at start.
+    pub settings_json: String,
 }
 
 /// What is counted from the data when the reply is written.
@@ -79,7 +83,14 @@ pub(super) struct Counts {
 
 impl Info {
     pub fn new(settings: ServerInfo) -> Info {
-        Info { settings, stats: Stats::default(), metrics: Default::default(), started: None, last_save: None }
+        Info {
+            settings,
+            stats: Stats::default(),
+            metrics: Default::default(),
+            started: None,
+            last_save: None,
+            settings_json: "{}".to_owned(),
+        }
     }
 
     /// Seconds since the first turn.
@@ -93,8 +104,12 @@ impl Info {
         let protocol = reply.protocol();
         let uptime_secs = self.uptime_secs(now);
         let stats = self.stats;
+        let metrics = &self.metrics;
         reply.object(Verb::SvInfo, |o| {
+            o.raw("commands", &commands_json(metrics));
             o.u64("connections", stats.connections_open).u64("connectionsTotal", stats.connections_total);
+            o.raw("errorsByStatus", &errors_json(metrics));
+            o.u64("keyHits", metrics.key_hits()).u64("keyMisses", metrics.key_misses());
             o.u64("keys", counts.keys as u64);
             match &self.last_save {
                 Some(save) => o.object("lastSave", |s| {
@@ -114,6 +129,10 @@ impl Info {
                 Some(bytes) => o.u64("rssBytes", bytes),
                 None => o.null("rssBytes"),
             };
+            match peak_resident_bytes() {
+                Some(bytes) => o.u64("rssPeakBytes", bytes),
+                None => o.null("rssPeakBytes"),
+            };
             o.str("serverVersion", crate::VERSION);
             o.u64("sessionExpiries", stats.session_expiries).u64("sessions", counts.sessions as u64);
             o.st(Status::Ok).u64("uptimeSecs", uptime_secs);
@@ -123,18 +142,79 @@ impl Info {
 
 /// The process's resident memory in bytes (`VmRSS` of `/proc/self/status`),
 /// or `None` where that cannot be read.
-#[cfg(target_os = "linux")]
 pub fn resident_bytes() -> Option<u64> {
+    proc_status_bytes("VmRSS:")
+}
+
+/// The most resident memory the process has had, in bytes (`VmHWM`, the
+/// high-water mark), or `None` where that cannot be read. ndb does not
+/// account its allocations itself: this peak is the one the OS keeps.
+pub fn peak_resident_bytes() -> Option<u64> {
+    proc_status_bytes("VmHWM:")
+}
+
+/// A `kB` line of `/proc/self/status`, in bytes.
+#[cfg(target_os = "linux")]
+fn proc_status_bytes(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?;
+    let line = status.lines().find_map(|l| l.strip_prefix(field))?;
     let kib: u64 = line.trim().strip_suffix("kB")?.trim().parse().ok()?;
     kib.checked_mul(1024)
 }
 
-/// The process's resident memory in bytes; not known on this OS.
+/// Not known on this OS.
 #[cfg(not(target_os = "linux"))]
-pub fn resident_bytes() -> Option<u64> {
+fn proc_status_bytes(_field: &str) -> Option<u64> {
     None
+}
+
+/// A latency in whole microseconds (at most `u64::MAX`).
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// `SV_INFO`'s `commands`: for each command answered at least once (and
+/// `unknown` for requests naming none ndb serves), its calls, its error
+/// replies, and the 50th, 99th and 99.9th latency percentiles in
+/// microseconds as the upper bounds of their histogram buckets (`null`
+/// past the last bound, 10 s). At most one member per verb: a bounded
+/// reply.
+fn commands_json(metrics: &Metrics) -> String {
+    let mut out = BTreeMap::new();
+    for verb in Verb::ALL.iter().copied().map(Some).chain([None]) {
+        let calls: u64 = Status::ALL.iter().map(|s| metrics.requests(verb, *s)).sum();
+        if calls == 0 {
+            continue;
+        }
+        let errors: u64 = Status::ALL.iter().filter(|s| !s.is_success()).map(|s| metrics.requests(verb, *s)).sum();
+        let latency = metrics.latency_of(verb);
+        let quantile = |q| latency.quantile_bound(q).map(micros);
+        let name = verb.map_or("unknown", Verb::name);
+        out.insert(
+            name,
+            serde_json::json!({
+                "calls": calls,
+                "errors": errors,
+                "p50Us": quantile(0.5),
+                "p999Us": quantile(0.999),
+                "p99Us": quantile(0.99),
+            }),
+        );
+    }
+    serde_json::to_string(&out).unwrap_or_default()
+}
+
+/// `SV_INFO`'s `errorsByStatus`: replies by status name, for every status
+/// other than success that was answered at least once.
+fn errors_json(metrics: &Metrics) -> String {
+    let mut out = BTreeMap::new();
+    for status in Status::ALL.iter().filter(|s| !s.is_success()) {
+        let n: u64 = Verb::ALL.iter().copied().map(Some).chain([None]).map(|v| metrics.requests(v, *status)).sum();
+        if n > 0 {
+            out.insert(status.name(), n);
+        }
+    }
+    serde_json::to_string(&out).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -186,7 +266,7 @@ mod tests {
         let mut sorted = names.clone();
         sorted.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
         assert_eq!(names, sorted, "{text}");
-        assert_eq!(names.len(), 14);
+        assert_eq!(names.len(), 19);
         let mut out = Vec::new();
         info.write(&mut Reply::new(&mut out, Protocol::V07), Counts { keys: 3, sessions: 2 }, start, false);
         let hidden = names_in_order(&String::from_utf8(out).unwrap());
