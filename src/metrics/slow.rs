@@ -84,8 +84,13 @@ pub struct SlowLog {
     entries: VecDeque<SlowEntry>,
     next_id: u64,
     samples: Vec<Sample>,
+    /// With the samples full, the size of the smallest: a request no
+    /// larger is passed over with one comparison.
+    floor: usize,
     /// Requests answered in this turn so far.
     turn_requests: u64,
+    /// A threshold and a length above 0.
+    on: bool,
 }
 
 impl Default for SlowLog {
@@ -113,35 +118,36 @@ impl SlowLog {
             entries: VecDeque::new(),
             next_id: 1,
             samples: Vec::with_capacity(SAMPLES_PER_TURN),
+            floor: 0,
             turn_requests: 0,
+            on: threshold.is_some() && length > 0,
         }
-    }
-
-    fn on(&self) -> bool {
-        self.threshold.is_some() && self.length > 0
     }
 
     /// Notes a request answered in this turn: kept as a candidate if it is
     /// among the turn's [`SAMPLES_PER_TURN`] largest.
     #[inline]
     pub fn note(&mut self, verb: Option<Verb>, conn: usize, addr: Option<SocketAddr>, text: &str) {
-        if !self.on() {
+        if !self.on {
             return;
         }
         self.turn_requests += 1;
         let bytes = text.len();
-        if self.samples.len() < SAMPLES_PER_TURN {
-            self.samples.push(Sample { bytes, verb, conn, addr, text: prefix(text).to_owned() });
+        if bytes <= self.floor {
             return;
         }
-        let Some(smallest) = self.samples.iter_mut().min_by_key(|s| s.bytes) else { return };
-        if bytes > smallest.bytes {
+        if self.samples.len() < SAMPLES_PER_TURN {
+            self.samples.push(Sample { bytes, verb, conn, addr, text: prefix(text).to_owned() });
+        } else if let Some(smallest) = self.samples.iter_mut().min_by_key(|s| s.bytes) {
             smallest.bytes = bytes;
             smallest.verb = verb;
             smallest.conn = conn;
             smallest.addr = addr;
             smallest.text.clear();
             smallest.text.push_str(prefix(text));
+        }
+        if self.samples.len() == SAMPLES_PER_TURN {
+            self.floor = self.samples.iter().map(|s| s.bytes).min().unwrap_or(0);
         }
     }
 
@@ -170,13 +176,14 @@ impl SlowLog {
             self.samples = samples;
         }
         self.samples.clear();
+        self.floor = 0;
         self.turn_requests = 0;
     }
 
     /// Logs a request answered after its turn, if `latency` reached the
     /// threshold.
     pub fn later(&mut self, request: LaterRequest<'_>, latency: Duration, unix_ms: u64) {
-        if self.on() && self.threshold.is_some_and(|t| latency >= t) {
+        if self.on && self.threshold.is_some_and(|t| latency >= t) {
             let LaterRequest { verb, conn, addr, text, bytes } = request;
             let text = prefix(text).to_owned();
             self.push(SlowEntry { id: 0, unix_ms, latency, verb, text, bytes, conn, addr, turn_requests: 1 });
@@ -244,6 +251,19 @@ mod tests {
         assert_eq!(log.entries().last().unwrap().id, 2, "the oldest went");
         assert_eq!(log.reset(), 5);
         assert_eq!(log.entries().count(), 0);
+    }
+
+    #[test]
+    fn requests_no_larger_than_the_kept_ones_are_passed_over() {
+        let mut log = SlowLog::new(Some(Duration::ZERO), 10);
+        for conn in 0..8 {
+            log.note(Some(Verb::KvGet), conn, None, "same size");
+        }
+        log.note(Some(Verb::KvSet), 9, None, "a larger one");
+        log.end_turn(Duration::from_millis(1), || 1);
+        let mut kept: Vec<_> = log.entries().map(|e| (e.conn, e.turn_requests)).collect();
+        kept.sort_unstable();
+        assert_eq!(kept, [(1, 9), (2, 9), (3, 9), (9, 9)], "the first of equals stay, the smallest went");
     }
 
     #[test]
