@@ -276,6 +276,12 @@ fn the_save_checker_reports_sound_incomplete_and_damaged_saves() {
     assert!(out.contains("md.json is damaged: not valid metadata"), "{out}");
     assert!(out.contains(": 2 sound, 1 incomplete, 2 damaged"), "{out}");
 
+    // A persist path whose only save name is all digits is still one.
+    let digits = dir.path().join("digits");
+    copy_dir(&fixtures.join("kv_sample"), &digits.join("2024"));
+    let (code, out, _) = run(&["--check-save", digits.to_str().unwrap()]);
+    assert!(code == 0 && out.contains("KV save \"2024\", newest: 10 keys"), "{out}");
+
     // Nothing to check: exit 1.
     let empty = dir.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();

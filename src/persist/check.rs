@@ -136,7 +136,7 @@ pub fn check_saves(path: &Path) -> Result<CheckReport, PersistError> {
     if dir.info("md")?.is_some() {
         let name = path.canonicalize().ok().and_then(|p| p.parent().map(name_of)).unwrap_or_default();
         saves.push(SaveCheck { name, path: path.to_owned(), outcome: check_stamp(&dir), newest: false });
-    } else if files::stamps(&dir)?.is_empty() && !has_partial(&dir)? {
+    } else if !is_name_dir(&dir)? {
         for (name, kind) in dir.entries()? {
             let Some(text) = name.to_str().filter(|n| crate::protocol::is_valid_save_name(n)) else { continue };
             if kind == FileKind::Directory {
@@ -150,14 +150,29 @@ pub fn check_saves(path: &Path) -> Result<CheckReport, PersistError> {
     Ok(CheckReport { path: path.to_owned(), saves })
 }
 
-/// Whether `dir` holds a `<stamp>.partial` entry (it is a name's
-/// directory, then).
-fn has_partial(dir: &Dir) -> Result<bool, PersistError> {
-    Ok(dir.entries()?.iter().any(|(name, _)| {
+/// Whether `dir` is a save name's directory: it holds a `<stamp>.partial`
+/// entry, or an all-digit entry that is not a directory or that holds `md`
+/// or `data` (a stamp). A persist path whose save names are all digits
+/// holds directories of stamps instead.
+fn is_name_dir(dir: &Dir) -> Result<bool, PersistError> {
+    let partial = |name: &OsStr| {
         name.to_str()
             .and_then(|n| n.strip_suffix(PARTIAL_SUFFIX))
             .is_some_and(|s| files::parse_stamp(OsStr::new(s)).is_some())
-    }))
+    };
+    if dir.entries()?.iter().any(|(name, _)| partial(name)) {
+        return Ok(true);
+    }
+    for (_, name, kind) in files::stamps(dir)? {
+        if kind != FileKind::Directory {
+            return Ok(true);
+        }
+        let stamp = dir.open_dir(&name)?;
+        if stamp.info("md")?.is_some() || stamp.info("data")?.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Checks every stamp of one save name, newest first, and marks the one
