@@ -261,7 +261,9 @@ pub fn handle(store: &mut Store, context: &mut Context, message: Message<'_>, ou
 /// and appends exactly one reply document to `out` (a JSON object keyed
 /// `ERR` or `<CMD>_RSP`), or, for a save, a load or a large `KV_FIND`,
 /// nothing: the command became a job (see [`Store::next_job`]) whose reply
-/// [`Store::finish`] writes. A binary message gets `ERR` status 2.
+/// [`Store::finish`] writes. A binary message gets `ERR` status 2. An
+/// `SV_CLIENTS` is answered later too, with no job: only a [`Server`],
+/// which knows the connections, writes its reply.
 pub fn dispatch(
     store: &mut Store,
     protocol: Protocol,
