@@ -266,15 +266,15 @@ impl Metrics {
     }
 
     /// Requests that may have changed keys or sessions: successful replies
-    /// to every command a `read` user may not run, saves excepted (the
-    /// data stays as it was). Counts what [`Metrics::count`] already
+    /// to every command a `read` user may not run, saves and the
+    /// introspection commands excepted (the data stays as it was). Counts what [`Metrics::count`] already
     /// counted, so it costs the request path nothing.
     pub fn changes(&self) -> u64 {
         Verb::ALL
             .iter()
             .filter(|verb| {
                 crate::auth::required_role(**verb) != crate::auth::Role::Read
-                    && !matches!(verb, Verb::KvSave | Verb::ShSave)
+                    && !matches!(verb, Verb::KvSave | Verb::ShSave | Verb::SvSlowlog | Verb::SvClients | Verb::SvConfig)
             })
             .map(|verb| {
                 let counts = &self.requests[*verb as usize];

@@ -88,3 +88,20 @@ fn the_text_has_a_help_and_type_line_before_each_family() {
         }
     }
 }
+
+#[test]
+fn changes_count_successful_writes_only() {
+    let mut m = Metrics::default();
+    for verb in
+        [Verb::KvGet, Verb::KvSave, Verb::ShSave, Verb::SvSlowlog, Verb::SvClients, Verb::SvConfig, Verb::SvInfo]
+    {
+        m.count(Some(verb), Status::Ok);
+    }
+    m.count(Some(Verb::KvSet), Status::NotPermitted);
+    m.count(None, Status::CommandNotExist);
+    assert_eq!(m.changes(), 0, "reads, saves, introspection and refusals change nothing");
+    m.count(Some(Verb::KvSet), Status::Ok);
+    m.count_later(Some(Verb::KvLoad), Status::LoadComplete, std::time::Duration::ZERO);
+    m.count(Some(Verb::KvClear), Status::Ok);
+    assert_eq!(m.changes(), 3);
+}
