@@ -86,6 +86,16 @@ pub struct Config {
     /// (the peer takes none of them) for this long. Default 60 s: a peer
     /// that stopped reading does not hold its buffered replies forever.
     pub send_timeout: Option<Duration>,
+    /// The largest capacity `<A>_CREATE` accepts (`arrays.maxCapacity`).
+    /// Default 10,000, NemesisDB's shipped value.
+    pub array_max_capacity: u64,
+    /// The most items one array `GET_RNG` returns
+    /// (`arrays.maxResponseSize`, a count). Default 10,000, NemesisDB's
+    /// shipped value.
+    pub array_max_response_size: u64,
+    /// The most items one `OLST_GET_RNG` returns (`lists.maxResponseSize`,
+    /// a count). Default 10,000, NemesisDB's shipped value.
+    pub list_max_response_size: u64,
     /// Most CPU time a `KV_FIND` search (or the path evaluation of a large
     /// edit) may take on the save thread; past it the command answers 203
     /// (TimedOut). CPU time, not wall-clock time, because the save thread
@@ -145,6 +155,11 @@ pub struct TlsFiles {
     pub key: PathBuf,
 }
 
+/// The default of `arrays.maxCapacity`, `arrays.maxResponseSize` and
+/// `lists.maxResponseSize`: NemesisDB's shipped value for all three, and
+/// what a version-5 config (which has no such sections) gets.
+pub const DEFAULT_CONTAINER_LIMIT: u64 = 10_000;
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -166,6 +181,9 @@ impl Default for Config {
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: None,
             send_timeout: Some(Duration::from_secs(60)),
+            array_max_capacity: DEFAULT_CONTAINER_LIMIT,
+            array_max_response_size: DEFAULT_CONTAINER_LIMIT,
+            list_max_response_size: DEFAULT_CONTAINER_LIMIT,
             users: Users::default(),
             protected_mode: true,
             tls: None,
@@ -262,6 +280,20 @@ impl Config {
         self
     }
 
+    /// Sets `arrays.maxCapacity`, `arrays.maxResponseSize` and
+    /// `lists.maxResponseSize`.
+    pub fn container_limits(
+        mut self,
+        array_max_capacity: u64,
+        array_max_response: u64,
+        list_max_response: u64,
+    ) -> Self {
+        self.array_max_capacity = array_max_capacity;
+        self.array_max_response_size = array_max_response;
+        self.list_max_response_size = list_max_response;
+        self
+    }
+
     /// Sets the users allowed to connect (none: no authentication).
     pub fn users(mut self, users: Users) -> Self {
         self.users = users;
@@ -310,10 +342,15 @@ impl Config {
         let users: Vec<Value> = self.users.iter().map(|u| json!({"name": u.name(), "role": u.role().name()})).collect();
         let doc = json!({
             "allowedOrigins": self.allowed_origins,
+            "arrays": {
+                "maxCapacity": self.array_max_capacity,
+                "maxResponseSize": self.array_max_response_size,
+            },
             "core": self.core,
             "handshakeTimeout": self.handshake_timeout.as_secs_f64(),
             "idleTimeout": secs(self.idle_timeout),
             "ip": self.ip,
+            "lists": {"maxResponseSize": self.list_max_response_size},
             "maxConnections": self.max_connections,
             "maxHeaderBytes": self.max_head_bytes,
             "maxOutputBytes": self.max_output_bytes,
@@ -422,7 +459,8 @@ impl Config {
         };
         let unknown = unknown_members(&root);
         let doc = Fields { map: &root, prefix: "" };
-        self.protocol = match doc.uint("version")? {
+        let version = doc.uint("version")?;
+        self.protocol = match version {
             Some(5) => Protocol::V07,
             Some(6) => Protocol::V09,
             Some(v) => return Err(ConfigError::field("version", format!("must be 5 or 6 (got {v})"))),
@@ -457,6 +495,25 @@ impl Config {
             }
             if let Some(name) = persist.string("loadOnStart")? {
                 self.load_on_start = Some(check_save_name("persist.loadOnStart", name)?);
+            }
+        }
+        // Version 5 has no `arrays` or `lists` sections: its limits stay
+        // at the defaults, NemesisDB's shipped values (docs/operations.md).
+        if version == Some(6) {
+            if let Some(arrays) = doc.object("arrays")? {
+                let arrays = Fields { map: arrays, prefix: "arrays." };
+                if let Some(n) = arrays.uint("maxCapacity")? {
+                    self.array_max_capacity = n;
+                }
+                if let Some(n) = arrays.uint("maxResponseSize")? {
+                    self.array_max_response_size = n;
+                }
+            }
+            if let Some(lists) = doc.object("lists")? {
+                let lists = Fields { map: lists, prefix: "lists." };
+                if let Some(n) = lists.uint("maxResponseSize")? {
+                    self.list_max_response_size = n;
+                }
             }
         }
         if let Some(n) = doc.uint("maxConnections")? {
@@ -525,7 +582,7 @@ impl Config {
 /// Every member ndb reads from a config file, those of a section as
 /// `persist.path` (the members of each user are [`USER_MEMBERS`]). Each has
 /// a flag of `ndb-server` too (see `docs/operations.md`).
-pub const KNOWN_MEMBERS: [&str; 29] = [
+pub const KNOWN_MEMBERS: [&str; 34] = [
     "version",
     "core",
     "ip",
@@ -555,6 +612,11 @@ pub const KNOWN_MEMBERS: [&str; 29] = [
     "tls",
     "tls.certificate",
     "tls.key",
+    "arrays",
+    "arrays.maxCapacity",
+    "arrays.maxResponseSize",
+    "lists",
+    "lists.maxResponseSize",
 ];
 
 /// The members of each object of `users`.
@@ -562,14 +624,20 @@ pub const USER_MEMBERS: [&str; 4] = ["name", "role", "passwordSha256", "password
 
 /// Members of NemesisDB config files that ndb reads nothing from, on
 /// purpose, and so does not warn about: `sessionsEnabled` (0.6.x; sessions
-/// are always on), and version 6's `arrays` and `lists` sections (with
-/// every member in them).
-pub const NEMESISDB_MEMBERS: [&str; 3] = ["sessionsEnabled", "arrays", "lists"];
+/// are always on).
+pub const NEMESISDB_MEMBERS: [&str; 1] = ["sessionsEnabled"];
 
-/// One warning per member of `root` (and of its `persist`, `tls` and
-/// `users` objects) that ndb does not know and NemesisDB does not define
-/// either, naming it and the nearest known member:
-/// `unknown member "maxPayLoad" ignored (the nearest known one is "maxPayload")`.
+/// The sections only a version 6 file has (NemesisDB 0.7.4 has no arrays
+/// or lists): in a version 5 file they are ignored, with a warning.
+const VERSION_6_SECTIONS: [&str; 2] = ["arrays", "lists"];
+
+/// One warning per member of `root` (and of its `persist`, `tls`,
+/// `arrays` and `lists` objects, and of each user) that ndb does not know
+/// and NemesisDB does not define either, naming it and the nearest known
+/// member:
+/// `unknown member "maxPayLoad" ignored (the nearest known one is "maxPayload")`;
+/// and one per version 6 section (`arrays`, `lists`) of a version 5 file,
+/// which ignores them.
 pub fn unknown_members(root: &Map<String, Value>) -> Vec<String> {
     let top: Vec<&str> = KNOWN_MEMBERS.iter().copied().filter(|m| !m.contains(['.', '['])).collect();
     let in_section = |section: &str| -> Vec<&'static str> {
@@ -588,8 +656,12 @@ pub fn unknown_members(root: &Map<String, Value>) -> Vec<String> {
         }
     };
     check(root, "", &top);
-    for section in ["persist", "tls"] {
+    let version_5 = root.get("version").and_then(Value::as_u64) == Some(5);
+    for section in ["persist", "tls", "arrays", "lists"] {
         if let Some(Value::Object(map)) = root.get(section) {
+            if version_5 && VERSION_6_SECTIONS.contains(&section) {
+                continue;
+            }
             check(map, &format!("{section}."), &in_section(section));
         }
     }
@@ -598,6 +670,14 @@ pub fn unknown_members(root: &Map<String, Value>) -> Vec<String> {
             if let Value::Object(map) = user {
                 check(map, &format!("users[{i}]."), &USER_MEMBERS);
             }
+        }
+    }
+    if version_5 {
+        for section in VERSION_6_SECTIONS.iter().filter(|s| root.contains_key(**s)) {
+            warnings.push(format!(
+                "member \"{section}\" ignored: version 5 files have no arrays or lists sections (use \"version\": 6, \
+                 or the flags --array-max-capacity, --array-max-response-size, --list-max-response-size)"
+            ));
         }
     }
     warnings

@@ -9,24 +9,27 @@
 //! passes).
 //!
 //! Counting is cheap on the request path by construction: requests are a
-//! fixed table indexed by the command's [`Verb`] and the reply's
-//! [`Status`] (no hashing, no allocation), and latency is observed once
+//! fixed table indexed by the command's name ([`CommandName::index`]: a
+//! key, session or server verb, or an array or list command) and the
+//! reply's [`Status`] (no hashing, no allocation), and latency is observed once
 //! per loop turn for every request the turn answered
 //! ([`Metrics::observe_turn`]), not once per request.
 
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::protocol::{Status, Verb};
+use crate::protocol::{CommandName, Status, Verb};
 use crate::store::SaveKind;
 
 mod slow;
 pub use slow::{LaterRequest, SAMPLES_PER_TURN, SlowEntry, SlowLog, text_prefix};
 
-/// Rows of the request table: one per verb, and one for requests that
-/// named no command ndb serves (bad JSON, unknown commands, binary
-/// frames).
-const VERB_ROWS: usize = Verb::COUNT + 1;
+/// Rows of the request table and of the per-command latency histograms:
+/// one per command name (every verb, then every array and list type and
+/// op), and one for requests that named no command ndb serves (bad JSON,
+/// unknown commands, binary frames). About 29 KiB of counters and 27 KiB
+/// of histograms.
+const COMMAND_ROWS: usize = CommandName::SLOTS + 1;
 
 /// Upper bounds of the request latency buckets: 100 µs to 10 s, about
 /// 2.5 x apart, as Prometheus client libraries default to; most requests
@@ -144,14 +147,14 @@ impl Histogram {
 #[derive(Clone, Debug)]
 pub struct Metrics {
     /// Replies by command row and status.
-    requests: [[u64; Status::COUNT]; VERB_ROWS],
+    requests: [[u64; Status::COUNT]; COMMAND_ROWS],
     /// Requests answered in this loop turn whose latency is not observed
     /// yet, over all rows and by row.
     unobserved: u64,
-    unobserved_by_row: [u32; VERB_ROWS],
+    unobserved_by_row: [u32; COMMAND_ROWS],
     latency: Histogram,
     /// The latency histogram of each row.
-    latency_by_row: Box<[Histogram; VERB_ROWS]>,
+    latency_by_row: Box<[Histogram; COMMAND_ROWS]>,
     /// Keys looked up by `KV_GET` and `SH_GET` that were there, and that
     /// were not.
     key_hits: u64,
@@ -168,11 +171,11 @@ pub struct Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Metrics {
-            requests: [[0; Status::COUNT]; VERB_ROWS],
+            requests: [[0; Status::COUNT]; COMMAND_ROWS],
             unobserved: 0,
-            unobserved_by_row: [0; VERB_ROWS],
+            unobserved_by_row: [0; COMMAND_ROWS],
             latency: Histogram::new(&LATENCY_BOUNDS),
-            latency_by_row: Box::new([const { Histogram::new(&LATENCY_BOUNDS) }; VERB_ROWS]),
+            latency_by_row: Box::new([const { Histogram::new(&LATENCY_BOUNDS) }; COMMAND_ROWS]),
             key_hits: 0,
             key_misses: 0,
             slow_log: SlowLog::default(),
@@ -185,8 +188,13 @@ impl Default for Metrics {
     }
 }
 
-fn row(verb: Option<Verb>) -> usize {
-    verb.map_or(Verb::COUNT, |verb| verb as usize)
+fn row(name: Option<CommandName>) -> usize {
+    name.map_or(CommandName::SLOTS, CommandName::index)
+}
+
+/// The `command` label of a request table row.
+fn command_label(row: usize) -> String {
+    CommandName::from_index(row).map_or_else(|| "unknown".to_owned(), |name| name.to_string())
 }
 
 impl Metrics {
@@ -194,8 +202,8 @@ impl Metrics {
     /// named none that ndb serves) and its reply's status. Its latency is
     /// observed by the turn's [`Metrics::observe_turn`].
     #[inline]
-    pub fn count(&mut self, verb: Option<Verb>, status: Status) {
-        let row = row(verb);
+    pub fn count(&mut self, name: Option<CommandName>, status: Status) {
+        let row = row(name);
         self.requests[row][status as usize] += 1;
         self.unobserved += 1;
         self.unobserved_by_row[row] += 1;
@@ -203,10 +211,10 @@ impl Metrics {
 
     /// Counts a request whose reply came later than its turn (a save, a
     /// load, a large search), with its latency.
-    pub fn count_later(&mut self, verb: Option<Verb>, status: Status, latency: Duration) {
-        self.requests[row(verb)][status as usize] += 1;
+    pub fn count_later(&mut self, name: Option<CommandName>, status: Status, latency: Duration) {
+        self.requests[row(name)][status as usize] += 1;
         self.latency.observe(latency);
-        self.latency_by_row[row(verb)].observe(latency);
+        self.latency_by_row[row(name)].observe(latency);
     }
 
     /// Observes `latency` (the turn's length) for every request counted by
@@ -226,10 +234,10 @@ impl Metrics {
         self.slow_log.end_turn(latency, unix_millis);
     }
 
-    /// The latency histogram of `verb`'s requests (`None`: no command ndb
-    /// serves).
-    pub fn latency_of(&self, verb: Option<Verb>) -> &Histogram {
-        &self.latency_by_row[row(verb)]
+    /// The latency histogram of the requests for the command `name`
+    /// (`None`: no command ndb serves).
+    pub fn latency_of(&self, name: Option<CommandName>) -> &Histogram {
+        &self.latency_by_row[row(name)]
     }
 
     /// Counts keys a get found (`hits`) and did not find (`misses`).
@@ -259,16 +267,20 @@ impl Metrics {
         &mut self.slow_log
     }
 
-    /// Requests answered with `status` for `verb` (`None`: no command ndb
-    /// serves).
-    pub fn requests(&self, verb: Option<Verb>, status: Status) -> u64 {
-        self.requests[row(verb)][status as usize]
+    /// Requests answered with `status` for the command `name` (`None`: no
+    /// command ndb serves).
+    pub fn requests(&self, name: Option<CommandName>, status: Status) -> u64 {
+        self.requests[row(name)][status as usize]
     }
 
     /// Requests that may have changed keys or sessions: successful replies
-    /// to every command a `read` user may not run, saves and the
-    /// introspection commands excepted (the data stays as it was). Counts what [`Metrics::count`] already
-    /// counted, so it costs the request path nothing.
+    /// to every key, session or server command a `read` user may not run,
+    /// saves and the introspection commands excepted (the data stays as it
+    /// was). Array and list commands are not counted: arrays and lists are
+    /// not part of any save (`KV_SAVE` and `SH_SAVE` write keys and
+    /// sessions only), so writing them gives a save on exit nothing new to
+    /// write. Counts what [`Metrics::count`] already counted, so it costs
+    /// the request path nothing.
     pub fn changes(&self) -> u64 {
         Verb::ALL
             .iter()
@@ -277,7 +289,7 @@ impl Metrics {
                     && !matches!(verb, Verb::KvSave | Verb::ShSave | Verb::SvSlowlog | Verb::SvClients | Verb::SvConfig)
             })
             .map(|verb| {
-                let counts = &self.requests[*verb as usize];
+                let counts = &self.requests[CommandName::Verb(*verb).index()];
                 Status::ALL.iter().zip(counts).filter(|(s, _)| s.is_success()).map(|(_, n)| n).sum::<u64>()
             })
             .sum()
@@ -366,10 +378,13 @@ impl Metrics {
 
         w.family("ndb_requests_total", "counter", "Requests answered, by command and reply status.");
         for (row, counts) in self.requests.iter().enumerate() {
-            let command = Verb::ALL.get(row).map_or("unknown", |verb| verb.name());
+            if counts.iter().all(|&n| n == 0) {
+                continue;
+            }
+            let command = command_label(row);
             for (status, &n) in Status::ALL.iter().zip(counts) {
                 if n > 0 {
-                    w.sample("ndb_requests_total", &[("command", command), ("status", status.name())], n);
+                    w.sample("ndb_requests_total", &[("command", &command), ("status", status.name())], n);
                 }
             }
         }
@@ -377,8 +392,7 @@ impl Metrics {
         for (row, counts) in self.requests.iter().enumerate() {
             let errors: u64 = Status::ALL.iter().zip(counts).filter(|(s, _)| !s.is_success()).map(|(_, n)| n).sum();
             if errors > 0 {
-                let command = Verb::ALL.get(row).map_or("unknown", |verb| verb.name());
-                w.sample("ndb_request_errors_total", &[("command", command)], errors);
+                w.sample("ndb_request_errors_total", &[("command", &command_label(row))], errors);
             }
         }
         w.histogram(

@@ -42,7 +42,7 @@ use crate::conn::{CloseReason, Conn, Late, Limits, Message, Scratch, Served};
 use crate::error::Error;
 use crate::http_upgrade::Reject;
 use crate::persist::Worker;
-use crate::protocol::{Protocol, Verb};
+use crate::protocol::{CommandName, Protocol, Verb};
 pub use crate::store::Stats;
 use crate::store::{JobId, ServerInfo, Store};
 
@@ -140,7 +140,7 @@ struct Slot {
     /// sent (`SV_CLIENTS`).
     peer: SocketAddr,
     accepted: Instant,
-    last_verb: Option<Verb>,
+    last_command: Option<CommandName>,
 }
 
 /// An ndb server bound to its address.
@@ -216,7 +216,8 @@ struct Waiting {
     id: JobId,
     key: usize,
     serial: u64,
-    verb: Option<Verb>,
+    /// The command, for the metrics.
+    name: Option<CommandName>,
     /// The start of the turn the request was read in.
     since: Instant,
     /// The flag that stops the job, if it is a search.
@@ -278,6 +279,11 @@ impl Server {
         };
         let mut store = Store::new(ServerInfo::from(&config));
         store.set_max_value_bytes(config.max_payload);
+        store.set_container_limits(crate::store::containers::Limits {
+            max_capacity: config.array_max_capacity,
+            array_max_response: config.array_max_response_size,
+            list_max_response: config.list_max_response_size,
+        });
         store.set_search_timeout(config.search_timeout);
         store.set_settings(config.effective_json(), config.slow_log_threshold, config.slow_log_length);
         let worker = Worker::new(config.persist_path.clone());
@@ -619,7 +625,7 @@ impl Server {
                 output_held: 0,
                 peer,
                 accepted: now,
-                last_verb: None,
+                last_command: None,
             });
             if let Some(idle) = self.idle_timeout {
                 arm(&mut self.checks, slot, key, now + idle);
@@ -690,20 +696,20 @@ impl Server {
             Some(late) => slot.conn.resume(late, &mut self.scratch, &self.limits, &mut handler),
             None => slot.conn.serve(&mut self.scratch, &self.limits, &mut handler),
         };
-        if context.last_verb.is_some() {
-            slot.last_verb = context.last_verb;
+        if context.last_command.is_some() {
+            slot.last_command = context.last_command;
         }
         if let Some(later) = context.later {
             let since = self.turn_started.unwrap_or(now);
             let cancel = self.store.cancel_flag(later.id);
-            if later.verb == Some(Verb::SvClients) {
+            if later.name == Some(CommandName::Verb(Verb::SvClients)) {
                 self.client_lists.push(later.id);
             }
             self.waiting.push(Waiting {
                 id: later.id,
                 key,
                 serial: slot.serial,
-                verb: later.verb,
+                name: later.name,
                 since,
                 cancel,
                 text: later.text,

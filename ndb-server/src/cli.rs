@@ -112,6 +112,19 @@ Limits (see docs/operations.md; timeouts in seconds, fractions allowed):
                              message and has not finished it this long after;
                              0 is off [default: 30]
 
+Arrays and lists (any config version; see docs/operations.md):
+      --array-max-capacity <N>
+                             largest capacity an array CREATE accepts
+                             [default: config arrays.maxCapacity, or 10000]
+      --array-max-response-size <N>
+                             most items one array GET_RNG returns
+                             [default: config arrays.maxResponseSize, or
+                             10000]
+      --list-max-response-size <N>
+                             most items one OLST_GET_RNG returns
+                             [default: config lists.maxResponseSize, or
+                             10000]
+
 Introspection (SV_SLOWLOG, see docs/operations.md):
       --slow-log-threshold <SECS>
                              log requests whose latency reaches this; 0 is
@@ -360,8 +373,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Action, CliErro
     Ok(Action::Run(Box::new(Options { config, source, load })))
 }
 
-/// The flags that set limits (config keys of the same name in camelCase).
-const LIMIT_FLAGS: [&str; 14] = [
+/// The flags that set limits (config keys of the same name in camelCase,
+/// but for the array and list limits: `arrays.maxCapacity`, ...).
+const LIMIT_FLAGS: [&str; 17] = [
     "max-connections",
     "allowed-origins",
     "max-header-bytes",
@@ -376,6 +390,9 @@ const LIMIT_FLAGS: [&str; 14] = [
     "message-timeout",
     "slow-log-threshold",
     "slow-log-length",
+    "array-max-capacity",
+    "array-max-response-size",
+    "list-max-response-size",
 ];
 
 /// A change to `Config` one limit flag asks for, checked as the config file
@@ -455,6 +472,18 @@ fn limit(flag: &str, value: &str) -> Result<SetLimit, CliError> {
                 .map_err(|_| ConfigError::field(flag, format!("must be a number of entries (got {value:?})")))?;
             let n = check_slow_log_length(flag, n)?;
             Box::new(move |c| c.slow_log_length = n)
+        }
+        "--array-max-capacity" | "--array-max-response-size" | "--list-max-response-size" => {
+            // Any uint, as the config keys take: a capacity of 0 allows
+            // only `len: 0`.
+            let n = value
+                .parse::<u64>()
+                .map_err(|_| ConfigError::field(flag, format!("must be an unsigned integer (got {value:?})")))?;
+            match flag {
+                "--array-max-capacity" => Box::new(move |c| c.array_max_capacity = n),
+                "--array-max-response-size" => Box::new(move |c| c.array_max_response_size = n),
+                _ => Box::new(move |c| c.list_max_response_size = n),
+            }
         }
         _ => {
             let n = count()?;
@@ -624,6 +653,11 @@ mod tests {
             ("tls.certificate", "--tls-cert"),
             ("tls.key", "--tls-key"),
             ("maxHeaderBytes", "--max-header-bytes"),
+            ("arrays", ""),
+            ("lists", ""),
+            ("arrays.maxCapacity", "--array-max-capacity"),
+            ("arrays.maxResponseSize", "--array-max-response-size"),
+            ("lists.maxResponseSize", "--list-max-response-size"),
         ];
         if let Some((_, flag)) = named.iter().find(|(m, _)| *m == member) {
             return (!flag.is_empty()).then(|| flag.to_string());
@@ -665,6 +699,13 @@ mod tests {
         assert!(!config.persist_enabled);
         assert_eq!(config.slow_log_threshold, Some(std::time::Duration::from_millis(500)));
         assert_eq!(config.slow_log_length, 7);
+        let config =
+            run(&["--array-max-capacity=0", "--array-max-response-size", "5", "--list-max-response-size=6"]).unwrap();
+        assert_eq!(
+            (config.array_max_capacity, config.array_max_response_size, config.list_max_response_size),
+            (0, 5, 6)
+        );
+        assert_eq!(run(&[]).unwrap().array_max_capacity, 10_000);
         assert_eq!(run(&["--slow-log-threshold=0"]).unwrap().slow_log_threshold, None);
         let load = |args: &[&str]| match parse(args.iter().map(OsString::from)) {
             Ok(Action::Run(options)) => options.load,
@@ -717,6 +758,7 @@ mod tests {
             (&["--load-on-start", "a", "--loadName", "b"], "--load-on-start: give it or --loadName, not both"),
             (&["--slow-log-length", "10001"], "--slow-log-length: must be from 0 to 10000"),
             (&["--slow-log-threshold", "x"], "--slow-log-threshold: must be a number of seconds"),
+            (&["--array-max-capacity", "-1"], "--array-max-capacity: must be an unsigned integer (got \"-1\")"),
         ];
         for (args, expected) in cases {
             let err = run(args).unwrap_err();

@@ -46,6 +46,67 @@ fn nemesisdb_v6_config_selects_09_numbering() {
 }
 
 #[test]
+fn v6_array_and_list_limits_are_read_and_optional() {
+    let config =
+        apply(r#"{"version":6,"arrays":{"maxCapacity":5,"maxResponseSize":3},"lists":{"maxResponseSize":0}}"#).unwrap();
+    assert_eq!((config.array_max_capacity, config.array_max_response_size, config.list_max_response_size), (5, 3, 0));
+    let config = apply(r#"{"version":6,"arrays":{"maxCapacity":18446744073709551615}}"#).unwrap();
+    assert_eq!(config.array_max_capacity, u64::MAX);
+    assert_eq!((config.array_max_response_size, config.list_max_response_size), (10_000, 10_000));
+    for text in [r#"{"version":6}"#, r#"{"version":6,"arrays":{},"lists":{}}"#] {
+        let config = apply(text).unwrap();
+        assert_eq!(
+            (config.array_max_capacity, config.array_max_response_size, config.list_max_response_size),
+            (10_000, 10_000, 10_000),
+            "{text}"
+        );
+    }
+}
+
+/// A version-5 config has no `arrays` or `lists` sections: whatever is
+/// there is ignored, as every unknown member is.
+#[test]
+fn v5_keeps_the_shipped_array_and_list_limits() {
+    let config = apply(r#"{"version":5,"arrays":{"maxCapacity":5,"maxResponseSize":"x"},"lists":7}"#).unwrap();
+    assert_eq!(
+        (config.array_max_capacity, config.array_max_response_size, config.list_max_response_size),
+        (10_000, 10_000, 10_000)
+    );
+}
+
+#[test]
+fn v6_array_and_list_errors_name_the_member() {
+    let cases = [
+        (r#"{"version":6,"arrays":[]}"#, "arrays: must be an object (got [])"),
+        (r#"{"version":6,"lists":5}"#, "lists: must be an object (got 5)"),
+        (r#"{"version":6,"arrays":{"maxCapacity":-1}}"#, "arrays.maxCapacity: must be a non-negative integer (got -1)"),
+        (r#"{"version":6,"arrays":{"maxCapacity":1.5}}"#, "arrays.maxCapacity: must be a non-negative integer"),
+        (
+            r#"{"version":6,"arrays":{"maxResponseSize":"10"}}"#,
+            "arrays.maxResponseSize: must be a non-negative integer (got \"10\")",
+        ),
+        (r#"{"version":6,"lists":{"maxResponseSize":null}}"#, "lists.maxResponseSize: must be a non-negative integer"),
+    ];
+    for (text, expected) in cases {
+        let err = apply(text).unwrap_err();
+        assert!(err.contains(expected), "{text}: {err}");
+    }
+    // Typed: the error names the member, as the user wrote it.
+    for (text, member) in [
+        (r#"{"version":6,"arrays":[]}"#, "arrays"),
+        (r#"{"version":6,"arrays":{"maxResponseSize":-2}}"#, "arrays.maxResponseSize"),
+        (r#"{"version":6,"lists":{"maxResponseSize":true}}"#, "lists.maxResponseSize"),
+    ] {
+        match Config::default().apply_json(text) {
+            Err(e @ ConfigError::Field { .. }) => {
+                assert_eq!((e.field_name(), e.file()), (Some(member), None), "{text}")
+            }
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+}
+
+#[test]
 fn core_and_other_members_are_optional() {
     let config = apply(r#"{"version":5}"#).unwrap();
     assert_eq!(config, Config { protocol: Protocol::V07, ..Config::default() });
@@ -276,6 +337,8 @@ fn unknown_members_are_named_with_the_nearest_known_one() {
     assert_eq!(
         warnings,
         [
+            r#"member "arrays" ignored: version 5 files have no arrays or lists sections (use "version": 6, or the flags --array-max-capacity, --array-max-response-size, --list-max-response-size)"#,
+            r#"member "lists" ignored: version 5 files have no arrays or lists sections (use "version": 6, or the flags --array-max-capacity, --array-max-response-size, --list-max-response-size)"#,
             r#"unknown member "idle_timeout" ignored (the nearest known one is "idleTimeout")"#,
             r#"unknown member "maxPayLoad" ignored (the nearest known one is "maxPayload")"#,
             r#"unknown member "persist.pth" ignored (the nearest known one is "persist.path")"#,
@@ -284,12 +347,33 @@ fn unknown_members_are_named_with_the_nearest_known_one() {
             r#"unknown member "zzz" ignored (the nearest known one is "ip")"#,
         ]
     );
+    // Version 6 reads its arrays and lists sections: a misspelt member of
+    // theirs is named; a version 5 file ignores the sections, and says so.
+    let text = r#"{"version":6,"arrays":{"maxCapacity":1,"maxCapasity":2},"lists":{"maxResponse":1},
+        "list":{"maxResponseSize":1}}"#;
+    let root: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text).unwrap();
+    let mut warnings = super::unknown_members(&root);
+    warnings.sort();
+    assert_eq!(
+        warnings,
+        [
+            r#"unknown member "arrays.maxCapasity" ignored (the nearest known one is "arrays.maxCapacity")"#,
+            r#"unknown member "list" ignored (the nearest known one is "lists")"#,
+            r#"unknown member "lists.maxResponse" ignored (the nearest known one is "lists.maxResponseSize")"#,
+        ]
+    );
+    let (config, warnings) = Config::default().apply_document(r#"{"version":5,"arrays":{"maxCapacity":7}}"#).unwrap();
+    assert_eq!(config.array_max_capacity, 10_000, "version 5 reads no arrays section");
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].starts_with(r#"member "arrays" ignored: version 5 files have no arrays or lists"#));
     let clean = r#"{"version":6,"core":0,"persist":{"enabled":false,"path":"d","saveOnExit":"a","loadOnStart":"a"},
-        "slowLogThreshold":0.5,"slowLogLength":3}"#;
+        "slowLogThreshold":0.5,"slowLogLength":3,"arrays":{"maxCapacity":5,"maxResponseSize":6},
+        "lists":{"maxResponseSize":7}}"#;
     let (config, warnings) = Config::default().apply_document(clean).unwrap();
     assert!(warnings.is_empty(), "{warnings:?}");
     assert_eq!(config.load_on_start.as_deref(), Some("a"));
     assert_eq!(config.slow_log_threshold, Some(std::time::Duration::from_millis(500)));
     assert_eq!(config.slow_log_length, 3);
+    assert_eq!((config.array_max_capacity, config.array_max_response_size, config.list_max_response_size), (5, 6, 7));
     assert!(apply(r#"{"version":5,"slowLogLength":10001}"#).unwrap_err().contains("slowLogLength: must be from 0"));
 }

@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::config::SLOW_LOG_TEXT_BYTES;
-use crate::protocol::Verb;
+use crate::protocol::CommandName;
 
 /// Requests of one turn kept as candidates: the largest few, which are
 /// the likeliest to be the costly ones (a large value set, a long path).
@@ -32,7 +32,7 @@ pub struct SlowEntry {
     /// Its latency.
     pub latency: Duration,
     /// Its command, if it named one ndb serves.
-    pub verb: Option<Verb>,
+    pub command: Option<CommandName>,
     /// The start of its text, at most [`SLOW_LOG_TEXT_BYTES`] (cut at a
     /// character boundary).
     pub text: String,
@@ -50,7 +50,7 @@ pub struct SlowEntry {
 #[derive(Clone, Copy, Debug)]
 pub struct LaterRequest<'t> {
     /// Its command.
-    pub verb: Option<Verb>,
+    pub command: Option<CommandName>,
     /// The connection that sent it.
     pub conn: usize,
     /// The peer's address.
@@ -70,7 +70,7 @@ pub fn text_prefix(text: &str) -> &str {
 #[derive(Clone, Debug, Default)]
 struct Sample {
     bytes: usize,
-    verb: Option<Verb>,
+    command: Option<CommandName>,
     conn: usize,
     addr: Option<SocketAddr>,
     text: String,
@@ -127,7 +127,7 @@ impl SlowLog {
     /// Notes a request answered in this turn: kept as a candidate if it is
     /// among the turn's [`SAMPLES_PER_TURN`] largest.
     #[inline]
-    pub fn note(&mut self, verb: Option<Verb>, conn: usize, addr: Option<SocketAddr>, text: &str) {
+    pub fn note(&mut self, command: Option<CommandName>, conn: usize, addr: Option<SocketAddr>, text: &str) {
         if !self.on {
             return;
         }
@@ -137,10 +137,10 @@ impl SlowLog {
             return;
         }
         if self.samples.len() < SAMPLES_PER_TURN {
-            self.samples.push(Sample { bytes, verb, conn, addr, text: prefix(text).to_owned() });
+            self.samples.push(Sample { bytes, command, conn, addr, text: prefix(text).to_owned() });
         } else if let Some(smallest) = self.samples.iter_mut().min_by_key(|s| s.bytes) {
             smallest.bytes = bytes;
-            smallest.verb = verb;
+            smallest.command = command;
             smallest.conn = conn;
             smallest.addr = addr;
             smallest.text.clear();
@@ -165,7 +165,7 @@ impl SlowLog {
                     id: 0,
                     unix_ms: at,
                     latency,
-                    verb: sample.verb,
+                    command: sample.command,
                     text: sample.text,
                     bytes: sample.bytes,
                     conn: sample.conn,
@@ -184,9 +184,9 @@ impl SlowLog {
     /// threshold.
     pub fn later(&mut self, request: LaterRequest<'_>, latency: Duration, unix_ms: u64) {
         if self.on && self.threshold.is_some_and(|t| latency >= t) {
-            let LaterRequest { verb, conn, addr, text, bytes } = request;
+            let LaterRequest { command, conn, addr, text, bytes } = request;
             let text = prefix(text).to_owned();
-            self.push(SlowEntry { id: 0, unix_ms, latency, verb, text, bytes, conn, addr, turn_requests: 1 });
+            self.push(SlowEntry { id: 0, unix_ms, latency, command, text, bytes, conn, addr, turn_requests: 1 });
         }
     }
 
@@ -223,23 +223,24 @@ impl SlowLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::Verb;
 
     #[test]
     fn a_slow_turn_logs_its_largest_requests_newest_first_within_the_length() {
         let mut log = SlowLog::new(Some(Duration::from_millis(10)), 5);
         for i in 0..10 {
-            log.note(Some(Verb::KvGet), i, None, &"x".repeat(i + 1));
+            log.note(Some(Verb::KvGet.into()), i, None, &"x".repeat(i + 1));
         }
         log.end_turn(Duration::from_millis(9), || panic!("nothing is logged"));
         assert_eq!(log.entries().count(), 0, "under the threshold");
         for i in 0..10 {
-            log.note(Some(Verb::KvSet), i, None, &"y".repeat(i + 1));
+            log.note(Some(Verb::KvSet.into()), i, None, &"y".repeat(i + 1));
         }
         log.end_turn(Duration::from_millis(10), || 7);
         let got: Vec<_> = log.entries().map(|e| (e.id, e.conn, e.bytes, e.turn_requests, e.unix_ms)).collect();
         assert_eq!(got, [(4, 6, 7, 10, 7), (3, 7, 8, 10, 7), (2, 8, 9, 10, 7), (1, 9, 10, 10, 7)]);
         let text = "é".repeat(100);
-        let save = |text| LaterRequest { verb: Some(Verb::KvSave), conn: 3, addr: None, text, bytes: 200 };
+        let save = |text| LaterRequest { command: Some(Verb::KvSave.into()), conn: 3, addr: None, text, bytes: 200 };
         log.later(save(&text), Duration::from_secs(1), 9);
         log.later(save("z"), Duration::from_millis(1), 9);
         let newest = log.entries().next().unwrap();
@@ -257,9 +258,9 @@ mod tests {
     fn requests_no_larger_than_the_kept_ones_are_passed_over() {
         let mut log = SlowLog::new(Some(Duration::ZERO), 10);
         for conn in 0..8 {
-            log.note(Some(Verb::KvGet), conn, None, "same size");
+            log.note(Some(Verb::KvGet.into()), conn, None, "same size");
         }
-        log.note(Some(Verb::KvSet), 9, None, "a larger one");
+        log.note(Some(Verb::KvSet.into()), 9, None, "a larger one");
         log.end_turn(Duration::from_millis(1), || 1);
         let mut kept: Vec<_> = log.entries().map(|e| (e.conn, e.turn_requests)).collect();
         kept.sort_unstable();
@@ -269,9 +270,9 @@ mod tests {
     #[test]
     fn off_logs_nothing() {
         for mut log in [SlowLog::new(None, 5), SlowLog::new(Some(Duration::ZERO), 0)] {
-            log.note(Some(Verb::KvGet), 0, None, "x");
+            log.note(Some(Verb::KvGet.into()), 0, None, "x");
             log.end_turn(Duration::from_secs(5), || 1);
-            let request = LaterRequest { verb: None, conn: 0, addr: None, text: "x", bytes: 1 };
+            let request = LaterRequest { command: None, conn: 0, addr: None, text: "x", bytes: 1 };
             log.later(request, Duration::from_secs(5), 1);
             assert_eq!(log.entries().count(), 0);
         }

@@ -22,8 +22,8 @@ use crate::auth::Role;
 use crate::conn::{Body, Late, Message, ReplyKind};
 use crate::error::Error;
 use crate::metrics::LaterRequest;
-use crate::protocol::{self, Command, Protocol, Rejection, Reply, RspName, Shape, Status, Verb};
-use crate::store::{Done, Executed, JobId, Store, StreamReply};
+use crate::protocol::{self, Command, CommandName, Protocol, Rejection, Reply, Status, Verb};
+use crate::store::{Done, Executed, Finished, JobId, Store, StreamReply};
 
 /// The `m` of a command the connection's role does not allow.
 pub const NOT_PERMITTED: &str = "Not permitted for this user's role";
@@ -51,10 +51,14 @@ impl Server {
                 let status = reply.status();
                 self.deliver_late(id, Late::Stream(Box::new(Pieces(reply))), status, now);
             }
+            self.store.work(now);
+            self.deliver_applied(now);
             if !self.store.has_queued_jobs() && self.worker.in_flight() == 0 {
                 return;
             }
-            if let Some((id, done)) = self.worker.wait_finished(Duration::from_millis(100)) {
+            // A load merging keeps this thread busy; otherwise it waits.
+            let wait = if self.store.has_queued_jobs() { Duration::ZERO } else { Duration::from_millis(100) };
+            if let Some((id, done)) = self.worker.wait_finished(wait) {
                 self.deliver(id, done, now);
             }
         }
@@ -80,7 +84,9 @@ impl Server {
     }
 
     /// Hands ready jobs to the save thread, starts the list replies that
-    /// are ready, and answers the finished jobs.
+    /// are ready, answers the finished jobs and the `SV_CLIENTS` asked for
+    /// this turn, and moves the store's own work (resizes, load merges) on
+    /// by a step.
     pub(super) fn run_jobs(&mut self, now: Instant) {
         while let Some((id, job)) = self.store.next_job() {
             self.worker.submit(id, job);
@@ -96,6 +102,8 @@ impl Server {
             let reply = self.clients_reply(now);
             self.deliver_late(id, Late::Reply(reply), Status::Ok, now);
         }
+        self.store.work(now);
+        self.deliver_applied(now);
     }
 
     /// `SV_CLIENTS`'s reply: every open connection (at most
@@ -114,7 +122,7 @@ impl Server {
                     "ageMs": millis(now.saturating_duration_since(slot.accepted)),
                     "id": key,
                     "idleMs": millis(now.saturating_duration_since(slot.last_read)),
-                    "lastCommand": slot.last_verb.map(Verb::name),
+                    "lastCommand": slot.last_command.map(|name| name.to_string()),
                     "pendingOutputBytes": slot.conn.pending_output(),
                     "role": slot.conn.role().name(),
                     "upgraded": !slot.conn.is_handshaking(),
@@ -130,21 +138,34 @@ impl Server {
         out
     }
 
-    /// Writes a finished job's reply (applying a load) and sends it to the
-    /// connection waiting for it, which then serves what it has queued. If
-    /// that connection is gone, the reply is dropped; the job's effect
-    /// stays.
+    /// Writes a finished job's reply and sends it. A load merging answers
+    /// later, once it has taken effect ([`Server::deliver_applied`]); an
+    /// edit queued again keeps its connection waiting for a later
+    /// [`Store::finish`].
     fn deliver(&mut self, id: JobId, done: Done, now: Instant) {
         let mut reply = Vec::new();
         let status = {
             let mut writer = Reply::new(&mut reply, self.protocol);
-            if !self.store.finish(done, now, &mut writer) {
-                // An edit queued again: its connection keeps waiting.
+            if self.store.finish(id, done, now, &mut writer) != Finished::Replied {
+                // An edit queued again, or a load applied in steps: its
+                // connection keeps waiting.
                 return;
             }
             writer.written_status().unwrap_or(Status::Unknown)
         };
         self.deliver_late(id, Late::Reply(reply), status, now);
+    }
+
+    /// Sends the replies of loads that took effect (or were refused) this
+    /// turn.
+    fn deliver_applied(&mut self, now: Instant) {
+        loop {
+            let mut reply = Vec::new();
+            let mut writer = Reply::new(&mut reply, self.protocol);
+            let Some(id) = self.store.take_applied(&mut writer) else { return };
+            let status = writer.written_status().unwrap_or(Status::Unknown);
+            self.deliver_late(id, Late::Reply(reply), status, now);
+        }
     }
 
     /// Sends the reply that came later for `id` to the connection waiting
@@ -158,9 +179,9 @@ impl Server {
         let latency = now.saturating_duration_since(waiting.since);
         let addr = self.conns.get(waiting.key).filter(|s| s.serial == waiting.serial).map(|s| s.peer);
         let metrics = self.store.metrics_mut();
-        metrics.count_later(waiting.verb, status, latency);
+        metrics.count_later(waiting.name, status, latency);
         let request =
-            LaterRequest { verb: waiting.verb, conn: waiting.key, addr, text: &waiting.text, bytes: waiting.bytes };
+            LaterRequest { command: waiting.name, conn: waiting.key, addr, text: &waiting.text, bytes: waiting.bytes };
         if metrics.slow_log().threshold().is_some_and(|t| latency >= t) {
             metrics.slow_log_mut().later(request, latency, crate::metrics::unix_millis());
         }
@@ -200,14 +221,14 @@ pub struct Context {
     pub addr: Option<SocketAddr>,
     /// A request that will be answered later, once one is met.
     pub later: Option<Later>,
-    /// The command of the last request that named one ndb serves.
-    pub last_verb: Option<Verb>,
+    /// The name of the last command ndb serves that a request named.
+    pub last_command: Option<CommandName>,
 }
 
 impl Context {
     /// The context of connection `conn` at `now`.
     pub fn new(protocol: Protocol, role: Role, now: Instant, conn: usize, addr: Option<SocketAddr>) -> Context {
-        Context { protocol, role, now, conn, addr, later: None, last_verb: None }
+        Context { protocol, role, now, conn, addr, later: None, last_command: None }
     }
 }
 
@@ -217,8 +238,8 @@ impl Context {
 pub struct Later {
     /// The id its reply will come with.
     pub id: JobId,
-    /// Its command.
-    pub verb: Option<Verb>,
+    /// Its command's name.
+    pub name: Option<CommandName>,
     /// The start of its text (the slow-request log's), and its length.
     pub text: Box<str>,
     /// Its length in bytes.
@@ -237,21 +258,21 @@ pub fn handle(store: &mut Store, context: &mut Context, message: Message<'_>, ou
         Message::Binary(_) => "",
     };
     let mut reply = Reply::new(out, context.protocol);
-    let (verb, executed) = dispatch_as(store, context.role, message, context.now, &mut reply);
-    if verb.is_some() {
-        context.last_verb = verb;
+    let (name, executed) = dispatch_as(store, context.role, message, context.now, &mut reply);
+    if name.is_some() {
+        context.last_command = name;
     }
     match executed {
         Executed::Replied => {
             let status = reply.written_status().unwrap_or(Status::Unknown);
             let metrics = store.metrics_mut();
-            metrics.count(verb, status);
-            metrics.slow_log_mut().note(verb, context.conn, context.addr, text);
+            metrics.count(name, status);
+            metrics.slow_log_mut().note(name, context.conn, context.addr, text);
             ReplyKind::Text
         }
         Executed::Later(id) => {
             let prefix = crate::metrics::text_prefix(text).into();
-            context.later = Some(Later { id, verb, text: prefix, bytes: text.len() });
+            context.later = Some(Later { id, name, text: prefix, bytes: text.len() });
             ReplyKind::Later
         }
     }
@@ -277,49 +298,59 @@ pub fn dispatch(
 /// [`dispatch`] for a connection whose user has `role`: a command the role
 /// does not allow is answered 205 (`NotPermitted`) and changes nothing,
 /// and `SV_INFO` leaves out the persist path unless the role is admin.
-/// Also returns the command's verb (`None` when the message named no
+/// Also returns the command's name (`None` when the message named no
 /// command ndb serves), for the metrics.
+///
+/// Every command is checked: [`Command::name`] names every kind of
+/// command, and [`crate::auth::command_role`] gives every name its role.
 pub fn dispatch_as(
     store: &mut Store,
     role: Role,
     message: Message<'_>,
     now: Instant,
     reply: &mut Reply<'_>,
-) -> (Option<Verb>, Executed) {
+) -> (Option<CommandName>, Executed) {
     match message {
         Message::Text(text) => match protocol::decode(text) {
             Ok(command) => {
-                let verb = command.verb();
+                let name = command.name();
                 // Without users every connection is admin: one branch.
                 if role != Role::Admin {
-                    if !role.allows(verb) {
-                        reply.error(verb, Status::NotPermitted, NOT_PERMITTED);
-                        return (Some(verb), Executed::Replied);
+                    if !role.allows(name) {
+                        not_permitted(reply, name);
+                        return (Some(name), Executed::Replied);
                     }
                     if matches!(command, Command::SvInfo) {
                         store.write_info(reply, now, false);
-                        return (Some(verb), Executed::Replied);
+                        return (Some(name), Executed::Replied);
                     }
                 }
-                (Some(verb), store.execute(command, now, reply))
+                (Some(name), store.execute(command, now, reply))
             }
             Err(rejection) => {
-                let verb = match rejection.shape {
-                    Shape::Rsp { name: RspName::Known(verb), .. } => Some(verb),
-                    _ => None,
-                };
+                let name = rejection.command();
                 // A command outside the role is refused as such, whatever
                 // else is wrong with it.
-                match verb {
-                    Some(verb) if !role.allows(verb) => reply.error(verb, Status::NotPermitted, NOT_PERMITTED),
+                match name {
+                    Some(name) if !role.allows(name) => not_permitted(reply, name),
                     _ => reply.rejection(&rejection),
                 }
-                (verb, Executed::Replied)
+                (name, Executed::Replied)
             }
         },
         Message::Binary(_) => {
             reply.rejection(&Rejection::binary_frame());
             (None, Executed::Replied)
         }
+    }
+}
+
+/// The 205 reply to `name` in its family's error shape: `m`, `st` and
+/// `tkn` for a key, session or server command, `st` alone for an array or
+/// list command (as every error of theirs).
+fn not_permitted(reply: &mut Reply<'_>, name: CommandName) {
+    match name {
+        CommandName::Verb(verb) => reply.error(verb, Status::NotPermitted, NOT_PERMITTED),
+        CommandName::Container(verb) => reply.container_status(verb, Status::NotPermitted),
     }
 }

@@ -7,7 +7,8 @@
 //! is written. Must not touch: sockets, the clock (time is passed in).
 //!
 //! The reply keeps NemesisDB's two members (`persistEnabled`,
-//! `serverVersion`) and `st` exactly; the rest are ndb's. Members are
+//! `serverVersion`) and `st` exactly; the rest are ndb's, among them the
+//! number of arrays and lists of each type (`containers`). Members are
 //! written in byte-wise name order, like every other reply.
 
 use std::collections::BTreeMap;
@@ -16,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::protocol::{Reply, Status, Verb};
+use crate::protocol::{CommandName, Family, Reply, Status, Verb};
 
 /// The settings `SV_INFO` reports.
 #[derive(Debug, Clone)]
@@ -79,6 +80,8 @@ pub(super) struct Counts {
     pub keys: usize,
     /// Live sessions.
     pub sessions: usize,
+    /// Arrays and lists of each type, in [`Family::ALL`] order.
+    pub containers: [usize; 6],
 }
 
 impl Info {
@@ -105,9 +108,20 @@ impl Info {
         let uptime_secs = self.uptime_secs(now);
         let stats = self.stats;
         let metrics = &self.metrics;
+        let count = |family: Family| {
+            let i = Family::ALL.iter().position(|f| *f == family).unwrap_or(0);
+            counts.containers[i] as u64
+        };
         reply.object(Verb::SvInfo, |o| {
             o.raw("commands", &commands_json(metrics));
             o.u64("connections", stats.connections_open).u64("connectionsTotal", stats.connections_total);
+            // Byte-wise name order: IARR < OARR < OLST < SIARR < SSTRARR < STRARR.
+            o.object("containers", |c| {
+                for family in [Family::Iarr, Family::Oarr, Family::Olst, Family::Siarr, Family::Sstrarr, Family::Strarr]
+                {
+                    c.u64(family.prefix(), count(family));
+                }
+            });
             o.raw("errorsByStatus", &errors_json(metrics));
             o.u64("keyHits", metrics.key_hits()).u64("keyMisses", metrics.key_misses());
             o.u64("keys", counts.keys as u64);
@@ -173,25 +187,34 @@ fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
-/// `SV_INFO`'s `commands`: for each command answered at least once (and
-/// `unknown` for requests naming none ndb serves), its calls, its error
-/// replies, and the 50th, 99th and 99.9th latency percentiles in
-/// microseconds as the upper bounds of their histogram buckets (`null`
-/// past the last bound, 10 s). At most one member per verb: a bounded
-/// reply.
+/// Every row of the metrics' request table: each command name ndb
+/// serves (key, session and server verbs, then array and list commands),
+/// then `None` for requests that named none.
+fn command_rows() -> impl Iterator<Item = Option<CommandName>> {
+    (0..CommandName::SLOTS).filter_map(CommandName::from_index).map(Some).chain([None])
+}
+
+/// `SV_INFO`'s `commands`: for each command answered at least once, by
+/// its name (`KV_SET`, `IARR_SET_RNG`, ...; `unknown` for requests naming
+/// none ndb serves), its calls, its error replies, and the 50th, 99th and
+/// 99.9th latency percentiles in microseconds as the upper bounds of their
+/// histogram buckets (`null` past the last bound, 10 s). It reads the
+/// metrics' own per-command table ([`Metrics::requests`],
+/// [`Metrics::latency_of`]). At most one member per command name: a
+/// bounded reply.
 fn commands_json(metrics: &Metrics) -> String {
     let mut out = BTreeMap::new();
-    for verb in Verb::ALL.iter().copied().map(Some).chain([None]) {
-        let calls: u64 = Status::ALL.iter().map(|s| metrics.requests(verb, *s)).sum();
+    for name in command_rows() {
+        let calls: u64 = Status::ALL.iter().map(|s| metrics.requests(name, *s)).sum();
         if calls == 0 {
             continue;
         }
-        let errors: u64 = Status::ALL.iter().filter(|s| !s.is_success()).map(|s| metrics.requests(verb, *s)).sum();
-        let latency = metrics.latency_of(verb);
+        let errors: u64 = Status::ALL.iter().filter(|s| !s.is_success()).map(|s| metrics.requests(name, *s)).sum();
+        let latency = metrics.latency_of(name);
         let quantile = |q| latency.quantile_bound(q).map(micros);
-        let name = verb.map_or("unknown", Verb::name);
+        let label = name.map_or_else(|| "unknown".to_owned(), |name| name.to_string());
         out.insert(
-            name,
+            label,
             serde_json::json!({
                 "calls": calls,
                 "errors": errors,
@@ -205,11 +228,11 @@ fn commands_json(metrics: &Metrics) -> String {
 }
 
 /// `SV_INFO`'s `errorsByStatus`: replies by status name, for every status
-/// other than success that was answered at least once.
+/// other than success that was answered at least once, over every command.
 fn errors_json(metrics: &Metrics) -> String {
     let mut out = BTreeMap::new();
     for status in Status::ALL.iter().filter(|s| !s.is_success()) {
-        let n: u64 = Verb::ALL.iter().copied().map(Some).chain([None]).map(|v| metrics.requests(v, *status)).sum();
+        let n: u64 = command_rows().map(|name| metrics.requests(name, *status)).sum();
         if n > 0 {
             out.insert(status.name(), n);
         }
@@ -224,7 +247,7 @@ mod tests {
 
     fn reply(info: &Info, protocol: Protocol, now: Instant) -> serde_json::Value {
         let mut out = Vec::new();
-        info.write(&mut Reply::new(&mut out, protocol), Counts { keys: 3, sessions: 2 }, now, true);
+        info.write(&mut Reply::new(&mut out, protocol), Counts { keys: 3, sessions: 2, containers: [0; 6] }, now, true);
         serde_json::from_slice(&out).unwrap()
     }
 
@@ -260,15 +283,18 @@ mod tests {
         info.started = Some(start);
         info.stats = Stats { connections_open: 2, connections_total: 5, requests: 9, session_expiries: 1 };
         let mut out = Vec::new();
-        info.write(&mut Reply::new(&mut out, Protocol::V07), Counts { keys: 3, sessions: 2 }, start, true);
+        let containers = [1, 2, 3, 4, 5, 6];
+        info.write(&mut Reply::new(&mut out, Protocol::V07), Counts { keys: 3, sessions: 2, containers }, start, true);
         let text = String::from_utf8(out).unwrap();
         let names = names_in_order(&text);
         let mut sorted = names.clone();
         sorted.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
         assert_eq!(names, sorted, "{text}");
-        assert_eq!(names.len(), 19);
+        assert_eq!(names.len(), 20);
+        let expected = r#""containers":{"IARR":2,"OARR":1,"OLST":6,"SIARR":4,"SSTRARR":5,"STRARR":3},"#;
+        assert!(text.contains(expected), "{text}");
         let mut out = Vec::new();
-        info.write(&mut Reply::new(&mut out, Protocol::V07), Counts { keys: 3, sessions: 2 }, start, false);
+        info.write(&mut Reply::new(&mut out, Protocol::V07), Counts { keys: 3, sessions: 2, containers }, start, false);
         let hidden = names_in_order(&String::from_utf8(out).unwrap());
         assert_eq!(hidden, names.iter().filter(|n| *n != "persistPath").cloned().collect::<Vec<_>>());
 

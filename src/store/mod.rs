@@ -1,7 +1,9 @@
 //! The store: the single owner of every key, of sessions and of their
-//! timers. [`Store::execute`] runs one validated command and writes its
-//! reply; [`Store::expire`] runs active session expiry once per turn, and
-//! [`Store::next_deadline`] says when it next has work.
+//! timers, and of arrays and lists ([`containers`]). [`Store::execute`]
+//! runs one validated command and writes its reply; [`Store::expire`]
+//! runs active session expiry once per turn, and [`Store::next_deadline`]
+//! says when it next has work; [`Store::work`] moves index resizes and
+//! load merges on by a step per turn.
 //!
 //! Time comes in as `Instant`s and is turned into session-clock time (and
 //! wheel ticks) against an origin the store keeps: the first `now` it sees.
@@ -11,6 +13,7 @@
 //! reads stored values, for the commands that look inside them). Not
 //! thread-safe by design: one owner, one thread, no locks.
 
+pub mod containers;
 mod info;
 mod jobs;
 mod jsonpath;
@@ -18,6 +21,9 @@ mod kv;
 mod reclaim;
 mod replies;
 pub mod sessions;
+mod table;
+#[cfg(feature = "internals")]
+pub use table::{LoweredMaxLen, lower_max_len};
 mod tokens;
 
 use std::borrow::Cow;
@@ -26,19 +32,19 @@ use std::time::{Duration, Instant};
 
 pub use info::{LastSave, ServerInfo, Stats};
 pub use jobs::{
-    Applied, Done, Job, JobId, LoadFailure, Loaded, Outcome, SNAPSHOT_KEYS_PER_STEP, SaveFailure, SaveKind, Snapshot,
-    Work, WorkKind,
+    Applied, Done, Finished, Job, JobId, LOAD_MERGE_KEYS_PER_STEP, LoadFailure, Loaded, Outcome, RESTORE_WORK_PER_STEP,
+    SNAPSHOT_KEYS_PER_STEP, SaveFailure, SaveKind, Snapshot, Work, WorkKind,
 };
 pub use jsonpath::{
     DEFAULT_SEARCH_TIMEOUT, EDIT_INLINE_MAX_BYTES, EditDone, EditJob, Evaluation, FIND_INLINE_MAX_BYTES, FindJob,
     JsonPath, LOOP_STEPS, MAX_EDIT_ATTEMPTS, MAX_PATH_BRACKETS, MAX_PATH_BYTES, MAX_PATH_NESTING, MAX_REGEXES,
     PathRefused, REGEX_PROGRAM_BYTES, RESULTS_BASE, STEPS_BASE, STEPS_PER_BYTE,
 };
-pub use kv::{Entry, KeyHasher, KeyMap};
+pub use kv::{Entry, KeyHasher, KeyMap, MAX_KEYS, Merging};
 use replies::Ran;
 pub use replies::{INLINE_ENTRIES, INLINE_NAMES, INLINE_REPLY_BYTES, ListJob, StreamReply};
-pub use sessions::SessionRecord;
 use sessions::{Budget, Sessions, Touch};
+pub use sessions::{MAX_SESSIONS, NewSessionError, RESTORE_UNITS_PER_SESSION, Restore, SessionRecord};
 
 use crate::metrics::Metrics;
 use crate::protocol::{Command, MapOp, Reply, Status, Verb};
@@ -68,6 +74,13 @@ pub const MAX_EXPIRE_PER_TICK: usize = 2_048;
 /// cascade to under a millisecond per turn.
 pub const MAX_CASCADE_MOVES_PER_TICK: usize = 4_096;
 
+/// Index buckets a resize moves per turn in [`Store::work`], beyond the
+/// few every change moves: 1,024, about 0.1 ms at ten million keys (a
+/// bucket holds one key on average, a cache miss each). Changes alone
+/// finish any resize in time (`store/table.rs`); this finishes it sooner,
+/// on turns that only read, giving the old index's memory back.
+pub const REHASH_BUCKETS_PER_TURN: usize = 1_024;
+
 /// Every key ndb holds.
 #[derive(Debug)]
 pub struct Store {
@@ -80,6 +93,8 @@ pub struct Store {
     jobs: jobs::Jobs,
     /// The largest value `KV_UPDATE` and `KV_ARR_APPEND` may leave behind.
     max_value_bytes: usize,
+    /// Arrays and lists, in namespaces of their own.
+    containers: containers::Containers,
     /// How long a search may run on the save thread.
     search_timeout: Option<Duration>,
     /// List replies to be written in pieces (`replies.rs`).
@@ -96,9 +111,21 @@ impl Store {
             origin: None,
             jobs: jobs::Jobs::default(),
             max_value_bytes: crate::config::MAX_MAX_PAYLOAD,
+            containers: containers::Containers::default(),
             search_timeout: Some(DEFAULT_SEARCH_TIMEOUT),
             lists: replies::Lists::default(),
         }
+    }
+
+    /// Sets the limits of arrays and lists (the config's `arrays` and
+    /// `lists` sections).
+    pub fn set_container_limits(&mut self, limits: containers::Limits) {
+        self.containers.set_limits(limits);
+    }
+
+    /// The arrays and lists.
+    pub fn containers(&self) -> &containers::Containers {
+        &self.containers
     }
 
     /// Notes the server's first turn, from which `SV_INFO` counts uptime.
@@ -146,7 +173,8 @@ impl Store {
     /// Writes the `SV_INFO` reply at `now`; `persistPath` only when
     /// `show_paths` (see [`crate::auth::Role`]).
     pub fn write_info(&mut self, reply: &mut Reply<'_>, now: Instant, show_paths: bool) {
-        let counts = info::Counts { keys: self.kv.len(), sessions: self.session_count() };
+        let counts =
+            info::Counts { keys: self.kv.len(), sessions: self.session_count(), containers: self.containers.counts() };
         self.info.stats.session_expiries = self.sessions.expiries();
         self.info.write(reply, counts, now, show_paths);
     }
@@ -217,8 +245,15 @@ impl Store {
     /// load, a large `KV_FIND` or a large edit, returns the [`Job`] that
     /// will produce it.
     pub fn execute(&mut self, command: Command<'_>, now: Instant, reply: &mut Reply<'_>) -> Executed {
-        let verb = command.verb();
+        let Some(verb) = command.verb() else {
+            if let Command::Container(container) = command {
+                return self.container(*container, reply);
+            }
+            return Executed::Replied;
+        };
         match command {
+            // Answered above.
+            Command::Container(_) => {}
             Command::KvSave(_) | Command::ShSave(_) if !self.info.settings.persist_enabled => {
                 Store::saves_disabled(reply, verb);
             }
@@ -272,6 +307,7 @@ impl Store {
                     Ok(token) => reply.object(verb, |o| {
                         o.st(Status::Ok).u64("tkn", token);
                     }),
+                    Err(NewSessionError::Full) => Full::Sessions.reply(reply, verb),
                     Err(e) => {
                         log::error!("SH_NEW: {e}");
                         reply.error(verb, Status::SessionNewFail, "");
@@ -344,8 +380,12 @@ impl Store {
     }
 
     /// Merges what a load outside a request read (a load at start-up) into
-    /// the store at `now`, as `KV_LOAD` or `SH_LOAD` would.
-    pub fn apply(&mut self, loaded: Loaded, now: Instant) -> Applied {
+    /// the store at `now`, as `KV_LOAD` or `SH_LOAD` would, at once.
+    ///
+    /// # Errors
+    /// The limit the load would pass; nothing was changed (never at
+    /// start-up: see `apply_loaded`).
+    pub fn apply(&mut self, loaded: Loaded, now: Instant) -> Result<Applied, Full> {
         let since = self.since(now);
         self.apply_loaded(loaded, since)
     }
@@ -361,7 +401,7 @@ fn write_slow_log(reply: &mut Reply<'_>, verb: Verb, log: &crate::metrics::SlowL
             serde_json::json!({
                 "addr": e.addr.map(|a| a.to_string()),
                 "bytes": e.bytes,
-                "command": e.verb.map(Verb::name),
+                "command": e.command.map(|name| name.to_string()),
                 "conn": e.conn,
                 "id": e.id,
                 "latencyUs": u64::try_from(e.latency.as_micros()).unwrap_or(u64::MAX),
@@ -381,14 +421,68 @@ fn write_slow_log(reply: &mut Reply<'_>, verb: Verb, log: &crate::metrics::SlowL
     });
 }
 
+impl Store {
+    /// Runs an array or list command. Its reply is built whole in this
+    /// turn (its work budget bounds how long that takes); one longer than
+    /// [`INLINE_REPLY_BYTES`] (a large `GET_RNG`, `MIN`, `MAX` or
+    /// `INTERSECT`) is taken back out of `reply` and sent in pieces as the
+    /// connection takes them, like a long key list, so it never holds more
+    /// than `outputPauseBytes` of the connection's output.
+    fn container(&mut self, command: crate::protocol::ContainerCommand<'_>, reply: &mut Reply<'_>) -> Executed {
+        let mark = reply.mark();
+        self.containers.execute(command, reply);
+        if reply.mark() - mark <= INLINE_REPLY_BYTES {
+            return Executed::Replied;
+        }
+        let status = reply.written_status().unwrap_or(Status::Unknown);
+        let (text, start) = reply.take_since(mark);
+        self.ready_reply(StreamReply::text(text, start, status))
+    }
+}
+
+/// A limit on what the store holds that a command or a load would pass:
+/// it is refused with status 204 ([`Status::OutOfMemory`]) and changes
+/// nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Full {
+    /// A key map (the top-level one or a session's) holds at most
+    /// [`MAX_KEYS`] keys.
+    Keys,
+    /// The session table holds at most [`MAX_SESSIONS`] sessions.
+    Sessions,
+}
+
+impl Full {
+    /// Writes the refusal: `{"<CMD>_RSP":{"m":"<the limit>","st":204,"tkn":null}}`.
+    pub fn reply(self, reply: &mut Reply<'_>, verb: Verb) {
+        reply.error(verb, Status::OutOfMemory, &self.to_string());
+    }
+}
+
+impl std::fmt::Display for Full {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Full::Keys => write!(f, "a key map holds at most {} keys", table::max_len()),
+            Full::Sessions => write!(f, "the session table holds at most {} sessions", table::max_len()),
+        }
+    }
+}
+
 /// Runs a `KV_*`/`SH_*` data operation on one key map. The reply of a
 /// list (`KEYS`, `GET`, `CONTAINS`) may be too large for one turn: then
 /// it comes in pieces, or after a snapshot (`replies.rs`).
 fn run(map: &mut KeyMap, op: MapOp<'_>, verb: Verb, reply: &mut Reply<'_>, metrics: &mut Metrics) -> Ran {
     match op {
+        MapOp::Set(pairs) | MapOp::Add(pairs) if !map.fits(pairs.iter().map(|(key, _)| key.as_ref())) => {
+            Full::Keys.reply(reply, verb);
+        }
+        MapOp::ClearSet(pairs) if !KeyMap::new().fits(pairs.iter().map(|(key, _)| key.as_ref())) => {
+            Full::Keys.reply(reply, verb);
+        }
         MapOp::Set(pairs) => {
             for (key, value) in &pairs {
-                map.set(key, value.get());
+                let stored = map.set(key, value.get());
+                debug_assert!(stored, "KeyMap::fits made room");
             }
             reply.status(verb, Status::Ok);
         }
@@ -401,7 +495,8 @@ fn run(map: &mut KeyMap, op: MapOp<'_>, verb: Verb, reply: &mut Reply<'_>, metri
         MapOp::ClearSet(pairs) => {
             let removed = map.clear();
             for (key, value) in &pairs {
-                map.set(key, value.get());
+                let stored = map.set(key, value.get());
+                debug_assert!(stored, "KeyMap::fits made room");
             }
             count(reply, verb, removed);
         }
