@@ -184,3 +184,56 @@ fn sv_config_reports_the_effective_settings_without_secrets() {
     assert_eq!(call(&mut viewer, r#"{"KV_COUNT":{}}"#)["KV_COUNT_RSP"]["st"], 1);
     assert_eq!(call(&mut ops, r#"{"SV_CLIENTS":{}}"#)["SV_CLIENTS_RSP"]["clients"].as_array().unwrap().len(), 2);
 }
+
+#[test]
+fn array_and_list_commands_are_named_by_sv_info_sv_slowlog_and_sv_clients() {
+    let mut config = common::config();
+    config.slow_log_threshold = Some(Duration::from_nanos(1));
+    let server = common::start_with(config);
+    let mut lists = server.ndb();
+    let mut arrays = server.ndb();
+    assert_eq!(call(&mut arrays, r#"{"IARR_CREATE":{"name":"a","len":4}}"#), json!({"IARR_CREATE_RSP": {"st": 1}}));
+    call(&mut arrays, r#"{"IARR_SET_RNG":{"name":"a","items":[1,2,3]}}"#);
+    // 161: more items than free slots; 22: no such array.
+    assert_eq!(call(&mut arrays, r#"{"IARR_SET_RNG":{"name":"a","items":[4,5]}}"#)["IARR_SET_RNG_RSP"]["st"], 161);
+    assert_eq!(call(&mut arrays, r#"{"IARR_GET":{"name":"b","pos":0}}"#)["IARR_GET_RSP"]["st"], 22);
+    call(&mut lists, r#"{"OLST_CREATE":{"name":"l"}}"#);
+    assert_eq!(call(&mut lists, r#"{"OLST_ADD":{"name":"l","items":[{"x":1}]}}"#)["OLST_ADD_RSP"]["st"], 1);
+
+    let info = call(&mut arrays, r#"{"SV_INFO":{}}"#);
+    let info = &info["SV_INFO_RSP"];
+    let commands = &info["commands"];
+    assert_eq!(
+        (commands["IARR_CREATE"]["calls"].as_u64(), commands["IARR_CREATE"]["errors"].as_u64()),
+        (Some(1), Some(0))
+    );
+    assert_eq!(
+        (commands["IARR_SET_RNG"]["calls"].as_u64(), commands["IARR_SET_RNG"]["errors"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(commands["IARR_GET"]["errors"], 1, "{info}");
+    assert_eq!(commands["OLST_ADD"]["calls"], 1, "{info}");
+    assert!(commands["OLST_ADD"]["p50Us"].as_u64().unwrap() >= 100, "{info}");
+    assert!(commands.get("OARR_CREATE").is_none(), "{info}");
+    assert_eq!(info["errorsByStatus"]["Bounds"], 1, "{info}");
+    assert_eq!(info["containers"]["IARR"], 1);
+
+    let log = call(&mut arrays, r#"{"SV_SLOWLOG":{}}"#);
+    let named: Vec<&str> =
+        log["SV_SLOWLOG_RSP"]["entries"].as_array().unwrap().iter().filter_map(|e| e["command"].as_str()).collect();
+    for name in ["IARR_CREATE", "IARR_SET_RNG", "IARR_GET", "OLST_CREATE", "OLST_ADD", "SV_INFO"] {
+        assert!(named.contains(&name), "{name} not in {named:?}");
+    }
+
+    let reply = call(&mut arrays, r#"{"SV_CLIENTS":{}}"#);
+    let lists_addr = lists.socket().local_addr().unwrap().to_string();
+    let clients = reply["SV_CLIENTS_RSP"]["clients"].as_array().unwrap();
+    let of_lists = clients.iter().find(|c| c["addr"] == lists_addr.as_str()).unwrap();
+    assert_eq!(of_lists["lastCommand"], "OLST_ADD", "{reply}");
+
+    // SV_CONFIG reports the array and list limits as config members.
+    let config = call(&mut arrays, r#"{"SV_CONFIG":{}}"#);
+    let config = &config["SV_CONFIG_RSP"]["config"];
+    assert_eq!(config["arrays"], json!({"maxCapacity": 10000, "maxResponseSize": 10000}), "{config}");
+    assert_eq!(config["lists"], json!({"maxResponseSize": 10000}), "{config}");
+}
