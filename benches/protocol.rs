@@ -226,3 +226,38 @@ fn conn_batch_of_16_kv_get(bencher: Bencher<'_, '_>) {
         conn.stream().written.len()
     });
 }
+
+/// `conn_batch_of_16_kv_get` with the server's own message handler: what
+/// `Server` does per request besides the command itself (counting it by
+/// command and status, keeping it as a slow-log candidate, noting the
+/// connection's last command).
+#[divan::bench]
+fn conn_batch_of_16_kv_get_served(bencher: Bencher<'_, '_>) {
+    use ndb::internals::auth::Role;
+    use ndb::internals::server::{Context, handle};
+    let now = Instant::now();
+    let mut store = filled_store(now);
+    let limits = Limits::default();
+    let mut scratch = Scratch::default();
+    let mut conn = Conn::new(MemStream::default());
+    let mut context = Context::new(Protocol::V07, Role::Admin, now, 0, None);
+    let mut handler = |message: Message<'_>, out: &mut Vec<u8>| handle(&mut store, &mut context, message, out);
+    conn.stream_mut().input = testkit::UPGRADE.as_bytes().to_vec();
+    conn.serve(&mut scratch, &limits, &mut handler);
+    assert!(conn.is_open());
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let batches: Vec<Vec<u8>> = (0..256)
+        .map(|_| (0..BATCH).flat_map(|_| testkit::text_frame(&get_request(rng.below(KEYS)))).collect())
+        .collect();
+    let mut i = 0;
+    bencher.bench_local(|| {
+        i = (i + 1) % batches.len();
+        let stream = conn.stream_mut();
+        stream.input.clear();
+        stream.input.extend_from_slice(&batches[i]);
+        stream.read_at = 0;
+        stream.written.clear();
+        conn.serve(&mut scratch, &limits, &mut handler);
+        conn.stream().written.len()
+    });
+}

@@ -142,7 +142,10 @@ pub const fn required_role(verb: Verb) -> Role {
         | Verb::KvSave
         | Verb::KvLoad
         | Verb::ShSave
-        | Verb::ShLoad => Role::Admin,
+        | Verb::ShLoad
+        | Verb::SvSlowlog
+        | Verb::SvClients
+        | Verb::SvConfig => Role::Admin,
     }
 }
 

@@ -44,6 +44,11 @@ pub struct Config {
     /// binary stops on SIGTERM/SIGINT (`persist.saveOnExit`). Default none:
     /// NemesisDB writes nothing on exit.
     pub save_on_exit: Option<String>,
+    /// Load the newest complete save under this name at start-up if the
+    /// name holds one, and start empty if it holds none
+    /// (`persist.loadOnStart`). Default none. A save that exists but cannot
+    /// be read still stops the start.
+    pub load_on_start: Option<String>,
     /// Status numbering of saves. Default 0.7 (save success 121).
     pub protocol: Protocol,
     /// CPU core to pin the server thread to, if any.
@@ -131,7 +136,23 @@ pub struct Config {
     /// The certificate and key that turn on TLS (`wss://`) for every
     /// connection. Default none: plain `ws://`. Needs the `tls` feature.
     pub tls: Option<TlsFiles>,
+    /// Requests whose latency reaches this go to the slow-request log
+    /// (`SV_SLOWLOG`; `slowLogThreshold`). Default 10 ms, a whole turn's
+    /// budget; `None` (0) turns the log off.
+    pub slow_log_threshold: Option<Duration>,
+    /// Entries the slow-request log keeps, newest first (`slowLogLength`).
+    /// Default 128; at most [`MAX_SLOW_LOG_LENGTH`]; 0 turns the log off.
+    pub slow_log_length: usize,
 }
+
+/// Most entries the slow-request log may keep: each holds at most
+/// [`SLOW_LOG_TEXT_BYTES`] of its request, so the log stays under 2 MiB.
+pub const MAX_SLOW_LOG_LENGTH: usize = 10_000;
+
+/// Bytes of a request's text a slow-request log entry keeps (as Redis
+/// keeps 128 bytes of each argument): enough to tell the command, its key
+/// and the start of its path or value.
+pub const SLOW_LOG_TEXT_BYTES: usize = 128;
 
 /// Where the TLS certificate chain and private key are (PEM files). They
 /// are read at start-up and again on [`crate::Server::reload_certificates`]
@@ -158,6 +179,7 @@ impl Default for Config {
             persist_enabled: true,
             persist_path: PathBuf::from("./data"),
             save_on_exit: None,
+            load_on_start: None,
             protocol: Protocol::V07,
             core: None,
             max_connections: 10_000,
@@ -180,6 +202,8 @@ impl Default for Config {
             message_timeout: Some(Duration::from_secs(30)),
             max_memory: None,
             max_jobs: crate::store::DEFAULT_MAX_JOBS,
+            slow_log_threshold: Some(Duration::from_millis(10)),
+            slow_log_length: 128,
         }
     }
 }
@@ -332,6 +356,61 @@ impl Config {
         self
     }
 
+    /// The settings as a config document would give them (what
+    /// `SV_CONFIG` reports): every key of [`KNOWN_MEMBERS`], timeouts in
+    /// seconds (0 when off), `users` as names and roles only (never a
+    /// password or its hash), `tls` as the two paths or `null`, `core`,
+    /// `persist.saveOnExit` and `persist.loadOnStart` `null` when unset.
+    pub fn effective_json(&self) -> String {
+        use serde_json::json;
+        let secs = |d: Option<Duration>| d.map_or(0.0, |d| d.as_secs_f64());
+        let users: Vec<Value> = self.users.iter().map(|u| json!({"name": u.name(), "role": u.role().name()})).collect();
+        let doc = json!({
+            "allowedOrigins": self.allowed_origins,
+            "arrays": {
+                "maxCapacity": self.array_max_capacity,
+                "maxResponseSize": self.array_max_response_size,
+            },
+            "core": self.core,
+            "handshakeTimeout": self.handshake_timeout.as_secs_f64(),
+            "idleTimeout": secs(self.idle_timeout),
+            "ip": self.ip,
+            "lists": {"maxResponseSize": self.list_max_response_size},
+            "maxConnections": self.max_connections,
+            "maxHeaderBytes": self.max_head_bytes,
+            "maxJobs": self.max_jobs,
+            "maxMemory": self.max_memory.unwrap_or(0),
+            "maxOutputBytes": self.max_output_bytes,
+            "maxPartialBytes": self.max_partial_bytes,
+            "maxPayload": self.max_payload,
+            "messageTimeout": secs(self.message_timeout),
+            "messagesPerTurn": self.messages_per_turn,
+            "outputPauseBytes": self.output_pause_bytes,
+            "persist": {
+                "enabled": self.persist_enabled,
+                "loadOnStart": self.load_on_start,
+                "path": self.persist_path.to_string_lossy(),
+                "saveOnExit": self.save_on_exit,
+            },
+            "port": self.port,
+            "protectedMode": self.protected_mode,
+            "searchTimeout": secs(self.search_timeout),
+            "sendTimeout": secs(self.send_timeout),
+            "slowLogLength": self.slow_log_length,
+            "slowLogThreshold": secs(self.slow_log_threshold),
+            "tls": self.tls.as_ref().map(|t| json!({
+                "certificate": t.certificate.to_string_lossy(),
+                "key": t.key.to_string_lossy(),
+            })),
+            "users": users,
+            "version": match self.protocol {
+                Protocol::V07 => 5,
+                Protocol::V09 => 6,
+            },
+        });
+        doc.to_string()
+    }
+
     /// Checks the settings that depend on each other.
     ///
     /// # Errors
@@ -372,21 +451,40 @@ impl Config {
     pub fn load_file(self, path: &Path) -> Result<Config, ConfigError> {
         let text =
             std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-        self.apply_json(&text).map_err(|e| e.in_file(path))
+        let (config, unknown) = self.apply_document(&text).map_err(|e| e.in_file(path))?;
+        for warning in unknown {
+            log::warn!("config file {}: {warning}", path.display());
+        }
+        Ok(config)
     }
 
     /// Applies the members of a config document (JSON with `//` and `/* */`
-    /// comments). Unknown members are ignored, as in NemesisDB.
+    /// comments). Unknown members are ignored, as in NemesisDB, with a
+    /// warning each (see [`unknown_members`]).
     ///
     /// # Errors
     /// A [`ConfigError`] naming the field that is wrong.
-    pub fn apply_json(mut self, text: &str) -> Result<Config, ConfigError> {
+    pub fn apply_json(self, text: &str) -> Result<Config, ConfigError> {
+        let (config, unknown) = self.apply_document(text)?;
+        for warning in unknown {
+            log::warn!("config: {warning}");
+        }
+        Ok(config)
+    }
+
+    /// [`Config::apply_json`], returning the warnings about unknown members
+    /// instead of logging them.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the field that is wrong.
+    pub fn apply_document(mut self, text: &str) -> Result<(Config, Vec<String>), ConfigError> {
         let syntax = |problem: String| ConfigError::Syntax { problem, file: None };
         let value: Value =
             serde_json::from_str(&strip_comments(text)).map_err(|e| syntax(format!("not valid JSON: {e}")))?;
         let Value::Object(root) = value else {
             return Err(syntax("must be a JSON object".to_owned()));
         };
+        let unknown = unknown_members(&root);
         let doc = Fields { map: &root, prefix: "" };
         let version = doc.uint("version")?;
         self.protocol = match version {
@@ -421,6 +519,9 @@ impl Config {
             }
             if let Some(name) = persist.string("saveOnExit")? {
                 self.save_on_exit = Some(check_save_name("persist.saveOnExit", name)?);
+            }
+            if let Some(name) = persist.string("loadOnStart")? {
+                self.load_on_start = Some(check_save_name("persist.loadOnStart", name)?);
             }
         }
         // Version 5 has no `arrays` or `lists` sections: its limits stay
@@ -513,9 +614,154 @@ impl Config {
         if let Some(n) = doc.uint("maxJobs")? {
             self.max_jobs = check_positive("maxJobs", n)?;
         }
+        if let Some(secs) = doc.number("slowLogThreshold")? {
+            self.slow_log_threshold = check_timeout("slowLogThreshold", secs)?;
+        }
+        if let Some(n) = doc.uint("slowLogLength")? {
+            self.slow_log_length = check_slow_log_length("slowLogLength", n)?;
+        }
         self.validate()?;
-        Ok(self)
+        Ok((self, unknown))
     }
+}
+
+/// Every member ndb reads from a config file, those of a section as
+/// `persist.path` (the members of each user are [`USER_MEMBERS`]). Each has
+/// a flag of `ndb-server` too (see `docs/operations.md`).
+pub const KNOWN_MEMBERS: [&str; 36] = [
+    "version",
+    "core",
+    "ip",
+    "port",
+    "maxPayload",
+    "persist",
+    "persist.enabled",
+    "persist.path",
+    "persist.saveOnExit",
+    "persist.loadOnStart",
+    "maxConnections",
+    "allowedOrigins",
+    "outputPauseBytes",
+    "maxOutputBytes",
+    "messagesPerTurn",
+    "maxHeaderBytes",
+    "handshakeTimeout",
+    "idleTimeout",
+    "sendTimeout",
+    "searchTimeout",
+    "maxPartialBytes",
+    "messageTimeout",
+    "maxMemory",
+    "maxJobs",
+    "slowLogThreshold",
+    "slowLogLength",
+    "users",
+    "protectedMode",
+    "tls",
+    "tls.certificate",
+    "tls.key",
+    "arrays",
+    "arrays.maxCapacity",
+    "arrays.maxResponseSize",
+    "lists",
+    "lists.maxResponseSize",
+];
+
+/// The members of each object of `users`.
+pub const USER_MEMBERS: [&str; 4] = ["name", "role", "passwordSha256", "password"];
+
+/// Members of NemesisDB config files that ndb reads nothing from, on
+/// purpose, and so does not warn about: `sessionsEnabled` (0.6.x; sessions
+/// are always on).
+pub const NEMESISDB_MEMBERS: [&str; 1] = ["sessionsEnabled"];
+
+/// The sections only a version 6 file has (NemesisDB 0.7.4 has no arrays
+/// or lists): in a version 5 file they are ignored, with a warning.
+const VERSION_6_SECTIONS: [&str; 2] = ["arrays", "lists"];
+
+/// One warning per member of `root` (and of its `persist`, `tls`,
+/// `arrays` and `lists` objects, and of each user) that ndb does not know
+/// and NemesisDB does not define either, naming it and the nearest known
+/// member:
+/// `unknown member "maxPayLoad" ignored (the nearest known one is "maxPayload")`;
+/// and one per version 6 section (`arrays`, `lists`) of a version 5 file,
+/// which ignores them.
+pub fn unknown_members(root: &Map<String, Value>) -> Vec<String> {
+    let top: Vec<&str> = KNOWN_MEMBERS.iter().copied().filter(|m| !m.contains(['.', '['])).collect();
+    let in_section = |section: &str| -> Vec<&'static str> {
+        KNOWN_MEMBERS.iter().filter_map(|m| m.strip_prefix(section)?.strip_prefix('.')).collect()
+    };
+    let mut warnings = Vec::new();
+    let mut check = |map: &Map<String, Value>, prefix: &str, known: &[&str]| {
+        for name in map.keys() {
+            if known.contains(&name.as_str()) || (prefix.is_empty() && NEMESISDB_MEMBERS.contains(&name.as_str())) {
+                continue;
+            }
+            let nearest = known.iter().min_by_key(|k| distance(&fold(name), &fold(k))).copied().unwrap_or("");
+            warnings.push(format!(
+                "unknown member \"{prefix}{name}\" ignored (the nearest known one is \"{prefix}{nearest}\")"
+            ));
+        }
+    };
+    check(root, "", &top);
+    let version_5 = root.get("version").and_then(Value::as_u64) == Some(5);
+    for section in ["persist", "tls", "arrays", "lists"] {
+        if let Some(Value::Object(map)) = root.get(section) {
+            if version_5 && VERSION_6_SECTIONS.contains(&section) {
+                continue;
+            }
+            check(map, &format!("{section}."), &in_section(section));
+        }
+    }
+    if let Some(Value::Array(users)) = root.get("users") {
+        for (i, user) in users.iter().enumerate() {
+            if let Value::Object(map) = user {
+                check(map, &format!("users[{i}]."), &USER_MEMBERS);
+            }
+        }
+    }
+    if version_5 {
+        for section in VERSION_6_SECTIONS.iter().filter(|s| root.contains_key(**s)) {
+            warnings.push(format!(
+                "member \"{section}\" ignored: version 5 files have no arrays or lists sections (use \"version\": 6, \
+                 or the flags --array-max-capacity, --array-max-response-size, --list-max-response-size)"
+            ));
+        }
+    }
+    warnings
+}
+
+/// A member name compared without case, `_` or `-`: `idle_timeout` is
+/// `idleTimeout` misspelled.
+fn fold(name: &str) -> Vec<char> {
+    name.chars().filter(|c| *c != '_' && *c != '-').flat_map(char::to_lowercase).collect()
+}
+
+/// The edit distance of two short names (two rows of the classic table).
+fn distance(a: &[char], b: &[char]) -> usize {
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    let mut current = vec![0; b.len() + 1];
+    for (i, ca) in a.iter().enumerate() {
+        current[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = previous[j] + usize::from(ca != cb);
+            current[j + 1] = substitute.min(previous[j + 1] + 1).min(current[j] + 1);
+        }
+        std::mem::swap(&mut previous, &mut current);
+    }
+    previous[b.len()]
+}
+
+/// Checks a slow-log length given in the setting `field`: 0 (off) to
+/// [`MAX_SLOW_LOG_LENGTH`].
+///
+/// # Errors
+/// A [`ConfigError::Field`] naming `field`.
+pub fn check_slow_log_length(field: &str, n: u64) -> Result<usize, ConfigError> {
+    usize::try_from(n)
+        .ok()
+        .filter(|n| *n <= MAX_SLOW_LOG_LENGTH)
+        .ok_or_else(|| ConfigError::field(field, format!("must be from 0 to {MAX_SLOW_LOG_LENGTH} entries (got {n})")))
 }
 
 /// Reads the `users` array: each member an object with `name`, `role`

@@ -150,6 +150,7 @@ pub use background::set_helper_cpus;
 pub use config::Config;
 pub use error::{ConfigError, Error, FileKind, PersistError, PersistOp};
 pub use ndb_status::{Protocol, Status};
+pub use persist::{CheckOutcome, CheckReport, CheckVerdict, SaveCheck, check_saves};
 pub use server::{Health, Server, TokenRange};
 pub use server_thread::ServerThread;
 pub use store::{SaveKind, Stats};

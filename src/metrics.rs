@@ -18,13 +18,17 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::protocol::{CommandName, Status};
+use crate::protocol::{CommandName, Status, Verb};
 use crate::store::SaveKind;
 
-/// Rows of the request table: one per command name (every verb, then
-/// every array and list type and op), and one for requests that named no
-/// command ndb serves (bad JSON, unknown commands, binary frames). About
-/// 29 KiB of counters.
+mod slow;
+pub use slow::{LaterRequest, SAMPLES_PER_TURN, SlowEntry, SlowLog, text_prefix};
+
+/// Rows of the request table and of the per-command latency histograms:
+/// one per command name (every verb, then every array and list type and
+/// op), and one for requests that named no command ndb serves (bad JSON,
+/// unknown commands, binary frames). About 29 KiB of counters and 27 KiB
+/// of histograms.
 const COMMAND_ROWS: usize = CommandName::SLOTS + 1;
 
 /// Upper bounds of the request latency buckets: 100 µs to 10 s, about
@@ -108,6 +112,18 @@ impl Histogram {
         self.count
     }
 
+    /// The upper bound of the bucket holding the `q` quantile (0 to 1) of
+    /// the observations: at least that fraction took at most this long.
+    /// `None` with no observation, or when it falls past the last bound.
+    pub fn quantile_bound(&self, q: f64) -> Option<Duration> {
+        if self.count == 0 {
+            return None;
+        }
+        let rank = ((self.count as f64) * q).ceil().max(1.0) as u64;
+        let (bound, _) = self.cumulative().find(|(_, total)| *total >= rank)?;
+        bound
+    }
+
     /// The sum of every observation.
     pub fn sum(&self) -> Duration {
         let secs = u64::try_from(self.sum_nanos / 1_000_000_000).unwrap_or(u64::MAX);
@@ -137,9 +153,17 @@ pub struct Metrics {
     /// a command of theirs is counted.
     requests: Box<[[u64; Status::COUNT]; COMMAND_ROWS]>,
     /// Requests answered in this loop turn whose latency is not observed
-    /// yet.
+    /// yet, over all rows and by row.
     unobserved: u64,
+    unobserved_by_row: [u32; COMMAND_ROWS],
     latency: Histogram,
+    /// The latency histogram of each row.
+    latency_by_row: Box<[Histogram; COMMAND_ROWS]>,
+    /// Keys looked up by `KV_GET` and `SH_GET` that were there, and that
+    /// were not.
+    key_hits: u64,
+    key_misses: u64,
+    slow_log: SlowLog,
     /// Saves by kind (KV, sessions) and outcome (written, failed).
     saves: [[u64; 2]; 2],
     save_durations: Histogram,
@@ -162,7 +186,12 @@ impl Default for Metrics {
         Metrics {
             requests: zeroed_rows(),
             unobserved: 0,
+            unobserved_by_row: [0; COMMAND_ROWS],
             latency: Histogram::new(&LATENCY_BOUNDS),
+            latency_by_row: Box::new([const { Histogram::new(&LATENCY_BOUNDS) }; COMMAND_ROWS]),
+            key_hits: 0,
+            key_misses: 0,
+            slow_log: SlowLog::default(),
             saves: [[0; 2]; 2],
             save_durations: Histogram::new(&SAVE_BOUNDS),
             auth_failures: 0,
@@ -187,8 +216,10 @@ impl Metrics {
     /// observed by the turn's [`Metrics::observe_turn`].
     #[inline]
     pub fn count(&mut self, name: Option<CommandName>, status: Status) {
-        self.requests[row(name)][status as usize] += 1;
+        let row = row(name);
+        self.requests[row][status as usize] += 1;
         self.unobserved += 1;
+        self.unobserved_by_row[row] += 1;
     }
 
     /// Counts a request whose reply came later than its turn (a save, a
@@ -196,21 +227,85 @@ impl Metrics {
     pub fn count_later(&mut self, name: Option<CommandName>, status: Status, latency: Duration) {
         self.requests[row(name)][status as usize] += 1;
         self.latency.observe(latency);
+        self.latency_by_row[row(name)].observe(latency);
     }
 
     /// Observes `latency` (the turn's length) for every request counted by
-    /// [`Metrics::count`] since the last call.
+    /// [`Metrics::count`] since the last call, overall and per command (one
+    /// pass over the rows, only after a turn that answered requests), and
+    /// ends the turn of the slow-request log.
     pub fn observe_turn(&mut self, latency: Duration) {
         if self.unobserved > 0 {
             self.latency.observe_n(latency, self.unobserved);
             self.unobserved = 0;
+            for (histogram, n) in self.latency_by_row.iter_mut().zip(&mut self.unobserved_by_row) {
+                if *n > 0 {
+                    histogram.observe_n(latency, u64::from(std::mem::take(n)));
+                }
+            }
         }
+        self.slow_log.end_turn(latency, unix_millis);
+    }
+
+    /// The latency histogram of the requests for the command `name`
+    /// (`None`: no command ndb serves).
+    pub fn latency_of(&self, name: Option<CommandName>) -> &Histogram {
+        &self.latency_by_row[row(name)]
+    }
+
+    /// Counts keys a get found (`hits`) and did not find (`misses`).
+    #[inline]
+    pub fn count_lookups(&mut self, hits: u64, misses: u64) {
+        self.key_hits += hits;
+        self.key_misses += misses;
+    }
+
+    /// Keys gets found so far.
+    pub fn key_hits(&self) -> u64 {
+        self.key_hits
+    }
+
+    /// Keys gets did not find so far.
+    pub fn key_misses(&self) -> u64 {
+        self.key_misses
+    }
+
+    /// The slow-request log.
+    pub fn slow_log(&self) -> &SlowLog {
+        &self.slow_log
+    }
+
+    /// The slow-request log, to feed or reset it.
+    pub fn slow_log_mut(&mut self) -> &mut SlowLog {
+        &mut self.slow_log
     }
 
     /// Requests answered with `status` for the command `name` (`None`: no
     /// command ndb serves).
     pub fn requests(&self, name: Option<CommandName>, status: Status) -> u64 {
         self.requests[row(name)][status as usize]
+    }
+
+    /// Requests that may have changed keys or sessions: successful replies
+    /// to every key, session or server command a `read` user may not run,
+    /// saves and the introspection commands excepted (the data stays as it
+    /// was). Array and list commands are not counted: arrays and lists are
+    /// not part of any save (`KV_SAVE` and `SH_SAVE` write keys and
+    /// sessions only), so writing them gives a save on exit nothing new to
+    /// write. Counts what [`Metrics::count`] already counted, so it costs
+    /// the request path nothing.
+    pub fn changes(&self) -> u64 {
+        Verb::ALL
+            .iter()
+            .filter(|verb| {
+                crate::auth::required_role(**verb) != crate::auth::Role::Read
+                    && !matches!(verb, Verb::KvSave | Verb::ShSave | Verb::SvSlowlog | Verb::SvClients | Verb::SvConfig)
+            })
+            .map(|verb| {
+                let counts = &self.requests[CommandName::Verb(*verb).index()];
+                Status::ALL.iter().zip(counts).filter(|(s, _)| s.is_success()).map(|(_, n)| n).sum::<u64>()
+            })
+            .sum()
     }
 
     /// Every request counted, whatever its command or status.
@@ -352,6 +447,14 @@ impl Metrics {
             w.float("ndb_last_save_timestamp_seconds", &[], ms as f64 / 1000.0);
         }
     }
+}
+
+/// The wall clock in milliseconds since the Unix epoch, for the time of a
+/// slow-log entry (read only when one is logged).
+pub fn unix_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// What the server and the store report about themselves at the moment of

@@ -42,7 +42,7 @@ use crate::conn::{CloseReason, Conn, Late, Limits, Message, Scratch, Served};
 use crate::error::Error;
 use crate::http_upgrade::Reject;
 use crate::persist::Worker;
-use crate::protocol::{CommandName, Protocol};
+use crate::protocol::{CommandName, Protocol, Verb};
 pub use crate::store::Stats;
 use crate::store::{JobId, ServerInfo, Store};
 
@@ -53,8 +53,8 @@ mod startup;
 #[cfg(feature = "tls")]
 mod tls;
 
-use dispatch::{JOB_POLL_INTERVAL, handle};
-pub use dispatch::{NOT_PERMITTED, dispatch, dispatch_as};
+use dispatch::JOB_POLL_INTERVAL;
+pub use dispatch::{Context, Later, NOT_PERMITTED, dispatch, dispatch_as, handle};
 use socket::{Socket, Tcp};
 
 /// What the server is doing, as `/healthz` reports it.
@@ -136,6 +136,11 @@ struct Slot {
     input_held: usize,
     /// Its [`Conn::output_bytes`] as last counted in the server's total.
     output_held: usize,
+    /// The peer's address, when it was accepted, and the last command it
+    /// sent (`SV_CLIENTS`).
+    peer: SocketAddr,
+    accepted: Instant,
+    last_command: Option<CommandName>,
 }
 
 /// An ndb server bound to its address.
@@ -196,6 +201,10 @@ pub struct Server {
     /// A start-up load under way, and then its outcome.
     loading: Option<startup::Loading>,
     start_load_result: Option<Result<(), Error>>,
+    /// Where the start-up load read a save from, once it did.
+    loaded_at_start: Option<std::path::PathBuf>,
+    /// `SV_CLIENTS` requests to answer this turn: their reply ids.
+    client_lists: Vec<JobId>,
     /// The certificate and key new TLS connections are served with.
     #[cfg(feature = "tls")]
     tls: Option<std::sync::Arc<rustls::ServerConfig>>,
@@ -213,6 +222,9 @@ struct Waiting {
     since: Instant,
     /// The flag that stops the job, if it is a search.
     cancel: Option<Arc<AtomicBool>>,
+    /// The start of the request's text and its length, for the slow log.
+    text: Box<str>,
+    bytes: usize,
 }
 
 /// The message of a refusal to start in protected mode.
@@ -275,6 +287,7 @@ impl Server {
         store.set_search_timeout(config.search_timeout);
         store.set_max_jobs(config.max_jobs);
         store.memory_mut().set_cap(config.max_memory);
+        store.set_settings(config.effective_json(), config.slow_log_threshold, config.slow_log_length);
         let worker = Worker::new(config.persist_path.clone());
         Ok(Server {
             listener: TcpListener::from_std(std_listener),
@@ -312,6 +325,8 @@ impl Server {
             turn_started: None,
             loading: None,
             start_load_result: None,
+            loaded_at_start: None,
+            client_lists: Vec::new(),
             #[cfg(feature = "tls")]
             tls,
             tls_files: config.tls.clone(),
@@ -468,7 +483,11 @@ impl Server {
     /// timeouts and session expiry alike), or `None` when there is nothing
     /// to wait for.
     pub fn poll_timeout(&self, now: Instant) -> Option<Duration> {
-        if !self.ready.is_empty() || !self.dead.is_empty() || self.store.has_queued_jobs() {
+        if !self.ready.is_empty()
+            || !self.dead.is_empty()
+            || self.store.has_queued_jobs()
+            || !self.client_lists.is_empty()
+        {
             return Some(Duration::ZERO);
         }
         let jobs = (self.worker.in_flight() > 0 || self.loading.is_some()).then(|| now + JOB_POLL_INTERVAL);
@@ -610,6 +629,9 @@ impl Server {
                 unfinished: None,
                 input_held: 0,
                 output_held: 0,
+                peer,
+                accepted: now,
+                last_command: None,
             });
             if let Some(idle) = self.idle_timeout {
                 arm(&mut self.checks, slot, key, now + idle);
@@ -671,22 +693,34 @@ impl Server {
         let Some(slot) = self.conns.get_mut(key) else { return };
         slot.served_turn = self.turn;
         let store = &mut self.store;
-        let protocol = self.protocol;
         // An upgrade completed inside this call grants Role::Admin (no
         // users: `Limits::hold_upgrades`), which `Conn::new` starts with.
-        let role = slot.conn.role();
-        let mut later = None;
-        let mut handler =
-            |message: Message<'_>, out: &mut Vec<u8>| handle(store, protocol, role, message, now, out, &mut later);
+        let mut context = Context::new(self.protocol, slot.conn.role(), now, key, Some(slot.peer));
+        let mut handler = |message: Message<'_>, out: &mut Vec<u8>| handle(store, &mut context, message, out);
         let was_closing = slot.conn.is_closing();
         let served = match late {
             Some(late) => slot.conn.resume(late, &mut self.scratch, &self.limits, &mut handler),
             None => slot.conn.serve(&mut self.scratch, &self.limits, &mut handler),
         };
-        if let Some((id, name)) = later {
+        if context.last_command.is_some() {
+            slot.last_command = context.last_command;
+        }
+        if let Some(later) = context.later {
             let since = self.turn_started.unwrap_or(now);
-            let cancel = self.store.cancel_flag(id);
-            self.waiting.push(Waiting { id, key, serial: slot.serial, name, since, cancel });
+            let cancel = self.store.cancel_flag(later.id);
+            if later.name == Some(CommandName::Verb(Verb::SvClients)) {
+                self.client_lists.push(later.id);
+            }
+            self.waiting.push(Waiting {
+                id: later.id,
+                key,
+                serial: slot.serial,
+                name: later.name,
+                since,
+                cancel,
+                text: later.text,
+                bytes: later.bytes,
+            });
         }
         let held = slot.conn.is_held();
         self.after(key, served, was_closing, now);

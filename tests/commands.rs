@@ -58,9 +58,11 @@ fn sv_info_layout() {
     let path = common::config().persist_path;
     let expected = format!(
         concat!(
-            r#"{{"SV_INFO_RSP":{{"connections":1,"connectionsTotal":1,"#,
-            r#""containers":{{"IARR":0,"OARR":0,"OLST":0,"SIARR":0,"SSTRARR":0,"STRARR":0}},"keys":0,"lastSave":null,"#,
-            r#""maxMemory":null,"memoryUsed":N,"persistEnabled":true,"persistPath":"{}","protocol":"0.7","requests":1,"rssBytes":N,"#,
+            r#"{{"SV_INFO_RSP":{{"commands":{{}},"connections":1,"connectionsTotal":1,"#,
+            r#""containers":{{"IARR":0,"OARR":0,"OLST":0,"SIARR":0,"SSTRARR":0,"STRARR":0}},"errorsByStatus":{{}},"#,
+            r#""keyHits":0,"keyMisses":0,"keys":0,"lastSave":null,"#,
+            r#""maxMemory":null,"memoryUsed":N,"#,
+            r#""persistEnabled":true,"persistPath":"{}","protocol":"0.7","requests":1,"rssBytes":N,"rssPeakBytes":N,"#,
             r#""serverVersion":"{}","sessionExpiries":0,"sessions":0,"st":1,"uptimeSecs":N}}}}"#
         ),
         path.display(),

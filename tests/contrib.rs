@@ -16,6 +16,12 @@ fn the_sample_config_loads() {
     assert_eq!(config.max_connections, 10_000);
     assert!(config.persist_enabled);
     assert_eq!(config.persist_path, Path::new("/var/lib/ndb"), "the unit's StateDirectory");
+    // Restarts restore and save by themselves.
+    assert_eq!(config.load_on_start.as_deref(), Some("ndb"));
+    assert_eq!(config.save_on_exit.as_deref(), Some("ndb"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    let (_, unknown) = Config::default().apply_document(&text).unwrap();
+    assert!(unknown.is_empty(), "{unknown:?}");
 }
 
 #[test]

@@ -177,7 +177,7 @@ mod tests {
     #[test]
     fn completion_follows_the_table() {
         assert_eq!(complete("cou"), ["count"]);
-        assert_eq!(complete("co"), ["contains", "count"]);
+        assert_eq!(complete("co"), ["contains", "count", "config"]);
         assert_eq!(
             complete("SH"),
             [
@@ -200,10 +200,10 @@ mod tests {
                 "SH_SET",
             ]
         );
-        assert_eq!(complete("SV"), ["SV_INFO"]);
+        assert_eq!(complete("SV"), ["SV_CLIENTS", "SV_CONFIG", "SV_INFO", "SV_SLOWLOG"]);
         assert_eq!(complete("SIARR_M"), ["SIARR_MAX", "SIARR_MIN"]);
         assert_eq!(complete("ol"), ["olst"]);
-        assert_eq!(complete("s"), ["set", "save", "sh", "strarr", "siarr", "sstrarr"]);
+        assert_eq!(complete("s"), ["set", "save", "slowlog", "sh", "strarr", "siarr", "sstrarr"]);
         assert_eq!(complete("iarr get"), ["get", "get-rng"]);
         assert_eq!(complete("siarr m"), ["min", "max"]);
         assert_eq!(complete("help olst sp"), ["splice"]);

@@ -133,6 +133,34 @@ pub const FORMS: &[Form] = &[
     Form { words: &["load"], args: "NAME", command: "KV_LOAD", summary: "load the keys of the save NAME", build: name },
     Form { words: &["info"], args: "", command: "SV_INFO", summary: "server version and statistics", build: none },
     Form {
+        words: &["slowlog"],
+        args: "[reset]",
+        command: "SV_SLOWLOG",
+        summary: "the slow-request log, newest first (reset: then empty it); ndb only",
+        build: |b, a| match a {
+            [] => Ok(()),
+            [word] if word.text() == "reset" => {
+                b.raw_member("reset", "true");
+                Ok(())
+            }
+            _ => Err(String::new()),
+        },
+    },
+    Form {
+        words: &["clients"],
+        args: "",
+        command: "SV_CLIENTS",
+        summary: "the open connections; ndb only",
+        build: none,
+    },
+    Form {
+        words: &["config"],
+        args: "",
+        command: "SV_CONFIG",
+        summary: "the settings the server runs with; ndb only",
+        build: none,
+    },
+    Form {
         words: &["sh", "new"],
         args: "[SECS [--delete] [--extend-set] [--extend-get]]",
         command: "SH_NEW",

@@ -65,6 +65,9 @@ command's, e.g. ndb-cli set flag -- --raw stores the string \"--raw\"):
       --no-color          never colour (also: NO_COLOR set, or not a terminal)
       --max-reply-bytes <BYTES>
                           largest reply accepted [default: 1073741824]
+      --ca-file <FILE>    CA certificates (PEM) a wss:// server's certificate
+                          must chain to [default: $SSL_CERT_FILE, else
+                          /etc/ssl/certs/ca-certificates.crt]
       --latency           send KV_COUNT again and again and show the round
                           trip's min, max and average (ms) so far
       --stat              print the server's keys, sessions, connections,
@@ -80,6 +83,7 @@ Commands: a raw request (KV_SET {\"keys\":{\"a\":1}}, or a whole JSON
 document), or a short form; `help` lists them all, `help CMD` shows one:
   set KEY VALUE ...   get KEY ...   rmv KEY ...   contains KEY ...
   keys   count   clear   info   save NAME   load NAME
+  slowlog [reset]   clients   config
   find PATH [KEY ...] [--paths|--kv]   update KEY PATH VALUE
   append KEY ITEM ... [--name MEMBER]
   sh new [SECS [--delete]]   sh set TKN KEY VALUE   sh get TKN KEY   sh end TKN
@@ -118,6 +122,7 @@ struct Options {
     output: OutputChoice,
     colour: bool,
     max_reply_bytes: usize,
+    ca_file: Option<std::path::PathBuf>,
     mode: Mode,
     interval: Option<Duration>,
     count: Option<u64>,
@@ -156,6 +161,7 @@ const SPECS: &[Spec] = &[
     Spec { long: "csv", short: None, value: false },
     Spec { long: "no-color", short: None, value: false },
     Spec { long: "max-reply-bytes", short: None, value: true },
+    Spec { long: "ca-file", short: None, value: true },
     Spec { long: "latency", short: None, value: false },
     Spec { long: "stat", short: None, value: false },
     Spec { long: "interval", short: Some('i'), value: true },
@@ -209,6 +215,7 @@ impl Reading {
                     .filter(|&n| n > 0)
                     .ok_or_else(|| format!("{flag}: must be a positive number of bytes (got {value:?})"))?;
             }
+            "ca-file" => o.ca_file = Some(value.into()),
             "latency" | "stat" => {
                 o.mode = if spec.long == "latency" { Mode::Latency } else { Mode::Stat };
                 self.modes.push(spec.long);
@@ -260,6 +267,7 @@ fn parse_options(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, Str
             output: OutputChoice::Pretty,
             colour: true,
             max_reply_bytes: DEFAULT_MAX_REPLY_BYTES,
+            ca_file: None,
             mode: Mode::Commands,
             interval: None,
             count: None,
@@ -494,7 +502,10 @@ fn main() -> ExitCode {
     };
     let mut shell = Shell {
         url: options.url.clone(),
-        builder: Client::builder().max_reply_bytes(options.max_reply_bytes),
+        builder: match &options.ca_file {
+            Some(path) => Client::builder().max_reply_bytes(options.max_reply_bytes).ca_file(path),
+            None => Client::builder().max_reply_bytes(options.max_reply_bytes),
+        },
         client: None,
         protocol: options.protocol,
         learned: None,

@@ -107,7 +107,33 @@ fn info_prints_every_statistic() {
     for member in ["connectionsTotal", "keys", "requests", "rssBytes", "sessions", "sessionExpiries", "uptimeSecs"] {
         assert!(body[member].is_u64() || body[member].is_null(), "{member}: {out}");
     }
-    assert!(out.starts_with("{\n  \"SV_INFO_RSP\": {\n    \"connections\": 1,\n"), "{out}");
+    for member in ["keyHits", "keyMisses", "rssPeakBytes"] {
+        assert!(body[member].is_u64() || body[member].is_null(), "{member}: {out}");
+    }
+    assert!(body["commands"].is_object() && body["errorsByStatus"].is_object(), "{out}");
+    assert!(out.starts_with("{\n  \"SV_INFO_RSP\": {\n    \"commands\": {"), "{out}");
+}
+
+#[test]
+fn introspection_short_forms() {
+    let mut config = common::config();
+    config.slow_log_threshold = Some(Duration::from_nanos(1));
+    let server = common::start_with(config);
+    ok(&server, &["set", "a", "1"]);
+    let log: serde_json::Value = serde_json::from_str(&ok(&server, &["--json", "slowlog"])).unwrap();
+    let commands: Vec<&str> = log["entries"].as_array().unwrap().iter().filter_map(|e| e["command"].as_str()).collect();
+    assert!(commands.contains(&"KV_SET"), "{log}");
+    let reset: serde_json::Value = serde_json::from_str(&ok(&server, &["--json", "slowlog", "reset"])).unwrap();
+    assert!(!reset["entries"].as_array().unwrap().is_empty(), "{reset}");
+    let clients: serde_json::Value = serde_json::from_str(&ok(&server, &["--json", "clients"])).unwrap();
+    let clients = clients["clients"].as_array().unwrap();
+    assert_eq!(clients.len(), 1, "the asking connection");
+    assert_eq!(clients[0]["lastCommand"], "SV_CLIENTS");
+    let config: serde_json::Value = serde_json::from_str(&ok(&server, &["--json", "config"])).unwrap();
+    assert_eq!(config["maxPayload"], 1024 * 1024, "--json prints the config object itself");
+    let (code, _, err) = run(&server, &["slowlog", "everything"]);
+    assert_eq!(code, 2, "a usage error: {err}");
+    assert!(err.contains("slowlog [reset]"), "{err}");
 }
 
 /// Saves and loads through the short forms: success exits 0 with the
@@ -842,4 +868,23 @@ fn an_idle_shell_lets_a_shutdown_finish_at_once() {
     term.wait_for_since(mark, &format!("(error) cannot connect to {url}"));
     term.type_keys("quit\r");
     assert!(term.exit_status().success());
+}
+
+/// `--ca-file` makes a private CA's `wss://` server reachable; without it
+/// the certificate is refused.
+#[cfg(feature = "tls")]
+#[test]
+fn ca_file_trusts_a_private_ca_for_wss() {
+    let dir = common::saves::TempDir::new("cli-ca-file");
+    let ca = common::certs::Ca::new(dir.path(), "cli-ca");
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    ca.issue(&cert, &key);
+    let server = common::start_with(common::config().tls(&cert, &key));
+    let url = format!("wss://127.0.0.1:{}/", server.addr.port());
+    let out = ndb_cli().args(["-u", &url, "--ca-file"]).arg(&ca.file).args(["--raw", "count"]).output().unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "{\"KV_COUNT_RSP\":{\"cnt\":0,\"st\":1}}\n");
+    let out = ndb_cli().args(["-u", &url, "--raw", "count"]).env("SSL_CERT_FILE", &cert).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "the server's own certificate is no CA: {}", text(&out.stderr));
 }

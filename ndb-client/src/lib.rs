@@ -161,18 +161,21 @@ impl Builder {
     /// [`Error::Handshake`] when TLS or the WebSocket upgrade is refused or
     /// fails (a refused login is `HTTP 401`).
     pub fn connect(&self, url: &str) -> Result<Client, Error> {
-        let uri: Uri = url.parse().map_err(|e| Error::Url(format!("{url}: {e}")))?;
+        // Every error names the URL without its password.
+        let shown = redact(url);
+        let shown = shown.as_str();
+        let uri: Uri = url.parse().map_err(|e| Error::Url(format!("{shown}: {e}")))?;
         let tls = match uri.scheme_str() {
             Some("ws") => false,
             Some("wss") if cfg!(feature = "tls") => true,
-            Some("wss") => return Err(Error::Url(format!("{url}: wss:// needs a build with the `tls` feature"))),
-            _ => return Err(Error::Url(format!("{url}: must start with ws:// or wss://"))),
+            Some("wss") => return Err(Error::Url(format!("{shown}: wss:// needs a build with the `tls` feature"))),
+            _ => return Err(Error::Url(format!("{shown}: must start with ws:// or wss://"))),
         };
-        let host = uri.host().ok_or_else(|| Error::Url(format!("{url}: no host")))?;
+        let host = uri.host().ok_or_else(|| Error::Url(format!("{shown}: no host")))?;
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
         let deadline = Instant::now() + self.connect_timeout;
-        let connect_error = |source| Error::Connect { url: url.to_owned(), source };
+        let connect_error = |source| Error::Connect { url: shown.to_owned(), source };
         let mut last_error = io::Error::new(io::ErrorKind::NotFound, "the host has no address");
         let mut stream = None;
         for addr in (host, port).to_socket_addrs().map_err(connect_error)? {
@@ -193,12 +196,12 @@ impl Builder {
         stream.set_nodelay(true).map_err(connect_error)?;
         stream.set_read_timeout(Some(left)).map_err(connect_error)?;
         stream.set_write_timeout(Some(left)).map_err(connect_error)?;
-        let stream = if tls { self.tls(url, host, stream)? } else { Stream::Plain(stream) };
+        let stream = if tls { self.tls(shown, host, stream)? } else { Stream::Plain(stream) };
         let mut request = tungstenite::client::IntoClientRequest::into_client_request(url)
-            .map_err(|e| Error::Url(format!("{url}: {e}")))?;
+            .map_err(|e| Error::Url(format!("{shown}: {e}")))?;
         if let Some(userinfo) = uri.authority().and_then(|a| a.as_str().rsplit_once('@')).map(|(info, _)| info) {
             let value = stream::basic_authorization(userinfo);
-            let value = value.parse().map_err(|_| Error::Url(format!("{url}: bad credentials")))?;
+            let value = value.parse().map_err(|_| Error::Url(format!("{shown}: bad credentials")))?;
             request.headers_mut().insert("Authorization", value);
         }
         // A server sends each reply as one frame, so both limits are the reply's.
@@ -206,7 +209,7 @@ impl Builder {
             .max_message_size(Some(self.max_reply_bytes))
             .max_frame_size(Some(self.max_reply_bytes));
         let (ws, _) = tungstenite::client::client_with_config(request, stream, Some(limits))
-            .map_err(|e| handshake_error(url, e))?;
+            .map_err(|e| handshake_error(shown, e))?;
         let timeout = self.timeout.filter(|t| !t.is_zero());
         ws.get_ref().tcp().set_read_timeout(timeout).map_err(connect_error)?;
         ws.get_ref().tcp().set_write_timeout(timeout).map_err(connect_error)?;
@@ -228,6 +231,17 @@ impl Builder {
 /// The time until `deadline`, or `None` when it has passed.
 fn time_left(deadline: Instant) -> Option<Duration> {
     Some(deadline.saturating_duration_since(Instant::now())).filter(|left| !left.is_zero())
+}
+
+/// `url` with the password of its credentials (`ws://user:PASSWORD@host/`)
+/// replaced by `***`, for error messages; any other URL as it is.
+pub fn redact(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else { return url.to_owned() };
+    let rest = &url[scheme_end..];
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let Some(at) = authority.rfind('@') else { return url.to_owned() };
+    let Some(colon) = authority[..at].find(':') else { return url.to_owned() };
+    format!("{}{}:***{}", &url[..scheme_end], &authority[..colon], &rest[at..])
 }
 
 fn handshake_error<R: HandshakeRole>(url: &str, e: HandshakeError<R>) -> Error {

@@ -363,3 +363,45 @@ fn an_idle_client_answers_the_close_frame() {
     let took = stopper.join().unwrap();
     assert!(took < Duration::from_secs(2), "the shutdown waited {took:?}: the close reply did not reach it");
 }
+
+/// No error message ever holds the password of the URL it names: a
+/// refused login, nothing listening, a bad URL.
+#[test]
+fn errors_never_show_the_password_of_the_url() {
+    let users = ndb::Users::new(vec![ndb::User::with_password("ops", "hunter2-pw", ndb::Role::Admin).unwrap()]);
+    let server = common::start_with(common::config().users(users.unwrap()));
+    let wrong = server.url_as("ops", "s3cr3t-wrong");
+    let err = Client::connect(&wrong).unwrap_err();
+    assert!(matches!(&err, Error::Handshake { reason, .. } if reason.contains("401")), "{err}");
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let cases = [
+        (wrong.clone(), err.to_string()),
+        (
+            format!("ws://ops:s3cr3t-wrong@{closed}/"),
+            Client::connect(&format!("ws://ops:s3cr3t-wrong@{closed}/")).unwrap_err().to_string(),
+        ),
+        ("ws://ops:s3cr3t-wrong@/".to_owned(), Client::connect("ws://ops:s3cr3t-wrong@/").unwrap_err().to_string()),
+        (
+            "http://ops:s3cr3t-wrong@h/".to_owned(),
+            Client::connect("http://ops:s3cr3t-wrong@h/").unwrap_err().to_string(),
+        ),
+    ];
+    for (url, message) in cases {
+        assert!(!message.contains("s3cr3t-wrong"), "{url}: {message}");
+        assert!(message.contains("ops:***@"), "{url}: the URL is still named: {message}");
+    }
+    assert!(Client::connect(&server.url_as("ops", "hunter2-pw")).is_ok());
+}
+
+#[test]
+fn redact_hides_only_the_password() {
+    use ndb_client::redact;
+    assert_eq!(redact("ws://app:pw@db:1987/x?y"), "ws://app:***@db:1987/x?y");
+    assert_eq!(redact("wss://app:p%40w:x@db/"), "wss://app:***@db/");
+    assert_eq!(redact("ws://app@db/"), "ws://app@db/");
+    assert_eq!(redact("ws://db:1987/a@b"), "ws://db:1987/a@b");
+    assert_eq!(redact("not a url"), "not a url");
+}

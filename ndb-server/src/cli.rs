@@ -10,7 +10,8 @@ use std::path::PathBuf;
 use lexopt::prelude::*;
 
 use ndb::config::{
-    TlsFiles, check_max_head_bytes, check_max_payload, check_positive, check_save_name, check_timeout, parse_memory,
+    TlsFiles, check_max_head_bytes, check_max_payload, check_positive, check_save_name, check_slow_log_length,
+    check_timeout, parse_memory,
 };
 use ndb::{Config, ConfigError, Protocol, User};
 
@@ -68,6 +69,8 @@ Options:
                              the 0.7.4 Python client) or 0.9 (120, the KV
                              class client) [default: 0.7, or 0.9 with a
                              version 6 config file]
+      --core <N>             pin the server thread to CPU core N
+                             [default: config core, or unpinned]
 
 Limits (see docs/operations.md; timeouts in seconds, fractions allowed):
       --max-connections <N>  open connections; past it, HTTP 503
@@ -115,6 +118,26 @@ Limits (see docs/operations.md; timeouts in seconds, fractions allowed):
       --max-jobs <N>         searches, large edits and list snapshots queued
                              or running at once; past it, 201 [default: 16]
 
+Arrays and lists (any config version; see docs/operations.md):
+      --array-max-capacity <N>
+                             largest capacity an array CREATE accepts
+                             [default: config arrays.maxCapacity, or 10000]
+      --array-max-response-size <N>
+                             most items one array GET_RNG returns
+                             [default: config arrays.maxResponseSize, or
+                             10000]
+      --list-max-response-size <N>
+                             most items one OLST_GET_RNG returns
+                             [default: config lists.maxResponseSize, or
+                             10000]
+
+Introspection (SV_SLOWLOG, see docs/operations.md):
+      --slow-log-threshold <SECS>
+                             log requests whose latency reaches this; 0 is
+                             off [default: 0.01]
+      --slow-log-length <N>  entries the slow-request log keeps, 0 to 10000
+                             [default: 128]
+
 Running exposed (see docs/operations.md, Running exposed):
       --user <NAME:ROLE:SHA256HEX>
                              let NAME connect with HTTP Basic credentials
@@ -132,13 +155,26 @@ Running exposed (see docs/operations.md, Running exposed):
                              [default: config tls, or plain ws://]
 
 Persistence (see docs/persistence.md):
+      --persist-path <DIR>   where saves go [default: config persist.path,
+                             or ./data]
+      --persist-enabled <yes|no>
+                             allow KV_SAVE and SH_SAVE [default: yes]
+      --load-on-start <NAME> load the newest complete save named NAME before
+                             serving if there is one, start empty if there
+                             is none; exits 1 if it is damaged
+                             [default: config persist.loadOnStart, or none]
       --loadName <NAME>      load the newest complete save named NAME before
                              serving (a KV save, a session save, or both);
                              exits 1 if there is none or it is damaged
       --loadPath <DIR>       where to find NAME [default: the persist path]
       --save-on-exit <NAME>  on SIGINT/SIGTERM, after closing clients, save
-                             every key and every session under NAME
+                             every key and every session under NAME, unless
+                             nothing changed since start
                              [default: config persist.saveOnExit, or none]
+      --check-save <PATH>    check the saves under PATH (a persist path, a
+                             save name's directory or one save) without
+                             starting a server; exit 0 if all are sound,
+                             2 if one is damaged, 1 if PATH holds no save
 
   -h, --help                 print this help
   -V, --version              print the version
@@ -162,6 +198,8 @@ pub enum Action {
     Help,
     /// Print the version.
     Version,
+    /// Check the saves under a path (`--check-save`) and exit.
+    CheckSave(PathBuf),
 }
 
 /// The settings of a run.
@@ -171,7 +209,7 @@ pub struct Options {
     pub config: Config,
     /// Where the settings came from, for the start-up log line.
     pub source: String,
-    /// A save to load before serving (`--loadName`).
+    /// A save to load before serving (`--loadName`, or `--load-on-start`).
     pub load: Option<LoadAtStart>,
 }
 
@@ -182,6 +220,9 @@ pub struct LoadAtStart {
     pub name: String,
     /// Where to find it; the persist path when `None`.
     pub path: Option<PathBuf>,
+    /// Start empty when the name holds no save (`--load-on-start`,
+    /// `persist.loadOnStart`) instead of stopping (`--loadName`).
+    pub if_present: bool,
 }
 
 /// Parses the arguments (without the program name).
@@ -199,22 +240,29 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Action, CliErro
     let mut limits = Vec::new();
     let (mut load_name, mut load_path, mut save_on_exit) = (None, None, None);
     let (mut users, mut protected_mode, mut tls_cert, mut tls_key) = (Vec::new(), None, None, None);
+    let (mut core, mut persist_path, mut persist_enabled, mut load_on_start) = (None, None, None, None);
     while let Some(arg) = parser.next().map_err(flag_error)? {
         match arg {
+            Long("check-save") => return Ok(Action::CheckSave(PathBuf::from(parser.value().map_err(flag_error)?))),
+            Long("core") => {
+                let value = string(&mut parser, "--core")?;
+                core = Some(
+                    value
+                        .parse::<usize>()
+                        .map_err(|_| ConfigError::field("--core", format!("must be a core number (got {value:?})")))?,
+                );
+            }
+            Long("persist-path") => persist_path = Some(PathBuf::from(parser.value().map_err(flag_error)?)),
+            Long("persist-enabled") => persist_enabled = Some(yes_no(&mut parser, "--persist-enabled")?),
+            Long("load-on-start") => {
+                let name = string(&mut parser, "--load-on-start")?;
+                load_on_start = Some(check_save_name("--load-on-start", &name)?);
+            }
             Long("user") => {
                 let value = string(&mut parser, "--user")?;
                 users.push(User::from_flag(&value).map_err(|e| ConfigError::field("--user", e))?);
             }
-            Long("protected-mode") => {
-                protected_mode = Some(match string(&mut parser, "--protected-mode")?.as_str() {
-                    "yes" => true,
-                    "no" => false,
-                    other => {
-                        let problem = format!("must be yes or no (got {other:?})");
-                        return Err(ConfigError::field("--protected-mode", problem).into());
-                    }
-                });
-            }
+            Long("protected-mode") => protected_mode = Some(yes_no(&mut parser, "--protected-mode")?),
             Long("tls-cert") => tls_cert = Some(PathBuf::from(parser.value().map_err(flag_error)?)),
             Long("tls-key") => tls_key = Some(PathBuf::from(parser.value().map_err(flag_error)?)),
             Long(flag) if LIMIT_FLAGS.contains(&flag) => {
@@ -277,6 +325,22 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Action, CliErro
     if let Some(protocol) = protocol {
         config.protocol = protocol;
     }
+    if core.is_some() {
+        config.core = core;
+    }
+    if let Some(path) = persist_path {
+        config.persist_path = path;
+    }
+    if let Some(on) = persist_enabled {
+        config.persist_enabled = on;
+    }
+    if config.persist_enabled && config.persist_path.as_os_str().is_empty() {
+        return Err(ConfigError::field("--persist-path", "must not be empty while saves are enabled").into());
+    }
+    let load_on_start_flag = load_on_start.is_some();
+    if load_on_start_flag {
+        config.load_on_start = load_on_start;
+    }
     for set in limits {
         set(&mut config);
     }
@@ -303,15 +367,21 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Action, CliErro
         return Err(ConfigError::field("--save-on-exit", "needs persist.enabled true (saves are disabled)").into());
     }
     let load = match (load_name, load_path) {
-        (Some(name), path) => Some(LoadAtStart { name, path }),
+        // --loadName wins over persist.loadOnStart (a flag over the file)
+        // but not over --load-on-start: two flags asking for two things.
+        (Some(_), _) if load_on_start_flag => {
+            return Err(ConfigError::field("--load-on-start", "give it or --loadName, not both").into());
+        }
+        (Some(name), path) => Some(LoadAtStart { name, path, if_present: false }),
         (None, Some(_)) => return Err(ConfigError::field("--loadPath", "needs --loadName").into()),
-        (None, None) => None,
+        (None, None) => config.load_on_start.clone().map(|name| LoadAtStart { name, path: None, if_present: true }),
     };
     Ok(Action::Run(Box::new(Options { config, source, load })))
 }
 
-/// The flags that set limits (config keys of the same name in camelCase).
-const LIMIT_FLAGS: [&str; 14] = [
+/// The flags that set limits (config keys of the same name in camelCase,
+/// but for the array and list limits: `arrays.maxCapacity`, ...).
+const LIMIT_FLAGS: [&str; 19] = [
     "max-connections",
     "allowed-origins",
     "max-header-bytes",
@@ -326,6 +396,11 @@ const LIMIT_FLAGS: [&str; 14] = [
     "message-timeout",
     "max-memory",
     "max-jobs",
+    "slow-log-threshold",
+    "slow-log-length",
+    "array-max-capacity",
+    "array-max-response-size",
+    "list-max-response-size",
 ];
 
 /// A change to `Config` one limit flag asks for, checked as the config file
@@ -403,11 +478,43 @@ fn limit(flag: &str, value: &str) -> Result<SetLimit, CliError> {
             let n = count()?;
             Box::new(move |c| c.max_jobs = n)
         }
+        "--slow-log-threshold" => {
+            let threshold = seconds()?;
+            Box::new(move |c| c.slow_log_threshold = threshold)
+        }
+        "--slow-log-length" => {
+            let n = value
+                .parse::<u64>()
+                .map_err(|_| ConfigError::field(flag, format!("must be a number of entries (got {value:?})")))?;
+            let n = check_slow_log_length(flag, n)?;
+            Box::new(move |c| c.slow_log_length = n)
+        }
+        "--array-max-capacity" | "--array-max-response-size" | "--list-max-response-size" => {
+            // Any uint, as the config keys take: a capacity of 0 allows
+            // only `len: 0`.
+            let n = value
+                .parse::<u64>()
+                .map_err(|_| ConfigError::field(flag, format!("must be an unsigned integer (got {value:?})")))?;
+            match flag {
+                "--array-max-capacity" => Box::new(move |c| c.array_max_capacity = n),
+                "--array-max-response-size" => Box::new(move |c| c.array_max_response_size = n),
+                _ => Box::new(move |c| c.list_max_response_size = n),
+            }
+        }
         _ => {
             let n = count()?;
             Box::new(move |c| c.messages_per_turn = n)
         }
     })
+}
+
+/// The value of a `yes|no` flag.
+fn yes_no(parser: &mut lexopt::Parser, flag: &str) -> Result<bool, CliError> {
+    match string(parser, flag)?.as_str() {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        other => Err(ConfigError::field(flag, format!("must be yes or no (got {other:?})")).into()),
+    }
 }
 
 fn string(parser: &mut lexopt::Parser, flag: &str) -> Result<String, CliError> {
@@ -422,6 +529,7 @@ fn flag_error(e: lexopt::Error) -> CliError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn run(args: &[&str]) -> Result<Config, String> {
         match parse(args.iter().map(OsString::from)) {
@@ -466,7 +574,11 @@ mod tests {
             other => panic!("{other:?}"),
         };
         assert_eq!(parsed(&[]), (None, None));
-        let load = |name: &str, path: Option<&str>| LoadAtStart { name: name.into(), path: path.map(PathBuf::from) };
+        let load = |name: &str, path: Option<&str>| LoadAtStart {
+            name: name.into(),
+            path: path.map(PathBuf::from),
+            if_present: false,
+        };
         assert_eq!(parsed(&["--loadName", "n"]), (Some(load("n", None)), None));
         assert_eq!(
             parsed(&["--loadName=n", "--loadPath=/srv/saves", "--save-on-exit=bye"]),
@@ -551,6 +663,85 @@ mod tests {
         }
     }
 
+    /// The flag of each config member: the member in kebab case unless
+    /// listed here.
+    fn flag_of(member: &str) -> Option<String> {
+        let named = [
+            ("version", "--protocol"),
+            ("persist", ""),
+            ("tls", ""),
+            ("users", "--user"),
+            ("persist.enabled", "--persist-enabled"),
+            ("persist.path", "--persist-path"),
+            ("persist.saveOnExit", "--save-on-exit"),
+            ("persist.loadOnStart", "--load-on-start"),
+            ("tls.certificate", "--tls-cert"),
+            ("tls.key", "--tls-key"),
+            ("maxHeaderBytes", "--max-header-bytes"),
+            ("arrays", ""),
+            ("lists", ""),
+            ("arrays.maxCapacity", "--array-max-capacity"),
+            ("arrays.maxResponseSize", "--array-max-response-size"),
+            ("lists.maxResponseSize", "--list-max-response-size"),
+        ];
+        if let Some((_, flag)) = named.iter().find(|(m, _)| *m == member) {
+            return (!flag.is_empty()).then(|| flag.to_string());
+        }
+        let mut flag = "--".to_owned();
+        for c in member.chars() {
+            if c.is_ascii_uppercase() {
+                flag.push('-');
+            }
+            flag.push(c.to_ascii_lowercase());
+        }
+        Some(flag)
+    }
+
+    #[test]
+    fn every_config_member_has_a_flag_in_the_help() {
+        for member in ndb::config::KNOWN_MEMBERS {
+            let Some(flag) = flag_of(member) else { continue };
+            assert!(HELP.contains(&format!("{flag} ")), "config member {member}: no {flag} in the help");
+            let docs = include_str!("../../docs/operations.md");
+            assert!(docs.contains(&format!("`{flag}")), "config member {member}: {flag} is not in operations.md");
+        }
+    }
+
+    #[test]
+    fn core_persist_and_slow_log_flags() {
+        let config = run(&[
+            "--core=1",
+            "--persist-path",
+            "/srv/ndb",
+            "--persist-enabled=no",
+            "--slow-log-threshold=0.5",
+            "--slow-log-length",
+            "7",
+        ])
+        .unwrap();
+        assert_eq!(config.core, Some(1));
+        assert_eq!(config.persist_path, PathBuf::from("/srv/ndb"));
+        assert!(!config.persist_enabled);
+        assert_eq!(config.slow_log_threshold, Some(std::time::Duration::from_millis(500)));
+        assert_eq!(config.slow_log_length, 7);
+        let config =
+            run(&["--array-max-capacity=0", "--array-max-response-size", "5", "--list-max-response-size=6"]).unwrap();
+        assert_eq!(
+            (config.array_max_capacity, config.array_max_response_size, config.list_max_response_size),
+            (0, 5, 6)
+        );
+        assert_eq!(run(&[]).unwrap().array_max_capacity, 10_000);
+        assert_eq!(run(&["--slow-log-threshold=0"]).unwrap().slow_log_threshold, None);
+        let load = |args: &[&str]| match parse(args.iter().map(OsString::from)) {
+            Ok(Action::Run(options)) => options.load,
+            other => panic!("{other:?}"),
+        };
+        let present = |name: &str| Some(LoadAtStart { name: name.into(), path: None, if_present: true });
+        assert_eq!(load(&["--load-on-start", "nightly"]), present("nightly"));
+        assert_eq!(run(&["--load-on-start=nightly"]).unwrap().load_on_start.as_deref(), Some("nightly"));
+        assert!(matches!(parse([OsString::from("--check-save=d")]), Ok(Action::CheckSave(p)) if p == Path::new("d")));
+    }
+
     #[test]
     fn help_and_version() {
         assert!(matches!(parse([OsString::from("--help")]), Ok(Action::Help)));
@@ -588,6 +779,14 @@ mod tests {
             (&["--tls-key", "k.pem"], "--tls-key: needs --tls-cert"),
             (&["--max-partial-bytes", "1000"], "maxPartialBytes: must be at least maxPayload"),
             (&["--message-timeout", "-1"], "--message-timeout: must be from 0 to 86400 seconds"),
+            (&["--core", "x"], "--core: must be a core number"),
+            (&["--persist-enabled", "true"], "--persist-enabled: must be yes or no"),
+            (&["--persist-path", ""], "--persist-path: must not be empty"),
+            (&["--load-on-start", "a/b"], "--load-on-start: must be a save name"),
+            (&["--load-on-start", "a", "--loadName", "b"], "--load-on-start: give it or --loadName, not both"),
+            (&["--slow-log-length", "10001"], "--slow-log-length: must be from 0 to 10000"),
+            (&["--slow-log-threshold", "x"], "--slow-log-threshold: must be a number of seconds"),
+            (&["--array-max-capacity", "-1"], "--array-max-capacity: must be an unsigned integer (got \"-1\")"),
         ];
         for (args, expected) in cases {
             let err = run(args).unwrap_err();

@@ -40,6 +40,7 @@ fn main() -> ExitCode {
             println!("ndb-server {}", ndb::VERSION);
             return ExitCode::SUCCESS;
         }
+        Ok(Action::CheckSave(path)) => return check_save(&path),
         Err(e) => return fail(&e),
     };
     match run(*options) {
@@ -62,6 +63,22 @@ fn fail(e: &(dyn std::error::Error + 'static)) -> ExitCode {
     ExitCode::FAILURE
 }
 
+/// `--check-save PATH`: checks the saves under PATH, prints one line per
+/// save and a summary, and gives 0 when all are sound, 2 when one is
+/// damaged, 1 when PATH cannot be checked or holds no save.
+fn check_save(path: &std::path::Path) -> ExitCode {
+    let report = match ndb::check_saves(path) {
+        Ok(report) => report,
+        Err(e) => return fail(&e),
+    };
+    print!("{report}");
+    match report.verdict() {
+        ndb::CheckVerdict::Sound => ExitCode::SUCCESS,
+        ndb::CheckVerdict::Damaged => ExitCode::from(2),
+        ndb::CheckVerdict::Empty => ExitCode::FAILURE,
+    }
+}
+
 fn run(options: Options) -> Result<(), Error> {
     if let Some(core) = options.config.core {
         pin_to_core(core);
@@ -69,16 +86,29 @@ fn run(options: Options) -> Result<(), Error> {
     raise_fd_limit(options.config.max_connections);
     let tokens = TokenRange { base: SIGNAL_TOKEN.0 + 1, max_conns: options.config.max_connections };
     let persist_path = options.config.persist_path.clone();
+    let persist_enabled = options.config.persist_enabled;
     let save_on_exit = options.config.save_on_exit.clone();
     let mut poll = Poll::new()?;
-    let mut server = Server::bind(options.config, tokens)?;
+    let mut server = Server::bind(options.config.clone(), tokens)?;
     let scheme = if server.is_tls() { "wss" } else { "ws" };
-    let listening =
-        format!("ndb {} listening on {scheme}://{}/ ({})", ndb::VERSION, server.local_addr(), options.source);
+    let listening = format!(
+        "ndb {} listening on {scheme}://{}/ (protocol {}, saves in {}{}, pid {}, {})",
+        ndb::VERSION,
+        server.local_addr(),
+        options.config.protocol.as_str(),
+        persist_path.display(),
+        if persist_enabled { "" } else { ", saves disabled" },
+        std::process::id(),
+        options.source
+    );
     if let Some(load) = &options.load {
         let root = load.path.as_ref().unwrap_or(&persist_path);
         info!("loading {:?} from {} before serving (/healthz answers 503 until then)", load.name, root.display());
-        server.load_at_start(root, &load.name)?;
+        if load.if_present {
+            server.load_at_start_if_present(root, &load.name)?;
+        } else {
+            server.load_at_start(root, &load.name)?;
+        }
     }
     server.register(poll.registry())?;
     let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])?;
@@ -141,7 +171,19 @@ fn run(options: Options) -> Result<(), Error> {
     // Saves and loads already asked for finish before the process ends.
     server.wait_for_jobs(Instant::now());
     if let Some(name) = save_on_exit {
-        server.save_all(&name, Instant::now())?;
+        // An untouched store would only repeat the save it was loaded from,
+        // or, with nothing loaded, write an empty save that the next start
+        // would load instead of the real one.
+        let same_as_loaded = server.loaded_from().is_none_or(|root| root == persist_path);
+        if !server.changed_since_start() && same_as_loaded {
+            info!(
+                "nothing changed since start: not writing the save {name:?} in {} (it would repeat the save \
+                 loaded at start, or be empty)",
+                persist_path.display()
+            );
+        } else {
+            server.save_all(&name, Instant::now())?;
+        }
     }
     info!("stopped");
     Ok(())

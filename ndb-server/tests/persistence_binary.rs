@@ -171,20 +171,23 @@ fn a_failed_save_on_exit_exits_1() {
     assert_eq!(err.matches("cannot write the KV save").count(), 1, "printed once: {err}");
 }
 
-/// Starts a server, stops it with SIGINT once it listens, and returns its
-/// exit code and everything it wrote to stderr.
+/// Starts a server, sets a key (so that there is something to save on
+/// exit), stops it with SIGINT, and returns its exit code and everything
+/// it wrote to stderr.
 fn run_to_signal(args: &[&str]) -> (i32, String) {
     let mut child = ndb_server().args(["--port", "0"]).args(args).stderr(Stdio::piped()).spawn().expect("spawn");
     let mut reader = BufReader::new(child.stderr.take().unwrap());
     let mut err = String::new();
-    loop {
+    let addr: SocketAddr = loop {
         let mut line = String::new();
         assert!(reader.read_line(&mut line).unwrap() > 0, "ndb-server exited before listening: {err}");
         err.push_str(&line);
-        if line.contains("listening on ws://") {
-            break;
+        if let Some(rest) = line.split("listening on ws://").nth(1) {
+            break rest.split('/').next().unwrap().parse().unwrap();
         }
-    }
+    };
+    let mut client = common::Client::connect(addr);
+    assert_eq!(client.call(r#"{"KV_SET":{"keys":{"a":1}}}"#), r#"{"KV_SET_RSP":{"st":1}}"#);
     signal(&child, libc::SIGINT);
     std::io::Read::read_to_string(&mut reader, &mut err).unwrap();
     (child.wait().unwrap().code().unwrap_or(-1), err)

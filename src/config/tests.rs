@@ -344,3 +344,56 @@ fn the_memory_cap_and_job_cap_are_read_and_checked() {
     assert_eq!(apply(r#"{"version":5,"maxJobs":2}"#).unwrap().max_jobs, 2);
     assert!(apply(r#"{"version":5,"maxJobs":0}"#).unwrap_err().starts_with("maxJobs: must be a positive integer"));
 }
+
+#[test]
+fn unknown_members_are_named_with_the_nearest_known_one() {
+    let text = r#"{"version":5,"maxPayLoad":100,"idle_timeout":3,"sessionsEnabled":true,
+        "arrays":{"maxCapacity":1},"lists":{"maxResponseSize":1},"zzz":1,
+        "persist":{"enabled":true,"pth":"d"},"tls":{"certificate":"c","key":"k","chain":"x"},
+        "users":[{"name":"a","role":"read","password":"p","rol":"x"}]}"#;
+    let root: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text).unwrap();
+    let mut warnings = super::unknown_members(&root);
+    warnings.sort();
+    assert_eq!(
+        warnings,
+        [
+            r#"member "arrays" ignored: version 5 files have no arrays or lists sections (use "version": 6, or the flags --array-max-capacity, --array-max-response-size, --list-max-response-size)"#,
+            r#"member "lists" ignored: version 5 files have no arrays or lists sections (use "version": 6, or the flags --array-max-capacity, --array-max-response-size, --list-max-response-size)"#,
+            r#"unknown member "idle_timeout" ignored (the nearest known one is "idleTimeout")"#,
+            r#"unknown member "maxPayLoad" ignored (the nearest known one is "maxPayload")"#,
+            r#"unknown member "persist.pth" ignored (the nearest known one is "persist.path")"#,
+            r#"unknown member "tls.chain" ignored (the nearest known one is "tls.key")"#,
+            r#"unknown member "users[0].rol" ignored (the nearest known one is "users[0].role")"#,
+            r#"unknown member "zzz" ignored (the nearest known one is "ip")"#,
+        ]
+    );
+    // Version 6 reads its arrays and lists sections: a misspelt member of
+    // theirs is named; a version 5 file ignores the sections, and says so.
+    let text = r#"{"version":6,"arrays":{"maxCapacity":1,"maxCapasity":2},"lists":{"maxResponse":1},
+        "list":{"maxResponseSize":1}}"#;
+    let root: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text).unwrap();
+    let mut warnings = super::unknown_members(&root);
+    warnings.sort();
+    assert_eq!(
+        warnings,
+        [
+            r#"unknown member "arrays.maxCapasity" ignored (the nearest known one is "arrays.maxCapacity")"#,
+            r#"unknown member "list" ignored (the nearest known one is "lists")"#,
+            r#"unknown member "lists.maxResponse" ignored (the nearest known one is "lists.maxResponseSize")"#,
+        ]
+    );
+    let (config, warnings) = Config::default().apply_document(r#"{"version":5,"arrays":{"maxCapacity":7}}"#).unwrap();
+    assert_eq!(config.array_max_capacity, 10_000, "version 5 reads no arrays section");
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].starts_with(r#"member "arrays" ignored: version 5 files have no arrays or lists"#));
+    let clean = r#"{"version":6,"core":0,"persist":{"enabled":false,"path":"d","saveOnExit":"a","loadOnStart":"a"},
+        "slowLogThreshold":0.5,"slowLogLength":3,"arrays":{"maxCapacity":5,"maxResponseSize":6},
+        "lists":{"maxResponseSize":7}}"#;
+    let (config, warnings) = Config::default().apply_document(clean).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(config.load_on_start.as_deref(), Some("a"));
+    assert_eq!(config.slow_log_threshold, Some(std::time::Duration::from_millis(500)));
+    assert_eq!(config.slow_log_length, 3);
+    assert_eq!((config.array_max_capacity, config.array_max_response_size, config.list_max_response_size), (5, 6, 7));
+    assert!(apply(r#"{"version":5,"slowLogLength":10001}"#).unwrap_err().contains("slowLogLength: must be from 0"));
+}

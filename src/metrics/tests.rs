@@ -131,3 +131,42 @@ fn the_text_has_a_help_and_type_line_before_each_family() {
         }
     }
 }
+
+#[test]
+fn changes_count_successful_writes_of_keys_and_sessions_only() {
+    let mut m = Metrics::default();
+    for verb in
+        [Verb::KvGet, Verb::KvSave, Verb::ShSave, Verb::SvSlowlog, Verb::SvClients, Verb::SvConfig, Verb::SvInfo]
+    {
+        m.count(Some(verb.into()), Status::Ok);
+    }
+    m.count(Some(Verb::KvSet.into()), Status::NotPermitted);
+    m.count(None, Status::CommandNotExist);
+    // Arrays and lists are in no save: writing them is no change to save.
+    for op in [Op::Create, Op::Set, Op::DeleteAll] {
+        m.count(Some(ContainerVerb { family: Family::Iarr, op }.into()), Status::Ok);
+    }
+    m.count(Some(ContainerVerb { family: Family::Olst, op: Op::Add }.into()), Status::Ok);
+    assert_eq!(m.changes(), 0, "reads, saves, introspection, refusals and containers change no save");
+    m.count(Some(Verb::KvSet.into()), Status::Ok);
+    m.count_later(Some(Verb::KvLoad.into()), Status::LoadComplete, std::time::Duration::ZERO);
+    m.count(Some(Verb::KvClear.into()), Status::Ok);
+    assert_eq!(m.changes(), 3);
+}
+
+#[test]
+fn latency_is_kept_per_command_name_containers_included() {
+    let mut m = Metrics::default();
+    let set_rng = CommandName::from(ContainerVerb { family: Family::Iarr, op: Op::SetRng });
+    m.count(Some(set_rng), Status::Ok);
+    m.count(Some(set_rng), Status::Bounds);
+    m.count(Some(Verb::KvGet.into()), Status::Ok);
+    m.observe_turn(std::time::Duration::from_millis(3));
+    assert_eq!(m.latency_of(Some(set_rng)).count(), 2);
+    assert_eq!(m.latency_of(Some(Verb::KvGet.into())).count(), 1);
+    let olst_add = CommandName::from(ContainerVerb { family: Family::Olst, op: Op::Add });
+    assert_eq!(m.latency_of(Some(olst_add)).count(), 0);
+    m.count_later(Some(olst_add), Status::Ok, std::time::Duration::from_millis(1));
+    assert_eq!(m.latency_of(Some(olst_add)).count(), 1);
+    assert_eq!(m.latency().count(), 4);
+}

@@ -46,10 +46,13 @@
 //! at fault; [`SaveFailure`] and [`LoadFailure`] sort them by the reply
 //! they get.
 //!
+//! The offline checker (`check`) reads saves the same way.
+//!
 //! Owns: paths, files, the save format, the worker thread. Must not touch:
 //! mio, sockets, the store's maps (it only reads snapshots and builds new
 //! ones).
 
+mod check;
 mod files;
 mod format;
 mod worker;
@@ -62,6 +65,7 @@ mod tests;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+pub use check::{CheckReport, CheckVerdict, Outcome as CheckOutcome, SaveCheck, check_saves};
 pub use files::MAX_METADATA_BYTES;
 use files::{Dir, MD_FILE, MD_TEMP_FILE, PARTIAL_SUFFIX};
 pub use format::DATA_FILE_BYTES;
@@ -79,8 +83,12 @@ use crate::store::{
 /// carries.
 pub fn run(root: &Path, job: Job) -> Done {
     let Job { verb, name, work } = job;
+    let mut saved = String::new();
     let outcome = match work {
-        Work::Save(snapshot) => Outcome::Saved(save(root, &name, &snapshot)),
+        Work::Save(snapshot) => {
+            saved = contents(&snapshot);
+            Outcome::Saved(save(root, &name, &snapshot))
+        }
         Work::Load(kind) => Outcome::Loaded(load(root, &name, kind)),
         Work::Find(find) => {
             let started = Instant::now();
@@ -99,16 +107,37 @@ pub fn run(root: &Path, job: Job) -> Done {
     match &outcome {
         Outcome::Saved(Err(e)) => log::error!("{} {name:?} failed: {}", verb.name(), Chain(e.error())),
         Outcome::Loaded(Err(e)) => log::warn!("{} {name:?} failed: {}", verb.name(), Chain(e.error())),
-        Outcome::Saved(Ok(duration)) => log::info!("saved {name:?} in {} ms", duration.as_millis()),
-        Outcome::Loaded(Ok((loaded, duration))) => log::info!(
-            "read {} save {name:?} ({} keys) in {} ms",
-            loaded.kind().as_str(),
-            loaded.key_count(),
-            duration.as_millis()
-        ),
+        Outcome::Saved(Ok(duration)) => {
+            log::info!("{} {name:?}: wrote {saved} in {} in {} ms", verb.name(), root.display(), duration.as_millis())
+        }
+        Outcome::Loaded(Ok((loaded, duration))) => {
+            let sessions = match loaded {
+                Loaded::Sessions(records) => format!("{} sessions, ", records.len()),
+                Loaded::Kv { .. } => String::new(),
+            };
+            log::info!(
+                "{} {name:?}: read the {} save ({sessions}{} keys) from {} in {} ms",
+                verb.name(),
+                loaded.kind().as_str(),
+                loaded.key_count(),
+                root.display(),
+                duration.as_millis()
+            )
+        }
         Outcome::Found(_) | Outcome::Edited(_) => {}
     }
     Done { verb, name, outcome, unix_ms: files::unix_millis() }
+}
+
+/// What a snapshot holds, for log lines: `the KV save (3 keys)`, `the
+/// sessions save (2 sessions, 5 keys)`.
+fn contents(snapshot: &Snapshot) -> String {
+    match snapshot {
+        Snapshot::Kv(entries) => format!("the KV save ({} keys)", entries.len()),
+        Snapshot::Sessions(records) => {
+            format!("the sessions save ({} sessions, {} keys)", records.len(), snapshot.key_count())
+        }
+    }
 }
 
 /// Writes `snapshot` as a new save named `name` (a valid name) under
@@ -384,13 +413,10 @@ pub fn save_all(store: &mut Store, root: &Path, name: &str, now: Instant) -> Res
         };
         store.record_save(LastSave { name: name.to_owned(), status, unix_ms: files::unix_millis() });
         match result {
-            Ok(duration) => log::info!(
-                "saved the {} save {name:?} in {}: {} keys in {} ms",
-                kind.as_str(),
-                root.display(),
-                snapshot.key_count(),
-                duration.as_millis()
-            ),
+            Ok(duration) => {
+                let (what, root, ms) = (contents(&snapshot), root.display(), duration.as_millis());
+                log::info!("save on exit {name:?}: wrote {what} in {root} in {ms} ms")
+            }
             Err(e) => return Err((kind, e.into_error())),
         }
     }

@@ -86,6 +86,13 @@ pub enum Verb {
     ShSave,
     /// `SH_LOAD`: create the sessions of a named save.
     ShLoad,
+    /// `SV_SLOWLOG` (ndb only): the slow-request log, emptied with
+    /// `"reset": true`.
+    SvSlowlog,
+    /// `SV_CLIENTS` (ndb only): the open connections.
+    SvClients,
+    /// `SV_CONFIG` (ndb only): the settings the server runs with.
+    SvConfig,
 }
 
 /// How a parameter's JSON value is read.
@@ -155,6 +162,7 @@ const KEY: Param = Param { name: "key", kind: Kind::Str, required: true };
 const VALUE: Param = Param { name: "value", kind: Kind::Raw, required: true };
 const ITEMS: Param = Param { name: "items", kind: Kind::RawItems, required: true };
 const ARRAY_NAME: Param = Param { name: "name", kind: Kind::Str, required: false };
+const RESET: Param = Param { name: "reset", kind: Kind::Bool, required: false };
 
 /// The members of `SH_NEW`'s `expiry` object, validated like parameters.
 pub(crate) const EXPIRY_PARAMS: &[Param] = &[
@@ -169,7 +177,7 @@ pub(crate) const MAX_PARAMS: usize = 4;
 
 impl Verb {
     /// Every verb, in declaration order (`Verb::ALL[v as usize] == v`).
-    pub const ALL: [Verb; 32] = [
+    pub const ALL: [Verb; 35] = [
         Verb::KvSet,
         Verb::KvAdd,
         Verb::KvGet,
@@ -202,6 +210,9 @@ impl Verb {
         Verb::KvLoad,
         Verb::ShSave,
         Verb::ShLoad,
+        Verb::SvSlowlog,
+        Verb::SvClients,
+        Verb::SvConfig,
     ];
 
     /// How many verbs there are: `verb as usize` is below it.
@@ -242,6 +253,9 @@ impl Verb {
             "KV_LOAD" => Verb::KvLoad,
             "SH_SAVE" => Verb::ShSave,
             "SH_LOAD" => Verb::ShLoad,
+            "SV_SLOWLOG" => Verb::SvSlowlog,
+            "SV_CLIENTS" => Verb::SvClients,
+            "SV_CONFIG" => Verb::SvConfig,
             _ => return None,
         })
     }
@@ -287,6 +301,9 @@ impl Verb {
             Verb::KvLoad => "KV_LOAD_RSP",
             Verb::ShSave => "SH_SAVE_RSP",
             Verb::ShLoad => "SH_LOAD_RSP",
+            Verb::SvSlowlog => "SV_SLOWLOG_RSP",
+            Verb::SvClients => "SV_CLIENTS_RSP",
+            Verb::SvConfig => "SV_CONFIG_RSP",
         }
     }
 
@@ -296,6 +313,8 @@ impl Verb {
             Verb::KvSet | Verb::KvAdd | Verb::KvClearSet => &[KEYS_OBJECT],
             Verb::KvGet | Verb::KvRmv | Verb::KvContains => &[KEYS_NAMES],
             Verb::KvClear | Verb::KvCount | Verb::KvKeys | Verb::SvInfo => &[],
+            Verb::SvClients | Verb::SvConfig => &[],
+            Verb::SvSlowlog => &[RESET],
             Verb::ShNew => &[EXPIRY],
             Verb::ShEnd | Verb::ShInfo | Verb::ShClear | Verb::ShCount | Verb::ShKeys => &[TKN],
             Verb::ShEndAll | Verb::ShInfoAll => &[],
@@ -515,6 +534,12 @@ pub enum Command<'a> {
     KvUpdate(Update<'a>),
     /// `KV_ARR_APPEND`
     KvArrAppend(ArrAppend<'a>),
+    /// `SV_SLOWLOG`, emptying the log after reading it when `true`.
+    SvSlowlog(bool),
+    /// `SV_CLIENTS`
+    SvClients,
+    /// `SV_CONFIG`
+    SvConfig,
     /// An array or list command (NemesisDB 0.9), boxed so that the other
     /// commands stay small.
     Container(Box<ContainerCommand<'a>>),
@@ -542,6 +567,9 @@ impl Command<'_> {
             Command::KvFind(_) => Verb::KvFind,
             Command::KvUpdate(_) => Verb::KvUpdate,
             Command::KvArrAppend(_) => Verb::KvArrAppend,
+            Command::SvSlowlog(_) => Verb::SvSlowlog,
+            Command::SvClients => Verb::SvClients,
+            Command::SvConfig => Verb::SvConfig,
             Command::Container(container) => return CommandName::Container(container.verb),
         })
     }
@@ -619,7 +647,7 @@ impl std::fmt::Display for CommandName {
 mod tests {
     use super::*;
 
-    const ALL: [Verb; 32] = Verb::ALL;
+    const ALL: [Verb; 35] = Verb::ALL;
 
     #[test]
     fn names_round_trip() {
@@ -646,7 +674,7 @@ mod tests {
                 .or_else(|| ContainerVerb::from_name(&text).map(CommandName::Container));
             assert_eq!(back, Some(name), "{text}");
         }
-        assert_eq!(seen.len(), 32 + 75);
+        assert_eq!(seen.len(), 35 + 75);
         assert_eq!(CommandName::from_index(CommandName::SLOTS), None);
     }
 

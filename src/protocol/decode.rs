@@ -214,6 +214,9 @@ fn build<'a>(verb: Verb, args: &mut Args<'a>) -> Result<Command<'a>, Rejection<'
         (None, Verb::ShInfo) => Command::ShInfo(next().into_token()),
         (None, Verb::ShEndAll) => Command::ShEndAll,
         (None, Verb::ShInfoAll) => Command::ShInfoAll,
+        (None, Verb::SvSlowlog) => Command::SvSlowlog(matches!(next(), Slot::Bool(true))),
+        (None, Verb::SvClients) => Command::SvClients,
+        (None, Verb::SvConfig) => Command::SvConfig,
         (None, _) => Command::SvInfo,
     })
 }

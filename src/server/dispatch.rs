@@ -14,13 +14,15 @@
 //! pieces as the peer takes them (`conn/stream.rs`). A finished job's reply
 //! larger than 1 MiB is sent in pieces too.
 
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::Server;
 use crate::auth::Role;
 use crate::conn::{Body, Late, Message, ReplyKind};
 use crate::error::Error;
-use crate::protocol::{self, Command, CommandName, Protocol, Rejection, Reply, Status};
+use crate::metrics::LaterRequest;
+use crate::protocol::{self, Command, CommandName, Protocol, Rejection, Reply, Status, Verb};
 use crate::store::{Done, Executed, Finished, JobId, Store, StreamReply};
 
 /// The `m` of a command the connection's role does not allow.
@@ -30,6 +32,11 @@ pub const NOT_PERMITTED: &str = "Not permitted for this user's role";
 /// while some are in flight: the save thread cannot wake the host's `Poll` (the host owns the
 /// only `Waker`), so a reply waits at most this long after its save is done.
 pub(super) const JOB_POLL_INTERVAL: Duration = Duration::from_millis(1);
+
+/// Most connections one `SV_CLIENTS` reply lists: the default
+/// `maxConnections`. About 200 bytes and 1 µs each, so the reply is built
+/// in about 10 ms at most, on the loop, once per request.
+pub const MAX_CLIENTS_LISTED: usize = 10_000;
 
 impl Server {
     /// Blocks until every save and load asked for so far has finished and
@@ -77,8 +84,9 @@ impl Server {
     }
 
     /// Hands ready jobs to the save thread, starts the list replies that
-    /// are ready, answers the finished jobs, and moves the store's own work
-    /// (resizes, load merges) on by a step.
+    /// are ready, answers the finished jobs and the `SV_CLIENTS` asked for
+    /// this turn, and moves the store's own work (resizes, load merges) on
+    /// by a step.
     pub(super) fn run_jobs(&mut self, now: Instant) {
         while let Some((id, job)) = self.store.next_job() {
             self.worker.submit(id, job);
@@ -90,8 +98,44 @@ impl Server {
         while let Some((id, done)) = self.worker.try_finished() {
             self.deliver(id, done, now);
         }
+        for id in std::mem::take(&mut self.client_lists) {
+            let reply = self.clients_reply(now);
+            self.deliver_late(id, Late::Reply(reply), Status::Ok, now);
+        }
         self.store.work(now);
         self.deliver_applied(now);
+    }
+
+    /// `SV_CLIENTS`'s reply: every open connection (at most
+    /// [`MAX_CLIENTS_LISTED`], then `truncated` is true), in the order of
+    /// their ids.
+    fn clients_reply(&self, now: Instant) -> Vec<u8> {
+        let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let clients: Vec<serde_json::Value> = self
+            .conns
+            .iter()
+            .filter(|(_, slot)| !slot.dead)
+            .take(MAX_CLIENTS_LISTED)
+            .map(|(key, slot)| {
+                serde_json::json!({
+                    "addr": slot.peer.to_string(),
+                    "ageMs": millis(now.saturating_duration_since(slot.accepted)),
+                    "id": key,
+                    "idleMs": millis(now.saturating_duration_since(slot.last_read)),
+                    "lastCommand": slot.last_command.map(|name| name.to_string()),
+                    "pendingOutputBytes": slot.conn.pending_output(),
+                    "role": slot.conn.role().name(),
+                    "upgraded": !slot.conn.is_handshaking(),
+                })
+            })
+            .collect();
+        let truncated = self.conns.len() > MAX_CLIENTS_LISTED;
+        let list = serde_json::to_string(&clients).unwrap_or_else(|_| "[]".to_owned());
+        let mut out = Vec::with_capacity(list.len() + 64);
+        Reply::new(&mut out, self.protocol).object(Verb::SvClients, |o| {
+            o.raw("clients", &list).st(Status::Ok).bool("truncated", truncated);
+        });
+        out
     }
 
     /// Writes a finished job's reply and sends it. A load merging answers
@@ -134,7 +178,14 @@ impl Server {
         let Some(i) = self.waiting.iter().position(|w| w.id == id) else { return };
         let waiting = self.waiting.swap_remove(i);
         let latency = now.saturating_duration_since(waiting.since);
-        self.store.metrics_mut().count_later(waiting.name, status, latency);
+        let addr = self.conns.get(waiting.key).filter(|s| s.serial == waiting.serial).map(|s| s.peer);
+        let metrics = self.store.metrics_mut();
+        metrics.count_later(waiting.name, status, latency);
+        let request =
+            LaterRequest { command: waiting.name, conn: waiting.key, addr, text: &waiting.text, bytes: waiting.bytes };
+        if metrics.slow_log().threshold().is_some_and(|t| latency >= t) {
+            metrics.slow_log_mut().later(request, latency, crate::metrics::unix_millis());
+        }
         if self.conns.get(waiting.key).is_some_and(|s| s.serial == waiting.serial && !s.dead) {
             self.drive(waiting.key, now, Some(late));
         }
@@ -154,30 +205,75 @@ impl Body for Pieces {
     }
 }
 
-/// The server's message handler: counts the request and dispatches it as
-/// `role` may; a job (a save, a load, a large `KV_FIND`) is noted in
-/// `later` and answered [`ReplyKind::Later`] (it is counted when its reply
-/// is delivered).
-pub(super) fn handle(
-    store: &mut Store,
-    protocol: Protocol,
-    role: Role,
-    message: Message<'_>,
-    now: Instant,
-    out: &mut Vec<u8>,
-    later: &mut Option<(JobId, Option<CommandName>)>,
-) -> ReplyKind {
+/// What [`handle`] needs besides the store and the message, and what it
+/// leaves for the server: the connection's settings going in, the job a
+/// request became and the last command seen coming out.
+#[derive(Debug)]
+pub struct Context {
+    /// The status numbering.
+    pub protocol: Protocol,
+    /// The connection's role.
+    pub role: Role,
+    /// The host's clock for this turn.
+    pub now: Instant,
+    /// The connection's number (`SV_CLIENTS`'s `id`).
+    pub conn: usize,
+    /// The peer's address.
+    pub addr: Option<SocketAddr>,
+    /// A request that will be answered later, once one is met.
+    pub later: Option<Later>,
+    /// The name of the last command ndb serves that a request named.
+    pub last_command: Option<CommandName>,
+}
+
+impl Context {
+    /// The context of connection `conn` at `now`.
+    pub fn new(protocol: Protocol, role: Role, now: Instant, conn: usize, addr: Option<SocketAddr>) -> Context {
+        Context { protocol, role, now, conn, addr, later: None, last_command: None }
+    }
+}
+
+/// A request answered [`ReplyKind::Later`]: a job (a save, a load, a large
+/// `KV_FIND` or list) or an `SV_CLIENTS`, which only the server can write.
+#[derive(Debug)]
+pub struct Later {
+    /// The id its reply will come with.
+    pub id: JobId,
+    /// Its command's name.
+    pub name: Option<CommandName>,
+    /// The start of its text (the slow-request log's), and its length.
+    pub text: Box<str>,
+    /// Its length in bytes.
+    pub bytes: usize,
+}
+
+/// The server's message handler: counts the request, notes it for the
+/// slow-request log, and dispatches it as `context.role` may; a job (a
+/// save, a load, a large `KV_FIND`) is noted in `context.later` and
+/// answered [`ReplyKind::Later`] (it is counted when its reply is
+/// delivered).
+pub fn handle(store: &mut Store, context: &mut Context, message: Message<'_>, out: &mut Vec<u8>) -> ReplyKind {
     store.stats_mut().requests += 1;
-    let mut reply = Reply::new(out, protocol);
-    let (name, executed) = dispatch_as(store, role, message, now, &mut reply);
+    let text = match message {
+        Message::Text(text) => text,
+        Message::Binary(_) => "",
+    };
+    let mut reply = Reply::new(out, context.protocol);
+    let (name, executed) = dispatch_as(store, context.role, message, context.now, &mut reply);
+    if name.is_some() {
+        context.last_command = name;
+    }
     match executed {
         Executed::Replied => {
             let status = reply.written_status().unwrap_or(Status::Unknown);
-            store.metrics_mut().count(name, status);
+            let metrics = store.metrics_mut();
+            metrics.count(name, status);
+            metrics.slow_log_mut().note(name, context.conn, context.addr, text);
             ReplyKind::Text
         }
         Executed::Later(id) => {
-            *later = Some((id, name));
+            let prefix = crate::metrics::text_prefix(text).into();
+            context.later = Some(Later { id, name, text: prefix, bytes: text.len() });
             ReplyKind::Later
         }
     }
@@ -187,7 +283,9 @@ pub(super) fn handle(
 /// and appends exactly one reply document to `out` (a JSON object keyed
 /// `ERR` or `<CMD>_RSP`), or, for a save, a load or a large `KV_FIND`,
 /// nothing: the command became a job (see [`Store::next_job`]) whose reply
-/// [`Store::finish`] writes. A binary message gets `ERR` status 2.
+/// [`Store::finish`] writes. A binary message gets `ERR` status 2. An
+/// `SV_CLIENTS` is answered later too, with no job: only a [`Server`],
+/// which knows the connections, writes its reply.
 pub fn dispatch(
     store: &mut Store,
     protocol: Protocol,

@@ -8,12 +8,12 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, TryRecvError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use log::info;
 
 use super::{Health, Server};
-use crate::error::{Error, PersistError};
+use crate::error::{Error, PersistError, PersistOp};
 use crate::persist::StartupLoad;
 
 /// A start-up load under way: the end of the channel its thread answers on.
@@ -21,7 +21,22 @@ use crate::persist::StartupLoad;
 pub(super) struct Loading {
     name: String,
     root: PathBuf,
-    result: Receiver<Result<StartupLoad, PersistError>>,
+    /// A missing save means starting empty, not failing.
+    if_present: bool,
+    /// What the load thread read, and how long reading took (measured on
+    /// that thread, as the save thread measures saves).
+    result: Receiver<(Result<StartupLoad, PersistError>, Duration)>,
+}
+
+/// Whether `error` says only that there is nothing to load: the root does
+/// not exist, or it holds no complete save of the name. A save that is
+/// there but unreadable, damaged or of the wrong kind is not that.
+fn is_absent(error: &PersistError) -> bool {
+    match error {
+        PersistError::NoSave { .. } => true,
+        PersistError::Io { op: PersistOp::OpenDir, source, .. } => source.kind() == std::io::ErrorKind::NotFound,
+        _ => false,
+    }
 }
 
 impl Server {
@@ -38,7 +53,19 @@ impl Server {
     /// [`Error::Io`] when the load thread cannot be started; nothing is
     /// loaded and the server serves as it would without the call.
     pub fn load_at_start(&mut self, root: &Path, name: &str) -> Result<(), Error> {
-        self.start_load(root, name, crate::persist::load_at_start)
+        self.start_load(root, name, false, crate::persist::load_at_start)
+    }
+
+    /// [`Server::load_at_start`], except that a name holding no complete
+    /// save (or a `root` that does not exist) is not an error: the server
+    /// logs that it starts empty and serves. A save that is there but
+    /// cannot be read still fails the load, so that a later save on exit
+    /// cannot bury it under an empty one.
+    ///
+    /// # Errors
+    /// As [`Server::load_at_start`].
+    pub fn load_at_start_if_present(&mut self, root: &Path, name: &str) -> Result<(), Error> {
+        self.start_load(root, name, true, crate::persist::load_at_start)
     }
 
     /// [`Server::load_at_start`] with the files read by `read` (given the
@@ -55,21 +82,24 @@ impl Server {
         name: &str,
         read: impl FnOnce(&Path, &str) -> Result<StartupLoad, PersistError> + Send + 'static,
     ) -> Result<(), Error> {
-        self.start_load(root, name, read)
+        self.start_load(root, name, false, read)
     }
 
     fn start_load(
         &mut self,
         root: &Path,
         name: &str,
+        if_present: bool,
         read: impl FnOnce(&Path, &str) -> Result<StartupLoad, PersistError> + Send + 'static,
     ) -> Result<(), Error> {
         let (tx, rx) = mpsc::channel();
         let (thread_root, thread_name) = (root.to_owned(), name.to_owned());
         std::thread::Builder::new().name("ndb-load".into()).spawn(move || {
-            let _ = tx.send(read(&thread_root, &thread_name));
+            let started = Instant::now();
+            let read = read(&thread_root, &thread_name);
+            let _ = tx.send((read, started.elapsed()));
         })?;
-        self.loading = Some(Loading { name: name.to_owned(), root: root.to_owned(), result: rx });
+        self.loading = Some(Loading { name: name.to_owned(), root: root.to_owned(), if_present, result: rx });
         self.set_health(Health::Loading);
         Ok(())
     }
@@ -93,24 +123,45 @@ impl Server {
         self.start_load_result.take()
     }
 
+    /// Whether a command may have changed keys or sessions since start
+    /// (see [`Server::loaded_from`]): a save on exit of an untouched store
+    /// would only repeat the save it was loaded from, or write an empty one.
+    pub fn changed_since_start(&self) -> bool {
+        self.store.metrics().changes() > 0
+    }
+
+    /// The directory the start-up load read a save from, once it did
+    /// (`None` if nothing was loaded at start-up).
+    pub fn loaded_from(&self) -> Option<&Path> {
+        self.loaded_at_start.as_deref()
+    }
+
     /// Applies a finished start-up load, if one finished.
     pub(super) fn poll_start_load(&mut self, now: Instant) {
         let Some(loading) = &self.loading else { return };
-        let read = match loading.result.try_recv() {
+        let (read, took) = match loading.result.try_recv() {
             Ok(read) => read,
             Err(TryRecvError::Empty) => return,
-            Err(TryRecvError::Disconnected) => {
-                Err(PersistError::WorkerFailed { reason: "the start-up load thread ended without an answer".into() })
-            }
+            Err(TryRecvError::Disconnected) => (
+                Err(PersistError::WorkerFailed { reason: "the start-up load thread ended without an answer".into() }),
+                Duration::ZERO,
+            ),
         };
         let Some(loading) = self.loading.take() else { return };
         let read = match read {
             Ok(read) => read,
+            Err(source) if loading.if_present && is_absent(&source) => {
+                info!("no save named {:?} in {} ({source}): starting empty", loading.name, loading.root.display());
+                self.start_load_result = Some(Ok(()));
+                self.set_health(Health::Serving);
+                return;
+            }
             Err(source) => {
                 self.start_load_result = Some(Err(Error::Load { name: loading.name, source }));
                 return;
             }
         };
+        let ms = took.as_millis();
         for snapshot in [read.kv, read.sessions].into_iter().flatten() {
             let kind = snapshot.kind().as_str();
             let applied = match self.store.apply(snapshot, now) {
@@ -126,13 +177,14 @@ impl Server {
                 }
             };
             info!(
-                "loaded the {kind} save {:?} from {}: {} sessions, {} keys",
+                "loaded the {kind} save {:?} from {}: {} keys, {} sessions in {ms} ms",
                 loading.name,
                 loading.root.display(),
+                applied.keys,
                 applied.sessions,
-                applied.keys
             );
         }
+        self.loaded_at_start = Some(loading.root);
         self.start_load_result = Some(Ok(()));
         self.set_health(Health::Serving);
     }

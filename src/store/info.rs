@@ -11,11 +11,13 @@
 //! number of arrays and lists of each type (`containers`). Members are
 //! written in byte-wise name order, like every other reply.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::config::Config;
-use crate::protocol::{Family, Reply, Status, Verb};
+use crate::metrics::Metrics;
+use crate::protocol::{CommandName, Family, Reply, Status, Verb};
 
 /// The settings `SV_INFO` reports.
 #[derive(Debug, Clone)]
@@ -68,6 +70,8 @@ pub(super) struct Info {
     /// The first `now` the server saw.
     pub started: Option<Instant>,
     pub last_save: Option<LastSave>,
+    /// `SV_CONFIG`'s `config` object, rendered once at start.
+    pub settings_json: String,
 }
 
 /// What is counted from the data when the reply is written.
@@ -86,7 +90,14 @@ pub(super) struct Counts {
 
 impl Info {
     pub fn new(settings: ServerInfo) -> Info {
-        Info { settings, stats: Stats::default(), metrics: Default::default(), started: None, last_save: None }
+        Info {
+            settings,
+            stats: Stats::default(),
+            metrics: Default::default(),
+            started: None,
+            last_save: None,
+            settings_json: "{}".to_owned(),
+        }
     }
 
     /// Seconds since the first turn.
@@ -100,11 +111,13 @@ impl Info {
         let protocol = reply.protocol();
         let uptime_secs = self.uptime_secs(now);
         let stats = self.stats;
+        let metrics = &self.metrics;
         let count = |family: Family| {
             let i = Family::ALL.iter().position(|f| *f == family).unwrap_or(0);
             counts.containers[i] as u64
         };
         reply.object(Verb::SvInfo, |o| {
+            o.raw("commands", &commands_json(metrics));
             o.u64("connections", stats.connections_open).u64("connectionsTotal", stats.connections_total);
             // Byte-wise name order: IARR < OARR < OLST < SIARR < SSTRARR < STRARR.
             o.object("containers", |c| {
@@ -113,6 +126,8 @@ impl Info {
                     c.u64(family.prefix(), count(family));
                 }
             });
+            o.raw("errorsByStatus", &errors_json(metrics));
+            o.u64("keyHits", metrics.key_hits()).u64("keyMisses", metrics.key_misses());
             o.u64("keys", counts.keys as u64);
             match &self.last_save {
                 Some(save) => o.object("lastSave", |s| {
@@ -137,6 +152,10 @@ impl Info {
                 Some(bytes) => o.u64("rssBytes", bytes),
                 None => o.null("rssBytes"),
             };
+            match peak_resident_bytes() {
+                Some(bytes) => o.u64("rssPeakBytes", bytes),
+                None => o.null("rssPeakBytes"),
+            };
             o.str("serverVersion", crate::VERSION);
             o.u64("sessionExpiries", stats.session_expiries).u64("sessions", counts.sessions as u64);
             o.st(Status::Ok).u64("uptimeSecs", uptime_secs);
@@ -146,18 +165,88 @@ impl Info {
 
 /// The process's resident memory in bytes (`VmRSS` of `/proc/self/status`),
 /// or `None` where that cannot be read.
-#[cfg(target_os = "linux")]
 pub fn resident_bytes() -> Option<u64> {
+    proc_status_bytes("VmRSS:")
+}
+
+/// The most resident memory the process has had, in bytes (`VmHWM`, the
+/// high-water mark), or `None` where that cannot be read. ndb does not
+/// account its allocations itself: this peak is the one the OS keeps.
+pub fn peak_resident_bytes() -> Option<u64> {
+    proc_status_bytes("VmHWM:")
+}
+
+/// A `kB` line of `/proc/self/status`, in bytes.
+#[cfg(target_os = "linux")]
+fn proc_status_bytes(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?;
+    let line = status.lines().find_map(|l| l.strip_prefix(field))?;
     let kib: u64 = line.trim().strip_suffix("kB")?.trim().parse().ok()?;
     kib.checked_mul(1024)
 }
 
-/// The process's resident memory in bytes; not known on this OS.
+/// Not known on this OS.
 #[cfg(not(target_os = "linux"))]
-pub fn resident_bytes() -> Option<u64> {
+fn proc_status_bytes(_field: &str) -> Option<u64> {
     None
+}
+
+/// A latency in whole microseconds (at most `u64::MAX`).
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// Every row of the metrics' request table: each command name ndb
+/// serves (key, session and server verbs, then array and list commands),
+/// then `None` for requests that named none.
+fn command_rows() -> impl Iterator<Item = Option<CommandName>> {
+    (0..CommandName::SLOTS).filter_map(CommandName::from_index).map(Some).chain([None])
+}
+
+/// `SV_INFO`'s `commands`: for each command answered at least once, by
+/// its name (`KV_SET`, `IARR_SET_RNG`, ...; `unknown` for requests naming
+/// none ndb serves), its calls, its error replies, and the 50th, 99th and
+/// 99.9th latency percentiles in microseconds as the upper bounds of their
+/// histogram buckets (`null` past the last bound, 10 s). It reads the
+/// metrics' own per-command table ([`Metrics::requests`],
+/// [`Metrics::latency_of`]). At most one member per command name: a
+/// bounded reply.
+fn commands_json(metrics: &Metrics) -> String {
+    let mut out = BTreeMap::new();
+    for name in command_rows() {
+        let calls: u64 = Status::ALL.iter().map(|s| metrics.requests(name, *s)).sum();
+        if calls == 0 {
+            continue;
+        }
+        let errors: u64 = Status::ALL.iter().filter(|s| !s.is_success()).map(|s| metrics.requests(name, *s)).sum();
+        let latency = metrics.latency_of(name);
+        let quantile = |q| latency.quantile_bound(q).map(micros);
+        let label = name.map_or_else(|| "unknown".to_owned(), |name| name.to_string());
+        out.insert(
+            label,
+            serde_json::json!({
+                "calls": calls,
+                "errors": errors,
+                "p50Us": quantile(0.5),
+                "p999Us": quantile(0.999),
+                "p99Us": quantile(0.99),
+            }),
+        );
+    }
+    serde_json::to_string(&out).unwrap_or_default()
+}
+
+/// `SV_INFO`'s `errorsByStatus`: replies by status name, for every status
+/// other than success that was answered at least once, over every command.
+fn errors_json(metrics: &Metrics) -> String {
+    let mut out = BTreeMap::new();
+    for status in Status::ALL.iter().filter(|s| !s.is_success()) {
+        let n: u64 = command_rows().map(|name| metrics.requests(name, *status)).sum();
+        if n > 0 {
+            out.insert(status.name(), n);
+        }
+    }
+    serde_json::to_string(&out).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -220,7 +309,7 @@ mod tests {
         let mut sorted = names.clone();
         sorted.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
         assert_eq!(names, sorted, "{text}");
-        assert_eq!(names.len(), 17);
+        assert_eq!(names.len(), 22);
         let expected = r#""containers":{"IARR":2,"OARR":1,"OLST":6,"SIARR":4,"SSTRARR":5,"STRARR":3},"#;
         assert!(text.contains(expected), "{text}");
         let mut out = Vec::new();

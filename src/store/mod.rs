@@ -49,6 +49,7 @@ pub use replies::{INLINE_ENTRIES, INLINE_NAMES, INLINE_REPLY_BYTES, ListJob, Str
 use sessions::{Budget, Sessions, Touch};
 pub use sessions::{MAX_SESSIONS, NewSessionError, RESTORE_UNITS_PER_SESSION, Restore, SessionRecord};
 
+use crate::metrics::Metrics;
 use crate::protocol::{Command, MapOp, Reply, Status, Verb};
 
 /// What [`Store::execute`] did with a command.
@@ -246,6 +247,13 @@ impl Store {
         self.info.write(reply, counts, now, show_paths);
     }
 
+    /// Sets what `SV_CONFIG` reports (a JSON object) and the slow-request
+    /// log's threshold and length.
+    pub fn set_settings(&mut self, settings_json: String, slow_threshold: Option<Duration>, slow_length: usize) {
+        self.info.settings_json = settings_json;
+        *self.info.metrics.slow_log_mut() = crate::metrics::SlowLog::new(slow_threshold, slow_length);
+    }
+
     /// Records the outcome of a save, for `SV_INFO`'s `lastSave`.
     pub fn record_save(&mut self, save: LastSave) {
         self.info.last_save = Some(save);
@@ -349,7 +357,7 @@ impl Store {
                 let job = Job { verb, name: name.into_owned(), work: Work::Load(SaveKind::Sessions) };
                 return self.queue_job(job, reply);
             }
-            Command::Kv(op) => match run(&mut self.kv, op, verb, reply) {
+            Command::Kv(op) => match run(&mut self.kv, op, verb, reply, &mut self.info.metrics) {
                 Ran::Replied => {}
                 Ran::Stream(body) => return self.ready_reply(body),
                 Ran::Snapshot(job) => return self.queue_list(verb, job, reply),
@@ -358,6 +366,22 @@ impl Store {
             Command::KvUpdate(update) => return self.update(update, reply),
             Command::KvArrAppend(append) => return self.arr_append(append, reply),
             Command::SvInfo => self.write_info(reply, now, true),
+            Command::SvSlowlog(reset) => {
+                let log = self.info.metrics.slow_log_mut();
+                write_slow_log(reply, verb, log);
+                if reset {
+                    log.reset();
+                }
+            }
+            Command::SvConfig => {
+                let settings = &self.info.settings_json;
+                reply.object(verb, |o| {
+                    o.raw("config", settings).st(Status::Ok);
+                });
+            }
+            // Only the server knows its connections: it writes this reply
+            // (and `dispatch` alone never answers it).
+            Command::SvClients => return Executed::Later(self.next_job_id()),
             Command::ShNew(expiry) => {
                 let since = self.since(now);
                 match self.sessions.create(expiry, since) {
@@ -408,7 +432,8 @@ impl Store {
                     MapOp::Get(_) => Touch::Get,
                     _ => Touch::None,
                 };
-                match self.sessions.with_keys(token, since, touch, |keys| run(keys, op, verb, reply)) {
+                let metrics = &mut self.info.metrics;
+                match self.sessions.with_keys(token, since, touch, |keys| run(keys, op, verb, reply, metrics)) {
                     None => reply.error(verb, Status::SessionNotExist, ""),
                     Some(Ran::Replied) => {}
                     Some(Ran::Stream(body)) => return self.ready_reply(body),
@@ -445,6 +470,36 @@ impl Store {
         let since = self.since(now);
         self.apply_loaded(loaded, since)
     }
+}
+
+/// `SV_SLOWLOG`'s reply: the entries newest first (at most
+/// [`crate::config::MAX_SLOW_LOG_LENGTH`], each at most 128 bytes of text),
+/// and the log's settings.
+fn write_slow_log(reply: &mut Reply<'_>, verb: Verb, log: &crate::metrics::SlowLog) {
+    let entries: Vec<serde_json::Value> = log
+        .entries()
+        .map(|e| {
+            serde_json::json!({
+                "addr": e.addr.map(|a| a.to_string()),
+                "bytes": e.bytes,
+                "command": e.command.map(|name| name.to_string()),
+                "conn": e.conn,
+                "id": e.id,
+                "latencyUs": u64::try_from(e.latency.as_micros()).unwrap_or(u64::MAX),
+                "request": e.text,
+                "time": e.unix_ms,
+                "turnRequests": e.turn_requests,
+            })
+        })
+        .collect();
+    let entries = serde_json::to_string(&entries).unwrap_or_else(|_| "[]".to_owned());
+    reply.object(verb, |o| {
+        o.raw("entries", &entries).u64("length", log.length() as u64).st(Status::Ok);
+        match log.threshold() {
+            Some(t) => o.u64("thresholdUs", u64::try_from(t.as_micros()).unwrap_or(u64::MAX)),
+            None => o.null("thresholdUs"),
+        };
+    });
 }
 
 impl Store {
@@ -497,7 +552,7 @@ impl std::fmt::Display for Full {
 /// Runs a `KV_*`/`SH_*` data operation on one key map. The reply of a
 /// list (`KEYS`, `GET`, `CONTAINS`) may be too large for one turn: then
 /// it comes in pieces, or after a snapshot (`replies.rs`).
-fn run(map: &mut KeyMap, op: MapOp<'_>, verb: Verb, reply: &mut Reply<'_>) -> Ran {
+fn run(map: &mut KeyMap, op: MapOp<'_>, verb: Verb, reply: &mut Reply<'_>, metrics: &mut Metrics) -> Ran {
     match op {
         MapOp::Set(pairs) | MapOp::Add(pairs) if !map.fits(pairs.iter().map(|(key, _)| key.as_ref())) => {
             Full::Keys.reply(reply, verb);
@@ -526,7 +581,7 @@ fn run(map: &mut KeyMap, op: MapOp<'_>, verb: Verb, reply: &mut Reply<'_>) -> Ra
             }
             count(reply, verb, removed);
         }
-        MapOp::Get(names) => return replies::get(map, &names, verb, reply),
+        MapOp::Get(names) => return replies::get(map, &names, verb, reply, metrics),
         MapOp::Rmv(names) => {
             for name in &names {
                 map.remove(name);

@@ -33,6 +33,7 @@
 //! snapshot API).
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::time::Instant;
@@ -41,6 +42,7 @@ use super::jobs::SNAPSHOT_KEYS_PER_STEP;
 use super::kv::{Entry, KeyMap};
 use super::sessions::Touch;
 use super::{Executed, JobId, Store};
+use crate::metrics::Metrics;
 use crate::protocol::{Protocol, Reply, Status, Verb, write_str};
 
 /// Most keys a `KV_KEYS` (or `SH_KEYS`) writes in its request's turn: each
@@ -261,11 +263,22 @@ pub(super) fn keys(map: &KeyMap, verb: Verb, reply: &mut Reply<'_>) -> Ran {
 
 /// `KV_GET` (and `SH_GET`) of `names` on `map`: the entries of the names
 /// that exist, each name at its first occurrence, in request order.
-pub(super) fn get(map: &KeyMap, names: &[Cow<'_, str>], verb: Verb, reply: &mut Reply<'_>) -> Ran {
+///
+/// Counts the names found and not found in `metrics` (keys hit and
+/// missed), except for gets of more than [`INLINE_NAMES`] names, whose
+/// lookups happen in a snapshot job.
+pub(super) fn get(
+    map: &KeyMap,
+    names: &[Cow<'_, str>],
+    verb: Verb,
+    reply: &mut Reply<'_>,
+    metrics: &mut Metrics,
+) -> Ran {
     if let [name] = names {
         // The common request, kept as short as it was.
         let found = map.get(name);
         if found.is_none_or(|entry| entry.member_json().len() <= INLINE_REPLY_BYTES) {
+            metrics.count_lookups(u64::from(found.is_some()), u64::from(found.is_none()));
             reply.object(verb, |o| {
                 o.members("keys", found.map(Entry::member_json)).st(Status::Ok);
             });
@@ -276,15 +289,22 @@ pub(super) fn get(map: &KeyMap, names: &[Cow<'_, str>], verb: Verb, reply: &mut 
         return Ran::Snapshot(many_names(names, verb, reply.protocol(), Items::Members, true));
     }
     let (mark, fits) = (reply.mark(), Fits::new());
+    let (looked, hits) = (Cell::new(0u64), Cell::new(0u64));
     reply.object(verb, |o| {
-        let found = super::first_occurrences(names).filter_map(|name| map.get(name));
+        let found = super::first_occurrences(names).filter_map(|name| {
+            looked.set(looked.get() + 1);
+            map.get(name).inspect(|_| hits.set(hits.get() + 1))
+        });
         o.members("keys", found.map(Entry::member_json).take_while(|member| fits.take(member.len()))).st(Status::Ok);
     });
     if !fits.over.get() {
+        metrics.count_lookups(hits.get(), looked.get() - hits.get());
         return Ran::Replied;
     }
     reply.truncate(mark);
-    let entries = super::first_occurrences(names).filter_map(|name| map.get(name)).cloned().collect();
+    let looked = super::first_occurrences(names).count() as u64;
+    let entries: Vec<_> = super::first_occurrences(names).filter_map(|name| map.get(name)).cloned().collect();
+    metrics.count_lookups(entries.len() as u64, looked - entries.len() as u64);
     Ran::Stream(StreamReply::new(Frame::new(reply.protocol(), verb, Items::Members), entries, None))
 }
 

@@ -143,8 +143,12 @@ fn small_replies_are_written_at_once_and_large_ones_are_not() {
     let names = names();
     let mut out = Vec::new();
     let mut reply = Reply::new(&mut out, Protocol::V07);
-    assert!(matches!(get(&map, &names, Verb::KvGet, &mut reply), Ran::Replied));
+    let mut metrics = crate::metrics::Metrics::default();
+    assert!(matches!(get(&map, &names, Verb::KvGet, &mut reply, &mut metrics), Ran::Replied));
     assert_eq!(out, whole(&map, Verb::KvGet, &names, Protocol::V07));
+    let first = super::super::first_occurrences(&names).count() as u64;
+    let found = super::super::first_occurrences(&names).filter(|n| map.get(n).is_some()).count() as u64;
+    assert_eq!((metrics.key_hits(), metrics.key_misses()), (found, first - found));
 
     // A reply longer than INLINE_REPLY_BYTES: nothing written, the entries kept.
     let mut huge = KeyMap::new();
@@ -154,7 +158,9 @@ fn small_replies_are_written_at_once_and_large_ones_are_not() {
     let three: Vec<Cow<'_, str>> = vec!["h0".into(), "h1".into(), "h2".into(), "h0".into()];
     let mut out = b"before".to_vec();
     let mut reply = Reply::new(&mut out, Protocol::V07);
-    let Ran::Stream(stream) = get(&huge, &three, Verb::KvGet, &mut reply) else { panic!("not streamed") };
+    let mut metrics = crate::metrics::Metrics::default();
+    let Ran::Stream(stream) = get(&huge, &three, Verb::KvGet, &mut reply, &mut metrics) else { panic!("not streamed") };
+    assert_eq!((metrics.key_hits(), metrics.key_misses()), (3, 0), "h0 once");
     assert_eq!(out, b"before", "nothing of it was left in the output");
     assert_eq!(drain(stream, |_| 64 * 1024, |_| 100), whole(&huge, Verb::KvGet, &three, Protocol::V07));
     let mut long_keys = KeyMap::new();
