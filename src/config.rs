@@ -476,7 +476,11 @@ impl Config {
 
 /// Reads the `users` array: each member an object with `name`, `role`
 /// and either `passwordSha256` or (for development) `password`.
+/// Without the `auth` feature, a non-empty array is refused.
 fn read_users(items: &[Value]) -> Result<Users, ConfigError> {
+    if !cfg!(feature = "auth") && !items.is_empty() {
+        return Err(ConfigError::field("users", crate::auth::NO_AUTH));
+    }
     let mut users = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let prefix = format!("users[{i}]");
