@@ -3,12 +3,14 @@
 socket with the websockets client, each reply checked, plus /healthz and
 /metrics.
 
-  scripts/min_smoke.py BINARY [--without regex] [--without arrays]
+  scripts/min_smoke.py BINARY [--without regex] [--without arrays] [--without auth]
 
 `--without regex` says the binary was built without the `regex` feature:
 a path calling match() answers 14 (CommandDisabled) instead of its result;
 `--without arrays`, without `arrays`: array and list commands answer 14,
-whatever their parameters.
+whatever their parameters; `--without auth`, without `auth`: `--user` and
+a config's `users` refuse to start with a message naming the feature, and
+protected mode still refuses a non-loopback listen.
 Starts BINARY on a free loopback port with a persist path in a temporary
 directory; exit status 1 on the first wrong reply. Run by .ci/run against
 the minimal static build (scripts/build-sizes.sh min).
@@ -133,13 +135,37 @@ def run(url, without):
         return c.commands
 
 
+def refusals_without_auth(binary, work):
+    """Without `auth`: users refused at start, protected mode still on."""
+    hex64 = "0" * 64
+    users = f"{work}/users.json"
+    with open(users, "w") as f:
+        json.dump({"version": 5, "users": [{"name": "app", "role": "write", "passwordSha256": hex64}]}, f)
+    cases = [
+        (["--user", f"app:write:{hex64}"], "--user: this ndb-server was built without users and roles"),
+        (["--config", users], "users: this ndb-server was built without users and roles"),
+        (["--ip", "0.0.0.0"], "built without users (the cargo feature `auth`"),
+    ]
+    for flags, expected in cases:
+        try:
+            run = subprocess.run(
+                [binary, "--port", str(free_port()), *flags], capture_output=True, text=True, timeout=5
+            )
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"{' '.join(flags)}: started instead of refusing") from None
+        if run.returncode == 0 or expected not in run.stderr:
+            raise AssertionError(f"{' '.join(flags)}: exit {run.returncode}, expected {expected!r} in {run.stderr!r}")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("binary")
-    parser.add_argument("--without", action="append", default=[], choices=["regex", "arrays"])
+    parser.add_argument("--without", action="append", default=[], choices=["regex", "arrays", "auth"])
     args = parser.parse_args()
     port = free_port()
     with tempfile.TemporaryDirectory() as work:
+        if "auth" in args.without:
+            refusals_without_auth(args.binary, work)
         config = f"{work}/config.json"
         with open(config, "w") as f:
             json.dump({"version": 5, "persist": {"enabled": True, "path": f"{work}/saves"}}, f)

@@ -21,14 +21,22 @@
 //! (a key, session or server verb, or an array or list op) without a
 //! wildcard, so a command added later does not compile until it is given
 //! one.
+//!
+//! Without the `auth` feature (a smaller build: no SHA-256, no base64),
+//! no user can be made ([`User::new`] and the others answer [`NO_AUTH`]),
+//! so [`Users`] is always empty and every connection is [`Role::Admin`];
+//! the roles and [`command_role`] stay, as the dispatch checks them.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+#[cfg(feature = "auth")]
 use base64::Engine;
+#[cfg(feature = "auth")]
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+#[cfg(feature = "auth")]
 use sha2::{Digest, Sha256};
 
 use crate::protocol::{CommandName, Op, Verb};
@@ -153,22 +161,40 @@ pub const fn required_role(verb: Verb) -> Role {
 /// it keeps log lines short.
 pub const MAX_NAME_BYTES: usize = 64;
 
+/// Why a user cannot be made in a build without the `auth` feature: the
+/// error of [`User::new`], [`User::with_password`] and [`User::from_flag`]
+/// there, and of a config's `users`.
+pub const NO_AUTH: &str = "this ndb-server was built without users and roles (rebuild with the cargo feature `auth`); \
+                           without users, listen on loopback or turn protected mode off on purpose";
+
 /// One user: a name, the SHA-256 of its password, a role.
 #[derive(Clone, PartialEq, Eq)]
 pub struct User {
     name: String,
+    #[cfg_attr(not(feature = "auth"), allow(dead_code))]
     name_sha256: [u8; 32],
+    #[cfg_attr(not(feature = "auth"), allow(dead_code))]
     password_sha256: [u8; 32],
     role: Role,
     plaintext: bool,
 }
 
 impl User {
+    /// A user whose password has this SHA-256: in this build, none.
+    ///
+    /// # Errors
+    /// Always: the build has no `auth` feature (the message says so).
+    #[cfg(not(feature = "auth"))]
+    pub fn new(_name: &str, _password_sha256: [u8; 32], _role: Role) -> Result<User, String> {
+        Err(NO_AUTH.to_owned())
+    }
+
     /// A user whose password has this SHA-256.
     ///
     /// # Errors
     /// What is wrong with the name: it must be 1 to 64 bytes
     /// (`MAX_NAME_BYTES`), without `:` or control characters.
+    #[cfg(feature = "auth")]
     pub fn new(name: &str, password_sha256: [u8; 32], role: Role) -> Result<User, String> {
         check_name(name)?;
         Ok(User {
@@ -185,9 +211,17 @@ impl User {
     ///
     /// # Errors
     /// What is wrong with the name: it must be 1 to 64 bytes
-    /// (`MAX_NAME_BYTES`), without `:` or control characters.
+    /// (`MAX_NAME_BYTES`), without `:` or control characters. Without the
+    /// `auth` feature, always (the message says so).
     pub fn with_password(name: &str, password: &str, role: Role) -> Result<User, String> {
-        let mut user = User::new(name, sha256(password.as_bytes()), role)?;
+        #[cfg(not(feature = "auth"))]
+        let hash = {
+            let _ = password;
+            [0; 32]
+        };
+        #[cfg(feature = "auth")]
+        let hash = sha256(password.as_bytes());
+        let mut user = User::new(name, hash, role)?;
         user.plaintext = true;
         Ok(user)
     }
@@ -195,8 +229,12 @@ impl User {
     /// A user from a `--user` flag: `NAME:ROLE:SHA256HEX`.
     ///
     /// # Errors
-    /// What is wrong with it.
+    /// What is wrong with it; without the `auth` feature, always (the
+    /// message says so).
     pub fn from_flag(value: &str) -> Result<User, String> {
+        if !cfg!(feature = "auth") {
+            return Err(NO_AUTH.to_owned());
+        }
         let mut parts = value.splitn(3, ':');
         let (Some(name), Some(role), Some(hex)) = (parts.next(), parts.next(), parts.next()) else {
             return Err("must be NAME:ROLE:SHA256HEX".to_owned());
@@ -262,13 +300,15 @@ pub fn parse_sha256_hex(hex: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
-/// SHA-256 of `bytes`.
+/// SHA-256 of `bytes` (with the `auth` feature only).
+#[cfg(feature = "auth")]
 pub fn sha256(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 
 /// Whether two 32-byte values are equal, looking at every byte whatever
 /// the first difference.
+#[cfg(feature = "auth")]
 fn ct_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
     let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
     std::hint::black_box(diff) == 0
@@ -312,6 +352,7 @@ impl fmt::Display for Denied {
 
 /// Base64 as Basic credentials use it, accepting them with or without
 /// padding.
+#[cfg(feature = "auth")]
 const BASIC: GeneralPurpose = GeneralPurpose::new(
     &base64::alphabet::STANDARD,
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
@@ -337,9 +378,12 @@ impl Users {
         self.0.push(user);
     }
 
-    /// Whether no user is configured (authentication is off).
+    /// Whether no user is configured (authentication is off): always,
+    /// without the `auth` feature (no [`User`] can be made), which lets the
+    /// compiler leave out the checks and the slow-down of failures.
+    #[inline]
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        !cfg!(feature = "auth") || self.0.is_empty()
     }
 
     /// The users.
@@ -349,6 +393,14 @@ impl Users {
 
     /// What a request with this `Authorization` header value (if any) may
     /// do. Without users everything is [`Role::Admin`], whatever was sent.
+    #[cfg(not(feature = "auth"))]
+    pub(crate) fn check(&self, _authorization: Option<&[u8]>) -> Access {
+        Access::Granted(Role::Admin)
+    }
+
+    /// What a request with this `Authorization` header value (if any) may
+    /// do. Without users everything is [`Role::Admin`], whatever was sent.
+    #[cfg(feature = "auth")]
     pub(crate) fn check(&self, authorization: Option<&[u8]>) -> Access {
         if self.0.is_empty() {
             return Access::Granted(Role::Admin);
@@ -384,6 +436,7 @@ impl Users {
 }
 
 /// The user name and password of a `Basic` header value (RFC 7617).
+#[cfg(feature = "auth")]
 fn basic_credentials(value: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
     let value = value.trim_ascii();
     let (scheme, rest) = value.split_at(value.iter().position(|&b| b == b' ')?);
@@ -540,5 +593,6 @@ fn address_key(ip: IpAddr) -> IpAddr {
     }
 }
 
-#[cfg(test)]
+// The table and credential checks exist only with `auth`.
+#[cfg(all(test, feature = "auth"))]
 mod tests;

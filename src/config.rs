@@ -766,7 +766,11 @@ pub fn check_slow_log_length(field: &str, n: u64) -> Result<usize, ConfigError> 
 
 /// Reads the `users` array: each member an object with `name`, `role`
 /// and either `passwordSha256` or (for development) `password`.
+/// Without the `auth` feature, a non-empty array is refused.
 fn read_users(items: &[Value]) -> Result<Users, ConfigError> {
+    if !cfg!(feature = "auth") && !items.is_empty() {
+        return Err(ConfigError::field("users", crate::auth::NO_AUTH));
+    }
     let mut users = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let prefix = format!("users[{i}]");

@@ -228,6 +228,18 @@ struct Waiting {
 }
 
 /// The message of a refusal to start in protected mode.
+#[cfg(not(feature = "auth"))]
+fn protected_mode_refusal(address: &str) -> String {
+    format!(
+        "refusing to listen on {address} with no users configured (protected mode): anyone who can reach it \
+         could read, change and save over every key, and this ndb-server was built without users (the cargo \
+         feature `auth`; see docs/operations.md, \"A minimal build\"). Listen on 127.0.0.1, or turn protected \
+         mode off on purpose (--protected-mode no, or \"protectedMode\": false)"
+    )
+}
+
+/// The message of a refusal to start in protected mode.
+#[cfg(feature = "auth")]
 fn protected_mode_refusal(address: &str) -> String {
     format!(
         "refusing to listen on {address} with no users configured (protected mode): anyone who can reach it \
