@@ -44,6 +44,9 @@ pub struct Config {
     /// binary stops on SIGTERM/SIGINT (`persist.saveOnExit`). Default none:
     /// NemesisDB writes nothing on exit.
     pub save_on_exit: Option<String>,
+    /// The durable log of every change (`persist.log`, `--log`). Default
+    /// off: ndb then behaves and performs as without it.
+    pub log: LogSettings,
     /// Status numbering of saves. Default 0.7 (save success 121).
     pub protocol: Protocol,
     /// CPU core to pin the server thread to, if any.
@@ -133,6 +136,7 @@ impl Default for Config {
             persist_enabled: true,
             persist_path: PathBuf::from("./data"),
             save_on_exit: None,
+            log: LogSettings::default(),
             protocol: Protocol::V07,
             core: None,
             max_connections: 10_000,
@@ -152,6 +156,58 @@ impl Default for Config {
             message_timeout: Some(Duration::from_secs(30)),
         }
     }
+}
+
+/// When the durable log is synced to disk (`persist.log.fsync`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFsync {
+    /// Every turn's records share one fsync, and the replies of the
+    /// commands that wrote them are sent only after it: nothing
+    /// acknowledged is lost.
+    Always,
+    /// Records are written every turn and synced about once a second: a
+    /// crash loses at most about a second of acknowledged writes. The
+    /// default, as Redis's `appendfsync everysec`.
+    #[default]
+    EverySec,
+    /// Records are written every turn and never synced by ndb: the kernel
+    /// decides (typically within 30 s).
+    No,
+}
+
+impl LogFsync {
+    /// Reads `always`, `everysec` or `no`.
+    pub fn parse(text: &str) -> Option<LogFsync> {
+        match text {
+            "always" => Some(LogFsync::Always),
+            "everysec" => Some(LogFsync::EverySec),
+            "no" => Some(LogFsync::No),
+            _ => None,
+        }
+    }
+
+    /// The setting's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogFsync::Always => "always",
+            LogFsync::EverySec => "everysec",
+            LogFsync::No => "no",
+        }
+    }
+}
+
+/// The durable log's settings (`persist.log`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LogSettings {
+    /// Record every change under `<persist.path>/log/` and replay it at
+    /// start-up (`persist.log.enabled`, `--log`). Default off.
+    pub enabled: bool,
+    /// When records are synced (`persist.log.fsync`, `--log-fsync`).
+    pub fsync: LogFsync,
+    /// Cut the log at this byte offset before replaying it
+    /// (`--log-truncate-at`): the way out of a log damaged before its last
+    /// record, dropping what follows. Default none.
+    pub truncate_at: Option<u64>,
 }
 
 /// The default of [`Config::max_partial_bytes`] (256 MiB).
@@ -180,6 +236,13 @@ impl Config {
     pub fn persist(mut self, enabled: bool, path: impl Into<PathBuf>) -> Self {
         self.persist_enabled = enabled;
         self.persist_path = path.into();
+        self
+    }
+
+    /// Turns the durable log on or off, with its fsync policy.
+    pub fn log(mut self, enabled: bool, fsync: LogFsync) -> Self {
+        self.log.enabled = enabled;
+        self.log.fsync = fsync;
         self
     }
 
@@ -363,6 +426,20 @@ impl Config {
             }
             if let Some(name) = persist.string("saveOnExit")? {
                 self.save_on_exit = Some(check_save_name("persist.saveOnExit", name)?);
+            }
+            if let Some(log) = persist.object("log")? {
+                let log = Fields { map: log, prefix: "persist.log." };
+                if let Some(enabled) = log.bool("enabled")? {
+                    self.log.enabled = enabled;
+                }
+                if let Some(fsync) = log.string("fsync")? {
+                    self.log.fsync = LogFsync::parse(fsync).ok_or_else(|| {
+                        ConfigError::field(
+                            "persist.log.fsync",
+                            format!("must be always, everysec or no (got {fsync:?})"),
+                        )
+                    })?;
+                }
             }
         }
         if let Some(n) = doc.uint("maxConnections")? {

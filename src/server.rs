@@ -38,23 +38,26 @@ use slab::Slab;
 
 use crate::auth::Failures;
 use crate::config::Config;
+use crate::config::{LogFsync, LogSettings};
 use crate::conn::{CloseReason, Conn, Late, Limits, Message, Scratch, Served};
 use crate::error::Error;
 use crate::http_upgrade::Reject;
 use crate::persist::Worker;
+use crate::persist::wal::LogWriter;
 use crate::protocol::{Protocol, Verb};
 pub use crate::store::Stats;
 use crate::store::{JobId, ServerInfo, Store};
 
 mod answer;
 mod dispatch;
+mod durable;
 mod socket;
 mod startup;
 #[cfg(feature = "tls")]
 mod tls;
 
-use dispatch::{JOB_POLL_INTERVAL, handle};
-pub use dispatch::{NOT_PERMITTED, dispatch, dispatch_as};
+use dispatch::{Holding, JOB_POLL_INTERVAL, handle};
+pub use dispatch::{LOG_FAILED, NOT_PERMITTED, changes_data, dispatch, dispatch_as};
 use socket::{Socket, Tcp};
 
 /// What the server is doing, as `/healthz` reports it.
@@ -112,6 +115,16 @@ const IDLE_SLOTS_KEPT: usize = 64;
 /// socket closes; beyond this many, extras are dropped at once.
 const MAX_REFUSED_LINGERING: usize = 64;
 
+/// A reply held until the log batch `seq` is durable; the connection
+/// waits for it under `id`, as for a job's reply.
+#[derive(Debug)]
+struct Held {
+    seq: u64,
+    id: JobId,
+    reply: Vec<u8>,
+    status: crate::protocol::Status,
+}
+
 /// A connection in the slab.
 struct Slot {
     conn: Conn<Socket>,
@@ -150,6 +163,15 @@ pub struct Server {
     worker: Worker,
     /// Connections waiting for the reply of a job.
     waiting: Vec<Waiting>,
+    /// The durable log's thread, once [`Server::open_log`] opened it.
+    wal: Option<LogWriter>,
+    /// The log's settings (`persist.log`).
+    log_settings: LogSettings,
+    /// Replies of commands that changed data, held until the log batch of
+    /// their records is durable (`fsync always`), oldest first.
+    held: VecDeque<Held>,
+    /// Held replies of the connection being served, moved to `held`.
+    holding: Holding,
     protocol: Protocol,
     limits: Limits,
     scratch: Scratch,
@@ -265,6 +287,8 @@ impl Server {
             users: config.users.clone(),
         };
         let mut store = Store::new(ServerInfo::from(&config));
+        // With the log asked for, writes wait for Server::open_log.
+        store.refuse_writes(config.log.enabled);
         store.set_max_value_bytes(config.max_payload);
         store.set_search_timeout(config.search_timeout);
         let worker = Worker::new(config.persist_path.clone());
@@ -277,6 +301,10 @@ impl Server {
             store,
             worker,
             waiting: Vec::new(),
+            wal: None,
+            log_settings: config.log,
+            held: VecDeque::new(),
+            holding: Holding::default(),
             protocol: config.protocol,
             limits,
             scratch: Scratch::default(),
@@ -463,7 +491,9 @@ impl Server {
         if !self.ready.is_empty() || !self.dead.is_empty() || self.store.has_queued_jobs() {
             return Some(Duration::ZERO);
         }
-        let jobs = (self.worker.in_flight() > 0 || self.loading.is_some()).then(|| now + JOB_POLL_INTERVAL);
+        let jobs =
+            (self.worker.in_flight() > 0 || self.loading.is_some() || !self.held.is_empty() || self.log_failing())
+                .then(|| now + JOB_POLL_INTERVAL);
         [
             jobs,
             self.answers.peek().map(|due| due.0.at),
@@ -502,6 +532,7 @@ impl Server {
         if expired > 0 {
             log::trace!("{expired} sessions expired");
         }
+        self.commit_log(now);
         if self.accept_paused_until.is_some_and(|until| now >= until) {
             self.accept_paused_until = None;
             self.accept(registry, now);
@@ -663,18 +694,25 @@ impl Server {
         // An upgrade completed inside this call grants Role::Admin (no
         // users: `Limits::hold_upgrades`), which `Conn::new` starts with.
         let role = slot.conn.role();
-        let mut later = None;
+        let holding = &mut self.holding;
+        holding.hold = self.wal.as_ref().is_some_and(|wal| wal.fsync() == LogFsync::Always);
         let mut handler =
-            |message: Message<'_>, out: &mut Vec<u8>| handle(store, protocol, role, message, now, out, &mut later);
+            |message: Message<'_>, out: &mut Vec<u8>| handle(store, protocol, role, message, now, out, holding);
         let was_closing = slot.conn.is_closing();
         let served = match late {
             Some(late) => slot.conn.resume(late, &mut self.scratch, &self.limits, &mut handler),
             None => slot.conn.serve(&mut self.scratch, &self.limits, &mut handler),
         };
-        if let Some((id, verb)) = later {
+        if let Some((id, verb)) = self.holding.later.take() {
             let since = self.turn_started.unwrap_or(now);
             let cancel = self.store.cancel_flag(id);
             self.waiting.push(Waiting { id, key, serial: slot.serial, verb, since, cancel });
+        }
+        if !self.holding.held.is_empty() {
+            let seq = self.wal.as_ref().map_or(0, LogWriter::next_seq);
+            for (id, reply, status) in self.holding.held.drain(..) {
+                self.held.push_back(Held { seq, id, reply, status });
+            }
         }
         let held = slot.conn.is_held();
         self.after(key, served, was_closing, now);

@@ -70,6 +70,7 @@ fn run(options: Options) -> Result<(), Error> {
     let scheme = if server.is_tls() { "wss" } else { "ws" };
     let listening =
         format!("ndb {} listening on {scheme}://{}/ ({})", ndb::VERSION, server.local_addr(), options.source);
+    server.open_log(Instant::now())?;
     if let Some(load) = &options.load {
         let root = load.path.as_ref().unwrap_or(&persist_path);
         info!("loading {:?} from {} before serving (/healthz answers 503 until then)", load.name, root.display());

@@ -101,6 +101,10 @@ pub enum Status {
     /// 205 (ndb only): the connection's user's role does not allow this
     /// command; nothing changed and the connection stays open.
     NotPermitted,
+    /// 206 (ndb only): the durable log cannot be written or synced (disk
+    /// full, I/O error); the command changed nothing. Writes resume by
+    /// themselves once the log is writable again.
+    LogFailed,
     /// 1000: an unexpected failure inside a command.
     Unknown,
 }
@@ -136,6 +140,7 @@ impl Status {
             Status::OverBudget => 202,
             Status::TimedOut => 203,
             Status::NotPermitted => 205,
+            Status::LogFailed => 206,
             Status::Unknown => 1000,
         }
     }
@@ -166,6 +171,7 @@ impl Status {
             Status::OverBudget => "OverBudget",
             Status::TimedOut => "TimedOut",
             Status::NotPermitted => "NotPermitted",
+            Status::LogFailed => "LogFailed",
             Status::Unknown => "Unknown",
         }
     }
@@ -184,11 +190,11 @@ impl Status {
     pub const COUNT: usize = ALL.len();
 
     /// Every status, in declaration order (`Status::ALL[s as usize] == s`).
-    pub const ALL: [Status; 24] = ALL;
+    pub const ALL: [Status; 25] = ALL;
 }
 
 /// Every status, for reverse lookups.
-const ALL: [Status; 24] = [
+const ALL: [Status; 25] = [
     Status::Ok,
     Status::OpCodeInvalid,
     Status::JsonInvalid,
@@ -212,6 +218,7 @@ const ALL: [Status; 24] = [
     Status::OverBudget,
     Status::TimedOut,
     Status::NotPermitted,
+    Status::LogFailed,
     Status::Unknown,
 ];
 

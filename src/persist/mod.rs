@@ -52,6 +52,7 @@
 
 mod files;
 mod format;
+pub mod wal;
 mod worker;
 
 #[cfg(test)]
@@ -63,6 +64,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 pub use files::MAX_METADATA_BYTES;
+pub(crate) use files::unix_millis;
 use files::{Dir, MD_FILE, MD_TEMP_FILE, PARTIAL_SUFFIX};
 pub use format::DATA_FILE_BYTES;
 use format::{Metadata, SaveStatus};

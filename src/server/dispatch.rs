@@ -26,6 +26,29 @@ use crate::store::{Done, Executed, JobId, Store, StreamReply};
 /// The `m` of a command the connection's role does not allow.
 pub const NOT_PERMITTED: &str = "Not permitted for this user's role";
 
+/// The `m` of a command refused because the durable log cannot be written.
+pub const LOG_FAILED: &str = "The durable log cannot be written; nothing changed";
+
+/// Whether `verb` may change data (and so is recorded in the durable log,
+/// refused while it cannot be written, and under `fsync always` answered
+/// only once durable). Saves only read.
+pub fn changes_data(verb: Verb) -> bool {
+    crate::auth::required_role(verb) != Role::Read && !matches!(verb, Verb::KvSave | Verb::ShSave)
+}
+
+/// Replies held until the durable log has synced the records of their
+/// commands (`fsync always`).
+#[derive(Debug, Default)]
+pub(super) struct Holding {
+    /// Whether replies of commands that changed data are held.
+    pub hold: bool,
+    /// Replies held in this call: the id the connection waits under, the
+    /// reply, its status.
+    pub held: Vec<(JobId, Vec<u8>, Status)>,
+    /// The job (or held reply) the connection now waits for, and its verb.
+    pub later: Option<(JobId, Option<Verb>)>,
+}
+
 /// How often the loop looks for finished jobs (saves, loads, searches)
 /// while some are in flight: the save thread cannot wake the host's `Poll` (the host owns the
 /// only `Waker`), so a reply waits at most this long after its save is done.
@@ -101,6 +124,12 @@ impl Server {
             }
             writer.written_status().unwrap_or(Status::Unknown)
         };
+        if self.store.seal_journal() && self.holds_replies() {
+            // A load or an edit changed data: answered once durable.
+            let seq = self.wal.as_ref().map_or(0, |wal| wal.next_seq());
+            self.held.push_back(super::Held { seq, id, reply, status });
+            return;
+        }
         self.deliver_late(id, Late::Reply(reply), status, now);
     }
 
@@ -109,7 +138,7 @@ impl Server {
     /// connection is gone. Counts it in the metrics with its `status`, its
     /// latency running from the turn the request was read in to now (for a
     /// reply written in pieces, to when its first piece is handed over).
-    fn deliver_late(&mut self, id: JobId, late: Late, status: Status, now: Instant) {
+    pub(super) fn deliver_late(&mut self, id: JobId, late: Late, status: Status, now: Instant) {
         let Some(i) = self.waiting.iter().position(|w| w.id == id) else { return };
         let waiting = self.waiting.swap_remove(i);
         let latency = now.saturating_duration_since(waiting.since);
@@ -144,19 +173,28 @@ pub(super) fn handle(
     message: Message<'_>,
     now: Instant,
     out: &mut Vec<u8>,
-    later: &mut Option<(JobId, Option<Verb>)>,
+    holding: &mut Holding,
 ) -> ReplyKind {
     store.stats_mut().requests += 1;
+    let start = out.len();
     let mut reply = Reply::new(out, protocol);
     let (verb, executed) = dispatch_as(store, role, message, now, &mut reply);
+    let changed = store.seal_journal();
     match executed {
         Executed::Replied => {
             let status = reply.written_status().unwrap_or(Status::Unknown);
+            if changed && holding.hold && verb.is_some_and(changes_data) {
+                // Sent once the log's next group commit is durable.
+                let id = store.next_job_id();
+                holding.held.push((id, out[start..].to_vec(), status));
+                holding.later = Some((id, verb));
+                return ReplyKind::Later;
+            }
             store.metrics_mut().count(verb, status);
             ReplyKind::Text
         }
         Executed::Later(id) => {
-            *later = Some((id, verb));
+            holding.later = Some((id, verb));
             ReplyKind::Later
         }
     }
@@ -203,6 +241,10 @@ pub fn dispatch_as(
                         store.write_info(reply, now, false);
                         return (Some(verb), Executed::Replied);
                     }
+                }
+                if store.writes_refused() && changes_data(verb) {
+                    reply.error(verb, Status::LogFailed, LOG_FAILED);
+                    return (Some(verb), Executed::Replied);
                 }
                 (Some(verb), store.execute(command, now, reply))
             }

@@ -57,6 +57,22 @@ pub struct LastSave {
     /// When it finished, in milliseconds since the Unix epoch.
     pub unix_ms: u64,
 }
+/// The durable log's state, as `SV_INFO`'s `log` reports it (kept by the
+/// server, once a turn).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogInfo {
+    /// The fsync policy: `always`, `everysec` or `no`.
+    pub fsync: &'static str,
+    /// Bytes of the log written.
+    pub bytes: u64,
+    /// When the last fsync finished, milliseconds since the epoch (0: none
+    /// yet).
+    pub last_fsync_unix_ms: u64,
+    /// Why the log cannot be written, while it cannot.
+    pub error: Option<String>,
+    /// Replies waiting for the log's next fsync.
+    pub held_replies: u64,
+}
 
 /// Everything `SV_INFO` reports that is not counted from the data.
 #[derive(Debug, Clone)]
@@ -67,6 +83,8 @@ pub(super) struct Info {
     /// The first `now` the server saw.
     pub started: Option<Instant>,
     pub last_save: Option<LastSave>,
+    /// The durable log's state; `None` while it is off.
+    pub log: Option<LogInfo>,
 }
 
 /// What is counted from the data when the reply is written.
@@ -79,7 +97,14 @@ pub(super) struct Counts {
 
 impl Info {
     pub fn new(settings: ServerInfo) -> Info {
-        Info { settings, stats: Stats::default(), metrics: Default::default(), started: None, last_save: None }
+        Info {
+            settings,
+            stats: Stats::default(),
+            metrics: Default::default(),
+            started: None,
+            last_save: None,
+            log: None,
+        }
     }
 
     /// Seconds since the first turn.
@@ -104,6 +129,20 @@ impl Info {
                 }),
                 None => o.null("lastSave"),
             };
+            // Only with the log on: without it the reply is as before.
+            if let Some(log) = &self.log {
+                o.object("log", |l| {
+                    l.u64("bytes", log.bytes);
+                    match &log.error {
+                        Some(error) => l.str("error", error),
+                        None => l.null("error"),
+                    };
+                    l.str("fsync", log.fsync)
+                        .u64("heldReplies", log.held_replies)
+                        .u64("lastFsync", log.last_fsync_unix_ms);
+                });
+            }
+
             o.bool("persistEnabled", self.settings.persist_enabled);
             if show_paths {
                 o.str("persistPath", &self.settings.persist_path.to_string_lossy());

@@ -349,7 +349,7 @@ fn millis(duration: Duration) -> u64 {
 
 impl Store {
     /// A fresh id for a reply that comes later.
-    pub(super) fn next_job_id(&mut self) -> JobId {
+    pub(crate) fn next_job_id(&mut self) -> JobId {
         self.jobs.next_id += 1;
         self.jobs.next_id
     }
@@ -466,6 +466,11 @@ impl Store {
     pub(super) fn apply_loaded(&mut self, loaded: Loaded, since: Duration) -> Applied {
         match loaded {
             Loaded::Kv { map, read } => {
+                if self.journal.is_on() {
+                    for entry in map.entries() {
+                        self.journal.set_entry(crate::persist::wal::Scope::Kv, entry);
+                    }
+                }
                 if self.kv.is_empty() && !self.kv.is_snapshotting() {
                     self.kv = map;
                 } else {

@@ -16,6 +16,7 @@ mod jobs;
 mod jsonpath;
 mod kv;
 mod reclaim;
+mod replay;
 mod replies;
 pub mod sessions;
 mod tokens;
@@ -24,7 +25,7 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-pub use info::{LastSave, ServerInfo, Stats};
+pub use info::{LastSave, LogInfo, ServerInfo, Stats};
 pub use jobs::{
     Applied, Done, Job, JobId, LoadFailure, Loaded, Outcome, SNAPSHOT_KEYS_PER_STEP, SaveFailure, SaveKind, Snapshot,
     Work, WorkKind,
@@ -40,6 +41,7 @@ pub use replies::{INLINE_ENTRIES, INLINE_NAMES, INLINE_REPLY_BYTES, ListJob, Str
 pub use sessions::SessionRecord;
 use sessions::{Budget, Sessions, Touch};
 
+use crate::persist::wal::{Journal, Scope};
 use crate::protocol::{Command, MapOp, Reply, Status, Verb};
 
 /// What [`Store::execute`] did with a command.
@@ -83,6 +85,12 @@ pub struct Store {
     search_timeout: Option<Duration>,
     /// List replies to be written in pieces (`replies.rs`).
     lists: replies::Lists,
+    /// Where changes to the top-level keys are recorded while the durable
+    /// log is on (sessions record theirs in [`Sessions`]).
+    journal: Journal,
+    /// The durable log cannot be written: commands that change data are
+    /// answered 206 (`LogFailed`) and change nothing.
+    writes_refused: bool,
 }
 
 impl Store {
@@ -97,6 +105,8 @@ impl Store {
             max_value_bytes: crate::config::MAX_MAX_PAYLOAD,
             search_timeout: Some(DEFAULT_SEARCH_TIMEOUT),
             lists: replies::Lists::default(),
+            journal: Journal::default(),
+            writes_refused: false,
         }
     }
 
@@ -148,6 +158,11 @@ impl Store {
         let counts = info::Counts { keys: self.kv.len(), sessions: self.session_count() };
         self.info.stats.session_expiries = self.sessions.expiries();
         self.info.write(reply, counts, now, show_paths);
+    }
+
+    /// Sets the durable log's state, for `SV_INFO`'s `log`.
+    pub fn set_log_info(&mut self, log: Option<LogInfo>) {
+        self.info.log = log;
     }
 
     /// Records the outcome of a save, for `SV_INFO`'s `lastSave`.
@@ -233,7 +248,7 @@ impl Store {
             Command::ShLoad(name) => {
                 return self.queue_job(Job { verb, name: name.into_owned(), work: Work::Load(SaveKind::Sessions) });
             }
-            Command::Kv(op) => match run(&mut self.kv, op, verb, reply) {
+            Command::Kv(op) => match run(&mut self.kv, op, verb, reply, &mut self.journal, Scope::Kv) {
                 Ran::Replied => {}
                 Ran::Stream(body) => return self.ready_reply(body),
                 Ran::Snapshot(job) => return self.queue_list(job),
@@ -291,7 +306,11 @@ impl Store {
                     MapOp::Get(_) => Touch::Get,
                     _ => Touch::None,
                 };
-                match self.sessions.with_keys(token, since, touch, |keys| run(keys, op, verb, reply)) {
+                let scope = Scope::Session(token);
+                match self
+                    .sessions
+                    .with_keys_logged(token, since, touch, |keys, journal| run(keys, op, verb, reply, journal, scope))
+                {
                     None => reply.error(verb, Status::SessionNotExist, ""),
                     Some(Ran::Replied) => {}
                     Some(Ran::Stream(body)) => return self.ready_reply(body),
@@ -329,36 +348,50 @@ impl Store {
 /// Runs a `KV_*`/`SH_*` data operation on one key map. The reply of a
 /// list (`KEYS`, `GET`, `CONTAINS`) may be too large for one turn: then
 /// it comes in pieces, or after a snapshot (`replies.rs`).
-fn run(map: &mut KeyMap, op: MapOp<'_>, verb: Verb, reply: &mut Reply<'_>) -> Ran {
+/// Changes are recorded in `journal` (a no-op while the log is off) as
+/// changes to `scope`.
+fn run(map: &mut KeyMap, op: MapOp<'_>, verb: Verb, reply: &mut Reply<'_>, journal: &mut Journal, scope: Scope) -> Ran {
     match op {
         MapOp::Set(pairs) => {
             for (key, value) in &pairs {
                 map.set(key, value.get());
+                journal.set(scope, key, value.get());
             }
             reply.status(verb, Status::Ok);
         }
         MapOp::Add(pairs) => {
             for (key, value) in &pairs {
-                map.add(key, value.get());
+                if map.add(key, value.get()) {
+                    journal.set(scope, key, value.get());
+                }
             }
             reply.status(verb, Status::Ok);
         }
         MapOp::ClearSet(pairs) => {
             let removed = map.clear();
+            if removed > 0 {
+                journal.clear(scope);
+            }
             for (key, value) in &pairs {
                 map.set(key, value.get());
+                journal.set(scope, key, value.get());
             }
             count(reply, verb, removed);
         }
         MapOp::Get(names) => return replies::get(map, &names, verb, reply),
         MapOp::Rmv(names) => {
             for name in &names {
-                map.remove(name);
+                if map.remove(name) {
+                    journal.remove(scope, name);
+                }
             }
             reply.status(verb, Status::Ok);
         }
         MapOp::Clear => {
             let removed = map.clear();
+            if removed > 0 {
+                journal.clear(scope);
+            }
             count(reply, verb, removed);
         }
         MapOp::Contains(names) => return replies::contains(map, &names, verb, reply),

@@ -60,6 +60,7 @@ use std::time::Duration;
 
 use super::kv::{Entry, KeyMap};
 use super::tokens::TokenSource;
+use crate::persist::wal::{Journal, Scope};
 use crate::protocol::Expiry;
 use crate::timer_wheel::{TimerKey, TimerWheel, ticks_ceil, ticks_floor};
 
@@ -217,6 +218,8 @@ pub struct Sessions {
     expiries: u64,
     /// The snapshot being taken, if any.
     pending: Option<Box<Pending>>,
+    /// Where changes are recorded while the durable log is on.
+    pub(crate) journal: Journal,
 }
 
 /// A snapshot of every live session being taken in steps.
@@ -287,6 +290,7 @@ impl Sessions {
             total_keys: 0,
             expiries: 0,
             pending: None,
+            journal: Journal::default(),
         }
     }
 
@@ -347,13 +351,70 @@ impl Sessions {
             session.set_deadline(ticks_ceil(now).saturating_add(session.duration_ms()));
             session.timer = Some(self.wheel.insert(session.deadline(), token));
         }
+        if self.journal.is_on() {
+            self.journal.session_new(token, &expiry, session.expires().then(|| session.deadline()));
+            for entry in session.keys.iter().flat_map(|keys| keys.entries()) {
+                self.journal.set_entry(Scope::Session(token), entry);
+            }
+        }
         self.map.insert(token, session);
+    }
+
+    /// Re-creates a session from the log: its token, settings and deadline
+    /// tick as recorded (a deadline already passed is expired by the next
+    /// expiry pass). A live session of that token is replaced.
+    pub(crate) fn replay_new(&mut self, token: u64, expiry: Expiry, deadline: Option<u64>) {
+        self.remove(token);
+        let flags = [
+            (expiry.delete_session, DELETE_SESSION),
+            (expiry.extend_on_get, EXTEND_ON_GET),
+            (expiry.extend_on_set_add, EXTEND_ON_SET_ADD),
+        ]
+        .iter()
+        .fold(0, |acc, &(on, bit)| if on { acc | bit } else { acc });
+        let mut session = Session { keys: None, duration: expiry.duration, deadline_and_flags: flags, timer: None };
+        if let (true, Some(deadline)) = (session.expires(), deadline) {
+            session.set_deadline(deadline);
+            session.timer = Some(self.wheel.insert(session.deadline(), token));
+        } else {
+            session.duration = 0;
+            session.deadline_and_flags = 0;
+        }
+        self.map.insert(token, session);
+    }
+
+    /// Moves session `token`'s deadline to `tick`, as the log recorded.
+    pub(crate) fn replay_deadline(&mut self, token: u64, tick: u64) {
+        let Some(session) = self.map.get_mut(&token) else { return };
+        if !session.expires() {
+            return;
+        }
+        if let Some(timer) = session.timer.take() {
+            self.wheel.cancel(timer);
+        }
+        session.set_deadline(tick);
+        session.timer = Some(self.wheel.insert(session.deadline(), token));
+    }
+
+    /// Runs `f` on session `token`'s keys as the log recorded a change to
+    /// them: no liveness check, no extension.
+    pub(crate) fn replay_keys(&mut self, token: u64, f: impl FnOnce(&mut KeyMap)) {
+        let Some(session) = self.map.get_mut(&token) else { return };
+        let keys = session.keys.get_or_insert_with(Box::default);
+        let before = keys.len();
+        f(keys);
+        let after = keys.len();
+        if after == 0 {
+            session.keys = None;
+        }
+        self.total_keys = self.total_keys - before + after;
     }
 
     /// Ends the session `token` at once, whatever its settings; returns
     /// whether it was live.
     pub fn end(&mut self, token: u64, now: Duration) -> bool {
         let Some(mut session) = self.map.remove(&token) else { return false };
+        self.journal.session_end(token);
         keep(&mut self.pending, token, &mut session);
         if let Some(timer) = session.timer {
             self.wheel.cancel(timer);
@@ -375,6 +436,9 @@ impl Sessions {
     pub fn end_all(&mut self, now: Duration) -> usize {
         // A snapshot under way copies what it still needs first.
         self.copy_marked(usize::MAX);
+        if !self.map.is_empty() {
+            self.journal.session_end_all();
+        }
         let now = ticks_floor(now);
         let mut gone = 0;
         while let Some(token) = self.wheel.poll(now) {
@@ -421,6 +485,18 @@ impl Sessions {
         touch: Touch,
         f: impl FnOnce(&mut KeyMap) -> R,
     ) -> Option<R> {
+        self.with_keys_logged(token, now, touch, |keys, _| f(keys))
+    }
+
+    /// [`Sessions::with_keys`], `f` also given the journal to record its
+    /// changes to the keys in.
+    pub(crate) fn with_keys_logged<R>(
+        &mut self,
+        token: u64,
+        now: Duration,
+        touch: Touch,
+        f: impl FnOnce(&mut KeyMap, &mut Journal) -> R,
+    ) -> Option<R> {
         if !self.live(token, ticks_floor(now)) {
             return None;
         }
@@ -434,11 +510,14 @@ impl Sessions {
         if extends && session.expires() {
             // Lazy: the timer stays put and re-arms when it fires.
             let deadline = ticks_ceil(now).saturating_add(session.duration_ms());
-            session.set_deadline(deadline.max(session.deadline()));
+            if deadline > session.deadline() {
+                session.set_deadline(deadline);
+                self.journal.session_deadline(token, session.deadline());
+            }
         }
         let keys = session.keys.get_or_insert_with(Box::default);
         let before = keys.len();
-        let result = f(keys);
+        let result = f(keys, &mut self.journal);
         let after = keys.len();
         if after == 0 {
             session.keys = None;
@@ -556,12 +635,18 @@ impl Sessions {
         }
         self.expiries += 1;
         if session.flag(DELETE_SESSION) {
+            self.journal.session_end(token);
             self.remove(token);
             return false;
         }
         // Its timer is due too and re-arms at the new deadline when polled.
         keep(&mut self.pending, token, session);
-        self.total_keys -= session.clear_and_restart(now);
+        let freed = session.clear_and_restart(now);
+        self.total_keys -= freed;
+        if freed > 0 {
+            self.journal.clear(Scope::Session(token));
+        }
+        self.journal.session_deadline(token, session.deadline());
         true
     }
 
@@ -605,11 +690,16 @@ impl Sessions {
             expired += 1;
             self.expiries += 1;
             let freed = if session.flag(DELETE_SESSION) {
+                self.journal.session_end(token);
                 self.remove(token)
             } else {
                 keep(&mut self.pending, token, session);
                 let freed = session.clear_and_restart(now);
                 self.total_keys -= freed;
+                if freed > 0 {
+                    self.journal.clear(Scope::Session(token));
+                }
+                self.journal.session_deadline(token, session.deadline());
                 session.timer = Some(self.wheel.insert(session.deadline(), token));
                 freed
             };

@@ -68,6 +68,7 @@ use parse::{Parsed, PathError};
 pub use regex::{MAX_REGEXES, REGEX_PROGRAM_BYTES};
 
 use super::{Executed, Job, Store, Work, first_occurrences};
+use crate::persist::wal::Scope;
 use crate::protocol::{ArrAppend, Find, Reply, Status, Update, Verb};
 
 /// The most value text a `KV_FIND` searches on the loop, in bytes
@@ -324,6 +325,7 @@ impl Store {
         }
         let count = result.map(|(count, new)| {
             if let Some(new) = new {
+                self.journal.set_entry(Scope::Kv, &new);
                 self.kv.set_entry(new);
             }
             count

@@ -1,0 +1,103 @@
+//! Replaying the durable log into the store at start-up, and the store's
+//! side of recording: turning the journal on, sealing each command's
+//! changes into a frame, and handing the frames over.
+//!
+//! Replay applies each change as recorded, with no expiry, extension or
+//! liveness check in between, so the store ends as it was when the last
+//! record was written; sessions whose deadline has passed since are then
+//! expired by the first expiry pass, which records that too.
+
+use std::time::Instant;
+
+use super::Store;
+use crate::persist::wal::{Op, Scope};
+
+impl Store {
+    /// Fixes the session clock's origin (if not yet) and ties `now` to the
+    /// wall-clock time `wall_ms`, for the log's absolute deadlines.
+    pub(crate) fn set_wall_clock(&mut self, now: Instant, wall_ms: u64) {
+        let since = u64::try_from(self.since(now).as_millis()).unwrap_or(u64::MAX);
+        let origin_ms = wall_ms.saturating_sub(since);
+        self.journal.set_origin(origin_ms);
+        self.sessions.journal.set_origin(origin_ms);
+    }
+
+    /// Starts recording every change (the log is open and replayed).
+    pub(crate) fn enable_journal(&mut self) {
+        self.journal.enable();
+        self.sessions.journal.enable();
+    }
+
+    /// Applies one recorded change.
+    pub(crate) fn replay(&mut self, op: Op<'_>) {
+        let tick = |store: &Store, ms: u64| store.sessions.journal.tick_of(ms);
+        match op {
+            Op::Set { scope: Scope::Kv, key, value } => self.kv.set(key, value),
+            Op::Remove { scope: Scope::Kv, key } => {
+                self.kv.remove(key);
+            }
+            Op::Clear { scope: Scope::Kv } => {
+                self.kv.clear();
+            }
+            Op::Set { scope: Scope::Session(token), key, value } => {
+                self.sessions.replay_keys(token, |keys| keys.set(key, value));
+            }
+            Op::Remove { scope: Scope::Session(token), key } => {
+                self.sessions.replay_keys(token, |keys| {
+                    keys.remove(key);
+                });
+            }
+            Op::Clear { scope: Scope::Session(token) } => self.sessions.replay_keys(token, |keys| {
+                keys.clear();
+            }),
+            Op::SessionNew { token, expiry, deadline_ms } => {
+                let deadline = deadline_ms.map(|ms| tick(self, ms));
+                self.sessions.replay_new(token, expiry, deadline);
+            }
+            Op::SessionEnd { token } => {
+                self.sessions.end(token, std::time::Duration::ZERO);
+            }
+            Op::SessionEndAll => {
+                self.sessions.end_all(std::time::Duration::ZERO);
+            }
+            Op::SessionDeadline { token, deadline_ms } => {
+                let deadline = tick(self, deadline_ms);
+                self.sessions.replay_deadline(token, deadline);
+            }
+        }
+    }
+
+    /// Closes the frame of the command just run; returns whether it
+    /// changed anything (recorded anything).
+    pub(crate) fn seal_journal(&mut self) -> bool {
+        let kv = self.journal.seal();
+        let sessions = self.sessions.journal.seal();
+        kv || sessions
+    }
+
+    /// The frames recorded since the last call, oldest first (empty when
+    /// the log is off or nothing changed).
+    pub(crate) fn take_journal(&mut self) -> Vec<u8> {
+        let mut out = self.journal.take();
+        if !self.sessions.journal.is_empty() {
+            let sessions = self.sessions.journal.take();
+            if out.is_empty() {
+                return sessions;
+            }
+            out.extend_from_slice(&sessions);
+        }
+        out
+    }
+
+    /// Refuses (or again accepts) commands that change data: while the
+    /// log cannot be written they are answered 206 and change nothing.
+    pub(crate) fn refuse_writes(&mut self, refused: bool) {
+        self.writes_refused = refused;
+    }
+
+    /// Whether commands that change data are refused (see
+    /// [`Store::refuse_writes`]).
+    pub(crate) fn writes_refused(&self) -> bool {
+        self.writes_refused
+    }
+}
