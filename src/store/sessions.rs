@@ -396,6 +396,30 @@ impl Sessions {
         session.timer = Some(self.wheel.insert(session.deadline(), token));
     }
 
+    /// Every session as `(token, settings, deadline as wall-clock ms,
+    /// keys and values)`, sorted by token: for tests comparing a replayed
+    /// store with the original.
+    #[cfg(test)]
+    pub(crate) fn dump(&self) -> Vec<(u64, Expiry, Option<u64>, Vec<(String, String)>)> {
+        let mut out: Vec<_> = self
+            .map
+            .iter()
+            .map(|(&token, session)| {
+                let record = session.record(token);
+                let deadline = session.expires().then(|| self.journal.wall_ms(session.deadline()));
+                let mut keys: Vec<(String, String)> = record
+                    .keys
+                    .iter()
+                    .map(|e| (e.key().into_owned(), String::from_utf8_lossy(e.value_json()).into_owned()))
+                    .collect();
+                keys.sort();
+                (token, record.expiry, deadline, keys)
+            })
+            .collect();
+        out.sort_by_key(|s| s.0);
+        out
+    }
+
     /// Runs `f` on session `token`'s keys as the log recorded a change to
     /// them: no liveness check, no extension.
     pub(crate) fn replay_keys(&mut self, token: u64, f: impl FnOnce(&mut KeyMap)) {

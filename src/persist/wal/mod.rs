@@ -28,6 +28,9 @@ pub use record::{
     FRAME_HEADER_BYTES, Frame, HEADER_BYTES, Journal, MAX_FRAME_BYTES, Op, Scope, VERSION, check_header, crc32c,
     decode, header, next_frame,
 };
+#[cfg(test)]
+mod tests;
+
 pub use writer::{EVERYSEC_INTERVAL, LogState, LogWriter, RETRY_INTERVAL};
 
 use crate::config::LogSettings;
