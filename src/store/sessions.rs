@@ -101,6 +101,10 @@ impl Hasher for TokenHasher {
 
 type TokenMap = HashMap<u64, Session, BuildHasherDefault<TokenHasher>>;
 
+/// A session as [`Sessions::dump`] gives it.
+#[cfg(test)]
+pub(crate) type SessionDump = (u64, Expiry, Option<u64>, Vec<(String, String)>);
+
 /// Which extend flag a command honours.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Touch {
@@ -400,7 +404,7 @@ impl Sessions {
     /// keys and values)`, sorted by token: for tests comparing a replayed
     /// store with the original.
     #[cfg(test)]
-    pub(crate) fn dump(&self) -> Vec<(u64, Expiry, Option<u64>, Vec<(String, String)>)> {
+    pub(crate) fn dump(&self) -> Vec<SessionDump> {
         let mut out: Vec<_> = self
             .map
             .iter()

@@ -48,7 +48,7 @@ fn token_of(reply: &str) -> u64 {
     json["SH_NEW_RSP"]["tkn"].as_u64().unwrap()
 }
 
-type Dump = (Vec<(String, String)>, Vec<(u64, crate::protocol::Expiry, Option<u64>, Vec<(String, String)>)>);
+type Dump = (Vec<(String, String)>, Vec<crate::store::sessions::SessionDump>);
 
 fn dump(store: &Store) -> Dump {
     let mut kv: Vec<(String, String)> = store
@@ -278,7 +278,7 @@ fn a_flipped_byte_before_the_end_refuses_to_start_until_truncated_there() {
     let mut bytes = std::fs::read(&file).unwrap();
     bytes[starts[1] + FRAME_HEADER_BYTES + 3] ^= 0x10;
     std::fs::write(&file, &bytes).unwrap();
-    let err = open_at(&dir.0, &settings()).err().expect("refused").to_string();
+    let err = open_at(&dir.0, &settings()).expect_err("refused").to_string();
     assert!(err.contains(&format!("damaged at byte {}", starts[1])), "{err}");
     assert!(err.contains(&format!("--log-truncate-at {}", starts[1])), "{err}");
     // The file is left as it was.
@@ -292,7 +292,7 @@ fn a_flipped_byte_before_the_end_refuses_to_start_until_truncated_there() {
     let mut bytes = std::fs::read(&file).unwrap();
     bytes[starts[0]] ^= 0x01;
     std::fs::write(&file, &bytes).unwrap();
-    let err = open_at(&dir.0, &settings()).err().expect("refused").to_string();
+    let err = open_at(&dir.0, &settings()).expect_err("refused").to_string();
     assert!(err.contains(&format!("damaged at byte {}", starts[0])), "{err}");
 }
 
@@ -306,10 +306,10 @@ fn a_log_of_a_newer_version_or_not_a_log_is_refused() {
     let crc = crc32c(&bytes[..12]);
     bytes[12..16].copy_from_slice(&crc.to_le_bytes());
     std::fs::write(&file, &bytes).unwrap();
-    let err = open_at(&dir.0, &settings()).err().expect("refused").to_string();
+    let err = open_at(&dir.0, &settings()).expect_err("refused").to_string();
     assert!(err.contains(&format!("version {}", VERSION + 1)) && err.contains("newer ndb"), "{err}");
     std::fs::write(&file, b"{\"keys\":{}}").unwrap();
-    let err = open_at(&dir.0, &settings()).err().expect("refused").to_string();
+    let err = open_at(&dir.0, &settings()).expect_err("refused").to_string();
     assert!(err.contains("not an ndb log") || err.contains("shorter than"), "{err}");
 }
 

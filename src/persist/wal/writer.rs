@@ -109,7 +109,7 @@ impl LogWriter {
 
     /// Whether writing or syncing the log is failing.
     pub fn failing(&self) -> bool {
-        self.state.failing.load(Ordering::Relaxed)
+        self.state.failing.load(Ordering::Acquire)
     }
 
     /// What the thread reports.
@@ -178,14 +178,7 @@ impl Appender {
                 }
             }
             match self.step(&mut pending, &mut written, closing) {
-                Ok(()) => {
-                    if self.state.failing.swap(false, Ordering::Relaxed) {
-                        log::warn!("the log is writable again; commands that change data are accepted again");
-                        if let Ok(mut error) = self.state.error.lock() {
-                            *error = None;
-                        }
-                    }
-                }
+                Ok(()) => {}
                 Err(e) => {
                     let message = e.to_string();
                     if !self.state.failing.swap(true, Ordering::Relaxed) {
@@ -258,6 +251,14 @@ impl Appender {
         }
         pending.clear();
         *written = 0;
+        // Writable again before anything is reported durable, so the loop
+        // never sees a reply released while writes are still refused.
+        if self.state.failing.swap(false, Ordering::Release) {
+            log::warn!("the log is writable again; commands that change data are accepted again");
+            if let Ok(mut error) = self.state.error.lock() {
+                *error = None;
+            }
+        }
         self.state.durable.store(last, Ordering::Release);
         Ok(())
     }
