@@ -149,6 +149,9 @@ struct Slot {
     input_held: usize,
     /// Its [`Conn::output_bytes`] as last counted in the server's total.
     output_held: usize,
+    /// Its socket holds replies until the log is durable (listed in
+    /// `Server::corked`).
+    corked: bool,
 }
 
 /// An ndb server bound to its address.
@@ -172,6 +175,8 @@ pub struct Server {
     held: VecDeque<Held>,
     /// Held replies of the connection being served, moved to `held`.
     holding: Holding,
+    /// Connections whose sockets hold replies until the log is durable.
+    corked: Vec<(usize, u64)>,
     protocol: Protocol,
     limits: Limits,
     scratch: Scratch,
@@ -305,6 +310,7 @@ impl Server {
             log_settings: config.log,
             held: VecDeque::new(),
             holding: Holding::default(),
+            corked: Vec::new(),
             protocol: config.protocol,
             limits,
             scratch: Scratch::default(),
@@ -491,9 +497,14 @@ impl Server {
         if !self.ready.is_empty() || !self.dead.is_empty() || self.store.has_queued_jobs() {
             return Some(Duration::ZERO);
         }
-        let jobs =
-            (self.worker.in_flight() > 0 || self.loading.is_some() || !self.held.is_empty() || self.log_failing())
-                .then(|| now + JOB_POLL_INTERVAL);
+        // The save and log threads cannot wake the host's Poll: while they
+        // owe an answer (or held replies wait for the log), look again soon.
+        let jobs = (self.worker.in_flight() > 0
+            || self.loading.is_some()
+            || !self.held.is_empty()
+            || !self.corked.is_empty()
+            || self.log_failing())
+        .then(|| now + JOB_POLL_INTERVAL);
         [
             jobs,
             self.answers.peek().map(|due| due.0.at),
@@ -629,6 +640,7 @@ impl Server {
                 unfinished: None,
                 input_held: 0,
                 output_held: 0,
+                corked: false,
             });
             if let Some(idle) = self.idle_timeout {
                 arm(&mut self.checks, slot, key, now + idle);
@@ -653,7 +665,7 @@ impl Server {
             };
         }
         let _ = peer;
-        Some(Socket::Plain(Tcp(stream)))
+        Some(Socket::Plain(Tcp(stream, socket::Cork::default())))
     }
 
     /// Answers 503 and keeps the socket a moment so the client can read it.
@@ -696,6 +708,8 @@ impl Server {
         let role = slot.conn.role();
         let holding = &mut self.holding;
         holding.hold = self.wal.as_ref().is_some_and(|wal| wal.fsync() == LogFsync::Always);
+        holding.seq = self.wal.as_ref().map_or(0, LogWriter::next_seq);
+        holding.cork = holding.hold && slot.conn.stream_mut().plain_mut().is_some();
         let mut handler =
             |message: Message<'_>, out: &mut Vec<u8>| handle(store, protocol, role, message, now, out, holding);
         let was_closing = slot.conn.is_closing();
@@ -703,6 +717,16 @@ impl Server {
             Some(late) => slot.conn.resume(late, &mut self.scratch, &self.limits, &mut handler),
             None => slot.conn.serve(&mut self.scratch, &self.limits, &mut handler),
         };
+        let cork = socket::take_cork_request();
+        if cork != 0
+            && let Some(tcp) = slot.conn.stream_mut().plain_mut()
+        {
+            tcp.cork_at(cork);
+        }
+        if !slot.corked && slot.conn.stream().is_corked() {
+            slot.corked = true;
+            self.corked.push((key, slot.serial));
+        }
         if let Some((id, verb)) = self.holding.later.take() {
             let since = self.turn_started.unwrap_or(now);
             let cancel = self.store.cancel_flag(id);

@@ -42,6 +42,11 @@ pub fn changes_data(verb: Verb) -> bool {
 pub(super) struct Holding {
     /// Whether replies of commands that changed data are held.
     pub hold: bool,
+    /// Whether they are held in the socket (a plain one), the connection
+    /// serving on; otherwise the connection waits for each.
+    pub cork: bool,
+    /// The log batch this turn's records go in.
+    pub seq: u64,
     /// Replies held in this call: the id the connection waits under, the
     /// reply, its status.
     pub held: Vec<(JobId, Vec<u8>, Status)>,
@@ -183,7 +188,11 @@ pub(super) fn handle(
     match executed {
         Executed::Replied => {
             let status = reply.written_status().unwrap_or(Status::Unknown);
-            if changed && holding.hold && verb.is_some_and(changes_data) {
+            if changed && holding.hold && holding.cork && verb.is_some_and(changes_data) {
+                // Written to the socket, which sends it (and what follows)
+                // once the turn's group commit is durable.
+                super::socket::cork_next_write(holding.seq);
+            } else if changed && holding.hold && verb.is_some_and(changes_data) {
                 // Sent once the log's next group commit is durable.
                 let id = store.next_job_id();
                 holding.held.push((id, out[start..].to_vec(), status));

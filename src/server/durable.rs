@@ -85,8 +85,36 @@ impl Server {
             let Some(Held { id, reply, status, .. }) = self.held.pop_front() else { break };
             self.deliver_late(id, Late::Reply(reply), status, now);
         }
+        self.release_corked(durable, now);
         let info = self.log_info();
         self.store.set_log_info(Some(info));
+    }
+
+    /// Sends the replies sockets held for batches up to `durable`, then
+    /// lets their connections go on as a writable event would.
+    fn release_corked(&mut self, durable: u64, now: Instant) {
+        let mut i = 0;
+        while i < self.corked.len() {
+            let (key, serial) = self.corked[i];
+            let Some(slot) = self.conns.get_mut(key).filter(|s| s.serial == serial && !s.dead) else {
+                self.corked.swap_remove(i);
+                continue;
+            };
+            if let Some(tcp) = slot.conn.stream_mut().plain_mut() {
+                // An error here is the socket's: the flush below meets it.
+                let _ = tcp.release(durable);
+            }
+            let was_closing = slot.conn.is_closing();
+            let served = slot.conn.flush(&self.limits);
+            let still = slot.conn.stream().is_corked();
+            if !still {
+                slot.corked = false;
+                self.corked.swap_remove(i);
+            } else {
+                i += 1;
+            }
+            self.after(key, served, was_closing, now);
+        }
     }
 
     /// What `SV_INFO` reports of the log.
