@@ -127,7 +127,7 @@ impl Server {
             bytes: state.size.load(Relaxed),
             last_fsync_unix_ms: state.last_fsync_ms.load(Relaxed),
             error: if wal.failing() { state.error.lock().ok().and_then(|e| e.clone()) } else { None },
-            held_replies: self.held.len() as u64,
+            held_replies: (self.held.len() + self.corked.len()) as u64,
         }
     }
 

@@ -70,7 +70,7 @@ pub struct LogInfo {
     pub last_fsync_unix_ms: u64,
     /// Why the log cannot be written, while it cannot.
     pub error: Option<String>,
-    /// Replies waiting for the log's next fsync.
+    /// Connections whose replies wait for the log's next fsync.
     pub held_replies: u64,
 }
 
