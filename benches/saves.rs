@@ -124,12 +124,12 @@ fn kv_load_apply(bencher: Bencher, case: &str) {
         .with_inputs(|| {
             let mut store = Store::new(ServerInfo { persist_enabled: true, persist_path: "d".into() });
             if case == "merged_into_one_key" {
-                store.apply(Loaded::Kv { map: preloaded(1), read: 1 }, now);
+                store.apply(Loaded::Kv { map: preloaded(1), read: 1 }, now).expect("fits");
             }
             (store, Loaded::Kv { map: loaded.clone(), read: 1_000_000 })
         })
         .bench_local_values(|(mut store, loaded)| {
-            store.apply(loaded, now);
+            store.apply(loaded, now).expect("fits");
             store
         });
 }

@@ -3,7 +3,7 @@
 //!
 //! Owns: the user table ([`Users`]), checking an `Authorization` header
 //! against it ([`Users::check`]), the roles and which command each allows
-//! ([`required_role`]), and the slow-down of repeated failures from one
+//! ([`command_role`]), and the slow-down of repeated failures from one
 //! address ([`Failures`]). Must not touch: sockets, the store, the clock
 //! (time is passed in).
 //!
@@ -15,7 +15,12 @@
 //! before users existed.
 //!
 //! Credentials are checked once, at the upgrade; after that a command's
-//! permission is one comparison of two bytes ([`Role::allows`]).
+//! permission is one comparison of two bytes ([`Role::allows`]). Every
+//! command has a role: [`Command::name`](crate::protocol::Command::name)
+//! names every kind of command, and [`command_role`] matches every name
+//! (a key, session or server verb, or an array or list op) without a
+//! wildcard, so a command added later does not compile until it is given
+//! one.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -26,19 +31,21 @@ use base64::Engine;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use sha2::{Digest, Sha256};
 
-use crate::protocol::Verb;
+use crate::protocol::{CommandName, Op, Verb};
 
 /// What a user may do, from least to most. Each role allows everything
 /// the one before it allows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Role {
     /// Reads: gets, contains, counts, keys, finds, `SV_INFO` (without the
-    /// persist path) and session reads.
+    /// persist path), session reads, and array and list reads.
     Read,
-    /// Reads and every data change, of keys and of sessions.
+    /// Reads and every data change, of keys, of sessions, and of arrays
+    /// and lists.
     Write,
-    /// Everything: also saves, loads, `KV_CLEAR`, `KV_CLEAR_SET` and
-    /// `SH_END_ALL`, which change or expose everything at once.
+    /// Everything: also saves, loads, `KV_CLEAR`, `KV_CLEAR_SET`,
+    /// `SH_END_ALL` and each array or list type's `DELETE_ALL`, which change
+    /// or expose everything at once.
     Admin,
 }
 
@@ -62,16 +69,40 @@ impl Role {
         }
     }
 
-    /// Whether this role may run `verb`.
+    /// Whether this role may run the command `name`.
     #[inline]
-    pub(crate) fn allows(self, verb: Verb) -> bool {
-        self >= required_role(verb)
+    pub(crate) fn allows(self, name: impl Into<CommandName>) -> bool {
+        self >= command_role(name.into())
     }
 }
 
 impl fmt::Display for Role {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+/// The least role that may run the command `name`: a key, session or
+/// server verb's ([`required_role`]), or an array or list op's
+/// ([`container_role`]).
+pub const fn command_role(name: CommandName) -> Role {
+    match name {
+        CommandName::Verb(verb) => required_role(verb),
+        CommandName::Container(verb) => container_role(verb.op),
+    }
+}
+
+/// The least role that may run an array or list command doing `op`, of
+/// any type: reads are `read`; creating, deleting and changing one
+/// container are `write`; `DELETE_ALL`, which removes every container of
+/// its type at once as `KV_CLEAR` removes every key, is `admin`.
+pub const fn container_role(op: Op) -> Role {
+    match op {
+        Op::Exist | Op::Len | Op::Used | Op::Get | Op::GetRng | Op::Min | Op::Max | Op::Intersect => Role::Read,
+        Op::Create | Op::Delete | Op::Set | Op::SetRng | Op::Clear | Op::Swap | Op::Add | Op::Rmv | Op::Splice => {
+            Role::Write
+        }
+        Op::DeleteAll => Role::Admin,
     }
 }
 

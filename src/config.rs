@@ -84,6 +84,16 @@ pub struct Config {
     /// (the peer takes none of them) for this long. Default 60 s: a peer
     /// that stopped reading does not hold its buffered replies forever.
     pub send_timeout: Option<Duration>,
+    /// The largest capacity `<A>_CREATE` accepts (`arrays.maxCapacity`).
+    /// Default 10,000, NemesisDB's shipped value.
+    pub array_max_capacity: u64,
+    /// The most items one array `GET_RNG` returns
+    /// (`arrays.maxResponseSize`, a count). Default 10,000, NemesisDB's
+    /// shipped value.
+    pub array_max_response_size: u64,
+    /// The most items one `OLST_GET_RNG` returns (`lists.maxResponseSize`,
+    /// a count). Default 10,000, NemesisDB's shipped value.
+    pub list_max_response_size: u64,
     /// Most CPU time a `KV_FIND` search (or the path evaluation of a large
     /// edit) may take on the save thread; past it the command answers 203
     /// (TimedOut). CPU time, not wall-clock time, because the save thread
@@ -127,6 +137,11 @@ pub struct TlsFiles {
     pub key: PathBuf,
 }
 
+/// The default of `arrays.maxCapacity`, `arrays.maxResponseSize` and
+/// `lists.maxResponseSize`: NemesisDB's shipped value for all three, and
+/// what a version-5 config (which has no such sections) gets.
+pub const DEFAULT_CONTAINER_LIMIT: u64 = 10_000;
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -148,6 +163,9 @@ impl Default for Config {
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: None,
             send_timeout: Some(Duration::from_secs(60)),
+            array_max_capacity: DEFAULT_CONTAINER_LIMIT,
+            array_max_response_size: DEFAULT_CONTAINER_LIMIT,
+            list_max_response_size: DEFAULT_CONTAINER_LIMIT,
             users: Users::default(),
             protected_mode: true,
             tls: None,
@@ -301,6 +319,20 @@ impl Config {
         self
     }
 
+    /// Sets `arrays.maxCapacity`, `arrays.maxResponseSize` and
+    /// `lists.maxResponseSize`.
+    pub fn container_limits(
+        mut self,
+        array_max_capacity: u64,
+        array_max_response: u64,
+        list_max_response: u64,
+    ) -> Self {
+        self.array_max_capacity = array_max_capacity;
+        self.array_max_response_size = array_max_response;
+        self.list_max_response_size = list_max_response;
+        self
+    }
+
     /// Sets the users allowed to connect (none: no authentication).
     pub fn users(mut self, users: Users) -> Self {
         self.users = users;
@@ -394,7 +426,8 @@ impl Config {
             return Err(syntax("must be a JSON object".to_owned()));
         };
         let doc = Fields { map: &root, prefix: "" };
-        self.protocol = match doc.uint("version")? {
+        let version = doc.uint("version")?;
+        self.protocol = match version {
             Some(5) => Protocol::V07,
             Some(6) => Protocol::V09,
             Some(v) => return Err(ConfigError::field("version", format!("must be 5 or 6 (got {v})"))),
@@ -439,6 +472,25 @@ impl Config {
                             format!("must be always, everysec or no (got {fsync:?})"),
                         )
                     })?;
+                }
+            }
+        }
+        // Version 5 has no `arrays` or `lists` sections: its limits stay
+        // at the defaults, NemesisDB's shipped values (docs/operations.md).
+        if version == Some(6) {
+            if let Some(arrays) = doc.object("arrays")? {
+                let arrays = Fields { map: arrays, prefix: "arrays." };
+                if let Some(n) = arrays.uint("maxCapacity")? {
+                    self.array_max_capacity = n;
+                }
+                if let Some(n) = arrays.uint("maxResponseSize")? {
+                    self.array_max_response_size = n;
+                }
+            }
+            if let Some(lists) = doc.object("lists")? {
+                let lists = Fields { map: lists, prefix: "lists." };
+                if let Some(n) = lists.uint("maxResponseSize")? {
+                    self.list_max_response_size = n;
                 }
             }
         }

@@ -9,21 +9,23 @@
 //! passes).
 //!
 //! Counting is cheap on the request path by construction: requests are a
-//! fixed table indexed by the command's [`Verb`] and the reply's
-//! [`Status`] (no hashing, no allocation), and latency is observed once
+//! fixed table indexed by the command's name ([`CommandName::index`]: a
+//! key, session or server verb, or an array or list command) and the
+//! reply's [`Status`] (no hashing, no allocation), and latency is observed once
 //! per loop turn for every request the turn answered
 //! ([`Metrics::observe_turn`]), not once per request.
 
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::protocol::{Status, Verb};
+use crate::protocol::{CommandName, Status};
 use crate::store::SaveKind;
 
-/// Rows of the request table: one per verb, and one for requests that
-/// named no command ndb serves (bad JSON, unknown commands, binary
-/// frames).
-const VERB_ROWS: usize = Verb::COUNT + 1;
+/// Rows of the request table: one per command name (every verb, then
+/// every array and list type and op), and one for requests that named no
+/// command ndb serves (bad JSON, unknown commands, binary frames). About
+/// 29 KiB of counters.
+const COMMAND_ROWS: usize = CommandName::SLOTS + 1;
 
 /// Upper bounds of the request latency buckets: 100 µs to 10 s, about
 /// 2.5 x apart, as Prometheus client libraries default to; most requests
@@ -129,7 +131,7 @@ impl Histogram {
 #[derive(Clone, Debug)]
 pub struct Metrics {
     /// Replies by command row and status.
-    requests: [[u64; Status::COUNT]; VERB_ROWS],
+    requests: [[u64; Status::COUNT]; COMMAND_ROWS],
     /// Requests answered in this loop turn whose latency is not observed
     /// yet.
     unobserved: u64,
@@ -145,7 +147,7 @@ pub struct Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Metrics {
-            requests: [[0; Status::COUNT]; VERB_ROWS],
+            requests: [[0; Status::COUNT]; COMMAND_ROWS],
             unobserved: 0,
             latency: Histogram::new(&LATENCY_BOUNDS),
             saves: [[0; 2]; 2],
@@ -157,8 +159,13 @@ impl Default for Metrics {
     }
 }
 
-fn row(verb: Option<Verb>) -> usize {
-    verb.map_or(Verb::COUNT, |verb| verb as usize)
+fn row(name: Option<CommandName>) -> usize {
+    name.map_or(CommandName::SLOTS, CommandName::index)
+}
+
+/// The `command` label of a request table row.
+fn command_label(row: usize) -> String {
+    CommandName::from_index(row).map_or_else(|| "unknown".to_owned(), |name| name.to_string())
 }
 
 impl Metrics {
@@ -166,15 +173,15 @@ impl Metrics {
     /// named none that ndb serves) and its reply's status. Its latency is
     /// observed by the turn's [`Metrics::observe_turn`].
     #[inline]
-    pub fn count(&mut self, verb: Option<Verb>, status: Status) {
-        self.requests[row(verb)][status as usize] += 1;
+    pub fn count(&mut self, name: Option<CommandName>, status: Status) {
+        self.requests[row(name)][status as usize] += 1;
         self.unobserved += 1;
     }
 
     /// Counts a request whose reply came later than its turn (a save, a
     /// load, a large search), with its latency.
-    pub fn count_later(&mut self, verb: Option<Verb>, status: Status, latency: Duration) {
-        self.requests[row(verb)][status as usize] += 1;
+    pub fn count_later(&mut self, name: Option<CommandName>, status: Status, latency: Duration) {
+        self.requests[row(name)][status as usize] += 1;
         self.latency.observe(latency);
     }
 
@@ -187,10 +194,10 @@ impl Metrics {
         }
     }
 
-    /// Requests answered with `status` for `verb` (`None`: no command ndb
-    /// serves).
-    pub fn requests(&self, verb: Option<Verb>, status: Status) -> u64 {
-        self.requests[row(verb)][status as usize]
+    /// Requests answered with `status` for the command `name` (`None`: no
+    /// command ndb serves).
+    pub fn requests(&self, name: Option<CommandName>, status: Status) -> u64 {
+        self.requests[row(name)][status as usize]
     }
 
     /// Every request counted, whatever its command or status.
@@ -276,10 +283,13 @@ impl Metrics {
 
         w.family("ndb_requests_total", "counter", "Requests answered, by command and reply status.");
         for (row, counts) in self.requests.iter().enumerate() {
-            let command = Verb::ALL.get(row).map_or("unknown", |verb| verb.name());
+            if counts.iter().all(|&n| n == 0) {
+                continue;
+            }
+            let command = command_label(row);
             for (status, &n) in Status::ALL.iter().zip(counts) {
                 if n > 0 {
-                    w.sample("ndb_requests_total", &[("command", command), ("status", status.name())], n);
+                    w.sample("ndb_requests_total", &[("command", &command), ("status", status.name())], n);
                 }
             }
         }
@@ -287,8 +297,7 @@ impl Metrics {
         for (row, counts) in self.requests.iter().enumerate() {
             let errors: u64 = Status::ALL.iter().zip(counts).filter(|(s, _)| !s.is_success()).map(|(_, n)| n).sum();
             if errors > 0 {
-                let command = Verb::ALL.get(row).map_or("unknown", |verb| verb.name());
-                w.sample("ndb_request_errors_total", &[("command", command)], errors);
+                w.sample("ndb_request_errors_total", &[("command", &command_label(row))], errors);
             }
         }
         w.histogram(

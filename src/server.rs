@@ -44,7 +44,7 @@ use crate::error::Error;
 use crate::http_upgrade::Reject;
 use crate::persist::Worker;
 use crate::persist::wal::LogWriter;
-use crate::protocol::{Protocol, Verb};
+use crate::protocol::{CommandName, Protocol};
 pub use crate::store::Stats;
 use crate::store::{JobId, ServerInfo, Store};
 
@@ -234,7 +234,8 @@ struct Waiting {
     id: JobId,
     key: usize,
     serial: u64,
-    verb: Option<Verb>,
+    /// The command, for the metrics.
+    name: Option<CommandName>,
     /// The start of the turn the request was read in.
     since: Instant,
     /// The flag that stops the job, if it is a search.
@@ -295,6 +296,11 @@ impl Server {
         // With the log asked for, writes wait for Server::open_log.
         store.refuse_writes(config.log.enabled);
         store.set_max_value_bytes(config.max_payload);
+        store.set_container_limits(crate::store::containers::Limits {
+            max_capacity: config.array_max_capacity,
+            array_max_response: config.array_max_response_size,
+            list_max_response: config.list_max_response_size,
+        });
         store.set_search_timeout(config.search_timeout);
         let worker = Worker::new(config.persist_path.clone());
         Ok(Server {
@@ -727,10 +733,10 @@ impl Server {
             slot.corked = true;
             self.corked.push((key, slot.serial));
         }
-        if let Some((id, verb)) = self.holding.later.take() {
+        if let Some((id, name)) = self.holding.later.take() {
             let since = self.turn_started.unwrap_or(now);
             let cancel = self.store.cancel_flag(id);
-            self.waiting.push(Waiting { id, key, serial: slot.serial, verb, since, cancel });
+            self.waiting.push(Waiting { id, key, serial: slot.serial, name, since, cancel });
         }
         if !self.holding.held.is_empty() {
             let seq = self.wal.as_ref().map_or(0, LogWriter::next_seq);

@@ -9,7 +9,8 @@ mod common;
 use std::time::Duration;
 
 use common::{Raw, TestServer, VirtualHost, basic, start_with, text_frame, upgrade_with};
-use ndb::internals::auth::sha256;
+use ndb::internals::auth::{container_role, sha256};
+use ndb::internals::protocol::{ContainerVerb, Family, Op};
 use ndb::{Role, User, Users};
 use ndb_client::{Client, Error};
 use serde_json::json;
@@ -236,4 +237,141 @@ fn python_clients_log_in_from_their_url() {
     let server09 = start_with(config().persist(true, dir.path()).protocol(ndb::Protocol::V09));
     let (ok, out) = compat(&server09.url_as(OPS.0, OPS.1), &["save09"]);
     assert!(ok, "{out}");
+}
+
+/// An item of `family`'s type.
+fn item(family: Family) -> serde_json::Value {
+    match family {
+        Family::Oarr | Family::Olst => json!({"a": 1}),
+        Family::Iarr | Family::Siarr => json!(7),
+        Family::Strarr | Family::Sstrarr => json!("s"),
+    }
+}
+
+/// A well-formed request for every array and list command, on the
+/// fixtures of [`fixtures`]: `c` and `d` exist, `new` does not.
+fn container_request(verb: ContainerVerb) -> String {
+    let item = item(verb.family);
+    let list = verb.family == Family::Olst;
+    let body = match verb.op {
+        Op::Create if list => json!({"name": "new"}),
+        Op::Create => json!({"name": "new", "len": 4}),
+        Op::DeleteAll => json!({}),
+        Op::Delete | Op::Exist | Op::Len | Op::Used => json!({"name": "c"}),
+        Op::Set => json!({"name": "c", "item": item}),
+        Op::SetRng if list => json!({"name": "c", "items": [item], "pos": 0}),
+        Op::SetRng | Op::Add => json!({"name": "c", "items": [item]}),
+        Op::Get => json!({"name": "c", "pos": 0}),
+        Op::GetRng => json!({"name": "c", "rng": [0]}),
+        Op::Clear => json!({"name": "c", "rng": [0, 1]}),
+        Op::Swap => json!({"name": "c", "posA": 0, "posB": 1}),
+        Op::Min | Op::Max => json!({"name": "c", "n": 1}),
+        Op::Intersect => json!({"srcA": "c", "srcB": "d"}),
+        Op::Rmv => json!({"name": "c", "head": true}),
+        Op::Splice => json!({"srcName": "c", "srcRng": [0, 1], "destName": "d"}),
+    };
+    json!({ verb.name(): body }).to_string()
+}
+
+/// Makes `family`'s `c` and `d` afresh (the admin's connection), each
+/// holding two items, and no `new`.
+fn fixtures(ops: &mut Client, family: Family) {
+    let p = family.prefix();
+    let a = item(family);
+    let items = match family {
+        Family::Oarr | Family::Olst => json!([a, {"b": 2}]),
+        Family::Iarr | Family::Siarr => json!([a, 9]),
+        Family::Strarr | Family::Sstrarr => json!([a, "t"]),
+    };
+    assert_eq!(ops.call(&format!(r#"{{"{p}_DELETE_ALL":{{}}}}"#)).unwrap()[format!("{p}_DELETE_ALL_RSP")]["st"], 1);
+    for name in ["c", "d"] {
+        let (create, fill) = if family == Family::Olst {
+            (json!({"OLST_CREATE": {"name": name}}), json!({"OLST_ADD": {"name": name, "items": items}}))
+        } else {
+            (
+                json!({ format!("{p}_CREATE"): {"name": name, "len": 4} }),
+                json!({ format!("{p}_SET_RNG"): {"name": name, "items": items} }),
+            )
+        };
+        for request in [create, fill] {
+            let reply = ops.call(&request.to_string()).unwrap();
+            assert_eq!(reply.as_object().and_then(|o| o.values().next()).map(|b| b["st"].clone()), Some(json!(1)));
+        }
+    }
+}
+
+/// What `family`'s containers hold, as the admin reads it.
+fn holdings(ops: &mut Client, family: Family) -> Vec<serde_json::Value> {
+    let p = family.prefix();
+    let mut seen = vec![ops.call(r#"{"SV_INFO":{}}"#).unwrap()["SV_INFO_RSP"]["containers"][p].clone()];
+    for name in ["c", "d", "new"] {
+        seen.push(ops.call(&format!(r#"{{"{p}_GET_RNG":{{"name":"{name}","rng":[0]}}}}"#)).unwrap());
+        seen.push(ops.call(&format!(r#"{{"{p}_LEN":{{"name":"{name}"}}}}"#)).unwrap());
+        if family != Family::Olst {
+            seen.push(ops.call(&format!(r#"{{"{p}_USED":{{"name":"{name}"}}}}"#)).unwrap());
+        }
+    }
+    seen
+}
+
+/// Every one of the 75 array and list commands, for each role: allowed
+/// ones run (st 1 on these fixtures), the others get the `st`-only 205 of
+/// their family's errors and change nothing; reads are `read`, changes
+/// `write`, `DELETE_ALL` `admin`.
+#[test]
+fn each_role_runs_the_array_and_list_commands_it_may_and_gets_205_for_the_rest() {
+    let server = secured();
+    let mut ops = server.ndb_as(OPS.0, OPS.1);
+    for (role, (user, password)) in [(Role::Read, VIEWER), (Role::Write, APP), (Role::Admin, OPS)] {
+        let mut client = server.ndb_as(user, password);
+        let mut denied = 0;
+        for verb in ContainerVerb::all() {
+            fixtures(&mut ops, verb.family);
+            let before = holdings(&mut ops, verb.family);
+            let request = container_request(verb);
+            let reply = client.call(&request).unwrap();
+            let rsp = format!("{}_RSP", verb.name());
+            if role >= container_role(verb.op) {
+                assert_eq!(reply[&rsp]["st"], 1, "{role} may run {request}: {reply}");
+            } else {
+                denied += 1;
+                assert_eq!(reply, json!({ rsp: {"st": 205} }), "{role} may not run {request}");
+                assert_eq!(holdings(&mut ops, verb.family), before, "{request} changed nothing");
+            }
+        }
+        // 6 DELETE_ALL for write; for read also every change: 6 CREATE,
+        // DELETE, SET_RNG; 5 SET, CLEAR; 3 SWAP; OLST ADD, RMV, SPLICE.
+        let expected = match role {
+            Role::Read => 6 * 4 + 5 * 2 + 3 + 3,
+            Role::Write => 6,
+            Role::Admin => 0,
+        };
+        assert_eq!(denied, expected, "{role}");
+        assert_eq!(client.kv_count().unwrap(), 0, "still open and served");
+    }
+}
+
+/// A read-only user on one raw connection: an array write and a list write
+/// are refused with exactly `{"<CMD>_RSP":{"st":205}}`, malformed or not,
+/// and the reads around them are served.
+#[test]
+fn a_read_only_user_reads_arrays_and_lists_but_cannot_change_them() {
+    let server = secured();
+    let mut ops = server.ndb_as(OPS.0, OPS.1);
+    fixtures(&mut ops, Family::Iarr);
+    fixtures(&mut ops, Family::Olst);
+    let mut raw = Raw::open_with(server.addr, &upgrade_with(&basic(VIEWER.0, VIEWER.1)));
+    for (request, reply) in [
+        (r#"{"IARR_SET":{"name":"c","pos":0,"item":5}}"#, r#"{"IARR_SET_RSP":{"st":205}}"#),
+        (r#"{"IARR_GET":{"name":"c","pos":0}}"#, r#"{"IARR_GET_RSP":{"item":7,"st":1}}"#),
+        (r#"{"IARR_SET":{"name":5}}"#, r#"{"IARR_SET_RSP":{"st":205}}"#),
+        (r#"{"IARR_GET":{"name":5}}"#, r#"{"IARR_GET_RSP":{"st":41}}"#),
+        (r#"{"OLST_ADD":{"name":"c","items":[{"x":1}]}}"#, r#"{"OLST_ADD_RSP":{"st":205}}"#),
+        (r#"{"OLST_GET_RNG":{"name":"c","rng":[0]}}"#, r#"{"OLST_GET_RNG_RSP":{"items":[{"a":1},{"b":2}],"st":1}}"#),
+        (r#"{"OLST_DELETE_ALL":{}}"#, r#"{"OLST_DELETE_ALL_RSP":{"st":205}}"#),
+        (r#"{"OLST_LEN":{"name":"c"}}"#, r#"{"OLST_LEN_RSP":{"len":2,"st":1}}"#),
+    ] {
+        raw.write(&text_frame(request));
+        assert_eq!(raw.text(), reply, "{request}");
+    }
 }

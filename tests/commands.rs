@@ -58,7 +58,8 @@ fn sv_info_layout() {
     let path = common::config().persist_path;
     let expected = format!(
         concat!(
-            r#"{{"SV_INFO_RSP":{{"connections":1,"connectionsTotal":1,"keys":0,"lastSave":null,"#,
+            r#"{{"SV_INFO_RSP":{{"connections":1,"connectionsTotal":1,"#,
+            r#""containers":{{"IARR":0,"OARR":0,"OLST":0,"SIARR":0,"SSTRARR":0,"STRARR":0}},"keys":0,"lastSave":null,"#,
             r#""persistEnabled":true,"persistPath":"{}","protocol":"0.7","requests":1,"rssBytes":N,"#,
             r#""serverVersion":"{}","sessionExpiries":0,"sessions":0,"st":1,"uptimeSecs":N}}}}"#
         ),

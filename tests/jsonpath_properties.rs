@@ -104,10 +104,12 @@ fn call(store: &mut Store, text: &str) -> String {
     let mut out = Vec::new();
     if let Executed::Later(_) = dispatch(store, Protocol::V07, Message::Text(text), now, &mut out) {
         while store.has_queued_jobs() {
-            if let Some((_, job)) = store.next_job() {
+            if let Some((id, job)) = store.next_job() {
                 let done = ndb::internals::persist::run(std::path::Path::new("/nonexistent/ndb-properties"), job);
-                store.finish(done, now, &mut Reply::new(&mut out, Protocol::V07));
+                store.finish(id, done, now, &mut Reply::new(&mut out, Protocol::V07));
             }
+            store.work(now);
+            store.take_applied(&mut Reply::new(&mut out, Protocol::V07));
         }
     }
     String::from_utf8(out).expect("UTF-8")

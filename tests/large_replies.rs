@@ -257,3 +257,71 @@ fn a_client_that_stops_reading_mid_reply_is_cut_with_1008() {
     assert!(opcodes[1..opcodes.len() - 1].iter().all(|&o| o == 0), "whole fragments, then the close frame");
     eventually("the stalled connection is freed", || server.connections() == 1);
 }
+
+/// Array and list replies far larger than the output cap (`GET_RNG` of a
+/// large array and list, `MIN`, `INTERSECT`) come whole, byte for byte,
+/// as one message in several frames, in order among pipelined requests.
+#[test]
+fn array_and_list_replies_larger_than_the_output_cap_come_whole_and_in_order() {
+    const N: usize = 200_000;
+    let server = common::start_with(small_limits().container_limits(N as u64, N as u64, N as u64));
+    let mut client = server.client();
+    let ints: Vec<String> = (0..N).map(|i| (1_000_000 + i).to_string()).collect();
+    let objects: Vec<String> = (0..N).map(|i| format!(r#"{{"i":{i},"s":"x"}}"#)).collect();
+    for request in [
+        format!(r#"{{"IARR_CREATE":{{"name":"a","len":{N}}}}}"#),
+        format!(r#"{{"SIARR_CREATE":{{"name":"a","len":{N}}}}}"#),
+        format!(r#"{{"SIARR_CREATE":{{"name":"b","len":{N}}}}}"#),
+        r#"{"OLST_CREATE":{"name":"l"}}"#.to_owned(),
+    ] {
+        assert!(client.call(&request).ends_with(r#"_RSP":{"st":1}}"#), "{request}");
+    }
+    // Requests of 25,000 items, within `maxPayload`.
+    for chunk in 0..N / 25_000 {
+        let part = chunk * 25_000..(chunk + 1) * 25_000;
+        let items = ints[part.clone()].join(",");
+        for p in ["IARR", "SIARR"] {
+            let reply = client.call(&format!(r#"{{"{p}_SET_RNG":{{"name":"a","items":[{items}]}}}}"#));
+            assert_eq!(reply, format!(r#"{{"{p}_SET_RNG_RSP":{{"st":1}}}}"#));
+        }
+        let reply = client.call(&format!(r#"{{"SIARR_SET_RNG":{{"name":"b","items":[{items}]}}}}"#));
+        assert_eq!(reply, r#"{"SIARR_SET_RNG_RSP":{"st":1}}"#);
+        let items = objects[part].join(",");
+        let reply = client.call(&format!(r#"{{"OLST_ADD":{{"name":"l","items":[{items}]}}}}"#));
+        assert!(reply.starts_with(r#"{"OLST_ADD_RSP":{"pos":"#), "{reply}");
+    }
+    let all_ints = format!(r#""items":[{}],"st":1}}}}"#, ints.join(","));
+    let requests = [
+        (r#"{"IARR_GET_RNG":{"name":"a","rng":[0]}}"#.to_owned(), format!(r#"{{"IARR_GET_RNG_RSP":{{{all_ints}"#)),
+        (r#"{"IARR_LEN":{"name":"a"}}"#.to_owned(), format!(r#"{{"IARR_LEN_RSP":{{"len":{N},"st":1}}}}"#)),
+        (format!(r#"{{"SIARR_MIN":{{"name":"a","n":{N}}}}}"#), format!(r#"{{"SIARR_MIN_RSP":{{{all_ints}"#)),
+        (
+            r#"{"SIARR_INTERSECT":{"srcA":"a","srcB":"b"}}"#.to_owned(),
+            format!(r#"{{"SIARR_INTERSECT_RSP":{{{all_ints}"#),
+        ),
+        (
+            r#"{"OLST_GET_RNG":{"name":"l","rng":[0]}}"#.to_owned(),
+            format!(r#"{{"OLST_GET_RNG_RSP":{{"items":[{}],"st":1}}}}"#, objects.join(",")),
+        ),
+        (r#"{"OLST_LEN":{"name":"l"}}"#.to_owned(), format!(r#"{{"OLST_LEN_RSP":{{"len":{N},"st":1}}}}"#)),
+    ];
+    for (request, _) in &requests {
+        client.send(request);
+    }
+    for (request, expected) in &requests {
+        let reply = client.recv();
+        assert!(reply == *expected, "{request}: {:.200}", reply);
+    }
+    // One message in several frames.
+    let mut raw = Raw::open(server.addr);
+    raw.write(&text_frame(r#"{"IARR_GET_RNG":{"name":"a","rng":[0]}}"#));
+    let (mut opcodes, mut message) = (Vec::new(), Vec::new());
+    while message.len() < requests[0].1.len() {
+        let (opcode, payload) = raw.frame().expect("a frame");
+        opcodes.push(opcode);
+        message.extend(payload);
+    }
+    assert_eq!(opcodes[0], 1);
+    assert!(opcodes.len() > 10 && opcodes[1..].iter().all(|&o| o == 0), "{opcodes:?}");
+    assert!(String::from_utf8(message).unwrap() == requests[0].1);
+}

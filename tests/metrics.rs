@@ -259,3 +259,60 @@ fn replies_written_in_pieces_are_counted_once_with_their_status() {
     assert!(body.contains("\nndb_requests_total{command=\"KV_KEYS\",status=\"Ok\"} 1\n"), "{body}");
     assert!(body.contains("\nndb_request_duration_seconds_count 2\n"), "{body}");
 }
+
+/// Array and list commands are counted by their own name and their reply's
+/// status: successes, their `st`-only errors, 205s for a read-only user,
+/// and a `GET_RNG` too large for one piece (sent in pieces, counted once).
+#[test]
+fn array_and_list_commands_are_counted_by_name_and_status() {
+    if !python_ready() {
+        return;
+    }
+    let users = Users::new(vec![
+        User::with_password("prom", "scrape", Role::Read).unwrap(),
+        User::with_password("ops", "admin", Role::Admin).unwrap(),
+    ])
+    .unwrap();
+    let server = start_with(common::config().users(users).container_limits(300_000, 300_000, 10_000));
+    let auth = basic("prom", "scrape");
+    let before = scrape(server.addr, Some(&auth));
+    let mut ops = server.ndb_as("ops", "admin");
+    let mut viewer = server.ndb_as("prom", "scrape");
+    let st = |reply: Value, name: &str| reply[format!("{name}_RSP")]["st"].clone();
+    assert_eq!(st(ops.call(r#"{"IARR_CREATE":{"name":"a","len":300000}}"#).unwrap(), "IARR_CREATE"), 1);
+    let batch: Vec<String> = (0..50_000).map(|i| (1_000_000 + i).to_string()).collect();
+    let set_rng = format!(r#"{{"IARR_SET_RNG":{{"name":"a","items":[{}]}}}}"#, batch.join(","));
+    for _ in 0..6 {
+        assert_eq!(st(ops.call(&set_rng).unwrap(), "IARR_SET_RNG"), 1);
+    }
+    assert_eq!(st(ops.call(&set_rng).unwrap(), "IARR_SET_RNG"), 161, "full");
+    assert_eq!(st(ops.call(r#"{"IARR_GET":{"name":"a","pos":300000}}"#).unwrap(), "IARR_GET"), 161);
+    // 300,000 items of 8 bytes: 2.4 MB, sent in pieces.
+    let all = viewer.call(r#"{"IARR_GET_RNG":{"name":"a","rng":[0]}}"#).unwrap();
+    assert_eq!(all["IARR_GET_RNG_RSP"]["items"].as_array().map(Vec::len), Some(300_000));
+    assert_eq!(st(viewer.call(r#"{"IARR_SET":{"name":"a","item":1}}"#).unwrap(), "IARR_SET"), 205);
+    assert_eq!(st(viewer.call(r#"{"OLST_ADD":{"name":"l","items":[{}]}}"#).unwrap(), "OLST_ADD"), 205);
+    assert_eq!(st(viewer.call(r#"{"OLST_GET":{"name":"l"}}"#).unwrap(), "OLST_GET"), 22);
+    assert_eq!(st(ops.call(r#"{"SSTRARR_DELETE_ALL":{}}"#).unwrap(), "SSTRARR_DELETE_ALL"), 1);
+
+    let after = scrape(server.addr, Some(&auth));
+    let moved = |name: &str, labels: &[(&str, &str)]| after.get(name, labels) - before.get(name, labels);
+    for (command, status, n) in [
+        ("IARR_CREATE", "Ok", 1.0),
+        ("IARR_SET_RNG", "Ok", 6.0),
+        ("IARR_SET_RNG", "Bounds", 1.0),
+        ("IARR_GET", "Bounds", 1.0),
+        ("IARR_GET_RNG", "Ok", 1.0),
+        ("IARR_SET", "NotPermitted", 1.0),
+        ("OLST_ADD", "NotPermitted", 1.0),
+        ("OLST_GET", "KeyNotExist", 1.0),
+        ("SSTRARR_DELETE_ALL", "Ok", 1.0),
+    ] {
+        assert_eq!(moved("ndb_requests_total", &[("command", command), ("status", status)]), n, "{command} {status}");
+    }
+    assert_eq!(moved("ndb_request_errors_total", &[("command", "IARR_SET_RNG")]), 1.0);
+    assert_eq!(moved("ndb_request_errors_total", &[("command", "IARR_GET_RNG")]), 0.0);
+    assert_eq!(moved("ndb_request_errors_total", &[("command", "OLST_ADD")]), 1.0);
+    assert_eq!(moved("ndb_requests_total", &[("command", "unknown"), ("status", "Ok")]), 0.0);
+    assert_eq!(moved("ndb_request_duration_seconds_count", &[]), 14.0);
+}

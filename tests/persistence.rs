@@ -322,3 +322,125 @@ fn the_crates_client_saves_and_loads() {
     let Err(Error::Status(status)) = c.kv_load("missing") else { panic!() };
     assert_eq!(status.status, Some(Status::LoadError));
 }
+
+/// Sets keys `k{i}` for `range` to `value`, 10,000 per request.
+fn set_keys(client: &mut common::Client, range: std::ops::Range<usize>, value: &str) {
+    let keys: Vec<usize> = range.collect();
+    for batch in keys.chunks(10_000) {
+        let members: Vec<String> = batch.iter().map(|i| format!(r#""k{i}":{value}"#)).collect();
+        let reply = client.call(&format!(r#"{{"KV_SET":{{"keys":{{{}}}}}}}"#, members.join(",")));
+        assert_eq!(reply, r#"{"KV_SET_RSP":{"st":1}}"#);
+    }
+}
+
+#[test]
+fn a_load_into_a_store_with_keys_takes_effect_at_once_for_every_client() {
+    // Enough keys for the merge to take dozens of turns
+    // (ndb::internals::store::LOAD_MERGE_KEYS_PER_STEP a turn, checked, then moved in).
+    const N: usize = 60 * ndb::internals::store::LOAD_MERGE_KEYS_PER_STEP;
+    let dir = TempDir::new("kv-merge-steps");
+    let server = server(&dir);
+    let mut loader = server.client();
+    set_keys(&mut loader, 0..N, "1");
+    let saved = loader.call(r#"{"KV_SAVE":{"name":"big"}}"#);
+    assert!(saved.ends_with(r#""name":"big","st":121}}"#), "{saved}");
+    loader.call(r#"{"KV_CLEAR":{}}"#);
+    // The store: k(N/2)..k(3N/2) = 2, of which the first half is in the save.
+    set_keys(&mut loader, N / 2..N / 2 + N, "2");
+    let (probe_new, probe_shared) = (0, N / 2 + N / 4);
+    let before = (N, None, Some(2));
+    let after = (N / 2 + N, Some(1), Some(1));
+
+    // Another client reads all along: each reply is the store before the
+    // load or after all of it, and once after, never before again.
+    let addr = server.addr;
+    let seen_after = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (seen_after, stop) = (seen_after.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut client = common::Client::connect(addr);
+            let mut states = Vec::new();
+            let get = format!(r#"{{"KV_GET":{{"keys":["k{probe_new}","k{probe_shared}"]}}}}"#);
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let count = client.call_json(r#"{"KV_COUNT":{}}"#)["KV_COUNT_RSP"]["cnt"].as_u64();
+                let got = client.call_json(&get);
+                let keys = &got["KV_GET_RSP"]["keys"];
+                let (new, shared) = (keys[format!("k{probe_new}")].as_u64(), keys[format!("k{probe_shared}")].as_u64());
+                states.push((count.map(|c| c as usize), new, shared));
+                if (new, shared) == (after.1, after.2) {
+                    seen_after.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+            }
+            states
+        })
+    };
+    let reply = loader.call(r#"{"KV_LOAD":{"name":"big"}}"#);
+    assert_eq!(
+        without_duration(&reply),
+        format!(r#"{{"KV_LOAD_RSP":{{"duration":0,"keys":{N},"name":"big","sessions":0,"st":141}}}}"#)
+    );
+    // The loader's next command sees the whole load.
+    assert_eq!(loader.call(r#"{"KV_COUNT":{}}"#), format!(r#"{{"KV_COUNT_RSP":{{"cnt":{},"st":1}}}}"#, after.0));
+    common::eventually("the reader sees the load", || seen_after.load(std::sync::atomic::Ordering::SeqCst));
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let states = reader.join().unwrap();
+    let mut loaded = false;
+    for (i, &(count, new, shared)) in states.iter().enumerate() {
+        let state = (count.unwrap_or(0), new, shared);
+        // A count and the lookup after it may fall on either side.
+        let (count_after, values_after) = (state.0 == after.0, (new, shared) == (after.1, after.2));
+        assert!(state.0 == before.0 || count_after, "reply {i}: count {state:?}");
+        assert!((new, shared) == (before.1, before.2) || values_after, "reply {i}: {state:?}");
+        assert!(!loaded || (count_after && values_after), "reply {i}: {state:?} after the load was seen");
+        loaded |= values_after;
+    }
+    // The order: the store's keys, then the loaded new ones in save order.
+    let keys = loader.call_json(r#"{"KV_KEYS":{}}"#);
+    let keys: Vec<&str> = keys["KV_KEYS_RSP"]["keys"].as_array().unwrap().iter().filter_map(|k| k.as_str()).collect();
+    let expected: Vec<String> = (N / 2..N / 2 + N).chain(0..N / 2).map(|i| format!("k{i}")).collect();
+    assert_eq!(keys, expected);
+}
+
+#[test]
+fn a_large_session_load_lets_other_clients_in_and_answers_after_its_last_session() {
+    // Enough sessions for the load to take several turns
+    // (ndb::internals::store::RESTORE_WORK_PER_STEP a turn).
+    const N: u64 = 6 * ndb::internals::store::RESTORE_WORK_PER_STEP as u64;
+    let dir = TempDir::new("session-load-steps");
+    let mut host = common::VirtualHost::start(common::config().persist(true, dir.path()));
+    let mut loader = host.open();
+    let info_all = r#"{"SH_INFO_ALL":{}}"#;
+    let total = |reply: &Value| reply["SH_INFO_ALL_RSP"]["totalSessions"].as_u64().expect("a count");
+    for _ in 0..N {
+        loader.send(r#"{"SH_NEW":{}}"#);
+    }
+    for _ in 0..N {
+        assert!(host.text(&mut loader).contains(r#""st":1,"#));
+    }
+    let saved = host.call(&mut loader, r#"{"SH_SAVE":{"name":"many"}}"#);
+    assert!(saved.ends_with(r#""name":"many","st":121}}"#), "{saved}");
+    assert_eq!(host.call(&mut loader, r#"{"SH_END_ALL":{}}"#), format!(r#"{{"SH_END_ALL_RSP":{{"cnt":{N},"st":1}}}}"#));
+
+    // The load and, pipelined behind it, a count; another client counts
+    // all along.
+    loader.send(r#"{"SH_LOAD":{"name":"many"}}"#);
+    loader.send(info_all);
+    let mut bystander = host.open();
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + common::TIMEOUT;
+    let first = loop {
+        assert!(std::time::Instant::now() < deadline, "no reply to the load");
+        seen.push(total(&host.call_json(&mut bystander, info_all)));
+        loader.pump();
+        if let Some((1, reply)) = loader.take_frame() {
+            break String::from_utf8(reply).expect("UTF-8");
+        }
+    };
+    assert_eq!(first, format!(r#"{{"SH_LOAD_RSP":{{"keys":0,"name":"many","sessions":{N},"st":141}}}}"#));
+    // The loader's next request sees every session.
+    assert_eq!(total(&serde_json::from_str(&host.text(&mut loader)).expect("JSON")), N);
+    // The bystander was served while the sessions were being created.
+    assert!(seen.iter().any(|&n| 0 < n && n < N), "{seen:?}");
+    assert!(seen.windows(2).all(|w| w[0] <= w[1]), "{seen:?}");
+}

@@ -49,9 +49,46 @@ const VERBS: &[&str] = &[
     "KV_NOPE",
     "NOPE",
     "X_Y",
+    "OARR_CREATE",
+    "IARR_SET",
+    "STRARR_SET_RNG",
+    "SIARR_GET_RNG",
+    "SSTRARR_CLEAR",
+    "SIARR_MIN",
+    "SSTRARR_INTERSECT",
+    "OARR_SWAP",
+    "OLST_ADD",
+    "OLST_RMV",
+    "OLST_SPLICE",
+    "OLST_NOPE",
 ];
 
-const PARAMS: &[&str] = &["keys", "tkn", "name", "expiry", "duration", "deleteSession", "path", "rsp", "key", "value"];
+const PARAMS: &[&str] = &[
+    "keys",
+    "tkn",
+    "name",
+    "expiry",
+    "duration",
+    "deleteSession",
+    "path",
+    "rsp",
+    "key",
+    "value",
+    "len",
+    "pos",
+    "item",
+    "items",
+    "rng",
+    "n",
+    "srcA",
+    "srcB",
+    "head",
+    "tail",
+    "destName",
+    "srcName",
+    "srcRng",
+    "destPos",
+];
 
 #[test]
 fn whitespace_inside_stored_values_comes_back_as_sent() {
@@ -191,10 +228,12 @@ proptest! {
                 // A load (saves are off) or a KV_FIND: run it here, as the job
                 // thread would (a KV_FIND's snapshot may take several steps).
                 while store.has_queued_jobs() {
-                    if let Some((_, job)) = store.next_job() {
+                    if let Some((id, job)) = store.next_job() {
                         let done = ndb::internals::persist::run(std::path::Path::new("/nonexistent/ndb-properties"), job);
-                        store.finish(done, now, &mut Reply::new(&mut out, protocol));
+                        store.finish(id, done, now, &mut Reply::new(&mut out, protocol));
                     }
+                    store.work(now);
+                    store.take_applied(&mut Reply::new(&mut out, protocol));
                 }
             }
             store.expire(now);

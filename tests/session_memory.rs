@@ -71,8 +71,9 @@ fn a_million_sessions_fit_expire_and_give_their_memory_back() {
     let per_session = used as f64 / SESSIONS as f64;
     eprintln!("{SESSIONS} empty expiring sessions: {used} heap bytes, {per_session:.1} bytes per session");
     assert_eq!(store.sessions().len(), SESSIONS);
-    // Table slot (40 B at a load factor between 44% and 88%) plus timer (32 B
-    // in a Vec that may be up to twice its length): at most ~125 B.
+    // Table slot (48 B, in chunks that never leave more than one partly
+    // empty), index (4 to 8 B) plus timer (32 B in a Vec that may be up to
+    // twice its length): at most ~120 B.
     assert!(per_session < 130.0, "{per_session:.1} bytes per empty session");
 
     // A session's key map exists only while it holds keys; measure one that

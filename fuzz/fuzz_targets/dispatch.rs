@@ -40,10 +40,12 @@ fuzz_target!(|bytes: &[u8]| {
             // thread would (a KV_FIND's snapshot may take several steps),
             // against a directory that does not exist.
             while store.has_queued_jobs() {
-                if let Some((_, job)) = store.next_job() {
+                if let Some((id, job)) = store.next_job() {
                     let done = ndb::internals::persist::run(std::path::Path::new("/nonexistent/ndb-fuzz"), job);
-                    store.finish(done, now, &mut Reply::new(&mut out, protocol));
+                    store.finish(id, done, now, &mut Reply::new(&mut out, protocol));
                 }
+                store.work(now);
+                store.take_applied(&mut Reply::new(&mut out, protocol));
             }
         }
         store.expire(now);

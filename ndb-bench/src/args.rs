@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use lexopt::prelude::*;
 
-use crate::request::{Body, MAX_KEY_SPACE, Request, ST_OK, Test};
+use crate::request::{Body, MAX_KEY_SPACE, Request, SPLICE_ITEMS, ST_OK, Test};
 
 /// Largest `-d`, in bytes: far above any server's message limit, low enough
 /// that a typo cannot make the tool allocate gigabytes per connection.
@@ -19,6 +19,13 @@ const MAX_VALUE_BYTES: usize = 64 * 1024 * 1024;
 
 /// Largest `-P`: in-flight slots are allocated up front per connection.
 const MAX_PIPELINE: usize = 1 << 20;
+
+/// Smallest `--container-size`: room for a splice of [`SPLICE_ITEMS`]
+/// from the middle of the list to its first quarter.
+const MIN_CONTAINER_SIZE: u64 = 4 * SPLICE_ITEMS;
+
+/// Largest `--container-size`: positions in twelve digits, like keys.
+const MAX_CONTAINER_SIZE: u64 = MAX_KEY_SPACE;
 
 /// Largest weight of one request in a mix: far more resolution than a
 /// ratio needs, and a total that cannot overflow with any number of entries
@@ -130,6 +137,9 @@ pub struct Config {
     pub custom: Vec<Entry>,
     /// Reply statuses that count as success in the custom test (`--expect`).
     pub expect: Vec<u64>,
+    /// Slots of the arrays and items of the list that the array and list
+    /// tests set up (`--container-size`).
+    pub container_size: u64,
 }
 
 impl Default for Config {
@@ -142,7 +152,7 @@ impl Default for Config {
             duration: None,
             value_bytes: 16,
             key_space: None,
-            tests: Test::ALL.to_vec(),
+            tests: Test::DEFAULT.to_vec(),
             preload: 0,
             rate: None,
             json: false,
@@ -151,6 +161,7 @@ impl Default for Config {
             idle: false,
             custom: Vec::new(),
             expect: vec![ST_OK],
+            container_size: 1_000_000,
         }
     }
 }
@@ -181,7 +192,8 @@ Target:
       --user USER:PASSWORD
                      log in with HTTP Basic credentials, for a server with
                      users (USER needs a role that allows the tests: write
-                     for the sets, read for gets, counts and SV_INFO)
+                     for the sets and the array and list tests, which set
+                     up their own; read for gets, counts and SV_INFO)
 
 Load:
   -c CONNECTIONS     connections (default 50)
@@ -191,9 +203,19 @@ Load:
   -d BYTES           size of each stored value, a JSON string (default 16)
   -r KEYSPACE        use random keys key:000000000000 .. key:KEYSPACE-1;
                      without -r every request uses key:000000000000
-  -t TESTS           comma-separated tests (default: all of them):
+  -t TESTS           comma-separated tests (default: the kv_* and sh_* ones
+                     and sv_info):
                      kv_set kv_get kv_add kv_contains kv_count kv_rmv sv_info
                      sh_new sh_set sh_get sh_add sh_contains sh_count sh_rmv
+                     and, for servers with NemesisDB 0.9's arrays and lists,
+                     only when named: iarr_get iarr_set iarr_set_rng
+                     iarr_get_rng siarr_intersect olst_add olst_rmv
+                     olst_splice
+      --container-size N
+                     slots of the arrays and items of the list the array and
+                     list tests create and fill before each of them
+                     (default 1000000; the server's arrays.maxCapacity must
+                     allow it)
       --body [WEIGHT:]JSON or [WEIGHT:]@FILE
                      a request of your own, from the command line or a file;
                      repeat it for a mix, each drawn in proportion to its
@@ -231,6 +253,14 @@ significant digits): in closed loop from when the request was written, in
 open loop from when it was due. A progress line is drawn on stderr when it
 is a terminal.
 
+Each array or list test first creates and fills, over a connection of its
+own and before its clock starts, what it works on: ndb-bench:iarr (slot i
+holds i; iarr_get and iarr_set a random slot, iarr_set_rng and iarr_get_rng
+100 slots from a random one), ndb-bench:siarr-a and -b (a tenth in common;
+siarr_intersect), ndb-bench:olst (olst_add and olst_rmv one item at the
+middle, olst_splice 1000 items from the middle to the first quarter). If
+the server refuses to create them, the test is skipped with its reply.
+
 Every connection of an sh_* test works in its own session, created with
 SH_NEW when the run starts and kept for the whole run, so sh_get hits the
 keys an earlier sh_set wrote. If the server refuses SH_NEW, the sh_* tests
@@ -247,6 +277,7 @@ Examples:
   ndb-bench -t kv_get -r 1000000 --preload 1000000 -P 16 --threads 2
   ndb-bench -t kv_get --rate 50000 --duration 10   open loop, 50000 requests/s for 10 s
   ndb-bench -u ws://10.0.0.5:1987/ -t sh_set,sh_get -d 256
+  ndb-bench -t iarr_get,iarr_get_rng,siarr_intersect,olst_splice -n 20000
   ndb-bench --user app:secret -t kv_set,kv_get -r 100000
   ndb-bench --mix kv_set:80,kv_get:20 -r 100000 --preload 100000
   ndb-bench --body '{\"KV_FIND\":{\"path\":\"$[?@.n > 5]\",\"rsp\":\"keys\"}}' -c 4 -n 1000
@@ -300,6 +331,7 @@ where
             Long("mix") => config.custom.extend(mix(&string(&mut parser, "--mix")?)?),
             Long("expect") => config.expect = statuses(&string(&mut parser, "--expect")?)?,
             Long("preload") => config.preload = number(&mut parser, "--preload")?,
+            Long("container-size") => config.container_size = number(&mut parser, "--container-size")?,
             Long("rate") => config.rate = Some(number(&mut parser, "--rate")?),
             Long("threads") => config.threads = number(&mut parser, "--threads")?,
             Long("json") => config.json = true,
@@ -361,6 +393,20 @@ fn validate(config: &Config) -> Result<(), String> {
     }
     if config.key_space.unwrap_or(1) > MAX_KEY_SPACE {
         return Err(format!("-r must be at most {MAX_KEY_SPACE} (twelve-digit keys)"));
+    }
+    if !(MIN_CONTAINER_SIZE..=MAX_CONTAINER_SIZE).contains(&config.container_size) {
+        return Err(format!("--container-size must be from {MIN_CONTAINER_SIZE} to {MAX_CONTAINER_SIZE}"));
+    }
+    // Each olst_rmv request takes one item from the middle: past half the
+    // list, the middle is gone and the requests would remove nothing.
+    if config.tests.contains(&Test::OlstRmv) && config.duration.is_none() && config.rate.is_none() {
+        let half = config.container_size / 2;
+        if config.requests > half {
+            return Err(format!(
+                "olst_rmv removes one item a request from the middle of a list of {}: -n must be at most {half}",
+                config.container_size
+            ));
+        }
     }
     if config.preload > config.key_space.unwrap_or(MAX_KEY_SPACE) {
         return Err("--preload must not exceed -r: keys beyond the key space are never read".to_string());
@@ -430,9 +476,12 @@ fn mix(list: &str) -> Result<Vec<Entry>, String> {
             None => (item, 1),
         };
         let test = Test::from_name(name).ok_or_else(|| {
-            let known: Vec<&str> = Test::ALL.iter().map(|t| t.name()).collect();
+            let known: Vec<&str> = Test::DEFAULT.iter().map(|t| t.name()).collect();
             format!("--mix: unknown test {name:?}; known tests: {}", known.join(","))
         })?;
+        if test.fixture().is_some() {
+            return Err(format!("--mix: {name} sets up its own array or list and runs only with -t"));
+        }
         entries.push(Entry { weight, request: Request::Test(test) });
     }
     if entries.is_empty() {
@@ -557,7 +606,8 @@ mod tests {
         assert_eq!((config.connections, config.pipeline, config.requests), (50, 1, 100_000));
         assert_eq!(config.value_bytes, 16);
         assert_eq!(config.key_space, None);
-        assert_eq!(config.tests.len(), Test::ALL.len());
+        assert_eq!(config.tests, Test::DEFAULT);
+        assert_eq!(config.container_size, 1_000_000);
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! - `plan`: each thread's share, the phases, key choice
 //! - `conn`: one connection's buffers and in-flight stamps
 //! - `ws`: connect, WebSocket upgrade, blocking setup requests
+//! - `fixture`: the arrays and list the array and list tests work on
 //! - `frame` and `reader`: masked frames out, replies and their `st` in
 //! - `request`: the tests and their request templates
 //! - `schedule` and `timer`: the open-loop schedule and precise wake-ups
@@ -19,6 +20,7 @@
 
 mod args;
 mod conn;
+mod fixture;
 mod frame;
 mod plan;
 mod progress;

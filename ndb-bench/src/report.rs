@@ -244,9 +244,14 @@ pub fn banner(config: &Config) -> String {
         None => "closed loop".to_string(),
     };
     let threads = if config.threads == 1 { "thread" } else { "threads" };
+    let containers = if config.tests.iter().any(|t| t.fixture().is_some()) {
+        format!(", arrays and lists of {}", config.container_size)
+    } else {
+        String::new()
+    };
     format!(
         "ndb-bench {}: {}, {} connections on {} {threads}, {} in flight each, {mode}, {amount}, \
-         {}-byte values, {keys}",
+         {}-byte values, {keys}{containers}",
         env!("CARGO_PKG_VERSION"),
         config.target,
         config.connections,
@@ -383,6 +388,7 @@ struct JsonConfig<'a> {
     threads: usize,
     tests: Vec<&'a str>,
     expect: &'a [u64],
+    container_size: u64,
 }
 
 #[derive(Serialize)]
@@ -458,6 +464,7 @@ pub fn json(config: &Config, preload: Option<&Summary>, summaries: &[Summary], e
                 .chain((!config.custom.is_empty()).then_some("custom"))
                 .collect(),
             expect: &config.expect,
+            container_size: config.container_size,
         },
         preload: preload.map(|p| JsonPreload {
             keys: config.preload,

@@ -19,6 +19,17 @@ pub const MAX_KEY_SPACE: u64 = 1_000_000_000_000;
 /// The status every successful reply of these tests carries (PROTOCOL.md §3.3).
 pub const ST_OK: u64 = 1;
 
+/// Items one `iarr_set_rng` writes and one `iarr_get_rng` reads.
+pub const RANGE_ITEMS: u64 = 100;
+
+/// Items one `olst_splice` moves.
+pub const SPLICE_ITEMS: u64 = 1_000;
+
+/// Digits of a position or item number written into a request, padded
+/// with spaces (JSON allows them before a number) so every request of a
+/// test has the same length: enough for any `--container-size`.
+const POSITION_DIGITS: usize = 20;
+
 /// One kind of request the benchmark can send, named as on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Test {
@@ -50,11 +61,51 @@ pub enum Test {
     ShRmv,
     /// `SH_COUNT` of the connection's session.
     ShCount,
+    /// `IARR_GET` of a random slot of the integer array.
+    IarrGet,
+    /// `IARR_SET` of a random slot of the integer array.
+    IarrSet,
+    /// `IARR_SET_RNG` of [`RANGE_ITEMS`] slots from a random one.
+    IarrSetRng,
+    /// `IARR_GET_RNG` of [`RANGE_ITEMS`] slots from a random one.
+    IarrGetRng,
+    /// `SIARR_INTERSECT` of the two sorted arrays.
+    SiarrIntersect,
+    /// `OLST_ADD` of one item at the middle of the list.
+    OlstAdd,
+    /// `OLST_RMV` of one item at the middle of the list.
+    OlstRmv,
+    /// `OLST_SPLICE` of [`SPLICE_ITEMS`] items from the middle of the list
+    /// to its first quarter.
+    OlstSplice,
 }
 
+/// What a test needs on the server before it starts, set up afresh for
+/// each test that uses it (`fixture.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fixture {
+    /// [`IARR`]: an `IARR` of `--container-size` slots, slot `i` holding `i`.
+    IntArray,
+    /// [`SIARR_A`] and [`SIARR_B`]: two `SIARR`s of `--container-size`
+    /// items, a tenth of them in common.
+    SortedPair,
+    /// [`OLST`]: an `OLST` of `--container-size` items `{"i":N}`.
+    List,
+}
+
+/// The integer array of the `iarr_*` tests.
+pub const IARR: &str = "ndb-bench:iarr";
+/// The first sorted array of `siarr_intersect`.
+pub const SIARR_A: &str = "ndb-bench:siarr-a";
+/// The second sorted array of `siarr_intersect`.
+pub const SIARR_B: &str = "ndb-bench:siarr-b";
+/// The list of the `olst_*` tests.
+pub const OLST: &str = "ndb-bench:olst";
+
 impl Test {
-    /// Every test, in the order a run without `-t` uses.
-    pub const ALL: [Test; 14] = [
+    /// The tests a run without `-t` runs, in order: the key-value and
+    /// session commands every NemesisDB-protocol server serves.
+    pub const DEFAULT: [Test; 14] = [
         Test::KvSet,
         Test::KvGet,
         Test::KvAdd,
@@ -69,6 +120,33 @@ impl Test {
         Test::ShContains,
         Test::ShCount,
         Test::ShRmv,
+    ];
+
+    /// Every test: the default ones, then the array and list tests (0.9),
+    /// which run only when `-t` names them.
+    pub const ALL: [Test; 22] = [
+        Test::KvSet,
+        Test::KvGet,
+        Test::KvAdd,
+        Test::KvContains,
+        Test::KvCount,
+        Test::KvRmv,
+        Test::SvInfo,
+        Test::ShNew,
+        Test::ShSet,
+        Test::ShGet,
+        Test::ShAdd,
+        Test::ShContains,
+        Test::ShCount,
+        Test::ShRmv,
+        Test::IarrGet,
+        Test::IarrSet,
+        Test::IarrSetRng,
+        Test::IarrGetRng,
+        Test::SiarrIntersect,
+        Test::OlstAdd,
+        Test::OlstRmv,
+        Test::OlstSplice,
     ];
 
     /// The name used by `-t` and in reports.
@@ -88,6 +166,14 @@ impl Test {
             Test::ShContains => "sh_contains",
             Test::ShRmv => "sh_rmv",
             Test::ShCount => "sh_count",
+            Test::IarrGet => "iarr_get",
+            Test::IarrSet => "iarr_set",
+            Test::IarrSetRng => "iarr_set_rng",
+            Test::IarrGetRng => "iarr_get_rng",
+            Test::SiarrIntersect => "siarr_intersect",
+            Test::OlstAdd => "olst_add",
+            Test::OlstRmv => "olst_rmv",
+            Test::OlstSplice => "olst_splice",
         }
     }
 
@@ -113,6 +199,24 @@ impl Test {
             Test::ShContains => "SH_CONTAINS",
             Test::ShRmv => "SH_RMV",
             Test::ShCount => "SH_COUNT",
+            Test::IarrGet => "IARR_GET",
+            Test::IarrSet => "IARR_SET",
+            Test::IarrSetRng => "IARR_SET_RNG",
+            Test::IarrGetRng => "IARR_GET_RNG",
+            Test::SiarrIntersect => "SIARR_INTERSECT",
+            Test::OlstAdd => "OLST_ADD",
+            Test::OlstRmv => "OLST_RMV",
+            Test::OlstSplice => "OLST_SPLICE",
+        }
+    }
+
+    /// What the test needs set up on the server first, if anything.
+    pub fn fixture(self) -> Option<Fixture> {
+        match self {
+            Test::IarrGet | Test::IarrSet | Test::IarrSetRng | Test::IarrGetRng => Some(Fixture::IntArray),
+            Test::SiarrIntersect => Some(Fixture::SortedPair),
+            Test::OlstAdd | Test::OlstRmv | Test::OlstSplice => Some(Fixture::List),
+            _ => None,
         }
     }
 
@@ -122,8 +226,13 @@ impl Test {
     }
 
     /// The request template of this test. `session` is the connection's
-    /// token, used only by tests that [`Test::needs_session`].
-    pub fn template(self, value_bytes: usize, session: Option<u64>) -> Template {
+    /// token, used only by tests that [`Test::needs_session`];
+    /// `container_size` is the size of the arrays and the list the array
+    /// and list tests work on.
+    pub fn template(self, value_bytes: usize, session: Option<u64>, container_size: u64) -> Template {
+        if self.fixture().is_some() {
+            return self.container_template(container_size);
+        }
         let mut b = Builder::new(self.command());
         if self.needs_session() {
             b.raw("\"tkn\":");
@@ -134,12 +243,70 @@ impl Test {
             Test::KvGet | Test::KvContains | Test::KvRmv => Shape::Array,
             Test::ShGet | Test::ShContains | Test::ShRmv => Shape::Array,
             Test::KvCount | Test::SvInfo | Test::ShNew | Test::ShCount => Shape::None,
+            // Written by `container_template`.
+            Test::IarrGet | Test::IarrSet | Test::IarrSetRng | Test::IarrGetRng => Shape::None,
+            Test::SiarrIntersect | Test::OlstAdd | Test::OlstRmv | Test::OlstSplice => Shape::None,
         };
         if keys != Shape::None && self.needs_session() {
             b.raw(",");
         }
         b.keys(keys, 1, value_bytes);
         b.finish()
+    }
+
+    /// An array or list test's request: random positions across the
+    /// array (a range's within it), the middle of the list.
+    fn container_template(self, size: u64) -> Template {
+        let mut b = Builder::new(self.command());
+        let middle = size / 2;
+        let positions = match self {
+            Test::IarrGet => {
+                b.raw(&format!("\"name\":\"{IARR}\",\"pos\":"));
+                b.position(0);
+                size
+            }
+            Test::IarrSet => {
+                b.raw(&format!("\"name\":\"{IARR}\",\"item\":-1,\"pos\":"));
+                b.position(0);
+                size
+            }
+            Test::IarrSetRng => {
+                let items = vec!["-2"; RANGE_ITEMS as usize].join(",");
+                b.raw(&format!("\"name\":\"{IARR}\",\"items\":[{items}],\"pos\":"));
+                b.position(0);
+                size - RANGE_ITEMS + 1
+            }
+            Test::IarrGetRng => {
+                b.raw(&format!("\"name\":\"{IARR}\",\"rng\":["));
+                b.position(0);
+                b.raw(",");
+                b.position(RANGE_ITEMS);
+                b.raw("]");
+                size - RANGE_ITEMS + 1
+            }
+            Test::SiarrIntersect => {
+                b.raw(&format!("\"srcA\":\"{SIARR_A}\",\"srcB\":\"{SIARR_B}\""));
+                1
+            }
+            Test::OlstAdd => {
+                b.raw(&format!("\"name\":\"{OLST}\",\"items\":[{{\"i\":-1}}],\"pos\":{middle}"));
+                1
+            }
+            Test::OlstRmv => {
+                b.raw(&format!("\"name\":\"{OLST}\",\"rng\":[{middle},{}]", middle + 1));
+                1
+            }
+            _ => {
+                let (start, stop, dest) = (middle, middle + SPLICE_ITEMS, size / 4);
+                b.raw(&format!(
+                    "\"srcName\":\"{OLST}\",\"destName\":\"{OLST}\",\"srcRng\":[{start},{stop}],\"destPos\":{dest}"
+                ));
+                1
+            }
+        };
+        let mut template = b.finish();
+        template.position_space = positions.max(1);
+        template
     }
 }
 
@@ -268,7 +435,9 @@ impl Request {
     /// Its template (see [`Test::template`] and [`Body::template`]).
     pub fn template(&self, value_bytes: usize, session: Option<u64>, rand_space: u64) -> Template {
         match self {
-            Request::Test(test) => test.template(value_bytes, session),
+            // The array and list tests are not offered in a mix (`--mix`
+            // refuses them): they need their fixtures.
+            Request::Test(test) => test.template(value_bytes, session, 0),
             Request::Body(body) => body.template(value_bytes, session, rand_space),
         }
     }
@@ -296,15 +465,17 @@ enum Shape {
     Object,
 }
 
-/// Builds a template's payload `{"CMD":{…}}`, noting where key digits go.
+/// Builds a template's payload `{"CMD":{…}}`, noting where key digits
+/// (and position numbers) go.
 struct Builder {
     payload: Vec<u8>,
     key_offsets: Vec<usize>,
+    positions: Vec<(usize, u64)>,
 }
 
 impl Builder {
     fn new(command: &str) -> Builder {
-        let mut b = Builder { payload: Vec::new(), key_offsets: Vec::new() };
+        let mut b = Builder { payload: Vec::new(), key_offsets: Vec::new(), positions: Vec::new() };
         b.raw("{\"");
         b.raw(command);
         b.raw("\":{");
@@ -313,6 +484,12 @@ impl Builder {
 
     fn raw(&mut self, text: &str) {
         self.payload.extend_from_slice(text.as_bytes());
+    }
+
+    /// A number, the request's random position plus `add`.
+    fn position(&mut self, add: u64) {
+        self.positions.push((self.payload.len(), add));
+        self.payload.resize(self.payload.len() + POSITION_DIGITS, b' ');
     }
 
     fn key(&mut self) {
@@ -345,7 +522,9 @@ impl Builder {
 
     fn finish(mut self) -> Template {
         self.raw("}}");
-        Template::new(self.payload, self.key_offsets)
+        let mut template = Template::new(self.payload, self.key_offsets);
+        template.positions = self.positions;
+        template
     }
 }
 
@@ -359,6 +538,10 @@ pub struct Template {
     rand_offsets: Vec<usize>,
     /// Random numbers are drawn in `[0, rand_space)`.
     rand_space: u64,
+    /// Where a request's position numbers go, and what each adds to the
+    /// position: one drawn per request in `[0, position_space)`.
+    positions: Vec<(usize, u64)>,
+    position_space: u64,
 }
 
 impl Template {
@@ -375,6 +558,8 @@ impl Template {
             key_offsets,
             rand_offsets: Vec::new(),
             rand_space: 1,
+            positions: Vec::new(),
+            position_space: 1,
         }
     }
 
@@ -434,6 +619,12 @@ impl Template {
         for &offset in &self.rand_offsets {
             write_digits(&mut payload[offset..offset + KEY_DIGITS], random(self.rand_space));
         }
+        if !self.positions.is_empty() {
+            let position = random(self.position_space);
+            for &(offset, add) in &self.positions {
+                write_padded(&mut payload[offset..offset + POSITION_DIGITS], position + add);
+            }
+        }
         frame::apply_mask(payload, mask);
     }
 }
@@ -446,6 +637,21 @@ fn write_digits(digits: &mut [u8], mut value: u64) {
         *d = b'0' + (value % 10) as u8;
         value /= 10;
     }
+}
+
+/// Writes `value` in decimal at the end of `digits`, spaces before it.
+#[inline]
+fn write_padded(digits: &mut [u8], mut value: u64) {
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 || i == 0 {
+            break;
+        }
+    }
+    digits[..i].fill(b' ');
 }
 
 #[cfg(test)]
@@ -482,13 +688,59 @@ mod tests {
             (Test::ShRmv, r#"{"SH_RMV":{"tkn":18446744073709551615,"keys":["key:000000000042"]}}"#),
             (Test::ShCount, r#"{"SH_COUNT":{"tkn":18446744073709551615}}"#),
         ];
-        assert_eq!(expected.len(), Test::ALL.len());
+        assert_eq!(expected.len(), Test::DEFAULT.len());
         for (test, json) in expected {
-            let template = test.template(4, Some(u64::MAX));
+            let template = test.template(4, Some(u64::MAX), 0);
             let text = unmasked(&template, 42, 1000);
             assert_eq!(text, json, "{}", test.name());
             serde_json::from_str::<serde_json::Value>(&text).unwrap();
         }
+    }
+
+    /// `unmasked` draws every random number as `space - 1`: the last
+    /// position each test can choose, so the largest numbers it writes.
+    #[test]
+    fn array_and_list_templates_reach_the_end_and_the_middle() {
+        let pad = |n: u64| format!("{n:>20}");
+        let expected = [
+            (Test::IarrGet, format!(r#"{{"IARR_GET":{{"name":"ndb-bench:iarr","pos":{}}}}}"#, pad(9_999))),
+            (Test::IarrSet, format!(r#"{{"IARR_SET":{{"name":"ndb-bench:iarr","item":-1,"pos":{}}}}}"#, pad(9_999))),
+            (
+                Test::IarrSetRng,
+                format!(
+                    r#"{{"IARR_SET_RNG":{{"name":"ndb-bench:iarr","items":[{}],"pos":{}}}}}"#,
+                    vec!["-2"; 100].join(","),
+                    pad(9_900)
+                ),
+            ),
+            (
+                Test::IarrGetRng,
+                format!(r#"{{"IARR_GET_RNG":{{"name":"ndb-bench:iarr","rng":[{},{}]}}}}"#, pad(9_900), pad(10_000)),
+            ),
+            (
+                Test::SiarrIntersect,
+                r#"{"SIARR_INTERSECT":{"srcA":"ndb-bench:siarr-a","srcB":"ndb-bench:siarr-b"}}"#.to_owned(),
+            ),
+            (Test::OlstAdd, r#"{"OLST_ADD":{"name":"ndb-bench:olst","items":[{"i":-1}],"pos":5000}}"#.to_owned()),
+            (Test::OlstRmv, r#"{"OLST_RMV":{"name":"ndb-bench:olst","rng":[5000,5001]}}"#.to_owned()),
+            (
+                Test::OlstSplice,
+                r#"{"OLST_SPLICE":{"srcName":"ndb-bench:olst","destName":"ndb-bench:olst","srcRng":[5000,6000],"destPos":2500}}"#
+                    .to_owned(),
+            ),
+        ];
+        assert_eq!(expected.len() + Test::DEFAULT.len(), Test::ALL.len());
+        for (test, json) in expected {
+            assert!(test.fixture().is_some() && !Test::DEFAULT.contains(&test), "{}", test.name());
+            let text = unmasked(&test.template(4, None, 10_000), 0, 1);
+            assert_eq!(text, json, "{}", test.name());
+            serde_json::from_str::<serde_json::Value>(&text).unwrap();
+        }
+        // The smallest position: no digit but the last.
+        let template = Test::IarrGet.template(0, None, 10_000);
+        let mut out = Vec::new();
+        template.push(&mut out, 0, 1, [0; 4], |_| 0);
+        assert!(out.ends_with(format!(r#""pos":{}}}}}"#, pad(0)).as_bytes()), "{}", String::from_utf8_lossy(&out));
     }
 
     #[test]
@@ -516,7 +768,7 @@ mod tests {
 
     #[test]
     fn pushing_reuses_the_buffer_and_appends_whole_frames() {
-        let template = Test::KvSet.template(200, None);
+        let template = Test::KvSet.template(200, None, 0);
         let mut out = Vec::with_capacity(4 * template.frame_len());
         let capacity = out.capacity();
         for key in 0..4 {
@@ -560,7 +812,7 @@ mod tests {
 
     #[test]
     fn large_values_are_exact_in_size() {
-        let template = Test::KvSet.template(70_000, None);
+        let template = Test::KvSet.template(70_000, None, 0);
         let text = unmasked(&template, 1, 2);
         let value: serde_json::Value = serde_json::from_str(&text).unwrap();
         let stored = &value["KV_SET"]["keys"]["key:000000000001"];

@@ -22,6 +22,7 @@ use mio::{Events, Poll, Token};
 
 use crate::args::Config;
 use crate::conn::{Conn, nanos_since};
+use crate::fixture;
 use crate::frame;
 use crate::plan::{Phase, Plan, Share, preload_keys_per_request};
 use crate::reader::Reader;
@@ -75,6 +76,9 @@ pub struct Shared {
     live_conns: AtomicUsize,
     /// Set during setup when the server refuses to create sessions: why.
     sessions_refused: Mutex<Option<String>>,
+    /// Set by thread 0 when the current phase's array or list could not be
+    /// set up: why.
+    fixture_failed: Mutex<Option<String>>,
     /// One progress slot per thread.
     pub progress: Vec<ProgressSlot>,
 }
@@ -87,6 +91,7 @@ impl Shared {
             setup_failed: AtomicBool::new(false),
             live_conns: AtomicUsize::new(0),
             sessions_refused: Mutex::new(None),
+            fixture_failed: Mutex::new(None),
             progress: (0..threads).map(|_| ProgressSlot::default()).collect(),
         }
     }
@@ -126,9 +131,26 @@ pub fn run(share: Share, config: &Config, addrs: &[SocketAddr], phases: &[Phase]
             if shared.live_conns.load(Ordering::SeqCst) == 0 {
                 break;
             }
+            // An array or list test's data is set up by thread 0 over a
+            // connection of its own, the others waiting, before any clock
+            // starts.
+            let mut unset = None;
+            if let Phase::Test(test) = phase
+                && let Some(fixture) = test.fixture()
+            {
+                if share.index == 0 {
+                    let failed = fixture::prepare(fixture, config, addrs).err();
+                    if let Ok(mut slot) = shared.fixture_failed.lock() {
+                        *slot = failed;
+                    }
+                }
+                shared.barrier.wait();
+                unset = shared.fixture_failed.lock().ok().and_then(|r| r.clone());
+            }
             let refused = shared.sessions_refused.lock().ok().and_then(|r| r.clone());
-            let outcome = match (phase, refused) {
-                (phase, Some(reason)) if phase.needs_session(config) => {
+            let outcome = match (phase, refused, unset) {
+                (_, _, Some(reason)) => Outcome::skipped(reason),
+                (phase, Some(reason), None) if phase.needs_session(config) => {
                     Outcome::skipped(format!("no session: {reason}"))
                 }
                 _ => {
@@ -223,7 +245,10 @@ impl Worker {
                     let per_request = preload_keys_per_request(config.value_bytes, config.preload);
                     (vec![(request::preload_template(per_request, config.value_bytes), 1)], &[ST_OK][..])
                 }
-                Phase::Test(test) => (vec![(test.template(config.value_bytes, conn.session), 1)], &[ST_OK][..]),
+                Phase::Test(test) => {
+                    let template = test.template(config.value_bytes, conn.session, config.container_size);
+                    (vec![(template, 1)], &[ST_OK][..])
+                }
                 Phase::Custom => {
                     let mix = config
                         .custom

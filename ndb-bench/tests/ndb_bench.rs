@@ -271,6 +271,154 @@ fn a_body_that_is_not_json_exits_two() {
     );
 }
 
+/// A server whose version-6 config raises the array limits, as
+/// docs/bench.md says to start one for the array and list tests.
+fn container_server() -> common::TestServer {
+    let v6 =
+        r#"{"version":6,"arrays":{"maxCapacity":20000,"maxResponseSize":20000},"lists":{"maxResponseSize":40000}}"#;
+    common::start_with(common::config().apply_json(v6).expect("a version-6 config").port(0))
+}
+
+/// Runs one array or list test of `n` requests on arrays and lists of
+/// 20,000; returns the server's request count it added and the report.
+fn container_run(server: &common::TestServer, test: &str, n: u64) -> (u64, serde_json::Value) {
+    let mut client = server.client();
+    let requests = |client: &mut common::Client| {
+        client.call_json(r#"{"SV_INFO":{}}"#)["SV_INFO_RSP"]["requests"].as_u64().expect("requests")
+    };
+    let before = requests(&mut client);
+    let port = server.addr.port().to_string();
+    let n = n.to_string();
+    let output =
+        bench(&["-p", &port, "-c", "3", "-P", "2", "-n", &n, "--container-size", "20000", "-t", test, "--json"]);
+    assert!(
+        output.status.success(),
+        "{test}: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let doc = json(&output);
+    let after = requests(&mut client);
+    (after - before - 1, doc["tests"][0].clone())
+}
+
+/// Items `[start, stop)` of a `GET_RNG`.
+fn range(client: &mut common::Client, prefix: &str, name: &str, start: u64, stop: u64) -> Vec<serde_json::Value> {
+    let reply = client.call_json(&format!(r#"{{"{prefix}_GET_RNG":{{"name":"{name}","rng":[{start},{stop}]}}}}"#));
+    reply[format!("{prefix}_GET_RNG_RSP")]["items"].as_array().expect("items").clone()
+}
+
+/// Each array and list test against a real server: every request answered
+/// st 1, the server counted exactly the requests the report says (the
+/// setup's are the same whatever -n: two runs differ by their -n), and
+/// what it holds afterwards is what those requests did.
+#[test]
+fn array_and_list_tests_change_what_the_server_holds() {
+    let server = container_server();
+    let mut client = server.client();
+    for test in ["iarr_get", "iarr_get_rng", "siarr_intersect", "olst_splice"] {
+        // (A splice rotates the 6,000 items from the quarter to past the
+        // middle by 1,000: 301 and 901 leave them out of order.)
+        let (short, report) = container_run(&server, test, 301);
+        assert_eq!((report["requests"].as_u64(), report["errors"].as_u64()), (Some(301), Some(0)), "{report}");
+        let (long, _) = container_run(&server, test, 901);
+        assert_eq!(long - short, 600, "{test}: the server counted every request");
+    }
+    // After olst_splice the list holds every item once, in another order.
+    let mut items: Vec<u64> =
+        range(&mut client, "OLST", "ndb-bench:olst", 0, 20000).iter().filter_map(|v| v["i"].as_u64()).collect();
+    assert_eq!(items.len(), 20000);
+    assert_ne!(items.windows(2).filter(|w| w[0] > w[1]).count(), 0, "items moved");
+    items.sort_unstable();
+    assert!(items.iter().enumerate().all(|(i, &v)| v == i as u64));
+
+    // iarr_set writes -1 into random slots; the others keep i.
+    container_run(&server, "iarr_set", 500);
+    let slots = range(&mut client, "IARR", "ndb-bench:iarr", 0, 20000);
+    let written = slots.iter().filter(|v| v.as_i64() == Some(-1)).count();
+    assert!((100..=500).contains(&written), "{written} slots written");
+    assert!(slots.iter().enumerate().all(|(i, v)| v.as_i64() == Some(-1) || v.as_u64() == Some(i as u64)));
+    // iarr_set_rng writes runs of 100 of -2.
+    container_run(&server, "iarr_set_rng", 50);
+    let slots = range(&mut client, "IARR", "ndb-bench:iarr", 0, 20000);
+    let written = slots.iter().filter(|v| v.as_i64() == Some(-2)).count();
+    assert!((100..=5000).contains(&written), "{written} slots written");
+    assert_eq!(slots.iter().filter(|v| v.as_i64() == Some(-1)).count(), 0, "a fresh array for each test");
+
+    // olst_add puts one item a request at the middle, olst_rmv takes one.
+    container_run(&server, "olst_add", 400);
+    let len = |client: &mut common::Client| {
+        client.call_json(r#"{"OLST_LEN":{"name":"ndb-bench:olst"}}"#)["OLST_LEN_RSP"]["len"].as_u64()
+    };
+    assert_eq!(len(&mut client), Some(20400));
+    let middle = range(&mut client, "OLST", "ndb-bench:olst", 10000, 10400);
+    assert!(middle.iter().all(|v| v["i"] == -1), "all at the middle");
+    container_run(&server, "olst_rmv", 400);
+    assert_eq!(len(&mut client), Some(19600));
+    let info = client.call_json(r#"{"SV_INFO":{}}"#);
+    assert_eq!(
+        info["SV_INFO_RSP"]["containers"],
+        serde_json::json!({"IARR":1,"OARR":0,"OLST":1,"SIARR":2,"SSTRARR":0,"STRARR":0})
+    );
+}
+
+/// The array and list tests never run by default, and a server that
+/// cannot hold them skips them with its reply and what to do.
+#[test]
+fn array_and_list_tests_are_skipped_where_the_server_cannot_hold_them() {
+    let port = responder(|cmd| if cmd.starts_with("IARR_") || cmd.starts_with("OLST_") { 10 } else { 1 }).to_string();
+    let output = bench(&["-p", &port, "-n", "20", "-c", "2", "-t", "kv_get,iarr_get,olst_add", "-q"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("kv_get: "), "{stdout}");
+    assert!(stdout.contains("iarr_get: skipped: the server has no arrays and lists (NemesisDB 0.9)"), "{stdout}");
+    assert!(stdout.contains("olst_add: skipped: the server has no arrays and lists"), "{stdout}");
+
+    let output = bench(&["-p", &port, "-n", "20", "-c", "2", "--json"]);
+    let names: Vec<String> = json(&output)["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["name"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(names.len(), 14, "{names:?}");
+    assert!(names.iter().all(|n| n.starts_with("kv_") || n.starts_with("sh_") || n == "sv_info"), "{names:?}");
+
+    // ndb with the shipped limits (arrays.maxCapacity 10,000).
+    let server = common::start();
+    let port = server.addr.port().to_string();
+    let output = bench(&["-p", &port, "-n", "20", "-c", "1", "-t", "iarr_get", "--container-size", "20000", "-q"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains(r#"iarr_get: skipped: IARR_CREATE of 20000 slots answered {"IARR_CREATE_RSP":{"st":161}}"#)
+            && stdout.contains("arrays.maxCapacity is at least 20000"),
+        "{stdout}"
+    );
+    let output = bench(&["-p", &port, "-n", "20", "-c", "1", "-t", "iarr_get", "--container-size", "10000", "-q"]);
+    assert!(output.status.success(), "the shipped limit allows 10,000: {}", String::from_utf8_lossy(&output.stdout));
+}
+
+#[test]
+fn array_and_list_flags_are_checked() {
+    for (args, message) in [
+        (&["--container-size", "100"][..], "--container-size must be from 4000 to"),
+        (
+            &["-t", "olst_rmv", "-n", "600000"],
+            "olst_rmv removes one item a request from the middle of a list of 1000000",
+        ),
+        (&["--mix", "iarr_get:1"], "--mix: iarr_get sets up its own array or list and runs only with -t"),
+    ] {
+        let output = bench(args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains(message),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
 /// A server with users: `app` may write, `viewer` only read. The password
 /// holds `@` and `:`, which a URL must percent-encode.
 fn secured() -> common::TestServer {
@@ -330,6 +478,23 @@ fn a_role_that_may_not_run_the_test_gets_205_for_every_request() {
     assert_eq!(doc["tests"][0]["errors"], 50);
     assert!(doc["tests"][0]["first_error"].as_str().is_some_and(|e| e.contains(r#""st":205"#)), "{doc}");
     assert_eq!(doc["tests"][1]["errors"], 0, "reads are allowed");
+}
+
+/// The array and list tests set up their own arrays and lists: a `read`
+/// user's set-up is refused, and the test is skipped with the server's
+/// 205; a `write` user's runs.
+#[test]
+fn array_and_list_tests_need_a_user_who_may_set_them_up() {
+    let server = secured();
+    let port = server.addr.port().to_string();
+    let args =
+        |user| ["-p", &port, "--user", user, "-c", "1", "-n", "20", "--container-size", "4000", "-t", "iarr_get", "-q"];
+    let output = bench(&args("viewer:look"));
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("iarr_get: skipped: ") && stdout.contains(r#"{"IARR_DELETE_RSP":{"st":205}}"#), "{stdout}");
+    let output = bench(&args("app:s3cr@t:pw"));
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
 }
 
 #[test]

@@ -179,7 +179,7 @@ mod tests {
         assert_eq!(complete("cou"), ["count"]);
         assert_eq!(complete("co"), ["contains", "count"]);
         assert_eq!(
-            complete("S"),
+            complete("SH"),
             [
                 "SH_ADD",
                 "SH_CLEAR",
@@ -198,9 +198,15 @@ mod tests {
                 "SH_RMV",
                 "SH_SAVE",
                 "SH_SET",
-                "SV_INFO"
             ]
         );
+        assert_eq!(complete("SV"), ["SV_INFO"]);
+        assert_eq!(complete("SIARR_M"), ["SIARR_MAX", "SIARR_MIN"]);
+        assert_eq!(complete("ol"), ["olst"]);
+        assert_eq!(complete("s"), ["set", "save", "sh", "strarr", "siarr", "sstrarr"]);
+        assert_eq!(complete("iarr get"), ["get", "get-rng"]);
+        assert_eq!(complete("siarr m"), ["min", "max"]);
+        assert_eq!(complete("help olst sp"), ["splice"]);
         assert_eq!(complete("sh se"), ["set"]);
         assert_eq!(complete("SH end"), ["end", "endall"]);
         assert_eq!(complete("help up"), ["update"]);
@@ -222,6 +228,10 @@ mod tests {
         assert_eq!(hint_for("sh set ").as_deref(), Some("TKN KEY VALUE [KEY VALUE ...]"));
         assert_eq!(hint_for("sh new ").as_deref(), Some("[SECS [--delete] [--extend-set] [--extend-get]]"));
         assert_eq!(hint_for("find ").as_deref(), Some("PATH [KEY ...] [--paths | --kv]"));
+        assert_eq!(hint_for("iarr set ").as_deref(), Some("NAME ITEM [--pos POS]"));
+        assert_eq!(hint_for("olst splice a ").as_deref(), Some("START [STOP] DEST [--pos POS]"));
+        assert_eq!(hint_for("siarr intersect a ").as_deref(), Some("NAME"));
+        assert_eq!(hint_for("iarr delete-all "), None);
         assert_eq!(hint_for("count"), None);
         assert_eq!(hint_for("sh "), None);
         assert_eq!(hint_for("bogus "), None);

@@ -83,6 +83,9 @@ document), or a short form; `help` lists them all, `help CMD` shows one:
   find PATH [KEY ...] [--paths|--kv]   update KEY PATH VALUE
   append KEY ITEM ... [--name MEMBER]
   sh new [SECS [--delete]]   sh set TKN KEY VALUE   sh get TKN KEY   sh end TKN
+  iarr create NAME LEN   iarr set NAME ITEM [--pos POS]   iarr get NAME POS
+  iarr get-rng NAME START [STOP]   siarr min NAME N   siarr intersect NAME NAME
+  olst add NAME ITEM ...   olst get-rng NAME START [STOP]   (oarr strarr sstrarr)
 VALUEs are JSON where they parse (1, true, [1,2], '{\"a\": 1}'), else strings.
 
 Examples:
@@ -92,6 +95,8 @@ Examples:
   ndb-cli -u ws://db.internal:1987/ info
   ndb-cli find '$.tags[?@ == \"a\"]' --kv
   ndb-cli KV_GET '{\"keys\":[\"user\"]}'
+  ndb-cli iarr create scores 100 && ndb-cli iarr set scores 7 --pos 3
+  ndb-cli olst add tasks '{\"a\":1}'
   ndb-cli --latency --count 1000
   ndb-cli --stat -i 5
   printf 'set a 1\\ncount\\n' | ndb-cli --raw

@@ -176,6 +176,115 @@ fn session_short_forms() {
     assert!(out.starts_with("(error) 100 "), "{out}");
 }
 
+/// The array short forms against a real server: the requests they write
+/// are checked by what the server then holds, and its `st`-only errors
+/// are named.
+#[test]
+fn array_short_forms() {
+    let server = common::start();
+    let rows: &[(&[&str], &str)] = &[
+        (&["iarr", "create", "scores", "100"], "{\"IARR_CREATE_RSP\": {\"st\": 1}}\n"),
+        (&["iarr", "set", "scores", "5"], "{\"IARR_SET_RSP\": {\"st\": 1}}\n"),
+        (&["iarr", "set", "scores", "-7", "--pos", "3"], "{\"IARR_SET_RSP\": {\"st\": 1}}\n"),
+        (&["iarr", "set-rng", "scores", "1", "2"], "{\"IARR_SET_RNG_RSP\": {\"st\": 1}}\n"),
+        (&["iarr", "get", "scores", "3"], "{\"IARR_GET_RSP\": {\"item\": -7, \"st\": 1}}\n"),
+        (&["iarr", "get-rng", "scores", "0", "10"], "{\"IARR_GET_RNG_RSP\": {\"items\": [5, 1, 2], \"st\": 1}}\n"),
+        (&["iarr", "swap", "scores", "0", "3"], "{\"IARR_SWAP_RSP\": {\"st\": 1}}\n"),
+        (&["iarr", "get-rng", "scores", "0"], "{\"IARR_GET_RNG_RSP\": {\"items\": [-7, 1, 2], \"st\": 1}}\n"),
+        (&["iarr", "clear", "scores", "1", "2"], "{\"IARR_CLEAR_RSP\": {\"st\": 1}}\n"),
+        (&["iarr", "used", "scores"], "{\"IARR_USED_RSP\": {\"st\": 1, \"used\": 2}}\n"),
+        (&["iarr", "len", "scores"], "{\"IARR_LEN_RSP\": {\"len\": 100, \"st\": 1}}\n"),
+        (&["strarr", "create", "names", "3"], "{\"STRARR_CREATE_RSP\": {\"st\": 1}}\n"),
+        (&["strarr", "set-rng", "names", "007", "ann lee"], "{\"STRARR_SET_RNG_RSP\": {\"st\": 1}}\n"),
+        (&["strarr", "get", "names", "0"], "{\"STRARR_GET_RSP\": {\"item\": \"007\", \"st\": 1}}\n"),
+        (&["oarr", "create", "docs", "2"], "{\"OARR_CREATE_RSP\": {\"st\": 1}}\n"),
+        (&["oarr", "set", "docs", r#"{"a": [1]}"#, "--pos", "1"], "{\"OARR_SET_RSP\": {\"st\": 1}}\n"),
+        (&["oarr", "get", "docs", "1"], "{\"OARR_GET_RSP\": {\"item\": {\"a\": [1]}, \"st\": 1}}\n"),
+        (&["siarr", "create", "a", "10"], "{\"SIARR_CREATE_RSP\": {\"st\": 1}}\n"),
+        (&["siarr", "set-rng", "a", "5", "1", "3", "3"], "{\"SIARR_SET_RNG_RSP\": {\"st\": 1}}\n"),
+        (&["siarr", "set", "a", "4"], "{\"SIARR_SET_RSP\": {\"st\": 1}}\n"),
+        (&["siarr", "min", "a", "2"], "{\"SIARR_MIN_RSP\": {\"items\": [1, 3], \"st\": 1}}\n"),
+        (&["siarr", "max", "a", "2"], "{\"SIARR_MAX_RSP\": {\"items\": [5, 4], \"st\": 1}}\n"),
+        (&["siarr", "create", "b", "10"], "{\"SIARR_CREATE_RSP\": {\"st\": 1}}\n"),
+        (&["siarr", "set-rng", "b", "3", "5", "3", "9"], "{\"SIARR_SET_RNG_RSP\": {\"st\": 1}}\n"),
+        (&["siarr", "intersect", "a", "b"], "{\"SIARR_INTERSECT_RSP\": {\"items\": [3, 3, 5], \"st\": 1}}\n"),
+        (&["sstrarr", "create", "w", "4"], "{\"SSTRARR_CREATE_RSP\": {\"st\": 1}}\n"),
+        (&["sstrarr", "set-rng", "w", "pear", "10", "apple"], "{\"SSTRARR_SET_RNG_RSP\": {\"st\": 1}}\n"),
+        (
+            &["sstrarr", "min", "w", "3"],
+            "{\"SSTRARR_MIN_RSP\": {\"items\": [\"10\", \"apple\", \"pear\"], \"st\": 1}}\n",
+        ),
+        (&["--json", "iarr", "get-rng", "scores", "0"], "[-7,2]\n"),
+        (&["iarr", "delete", "scores"], "{\"IARR_DELETE_RSP\": {\"st\": 1}}\n"),
+        (&["siarr", "delete-all"], "{\"SIARR_DELETE_ALL_RSP\": {\"st\": 1}}\n"),
+    ];
+    for (args, expected) in rows {
+        assert_eq!(ok(&server, args), *expected, "{args:?}");
+    }
+    for (args, expected) in [
+        (&["iarr", "exist", "scores"][..], "(error) 22 KeyNotExist\n{\"IARR_EXIST_RSP\": {\"st\": 22}}\n"),
+        (&["strarr", "create", "names", "3"], "(error) 160 Duplicate\n{\"STRARR_CREATE_RSP\": {\"st\": 160}}\n"),
+        (&["oarr", "get", "docs", "2"], "(error) 161 Bounds\n{\"OARR_GET_RSP\": {\"st\": 161}}\n"),
+        // The item's type is checked before the lookup: a string is 41.
+        (&["iarr", "set", "names", "x"], "(error) 41 ValueTypeInvalid\n{\"IARR_SET_RSP\": {\"st\": 41}}\n"),
+    ] {
+        assert_eq!(run(&server, args), (1, expected.to_owned(), String::new()), "{args:?}");
+    }
+    let (code, out, err) = run(&server, &["siarr", "min", "a"]);
+    assert_eq!((code, out.as_str(), err.as_str()), (2, "", "ndb-cli: usage: siarr min NAME N\n"));
+    let mut client = server.client();
+    let info = client.call_json(r#"{"SV_INFO":{}}"#);
+    assert_eq!(
+        info["SV_INFO_RSP"]["containers"],
+        serde_json::json!({"IARR":0,"OARR":1,"OLST":0,"SIARR":0,"SSTRARR":1,"STRARR":1})
+    );
+}
+
+/// The list short forms against a real server, from a pipe as a script
+/// would send them.
+#[test]
+fn list_short_forms() {
+    let server = common::start();
+    let input = "olst create tasks\n\
+                 olst add tasks {\"n\":1} {\"n\":2} {\"n\":3}\n\
+                 olst add tasks {\"n\":0} --pos 0\n\
+                 olst get tasks\n\
+                 olst get tasks 1\n\
+                 olst set-rng tasks 2 {\"n\":20}\n\
+                 olst get-rng tasks 1 3\n\
+                 olst rmv tasks --head\n\
+                 olst splice tasks 0 2 done --pos 0\n\
+                 olst len tasks\n\
+                 olst get-rng done 0\n\
+                 olst rmv done 5 --tail\n\
+                 olst exist done\n";
+    let (code, out, err) = run_with_input(&server, &[], input);
+    assert_eq!((code, err.as_str()), (0, ""), "{out}");
+    let expected = [
+        "{\"OLST_CREATE_RSP\": {\"st\": 1}}",
+        "{\"OLST_ADD_RSP\": {\"pos\": 0, \"size\": 3, \"st\": 1}}",
+        "{\"OLST_ADD_RSP\": {\"pos\": 0, \"size\": 4, \"st\": 1}}",
+        "{\"OLST_GET_RSP\": {\"item\": {\"n\": 3}, \"st\": 1}}",
+        "{\"OLST_GET_RSP\": {\"item\": {\"n\": 1}, \"st\": 1}}",
+        "{\"OLST_SET_RNG_RSP\": {\"st\": 1}}",
+        "{\"OLST_GET_RNG_RSP\": {\"items\": [{\"n\": 1}, {\"n\": 20}], \"st\": 1}}",
+        "{\"OLST_RMV_RSP\": {\"size\": 3, \"st\": 1}}",
+        "{\"OLST_SPLICE_RSP\": {\"st\": 1}}",
+        "{\"OLST_LEN_RSP\": {\"len\": 1, \"st\": 1}}",
+        "{\"OLST_GET_RNG_RSP\": {\"items\": [{\"n\": 1}, {\"n\": 20}], \"st\": 1}}",
+        "{\"OLST_RMV_RSP\": {\"size\": 1, \"st\": 1}}",
+        "{\"OLST_EXIST_RSP\": {\"st\": 1}}",
+    ];
+    assert_eq!(out.lines().collect::<Vec<_>>(), expected);
+    let mut client = server.client();
+    assert_eq!(
+        client.call(r#"{"OLST_GET_RNG":{"name":"tasks","rng":[0]}}"#),
+        r#"{"OLST_GET_RNG_RSP":{"items":[{"n":3}],"st":1}}"#
+    );
+    let (code, out, _) = run(&server, &["olst", "delete", "nope"]);
+    assert_eq!((code, out.as_str()), (1, "(error) 22 KeyNotExist\n{\"OLST_DELETE_RSP\": {\"st\": 22}}\n"));
+}
+
 #[test]
 fn error_replies_exit_1_and_name_the_status() {
     let server = common::start();

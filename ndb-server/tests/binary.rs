@@ -50,12 +50,18 @@ fn bad_flags_and_files_exit_1_with_one_line() {
     std::fs::write(&v4, r#"{"version":4,"mode":"kv"}"#).unwrap();
     let broken = dir.join("broken.json");
     std::fs::write(&broken, "{\"version\":5,\n\"port\":}").unwrap();
+    let bad_arrays = dir.join("arrays.json");
+    std::fs::write(&bad_arrays, r#"{"version":6,"arrays":{"maxCapacity":-1}}"#).unwrap();
+    let bad_lists = dir.join("lists.json");
+    std::fs::write(&bad_lists, r#"{"version":6,"lists":[]}"#).unwrap();
     let cases = [
         (vec!["--port", "abc"], "--port: must be a port number"),
         (vec!["--nope"], "invalid option '--nope'"),
         (vec!["--config", v4.to_str().unwrap()], "version: must be 5 or 6 (got 4)"),
         (vec!["--config", broken.to_str().unwrap()], "not valid JSON"),
         (vec!["--config", "/no/such/file.json"], "cannot read config file /no/such/file.json"),
+        (vec!["--config", bad_arrays.to_str().unwrap()], "arrays.maxCapacity: must be a non-negative integer (got -1)"),
+        (vec!["--config", bad_lists.to_str().unwrap()], "lists: must be an object (got [])"),
     ];
     for (args, expected) in cases {
         let (code, out, err) = run(&args);

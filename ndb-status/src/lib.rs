@@ -88,16 +88,26 @@ pub enum Status {
     LoadComplete,
     /// 142: a load failed.
     LoadError,
+    /// 160: an array or list of that name exists already, or `INTERSECT`
+    /// was given one name twice.
+    Duplicate,
+    /// 161: a capacity, position or range outside the array or list, a full
+    /// array, or `MIN`/`MAX` of an empty one.
+    Bounds,
     /// 201 (ndb only): work off the loop could not be done now; retry
     /// later. Nothing changed.
     Busy,
     /// 202 (ndb only): the request would cost more than its documented
-    /// budget (JSONPath steps, nodes, regular expression size). Nothing
-    /// changed.
+    /// budget (JSONPath steps, nodes, regular expression size; an array or
+    /// list command's work budget). Nothing changed.
     OverBudget,
     /// 203 (ndb only): a search off the loop ran past its time limit.
     /// Nothing changed.
     TimedOut,
+    /// 204 (ndb only): the command would add data past a limit on what the
+    /// server holds (a key map's or the session table's capacity).
+    /// Nothing changed.
+    OutOfMemory,
     /// 205 (ndb only): the connection's user's role does not allow this
     /// command; nothing changed and the connection stays open.
     NotPermitted,
@@ -136,9 +146,12 @@ impl Status {
             Status::Loading => 140,
             Status::LoadComplete => 141,
             Status::LoadError => 142,
+            Status::Duplicate => 160,
+            Status::Bounds => 161,
             Status::Busy => 201,
             Status::OverBudget => 202,
             Status::TimedOut => 203,
+            Status::OutOfMemory => 204,
             Status::NotPermitted => 205,
             Status::LogFailed => 206,
             Status::Unknown => 1000,
@@ -167,9 +180,12 @@ impl Status {
             Status::Loading => "Loading",
             Status::LoadComplete => "LoadComplete",
             Status::LoadError => "LoadError",
+            Status::Duplicate => "Duplicate",
+            Status::Bounds => "Bounds",
             Status::Busy => "Busy",
             Status::OverBudget => "OverBudget",
             Status::TimedOut => "TimedOut",
+            Status::OutOfMemory => "OutOfMemory",
             Status::NotPermitted => "NotPermitted",
             Status::LogFailed => "LogFailed",
             Status::Unknown => "Unknown",
@@ -190,11 +206,11 @@ impl Status {
     pub const COUNT: usize = ALL.len();
 
     /// Every status, in declaration order (`Status::ALL[s as usize] == s`).
-    pub const ALL: [Status; 25] = ALL;
+    pub const ALL: [Status; 28] = ALL;
 }
 
 /// Every status, for reverse lookups.
-const ALL: [Status; 25] = [
+const ALL: [Status; 28] = [
     Status::Ok,
     Status::OpCodeInvalid,
     Status::JsonInvalid,
@@ -214,9 +230,12 @@ const ALL: [Status; 25] = [
     Status::Loading,
     Status::LoadComplete,
     Status::LoadError,
+    Status::Duplicate,
+    Status::Bounds,
     Status::Busy,
     Status::OverBudget,
     Status::TimedOut,
+    Status::OutOfMemory,
     Status::NotPermitted,
     Status::LogFailed,
     Status::Unknown,
@@ -256,5 +275,6 @@ mod tests {
         for (i, status) in Status::ALL.into_iter().enumerate() {
             assert_eq!(status as usize, i);
         }
+        assert_eq!(Status::from_code(204, Protocol::V09), Some(Status::OutOfMemory));
     }
 }

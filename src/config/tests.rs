@@ -46,6 +46,67 @@ fn nemesisdb_v6_config_selects_09_numbering() {
 }
 
 #[test]
+fn v6_array_and_list_limits_are_read_and_optional() {
+    let config =
+        apply(r#"{"version":6,"arrays":{"maxCapacity":5,"maxResponseSize":3},"lists":{"maxResponseSize":0}}"#).unwrap();
+    assert_eq!((config.array_max_capacity, config.array_max_response_size, config.list_max_response_size), (5, 3, 0));
+    let config = apply(r#"{"version":6,"arrays":{"maxCapacity":18446744073709551615}}"#).unwrap();
+    assert_eq!(config.array_max_capacity, u64::MAX);
+    assert_eq!((config.array_max_response_size, config.list_max_response_size), (10_000, 10_000));
+    for text in [r#"{"version":6}"#, r#"{"version":6,"arrays":{},"lists":{}}"#] {
+        let config = apply(text).unwrap();
+        assert_eq!(
+            (config.array_max_capacity, config.array_max_response_size, config.list_max_response_size),
+            (10_000, 10_000, 10_000),
+            "{text}"
+        );
+    }
+}
+
+/// A version-5 config has no `arrays` or `lists` sections: whatever is
+/// there is ignored, as every unknown member is.
+#[test]
+fn v5_keeps_the_shipped_array_and_list_limits() {
+    let config = apply(r#"{"version":5,"arrays":{"maxCapacity":5,"maxResponseSize":"x"},"lists":7}"#).unwrap();
+    assert_eq!(
+        (config.array_max_capacity, config.array_max_response_size, config.list_max_response_size),
+        (10_000, 10_000, 10_000)
+    );
+}
+
+#[test]
+fn v6_array_and_list_errors_name_the_member() {
+    let cases = [
+        (r#"{"version":6,"arrays":[]}"#, "arrays: must be an object (got [])"),
+        (r#"{"version":6,"lists":5}"#, "lists: must be an object (got 5)"),
+        (r#"{"version":6,"arrays":{"maxCapacity":-1}}"#, "arrays.maxCapacity: must be a non-negative integer (got -1)"),
+        (r#"{"version":6,"arrays":{"maxCapacity":1.5}}"#, "arrays.maxCapacity: must be a non-negative integer"),
+        (
+            r#"{"version":6,"arrays":{"maxResponseSize":"10"}}"#,
+            "arrays.maxResponseSize: must be a non-negative integer (got \"10\")",
+        ),
+        (r#"{"version":6,"lists":{"maxResponseSize":null}}"#, "lists.maxResponseSize: must be a non-negative integer"),
+    ];
+    for (text, expected) in cases {
+        let err = apply(text).unwrap_err();
+        assert!(err.contains(expected), "{text}: {err}");
+    }
+    // Typed: the error names the member, as the user wrote it.
+    for (text, member) in [
+        (r#"{"version":6,"arrays":[]}"#, "arrays"),
+        (r#"{"version":6,"arrays":{"maxResponseSize":-2}}"#, "arrays.maxResponseSize"),
+        (r#"{"version":6,"lists":{"maxResponseSize":true}}"#, "lists.maxResponseSize"),
+    ] {
+        match Config::default().apply_json(text) {
+            Err(e @ ConfigError::Field { .. }) => {
+                assert_eq!((e.field_name(), e.file()), (Some(member), None), "{text}")
+            }
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+}
+
+#[test]
 fn core_and_other_members_are_optional() {
     let config = apply(r#"{"version":5}"#).unwrap();
     assert_eq!(config, Config { protocol: Protocol::V07, ..Config::default() });

@@ -1,26 +1,59 @@
 //! Counting, histograms and the exposition text, without a server.
 
 use super::*;
+use crate::protocol::{ContainerVerb, Family, Op, Verb};
 
 #[test]
 fn requests_are_counted_by_command_and_status() {
     let mut m = Metrics::default();
-    m.count(Some(Verb::KvGet), Status::Ok);
-    m.count(Some(Verb::KvGet), Status::Ok);
-    m.count(Some(Verb::KvSet), Status::NotPermitted);
+    m.count(Some(Verb::KvGet.into()), Status::Ok);
+    m.count(Some(Verb::KvGet.into()), Status::Ok);
+    m.count(Some(Verb::KvSet.into()), Status::NotPermitted);
     m.count(None, Status::JsonInvalid);
-    assert_eq!(m.requests(Some(Verb::KvGet), Status::Ok), 2);
-    assert_eq!(m.requests(Some(Verb::KvSet), Status::NotPermitted), 1);
+    assert_eq!(m.requests(Some(Verb::KvGet.into()), Status::Ok), 2);
+    assert_eq!(m.requests(Some(Verb::KvSet.into()), Status::NotPermitted), 1);
     assert_eq!(m.requests(None, Status::JsonInvalid), 1);
-    assert_eq!(m.requests(Some(Verb::KvGet), Status::KeyNotExist), 0);
+    assert_eq!(m.requests(Some(Verb::KvGet.into()), Status::KeyNotExist), 0);
     assert_eq!(m.requests_total(), 4);
     assert_eq!(m.latency().count(), 0, "observed at the end of the turn");
     m.observe_turn(Duration::from_micros(300));
     m.observe_turn(Duration::from_secs(1));
     assert_eq!(m.latency().count(), 4);
     assert_eq!(m.latency().sum(), Duration::from_micros(1200));
-    m.count_later(Some(Verb::KvSave), Status::SaveComplete, Duration::from_millis(40));
+    m.count_later(Some(Verb::KvSave.into()), Status::SaveComplete, Duration::from_millis(40));
     assert_eq!(m.latency().count(), 5);
+}
+
+#[test]
+fn array_and_list_commands_are_counted_and_named_by_their_own_name() {
+    let mut m = Metrics::default();
+    let set_rng = CommandName::Container(ContainerVerb { family: Family::Iarr, op: Op::SetRng });
+    let olst_add = CommandName::Container(ContainerVerb { family: Family::Olst, op: Op::Add });
+    let delete_all = CommandName::Container(ContainerVerb { family: Family::Sstrarr, op: Op::DeleteAll });
+    m.count(Some(set_rng), Status::Ok);
+    m.count(Some(set_rng), Status::Bounds);
+    m.count(Some(olst_add), Status::NotPermitted);
+    m.count_later(Some(delete_all), Status::NotPermitted, Duration::from_millis(1));
+    m.count(Some(Verb::KvSet.into()), Status::Ok);
+    assert_eq!(m.requests(Some(set_rng), Status::Ok), 1);
+    assert_eq!(m.requests(Some(set_rng), Status::Bounds), 1);
+    assert_eq!(m.requests(Some(olst_add), Status::Ok), 0);
+    assert_eq!(m.requests(Some(Verb::KvSet.into()), Status::Bounds), 0);
+    assert_eq!(m.requests_total(), 5);
+    let mut text = String::new();
+    m.render(&State::default(), &mut text);
+    for line in [
+        "ndb_requests_total{command=\"IARR_SET_RNG\",status=\"Ok\"} 1\n",
+        "ndb_requests_total{command=\"IARR_SET_RNG\",status=\"Bounds\"} 1\n",
+        "ndb_requests_total{command=\"OLST_ADD\",status=\"NotPermitted\"} 1\n",
+        "ndb_requests_total{command=\"SSTRARR_DELETE_ALL\",status=\"NotPermitted\"} 1\n",
+        "ndb_requests_total{command=\"KV_SET\",status=\"Ok\"} 1\n",
+        "ndb_request_errors_total{command=\"IARR_SET_RNG\"} 1\n",
+        "ndb_request_errors_total{command=\"OLST_ADD\"} 1\n",
+    ] {
+        assert!(text.contains(line), "{line}in\n{text}");
+    }
+    assert!(!text.contains("command=\"KV_SET\",status=\"Bounds\""), "{text}");
 }
 
 #[test]
@@ -48,8 +81,8 @@ fn seconds_are_written_short_and_exact() {
 #[test]
 fn the_text_has_a_help_and_type_line_before_each_family() {
     let mut m = Metrics::default();
-    m.count(Some(Verb::KvGet), Status::Ok);
-    m.count(Some(Verb::KvGet), Status::KeyNotExist);
+    m.count(Some(Verb::KvGet.into()), Status::Ok);
+    m.count(Some(Verb::KvGet.into()), Status::KeyNotExist);
     m.count(None, Status::CommandNotExist);
     m.observe_turn(Duration::from_micros(50));
     m.record_save(SaveKind::Kv, Ok(Duration::from_millis(3)));

@@ -72,7 +72,8 @@ pub use worker::Worker;
 
 use crate::error::{Chain, FileKind, PersistError, PersistOp};
 use crate::store::{
-    Done, Job, KeyMap, LastSave, LoadFailure, Loaded, Outcome, SaveFailure, SaveKind, Snapshot, Store, Work,
+    Done, Job, KeyMap, LastSave, LoadFailure, Loaded, MAX_KEYS, MAX_SESSIONS, Outcome, SaveFailure, SaveKind, Snapshot,
+    Store, Work,
 };
 
 /// Runs one job against the saves under `root` and reports how it went. A
@@ -290,6 +291,12 @@ fn read_metadata(stamp: &Dir) -> Result<Option<Vec<u8>>, PersistError> {
     md.read_file(MD_FILE, Some(MAX_METADATA_BYTES)).map(Some)
 }
 
+/// A save holding more than the store's maps hold (refused as damaged:
+/// nothing of it is loaded).
+fn too_large(data_dir: &Dir, name: &std::ffi::OsStr, what: String) -> PersistError {
+    PersistError::Corrupt { path: data_dir.child(name), problem: format!("the save holds {what}") }
+}
+
 /// Reads and checks every data file of a save.
 fn read_data(data_dir: &Dir, kind: SaveKind) -> Result<Loaded, PersistError> {
     let names = files::data_files(data_dir)?;
@@ -297,6 +304,7 @@ fn read_data(data_dir: &Dir, kind: SaveKind) -> Result<Loaded, PersistError> {
     let mut read = 0;
     let mut entries = Vec::new();
     let mut records = Vec::new();
+    let mut checked = 0;
     for name in names {
         let bytes = data_dir.read_file(&name, None)?;
         let parsed = match kind {
@@ -305,10 +313,19 @@ fn read_data(data_dir: &Dir, kind: SaveKind) -> Result<Loaded, PersistError> {
         };
         parsed.map_err(|problem| PersistError::Corrupt { path: data_dir.child(&name), problem })?;
         read += entries.len();
-        map.reserve(entries.len());
         for entry in entries.drain(..) {
-            map.set_entry(entry);
+            if !map.set_entry(entry) {
+                return Err(too_large(data_dir, &name, format!("more than {MAX_KEYS} distinct keys")));
+            }
         }
+        if records.len() > MAX_SESSIONS {
+            return Err(too_large(data_dir, &name, format!("more than {MAX_SESSIONS} sessions")));
+        }
+        if let Some(record) = records[checked..].iter().find(|r| r.keys.len() > MAX_KEYS) {
+            let problem = format!("a session of {} keys, more than the {MAX_KEYS} a session holds", record.keys.len());
+            return Err(too_large(data_dir, &name, problem));
+        }
+        checked = records.len();
     }
     Ok(match kind {
         SaveKind::Kv => Loaded::Kv { map, read },

@@ -15,6 +15,10 @@ use std::borrow::Cow;
 
 use serde_json::value::RawValue;
 
+mod containers;
+
+pub use containers::{ContainerArgs, ContainerCommand, ContainerVerb, Family, Item, ItemType, Items, Op, Range};
+
 /// A command name ndb serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Verb {
@@ -112,6 +116,17 @@ pub(crate) enum Kind {
     /// An array whose items are kept as raw text (`KV_ARR_APPEND`'s
     /// `items`).
     RawItems,
+    /// An array `rng` or `srcRng`: `[start]` or `[start, stop]` of uints.
+    /// Its shape is checked after every parameter: not 1 or 2 items → 42,
+    /// an item that is not a uint → 41, start > stop → 13.
+    Range,
+    /// `<A>_CLEAR`'s `rng`: as [`Kind::Range`], but not 1 or 2 items → 13.
+    ClearRange,
+    /// An array item of the given type (`<A>_SET`'s `item`).
+    Item(ItemType),
+    /// An array of items of the given type (`SET_RNG`'s and `OLST_ADD`'s
+    /// `items`); each item is checked after every parameter (41).
+    Items(ItemType),
 }
 
 /// One parameter of a verb.
@@ -500,12 +515,17 @@ pub enum Command<'a> {
     KvUpdate(Update<'a>),
     /// `KV_ARR_APPEND`
     KvArrAppend(ArrAppend<'a>),
+    /// An array or list command (NemesisDB 0.9), boxed so that the other
+    /// commands stay small.
+    Container(Box<ContainerCommand<'a>>),
 }
 
 impl Command<'_> {
-    /// The verb this command answers to.
-    pub fn verb(&self) -> Verb {
-        match self {
+    /// The name this command answers to, whatever its kind: what roles
+    /// ([`crate::auth::command_role`]) and the metrics go by. Every
+    /// command has one; a new kind of command must say here which it is.
+    pub fn name(&self) -> CommandName {
+        CommandName::Verb(match self {
             Command::Kv(op) => op.kv_verb(),
             Command::SvInfo => Verb::SvInfo,
             Command::ShNew(_) => Verb::ShNew,
@@ -522,6 +542,75 @@ impl Command<'_> {
             Command::KvFind(_) => Verb::KvFind,
             Command::KvUpdate(_) => Verb::KvUpdate,
             Command::KvArrAppend(_) => Verb::KvArrAppend,
+            Command::Container(container) => return CommandName::Container(container.verb),
+        })
+    }
+
+    /// The key, session or server verb of this command; `None` for an
+    /// array or list command, whose verb is its [`ContainerCommand::verb`].
+    /// For what a command may be asked by whom, or to count it, use
+    /// [`Command::name`], which every command has.
+    pub fn verb(&self) -> Option<Verb> {
+        match self.name() {
+            CommandName::Verb(verb) => Some(verb),
+            CommandName::Container(_) => None,
+        }
+    }
+}
+
+/// Any command name ndb serves: a key, session or server [`Verb`], or an
+/// array or list [`ContainerVerb`] (NemesisDB 0.9).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CommandName {
+    /// A `KV_*`, `SH_*` or `SV_*` command.
+    Verb(Verb),
+    /// An array or list command.
+    Container(ContainerVerb),
+}
+
+impl From<Verb> for CommandName {
+    fn from(verb: Verb) -> CommandName {
+        CommandName::Verb(verb)
+    }
+}
+
+impl From<ContainerVerb> for CommandName {
+    fn from(verb: ContainerVerb) -> CommandName {
+        CommandName::Container(verb)
+    }
+}
+
+impl CommandName {
+    /// How many numbers [`CommandName::index`] uses: every [`Verb`], then
+    /// [`ContainerVerb::SLOTS`].
+    pub const SLOTS: usize = Verb::COUNT + ContainerVerb::SLOTS;
+
+    /// A number below [`CommandName::SLOTS`], one per name, worked out with
+    /// no lookup (a table row, for the metrics).
+    #[inline]
+    pub const fn index(self) -> usize {
+        match self {
+            CommandName::Verb(verb) => verb as usize,
+            CommandName::Container(verb) => Verb::COUNT + verb.index(),
+        }
+    }
+
+    /// The name whose [`CommandName::index`] is `index`, if any (an index
+    /// of an op its family does not serve gives that pair all the same).
+    pub fn from_index(index: usize) -> Option<CommandName> {
+        match index.checked_sub(Verb::COUNT) {
+            None => Verb::ALL.get(index).copied().map(CommandName::Verb),
+            Some(i) => ContainerVerb::from_index(i).map(CommandName::Container),
+        }
+    }
+}
+
+impl std::fmt::Display for CommandName {
+    /// The command name, e.g. `KV_SET` or `IARR_SET_RNG`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CommandName::Verb(verb) => f.write_str(verb.name()),
+            CommandName::Container(verb) => write!(f, "{}_{}", verb.family.prefix(), verb.op.suffix()),
         }
     }
 }
@@ -541,6 +630,24 @@ mod tests {
         }
         assert_eq!(Verb::from_name("kv_set"), None);
         assert_eq!(Verb::from_name("KV_SET_RSP"), None);
+    }
+
+    #[test]
+    fn every_command_name_has_its_own_index_and_name() {
+        let names = ALL.into_iter().map(CommandName::Verb).chain(ContainerVerb::all().map(CommandName::Container));
+        let mut seen = std::collections::HashSet::new();
+        for name in names {
+            assert!(name.index() < CommandName::SLOTS, "{name}");
+            assert!(seen.insert(name.index()), "{name}");
+            assert_eq!(CommandName::from_index(name.index()), Some(name));
+            let text = name.to_string();
+            let back = Verb::from_name(&text)
+                .map(CommandName::Verb)
+                .or_else(|| ContainerVerb::from_name(&text).map(CommandName::Container));
+            assert_eq!(back, Some(name), "{text}");
+        }
+        assert_eq!(seen.len(), 32 + 75);
+        assert_eq!(CommandName::from_index(CommandName::SLOTS), None);
     }
 
     #[test]

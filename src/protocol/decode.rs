@@ -31,10 +31,11 @@ use serde_json::value::RawValue;
 
 use super::Status;
 use super::command::{
-    ArrAppend, Command, Expiry, Find, FindRsp, KeyValues, MAX_PARAMS, MapOp, Param, Save, Update, Verb,
-    is_valid_save_name,
+    ArrAppend, Command, CommandName, ContainerVerb, Expiry, Family, Find, FindRsp, KeyValues, MAX_PARAMS, MapOp, Param,
+    Save, Update, Verb, is_valid_save_name,
 };
 
+mod containers;
 mod visit;
 
 use visit::EnvelopeVisitor;
@@ -60,6 +61,11 @@ pub enum Shape<'a> {
         /// The `m` text.
         m: &'static str,
     },
+    /// `{"<CMD>_RSP":{"st":N}}`: the shape of every array and list error
+    /// (NemesisDB 0.9's, without `m` or `tkn`).
+    Bare(RspName<'a>),
+    /// `{"ERR":{"st":N}}`: an unknown name under an array or list prefix.
+    BareErr,
 }
 
 /// The command a reply is keyed by: `<name>_RSP`.
@@ -67,8 +73,21 @@ pub enum Shape<'a> {
 pub enum RspName<'a> {
     /// A command ndb serves.
     Known(Verb),
+    /// An array or list command ndb serves.
+    Container(ContainerVerb),
     /// A command ndb does not serve, named as the client named it.
     Unknown(Cow<'a, str>),
+}
+
+impl RspName<'_> {
+    /// The command ndb serves that this names, if it is one.
+    pub fn served(&self) -> Option<CommandName> {
+        match self {
+            RspName::Known(verb) => Some(CommandName::Verb(*verb)),
+            RspName::Container(verb) => Some(CommandName::Container(*verb)),
+            RspName::Unknown(_) => None,
+        }
+    }
 }
 
 /// The `m` of a missing required parameter.
@@ -96,6 +115,20 @@ impl Rejection<'_> {
     pub fn verb(verb: Verb, status: Status, m: &'static str) -> Rejection<'static> {
         Rejection { status, shape: Shape::Rsp { name: RspName::Known(verb), m } }
     }
+
+    /// A `{"<CMD>_RSP":{"st":N}}` error for an array or list command.
+    pub fn container(verb: ContainerVerb, status: Status) -> Rejection<'static> {
+        Rejection { status, shape: Shape::Bare(RspName::Container(verb)) }
+    }
+
+    /// The command ndb serves that the refused request named, if it named
+    /// one (for the role check and the metrics).
+    pub fn command(&self) -> Option<CommandName> {
+        match &self.shape {
+            Shape::Rsp { name, .. } | Shape::Bare(name) => name.served(),
+            Shape::Err | Shape::BareErr => None,
+        }
+    }
 }
 
 /// Decodes one request message.
@@ -115,16 +148,26 @@ pub fn decode(text: &str) -> Result<Command<'_>, Rejection<'_>> {
         return Err(Rejection::err(Status::CommandSyntax));
     };
     let unknown = |status| Rejection { status, shape: Shape::Rsp { name: RspName::Unknown(name.clone()), m: "" } };
-    if body == Body::NotObject {
-        return Err(unknown(Status::CommandSyntax));
-    }
     let Some((prefix, _)) = name.split_once('_') else {
         return Err(unknown(Status::CommandSyntax));
     };
+    if body == Body::NotObject {
+        if Family::from_prefix(prefix).is_some() {
+            let shape = Shape::Bare(RspName::Unknown(name.clone()));
+            return Err(Rejection { status: Status::CommandSyntax, shape });
+        }
+        return Err(unknown(Status::CommandSyntax));
+    }
     match Verb::from_name(&name) {
         Some(verb) => build(verb, &mut args),
         None if prefix == "KV" => Err(Rejection::err(Status::CommandNotExist)),
-        None => Err(unknown(Status::CommandNotExist)),
+        None => match ContainerVerb::from_name(&name) {
+            Some(verb) => containers::build(verb, &mut args),
+            None if Family::from_prefix(prefix).is_some() => {
+                Err(Rejection { status: Status::CommandNotExist, shape: Shape::BareErr })
+            }
+            None => Err(unknown(Status::CommandNotExist)),
+        },
     }
 }
 
@@ -250,6 +293,8 @@ pub(crate) fn check(params: &[Param], slots: &[Slot<'_>]) -> Result<(), (Status,
                 return Err((Status::ParamMissing, MISSING_PARAMETER));
             }
             Slot::WrongType => return Err((Status::ValueTypeInvalid, PARAM_TYPE_INCORRECT)),
+            // Items of the wrong type and malformed ranges are reported
+            // after every parameter passed (`containers::build`).
             Slot::Invalid(status, m) => return Err((*status, m)),
             _ => {}
         }
@@ -285,8 +330,31 @@ pub(crate) enum Slot<'a> {
     Str(Cow<'a, str>),
     /// [`Kind::Raw`]
     Raw(&'a RawValue),
-    /// [`Kind::RawItems`]
+    /// [`Kind::RawItems`], and [`Kind::Items`] of objects
     RawItems(Vec<&'a RawValue>),
+    /// [`Kind::Item`] of integers
+    Int(i64),
+    /// [`Kind::Items`] of integers
+    Ints(Vec<i64>),
+    /// [`Kind::Items`] of strings
+    Strs(Vec<Cow<'a, str>>),
+    /// [`Kind::Items`] holding an item of another type
+    BadItems,
+    /// [`Kind::Range`] and [`Kind::ClearRange`]
+    Range(RangeSlot),
+}
+
+/// A range parameter as read, before its shape is checked.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct RangeSlot {
+    /// How many items it had (saturating).
+    pub count: u32,
+    /// Whether one of its first two items was not a uint.
+    pub not_uint: bool,
+    /// The first item, if a uint.
+    pub start: u64,
+    /// The second item, if a uint.
+    pub stop: u64,
 }
 
 impl<'a> Slot<'a> {

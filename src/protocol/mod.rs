@@ -11,8 +11,9 @@ mod decode;
 mod reply;
 
 pub use command::{
-    ArrAppend, Command, Expiry, Find, FindRsp, KeyNames, KeyValues, MapOp, Save, SaveRejected, SaveRequest, Update,
-    Verb, is_valid_save_name,
+    ArrAppend, Command, CommandName, ContainerArgs, ContainerCommand, ContainerVerb, Expiry, Family, Find, FindRsp,
+    Item, ItemType, Items, KeyNames, KeyValues, MapOp, Op, Range, Save, SaveRejected, SaveRequest, Update, Verb,
+    is_valid_save_name,
 };
 pub use decode::{
     BAD_NAME, MISSING_PARAMETER, PARAM_TYPE_INCORRECT, PATH_EMPTY, RSP_INVALID, Rejection, RspName, Shape, decode,

@@ -7,7 +7,7 @@
 //! strings are escaped on the way. Members are written in the order given;
 //! callers give them in byte-wise name order, as NemesisDB sends them.
 
-use super::command::Verb;
+use super::command::{ContainerVerb, Verb};
 use super::decode::{Rejection, RspName, Shape};
 use super::{Protocol, Status};
 
@@ -42,6 +42,26 @@ impl<'b> Reply<'b> {
         self.buf.extend_from_slice(b"\":");
         self.members(f);
         self.buf.push(b'}');
+    }
+
+    /// `{"<verb>_RSP":{…}}` for an array or list command, with the members
+    /// `f` writes.
+    pub fn container(&mut self, verb: ContainerVerb, f: impl FnOnce(&mut Members<'_>)) {
+        self.buf.extend_from_slice(b"{\"");
+        for part in verb.response_parts() {
+            self.buf.extend_from_slice(part.as_bytes());
+        }
+        self.buf.extend_from_slice(b"\":");
+        self.members(f);
+        self.buf.push(b'}');
+    }
+
+    /// `{"<verb>_RSP":{"st":N}}` for an array or list command: its success
+    /// without fields, and the shape of all its errors.
+    pub fn container_status(&mut self, verb: ContainerVerb, status: Status) {
+        self.container(verb, |m| {
+            m.st(status);
+        });
     }
 
     /// `{"<verb>_RSP":{"st":N}}`
@@ -79,6 +99,22 @@ impl<'b> Reply<'b> {
         self.buf.truncate(mark);
     }
 
+    /// Takes out everything written since `mark` (a reply that turned out
+    /// too large to send in one piece), leaving the buffer as it was at
+    /// `mark`. Returns a buffer and where in it the taken text starts: to
+    /// copy the smaller side, that is the whole former buffer when less
+    /// came before `mark` than after it.
+    pub fn take_since(&mut self, mark: usize) -> (Vec<u8>, usize) {
+        let mark = mark.min(self.buf.len());
+        if mark <= self.buf.len() / 2 {
+            let text = std::mem::take(self.buf);
+            self.buf.extend_from_slice(&text[..mark]);
+            (text, mark)
+        } else {
+            (self.buf.split_off(mark), 0)
+        }
+    }
+
     /// The text before and after the items of a successful list reply,
     /// `{"<verb>_RSP":{"<name>":[…],"st":1}}` (or `{…}` when `object`), for
     /// a reply written in pieces: the prefix, the items joined by commas,
@@ -109,6 +145,27 @@ impl<'b> Reply<'b> {
                 self.buf.push(b'}');
             }
             Shape::Rsp { name: RspName::Known(verb), m } => self.error(*verb, rejection.status, m),
+            Shape::Rsp { name: RspName::Container(verb), m } => self.container(*verb, |o| {
+                o.str("m", m).st(rejection.status).null("tkn");
+            }),
+            Shape::Bare(RspName::Known(verb)) => self.status(*verb, rejection.status),
+            Shape::Bare(RspName::Container(verb)) => self.container_status(*verb, rejection.status),
+            Shape::Bare(RspName::Unknown(name)) => {
+                self.buf.push(b'{');
+                write_str_with_suffix(self.buf, name, "_RSP");
+                self.buf.push(b':');
+                self.members(|o| {
+                    o.st(rejection.status);
+                });
+                self.buf.push(b'}');
+            }
+            Shape::BareErr => {
+                self.buf.extend_from_slice(b"{\"ERR\":");
+                self.members(|o| {
+                    o.st(rejection.status);
+                });
+                self.buf.push(b'}');
+            }
             Shape::Rsp { name: RspName::Unknown(name), m } => {
                 self.buf.push(b'{');
                 write_str_with_suffix(self.buf, name, "_RSP");
@@ -252,6 +309,25 @@ impl Members<'_> {
         self
     }
 
+    /// An array-of-signed-integers member.
+    pub fn i64s(&mut self, name: &str, items: impl IntoIterator<Item = i64>) -> &mut Self {
+        self.name(name);
+        let items = items.into_iter();
+        // A few bytes an item up front, so a long array is not copied
+        // again and again as the buffer doubles.
+        self.buf.reserve(items.size_hint().0.saturating_mul(4));
+        self.buf.push(b'[');
+        let mut digits = itoa::Buffer::new();
+        for (i, item) in items.into_iter().enumerate() {
+            if i > 0 {
+                self.buf.push(b',');
+            }
+            self.buf.extend_from_slice(digits.format(item).as_bytes());
+        }
+        self.buf.push(b']');
+        self
+    }
+
     /// A nested object member with the members `f` writes.
     pub fn object(&mut self, name: &str, f: impl FnOnce(&mut Members<'_>)) -> &mut Self {
         self.name(name);
@@ -273,6 +349,15 @@ fn write_str_with_suffix(buf: &mut Vec<u8>, s: &str, suffix: &str) {
     buf.reserve(s.len() + suffix.len() + 2);
     buf.push(b'"');
     let bytes = s.as_bytes();
+    // Most strings need no escape: one pass that the compiler vectorises
+    // (no early exit), then a copy.
+    let plain = !bytes.iter().fold(false, |any, &b| any | (b < 0x20) | (b == b'"') | (b == b'\\'));
+    if plain {
+        buf.extend_from_slice(bytes);
+        buf.extend_from_slice(suffix.as_bytes());
+        buf.push(b'"');
+        return;
+    }
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         let escape: &[u8] = match b {
@@ -305,6 +390,19 @@ fn write_str_with_suffix(buf: &mut Vec<u8>, s: &str, suffix: &str) {
 mod tests {
     use super::*;
     use std::borrow::Cow;
+
+    #[test]
+    fn take_since_leaves_what_came_before_and_gives_the_rest() {
+        for (before, after) in [(b"ab".as_slice(), b"0123456789".as_slice()), (b"0123456789", b"ab")] {
+            let mut buf = before.to_vec();
+            let mut reply = Reply::new(&mut buf, Protocol::V07);
+            let mark = reply.mark();
+            reply.buf.extend_from_slice(after);
+            let (text, start) = reply.take_since(mark);
+            assert_eq!(&text[start..], after);
+            assert_eq!(buf, before);
+        }
+    }
 
     fn text(f: impl FnOnce(&mut Reply<'_>)) -> String {
         let mut buf = Vec::new();

@@ -20,8 +20,8 @@ use super::Server;
 use crate::auth::Role;
 use crate::conn::{Body, Late, Message, ReplyKind};
 use crate::error::Error;
-use crate::protocol::{self, Command, Protocol, Rejection, Reply, RspName, Shape, Status, Verb};
-use crate::store::{Done, Executed, JobId, Store, StreamReply};
+use crate::protocol::{self, Command, CommandName, Protocol, Rejection, Reply, Status, Verb};
+use crate::store::{Done, Executed, Finished, JobId, Store, StreamReply};
 
 /// The `m` of a command the connection's role does not allow.
 pub const NOT_PERMITTED: &str = "Not permitted for this user's role";
@@ -29,11 +29,25 @@ pub const NOT_PERMITTED: &str = "Not permitted for this user's role";
 /// The `m` of a command refused because the durable log cannot be written.
 pub const LOG_FAILED: &str = "The durable log cannot be written; nothing changed";
 
-/// Whether `verb` may change data (and so is recorded in the durable log,
-/// refused while it cannot be written, and under `fsync always` answered
-/// only once durable). Saves only read.
-pub fn changes_data(verb: Verb) -> bool {
-    crate::auth::required_role(verb) != Role::Read && !matches!(verb, Verb::KvSave | Verb::ShSave)
+/// Whether the command `name` changes data that the durable log records
+/// (and so is refused while the log cannot be written, and under `fsync
+/// always` answered only once durable): KV and session writes and loads.
+/// Saves only read. Array and list commands are not recorded yet.
+pub fn changes_data(name: CommandName) -> bool {
+    match name {
+        CommandName::Verb(verb) => {
+            crate::auth::command_role(name) != Role::Read && !matches!(verb, Verb::KvSave | Verb::ShSave)
+        }
+        CommandName::Container(_) => false,
+    }
+}
+
+/// The 206 reply of a command refused while the log cannot be written.
+fn log_failed(reply: &mut Reply<'_>, name: CommandName) {
+    match name {
+        CommandName::Verb(verb) => reply.error(verb, Status::LogFailed, LOG_FAILED),
+        CommandName::Container(verb) => reply.container_status(verb, Status::LogFailed),
+    }
 }
 
 /// Replies held until the durable log has synced the records of their
@@ -50,8 +64,9 @@ pub(super) struct Holding {
     /// Replies held in this call: the id the connection waits under, the
     /// reply, its status.
     pub held: Vec<(JobId, Vec<u8>, Status)>,
-    /// The job (or held reply) the connection now waits for, and its verb.
-    pub later: Option<(JobId, Option<Verb>)>,
+    /// The job (or held reply) the connection now waits for, and its
+    /// command.
+    pub later: Option<(JobId, Option<CommandName>)>,
 }
 
 /// How often the loop looks for finished jobs (saves, loads, searches)
@@ -72,10 +87,14 @@ impl Server {
                 let status = reply.status();
                 self.deliver_late(id, Late::Stream(Box::new(Pieces(reply))), status, now);
             }
+            self.store.work(now);
+            self.deliver_applied(now);
             if !self.store.has_queued_jobs() && self.worker.in_flight() == 0 {
                 return;
             }
-            if let Some((id, done)) = self.worker.wait_finished(Duration::from_millis(100)) {
+            // A load merging keeps this thread busy; otherwise it waits.
+            let wait = if self.store.has_queued_jobs() { Duration::ZERO } else { Duration::from_millis(100) };
+            if let Some((id, done)) = self.worker.wait_finished(wait) {
                 self.deliver(id, done, now);
             }
         }
@@ -101,7 +120,8 @@ impl Server {
     }
 
     /// Hands ready jobs to the save thread, starts the list replies that
-    /// are ready, and answers the finished jobs.
+    /// are ready, answers the finished jobs, and moves the store's own work
+    /// (resizes, load merges) on by a step.
     pub(super) fn run_jobs(&mut self, now: Instant) {
         while let Some((id, job)) = self.store.next_job() {
             self.worker.submit(id, job);
@@ -113,18 +133,21 @@ impl Server {
         while let Some((id, done)) = self.worker.try_finished() {
             self.deliver(id, done, now);
         }
+        self.store.work(now);
+        self.deliver_applied(now);
     }
 
-    /// Writes a finished job's reply (applying a load) and sends it to the
-    /// connection waiting for it, which then serves what it has queued. If
-    /// that connection is gone, the reply is dropped; the job's effect
-    /// stays.
+    /// Writes a finished job's reply and sends it. A load merging answers
+    /// later, once it has taken effect ([`Server::deliver_applied`]); an
+    /// edit queued again keeps its connection waiting for a later
+    /// [`Store::finish`].
     fn deliver(&mut self, id: JobId, done: Done, now: Instant) {
         let mut reply = Vec::new();
         let status = {
             let mut writer = Reply::new(&mut reply, self.protocol);
-            if !self.store.finish(done, now, &mut writer) {
-                // An edit queued again: its connection keeps waiting.
+            if self.store.finish(id, done, now, &mut writer) != Finished::Replied {
+                // An edit queued again, or a load applied in steps: its
+                // connection keeps waiting.
                 return;
             }
             writer.written_status().unwrap_or(Status::Unknown)
@@ -138,6 +161,18 @@ impl Server {
         self.deliver_late(id, Late::Reply(reply), status, now);
     }
 
+    /// Sends the replies of loads that took effect (or were refused) this
+    /// turn.
+    fn deliver_applied(&mut self, now: Instant) {
+        loop {
+            let mut reply = Vec::new();
+            let mut writer = Reply::new(&mut reply, self.protocol);
+            let Some(id) = self.store.take_applied(&mut writer) else { return };
+            let status = writer.written_status().unwrap_or(Status::Unknown);
+            self.deliver_late(id, Late::Reply(reply), status, now);
+        }
+    }
+
     /// Sends the reply that came later for `id` to the connection waiting
     /// for it, which then serves what it has queued; drops it if that
     /// connection is gone. Counts it in the metrics with its `status`, its
@@ -147,7 +182,7 @@ impl Server {
         let Some(i) = self.waiting.iter().position(|w| w.id == id) else { return };
         let waiting = self.waiting.swap_remove(i);
         let latency = now.saturating_duration_since(waiting.since);
-        self.store.metrics_mut().count_later(waiting.verb, status, latency);
+        self.store.metrics_mut().count_later(waiting.name, status, latency);
         if self.conns.get(waiting.key).is_some_and(|s| s.serial == waiting.serial && !s.dead) {
             self.drive(waiting.key, now, Some(late));
         }
@@ -183,27 +218,28 @@ pub(super) fn handle(
     store.stats_mut().requests += 1;
     let start = out.len();
     let mut reply = Reply::new(out, protocol);
-    let (verb, executed) = dispatch_as(store, role, message, now, &mut reply);
+    let (name, executed) = dispatch_as(store, role, message, now, &mut reply);
     let changed = store.seal_journal();
     match executed {
         Executed::Replied => {
             let status = reply.written_status().unwrap_or(Status::Unknown);
-            if changed && holding.hold && holding.cork && verb.is_some_and(changes_data) {
+            let writes = name.is_some_and(changes_data);
+            if changed && holding.hold && holding.cork && writes {
                 // Written to the socket, which sends it (and what follows)
                 // once the turn's group commit is durable.
                 super::socket::cork_next_write(holding.seq);
-            } else if changed && holding.hold && verb.is_some_and(changes_data) {
+            } else if changed && holding.hold && writes {
                 // Sent once the log's next group commit is durable.
                 let id = store.next_job_id();
                 holding.held.push((id, out[start..].to_vec(), status));
-                holding.later = Some((id, verb));
+                holding.later = Some((id, name));
                 return ReplyKind::Later;
             }
-            store.metrics_mut().count(verb, status);
+            store.metrics_mut().count(name, status);
             ReplyKind::Text
         }
         Executed::Later(id) => {
-            holding.later = Some((id, verb));
+            holding.later = Some((id, name));
             ReplyKind::Later
         }
     }
@@ -227,53 +263,63 @@ pub fn dispatch(
 /// [`dispatch`] for a connection whose user has `role`: a command the role
 /// does not allow is answered 205 (`NotPermitted`) and changes nothing,
 /// and `SV_INFO` leaves out the persist path unless the role is admin.
-/// Also returns the command's verb (`None` when the message named no
+/// Also returns the command's name (`None` when the message named no
 /// command ndb serves), for the metrics.
+///
+/// Every command is checked: [`Command::name`] names every kind of
+/// command, and [`crate::auth::command_role`] gives every name its role.
 pub fn dispatch_as(
     store: &mut Store,
     role: Role,
     message: Message<'_>,
     now: Instant,
     reply: &mut Reply<'_>,
-) -> (Option<Verb>, Executed) {
+) -> (Option<CommandName>, Executed) {
     match message {
         Message::Text(text) => match protocol::decode(text) {
             Ok(command) => {
-                let verb = command.verb();
+                let name = command.name();
                 // Without users every connection is admin: one branch.
                 if role != Role::Admin {
-                    if !role.allows(verb) {
-                        reply.error(verb, Status::NotPermitted, NOT_PERMITTED);
-                        return (Some(verb), Executed::Replied);
+                    if !role.allows(name) {
+                        not_permitted(reply, name);
+                        return (Some(name), Executed::Replied);
                     }
                     if matches!(command, Command::SvInfo) {
                         store.write_info(reply, now, false);
-                        return (Some(verb), Executed::Replied);
+                        return (Some(name), Executed::Replied);
                     }
                 }
-                if store.writes_refused() && changes_data(verb) {
-                    reply.error(verb, Status::LogFailed, LOG_FAILED);
-                    return (Some(verb), Executed::Replied);
+                if store.writes_refused() && changes_data(name) {
+                    log_failed(reply, name);
+                    return (Some(name), Executed::Replied);
                 }
-                (Some(verb), store.execute(command, now, reply))
+                (Some(name), store.execute(command, now, reply))
             }
             Err(rejection) => {
-                let verb = match rejection.shape {
-                    Shape::Rsp { name: RspName::Known(verb), .. } => Some(verb),
-                    _ => None,
-                };
+                let name = rejection.command();
                 // A command outside the role is refused as such, whatever
                 // else is wrong with it.
-                match verb {
-                    Some(verb) if !role.allows(verb) => reply.error(verb, Status::NotPermitted, NOT_PERMITTED),
+                match name {
+                    Some(name) if !role.allows(name) => not_permitted(reply, name),
                     _ => reply.rejection(&rejection),
                 }
-                (verb, Executed::Replied)
+                (name, Executed::Replied)
             }
         },
         Message::Binary(_) => {
             reply.rejection(&Rejection::binary_frame());
             (None, Executed::Replied)
         }
+    }
+}
+
+/// The 205 reply to `name` in its family's error shape: `m`, `st` and
+/// `tkn` for a key, session or server command, `st` alone for an array or
+/// list command (as every error of theirs).
+fn not_permitted(reply: &mut Reply<'_>, name: CommandName) {
+    match name {
+        CommandName::Verb(verb) => reply.error(verb, Status::NotPermitted, NOT_PERMITTED),
+        CommandName::Container(verb) => reply.container_status(verb, Status::NotPermitted),
     }
 }

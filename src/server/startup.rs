@@ -113,7 +113,18 @@ impl Server {
         };
         for snapshot in [read.kv, read.sessions].into_iter().flatten() {
             let kind = snapshot.kind().as_str();
-            let applied = self.store.apply(snapshot, now);
+            let applied = match self.store.apply(snapshot, now) {
+                Ok(applied) => applied,
+                Err(full) => {
+                    // Never at start-up (the store is empty and the load
+                    // thread refuses files holding more than a map holds),
+                    // but no server serves without data it was told to load.
+                    let problem = format!("the {kind} save holds more than the store can: {full}");
+                    let source = PersistError::Corrupt { path: loading.root.clone(), problem };
+                    self.start_load_result = Some(Err(Error::Load { name: loading.name, source }));
+                    return;
+                }
+            };
             info!(
                 "loaded the {kind} save {:?} from {}: {} sessions, {} keys",
                 loading.name,

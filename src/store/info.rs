@@ -7,14 +7,15 @@
 //! is written. Must not touch: sockets, the clock (time is passed in).
 //!
 //! The reply keeps NemesisDB's two members (`persistEnabled`,
-//! `serverVersion`) and `st` exactly; the rest are ndb's. Members are
+//! `serverVersion`) and `st` exactly; the rest are ndb's, among them the
+//! number of arrays and lists of each type (`containers`). Members are
 //! written in byte-wise name order, like every other reply.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::config::Config;
-use crate::protocol::{Reply, Status, Verb};
+use crate::protocol::{Family, Reply, Status, Verb};
 
 /// The settings `SV_INFO` reports.
 #[derive(Debug, Clone)]
@@ -93,6 +94,8 @@ pub(super) struct Counts {
     pub keys: usize,
     /// Live sessions.
     pub sessions: usize,
+    /// Arrays and lists of each type, in [`Family::ALL`] order.
+    pub containers: [usize; 6],
 }
 
 impl Info {
@@ -118,8 +121,19 @@ impl Info {
         let protocol = reply.protocol();
         let uptime_secs = self.uptime_secs(now);
         let stats = self.stats;
+        let count = |family: Family| {
+            let i = Family::ALL.iter().position(|f| *f == family).unwrap_or(0);
+            counts.containers[i] as u64
+        };
         reply.object(Verb::SvInfo, |o| {
             o.u64("connections", stats.connections_open).u64("connectionsTotal", stats.connections_total);
+            // Byte-wise name order: IARR < OARR < OLST < SIARR < SSTRARR < STRARR.
+            o.object("containers", |c| {
+                for family in [Family::Iarr, Family::Oarr, Family::Olst, Family::Siarr, Family::Sstrarr, Family::Strarr]
+                {
+                    c.u64(family.prefix(), count(family));
+                }
+            });
             o.u64("keys", counts.keys as u64);
             match &self.last_save {
                 Some(save) => o.object("lastSave", |s| {
@@ -183,7 +197,7 @@ mod tests {
 
     fn reply(info: &Info, protocol: Protocol, now: Instant) -> serde_json::Value {
         let mut out = Vec::new();
-        info.write(&mut Reply::new(&mut out, protocol), Counts { keys: 3, sessions: 2 }, now, true);
+        info.write(&mut Reply::new(&mut out, protocol), Counts { keys: 3, sessions: 2, containers: [0; 6] }, now, true);
         serde_json::from_slice(&out).unwrap()
     }
 
@@ -219,15 +233,18 @@ mod tests {
         info.started = Some(start);
         info.stats = Stats { connections_open: 2, connections_total: 5, requests: 9, session_expiries: 1 };
         let mut out = Vec::new();
-        info.write(&mut Reply::new(&mut out, Protocol::V07), Counts { keys: 3, sessions: 2 }, start, true);
+        let containers = [1, 2, 3, 4, 5, 6];
+        info.write(&mut Reply::new(&mut out, Protocol::V07), Counts { keys: 3, sessions: 2, containers }, start, true);
         let text = String::from_utf8(out).unwrap();
         let names = names_in_order(&text);
         let mut sorted = names.clone();
         sorted.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
         assert_eq!(names, sorted, "{text}");
-        assert_eq!(names.len(), 14);
+        assert_eq!(names.len(), 15);
+        let expected = r#""containers":{"IARR":2,"OARR":1,"OLST":6,"SIARR":4,"SSTRARR":5,"STRARR":3},"#;
+        assert!(text.contains(expected), "{text}");
         let mut out = Vec::new();
-        info.write(&mut Reply::new(&mut out, Protocol::V07), Counts { keys: 3, sessions: 2 }, start, false);
+        info.write(&mut Reply::new(&mut out, Protocol::V07), Counts { keys: 3, sessions: 2, containers }, start, false);
         let hidden = names_in_order(&String::from_utf8(out).unwrap());
         assert_eq!(hidden, names.iter().filter(|n| *n != "persistPath").cloned().collect::<Vec<_>>());
 

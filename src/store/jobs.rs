@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use super::Store;
 use super::jsonpath::{EditDone, EditJob, FindJob};
-use super::kv::{Entry, KeyMap};
+use super::kv::{Entry, KeyMap, Merging};
 use super::replies::ListJob;
 use super::sessions::SessionRecord;
 use crate::error::PersistError;
@@ -46,6 +46,21 @@ use crate::protocol::{Reply, Status, Verb};
 /// requests: a million keys take about a thousand turns of a few
 /// microseconds each, instead of one 8 ms stall.
 pub const SNAPSHOT_KEYS_PER_STEP: usize = 1024;
+
+pub use loads::{LOAD_MERGE_KEYS_PER_STEP, RESTORE_WORK_PER_STEP};
+
+/// What [`Store::finish`] did with a finished job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Finished {
+    /// The reply is written.
+    Replied,
+    /// An edit whose key changed while it was computed is queued again
+    /// under the same id: its reply comes from a later [`Store::finish`].
+    Requeued,
+    /// A load is merging: its reply comes from [`Store::take_applied`] in
+    /// the turn it takes effect.
+    Merging,
+}
 
 /// Identifies a job (a save, a load, a search) from its request to its
 /// reply.
@@ -148,6 +163,14 @@ impl Queued {
 pub(super) struct Jobs {
     queue: VecDeque<(JobId, Queued)>,
     next_id: JobId,
+    /// KV loads read and waiting to be merged in, or merging (the front).
+    loads: VecDeque<loads::Merge>,
+    /// Session loads read and waiting to be restored, or being restored
+    /// (the front).
+    restores: VecDeque<loads::Restoring>,
+    /// Loads now in effect (or refused) whose replies are not handed out
+    /// yet.
+    answers: VecDeque<loads::Answer>,
 }
 
 /// What a load read, ready to apply.
@@ -428,6 +451,10 @@ impl Store {
                 *front = Queued::Ready(Job { verb: *verb, name: std::mem::take(name), work });
             }
             Queued::SessionSnapshot { verb, name, since } => {
+                if !self.sessions.is_snapshotting() && !self.jobs.restores.is_empty() {
+                    // A save holds all of a session load or none of it.
+                    return None;
+                }
                 self.sessions.begin_snapshot(*since);
                 let records = self.sessions.snapshot_step(SNAPSHOT_KEYS_PER_STEP)?;
                 let work = Work::Save(Snapshot::Sessions(records));
@@ -451,55 +478,76 @@ impl Store {
     }
 
     /// Whether jobs are queued: [`Store::next_job`] (or
-    /// [`Store::next_reply`]) has work to do.
+    /// [`Store::next_reply`]) has work to do, or a load is merging
+    /// ([`Store::work`]) or has a reply to hand out ([`Store::take_applied`]).
     pub fn has_queued_jobs(&self) -> bool {
-        !self.jobs.queue.is_empty() || !self.lists.is_empty()
+        !self.jobs.queue.is_empty()
+            || !self.lists.is_empty()
+            || !self.jobs.loads.is_empty()
+            || !self.jobs.restores.is_empty()
+            || !self.jobs.answers.is_empty()
     }
 
     /// Merges what a load read into the store at `since` (session-clock
-    /// time): top-level keys with set semantics (a key already present is
-    /// overwritten in place), sessions only where the token is not live.
+    /// time), at once: top-level keys with set semantics (a key already
+    /// present is overwritten in place), sessions only where the token is
+    /// not live. Loads of the same kind still applying in steps are
+    /// finished first.
     ///
     /// Loaded keys come as a map built off the loop: into an empty map (and
     /// no snapshot under way) it is moved in whole, at no cost to the loop;
-    /// otherwise its entries are merged one by one (about 0.1 µs each).
-    pub(super) fn apply_loaded(&mut self, loaded: Loaded, since: Duration) -> Applied {
+    /// otherwise its entries are merged one by one (about 0.3 µs each; see
+    /// [`Store::finish`] for the way that does not stop the loop).
+    ///
+    /// # Errors
+    /// The limit the load would pass ([`Full`](super::Full)); nothing was
+    /// changed. A load at start-up never meets it: the store is empty, and
+    /// the save thread refuses files holding more than a map holds.
+    pub(super) fn apply_loaded(&mut self, loaded: Loaded, since: Duration) -> Result<Applied, super::Full> {
         match loaded {
             Loaded::Kv { map, read } => {
-                if self.journal.is_on() {
-                    for entry in map.entries() {
-                        self.journal.set_entry(crate::persist::wal::Scope::Kv, entry);
+                self.merge_loads(usize::MAX);
+                let journal = self.journal.is_on().then(|| map.entries().cloned().collect::<Vec<_>>());
+                if !self.kv.begin_merge(map) {
+                    return Err(super::Full::Keys);
+                }
+
+                loop {
+                    match self.kv.merge_step(usize::MAX) {
+                        Merging::Done => {
+                            // Applied whole, before any other command.
+                            for entry in journal.iter().flatten() {
+                                self.journal.set_entry(crate::persist::wal::Scope::Kv, entry);
+                            }
+                            return Ok(Applied { sessions: 0, keys: read });
+                        }
+                        Merging::Refused => return Err(super::Full::Keys),
+                        Merging::Checking | Merging::Applying => {}
                     }
                 }
-                if self.kv.is_empty() && !self.kv.is_snapshotting() {
-                    self.kv = map;
-                } else {
-                    self.kv.reserve(map.len());
-                    for entry in map.into_entries() {
-                        self.kv.set_entry(entry);
-                    }
-                }
-                Applied { sessions: 0, keys: read }
             }
             Loaded::Sessions(records) => {
-                let mut applied = Applied::default();
-                for record in records {
-                    if let Some(keys) = self.sessions.restore(record, since) {
-                        applied.sessions += 1;
-                        applied.keys += keys;
-                    }
-                }
-                applied
+                self.restore_sessions(usize::MAX, since);
+                let mut restore = self.sessions.begin_restore(records)?;
+                self.sessions.restore_step(&mut restore, usize::MAX, since);
+                Ok(Applied { sessions: restore.sessions, keys: restore.keys })
             }
         }
     }
 
-    /// Writes the reply to a finished job at `now`, applying a load's data
-    /// first and recording a save's outcome for `SV_INFO`. Returns false,
-    /// writing nothing, for an edit whose key changed while it was computed:
-    /// it is queued again under the same id, and its reply comes from a
-    /// later call.
-    pub fn finish(&mut self, done: Done, now: std::time::Instant, reply: &mut Reply<'_>) -> bool {
+    /// Takes in the finished job `id` at `now`: writes its reply, records a
+    /// save's outcome for `SV_INFO`, applies a load, stores an edit. Says
+    /// whether the reply is written ([`Finished::Replied`]) or comes later:
+    /// an edit whose key changed while it was computed is queued again under
+    /// the same id ([`Finished::Requeued`]: its reply comes from a later
+    /// call), and a KV load into a store that has keys, or a session load
+    /// too large for one step, or either behind a load of its kind still
+    /// under way, is applied in steps by [`Store::work`]
+    /// ([`Finished::Merging`]: its reply comes from [`Store::take_applied`]
+    /// in the turn it takes effect). A host that runs no turns calls
+    /// [`Store::work`] and [`Store::take_applied`] until
+    /// [`Store::has_queued_jobs`] is false.
+    pub fn finish(&mut self, id: JobId, done: Done, now: std::time::Instant, reply: &mut Reply<'_>) -> Finished {
         let Done { verb, name, outcome, unix_ms } = done;
         match outcome {
             Outcome::Saved(result) => {
@@ -520,10 +568,14 @@ impl Store {
                 self.info.metrics.record_save(kind, result.as_ref().map(|d| *d).map_err(|_| ()));
                 self.record_save(super::LastSave { name, status, unix_ms });
             }
-            Outcome::Loaded(Ok((loaded, duration))) => {
-                let since = self.since(now);
-                let applied = self.apply_loaded(loaded, since);
-                load_reply(reply, verb, &name, Status::LoadComplete, applied, duration);
+            Outcome::Loaded(Ok((Loaded::Kv { map, read }, duration))) => {
+                let applied = Applied { sessions: 0, keys: read };
+                let answer = loads::Answer { id, verb, name, applied, duration, refused: None };
+                return self.finish_kv_load(answer, map, reply);
+            }
+            Outcome::Loaded(Ok((Loaded::Sessions(records), duration))) => {
+                let answer = loads::Answer { id, verb, name, applied: Applied::default(), duration, refused: None };
+                return self.finish_session_load(answer, records, now, reply);
             }
             Outcome::Loaded(Err(LoadFailure::NoSave(_))) => reply.object(verb, |o| {
                 o.str("name", &name).st(Status::LoadError);
@@ -541,7 +593,7 @@ impl Store {
                 _ => reply.status(verb, Status::Unknown),
             },
         }
-        true
+        Finished::Replied
     }
 
     /// The reply of a save command while persistence is disabled:
@@ -564,5 +616,6 @@ fn load_reply(reply: &mut Reply<'_>, verb: Verb, name: &str, status: Status, app
     });
 }
 
+mod loads;
 #[cfg(test)]
 mod tests;

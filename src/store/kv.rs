@@ -16,22 +16,52 @@
 //!
 //! Order: the order of first insertion; overwriting keeps the position;
 //! removing moves the last key into the hole (swap-remove); clearing resets.
-//! An [`IndexSet`] gives exactly that.
+//! Those are the positions of a [`Table`] (`store/table.rs`), which also
+//! grows, shrinks and rehashes its index a few buckets per operation, so no
+//! single operation pays for the whole map.
+//!
+//! Every map hashes with one SipHash-1-3 key drawn once per process
+//! ([`KeyHasher`]), so peers cannot choose colliding keys, and a map built on
+//! another thread (a load) carries hashes valid in any other map: merging it
+//! never hashes a key again.
+//!
+//! A load into a map that has keys is merged in steps, beside the traffic
+//! that keeps changing the map (`kv/merge.rs`); a save's snapshot is copied
+//! in steps too, copy-on-write in between (`kv/snapshot.rs`).
 
 use std::borrow::Cow;
-use std::hash::{Hash, Hasher};
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::mem;
+use std::sync::{Arc, OnceLock};
 
-use indexmap::{Equivalent, IndexSet};
+use super::table::{self, NONE, Table};
 
+mod merge;
 mod snapshot;
 
 #[cfg(test)]
 mod tests;
 
-/// The hash builder of every key map: keyed per process (SipHash-1-3 from
-/// the standard library), so peers cannot choose colliding keys.
+/// The most keys one map holds: 4,294,967,295 (positions are 32-bit).
+/// Hundreds of GiB of memory run out before it; a command that would pass
+/// it is refused before it changes anything (status 204).
+pub const MAX_KEYS: usize = table::MAX_LEN;
+
+/// The hash builder of every key map: SipHash-1-3 from the standard
+/// library, keyed once per process (one random key, drawn on first use),
+/// so peers cannot choose colliding keys.
 pub type KeyHasher = std::hash::RandomState;
+
+/// The process's key hasher, drawn on first use.
+static HASHER: OnceLock<KeyHasher> = OnceLock::new();
+
+/// The 32-bit hash of an escaped key: SipHash-1-3 with the process's key,
+/// its two halves folded together.
+fn hash_key(escaped: &[u8]) -> u32 {
+    let hash = HASHER.get_or_init(KeyHasher::new).hash_one(escaped);
+    (hash ^ (hash >> 32)) as u32
+}
 
 /// Entries up to this size are assembled on the stack; larger ones in a
 /// temporary `Vec`. Either way the bytes are copied into the shared
@@ -141,17 +171,6 @@ impl PartialEq for Entry {
 
 impl Eq for Entry {}
 
-/// A key to look an [`Entry`] up by: its escaped bytes, hashed as an entry
-/// hashes its key.
-#[derive(Hash)]
-struct Key<'a>(&'a [u8]);
-
-impl Equivalent<Entry> for Key<'_> {
-    fn equivalent(&self, entry: &Entry) -> bool {
-        self.0 == entry.escaped_key()
-    }
-}
-
 /// `key` escaped canonically, without quotes; borrowed when nothing needs
 /// escaping.
 fn escaped(key: &str) -> Cow<'_, [u8]> {
@@ -165,12 +184,145 @@ fn escaped(key: &str) -> Cow<'_, [u8]> {
     Cow::Owned(quoted)
 }
 
-/// A map from key to JSON value, in NemesisDB order.
-#[derive(Debug, Default, Clone)]
-pub struct KeyMap {
-    entries: IndexSet<Entry, KeyHasher>,
+/// An entry in a map's table, with its hash and chain link: 24 bytes.
+#[derive(Clone)]
+struct KvSlot {
+    entry: Entry,
+    hash: u32,
+    next: u32,
+}
+
+impl KvSlot {
+    fn new(entry: Entry, hash: u32) -> KvSlot {
+        KvSlot { entry, hash, next: NONE }
+    }
+}
+
+impl table::Slot for KvSlot {
+    fn hash(&self) -> u32 {
+        self.hash
+    }
+
+    fn next(&self) -> u32 {
+        self.next
+    }
+
+    fn set_next(&mut self, next: u32) {
+        self.next = next;
+    }
+}
+
+/// The keys a map holds now, and the snapshot being taken of them. Every
+/// change to a position goes through here, so the snapshot keeps what it
+/// still needs first.
+#[derive(Default, Clone)]
+struct Keys {
+    table: Table<KvSlot>,
     /// An incremental snapshot being taken (see [`KeyMap::begin_snapshot`]).
     pending: Option<Box<snapshot::Pending>>,
+}
+
+impl Keys {
+    /// The position of the key `escaped` (hashed to `hash`).
+    fn find(&self, hash: u32, escaped: &[u8]) -> Option<usize> {
+        self.table.find(hash, |slot| slot.entry.escaped_key() == escaped)
+    }
+
+    /// The entry of the key `escaped`.
+    fn entry(&self, hash: u32, escaped: &[u8]) -> Option<&Entry> {
+        self.find(hash, escaped).and_then(|i| self.table.get(i)).map(|slot| &slot.entry)
+    }
+
+    /// Stores `entry`: in place of the same key, or appended. Returns
+    /// whether it was appended, or `None` if it is new and the table full.
+    fn set(&mut self, hash: u32, entry: Entry) -> Option<bool> {
+        match self.find(hash, entry.escaped_key()) {
+            Some(i) => {
+                self.set_value(i, entry);
+                Some(false)
+            }
+            None => self.push(KvSlot::new(entry, hash)).then_some(true),
+        }
+    }
+
+    /// Puts `entry` (of the key stored there) at position `i`.
+    fn set_value(&mut self, i: usize, entry: Entry) {
+        let Some(slot) = self.table.get_mut(i) else { return };
+        let old = mem::replace(&mut slot.entry, entry);
+        if let Some(pending) = self.pending.as_mut() {
+            pending.changing(i, &old);
+        }
+    }
+
+    /// Appends a key that is not stored; returns whether it was stored
+    /// (see [`MAX_KEYS`]).
+    fn push(&mut self, slot: KvSlot) -> bool {
+        self.table.push(slot).is_some()
+    }
+
+    /// Removes position `i`, moving the last key into it.
+    fn swap_remove(&mut self, i: usize) -> Option<Entry> {
+        let last = self.table.len().checked_sub(1)?;
+        let removed = self.table.swap_remove(i)?;
+        if let Some(pending) = self.pending.as_mut() {
+            pending.changing(i, &removed.entry);
+            // The last entry moved into the hole: its old position changed too.
+            if let Some(moved) = self.table.get(i).filter(|_| i != last) {
+                pending.changing(last, &moved.entry);
+            }
+        }
+        Some(removed.entry)
+    }
+
+    /// Puts `slot`, a key not stored, at position `i` in place of the key
+    /// there.
+    fn replace(&mut self, i: usize, slot: KvSlot) {
+        match self.table.replace(i, slot) {
+            Ok(old) => {
+                if let Some(pending) = self.pending.as_mut() {
+                    pending.changing(i, &old.entry);
+                }
+            }
+            Err(slot) => drop(self.push(slot)),
+        }
+    }
+}
+
+/// A map from key to JSON value, in NemesisDB order.
+#[derive(Default, Clone)]
+pub struct KeyMap {
+    keys: Keys,
+    /// A load being merged in (see [`KeyMap::begin_merge`]).
+    merge: Option<Box<merge::Merge>>,
+}
+
+impl std::fmt::Debug for KeyMap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyMap")
+            .field("len", &self.len())
+            .field("snapshotting", &self.is_snapshotting())
+            .field("merging", &self.merge)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How far the merge of a load ([`KeyMap::begin_merge`]) has come.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Merging {
+    /// The loaded keys are being compared with the map's. The map reads and
+    /// changes as if the load had not happened yet.
+    Checking,
+    /// The load has taken effect: the map reads and changes as if every
+    /// loaded key had been set at once, at the moment checking ended, while
+    /// the loaded keys are moved in.
+    Applying,
+    /// No merge is under way.
+    Done,
+    /// Said once, by the [`KeyMap::merge_step`] that ended the check: the
+    /// map's keys and the loaded ones not among them would pass
+    /// [`MAX_KEYS`], so the merge was dropped and the map is as if the load
+    /// had never been asked for. No merge is under way any more.
+    Refused,
 }
 
 impl KeyMap {
@@ -180,107 +332,155 @@ impl KeyMap {
     }
 
     /// Stores `value` (valid JSON text) under `key`, overwriting in place if
-    /// the key exists.
-    pub fn set(&mut self, key: &str, value: &str) {
-        self.set_entry(Entry::new(key, value));
+    /// the key exists. Returns whether it was stored: `false` only for a new
+    /// key while the map holds [`MAX_KEYS`] (see [`KeyMap::fits`]).
+    pub fn set(&mut self, key: &str, value: &str) -> bool {
+        let key = escaped(key);
+        let hash = hash_key(&key);
+        self.put(hash, Entry::from_parts(&key, value.as_bytes()))
     }
 
     /// Stores `value` under `key` only if `key` is absent; returns whether it
-    /// was stored.
+    /// was stored (`false` too for a new key while the map is full).
     pub fn add(&mut self, key: &str, value: &str) -> bool {
-        let escaped = escaped(key);
-        if self.entries.contains(&Key(&escaped)) {
+        let key = escaped(key);
+        let hash = hash_key(&key);
+        if let Some(merge) = self.merge.as_deref_mut() {
+            return merge.add(&mut self.keys, hash, &key, value.as_bytes());
+        }
+        if self.keys.find(hash, &key).is_some() {
             return false;
         }
-        self.entries.insert(Entry::from_parts(&escaped, value.as_bytes()))
+        self.keys.push(KvSlot::new(Entry::from_parts(&key, value.as_bytes()), hash))
     }
 
-    /// Makes room for `additional` more keys at once (before a load), so the
-    /// table does not grow step by step.
-    pub fn reserve(&mut self, additional: usize) {
-        self.entries.reserve(additional);
+    /// Inserts an entry made elsewhere (a load, an edit), overwriting in
+    /// place; returns whether it was stored (as [`KeyMap::set`]).
+    pub fn set_entry(&mut self, entry: Entry) -> bool {
+        let hash = hash_key(entry.escaped_key());
+        self.put(hash, entry)
     }
 
-    /// Inserts an entry made elsewhere (a load), overwriting in place.
-    pub fn set_entry(&mut self, entry: Entry) {
-        let (i, old) = self.entries.replace_full(entry);
-        if let (Some(pending), Some(old)) = (self.pending.as_mut(), old) {
-            pending.changing(i, &old);
+    fn put(&mut self, hash: u32, entry: Entry) -> bool {
+        match self.merge.as_deref_mut() {
+            Some(merge) => merge.set(&mut self.keys, hash, entry),
+            None => self.keys.set(hash, entry).is_some(),
         }
     }
 
-    /// The entry of `key`.
-    pub fn get(&self, key: &str) -> Option<&Entry> {
-        self.entries.get(&Key(&escaped(key)))
+    /// How many more keys the map can take: [`MAX_KEYS`] in all.
+    pub fn room(&self) -> usize {
+        table::max_len().saturating_sub(self.len())
     }
 
-    /// Whether `key` exists.
-    pub fn contains(&self, key: &str) -> bool {
-        self.entries.contains(&Key(&escaped(key)))
-    }
-
-    /// Removes `key` (the last key takes its place); returns whether it
-    /// existed.
-    pub fn remove(&mut self, key: &str) -> bool {
-        let Some((i, removed)) = self.entries.swap_remove_full(&Key(&escaped(key))) else { return false };
-        if let Some(pending) = self.pending.as_mut() {
-            pending.changing(i, &removed);
-            // The last entry moved into the hole: its old position changed too.
-            if let Some(moved) = self.entries.get_index(i) {
-                pending.changing(self.entries.len(), moved);
+    /// Whether setting or adding every one of `keys` fits in the map: the
+    /// keys it does not hold, each counted once, are at most
+    /// [`KeyMap::room`]. Looks keys up only when the map is within
+    /// `keys.len()` of full, so a command far from the limit pays nothing.
+    pub fn fits<'a>(&self, keys: impl ExactSizeIterator<Item = &'a str>) -> bool {
+        let room = self.room();
+        if keys.len() <= room {
+            return true;
+        }
+        let mut new = HashSet::new();
+        for key in keys {
+            if !self.contains(key) && new.insert(key) && new.len() > room {
+                return false;
             }
         }
         true
     }
 
-    /// Removes every key; returns how many there were.
-    pub fn clear(&mut self) -> usize {
-        if let Some(pending) = self.pending.as_mut() {
-            pending.step(&self.entries, usize::MAX);
+    /// The entry of `key`.
+    pub fn get(&self, key: &str) -> Option<&Entry> {
+        let key = escaped(key);
+        let hash = hash_key(&key);
+        match self.merge.as_deref() {
+            Some(merge) => merge.get(&self.keys, hash, &key),
+            None => self.keys.entry(hash, &key),
         }
-        let n = self.entries.len();
-        // Replacing the table rather than clearing it gives its memory back.
-        let empty = IndexSet::with_hasher(self.entries.hasher().clone());
-        let old = std::mem::replace(&mut self.entries, empty);
-        super::reclaim::free(old, n);
+    }
+
+    /// Whether `key` exists.
+    pub fn contains(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// Removes `key` (the last key takes its place); returns whether it
+    /// existed.
+    pub fn remove(&mut self, key: &str) -> bool {
+        let key = escaped(key);
+        let hash = hash_key(&key);
+        if let Some(merge) = self.merge.as_deref_mut() {
+            return merge.remove(&mut self.keys, hash, &key);
+        }
+        let Some(i) = self.keys.find(hash, &key) else { return false };
+        self.keys.swap_remove(i).is_some()
+    }
+
+    /// Removes every key; returns how many there were. Costs the loop a
+    /// pointer swap: what was removed is freed off the loop
+    /// (`store/reclaim.rs`), or kept for a snapshot under way, which copies
+    /// the rest from it.
+    pub fn clear(&mut self) -> usize {
+        let n = self.len();
+        let old = mem::take(&mut self.keys.table);
+        let old = match self.keys.pending.as_mut() {
+            Some(pending) => pending.freeze(old),
+            None => Some(old),
+        };
+        if let Some(old) = old {
+            let allocations = old.len();
+            super::reclaim::free(old, allocations);
+        }
+        if let Some(merge) = self.merge.as_deref_mut()
+            && !merge.is_applying()
+        {
+            // Not in effect yet: the load will apply to the empty map.
+            merge.cleared();
+        } else if let Some(merge) = self.merge.take() {
+            let allocations = merge.allocations();
+            super::reclaim::free(merge, allocations);
+        }
         n
     }
 
     /// Number of keys.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.keys.table.len() + self.merge.as_ref().map_or(0, |merge| merge.pending_len())
     }
 
     /// Whether there are no keys.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len() == 0
     }
 
     /// Entries in map order.
     pub fn entries(&self) -> impl ExactSizeIterator<Item = &Entry> {
-        self.entries.iter()
-    }
-
-    /// The entries in map order, taken out of the map.
-    pub fn into_entries(self) -> impl ExactSizeIterator<Item = Entry> {
-        self.entries.into_iter()
+        Entries {
+            main: self.keys.table.iter(),
+            merge: self.merge.as_deref().filter(|merge| merge.is_applying()),
+            tail: 0,
+            left: self.len(),
+        }
     }
 
     /// A cheap, immutable copy of every entry in map order: one pointer copy
     /// and reference-count increment per key, no key or value bytes.
     pub fn snapshot(&self) -> Vec<Entry> {
-        self.entries.iter().cloned().collect()
+        self.entries().cloned().collect()
     }
 
     /// Starts an incremental [`snapshot`](KeyMap::snapshot) of the map as it
     /// is now, to be copied by [`KeyMap::snapshot_step`] while the map keeps
     /// changing. Returns `false` (and does nothing) if one is already being
-    /// taken.
+    /// taken, or while a load is being applied ([`Merging::Applying`]):
+    /// its snapshot begins once the load is in.
     pub fn begin_snapshot(&mut self) -> bool {
-        if self.pending.is_some() {
+        if self.keys.pending.is_some() || self.merge.as_ref().is_some_and(|merge| merge.is_applying()) {
             return false;
         }
-        self.pending = Some(Box::new(snapshot::Pending::new(self.entries.len())));
+        self.keys.pending = Some(Box::new(snapshot::Pending::new(self.keys.table.len())));
         true
     }
 
@@ -289,15 +489,131 @@ impl KeyMap {
     /// the map held when it began, in the order it held them. `None` while
     /// entries are left to copy, or when no snapshot is being taken.
     pub fn snapshot_step(&mut self, n: usize) -> Option<Vec<Entry>> {
-        let pending = self.pending.as_mut()?;
-        if !pending.step(&self.entries, n) {
+        let pending = self.keys.pending.as_mut()?;
+        if !pending.step(&self.keys.table, n) {
             return None;
         }
-        self.pending.take().map(|pending| pending.into_entries())
+        let (entries, frozen) = self.keys.pending.take()?.finish();
+        if let Some(frozen) = frozen {
+            let allocations = frozen.len();
+            super::reclaim::free(frozen, allocations);
+        }
+        Some(entries)
     }
 
     /// Whether a snapshot is being taken.
     pub fn is_snapshotting(&self) -> bool {
-        self.pending.is_some()
+        self.keys.pending.is_some()
+    }
+
+    /// Moves up to `buckets` more buckets of any resize under way (the
+    /// map's index, or that of a load being merged), beyond the few every
+    /// change moves; returns whether one is still under way.
+    pub fn rehash(&mut self, buckets: usize) -> bool {
+        let main = self.keys.table.rehash(buckets);
+        let loaded = self.merge.as_deref_mut().is_some_and(|merge| merge.rehash(buckets));
+        main || loaded
+    }
+
+    /// Whether an index resize is under way ([`KeyMap::rehash`] has work).
+    pub fn is_resizing(&self) -> bool {
+        self.keys.table.is_resizing() || self.merge.as_deref().is_some_and(merge::Merge::is_resizing)
+    }
+
+    /// Starts merging `loaded` into the map, with the semantics of setting
+    /// each of its keys in its order (a key present is overwritten in
+    /// place, others are appended), to be carried out by
+    /// [`KeyMap::merge_step`] while the map keeps serving (see
+    /// `kv/merge.rs` for what it reads as meanwhile). Into an empty map with
+    /// no snapshot under way `loaded` is moved whole, at once. A merge
+    /// already under way is finished first, at once. Returns `false`,
+    /// changing nothing, when `loaded` holds more keys than a map may
+    /// ([`MAX_KEYS`]); one that fits alone but not with the map's keys is
+    /// refused when its check ends ([`Merging::Refused`]).
+    pub fn begin_merge(&mut self, mut loaded: KeyMap) -> bool {
+        while !matches!(self.merge_step(usize::MAX), Merging::Done | Merging::Refused) {}
+        while !matches!(loaded.merge_step(usize::MAX), Merging::Done | Merging::Refused) {}
+        if loaded.len() > table::max_len() {
+            let allocations = loaded.len();
+            super::reclaim::free(loaded, allocations);
+            return false;
+        }
+        let table = mem::take(&mut loaded.keys.table);
+        drop(loaded);
+        if table.is_empty() {
+            return true;
+        }
+        if self.keys.table.is_empty() && self.keys.pending.is_none() {
+            self.keys.table = table;
+            return true;
+        }
+        self.merge = Some(Box::new(merge::Merge::new(table)));
+        true
+    }
+
+    /// Does up to `n` keys' worth more of the merge begun by
+    /// [`KeyMap::begin_merge`] (one lookup or move each); says how far it
+    /// has come.
+    pub fn merge_step(&mut self, n: usize) -> Merging {
+        let Some(merge) = self.merge.as_deref_mut() else { return Merging::Done };
+        let refused = match merge.step(&mut self.keys, n) {
+            merge::Step::More => {
+                return if merge.is_applying() { Merging::Applying } else { Merging::Checking };
+            }
+            merge::Step::Done => false,
+            merge::Step::Full => true,
+        };
+        if let Some(merge) = self.merge.take() {
+            let allocations = merge.allocations();
+            super::reclaim::free(merge, allocations);
+        }
+        if refused { Merging::Refused } else { Merging::Done }
+    }
+
+    /// How far a merge has come ([`Merging::Done`] when none is under way).
+    pub fn merging(&self) -> Merging {
+        match self.merge.as_deref() {
+            None => Merging::Done,
+            Some(merge) if merge.is_applying() => Merging::Applying,
+            Some(_) => Merging::Checking,
+        }
+    }
+
+    /// Bytes of heap the map's own structure holds: its slots and index
+    /// (and a load being merged), not the entries they point to.
+    pub fn table_bytes(&self) -> usize {
+        self.keys.table.heap_bytes() + self.merge.as_deref().map_or(0, merge::Merge::heap_bytes)
     }
 }
+
+/// [`KeyMap::entries`]: the map's own slots, then (while a load is applied)
+/// the loaded keys not moved in yet.
+struct Entries<'a> {
+    main: table::Iter<'a, KvSlot>,
+    /// The load being applied, whose values win and whose new keys follow.
+    merge: Option<&'a merge::Merge>,
+    /// The next loaded position to look at.
+    tail: usize,
+    left: usize,
+}
+
+impl<'a> Iterator for Entries<'a> {
+    type Item = &'a Entry;
+
+    fn next(&mut self) -> Option<&'a Entry> {
+        if let Some(slot) = self.main.next() {
+            self.left -= 1;
+            return Some(self.merge.and_then(|merge| merge.overriding(slot)).unwrap_or(&slot.entry));
+        }
+        let (entry, at) = self.merge?.appended_from(self.tail)?;
+        self.tail = at + 1;
+        self.left = self.left.saturating_sub(1);
+        Some(entry)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl ExactSizeIterator for Entries<'_> {}

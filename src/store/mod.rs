@@ -1,7 +1,9 @@
 //! The store: the single owner of every key, of sessions and of their
-//! timers. [`Store::execute`] runs one validated command and writes its
-//! reply; [`Store::expire`] runs active session expiry once per turn, and
-//! [`Store::next_deadline`] says when it next has work.
+//! timers, and of arrays and lists ([`containers`]). [`Store::execute`]
+//! runs one validated command and writes its reply; [`Store::expire`]
+//! runs active session expiry once per turn, and [`Store::next_deadline`]
+//! says when it next has work; [`Store::work`] moves index resizes and
+//! load merges on by a step per turn.
 //!
 //! Time comes in as `Instant`s and is turned into session-clock time (and
 //! wheel ticks) against an origin the store keeps: the first `now` it sees.
@@ -11,6 +13,7 @@
 //! reads stored values, for the commands that look inside them). Not
 //! thread-safe by design: one owner, one thread, no locks.
 
+pub mod containers;
 mod info;
 mod jobs;
 mod jsonpath;
@@ -19,6 +22,9 @@ mod reclaim;
 mod replay;
 mod replies;
 pub mod sessions;
+mod table;
+#[cfg(feature = "internals")]
+pub use table::{LoweredMaxLen, lower_max_len};
 mod tokens;
 
 use std::borrow::Cow;
@@ -27,19 +33,19 @@ use std::time::{Duration, Instant};
 
 pub use info::{LastSave, LogInfo, ServerInfo, Stats};
 pub use jobs::{
-    Applied, Done, Job, JobId, LoadFailure, Loaded, Outcome, SNAPSHOT_KEYS_PER_STEP, SaveFailure, SaveKind, Snapshot,
-    Work, WorkKind,
+    Applied, Done, Finished, Job, JobId, LOAD_MERGE_KEYS_PER_STEP, LoadFailure, Loaded, Outcome, RESTORE_WORK_PER_STEP,
+    SNAPSHOT_KEYS_PER_STEP, SaveFailure, SaveKind, Snapshot, Work, WorkKind,
 };
 pub use jsonpath::{
     DEFAULT_SEARCH_TIMEOUT, EDIT_INLINE_MAX_BYTES, EditDone, EditJob, Evaluation, FIND_INLINE_MAX_BYTES, FindJob,
     JsonPath, LOOP_STEPS, MAX_EDIT_ATTEMPTS, MAX_PATH_BRACKETS, MAX_PATH_BYTES, MAX_PATH_NESTING, MAX_REGEXES,
     PathRefused, REGEX_PROGRAM_BYTES, RESULTS_BASE, STEPS_BASE, STEPS_PER_BYTE,
 };
-pub use kv::{Entry, KeyHasher, KeyMap};
+pub use kv::{Entry, KeyHasher, KeyMap, MAX_KEYS, Merging};
 use replies::Ran;
 pub use replies::{INLINE_ENTRIES, INLINE_NAMES, INLINE_REPLY_BYTES, ListJob, StreamReply};
-pub use sessions::SessionRecord;
 use sessions::{Budget, Sessions, Touch};
+pub use sessions::{MAX_SESSIONS, NewSessionError, RESTORE_UNITS_PER_SESSION, Restore, SessionRecord};
 
 use crate::persist::wal::{Journal, Scope};
 use crate::protocol::{Command, MapOp, Reply, Status, Verb};
@@ -69,6 +75,13 @@ pub const MAX_EXPIRE_PER_TICK: usize = 2_048;
 /// cascade to under a millisecond per turn.
 pub const MAX_CASCADE_MOVES_PER_TICK: usize = 4_096;
 
+/// Index buckets a resize moves per turn in [`Store::work`], beyond the
+/// few every change moves: 1,024, about 0.1 ms at ten million keys (a
+/// bucket holds one key on average, a cache miss each). Changes alone
+/// finish any resize in time (`store/table.rs`); this finishes it sooner,
+/// on turns that only read, giving the old index's memory back.
+pub const REHASH_BUCKETS_PER_TURN: usize = 1_024;
+
 /// Every key ndb holds.
 #[derive(Debug)]
 pub struct Store {
@@ -81,6 +94,8 @@ pub struct Store {
     jobs: jobs::Jobs,
     /// The largest value `KV_UPDATE` and `KV_ARR_APPEND` may leave behind.
     max_value_bytes: usize,
+    /// Arrays and lists, in namespaces of their own.
+    containers: containers::Containers,
     /// How long a search may run on the save thread.
     search_timeout: Option<Duration>,
     /// List replies to be written in pieces (`replies.rs`).
@@ -103,11 +118,23 @@ impl Store {
             origin: None,
             jobs: jobs::Jobs::default(),
             max_value_bytes: crate::config::MAX_MAX_PAYLOAD,
+            containers: containers::Containers::default(),
             search_timeout: Some(DEFAULT_SEARCH_TIMEOUT),
             lists: replies::Lists::default(),
             journal: Journal::default(),
             writes_refused: false,
         }
+    }
+
+    /// Sets the limits of arrays and lists (the config's `arrays` and
+    /// `lists` sections).
+    pub fn set_container_limits(&mut self, limits: containers::Limits) {
+        self.containers.set_limits(limits);
+    }
+
+    /// The arrays and lists.
+    pub fn containers(&self) -> &containers::Containers {
+        &self.containers
     }
 
     /// Notes the server's first turn, from which `SV_INFO` counts uptime.
@@ -155,7 +182,8 @@ impl Store {
     /// Writes the `SV_INFO` reply at `now`; `persistPath` only when
     /// `show_paths` (see [`crate::auth::Role`]).
     pub fn write_info(&mut self, reply: &mut Reply<'_>, now: Instant, show_paths: bool) {
-        let counts = info::Counts { keys: self.kv.len(), sessions: self.session_count() };
+        let counts =
+            info::Counts { keys: self.kv.len(), sessions: self.session_count(), containers: self.containers.counts() };
         self.info.stats.session_expiries = self.sessions.expiries();
         self.info.write(reply, counts, now, show_paths);
     }
@@ -224,8 +252,15 @@ impl Store {
     /// load, a large `KV_FIND` or a large edit, returns the [`Job`] that
     /// will produce it.
     pub fn execute(&mut self, command: Command<'_>, now: Instant, reply: &mut Reply<'_>) -> Executed {
-        let verb = command.verb();
+        let Some(verb) = command.verb() else {
+            if let Command::Container(container) = command {
+                return self.container(*container, reply);
+            }
+            return Executed::Replied;
+        };
         match command {
+            // Answered above.
+            Command::Container(_) => {}
             Command::KvSave(_) | Command::ShSave(_) if !self.info.settings.persist_enabled => {
                 Store::saves_disabled(reply, verb);
             }
@@ -263,6 +298,7 @@ impl Store {
                     Ok(token) => reply.object(verb, |o| {
                         o.st(Status::Ok).u64("tkn", token);
                     }),
+                    Err(NewSessionError::Full) => Full::Sessions.reply(reply, verb),
                     Err(e) => {
                         log::error!("SH_NEW: {e}");
                         reply.error(verb, Status::SessionNewFail, "");
@@ -338,10 +374,61 @@ impl Store {
     }
 
     /// Merges what a load outside a request read (a load at start-up) into
-    /// the store at `now`, as `KV_LOAD` or `SH_LOAD` would.
-    pub fn apply(&mut self, loaded: Loaded, now: Instant) -> Applied {
+    /// the store at `now`, as `KV_LOAD` or `SH_LOAD` would, at once.
+    ///
+    /// # Errors
+    /// The limit the load would pass; nothing was changed (never at
+    /// start-up: see `apply_loaded`).
+    pub fn apply(&mut self, loaded: Loaded, now: Instant) -> Result<Applied, Full> {
         let since = self.since(now);
         self.apply_loaded(loaded, since)
+    }
+}
+
+impl Store {
+    /// Runs an array or list command. Its reply is built whole in this
+    /// turn (its work budget bounds how long that takes); one longer than
+    /// [`INLINE_REPLY_BYTES`] (a large `GET_RNG`, `MIN`, `MAX` or
+    /// `INTERSECT`) is taken back out of `reply` and sent in pieces as the
+    /// connection takes them, like a long key list, so it never holds more
+    /// than `outputPauseBytes` of the connection's output.
+    fn container(&mut self, command: crate::protocol::ContainerCommand<'_>, reply: &mut Reply<'_>) -> Executed {
+        let mark = reply.mark();
+        self.containers.execute(command, reply);
+        if reply.mark() - mark <= INLINE_REPLY_BYTES {
+            return Executed::Replied;
+        }
+        let status = reply.written_status().unwrap_or(Status::Unknown);
+        let (text, start) = reply.take_since(mark);
+        self.ready_reply(StreamReply::text(text, start, status))
+    }
+}
+
+/// A limit on what the store holds that a command or a load would pass:
+/// it is refused with status 204 ([`Status::OutOfMemory`]) and changes
+/// nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Full {
+    /// A key map (the top-level one or a session's) holds at most
+    /// [`MAX_KEYS`] keys.
+    Keys,
+    /// The session table holds at most [`MAX_SESSIONS`] sessions.
+    Sessions,
+}
+
+impl Full {
+    /// Writes the refusal: `{"<CMD>_RSP":{"m":"<the limit>","st":204,"tkn":null}}`.
+    pub fn reply(self, reply: &mut Reply<'_>, verb: Verb) {
+        reply.error(verb, Status::OutOfMemory, &self.to_string());
+    }
+}
+
+impl std::fmt::Display for Full {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Full::Keys => write!(f, "a key map holds at most {} keys", table::max_len()),
+            Full::Sessions => write!(f, "the session table holds at most {} sessions", table::max_len()),
+        }
     }
 }
 
@@ -352,9 +439,16 @@ impl Store {
 /// changes to `scope`.
 fn run(map: &mut KeyMap, op: MapOp<'_>, verb: Verb, reply: &mut Reply<'_>, journal: &mut Journal, scope: Scope) -> Ran {
     match op {
+        MapOp::Set(pairs) | MapOp::Add(pairs) if !map.fits(pairs.iter().map(|(key, _)| key.as_ref())) => {
+            Full::Keys.reply(reply, verb);
+        }
+        MapOp::ClearSet(pairs) if !KeyMap::new().fits(pairs.iter().map(|(key, _)| key.as_ref())) => {
+            Full::Keys.reply(reply, verb);
+        }
         MapOp::Set(pairs) => {
             for (key, value) in &pairs {
-                map.set(key, value.get());
+                let stored = map.set(key, value.get());
+                debug_assert!(stored, "KeyMap::fits made room");
                 journal.set(scope, key, value.get());
             }
             reply.status(verb, Status::Ok);
@@ -373,7 +467,8 @@ fn run(map: &mut KeyMap, op: MapOp<'_>, verb: Verb, reply: &mut Reply<'_>, journ
                 journal.clear(scope);
             }
             for (key, value) in &pairs {
-                map.set(key, value.get());
+                let stored = map.set(key, value.get());
+                debug_assert!(stored, "KeyMap::fits made room");
                 journal.set(scope, key, value.get());
             }
             count(reply, verb, removed);

@@ -8,7 +8,9 @@
 //! [`free`], which passes anything holding more than [`INLINE_MAX`]
 //! allocations to a thread of its own that drops it (as Redis's `lazyfree`
 //! does). Smaller things are dropped at once, where the cost is less than
-//! the hand-over.
+//! the hand-over. A key map's old hash index, left behind when a resize
+//! ends, is one allocation but up to hundreds of MiB of pages to unmap: it
+//! goes by size ([`free_bytes`]).
 //!
 //! The thread is started on first use and shared by every store in the
 //! process; it holds nothing but what it is given, drops it in order, and
@@ -27,6 +29,12 @@ use std::sync::mpsc::{self, Sender};
 /// is: about 0.1 ms of `free`s.
 pub const INLINE_MAX: usize = 4_096;
 
+/// The most bytes of one large allocation (a hash index) that may be given
+/// back where it is: 1 MiB. Giving back memory costs by the page (256 here,
+/// about 50 µs for the kernel to unmap), not by the allocation: an index of
+/// 32 MiB takes milliseconds.
+pub const INLINE_MAX_BYTES: usize = 1 << 20;
+
 /// Anything the thread can drop.
 type Garbage = Box<dyn Send>;
 
@@ -37,6 +45,15 @@ static THREAD: OnceLock<Option<Sender<Garbage>>> = OnceLock::new();
 /// when that is at most [`INLINE_MAX`], otherwise on the `ndb-free` thread.
 pub fn free<T: Send + 'static>(garbage: T, allocations: usize) {
     if allocations <= INLINE_MAX {
+        return;
+    }
+    hand_over(Box::new(garbage));
+}
+
+/// Drops `garbage`, a few allocations of `bytes` in all: here when that is
+/// at most [`INLINE_MAX_BYTES`], otherwise on the `ndb-free` thread.
+pub fn free_bytes<T: Send + 'static>(garbage: T, bytes: usize) {
+    if bytes <= INLINE_MAX_BYTES {
         return;
     }
     hand_over(Box::new(garbage));

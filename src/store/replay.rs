@@ -32,7 +32,11 @@ impl Store {
     pub(crate) fn replay(&mut self, op: Op<'_>) {
         let tick = |store: &Store, ms: u64| store.sessions.journal.tick_of(ms);
         match op {
-            Op::Set { scope: Scope::Kv, key, value } => self.kv.set(key, value),
+            Op::Set { scope: Scope::Kv, key, value } => {
+                if !self.kv.set(key, value) {
+                    log::warn!("replay: the key map is full; {key:?} is not restored");
+                }
+            }
             Op::Remove { scope: Scope::Kv, key } => {
                 self.kv.remove(key);
             }
@@ -40,7 +44,11 @@ impl Store {
                 self.kv.clear();
             }
             Op::Set { scope: Scope::Session(token), key, value } => {
-                self.sessions.replay_keys(token, |keys| keys.set(key, value));
+                self.sessions.replay_keys(token, |keys| {
+                    if !keys.set(key, value) {
+                        log::warn!("replay: the key map of session {token} is full; {key:?} is not restored");
+                    }
+                });
             }
             Op::Remove { scope: Scope::Session(token), key } => {
                 self.sessions.replay_keys(token, |keys| {

@@ -538,6 +538,18 @@ impl StreamReply {
         }
     }
 
+    /// A reply whose whole text is written already, `text[start..]`, with
+    /// `status`: an array or list reply longer than [`INLINE_REPLY_BYTES`],
+    /// built in its request's turn within the command's work budget, and
+    /// sent from here in pieces like any other long reply.
+    pub(super) fn text(text: Vec<u8>, start: usize, status: Status) -> StreamReply {
+        let frame = Frame { prefix: text, suffix: Vec::new(), items: Items::Keys };
+        let mut reply = StreamReply::new(frame, Vec::new(), None);
+        reply.part = start.min(reply.frame.prefix.len());
+        reply.status = status;
+        reply
+    }
+
     /// The status the reply carries: `Ok`, or `SessionNotExist` when its
     /// session ended before its snapshot was taken.
     pub fn status(&self) -> Status {

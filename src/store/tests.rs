@@ -158,3 +158,75 @@ fn expiry_works_through_a_backlog_within_the_per_turn_budget() {
     assert!(turns.len() >= 3, "{turns:?}");
     assert_eq!(store.next_deadline(), None);
 }
+
+#[test]
+fn commands_past_a_key_maps_capacity_are_refused_and_change_nothing() {
+    let _limit = table::lower_max_len(3);
+    let mut store = store();
+    let full = |cmd: &str| format!(r#"{{"{cmd}_RSP":{{"m":"a key map holds at most 3 keys","st":204,"tkn":null}}}}"#);
+    let rows = [
+        (r#"{"KV_SET":{"keys":{"a":1,"b":2}}}"#, r#"{"KV_SET_RSP":{"st":1}}"#.to_string()),
+        // A new key past the limit: none of the request is stored.
+        (r#"{"KV_SET":{"keys":{"a":10,"c":3,"d":4}}}"#, full("KV_SET")),
+        (r#"{"KV_ADD":{"keys":{"c":3,"d":4}}}"#, full("KV_ADD")),
+        (r#"{"KV_CLEAR_SET":{"keys":{"w":1,"x":2,"y":3,"z":4}}}"#, full("KV_CLEAR_SET")),
+        (r#"{"KV_GET":{"keys":["a","b","c","d"]}}"#, r#"{"KV_GET_RSP":{"keys":{"a":1,"b":2},"st":1}}"#.to_string()),
+        // Up to the limit, a key repeated counted once, and overwrites of
+        // keys held, at the limit: stored.
+        (r#"{"KV_SET":{"keys":{"c":3,"c":30}}}"#, r#"{"KV_SET_RSP":{"st":1}}"#.to_string()),
+        (r#"{"KV_SET":{"keys":{"a":10,"b":20,"c":300}}}"#, r#"{"KV_SET_RSP":{"st":1}}"#.to_string()),
+        (r#"{"KV_ADD":{"keys":{"a":0}}}"#, r#"{"KV_ADD_RSP":{"st":1}}"#.to_string()),
+        (r#"{"KV_SET":{"keys":{"d":4}}}"#, full("KV_SET")),
+        (r#"{"KV_CLEAR_SET":{"keys":{"x":1,"y":2,"z":3}}}"#, r#"{"KV_CLEAR_SET_RSP":{"cnt":3,"st":1}}"#.to_string()),
+        (r#"{"KV_KEYS":{}}"#, r#"{"KV_KEYS_RSP":{"keys":["x","y","z"],"st":1}}"#.to_string()),
+        // Room made by a removal is room again.
+        (r#"{"KV_RMV":{"keys":["y"]}}"#, r#"{"KV_RMV_RSP":{"st":1}}"#.to_string()),
+        (r#"{"KV_ADD":{"keys":{"n":1}}}"#, r#"{"KV_ADD_RSP":{"st":1}}"#.to_string()),
+        (r#"{"KV_COUNT":{}}"#, r#"{"KV_COUNT_RSP":{"cnt":3,"st":1}}"#.to_string()),
+    ];
+    for (request, expected) in rows {
+        assert_eq!(run(&mut store, request), expected, "{request}");
+    }
+    // A session's keys have the same limit.
+    let now = Instant::now();
+    let token = new_session(&mut store, "{}", now);
+    let set = |keys: &str| format!(r#"{{"SH_SET":{{"keys":{{{keys}}},"tkn":{token}}}}}"#);
+    assert_eq!(run(&mut store, &set(r#""a":1,"b":2,"c":3"#)), r#"{"SH_SET_RSP":{"st":1}}"#);
+    assert_eq!(run(&mut store, &set(r#""a":9,"d":4"#)), full("SH_SET"));
+    assert_eq!(
+        run(&mut store, &format!(r#"{{"SH_GET":{{"keys":["a","d"],"tkn":{token}}}}}"#)),
+        r#"{"SH_GET_RSP":{"keys":{"a":1},"st":1}}"#
+    );
+}
+
+#[test]
+fn sh_new_past_the_session_tables_capacity_is_refused() {
+    let _limit = table::lower_max_len(2);
+    let mut store = store();
+    let now = Instant::now();
+    let first = new_session(&mut store, "{}", now);
+    new_session(&mut store, "{}", now);
+    let full = r#"{"SH_NEW_RSP":{"m":"the session table holds at most 2 sessions","st":204,"tkn":null}}"#;
+    assert_eq!(run_at(&mut store, r#"{"SH_NEW":{}}"#, now), full);
+    assert_eq!(store.session_count(), 2);
+    assert!(run_at(&mut store, &format!(r#"{{"SH_END":{{"tkn":{first}}}}}"#), now).contains(r#""st":1"#));
+    new_session(&mut store, "{}", now);
+    assert_eq!(store.session_count(), 2);
+}
+
+#[test]
+fn the_capacity_is_that_of_32_bit_positions_unless_a_test_lowers_it() {
+    assert_eq!(MAX_KEYS, u32::MAX as usize);
+    assert_eq!(MAX_SESSIONS, u32::MAX as usize);
+    assert_eq!(Full::Keys.to_string(), "a key map holds at most 4294967295 keys");
+    assert_eq!(Full::Sessions.to_string(), "the session table holds at most 4294967295 sessions");
+    {
+        let _limit = table::lower_max_len(5);
+        assert_eq!(Full::Keys.to_string(), "a key map holds at most 5 keys");
+        // Never above the real one.
+        let _higher = table::lower_max_len(usize::MAX);
+        assert_eq!(KeyMap::new().room(), MAX_KEYS);
+    }
+    assert_eq!(KeyMap::new().room(), MAX_KEYS);
+    assert_eq!(Sessions::new().room(), MAX_SESSIONS);
+}

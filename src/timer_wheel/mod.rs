@@ -336,6 +336,15 @@ impl<T> TimerWheel<T> {
         }
     }
 
+    /// Makes room for at least `additional` more timers than are live, so
+    /// that inserting them never reallocates: one copy of the nodes now
+    /// (none when the wheel is empty) instead of one per doubling on the
+    /// way (a doubling may copy every node: 16 MB at half a million
+    /// timers).
+    pub fn reserve(&mut self, additional: usize) {
+        self.nodes.reserve(additional.saturating_add(self.len).saturating_sub(self.nodes.len()));
+    }
+
     /// Removes every timer and gives their memory back, keeping the wheel's time.
     /// Every key issued so far goes stale, as if its timer had been cancelled.
     pub fn clear(&mut self) {

@@ -441,5 +441,25 @@ fn debug_output_needs_no_debug_values() {
     assert!(shown.contains("next_deadline: Some(7)"), "{shown}");
 }
 
+#[test]
+fn reserved_room_takes_that_many_timers_without_reallocating_and_counts_vacant_nodes() {
+    let mut wheel = TimerWheel::new();
+    let keys: Vec<TimerKey> = (0..100u64).map(|i| wheel.insert(1_000 + i, i)).collect();
+    for &key in &keys[..40] {
+        wheel.cancel(key);
+    }
+    // 60 live, 40 vacant nodes: 1,000 more need room for 960 new nodes.
+    wheel.reserve(1_000);
+    let (capacity, at) = (wheel.nodes.capacity(), wheel.nodes.as_ptr());
+    assert!(capacity >= 1_060, "{capacity}");
+    for i in 0..1_000u64 {
+        wheel.insert(5_000 + i, 100 + i);
+    }
+    assert_eq!((wheel.nodes.capacity(), wheel.nodes.as_ptr()), (capacity, at), "no reallocation");
+    assert_eq!(wheel.len(), 1_060);
+    let fired = drain(&mut wheel, 10_000);
+    assert_eq!(fired, (40..1_100).collect::<Vec<_>>());
+}
+
 /// The wheel against a sorted-map model, under random inserts, cancels and polls.
 mod model_check;

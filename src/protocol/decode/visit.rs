@@ -10,9 +10,9 @@ use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
-use super::{Args, Body, Envelope, MISSING_PARAMETER, Names, Slot, check};
+use super::{Args, Body, Envelope, MISSING_PARAMETER, Names, RangeSlot, Slot, check};
 use crate::protocol::Status;
-use crate::protocol::command::{EXPIRY_PARAMS, Expiry, KeyValues, Kind, Param, Verb};
+use crate::protocol::command::{ContainerVerb, EXPIRY_PARAMS, Expiry, ItemType, KeyValues, Kind, Param, Verb};
 
 /// Implements the scalar `visit_*` methods of a visitor to return one value.
 macro_rules! scalars_are {
@@ -55,7 +55,12 @@ impl<'de> Visitor<'de> for EnvelopeVisitor<'_, 'de> {
             return Ok(Envelope::Malformed);
         };
         let verb = Verb::from_name(&name);
-        let params = verb.map_or(&[][..], Verb::params);
+        let params = match verb {
+            Some(verb) => verb.params(),
+            // Array and list names are looked up only when no other verb
+            // matched, so they cost the KV path nothing.
+            None => ContainerVerb::from_name(&name).map_or(&[][..], ContainerVerb::params),
+        };
         let count_names = verb.is_some_and(Verb::wants_one_member);
         let body = map.next_value_seed(BodySeed { params, count_names, args: self.args })?;
         let mut multiple = false;
@@ -152,11 +157,26 @@ impl<'de> DeserializeSeed<'de> for SlotSeed {
     type Value = Slot<'de>;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        if self.kind == Kind::Raw {
-            return <&RawValue>::deserialize(d).map(Slot::Raw);
+        match self.kind {
+            Kind::Raw => <&RawValue>::deserialize(d).map(Slot::Raw),
+            Kind::Item(ItemType::Object) => {
+                <&RawValue>::deserialize(d).map(|raw| if is_object(raw) { Slot::Raw(raw) } else { Slot::WrongType })
+            }
+            // From the text: serde_json reads `-0` as a float, but it is a
+            // JSON integer literal; `1.0`, `1e3` and anything outside the
+            // i64 range are not.
+            Kind::Item(ItemType::Int) => {
+                <&RawValue>::deserialize(d).map(|raw| raw.get().parse().map_or(Slot::WrongType, Slot::Int))
+            }
+            _ => d.deserialize_any(self),
         }
-        d.deserialize_any(self)
     }
+}
+
+/// Whether raw JSON text is an object (serde_json's raw values start at
+/// the value's first byte).
+fn is_object(raw: &RawValue) -> bool {
+    raw.get().starts_with('{')
 }
 
 impl<'de> Visitor<'de> for SlotSeed {
@@ -229,6 +249,23 @@ impl<'de> Visitor<'de> for SlotSeed {
                 }
                 Ok(Slot::RawItems(items))
             }
+            Kind::Items(item) => container_items(item, seq),
+            Kind::Range | Kind::ClearRange => {
+                let mut range = RangeSlot::default();
+                while range.count < 2 {
+                    let Some(item) = seq.next_element_seed(SlotSeed { kind: Kind::Uint })? else { break };
+                    match item {
+                        Slot::Uint(v) if range.count == 0 => range.start = v,
+                        Slot::Uint(v) => range.stop = v,
+                        _ => range.not_uint = true,
+                    }
+                    range.count += 1;
+                }
+                while seq.next_element::<IgnoredAny>()?.is_some() {
+                    range.count = range.count.saturating_add(1);
+                }
+                Ok(Slot::Range(range))
+            }
             _ => {
                 drain_seq(seq)?;
                 Ok(self.mismatch())
@@ -263,14 +300,14 @@ impl<'de> Visitor<'de> for SlotSeed {
 
     fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
         Ok(match self.kind {
-            Kind::Str => Slot::Str(Cow::Borrowed(v)),
+            Kind::Str | Kind::Item(ItemType::Str) => Slot::Str(Cow::Borrowed(v)),
             _ => self.mismatch(),
         })
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
         Ok(match self.kind {
-            Kind::Str => Slot::Str(Cow::Owned(v.to_owned())),
+            Kind::Str | Kind::Item(ItemType::Str) => Slot::Str(Cow::Owned(v.to_owned())),
             _ => self.mismatch(),
         })
     }
@@ -278,6 +315,56 @@ impl<'de> Visitor<'de> for SlotSeed {
     fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
         Ok(self.mismatch())
     }
+}
+
+/// Reads the items of an array or list command, each checked against
+/// `item`. After the first item of another type the rest are only consumed,
+/// and the slot says so ([`Slot::BadItems`], 41 once the parameters passed).
+// Out of line: only array and list commands come here.
+#[inline(never)]
+fn container_items<'de, A: SeqAccess<'de>>(item: ItemType, mut seq: A) -> Result<Slot<'de>, A::Error> {
+    let capacity = seq.size_hint().unwrap_or(4);
+    let mut ok = true;
+    let slot = match item {
+        ItemType::Object => {
+            let mut items = Vec::with_capacity(capacity);
+            while let Some(raw) = seq.next_element::<&RawValue>()? {
+                ok = is_object(raw);
+                if !ok {
+                    break;
+                }
+                items.push(raw);
+            }
+            Slot::RawItems(items)
+        }
+        ItemType::Int => {
+            let mut items = Vec::with_capacity(capacity);
+            while let Some(value) = seq.next_element_seed(SlotSeed { kind: Kind::Item(ItemType::Int) })? {
+                let Slot::Int(value) = value else {
+                    ok = false;
+                    break;
+                };
+                items.push(value);
+            }
+            Slot::Ints(items)
+        }
+        ItemType::Str => {
+            let mut items = Vec::with_capacity(capacity);
+            while let Some(value) = seq.next_element_seed(StrItem)? {
+                let Some(value) = value else {
+                    ok = false;
+                    break;
+                };
+                items.push(value);
+            }
+            Slot::Strs(items)
+        }
+    };
+    if ok {
+        return Ok(slot);
+    }
+    drain_seq(seq)?;
+    Ok(Slot::BadItems)
 }
 
 /// The `m` of an empty `tkns` in `SH_SAVE`.
@@ -411,6 +498,19 @@ impl<'de> Visitor<'de> for MaybeStr {
 
     fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
         Ok(None)
+    }
+}
+
+/// [`MaybeStr`] under another name for the items of string arrays: a seed
+/// type of its own keeps `KV_GET`'s key reading (`MaybeStr`) a single
+/// caller of serde_json's element reader, which is then inlined there.
+struct StrItem;
+
+impl<'de> DeserializeSeed<'de> for StrItem {
+    type Value = Option<Cow<'de, str>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(MaybeStr)
     }
 }
 

@@ -63,9 +63,18 @@ fn big_kv_snapshots_are_taken_over_several_steps_and_jobs_keep_their_order() {
     assert!(!store.kv.is_snapshotting());
 }
 
+/// Takes in a finished job as a host without turns does (a load merging in
+/// steps is run to its end); returns the reply.
 fn finish(store: &mut Store, done: Done, protocol: Protocol) -> String {
     let mut out = Vec::new();
-    store.finish(done, Instant::now(), &mut Reply::new(&mut out, protocol));
+    let mut reply = Reply::new(&mut out, protocol);
+    let now = Instant::now();
+    if store.finish(1, done, now, &mut reply) == Finished::Merging {
+        while store.has_queued_jobs() {
+            store.work(now);
+            store.take_applied(&mut reply);
+        }
+    }
     String::from_utf8(out).unwrap()
 }
 
@@ -287,4 +296,291 @@ fn failed_loads_apply_nothing() {
         assert_eq!(finish(&mut store, done(verb, Outcome::Loaded(Err(failure))), Protocol::V07), expected);
     }
     assert_eq!(store.info.last_save, None, "loads are not saves");
+}
+
+/// A finished KV load of keys `k{from}..k{to}` set to `value`.
+fn done_kv_load(from: usize, to: usize, value: &str) -> Done {
+    let mut map = KeyMap::new();
+    for i in from..to {
+        map.set(&format!("k{i}"), value);
+    }
+    done(Verb::KvLoad, Outcome::Loaded(Ok((Loaded::Kv { map, read: to - from }, Duration::from_millis(5)))))
+}
+
+fn count(store: &mut Store) -> String {
+    exec(store, r#"{"KV_COUNT":{}}"#).unwrap()
+}
+
+#[test]
+fn a_load_into_a_store_with_keys_merges_in_steps_and_takes_effect_at_once() {
+    let mut store = store(true);
+    let n = LOAD_MERGE_KEYS_PER_STEP * 3;
+    for i in 0..n {
+        store.kv.set(&format!("k{i}"), "0");
+    }
+    let now = Instant::now();
+    let mut out = Vec::new();
+    let loaded = done_kv_load(n / 2, n / 2 + n, "1");
+    assert_eq!(store.finish(7, loaded, now, &mut Reply::new(&mut out, Protocol::V07)), Finished::Merging);
+    assert!(out.is_empty() && store.has_queued_jobs());
+    // A save asked for before the load is in effect saves the store as it
+    // was; one asked for after waits for the merge.
+    let before = later(&mut store, r#"{"KV_SAVE":{"name":"before"}}"#);
+    // Checking: every command sees the store as it was; the reply waits.
+    for _ in 0..2 {
+        store.work(now);
+        assert_eq!(count(&mut store), format!(r#"{{"KV_COUNT_RSP":{{"cnt":{n},"st":1}}}}"#));
+        let absent = exec(&mut store, &format!(r#"{{"KV_GET":{{"keys":["k{}"]}}}}"#, n + 1)).unwrap();
+        assert_eq!(absent, r#"{"KV_GET_RSP":{"keys":{},"st":1}}"#);
+        assert!(store.take_applied(&mut Reply::new(&mut out, Protocol::V07)).is_none());
+        assert!(store.next_job().is_none(), "the save's snapshot is taken in steps");
+    }
+    store.work(now);
+    store.work(now);
+    // The check is over: the reply is out and the whole load is in effect,
+    // though most of it is still to be moved in.
+    assert_eq!(store.take_applied(&mut Reply::new(&mut out, Protocol::V07)), Some(7));
+    assert_eq!(
+        String::from_utf8(out.clone()).unwrap(),
+        format!(r#"{{"KV_LOAD_RSP":{{"duration":5,"keys":{n},"name":"n\"","sessions":0,"st":141}}}}"#)
+    );
+    assert!(store.kv.merging() == Merging::Applying);
+    let total = n / 2 + n;
+    assert_eq!(count(&mut store), format!(r#"{{"KV_COUNT_RSP":{{"cnt":{total},"st":1}}}}"#));
+    assert_eq!(
+        exec(&mut store, &format!(r#"{{"KV_GET":{{"keys":["k0","k{}","k{}"]}}}}"#, n - 1, total - 1)).unwrap(),
+        format!(r#"{{"KV_GET_RSP":{{"keys":{{"k0":0,"k{}":1,"k{}":1}},"st":1}}}}"#, n - 1, total - 1)
+    );
+    exec(&mut store, &format!(r#"{{"KV_SET":{{"keys":{{"k{}":2}}}}}}"#, total - 1)).unwrap();
+    let after = later(&mut store, r#"{"KV_SAVE":{"name":"after"}}"#);
+    let mut saves = Vec::new();
+    while store.has_queued_jobs() {
+        if let Some((id, job)) = store.next_job() {
+            let Work::Save(Snapshot::Kv(entries)) = job.work else { panic!("a KV save") };
+            saves.push((id, entries.len(), store.kv.merging()));
+            assert!(entries.iter().all(|e| e.value_json() == b"0") == (id == before), "{id}");
+        }
+        store.work(now);
+    }
+    assert_eq!(saves[0], (before, n, Merging::Applying));
+    assert_eq!(saves[1], (after, total, Merging::Done));
+    // The keys in order: the store's, then the loaded new ones in file order.
+    let keys = store.kv.snapshot();
+    assert_eq!(keys.len(), total);
+    assert_eq!(keys[0].key(), "k0");
+    assert_eq!(keys[n].key(), format!("k{n}"));
+    assert_eq!(keys[total - 1].member_json(), format!(r#""k{}":2"#, total - 1).as_bytes());
+}
+
+#[test]
+fn loads_merge_one_after_another_in_order() {
+    let mut store = store(true);
+    store.kv.set("k0", "0");
+    let now = Instant::now();
+    let mut out = Vec::new();
+    for (id, value) in [(1, "1"), (2, "2")] {
+        let done = done_kv_load(0, 10, value);
+        assert_eq!(store.finish(id, done, now, &mut Reply::new(&mut out, Protocol::V07)), Finished::Merging);
+    }
+    let mut answered = Vec::new();
+    while store.has_queued_jobs() {
+        store.work(now);
+        while let Some(id) = store.take_applied(&mut Reply::new(&mut out, Protocol::V07)) {
+            answered.push(id);
+        }
+    }
+    assert_eq!(answered, [1, 2]);
+    assert_eq!(
+        exec(&mut store, r#"{"KV_GET":{"keys":["k0","k9"]}}"#).unwrap(),
+        r#"{"KV_GET_RSP":{"keys":{"k0":2,"k9":2},"st":1}}"#
+    );
+    // Into an empty store, the map is moved in whole and answered at once.
+    exec(&mut store, r#"{"KV_CLEAR":{}}"#).unwrap();
+    out.clear();
+    assert_eq!(
+        store.finish(3, done_kv_load(0, 3, "3"), now, &mut Reply::new(&mut out, Protocol::V07)),
+        Finished::Replied
+    );
+    assert!(String::from_utf8(out).unwrap().contains(r#""keys":3,"#));
+    assert!(!store.has_queued_jobs());
+}
+
+#[test]
+fn kv_loads_past_a_key_maps_capacity_are_refused_and_change_nothing() {
+    let full = r#"{"KV_LOAD_RSP":{"m":"a key map holds at most 4 keys","st":204,"tkn":null}}"#;
+    let now = Instant::now();
+    // Into an empty store: the loaded map alone is too large.
+    let loaded = done_kv_load(0, 5, "1");
+    let _limit = crate::store::table::lower_max_len(4);
+    let mut store = store(true);
+    assert_eq!(finish(&mut store, loaded, Protocol::V07), full);
+    assert_eq!(count(&mut store), r#"{"KV_COUNT_RSP":{"cnt":0,"st":1}}"#);
+
+    // Into a store with keys: 3 held, 1 shared and 2 new loaded. The check
+    // ends with 5 keys due: refused, the store as it was.
+    for i in 0..3 {
+        store.kv.set(&format!("k{i}"), "0");
+    }
+    let mut out = Vec::new();
+    assert_eq!(
+        store.finish(7, done_kv_load(2, 5, "1"), now, &mut Reply::new(&mut out, Protocol::V07)),
+        Finished::Merging
+    );
+    while store.has_queued_jobs() {
+        store.work(now);
+        store.take_applied(&mut Reply::new(&mut out, Protocol::V07));
+    }
+    assert_eq!(String::from_utf8(std::mem::take(&mut out)).unwrap(), full);
+    assert_eq!(
+        exec(&mut store, r#"{"KV_GET":{"keys":["k0","k2","k3"]}}"#).unwrap(),
+        r#"{"KV_GET_RSP":{"keys":{"k0":0,"k2":0},"st":1}}"#
+    );
+    assert_eq!(store.kv.merging(), Merging::Done);
+
+    // A key removed while the load is checked makes the room it needs.
+    assert_eq!(
+        store.finish(8, done_kv_load(2, 5, "1"), now, &mut Reply::new(&mut out, Protocol::V07)),
+        Finished::Merging
+    );
+    exec(&mut store, r#"{"KV_RMV":{"keys":["k0"]}}"#).unwrap();
+    assert_eq!(store.take_applied(&mut Reply::new(&mut out, Protocol::V07)), None);
+    store.work(now);
+    assert_eq!(store.take_applied(&mut Reply::new(&mut out, Protocol::V07)), Some(8));
+    assert!(String::from_utf8(out).unwrap().ends_with(r#""keys":3,"name":"n\"","sessions":0,"st":141}}"#));
+    assert_eq!(count(&mut store), r#"{"KV_COUNT_RSP":{"cnt":4,"st":1}}"#);
+    // The store is full: a new key is refused, whether the load is moved in
+    // yet or not.
+    assert_eq!(
+        exec(&mut store, r#"{"KV_SET":{"keys":{"new":1}}}"#).unwrap(),
+        r#"{"KV_SET_RSP":{"m":"a key map holds at most 4 keys","st":204,"tkn":null}}"#
+    );
+    while store.has_queued_jobs() {
+        store.work(now);
+    }
+    assert_eq!(
+        exec(&mut store, r#"{"KV_KEYS":{}}"#).unwrap(),
+        r#"{"KV_KEYS_RSP":{"keys":["k2","k1","k3","k4"],"st":1}}"#
+    );
+}
+
+/// A finished `SH_LOAD` of `n` sessions with tokens `first..first + n`,
+/// each of `keys` keys.
+fn done_session_load(first: u64, n: u64, keys: usize) -> Done {
+    let keys: Vec<Entry> = (0..keys).map(|k| Entry::new(&format!("k{k}"), "1")).collect();
+    let records = (first..first + n)
+        .map(|token| SessionRecord { token, expiry: Expiry::default(), keys: keys.clone() })
+        .collect();
+    done(Verb::ShLoad, Outcome::Loaded(Ok((Loaded::Sessions(records), Duration::ZERO))))
+}
+
+#[test]
+fn a_session_load_creates_its_sessions_in_steps_and_answers_after_the_last() {
+    let mut store = store(true);
+    let live = new_session(&mut store, "{}");
+    let n = RESTORE_WORK_PER_STEP as u64 * 3;
+    // Records of one key: a step creates about 1,024 / 5 sessions.
+    let per_step = RESTORE_WORK_PER_STEP / (RESTORE_UNITS_PER_SESSION + 1) + 1;
+    let mut load = done_session_load(1, n, 1);
+    if let Outcome::Loaded(Ok((Loaded::Sessions(records), _))) = &mut load.outcome {
+        records[5].token = live;
+    }
+    let now = Instant::now();
+    let mut out = Vec::new();
+    assert_eq!(store.finish(4, load, now, &mut Reply::new(&mut out, Protocol::V07)), Finished::Merging);
+    assert!(out.is_empty());
+    // Nothing yet: each turn's work does a step.
+    assert_eq!(store.session_count(), 1);
+    store.work(now);
+    let first = store.session_count() - 1;
+    assert!(first > per_step / 2 && first <= per_step, "{first} sessions after a step");
+    // An SH_SAVE asked meanwhile waits for the whole load.
+    let save = later(&mut store, r#"{"SH_SAVE":{"name":"s"}}"#);
+    let (mut steps, mut answered) = (1, None);
+    let (id, job) = loop {
+        if let Some(job) = store.next_job() {
+            break job;
+        }
+        assert!(answered.is_some() || !store.sessions.is_snapshotting(), "no snapshot before the load is done");
+        store.work(now);
+        steps += 1;
+        let created = store.session_count() - 1;
+        assert!(created <= steps * per_step, "{created} sessions after {steps} steps");
+        if let Some(id) = store.take_applied(&mut Reply::new(&mut out, Protocol::V07)) {
+            answered = Some((id, steps));
+        }
+    };
+    let least = (n as usize - 1) / per_step;
+    assert!(answered.is_some_and(|a| a.1 >= least && a.1 <= least + 2), "{answered:?}: {least} steps at least");
+    assert_eq!(answered.map(|a| a.0), Some(4));
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        format!(r#"{{"SH_LOAD_RSP":{{"keys":{},"name":"n\"","sessions":{},"st":141}}}}"#, n - 1, n - 1)
+    );
+    assert_eq!(id, save);
+    let Work::Save(Snapshot::Sessions(records)) = job.work else { panic!("a session save") };
+    assert_eq!(records.len(), n as usize, "every loaded session and the live one");
+    assert!(!store.has_queued_jobs());
+}
+
+#[test]
+fn a_loaded_session_is_live_once_all_its_keys_are_in() {
+    let mut store = store(true);
+    let keys = RESTORE_WORK_PER_STEP * 2 + 10;
+    let now = Instant::now();
+    let mut out = Vec::new();
+    assert_eq!(
+        store.finish(1, done_session_load(77, 1, keys), now, &mut Reply::new(&mut out, Protocol::V07)),
+        Finished::Merging
+    );
+    // Three steps: the record and its first 1,023 keys, 1,024 keys, the rest.
+    for _ in 0..3 {
+        assert_eq!(
+            exec(&mut store, r#"{"SH_COUNT":{"tkn":77}}"#).unwrap(),
+            r#"{"SH_COUNT_RSP":{"m":"","st":100,"tkn":null}}"#
+        );
+        store.work(now);
+    }
+    assert_eq!(store.take_applied(&mut Reply::new(&mut out, Protocol::V07)), Some(1));
+    assert_eq!(
+        exec(&mut store, r#"{"SH_COUNT":{"tkn":77}}"#).unwrap(),
+        format!(r#"{{"SH_COUNT_RSP":{{"cnt":{keys},"st":1}}}}"#)
+    );
+}
+
+#[test]
+fn session_loads_past_the_session_tables_capacity_are_refused_and_keep_their_room() {
+    let limit = RESTORE_WORK_PER_STEP * 2;
+    let _limit = crate::store::table::lower_max_len(limit);
+    let mut store = store(true);
+    new_session(&mut store, "{}");
+    let now = Instant::now();
+    let mut out = Vec::new();
+    let full =
+        format!(r#"{{"SH_LOAD_RSP":{{"m":"the session table holds at most {limit} sessions","st":204,"tkn":null}}}}"#);
+    // One more than there is room for: refused by the first step, nothing
+    // created.
+    let load = done_session_load(10, limit as u64, 0);
+    assert_eq!(store.finish(1, load, now, &mut Reply::new(&mut out, Protocol::V07)), Finished::Merging);
+    store.work(now);
+    assert_eq!(store.take_applied(&mut Reply::new(&mut out, Protocol::V07)), Some(1));
+    assert_eq!(String::from_utf8(std::mem::take(&mut out)).unwrap(), full);
+    assert!(!store.has_queued_jobs());
+    assert_eq!(store.session_count(), 1);
+    // Exactly the room there is, over two steps: while they are created no
+    // SH_NEW takes their room.
+    let load = done_session_load(10, limit as u64 - 1, 0);
+    assert_eq!(store.finish(2, load, now, &mut Reply::new(&mut out, Protocol::V07)), Finished::Merging);
+    store.work(now);
+    assert!(store.session_count() < limit);
+    assert_eq!(
+        exec(&mut store, r#"{"SH_NEW":{}}"#).unwrap(),
+        format!(r#"{{"SH_NEW_RSP":{{"m":"the session table holds at most {limit} sessions","st":204,"tkn":null}}}}"#)
+    );
+    while store.has_queued_jobs() {
+        store.work(now);
+        store.take_applied(&mut Reply::new(&mut out, Protocol::V07));
+    }
+    let out = String::from_utf8(out).unwrap();
+    assert!(out.ends_with(&format!(r#""sessions":{},"st":141}}}}"#, limit - 1)), "{out}");
+    assert_eq!(store.session_count(), limit);
 }

@@ -67,7 +67,7 @@ pub use parse::{MAX_PATH_BRACKETS, MAX_PATH_BYTES, MAX_PATH_NESTING};
 use parse::{Parsed, PathError};
 pub use regex::{MAX_REGEXES, REGEX_PROGRAM_BYTES};
 
-use super::{Executed, Job, Store, Work, first_occurrences};
+use super::{Executed, Finished, Job, Store, Work, first_occurrences};
 use crate::persist::wal::Scope;
 use crate::protocol::{ArrAppend, Find, Reply, Status, Update, Verb};
 
@@ -293,8 +293,12 @@ impl Store {
         if job.fits_loop() {
             let result = job.compute(&mut Budget::on_loop(LOOP_STEPS), true);
             if result != Err(Refused::Stopped(Stop::Yield)) {
-                let applied = self.apply_edit(verb, EditDone::new(job, result), reply);
-                debug_assert!(applied, "an edit on the loop sees the entry it was computed from");
+                let finished = self.apply_edit(verb, EditDone::new(job, result), reply);
+                debug_assert_eq!(
+                    finished,
+                    Finished::Replied,
+                    "an edit on the loop sees the entry it was computed from"
+                );
                 return Executed::Replied;
             }
         }
@@ -302,23 +306,27 @@ impl Store {
     }
 
     /// Stores a computed edit and writes its reply, if the key still holds
-    /// the entry it was computed from; otherwise queues it again (returns
-    /// false: no reply yet) or, after [`MAX_EDIT_ATTEMPTS`], answers 201.
-    pub(super) fn apply_edit(&mut self, verb: Verb, done: EditDone, reply: &mut Reply<'_>) -> bool {
+    /// the entry it was computed from; otherwise queues it again
+    /// ([`Finished::Requeued`]: no reply yet) or, after
+    /// [`MAX_EDIT_ATTEMPTS`], answers 201. While a load merges, "the entry"
+    /// is the one the store's view holds (`kv/merge.rs`): a load that takes
+    /// effect meanwhile and sets the key changes it; moving loaded keys in
+    /// does not (the same allocation moves).
+    pub(super) fn apply_edit(&mut self, verb: Verb, done: EditDone, reply: &mut Reply<'_>) -> Finished {
         let EditDone { mut job, result } = done;
         let Some(current) = self.kv.get(&job.key) else {
             edit_status(reply, verb, Status::KeyNotExist);
-            return true;
+            return Finished::Replied;
         };
         if !current.is(&job.entry) {
             job.attempts += 1;
             if job.attempts >= MAX_EDIT_ATTEMPTS {
                 edit_status(reply, verb, Status::Busy);
-                return true;
+                return Finished::Replied;
             }
             job.entry = current.clone();
             self.requeue_edit(verb, job);
-            return false;
+            return Finished::Requeued;
         }
         if let Err(Refused::Unreadable) = result {
             log::debug!("{}: the value of {:?} is nested too deeply to query", verb.name(), job.key);
@@ -326,12 +334,14 @@ impl Store {
         let count = result.map(|(count, new)| {
             if let Some(new) = new {
                 self.journal.set_entry(Scope::Kv, &new);
-                self.kv.set_entry(new);
+                // Over a key the store holds (looked up above): never refused.
+                let stored = self.kv.set_entry(new);
+                debug_assert!(stored, "an edit replaces a key held");
             }
             count
         });
         edit_reply(reply, verb, count);
-        true
+        Finished::Replied
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use super::*;
 use crate::protocol::{Protocol, decode};
-use crate::store::JobId;
+use crate::store::{Finished, JobId};
 
 fn store() -> Store {
     Store::new(crate::store::ServerInfo { persist_enabled: false, persist_path: "d".into() })
@@ -26,10 +26,12 @@ fn call(store: &mut Store, request: &str) -> (String, bool) {
             if let Executed::Later(_) = store.execute(cmd, now, &mut reply) {
                 later = true;
                 while store.has_queued_jobs() {
-                    if let Some((_, job)) = store.next_job() {
+                    if let Some((id, job)) = store.next_job() {
                         let done = crate::persist::run(std::path::Path::new("/nonexistent/ndb-tests"), job);
-                        store.finish(done, now, &mut reply);
+                        store.finish(id, done, now, &mut reply);
                     }
+                    store.work(now);
+                    store.take_applied(&mut reply);
                 }
             }
         }
@@ -189,26 +191,26 @@ fn an_edit_whose_key_changed_meanwhile_is_computed_again() {
     // Another client sets the key while the save thread computes.
     store.kv.set("k", &big(40_001));
     let done = run(job);
-    assert!(!store.finish(done, Instant::now(), &mut Reply::new(&mut out, Protocol::V07)));
+    assert_eq!(store.finish(id, done, Instant::now(), &mut Reply::new(&mut out, Protocol::V07)), Finished::Requeued);
     assert!(out.is_empty(), "no reply yet");
     let (again, job) = store.next_job().expect("queued again");
     assert_eq!(again, id, "under the same id");
-    assert!(store.finish(run(job), Instant::now(), &mut Reply::new(&mut out, Protocol::V07)));
+    assert_eq!(store.finish(id, run(job), Instant::now(), &mut Reply::new(&mut out, Protocol::V07)), Finished::Replied);
     assert_eq!(String::from_utf8(out).unwrap(), r#"{"KV_ARR_APPEND_RSP":{"st":1}}"#);
     let value = store.kv.get("k").map(|e| e.value_json().len());
     assert_eq!(value, Some(big(40_001).len() + 2), "appended to the new value");
 
     // A key that keeps changing: 201 after MAX_EDIT_ATTEMPTS, unchanged.
     let mut out = Vec::new();
-    let (_, mut job) = queued_append(&mut store, "k", &mut out);
+    let (id, mut job) = queued_append(&mut store, "k", &mut out);
     for attempt in 1..=MAX_EDIT_ATTEMPTS {
         store.kv.set("k", &big(10 + attempt as usize));
-        let written = store.finish(run(job), Instant::now(), &mut Reply::new(&mut out, Protocol::V07));
+        let finished = store.finish(id, run(job), Instant::now(), &mut Reply::new(&mut out, Protocol::V07));
         if attempt == MAX_EDIT_ATTEMPTS {
-            assert!(written);
+            assert_eq!(finished, Finished::Replied);
             break;
         }
-        assert!(!written);
+        assert_eq!(finished, Finished::Requeued);
         job = store.next_job().expect("queued again").1;
     }
     assert_eq!(
@@ -223,11 +225,107 @@ fn an_edit_whose_key_changed_meanwhile_is_computed_again() {
     // A key removed meanwhile: 22, as if the edit came after the removal.
     let mut out = Vec::new();
     store.kv.set("k", &big(40_000));
-    let (_, job) = queued_append(&mut store, "k", &mut out);
+    let (id, job) = queued_append(&mut store, "k", &mut out);
     store.kv.remove("k");
-    assert!(store.finish(run(job), Instant::now(), &mut Reply::new(&mut out, Protocol::V07)));
+    assert_eq!(store.finish(id, run(job), Instant::now(), &mut Reply::new(&mut out, Protocol::V07)), Finished::Replied);
     assert_eq!(String::from_utf8(out).unwrap(), r#"{"KV_ARR_APPEND_RSP":{"st":22}}"#);
     assert!(store.kv.get("k").is_none());
+}
+
+/// A `KV_LOAD` read off the loop: `keys` in that order, each set to
+/// `value`, as the save thread hands it over.
+fn kv_load(keys: &[String], value: &str) -> crate::store::Done {
+    let mut map = crate::store::KeyMap::new();
+    for key in keys {
+        map.set(key, value);
+    }
+    let loaded = crate::store::Loaded::Kv { map, read: keys.len() };
+    crate::store::Done {
+        verb: Verb::KvLoad,
+        name: "n".into(),
+        outcome: crate::store::Outcome::Loaded(Ok((loaded, std::time::Duration::ZERO))),
+        unix_ms: 0,
+    }
+}
+
+/// Runs `store`'s steps until the load merging has taken effect; returns
+/// the id its reply came with.
+fn until_in_effect(store: &mut Store) -> Option<JobId> {
+    let mut out = Vec::new();
+    for _ in 0..100 {
+        store.work(Instant::now());
+        if let Some(id) = store.take_applied(&mut Reply::new(&mut out, Protocol::V07)) {
+            return Some(id);
+        }
+    }
+    None
+}
+
+#[test]
+fn an_edit_beside_a_load_merging_is_stored_only_over_the_entry_the_store_shows() {
+    use crate::store::{LOAD_MERGE_KEYS_PER_STEP, Merging};
+    let big = |n: usize| format!("[{}]", vec!["1"; n].join(","));
+    let value = |store: &Store, key: &str| store.kv.get(key).map(|e| e.value_json().len());
+    let appended = |n: usize| big(n).len() + 2;
+    let mut store = store();
+    let shared: Vec<String> = (0..LOAD_MERGE_KEYS_PER_STEP * 2).map(|i| format!("k{i}")).collect();
+    for key in &shared {
+        store.kv.set(key, "0");
+    }
+    store.kv.set("first", &big(40_000));
+    store.kv.set("last", &big(40_000));
+    let mut keys = vec!["first".to_string()];
+    keys.extend(shared.iter().cloned());
+    keys.push("last".into());
+    let now = Instant::now();
+    let mut out = Vec::new();
+
+    // Finished while the load is checked: the store still shows the entry
+    // the edit was computed from, so it is stored, and the load, taking
+    // effect after it, sets the key as it would have after the edit.
+    let (id, job) = queued_append(&mut store, "last", &mut out);
+    let load = kv_load(&keys, &big(50_000));
+    assert_eq!(store.finish(99, load, now, &mut Reply::new(&mut Vec::new(), Protocol::V07)), Finished::Merging);
+    assert_eq!(store.kv.merging(), Merging::Checking);
+    assert_eq!(store.finish(id, run(job), now, &mut Reply::new(&mut out, Protocol::V07)), Finished::Replied);
+    assert_eq!(String::from_utf8(std::mem::take(&mut out)).unwrap(), r#"{"KV_ARR_APPEND_RSP":{"st":1}}"#);
+    assert_eq!(value(&store, "last"), Some(appended(40_000)));
+    assert_eq!(until_in_effect(&mut store), Some(99));
+    while store.has_queued_jobs() {
+        store.work(Instant::now());
+    }
+    assert_eq!(value(&store, "last"), Some(big(50_000).len()), "the load came after the edit");
+
+    // Asked before the next load takes effect, finished after: the store
+    // shows the loaded entry (not moved in yet), so the edit is computed
+    // again from it, and what is moved in later does not undo it.
+    let (last, job_last) = queued_append(&mut store, "last", &mut out);
+    let load = kv_load(&keys, &big(60_000));
+    assert_eq!(store.finish(98, load, now, &mut Reply::new(&mut Vec::new(), Protocol::V07)), Finished::Merging);
+    assert_eq!(until_in_effect(&mut store), Some(98));
+    assert_eq!(store.kv.merging(), Merging::Applying);
+    // Asked while the load is moved in, of a key still to be moved: the
+    // step that moves it in moves the same entry, which the edit was
+    // computed from.
+    let (first, job_first) = queued_append(&mut store, "first", &mut out);
+    assert_eq!(store.finish(last, run(job_last), now, &mut Reply::new(&mut out, Protocol::V07)), Finished::Requeued);
+    assert!(out.is_empty(), "no reply yet");
+    store.work(now);
+    assert_eq!(store.kv.merging(), Merging::Applying, "\"last\" is still to be moved in");
+    assert_eq!(store.finish(first, run(job_first), now, &mut Reply::new(&mut out, Protocol::V07)), Finished::Replied);
+    assert_eq!(value(&store, "first"), Some(appended(60_000)));
+    let (again, job) = store.next_job().expect("the edit of \"last\", queued again");
+    assert_eq!(again, last);
+    assert_eq!(store.finish(last, run(job), now, &mut Reply::new(&mut out, Protocol::V07)), Finished::Replied);
+    assert_eq!(String::from_utf8(out).unwrap(), r#"{"KV_ARR_APPEND_RSP":{"st":1}}"#.repeat(2));
+    assert_eq!(store.kv.merging(), Merging::Applying);
+    while store.has_queued_jobs() {
+        store.work(Instant::now());
+    }
+    assert_eq!(store.kv.merging(), Merging::Done);
+    assert_eq!(value(&store, "first"), Some(appended(60_000)));
+    assert_eq!(value(&store, "last"), Some(appended(60_000)), "the step moving \"last\" in kept the edit");
+    assert_eq!(store.kv.len(), shared.len() + 2);
 }
 
 #[test]
@@ -243,13 +341,13 @@ fn a_find_job_searches_the_map_as_it_was_when_asked() {
     store.kv.remove("k0");
     store.kv.set("k4999", r#"{"n":0}"#);
     store.kv.set("new", r#"{"n":1}"#);
-    let (_, job) = loop {
+    let (id, job) = loop {
         if let Some(job) = store.next_job() {
             break job;
         }
     };
     let done = crate::persist::run(std::path::Path::new("/nonexistent/ndb-tests"), job);
-    store.finish(done, Instant::now(), &mut reply);
+    store.finish(id, done, Instant::now(), &mut reply);
     assert_eq!(String::from_utf8(out).unwrap(), r#"{"KV_FIND_RSP":{"keys":["k0","k1","k2","k4998","k4999"],"st":1}}"#);
 }
 
@@ -263,7 +361,7 @@ fn a_job_that_could_not_run_answers_1000() {
         outcome: crate::store::Outcome::failed(crate::store::WorkKind::Find, "gone".into()),
         unix_ms: 0,
     };
-    store.finish(done, Instant::now(), &mut Reply::new(&mut out, Protocol::V07));
+    store.finish(1, done, Instant::now(), &mut Reply::new(&mut out, Protocol::V07));
     assert_eq!(String::from_utf8(out).unwrap(), r#"{"KV_FIND_RSP":{"st":1000}}"#);
 }
 

@@ -206,3 +206,26 @@ fn a_turn_spends_no_more_steps_than_it_is_given() {
     assert!(calls >= 130, "{calls} calls");
     assert_eq!(out, whole(&map, Verb::KvContains, &names, Protocol::V07));
 }
+
+#[test]
+fn a_written_text_comes_out_from_its_start_in_pieces_of_any_size() {
+    let text: Vec<u8> = (0..10_000u32).flat_map(|i| i.to_le_bytes()).collect();
+    for (start, max) in [(0, 1), (7, 4096), (123, 100_000)] {
+        let mut reply = StreamReply::text(text.clone(), start, Status::Bounds);
+        assert_eq!(reply.status(), Status::Bounds);
+        let mut out = Vec::new();
+        let mut pieces = 0;
+        loop {
+            let mut steps = 1;
+            let before = out.len();
+            let done = reply.fill(&mut out, max, &mut steps);
+            assert!(out.len() - before <= max);
+            pieces += 1;
+            if done {
+                break;
+            }
+            assert!(pieces <= text.len() + 2, "it ends");
+        }
+        assert_eq!(out, &text[start..], "from {start}, pieces of {max}");
+    }
+}

@@ -34,6 +34,7 @@ fn expire_all(sessions: &mut Sessions, now: Duration) -> usize {
 #[test]
 fn a_session_is_32_bytes_in_its_table() {
     assert_eq!(std::mem::size_of::<Session>(), 32);
+    assert_eq!(std::mem::size_of::<Slot>(), 48, "with its token and chain link");
 }
 
 #[test]
@@ -423,6 +424,22 @@ fn ending_every_session_mid_snapshot_copies_them_first() {
     assert!(sessions.snapshot_step(10).is_none());
     assert_eq!(sessions.end_all(ms(0)), 50);
     assert_eq!(finish_snapshot(&mut sessions, 10), expected);
+}
+
+#[test]
+fn a_removal_behind_the_walk_does_not_hide_the_session_it_moves() {
+    let mut sessions = Sessions::new();
+    // Positions follow creation while nothing is removed.
+    let tokens: Vec<u64> = (0..10).map(|_| sessions.create(None, ms(0)).unwrap()).collect();
+    let expected = sorted(sessions.snapshot(None, ms(0)));
+    assert!(sessions.begin_snapshot(ms(0)));
+    assert!(sessions.snapshot_step(3).is_none(), "positions 0 to 2 looked at");
+    // Ending the session at position 0 moves the last one, not looked at
+    // yet, into it: it is looked at first.
+    assert!(sessions.end(tokens[0], ms(0)));
+    // So is one that a later removal moves into a position looked at.
+    assert!(sessions.end(tokens[1], ms(0)));
+    assert_eq!(finish_snapshot(&mut sessions, 3), expected);
 }
 
 #[test]
