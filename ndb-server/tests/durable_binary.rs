@@ -1,5 +1,6 @@
 //! The durable log through the `ndb-server` binary: `kill -9` at random
-//! moments under a mixed write load with `--log-fsync always` loses
+//! moments under a mixed write load (KV, sessions, lists) with
+//! `--log-fsync always` loses
 //! nothing acknowledged and leaves no command half applied; a torn tail is
 //! dropped with a warning, damage elsewhere refuses to start until
 //! `--log-truncate-at`.
@@ -86,6 +87,8 @@ struct Acked {
     removed: Vec<String>,
     /// Its sessions and the last `n` of their two-key `SH_SET`s.
     sessions: Vec<(u64, Option<u64>)>,
+    /// Items its `OLST_ADD`s had put in its list.
+    list_items: Option<u64>,
 }
 
 fn json(text: &str) -> serde_json::Value {
@@ -97,7 +100,15 @@ fn load(addr: SocketAddr, client: usize, acked: &Mutex<Acked>, started: &AtomicB
     let Ok(mut c) = std::panic::catch_unwind(|| common::Client::connect(addr)) else { return };
     started.store(true, Ordering::Relaxed);
     let ws = &mut c.ws;
+    let create = format!(r#"{{"OLST_CREATE":{{"name":"l{client}"}}}}"#);
+    let Some(reply) = try_call(ws, &create) else { return };
+    // 160: it exists, replayed from an earlier round.
+    assert!(reply == r#"{"OLST_CREATE_RSP":{"st":1}}"# || reply == r#"{"OLST_CREATE_RSP":{"st":160}}"#, "{reply}");
     for n in 1u64.. {
+        let add = format!(r#"{{"OLST_ADD":{{"name":"l{client}","items":[{{"n":{n}}}]}}}}"#);
+        let Some(reply) = try_call(ws, &add) else { return };
+        let size = json(&reply)["OLST_ADD_RSP"]["size"].as_u64().unwrap_or_else(|| panic!("{reply}"));
+        acked.lock().unwrap().list_items = Some(size);
         let set = format!(r#"{{"KV_SET":{{"keys":{{"c{client}a":{n},"c{client}b":{n},"c{client}r{n}":true}}}}}}"#);
         let Some(reply) = try_call(ws, &set) else { return };
         assert_eq!(reply, r#"{"KV_SET_RSP":{"st":1}}"#);
@@ -163,6 +174,12 @@ fn kill_round(dir: &TempDir, clients: usize, after: Duration) -> usize {
         if let Some(n) = acked.pair {
             let have = keys[format!("c{i}a")].as_u64().unwrap_or(0);
             assert!(have == n || have == n + 1, "client {i}: acknowledged {n}, found {have}");
+            checked += 1;
+        }
+        if let Some(items) = acked.list_items {
+            let got = c.call_json(&format!(r#"{{"OLST_GET_RNG":{{"name":"l{i}","rng":[0,100000]}}}}"#));
+            let have = got["OLST_GET_RNG_RSP"]["items"].as_array().map_or(0, Vec::len) as u64;
+            assert!(have == items || have == items + 1, "list of client {i}: acknowledged {items} items, found {have}");
             checked += 1;
         }
         for key in &acked.removed {

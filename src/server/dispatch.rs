@@ -31,15 +31,11 @@ pub const LOG_FAILED: &str = "The durable log cannot be written; nothing changed
 
 /// Whether the command `name` changes data that the durable log records
 /// (and so is refused while the log cannot be written, and under `fsync
-/// always` answered only once durable): KV and session writes and loads.
-/// Saves only read. Array and list commands are not recorded yet.
+/// always` answered only once durable): every command a read role may not
+/// run, but saves, which only read.
 pub fn changes_data(name: CommandName) -> bool {
-    match name {
-        CommandName::Verb(verb) => {
-            crate::auth::command_role(name) != Role::Read && !matches!(verb, Verb::KvSave | Verb::ShSave)
-        }
-        CommandName::Container(_) => false,
-    }
+    crate::auth::command_role(name) != Role::Read
+        && !matches!(name, CommandName::Verb(Verb::KvSave) | CommandName::Verb(Verb::ShSave))
 }
 
 /// The 206 reply of a command refused while the log cannot be written.
@@ -290,11 +286,17 @@ pub fn dispatch_as(
                         return (Some(name), Executed::Replied);
                     }
                 }
-                if store.writes_refused() && changes_data(name) {
+                let writes = changes_data(name);
+                if writes && store.writes_refused() {
                     log_failed(reply, name);
                     return (Some(name), Executed::Replied);
                 }
-                (Some(name), store.execute(command, now, reply))
+                let executed = store.execute(command, now, reply);
+                if writes && matches!(name, CommandName::Container(_)) {
+                    // Arrays and lists are recorded as the command itself.
+                    store.journal_container(text);
+                }
+                (Some(name), executed)
             }
             Err(rejection) => {
                 let name = rejection.command();

@@ -68,11 +68,25 @@ impl Store {
             Op::SessionEndAll => {
                 self.sessions.end_all(std::time::Duration::ZERO);
             }
+            Op::Container { text } => match crate::protocol::decode(text) {
+                Ok(crate::protocol::Command::Container(command)) => {
+                    let mut out = Vec::new();
+                    let mut reply = crate::protocol::Reply::new(&mut out, crate::protocol::Protocol::V09);
+                    self.containers.execute(*command, &mut reply);
+                }
+                _ => log::warn!("replay: a recorded array or list command no longer decodes: {text:.80}"),
+            },
             Op::SessionDeadline { token, deadline_ms } => {
                 let deadline = tick(self, deadline_ms);
                 self.sessions.replay_deadline(token, deadline);
             }
         }
+    }
+
+    /// Records an array or list command that may have changed data, by its
+    /// message text.
+    pub(crate) fn journal_container(&mut self, text: &str) {
+        self.journal.container(text);
     }
 
     /// Closes the frame of the command just run; returns whether it

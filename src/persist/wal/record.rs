@@ -12,7 +12,10 @@
 //!
 //! Integers are little-endian; a string is `len:u32` and its UTF-8 bytes.
 //! Kinds by family: `0x01..=0x0F` top-level keys, `0x10..=0x1F` sessions,
-//! `0x20..=0x3F` reserved for arrays and lists (0.9), one kind per change.
+//! one kind per change; `0x20..=0x3F` arrays and lists (0.9), recorded as
+//! the command itself (`0x20`: its message text), which replays to the same
+//! result because array and list commands read neither the clock nor
+//! randomness.
 //! A deadline is absolute wall-clock time in milliseconds since the Unix
 //! epoch, so a replay reaches the same deadline whenever it runs.
 //!
@@ -54,6 +57,7 @@ const SH_CLEAR: u8 = 0x13;
 const SH_END: u8 = 0x14;
 const SH_END_ALL: u8 = 0x15;
 const SH_DEADLINE: u8 = 0x16;
+const CONTAINER: u8 = 0x20;
 
 const FLAG_DELETE_SESSION: u8 = 1;
 const FLAG_EXTEND_ON_GET: u8 = 2;
@@ -116,6 +120,11 @@ pub enum Op<'a> {
         token: u64,
         /// The new deadline, wall-clock milliseconds.
         deadline_ms: u64,
+    },
+    /// An array or list command that may have changed data, as sent.
+    Container {
+        /// The message text.
+        text: &'a str,
     },
 }
 
@@ -260,6 +269,14 @@ impl Journal {
         let buf = self.op(SH_DEADLINE);
         buf.extend_from_slice(&token.to_le_bytes());
         buf.extend_from_slice(&deadline_ms.to_le_bytes());
+    }
+
+    /// Records an array or list command, its message text as sent.
+    pub fn container(&mut self, text: &str) {
+        if self.on {
+            let buf = self.op(CONTAINER);
+            put_str(buf, text.as_bytes());
+        }
     }
 
     /// Closes the open frame, filling in its length and checksums; returns
@@ -423,6 +440,7 @@ pub fn decode(payload: &[u8], mut f: impl FnMut(Op<'_>)) -> Result<(), String> {
             SH_END => Op::SessionEnd { token: r.u64()? },
             SH_END_ALL => Op::SessionEndAll,
             SH_DEADLINE => Op::SessionDeadline { token: r.u64()?, deadline_ms: r.u64()? },
+            CONTAINER => Op::Container { text: r.str()? },
             other => return Err(format!("an operation of unknown kind {other:#04x} at payload byte {}", r.at - 1)),
         };
         f(op);
