@@ -1,30 +1,68 @@
 //! The helper threads' place beside the event loop: they run on CPU time
-//! the loop does not want.
+//! the loop does not want, without ever being starved of it.
 //!
-//! Owns: nothing but the scheduling call. Used by the save thread
-//! (`persist::worker`) and the thread that frees large maps
+//! Owns: nothing but the scheduling call. Used by the save and search
+//! threads (`persist::worker`) and the thread that frees large maps
 //! (`store::reclaim`).
 
-/// Puts the calling thread in Linux's `SCHED_IDLE` class: it runs only on
-/// CPU time no other thread wants, and any waking thread of the normal
-/// class (the event loop, a client) takes its CPU at once. On a busy
-/// machine the helper's work then takes longer instead of delaying replies.
-/// If that is refused, it falls back to the lowest normal priority
-/// (nice 19). `thread` names the thread in the log line of a failure.
+/// The nice value of helper threads. Under Linux's scheduler a nice-10
+/// thread weighs 110 against a normal thread's 1,024: when the loop keeps
+/// a core busy, a helper sharing that core still gets about a tenth of it
+/// (a save on a single-core host under load finishes, about ten times
+/// slower), and a waking loop thread preempts it within one scheduler
+/// slice (under a millisecond on this kernel's defaults). `SCHED_IDLE`,
+/// used before, weighs 3: a helper behind a busy loop got a third of a
+/// percent, and a save of a million keys took minutes.
+pub const HELPER_NICE: i32 = 10;
+
+/// The CPUs helper threads run on, when the host pinned the loop's thread
+/// to a core of its own ([`set_helper_cpus`]).
+static HELPER_CPUS: std::sync::OnceLock<Vec<usize>> = std::sync::OnceLock::new();
+
+/// Runs the helper threads started from now on (save, search, freeing) on
+/// `cpus` instead of the CPUs of the thread that starts them. For a host
+/// that pins its loop thread to one core before starting the server:
+/// threads inherit their starter's affinity, so the helpers would otherwise
+/// share that one core with the loop. Give the CPUs the process may use
+/// minus the loop's (`ndb-server` does, with `core` set). Only the first
+/// call counts; an empty list changes nothing.
+pub fn set_helper_cpus(cpus: Vec<usize>) {
+    if !cpus.is_empty() {
+        let _ = HELPER_CPUS.set(cpus);
+    }
+}
+
+/// Lowers the calling thread's CPU priority to [`HELPER_NICE`], and moves
+/// it to the helpers' CPUs if [`set_helper_cpus`] named some. `thread`
+/// names the thread in the log line of a failure.
 #[cfg(target_os = "linux")]
 pub(crate) fn lower_priority(thread: &str) {
-    // SAFETY: `param` is a plain struct owned by this frame; the calls only
-    // read it and change the calling thread's own scheduling.
+    // SAFETY: the call changes only the calling thread's own nice value;
+    // gettid takes no arguments.
     let lowered = unsafe {
-        let param = libc::sched_param { sched_priority: 0 };
-        libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_IDLE, &param) == 0
-            || libc::setpriority(libc::PRIO_PROCESS, libc::syscall(libc::SYS_gettid) as libc::id_t, 19) == 0
+        libc::setpriority(libc::PRIO_PROCESS, libc::syscall(libc::SYS_gettid) as libc::id_t, HELPER_NICE) == 0
     };
     if !lowered {
         log::debug!("cannot lower the {thread} thread's priority: {}", std::io::Error::last_os_error());
+    }
+    if let Some(cpus) = HELPER_CPUS.get() {
+        // SAFETY: `set` is a plain bit mask owned by this frame; the call
+        // only reads it, and 0 names the calling thread.
+        let moved = unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            for &cpu in cpus.iter().filter(|&&cpu| cpu < libc::CPU_SETSIZE as usize) {
+                libc::CPU_SET(cpu, &mut set);
+            }
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0
+        };
+        if !moved {
+            log::debug!("cannot move the {thread} thread to CPUs {cpus:?}: {}", std::io::Error::last_os_error());
+        }
     }
 }
 
 /// Lowers the calling thread's CPU priority where the OS allows it.
 #[cfg(not(target_os = "linux"))]
-pub(crate) fn lower_priority(_thread: &str) {}
+pub(crate) fn lower_priority(_thread: &str) {
+    let _ = HELPER_CPUS.get();
+}

@@ -95,12 +95,12 @@ pub struct Config {
     /// a count). Default 10,000, NemesisDB's shipped value.
     pub list_max_response_size: u64,
     /// Most CPU time a `KV_FIND` search (or the path evaluation of a large
-    /// edit) may take on the save thread; past it the command answers 203
-    /// (TimedOut). CPU time, not wall-clock time, because the save thread
-    /// runs at idle priority: on a busy host a cheap search can wait long.
-    /// Default 5 s: a search of a million small values takes about 0.3 s,
-    /// and the save thread serves everyone's saves, loads and searches in
-    /// turn.
+    /// edit) may take on the search thread; past it the command answers
+    /// 203 (TimedOut). CPU time, not wall-clock time, because the search
+    /// thread runs at a lower priority (nice 10): on a busy host a cheap
+    /// search can take long. Default 5 s: a search of a million small
+    /// values takes about 0.3 s, and the search thread serves everyone's
+    /// searches in turn.
     pub search_timeout: Option<Duration>,
     /// Most bytes all connections together may hold in input not served
     /// yet (partial messages, mostly); past it, the connections holding the
@@ -114,6 +114,16 @@ pub struct Config {
     /// Default 30 s: a slow link still sends a megabyte in that time, and a
     /// peer that stops mid-message gives its buffers back.
     pub message_timeout: Option<Duration>,
+    /// Refuse commands that add data (204, `OutOfMemory`) while what the
+    /// server holds, as it accounts it (keys and values, sessions,
+    /// connection buffers, job snapshots; not RSS), is at or past this many
+    /// bytes (`maxMemory`). Default `None`, unlimited, as NemesisDB.
+    pub max_memory: Option<usize>,
+    /// Searches (`KV_FIND` off the loop), large edits and list snapshots
+    /// queued or running at once, server-wide; past it such a command is
+    /// answered 201 (`Busy`) at once (`maxJobs`). Default
+    /// `DEFAULT_MAX_JOBS` (`store/jobs.rs`), 16.
+    pub max_jobs: usize,
     /// Who may connect, and with which role (`users`). Default none: no
     /// authentication, every connection may do everything, as NemesisDB.
     pub users: Users,
@@ -172,6 +182,8 @@ impl Default for Config {
             search_timeout: Some(crate::store::DEFAULT_SEARCH_TIMEOUT),
             max_partial_bytes: DEFAULT_MAX_PARTIAL_BYTES,
             message_timeout: Some(Duration::from_secs(30)),
+            max_memory: None,
+            max_jobs: crate::store::DEFAULT_MAX_JOBS,
         }
     }
 }
@@ -364,6 +376,19 @@ impl Config {
         self
     }
 
+    /// Sets (or with `None` turns off) the memory cap, in bytes.
+    pub fn max_memory(mut self, bytes: Option<usize>) -> Self {
+        self.max_memory = bytes;
+        self
+    }
+
+    /// Sets the server-wide cap on searches and other jobs of the search
+    /// lane.
+    pub fn max_jobs(mut self, jobs: usize) -> Self {
+        self.max_jobs = jobs;
+        self
+    }
+
     /// Sets (or with `None` turns off) the message completion timeout.
     pub fn message_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.message_timeout = timeout;
@@ -546,6 +571,25 @@ impl Config {
         if let Some(secs) = doc.number("messageTimeout")? {
             self.message_timeout = check_timeout("messageTimeout", secs)?;
         }
+        match doc.map.get("maxMemory") {
+            None | Some(Value::Null) => {}
+            Some(Value::String(text)) => self.max_memory = parse_memory("maxMemory", text)?,
+            Some(Value::Number(n)) => {
+                let n = n.as_u64().ok_or_else(|| {
+                    ConfigError::field("maxMemory", format!("must be a whole number of bytes (got {n})"))
+                })?;
+                self.max_memory = parse_memory("maxMemory", &n.to_string())?;
+            }
+            Some(other) => {
+                return Err(ConfigError::field(
+                    "maxMemory",
+                    format!("must be a number of bytes or a string such as \"512mb\" (got {other})"),
+                ));
+            }
+        }
+        if let Some(n) = doc.uint("maxJobs")? {
+            self.max_jobs = check_positive("maxJobs", n)?;
+        }
         self.validate()?;
         Ok(self)
     }
@@ -659,6 +703,38 @@ pub fn check_timeout(field: &str, secs: f64) -> Result<Option<Duration>, ConfigE
     }
     let ms = (secs * 1000.0).round() as u64;
     Ok((ms > 0).then(|| Duration::from_millis(ms)))
+}
+
+/// Reads a memory size: bytes, or a whole number with a `kb`, `mb` or `gb`
+/// suffix (powers of 1,024, any case, spaces allowed before it); `0`
+/// means unlimited (`None`).
+///
+/// # Errors
+/// A [`ConfigError`] for `field` naming what is wrong.
+pub fn parse_memory(field: &str, text: &str) -> Result<Option<usize>, ConfigError> {
+    let problem = || {
+        ConfigError::field(
+            field,
+            format!(
+                "must be a number of bytes, optionally with kb, mb or gb (such as 512mb; 0: unlimited; got {text:?})"
+            ),
+        )
+    };
+    let lower = text.trim().to_ascii_lowercase();
+    let (digits, unit) = match lower.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => (&lower[..i], lower[i..].trim()),
+        None => (&lower[..], ""),
+    };
+    let shift = match unit {
+        "" | "b" => 0,
+        "k" | "kb" => 10,
+        "m" | "mb" => 20,
+        "g" | "gb" => 30,
+        _ => return Err(problem()),
+    };
+    let n: u64 = digits.parse().map_err(|_| problem())?;
+    let bytes = n.checked_mul(1 << shift).and_then(|b| usize::try_from(b).ok()).ok_or_else(problem)?;
+    Ok((bytes != 0).then_some(bytes))
 }
 
 /// Checks a count or size given in the setting `field` that must be

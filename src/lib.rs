@@ -16,6 +16,10 @@
 //! - Safe to expose: users with roles (HTTP Basic on the upgrade), TLS
 //!   (feature `tls`), protected mode by default, `/healthz` and
 //!   `/metrics` on the same port.
+//! - Trimmable: JSONPath's `match()` and `search()` are the default feature
+//!   `regex` (regex-automata), the arrays and lists of 0.9 the default
+//!   feature `arrays`; without one, what needs it answers 14
+//!   (CommandDisabled) and every other command works the same.
 //!
 //! # Non-goals
 //! - Thread safety: one owner, one thread. Run one server per thread.
@@ -142,6 +146,7 @@ mod store;
 mod timer_wheel;
 
 pub use auth::{Role, User, Users};
+pub use background::set_helper_cpus;
 pub use config::Config;
 pub use error::{ConfigError, Error, FileKind, PersistError, PersistOp};
 pub use ndb_status::{Protocol, Status};

@@ -302,6 +302,8 @@ impl Server {
             list_max_response: config.list_max_response_size,
         });
         store.set_search_timeout(config.search_timeout);
+        store.set_max_jobs(config.max_jobs);
+        store.memory_mut().set_cap(config.max_memory);
         let worker = Worker::new(config.persist_path.clone());
         Ok(Server {
             listener: TcpListener::from_std(std_listener),
@@ -555,6 +557,10 @@ impl Server {
             self.accept(registry, now);
         }
         self.reap(registry);
+        if self.store.max_memory().is_some() {
+            // Logs going back under the cap even if no command asks.
+            self.store.memory_full();
+        }
         self.store.metrics_mut().observe_turn(now.saturating_duration_since(turn_started));
         self.turn_started = None;
         self.scratch.new_turn();
@@ -771,6 +777,7 @@ impl Server {
         self.input_total = self.input_total - slot.input_held + input;
         self.output_total = self.output_total - slot.output_held + output;
         (slot.input_held, slot.output_held) = (input, output);
+        self.store.memory_mut().set_connections(self.input_total + self.output_total);
         if let Some(timeout) = self.message_timeout {
             match (slot.conn.unfinished(&self.limits), slot.unfinished) {
                 (None, _) => slot.unfinished = None,
@@ -920,9 +927,13 @@ impl Server {
             if let Some(mut slot) = self.conns.try_remove(key) {
                 self.input_total -= slot.input_held;
                 self.output_total -= slot.output_held;
+                self.store.memory_mut().set_connections(self.input_total + self.output_total);
                 let _ = registry.deregister(slot.conn.stream_mut());
-                // A search no one will read stops at its next step.
+                // No one will read its searches: dropped if they have not
+                // started, stopped at their next step if they have.
                 cancel_searches(&self.waiting, key, slot.serial);
+                let store = &mut self.store;
+                self.waiting.retain(|w| !(w.key == key && w.serial == slot.serial && store.drop_job(w.id)));
                 match slot.conn.take_reason() {
                     Some(CloseReason::Transport(e)) => debug!("conn {key}: closed: {e}"),
                     Some(reason) => debug!("conn {key}: closed: {reason:?}"),

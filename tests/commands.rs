@@ -60,7 +60,7 @@ fn sv_info_layout() {
         concat!(
             r#"{{"SV_INFO_RSP":{{"connections":1,"connectionsTotal":1,"#,
             r#""containers":{{"IARR":0,"OARR":0,"OLST":0,"SIARR":0,"SSTRARR":0,"STRARR":0}},"keys":0,"lastSave":null,"#,
-            r#""persistEnabled":true,"persistPath":"{}","protocol":"0.7","requests":1,"rssBytes":N,"#,
+            r#""maxMemory":null,"memoryUsed":N,"persistEnabled":true,"persistPath":"{}","protocol":"0.7","requests":1,"rssBytes":N,"#,
             r#""serverVersion":"{}","sessionExpiries":0,"sessions":0,"st":1,"uptimeSecs":N}}}}"#
         ),
         path.display(),

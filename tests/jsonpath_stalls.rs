@@ -32,9 +32,9 @@ const KEYS: usize = 100_000;
 const ROUNDS: usize = 5;
 
 /// How often the pinger sends its `KV_GET`: a client polling every
-/// millisecond, which leaves the CPU some idle time (the save thread runs at
-/// idle priority; a pinger sending back to back would starve it on two
-/// cores, which is another matter than these attacks).
+/// millisecond, which leaves the CPU some idle time (the search thread runs
+/// at a lower priority; a pinger sending back to back would slow it down on
+/// two cores, which is another matter than these attacks).
 const PING_EVERY: Duration = Duration::from_millis(1);
 
 /// The loop's turn budget: no attack may make a turn cost more CPU.
@@ -143,8 +143,8 @@ fn jsonpath_attacks_do_not_stall_other_clients() {
     let mut pinger = common::Client::connect(host.addr());
     let baseline = ping_every(&mut pinger, PING_EVERY, Duration::from_secs(2), || false);
     let mut attacker = common::Client::connect(host.addr());
-    // Background work runs at idle priority: on a host busy with other work
-    // it may wait long for a core.
+    // Background work runs at a lower priority: on a host busy with other
+    // work it may wait long for a core.
     attacker.ws.get_mut().set_read_timeout(Some(Duration::from_secs(300))).unwrap();
     let mut report = Vec::new();
     let mut windows = Vec::new();

@@ -11,6 +11,7 @@ use lexopt::prelude::*;
 
 use ndb::config::{
     LogFsync, TlsFiles, check_max_head_bytes, check_max_payload, check_positive, check_save_name, check_timeout,
+    parse_memory,
 };
 use ndb::{Config, ConfigError, Protocol, User};
 
@@ -108,6 +109,12 @@ Limits (see docs/operations.md; timeouts in seconds, fractions allowed):
                              close (1008) a connection that started a
                              message and has not finished it this long after;
                              0 is off [default: 30]
+      --max-memory <BYTES>   refuse commands that add data (204) while
+                             what ndb holds (keys, sessions, buffers,
+                             snapshots; not RSS) reaches this; kb, mb or gb
+                             suffixes; 0 is unlimited [default: 0]
+      --max-jobs <N>         searches, large edits and list snapshots queued
+                             or running at once; past it, 201 [default: 16]
 
 Running exposed (see docs/operations.md, Running exposed):
       --user <NAME:ROLE:SHA256HEX>
@@ -341,7 +348,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Action, CliErro
 }
 
 /// The flags that set limits (config keys of the same name in camelCase).
-const LIMIT_FLAGS: [&str; 12] = [
+const LIMIT_FLAGS: [&str; 14] = [
     "max-connections",
     "allowed-origins",
     "max-header-bytes",
@@ -354,6 +361,8 @@ const LIMIT_FLAGS: [&str; 12] = [
     "messages-per-turn",
     "max-partial-bytes",
     "message-timeout",
+    "max-memory",
+    "max-jobs",
 ];
 
 /// A change to `Config` one limit flag asks for, checked as the config file
@@ -422,6 +431,14 @@ fn limit(flag: &str, value: &str) -> Result<SetLimit, CliError> {
         "--message-timeout" => {
             let timeout = seconds()?;
             Box::new(move |c| c.message_timeout = timeout)
+        }
+        "--max-memory" => {
+            let bytes = parse_memory(flag, value)?;
+            Box::new(move |c| c.max_memory = bytes)
+        }
+        "--max-jobs" => {
+            let n = count()?;
+            Box::new(move |c| c.max_jobs = n)
         }
         _ => {
             let n = count()?;
@@ -525,6 +542,15 @@ mod tests {
         assert_eq!(config.max_partial_bytes, 2 << 20);
         assert_eq!(config.message_timeout, Some(std::time::Duration::from_millis(2500)));
         assert_eq!(run(&["--message-timeout=0"]).unwrap().message_timeout, None);
+        assert_eq!(run(&[]).unwrap().max_memory, None, "unlimited by default");
+        for (value, bytes) in
+            [("1000", 1000), ("64kb", 64 << 10), ("512MB", 512 << 20), ("2 gb", 2 << 30), ("3m", 3 << 20)]
+        {
+            assert_eq!(run(&["--max-memory", value]).unwrap().max_memory, Some(bytes), "{value}");
+        }
+        assert_eq!(run(&["--max-memory=0"]).unwrap().max_memory, None);
+        assert_eq!(run(&["--max-jobs=3"]).unwrap().max_jobs, 3);
+        assert_eq!(run(&[]).unwrap().max_jobs, 16);
         for flag in LIMIT_FLAGS {
             assert!(HELP.contains(&format!("--{flag} ")), "--{flag} is in the help");
         }
@@ -576,6 +602,9 @@ mod tests {
             (&["--max-payload", "10"], "--max-payload: must be from 64"),
             (&["--protocol", "1.0"], "--protocol: must be 0.7 or 0.9"),
             (&["--bogus"], "invalid option '--bogus'"),
+            (&["--max-memory", "12tb"], "--max-memory: must be a number of bytes, optionally with kb, mb or gb"),
+            (&["--max-memory", "-1"], "--max-memory: must be a number of bytes"),
+            (&["--max-jobs", "0"], "--max-jobs: must be"),
             (&["--port"], "missing argument for option '--port'"),
             (&["--config", "/nonexistent/ndb.json"], "cannot read config file /nonexistent/ndb.json"),
             (&["--loadName", "a/b"], "--loadName: must be a save name"),

@@ -16,6 +16,8 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 
 mod cli;
+#[cfg(not(feature = "env-logger"))]
+mod log_line;
 
 /// The signal pipe's token; the server's range starts after it.
 const SIGNAL_TOKEN: Token = Token(0);
@@ -24,7 +26,10 @@ const SIGNAL_TOKEN: Token = Token(0);
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
 fn main() -> ExitCode {
+    #[cfg(feature = "env-logger")]
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    #[cfg(not(feature = "env-logger"))]
+    log_line::init();
     let options = match cli::parse(std::env::args_os().skip(1)) {
         Ok(Action::Run(options)) => options,
         Ok(Action::Help) => {
@@ -215,22 +220,35 @@ fn raise_fd_limit(max_connections: usize) {
 #[cfg(not(unix))]
 fn raise_fd_limit(_max_connections: usize) {}
 
-/// Pins the calling thread to `core` where the OS allows it.
+/// Pins the calling thread to `core` where the OS allows it, and sends the
+/// server's helper threads (save, search, freeing) to the other cores the
+/// process may use, so they never compete with the loop for its core.
 #[cfg(target_os = "linux")]
 fn pin_to_core(core: usize) {
-    // SAFETY: `set` is a plain bit mask owned by this frame; the calls only
-    // read it, and 0 names the calling thread.
-    let pinned = unsafe {
+    let size = std::mem::size_of::<libc::cpu_set_t>();
+    // SAFETY: `allowed` and `set` are plain bit masks owned by this frame;
+    // the calls only read or fill them, and 0 names the calling thread.
+    let (pinned, allowed) = unsafe {
+        let mut allowed: libc::cpu_set_t = std::mem::zeroed();
+        let known = libc::sched_getaffinity(0, size, &mut allowed) == 0;
+        let others: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
+            .filter(|&cpu| known && cpu != core && libc::CPU_ISSET(cpu, &allowed))
+            .collect();
         let mut set: libc::cpu_set_t = std::mem::zeroed();
-        if core >= libc::CPU_SETSIZE as usize {
+        let pinned = if core >= libc::CPU_SETSIZE as usize {
             -1
         } else {
             libc::CPU_SET(core, &mut set);
-            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
-        }
+            libc::sched_setaffinity(0, size, &set)
+        };
+        (pinned, others)
     };
     if pinned == 0 {
         info!("pinned to core {core}");
+        if !allowed.is_empty() {
+            info!("helper threads (save, search, freeing) run on cores {allowed:?}");
+            ndb::set_helper_cpus(allowed);
+        }
     } else {
         warn!("cannot pin to core {core}: {}; running unpinned", std::io::Error::last_os_error());
     }

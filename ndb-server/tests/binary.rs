@@ -102,3 +102,79 @@ fn sigint_on_an_idle_server_exits_0() {
     assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) }, 0);
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }
+
+/// The CPUs in a `Cpus_allowed_list` line of `/proc/.../status` (`0-3,6`).
+fn cpus_allowed(status_path: &str) -> Vec<usize> {
+    let status = std::fs::read_to_string(status_path).expect(status_path);
+    let list = status.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")).expect("Cpus_allowed_list").trim();
+    let mut cpus = Vec::new();
+    for part in list.split(',').filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((from, to)) => cpus.extend(from.parse::<usize>().unwrap()..=to.parse::<usize>().unwrap()),
+            None => cpus.push(part.parse().unwrap()),
+        }
+    }
+    cpus
+}
+
+#[test]
+fn with_a_core_set_the_helper_threads_run_on_the_other_cores() {
+    let allowed = cpus_allowed("/proc/self/status");
+    if allowed.len() < 2 {
+        eprintln!("skipped: this process may use one CPU only");
+        return;
+    }
+    let core = allowed[0];
+    let dir = common::saves::TempDir::new("core-pin");
+    std::fs::create_dir_all(dir.path()).unwrap();
+    let config = dir.path().join("ndb.json");
+    let saves = dir.path().join("saves");
+    std::fs::write(
+        &config,
+        format!(
+            r#"{{"version":5,"core":{core},"persist":{{"enabled":true,"path":{:?}}}}}"#,
+            saves.display().to_string()
+        ),
+    )
+    .unwrap();
+    let mut child = ndb_server()
+        .args(["--port", "0", "--config", config.to_str().unwrap()])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut log = Vec::new();
+    let addr: SocketAddr = loop {
+        let line = lines.next().expect("a start-up line").unwrap();
+        if let Some(rest) = line.split("ws://").nth(1) {
+            break rest.split('/').next().unwrap().parse().unwrap();
+        }
+        log.push(line);
+    };
+    std::thread::spawn(move || for _ in lines {});
+    assert!(log.iter().any(|l| l.contains(&format!("pinned to core {core}"))), "{log:?}");
+    assert!(log.iter().any(|l| l.contains("helper threads (save, search, freeing) run on cores")), "{log:?}");
+    let mut client = common::Client::connect(addr);
+    assert_eq!(client.call(r#"{"KV_SET":{"keys":{"a":1}}}"#), r#"{"KV_SET_RSP":{"st":1}}"#);
+    assert!(client.call(r#"{"KV_SAVE":{"name":"pinned"}}"#).ends_with(r#""st":121}}"#));
+    let pid = child.id();
+    let mut save_thread = None;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let task = task.unwrap().path();
+        let comm = std::fs::read_to_string(task.join("comm")).unwrap_or_default();
+        if comm.trim() == "ndb-save" {
+            save_thread = Some(cpus_allowed(task.join("status").to_str().unwrap()));
+        }
+    }
+    let main_thread = cpus_allowed(&format!("/proc/{pid}/task/{pid}/status"));
+    // SAFETY: signalling our own child process.
+    assert_eq!(unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) }, 0);
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert_eq!(main_thread, [core], "the loop's thread is pinned");
+    let expected: Vec<usize> = allowed.iter().copied().filter(|&cpu| cpu != core).collect();
+    assert_eq!(
+        save_thread.expect("an ndb-save thread after a save"),
+        expected,
+        "the save thread avoids the loop's core"
+    );
+}

@@ -266,8 +266,8 @@ fn kill_9_during_saves_never_loses_or_corrupts_a_save() {
         if round < ROUNDS && round % 2 == 0 {
             // Aimed: killed as soon as the save's partial directory is seen,
             // while the save thread writes it. Polled every millisecond: the
-            // save thread runs at idle priority, and a busy loop here would
-            // starve it.
+            // save thread runs at a lower priority, and a busy loop here
+            // would slow it down.
             // If the save is answered before the directory is seen, the
             // kill comes after it.
             let deadline = Instant::now() + common::TIMEOUT;

@@ -94,8 +94,9 @@ pub enum Status {
     /// 161: a capacity, position or range outside the array or list, a full
     /// array, or `MIN`/`MAX` of an empty one.
     Bounds,
-    /// 201 (ndb only): work off the loop could not be done now; retry
-    /// later. Nothing changed.
+    /// 201 (ndb only): work off the loop could not be done now (its queue
+    /// is at its cap, or the key kept changing); retry later. Nothing
+    /// changed.
     Busy,
     /// 202 (ndb only): the request would cost more than its documented
     /// budget (JSONPath steps, nodes, regular expression size; an array or
@@ -105,8 +106,8 @@ pub enum Status {
     /// Nothing changed.
     TimedOut,
     /// 204 (ndb only): the command would add data past a limit on what the
-    /// server holds (a key map's or the session table's capacity).
-    /// Nothing changed.
+    /// server holds (the `maxMemory` cap, a key map's or the session
+    /// table's capacity). Nothing changed.
     OutOfMemory,
     /// 205 (ndb only): the connection's user's role does not allow this
     /// command; nothing changed and the connection stays open.

@@ -324,3 +324,23 @@ fn user_errors_name_the_member() {
         assert!(err.starts_with(expected), "{text}: {err}");
     }
 }
+
+#[test]
+fn the_memory_cap_and_job_cap_are_read_and_checked() {
+    assert_eq!(Config::default().max_memory, None, "unlimited by default");
+    assert_eq!(Config::default().max_jobs, crate::store::DEFAULT_MAX_JOBS);
+    let read = |value: &str| apply(&format!(r#"{{"version":5,"maxMemory":{value}}}"#)).map(|c| c.max_memory);
+    assert_eq!(read("1048576"), Ok(Some(1 << 20)));
+    assert_eq!(read(r#""256kb""#), Ok(Some(256 << 10)));
+    assert_eq!(read(r#""512 MB""#), Ok(Some(512 << 20)));
+    assert_eq!(read(r#""4gb""#), Ok(Some(4 << 30)));
+    assert_eq!(read("0"), Ok(None), "0: unlimited");
+    assert_eq!(read("null"), Ok(None));
+    let err = read(r#""lots""#).unwrap_err();
+    assert!(err.starts_with("maxMemory: must be a number of bytes, optionally with kb, mb or gb"), "{err}");
+    assert!(read("1.5").unwrap_err().starts_with("maxMemory: must be a whole number of bytes"));
+    assert!(read("true").unwrap_err().starts_with("maxMemory: must be a number of bytes or a string"));
+    assert!(read(r#""99999999999999gb""#).is_err(), "overflow is refused");
+    assert_eq!(apply(r#"{"version":5,"maxJobs":2}"#).unwrap().max_jobs, 2);
+    assert!(apply(r#"{"version":5,"maxJobs":0}"#).unwrap_err().starts_with("maxJobs: must be a positive integer"));
+}

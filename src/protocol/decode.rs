@@ -162,6 +162,9 @@ pub fn decode(text: &str) -> Result<Command<'_>, Rejection<'_>> {
         Some(verb) => build(verb, &mut args),
         None if prefix == "KV" => Err(Rejection::err(Status::CommandNotExist)),
         None => match ContainerVerb::from_name(&name) {
+            // A build without the `arrays` feature knows the names and
+            // answers 14 before reading any parameter.
+            Some(verb) if !cfg!(feature = "arrays") => Err(Rejection::container(verb, Status::CommandDisabled)),
             Some(verb) => containers::build(verb, &mut args),
             None if Family::from_prefix(prefix).is_some() => {
                 Err(Rejection { status: Status::CommandNotExist, shape: Shape::BareErr })

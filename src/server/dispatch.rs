@@ -138,6 +138,7 @@ impl Server {
     /// edit queued again keeps its connection waiting for a later
     /// [`Store::finish`].
     fn deliver(&mut self, id: JobId, done: Done, now: Instant) {
+        self.store.job_finished(id);
         let mut reply = Vec::new();
         let status = {
             let mut writer = Reply::new(&mut reply, self.protocol);

@@ -96,6 +96,10 @@ pub(super) struct Counts {
     pub sessions: usize,
     /// Arrays and lists of each type, in [`Family::ALL`] order.
     pub containers: [usize; 6],
+    /// What the memory cap counts (`memoryUsed`).
+    pub memory_used: usize,
+    /// The memory cap (`maxMemory`), `None` when unlimited.
+    pub max_memory: Option<usize>,
 }
 
 impl Info {
@@ -156,7 +160,11 @@ impl Info {
                         .u64("lastFsync", log.last_fsync_unix_ms);
                 });
             }
-
+            match counts.max_memory {
+                Some(cap) => o.u64("maxMemory", cap as u64),
+                None => o.null("maxMemory"),
+            };
+            o.u64("memoryUsed", counts.memory_used as u64);
             o.bool("persistEnabled", self.settings.persist_enabled);
             if show_paths {
                 o.str("persistPath", &self.settings.persist_path.to_string_lossy());
@@ -197,7 +205,12 @@ mod tests {
 
     fn reply(info: &Info, protocol: Protocol, now: Instant) -> serde_json::Value {
         let mut out = Vec::new();
-        info.write(&mut Reply::new(&mut out, protocol), Counts { keys: 3, sessions: 2, containers: [0; 6] }, now, true);
+        info.write(
+            &mut Reply::new(&mut out, protocol),
+            Counts { keys: 3, sessions: 2, containers: [0; 6], memory_used: 5000, max_memory: None },
+            now,
+            true,
+        );
         serde_json::from_slice(&out).unwrap()
     }
 
@@ -234,17 +247,27 @@ mod tests {
         info.stats = Stats { connections_open: 2, connections_total: 5, requests: 9, session_expiries: 1 };
         let mut out = Vec::new();
         let containers = [1, 2, 3, 4, 5, 6];
-        info.write(&mut Reply::new(&mut out, Protocol::V07), Counts { keys: 3, sessions: 2, containers }, start, true);
+        info.write(
+            &mut Reply::new(&mut out, Protocol::V07),
+            Counts { keys: 3, sessions: 2, containers, memory_used: 5000, max_memory: None },
+            start,
+            true,
+        );
         let text = String::from_utf8(out).unwrap();
         let names = names_in_order(&text);
         let mut sorted = names.clone();
         sorted.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
         assert_eq!(names, sorted, "{text}");
-        assert_eq!(names.len(), 15);
+        assert_eq!(names.len(), 17);
         let expected = r#""containers":{"IARR":2,"OARR":1,"OLST":6,"SIARR":4,"SSTRARR":5,"STRARR":3},"#;
         assert!(text.contains(expected), "{text}");
         let mut out = Vec::new();
-        info.write(&mut Reply::new(&mut out, Protocol::V07), Counts { keys: 3, sessions: 2, containers }, start, false);
+        info.write(
+            &mut Reply::new(&mut out, Protocol::V07),
+            Counts { keys: 3, sessions: 2, containers, memory_used: 5000, max_memory: None },
+            start,
+            false,
+        );
         let hidden = names_in_order(&String::from_utf8(out).unwrap());
         assert_eq!(hidden, names.iter().filter(|n| *n != "persistPath").cloned().collect::<Vec<_>>());
 
@@ -254,6 +277,8 @@ mod tests {
         assert_eq!(body["connectionsTotal"], 5);
         assert_eq!(body["keys"], 3);
         assert_eq!(body["lastSave"], serde_json::Value::Null);
+        assert_eq!(body["maxMemory"], serde_json::Value::Null);
+        assert_eq!(body["memoryUsed"], 5000);
         assert_eq!(body["persistEnabled"], true);
         assert_eq!(body["persistPath"], "/var/lib/ndb");
         assert_eq!(body["protocol"], "0.7");

@@ -15,17 +15,32 @@
 //! if the key still holds that entry, or else queues the job again under
 //! the same id.
 //!
-//! Jobs leave the store in request order, through [`Store::next_job`]. A
-//! `KV_SAVE`'s snapshot of the top-level keys, and that of a `KV_FIND` over
-//! every key, is taken incrementally, at most [`SNAPSHOT_KEYS_PER_STEP`]
-//! keys per call (one call per turn of the loop), so that no turn stalls
-//! for the whole map; the map keeps the original of every key changed in
-//! between (see `kv/snapshot.rs`). Jobs behind it wait, so a load asked for
-//! after a save still runs after it.
+//! Jobs wait in two lanes, each in request order, and leave the store
+//! through [`Store::next_job`]: saves and loads in one, searches, large
+//! edits and list snapshots in the other, so a save never waits behind a
+//! queue of searches (the job threads have the same two lanes: see
+//! `persist/worker.rs`). A `KV_SAVE`'s snapshot of the top-level keys, and
+//! that of a `KV_FIND` over every key, is taken incrementally, at most
+//! [`SNAPSHOT_KEYS_PER_STEP`] keys per call (one call per turn of the
+//! loop), so that no turn stalls for the whole map; the map keeps the
+//! original of every key changed in between (see `kv/snapshot.rs`). The
+//! map takes one such snapshot at a time, so a save may wait for the one
+//! search snapshot under way, never for more. Jobs behind a snapshot in
+//! its lane wait, so a load asked for after a save still runs after it.
+//!
+//! Neither lane can pile up: past [`MAX_SAVE_JOBS`] saves and loads, or
+//! `maxJobs` searches ([`DEFAULT_MAX_JOBS`]), queued or running, a command
+//! that would add one is answered 201 (`Busy`) at once and changes
+//! nothing. A connection has at most one job by construction: while it
+//! waits for a reply that comes later it reads nothing more (`conn.rs`).
+//! The search job of a connection that closed is dropped if it has not
+//! started ([`Store::drop_job`]), and stops at its next step if it has
+//! (its cancel flag); saves, loads and edits of a closed connection still
+//! happen, as they would had only the reply been lost.
 //!
 //! Must not touch: files, threads, sockets, the clock.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
@@ -46,6 +61,37 @@ use crate::protocol::{Reply, Status, Verb};
 /// requests: a million keys take about a thousand turns of a few
 /// microseconds each, instead of one 8 ms stall.
 pub const SNAPSHOT_KEYS_PER_STEP: usize = 1024;
+
+/// Saves and loads queued or running at once, server-wide; one more is
+/// answered 201 (`Busy`). They run one at a time, and each save holds a
+/// snapshot of every key (16 bytes per key, 160 MB at ten million) from
+/// when it leaves the queue until it is written, so a longer queue holds
+/// memory and time no client can use: a client whose save is refused
+/// retries once one is written (Redis refuses a `BGSAVE` while one runs).
+/// Four leaves room for a `KV_SAVE` and an `SH_SAVE` to wait behind a
+/// running pair.
+pub const MAX_SAVE_JOBS: usize = 4;
+
+/// The default of `maxJobs`: searches (`KV_FIND` off the loop), large
+/// edits and list snapshots queued or running at once, server-wide; one
+/// more is answered 201 (`Busy`). They run one at a time, each for up to
+/// `searchTimeout` (5 s), so the last of 16 waits at most 75 s, and 16
+/// snapshots of a million keys hold 256 MB: enough for every client of a
+/// busy application to have a search under way, while 200 clients each
+/// asking for a search of every key no longer hold 200 snapshots.
+pub const DEFAULT_MAX_JOBS: usize = 16;
+
+/// The `m` of a 201 for a lane at its cap.
+pub const JOBS_BUSY: &str = "too many jobs queued; retry later";
+
+/// Which lane a job waits in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lane {
+    /// Saves and loads.
+    Saves,
+    /// Searches, large edits and list snapshots.
+    Searches,
+}
 
 pub use loads::{LOAD_MERGE_KEYS_PER_STEP, RESTORE_WORK_PER_STEP};
 
@@ -158,10 +204,50 @@ impl Queued {
     }
 }
 
-/// The jobs of save and load commands, in request order.
-#[derive(Debug, Default)]
+impl Queued {
+    /// The lane it waits in.
+    fn lane(&self) -> Lane {
+        match self {
+            Queued::KvSnapshot { find: None, .. } | Queued::SessionSnapshot { .. } => Lane::Saves,
+            Queued::Ready(job) => job.work.lane(),
+            Queued::KvSnapshot { find: Some(_), .. } | Queued::List(_) => Lane::Searches,
+        }
+    }
+
+    /// Whether it is dropped when its connection closes: searches and list
+    /// replies, which only read.
+    fn read_only(&self) -> bool {
+        match self {
+            Queued::Ready(job) => matches!(job.work, Work::Find(_)),
+            Queued::KvSnapshot { find, .. } => find.is_some(),
+            Queued::SessionSnapshot { .. } => false,
+            Queued::List(_) => true,
+        }
+    }
+}
+
+/// The jobs not handed out yet, in two lanes of request order, and those
+/// handed out and not finished.
+#[derive(Debug)]
 pub(super) struct Jobs {
-    queue: VecDeque<(JobId, Queued)>,
+    /// Saves and loads.
+    saves: VecDeque<(JobId, Queued)>,
+    /// Searches, edits and list snapshots of the top-level keys.
+    searches: VecDeque<(JobId, Queued)>,
+    /// The job whose snapshot of the top-level keys is under way: the map
+    /// takes one at a time.
+    kv_snapshot: Option<JobId>,
+    /// Lanes whose snapshot advanced without completing since
+    /// [`Store::next_job`] last returned `None`: one such step per lane
+    /// per turn.
+    stepped: [bool; 2],
+    /// Jobs handed out and not finished: their lane and what their data
+    /// holds (counted toward the memory cap).
+    out: HashMap<JobId, (Lane, usize)>,
+    /// The sum of `out`'s bytes and of ready jobs still queued.
+    bytes: usize,
+    /// `maxJobs`: the cap of the search lane.
+    max_searches: usize,
     next_id: JobId,
     /// KV loads read and waiting to be merged in, or merging (the front).
     loads: VecDeque<loads::Merge>,
@@ -171,6 +257,42 @@ pub(super) struct Jobs {
     /// Loads now in effect (or refused) whose replies are not handed out
     /// yet.
     answers: VecDeque<loads::Answer>,
+}
+
+impl Default for Jobs {
+    fn default() -> Self {
+        Jobs {
+            saves: VecDeque::new(),
+            searches: VecDeque::new(),
+            kv_snapshot: None,
+            stepped: [false; 2],
+            out: HashMap::new(),
+            bytes: 0,
+            max_searches: DEFAULT_MAX_JOBS,
+            next_id: 0,
+            loads: VecDeque::new(),
+            restores: VecDeque::new(),
+            answers: VecDeque::new(),
+        }
+    }
+}
+
+impl Jobs {
+    fn lane_mut(&mut self, lane: Lane) -> &mut VecDeque<(JobId, Queued)> {
+        match lane {
+            Lane::Saves => &mut self.saves,
+            Lane::Searches => &mut self.searches,
+        }
+    }
+
+    /// Jobs of `lane` queued here or handed out and not finished.
+    fn count(&self, lane: Lane) -> usize {
+        let queued = match lane {
+            Lane::Saves => self.saves.len(),
+            Lane::Searches => self.searches.len(),
+        };
+        queued + self.out.values().filter(|(l, _)| *l == lane).count()
+    }
 }
 
 /// What a load read, ready to apply.
@@ -232,6 +354,34 @@ pub enum Work {
 }
 
 impl Work {
+    /// The lane it waits and runs in.
+    pub fn lane(&self) -> Lane {
+        match self {
+            Work::Save(_) | Work::Load(_) => Lane::Saves,
+            Work::Find(_) | Work::Edit(_) => Lane::Searches,
+        }
+    }
+
+    /// What its data holds, as the memory cap counts it: the entry
+    /// pointers of a snapshot or a search (the values are the store's).
+    fn heap_bytes(&self) -> usize {
+        use super::memory::SNAPSHOT_BYTES_PER_ENTRY as ENTRY;
+        match self {
+            Work::Save(Snapshot::Kv(entries)) => entries.capacity() * ENTRY,
+            Work::Save(Snapshot::Sessions(records)) => {
+                records.capacity() * std::mem::size_of::<SessionRecord>()
+                    + records.iter().map(|r| r.keys.capacity() * ENTRY).sum::<usize>()
+            }
+            Work::Find(find) => find.entries.capacity() * ENTRY,
+            Work::Load(_) | Work::Edit(_) => 0,
+        }
+    }
+
+    /// Whether it is a search whose connection is gone: it need not start.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, Work::Find(find) if find.is_cancelled())
+    }
+
     /// What the work does, to report it failed if it cannot run.
     pub fn kind(&self) -> WorkKind {
         match self {
@@ -377,101 +527,257 @@ impl Store {
         self.jobs.next_id
     }
 
-    /// Queues the job of a command and says so.
-    fn queue(&mut self, queued: Queued) -> super::Executed {
+    /// Whether `lane` has room for one more job: otherwise writes the 201
+    /// (`Busy`) reply of `verb`.
+    pub(super) fn admit(&mut self, lane: Lane, verb: Verb, reply: &mut Reply<'_>) -> bool {
+        let cap = match lane {
+            Lane::Saves => MAX_SAVE_JOBS,
+            Lane::Searches => self.jobs.max_searches,
+        };
+        let mut count = self.jobs.count(lane);
+        if lane == Lane::Searches {
+            count += self.lists.waiting_snapshots();
+        }
+        if count < cap {
+            return true;
+        }
+        log::debug!("{}: {count} jobs in the {lane:?} lane, at its cap ({cap}): 201", verb.name());
+        reply.error(verb, Status::Busy, JOBS_BUSY);
+        false
+    }
+
+    /// Queues the job of a command and says so, or answers 201 when its
+    /// lane is at its cap.
+    fn queue(&mut self, verb: Verb, queued: Queued, reply: &mut Reply<'_>) -> super::Executed {
+        if !self.admit(queued.lane(), verb, reply) {
+            return super::Executed::Replied;
+        }
         let id = self.next_job_id();
-        self.jobs.queue.push_back((id, queued));
+        self.push(id, queued);
         super::Executed::Later(id)
     }
 
+    /// Puts a job at the back of its lane.
+    fn push(&mut self, id: JobId, queued: Queued) {
+        if let Queued::Ready(job) = &queued {
+            self.jobs.bytes += job.work.heap_bytes();
+        }
+        let lane = queued.lane();
+        self.jobs.lane_mut(lane).push_back((id, queued));
+    }
+
     /// Queues a list reply over the top-level keys, whose snapshot
-    /// [`Store::next_job`] takes in turn with those of saves and searches.
-    pub(super) fn queue_list(&mut self, job: Box<ListJob>) -> super::Executed {
-        self.queue(Queued::List(job))
+    /// [`Store::next_job`] takes in turn with those of searches.
+    pub(super) fn queue_list(&mut self, verb: Verb, job: Box<ListJob>, reply: &mut Reply<'_>) -> super::Executed {
+        self.queue(verb, Queued::List(job), reply)
     }
 
     /// Queues a job that is ready to run.
-    pub(super) fn queue_job(&mut self, job: Job) -> super::Executed {
-        self.queue(Queued::Ready(job))
+    pub(super) fn queue_job(&mut self, job: Job, reply: &mut Reply<'_>) -> super::Executed {
+        self.queue(job.verb, Queued::Ready(job), reply)
     }
 
     /// Queues an edit computed off the loop.
-    pub(super) fn queue_edit(&mut self, verb: Verb, mut job: EditJob) -> super::Executed {
+    pub(super) fn queue_edit(&mut self, verb: Verb, mut job: EditJob, reply: &mut Reply<'_>) -> super::Executed {
         job.id = self.jobs.next_id + 1;
-        self.queue_job(Job { verb, name: String::new(), work: Work::Edit(Box::new(job)) })
+        self.queue_job(Job { verb, name: String::new(), work: Work::Edit(Box::new(job)) }, reply)
     }
 
     /// Queues an edit again, under its id, after the key changed while it
-    /// was computed.
+    /// was computed (it keeps its place under the cap).
     pub(super) fn requeue_edit(&mut self, verb: Verb, job: EditJob) {
         let id = job.id;
-        self.jobs
-            .queue
-            .push_back((id, Queued::Ready(Job { verb, name: String::new(), work: Work::Edit(Box::new(job)) })));
+        self.push(id, Queued::Ready(Job { verb, name: String::new(), work: Work::Edit(Box::new(job)) }));
     }
 
     /// The flag that stops the search job `id` (queued here, or handed
     /// out already) when the connection that asked is gone.
     pub fn cancel_flag(&self, id: JobId) -> Option<Arc<AtomicBool>> {
-        self.jobs.queue.iter().rev().find(|(i, _)| *i == id).and_then(|(_, queued)| queued.cancel_flag())
+        self.jobs.searches.iter().rev().find(|(i, _)| *i == id).and_then(|(_, queued)| queued.cancel_flag())
+    }
+
+    /// Drops the job `id` if it only reads and has not left the store: its
+    /// connection is gone, so no one waits for it. A snapshot it was
+    /// taking is abandoned. Returns whether it was dropped; a job handed
+    /// out already stops at its next step instead (its cancel flag).
+    pub fn drop_job(&mut self, id: JobId) -> bool {
+        let Some(i) = self.jobs.searches.iter().position(|(i, q)| *i == id && q.read_only()) else {
+            return self.lists.drop_waiting(id);
+        };
+        if let Some((_, Queued::Ready(job))) = self.jobs.searches.remove(i) {
+            self.jobs.bytes -= job.work.heap_bytes();
+            // A search's entries: a large list is freed off the loop.
+            if let Work::Find(find) = job.work {
+                let n = find.key_count();
+                super::reclaim::free(find, n);
+            }
+        }
+        if self.jobs.kv_snapshot == Some(id) {
+            self.kv.abandon_snapshot();
+            self.jobs.kv_snapshot = None;
+        }
+        true
+    }
+
+    /// Notes that the job `id`, handed out by [`Store::next_job`], has
+    /// finished (call it before [`Store::finish`]): it no longer counts
+    /// toward its lane's cap or the memory cap.
+    pub fn job_finished(&mut self, id: JobId) {
+        if let Some((_, bytes)) = self.jobs.out.remove(&id) {
+            self.jobs.bytes -= bytes;
+        }
+    }
+
+    /// Sets `maxJobs`, the cap of the search lane (at least 1).
+    pub fn set_max_jobs(&mut self, max: usize) {
+        self.jobs.max_searches = max.max(1);
+    }
+
+    /// Jobs of `lane` queued or running.
+    pub fn jobs_in(&self, lane: Lane) -> usize {
+        self.jobs.count(lane) + if lane == Lane::Searches { self.lists.waiting_snapshots() } else { 0 }
+    }
+
+    /// What jobs hold, as the memory cap counts it: the data of jobs
+    /// handed out or ready, the snapshots being taken, and loads read and
+    /// waiting to be applied (a KV load merging counts in
+    /// [`KeyMap::bytes`]).
+    pub(super) fn job_bytes(&self) -> usize {
+        self.jobs.bytes + self.kv.snapshot_bytes() + self.sessions.snapshot_bytes() + self.waiting_load_bytes()
     }
 
     /// Queues a `KV_SAVE`, whose snapshot [`Store::next_job`] takes.
-    pub(super) fn queue_kv_save(&mut self, verb: Verb, name: String) -> super::Executed {
-        self.queue(Queued::KvSnapshot { verb, name, find: None })
+    pub(super) fn queue_kv_save(&mut self, verb: Verb, name: String, reply: &mut Reply<'_>) -> super::Executed {
+        self.queue(verb, Queued::KvSnapshot { verb, name, find: None }, reply)
     }
 
     /// Queues an `SH_SAVE` of every session asked at `since`, whose
     /// snapshot [`Store::next_job`] takes.
-    pub(super) fn queue_session_save(&mut self, verb: Verb, name: String, since: Duration) -> super::Executed {
-        self.queue(Queued::SessionSnapshot { verb, name, since })
+    pub(super) fn queue_session_save(
+        &mut self,
+        verb: Verb,
+        name: String,
+        since: Duration,
+        reply: &mut Reply<'_>,
+    ) -> super::Executed {
+        self.queue(verb, Queued::SessionSnapshot { verb, name, since }, reply)
     }
 
     /// Queues a `KV_FIND` over every key, whose snapshot [`Store::next_job`]
     /// takes into `find`'s entries.
-    pub(super) fn queue_kv_find(&mut self, find: FindJob) -> super::Executed {
-        self.queue(Queued::KvSnapshot { verb: Verb::KvFind, name: String::new(), find: Some(find) })
+    pub(super) fn queue_kv_find(&mut self, find: FindJob, reply: &mut Reply<'_>) -> super::Executed {
+        self.queue(
+            Verb::KvFind,
+            Queued::KvSnapshot { verb: Verb::KvFind, name: String::new(), find: Some(find) },
+            reply,
+        )
     }
 
-    /// The next job to run, in request order, if it is ready. A `KV_SAVE`,
-    /// a `KV_FIND` over every key or an `SH_SAVE` of every session at the
-    /// front has its snapshot advanced by up to [`SNAPSHOT_KEYS_PER_STEP`]
-    /// keys (and sessions) per call and is ready once it is complete. Call
-    /// it until `None` once per turn.
+    /// The next job to run, if one is ready: the saves' lane first, then
+    /// the searches', each in request order. A `KV_SAVE`, a `KV_FIND` over
+    /// every key, a list reply or an `SH_SAVE` of every session at the
+    /// front of its lane has its snapshot advanced by up to
+    /// [`SNAPSHOT_KEYS_PER_STEP`] keys (and sessions) per turn, and is
+    /// ready once it is complete. Call it until `None` once per turn.
     pub fn next_job(&mut self) -> Option<(JobId, Job)> {
-        let (_, front) = self.jobs.queue.front_mut()?;
+        let next = self.next_in(Lane::Saves).or_else(|| self.next_in(Lane::Searches));
+        if let Some((id, job)) = &next {
+            let bytes = job.work.heap_bytes();
+            self.jobs.out.insert(*id, (job.work.lane(), bytes));
+        } else {
+            self.jobs.stepped = [false; 2];
+        }
+        next
+    }
+
+    /// The next ready job of `lane` (its data already counted in
+    /// `jobs.bytes`), advancing the snapshot at its front once per turn.
+    fn next_in(&mut self, lane: Lane) -> Option<(JobId, Job)> {
+        let step = lane as usize;
+        let queue = match lane {
+            Lane::Saves => &mut self.jobs.saves,
+            Lane::Searches => &mut self.jobs.searches,
+        };
+        let (id, front) = queue.front_mut()?;
+        let id = *id;
+        if let Queued::KvSnapshot { find: slot, .. } = front
+            && slot.as_ref().is_some_and(|find| find.is_cancelled())
+            && let Some(find) = slot.take()
+        {
+            // Its connection is gone (the peer's end of stream while it
+            // waited): no snapshot, and the search is answered at once.
+            if self.jobs.kv_snapshot == Some(id) {
+                self.kv.abandon_snapshot();
+                self.jobs.kv_snapshot = None;
+            }
+            *front = Queued::Ready(Job { verb: Verb::KvFind, name: String::new(), work: Work::Find(find) });
+        }
         match front {
-            Queued::KvSnapshot { verb, name, find } => {
-                self.kv.begin_snapshot();
-                let entries = self.kv.snapshot_step(SNAPSHOT_KEYS_PER_STEP)?;
-                let work = match find.take() {
-                    Some(find) => Work::Find(FindJob { entries, ..find }),
-                    None => Work::Save(Snapshot::Kv(entries)),
+            Queued::KvSnapshot { .. } | Queued::List(_) => {
+                if self.jobs.stepped[step] || self.jobs.kv_snapshot.is_some_and(|owner| owner != id) {
+                    // Stepped this turn, or the map's one snapshot is another
+                    // lane's: its turn comes.
+                    return None;
+                }
+                if self.jobs.kv_snapshot.is_none() {
+                    if !self.kv.begin_snapshot() {
+                        // A load is being moved in: its snapshot begins once
+                        // the load is in.
+                        self.jobs.stepped[step] = true;
+                        return None;
+                    }
+                    self.jobs.kv_snapshot = Some(id);
+                }
+                let Some(entries) = self.kv.snapshot_step(SNAPSHOT_KEYS_PER_STEP) else {
+                    self.jobs.stepped[step] = true;
+                    return None;
                 };
-                *front = Queued::Ready(Job { verb: *verb, name: std::mem::take(name), work });
+                self.jobs.kv_snapshot = None;
+                let jobs = &mut self.jobs;
+                let queue = match lane {
+                    Lane::Saves => &mut jobs.saves,
+                    Lane::Searches => &mut jobs.searches,
+                };
+                let (_, front) = queue.front_mut()?;
+                match front {
+                    Queued::KvSnapshot { verb, name, find } => {
+                        let work = match find.take() {
+                            Some(find) => Work::Find(FindJob { entries, ..find }),
+                            None => Work::Save(Snapshot::Kv(entries)),
+                        };
+                        jobs.bytes += work.heap_bytes();
+                        *front = Queued::Ready(Job { verb: *verb, name: std::mem::take(name), work });
+                    }
+                    _ => {
+                        if let Some((id, Queued::List(job))) = queue.pop_front() {
+                            self.lists.push_ready(id, job.into_reply(entries));
+                        }
+                        // The jobs behind it wait for the next turn.
+                        return None;
+                    }
+                }
             }
             Queued::SessionSnapshot { verb, name, since } => {
+                if self.jobs.stepped[step] {
+                    return None;
+                }
                 if !self.sessions.is_snapshotting() && !self.jobs.restores.is_empty() {
                     // A save holds all of a session load or none of it.
+                    self.jobs.stepped[step] = true;
                     return None;
                 }
                 self.sessions.begin_snapshot(*since);
-                let records = self.sessions.snapshot_step(SNAPSHOT_KEYS_PER_STEP)?;
+                let Some(records) = self.sessions.snapshot_step(SNAPSHOT_KEYS_PER_STEP) else {
+                    self.jobs.stepped[step] = true;
+                    return None;
+                };
                 let work = Work::Save(Snapshot::Sessions(records));
+                self.jobs.bytes += work.heap_bytes();
                 *front = Queued::Ready(Job { verb: *verb, name: std::mem::take(name), work });
-            }
-            Queued::List(_) => {
-                self.kv.begin_snapshot();
-                let entries = self.kv.snapshot_step(SNAPSHOT_KEYS_PER_STEP)?;
-                if let Some((id, Queued::List(job))) = self.jobs.queue.pop_front() {
-                    self.lists.push_ready(id, job.into_reply(entries));
-                }
-                // The jobs behind it wait for the next call (next turn).
-                return None;
             }
             Queued::Ready(_) => {}
         }
-        match self.jobs.queue.pop_front() {
+        match self.jobs.lane_mut(lane).pop_front() {
             Some((id, Queued::Ready(job))) => Some((id, job)),
             _ => None,
         }
@@ -481,7 +787,8 @@ impl Store {
     /// [`Store::next_reply`]) has work to do, or a load is merging
     /// ([`Store::work`]) or has a reply to hand out ([`Store::take_applied`]).
     pub fn has_queued_jobs(&self) -> bool {
-        !self.jobs.queue.is_empty()
+        !self.jobs.saves.is_empty()
+            || !self.jobs.searches.is_empty()
             || !self.lists.is_empty()
             || !self.jobs.loads.is_empty()
             || !self.jobs.restores.is_empty()

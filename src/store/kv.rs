@@ -220,6 +220,15 @@ struct Keys {
     table: Table<KvSlot>,
     /// An incremental snapshot being taken (see [`KeyMap::begin_snapshot`]).
     pending: Option<Box<snapshot::Pending>>,
+    /// What the entries hold, as the memory cap counts it
+    /// ([`KeyMap::bytes`]).
+    bytes: usize,
+}
+
+/// What one entry counts for toward the memory cap: its bytes and the
+/// map's per-key overhead (`store/memory.rs`).
+fn cost(entry: &Entry) -> usize {
+    entry.0.len() + super::memory::ENTRY_OVERHEAD_BYTES
 }
 
 impl Keys {
@@ -248,7 +257,9 @@ impl Keys {
     /// Puts `entry` (of the key stored there) at position `i`.
     fn set_value(&mut self, i: usize, entry: Entry) {
         let Some(slot) = self.table.get_mut(i) else { return };
+        let added = cost(&entry);
         let old = mem::replace(&mut slot.entry, entry);
+        self.bytes = (self.bytes + added).saturating_sub(cost(&old));
         if let Some(pending) = self.pending.as_mut() {
             pending.changing(i, &old);
         }
@@ -257,13 +268,19 @@ impl Keys {
     /// Appends a key that is not stored; returns whether it was stored
     /// (see [`MAX_KEYS`]).
     fn push(&mut self, slot: KvSlot) -> bool {
-        self.table.push(slot).is_some()
+        let added = cost(&slot.entry);
+        let stored = self.table.push(slot).is_some();
+        if stored {
+            self.bytes += added;
+        }
+        stored
     }
 
     /// Removes position `i`, moving the last key into it.
     fn swap_remove(&mut self, i: usize) -> Option<Entry> {
         let last = self.table.len().checked_sub(1)?;
         let removed = self.table.swap_remove(i)?;
+        self.bytes = self.bytes.saturating_sub(cost(&removed.entry));
         if let Some(pending) = self.pending.as_mut() {
             pending.changing(i, &removed.entry);
             // The last entry moved into the hole: its old position changed too.
@@ -277,8 +294,10 @@ impl Keys {
     /// Puts `slot`, a key not stored, at position `i` in place of the key
     /// there.
     fn replace(&mut self, i: usize, slot: KvSlot) {
+        let added = cost(&slot.entry);
         match self.table.replace(i, slot) {
             Ok(old) => {
+                self.bytes = (self.bytes + added).saturating_sub(cost(&old.entry));
                 if let Some(pending) = self.pending.as_mut() {
                     pending.changing(i, &old.entry);
                 }
@@ -425,6 +444,7 @@ impl KeyMap {
     pub fn clear(&mut self) -> usize {
         let n = self.len();
         let old = mem::take(&mut self.keys.table);
+        self.keys.bytes = 0;
         let old = match self.keys.pending.as_mut() {
             Some(pending) => pending.freeze(old),
             None => Some(old),
@@ -448,6 +468,30 @@ impl KeyMap {
     /// Number of keys.
     pub fn len(&self) -> usize {
         self.keys.table.len() + self.merge.as_ref().map_or(0, |merge| merge.pending_len())
+    }
+
+    /// What the entries hold, as the memory cap counts it: their
+    /// `"key":value` bytes plus [`ENTRY_OVERHEAD_BYTES`] each
+    /// ([`super::memory`]).
+    ///
+    /// [`ENTRY_OVERHEAD_BYTES`]: super::memory::ENTRY_OVERHEAD_BYTES
+    pub fn bytes(&self) -> usize {
+        self.keys.bytes + self.merge.as_deref().map_or(0, merge::Merge::bytes)
+    }
+
+    /// What a snapshot being taken holds (its copied pointers, and the
+    /// originals kept of positions changed since it began); 0 when none is.
+    pub fn snapshot_bytes(&self) -> usize {
+        self.keys.pending.as_ref().map_or(0, |pending| pending.heap_bytes())
+    }
+
+    /// Drops the snapshot being taken, if any (its job was dropped); a
+    /// large one is freed off the loop.
+    pub fn abandon_snapshot(&mut self) {
+        if let Some(pending) = self.keys.pending.take() {
+            let n = pending.len();
+            super::reclaim::free(pending, n);
+        }
     }
 
     /// Whether there are no keys.
@@ -539,15 +583,17 @@ impl KeyMap {
             return false;
         }
         let table = mem::take(&mut loaded.keys.table);
+        let bytes = loaded.keys.bytes;
         drop(loaded);
         if table.is_empty() {
             return true;
         }
         if self.keys.table.is_empty() && self.keys.pending.is_none() {
             self.keys.table = table;
+            self.keys.bytes = bytes;
             return true;
         }
-        self.merge = Some(Box::new(merge::Merge::new(table)));
+        self.merge = Some(Box::new(merge::Merge::new(table, bytes)));
         true
     }
 

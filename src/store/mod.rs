@@ -18,6 +18,7 @@ mod info;
 mod jobs;
 mod jsonpath;
 mod kv;
+pub mod memory;
 mod reclaim;
 mod replay;
 mod replies;
@@ -33,8 +34,9 @@ use std::time::{Duration, Instant};
 
 pub use info::{LastSave, LogInfo, ServerInfo, Stats};
 pub use jobs::{
-    Applied, Done, Finished, Job, JobId, LOAD_MERGE_KEYS_PER_STEP, LoadFailure, Loaded, Outcome, RESTORE_WORK_PER_STEP,
-    SNAPSHOT_KEYS_PER_STEP, SaveFailure, SaveKind, Snapshot, Work, WorkKind,
+    Applied, DEFAULT_MAX_JOBS, Done, Finished, JOBS_BUSY, Job, JobId, LOAD_MERGE_KEYS_PER_STEP, Lane, LoadFailure,
+    Loaded, MAX_SAVE_JOBS, Outcome, RESTORE_WORK_PER_STEP, SNAPSHOT_KEYS_PER_STEP, SaveFailure, SaveKind, Snapshot,
+    Work, WorkKind,
 };
 pub use jsonpath::{
     DEFAULT_SEARCH_TIMEOUT, EDIT_INLINE_MAX_BYTES, EditDone, EditJob, Evaluation, FIND_INLINE_MAX_BYTES, FindJob,
@@ -42,6 +44,7 @@ pub use jsonpath::{
     PathRefused, REGEX_PROGRAM_BYTES, RESULTS_BASE, STEPS_BASE, STEPS_PER_BYTE,
 };
 pub use kv::{Entry, KeyHasher, KeyMap, MAX_KEYS, Merging};
+pub use memory::{ENTRY_OVERHEAD_BYTES, Memory, SESSION_OVERHEAD_BYTES};
 use replies::Ran;
 pub use replies::{INLINE_ENTRIES, INLINE_NAMES, INLINE_REPLY_BYTES, ListJob, StreamReply};
 use sessions::{Budget, Sessions, Touch};
@@ -106,7 +109,12 @@ pub struct Store {
     /// The durable log cannot be written: commands that change data are
     /// answered 206 (`LogFailed`) and change nothing.
     writes_refused: bool,
+    /// The memory cap and what the maps do not count themselves.
+    memory: Memory,
 }
+
+/// The `m` of a 204 (`OutOfMemory`).
+pub const OUT_OF_MEMORY: &str = "maxMemory reached";
 
 impl Store {
     /// An empty store.
@@ -123,6 +131,59 @@ impl Store {
             lists: replies::Lists::default(),
             journal: Journal::default(),
             writes_refused: false,
+            memory: Memory::default(),
+        }
+    }
+
+    /// What the server holds, as the memory cap counts it (see
+    /// [`memory`]): keys and values, sessions, arrays and lists (their own
+    /// count, [`containers::Containers::bytes`]), the connections' buffers
+    /// as last recorded, and the data of jobs.
+    pub fn used_memory(&self) -> usize {
+        let containers = usize::try_from(self.containers.bytes()).unwrap_or(usize::MAX);
+        (self.kv.bytes() + self.sessions.bytes() + self.memory.connections() + self.job_bytes())
+            .saturating_add(containers)
+    }
+
+    /// The memory cap and its counters, for the server to record what
+    /// connections hold.
+    pub fn memory_mut(&mut self) -> &mut Memory {
+        &mut self.memory
+    }
+
+    /// The memory cap (`maxMemory`), `None` when unlimited.
+    pub fn max_memory(&self) -> Option<usize> {
+        self.memory.cap()
+    }
+
+    /// Whether the memory cap is reached (logging when that changes): a
+    /// command that adds data is then refused.
+    pub fn memory_full(&mut self) -> bool {
+        let used = self.used_memory();
+        self.memory.check(used)
+    }
+
+    /// Whether the array or list command `command` is refused by the
+    /// memory cap: one that adds data ([`ContainerVerb::adds_data`]) once
+    /// the cap is reached, and a `CREATE` whose whole capacity
+    /// ([`containers::create_cost`], counted at once) would pass it.
+    ///
+    /// [`ContainerVerb::adds_data`]: crate::protocol::ContainerVerb::adds_data
+    fn container_over_memory(&mut self, command: &crate::protocol::ContainerCommand<'_>) -> bool {
+        let Some(cap) = self.memory.cap() else { return false };
+        if !command.verb.adds_data() {
+            return false;
+        }
+        if self.memory_full() {
+            return true;
+        }
+        match &command.args {
+            crate::protocol::ContainerArgs::Create { name, len } => {
+                let cost = containers::create_cost(command.verb.family, name, *len);
+                let cost = usize::try_from(cost).unwrap_or(usize::MAX);
+                self.used_memory().saturating_add(cost) > cap
+            }
+            _ => false,
         }
     }
 
@@ -182,8 +243,13 @@ impl Store {
     /// Writes the `SV_INFO` reply at `now`; `persistPath` only when
     /// `show_paths` (see [`crate::auth::Role`]).
     pub fn write_info(&mut self, reply: &mut Reply<'_>, now: Instant, show_paths: bool) {
-        let counts =
-            info::Counts { keys: self.kv.len(), sessions: self.session_count(), containers: self.containers.counts() };
+        let counts = info::Counts {
+            keys: self.kv.len(),
+            sessions: self.session_count(),
+            containers: self.containers.counts(),
+            memory_used: self.used_memory(),
+            max_memory: self.memory.cap(),
+        };
         self.info.stats.session_expiries = self.sessions.expiries();
         self.info.write(reply, counts, now, show_paths);
     }
@@ -254,10 +320,18 @@ impl Store {
     pub fn execute(&mut self, command: Command<'_>, now: Instant, reply: &mut Reply<'_>) -> Executed {
         let Some(verb) = command.verb() else {
             if let Command::Container(container) = command {
+                if self.container_over_memory(&container) {
+                    reply.container_status(container.verb, Status::OutOfMemory);
+                    return Executed::Replied;
+                }
                 return self.container(*container, reply);
             }
             return Executed::Replied;
         };
+        if verb.adds_data() && self.memory.cap().is_some() && self.memory_full() {
+            reply.error(verb, Status::OutOfMemory, OUT_OF_MEMORY);
+            return Executed::Replied;
+        }
         match command {
             // Answered above.
             Command::Container(_) => {}
@@ -265,28 +339,33 @@ impl Store {
                 Store::saves_disabled(reply, verb);
             }
             Command::KvSave(Err((status, m))) | Command::ShSave(Err((status, m))) => reply.error(verb, status, m),
-            Command::KvSave(Ok(save)) => return self.queue_kv_save(verb, save.name.into_owned()),
+            Command::KvSave(Ok(save)) => return self.queue_kv_save(verb, save.name.into_owned(), reply),
             Command::ShSave(Ok(save)) => {
                 let since = self.since(now);
                 let name = save.name.into_owned();
                 let Some(tokens) = save.tokens.as_deref() else {
-                    return self.queue_session_save(verb, name, since);
+                    return self.queue_session_save(verb, name, since, reply);
                 };
                 // The listed sessions only: at most what one message can
                 // name, copied at once.
+                if !self.admit(Lane::Saves, verb, reply) {
+                    return Executed::Replied;
+                }
                 let records = self.sessions.snapshot(Some(tokens), since);
-                return self.queue_job(Job { verb, name, work: Work::Save(Snapshot::Sessions(records)) });
+                return self.queue_job(Job { verb, name, work: Work::Save(Snapshot::Sessions(records)) }, reply);
             }
             Command::KvLoad(name) => {
-                return self.queue_job(Job { verb, name: name.into_owned(), work: Work::Load(SaveKind::Kv) });
+                let job = Job { verb, name: name.into_owned(), work: Work::Load(SaveKind::Kv) };
+                return self.queue_job(job, reply);
             }
             Command::ShLoad(name) => {
-                return self.queue_job(Job { verb, name: name.into_owned(), work: Work::Load(SaveKind::Sessions) });
+                let job = Job { verb, name: name.into_owned(), work: Work::Load(SaveKind::Sessions) };
+                return self.queue_job(job, reply);
             }
             Command::Kv(op) => match run(&mut self.kv, op, verb, reply, &mut self.journal, Scope::Kv) {
                 Ran::Replied => {}
                 Ran::Stream(body) => return self.ready_reply(body),
-                Ran::Snapshot(job) => return self.queue_list(job),
+                Ran::Snapshot(job) => return self.queue_list(verb, job, reply),
             },
             Command::KvFind(find) => return self.find(find, reply),
             Command::KvUpdate(update) => return self.update(update, reply),
@@ -350,7 +429,7 @@ impl Store {
                     None => reply.error(verb, Status::SessionNotExist, ""),
                     Some(Ran::Replied) => {}
                     Some(Ran::Stream(body)) => return self.ready_reply(body),
-                    Some(Ran::Snapshot(job)) => return self.queue_session_list(token, job),
+                    Some(Ran::Snapshot(job)) => return self.queue_session_list(verb, token, job, reply),
                 }
             }
             Command::ShEnd(None) | Command::ShInfo(None) | Command::Sh(None, _) => {

@@ -663,6 +663,26 @@ impl Lists {
     pub(super) fn push_ready(&mut self, id: JobId, reply: StreamReply) {
         self.ready.push_back((id, reply));
     }
+
+    /// Session list replies waiting for their snapshot (they count toward
+    /// the search lane's cap).
+    pub(super) fn waiting_snapshots(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Drops the reply `id`, whose connection is gone, unless its snapshot
+    /// is being taken (the first session reply: it finishes, and is
+    /// dropped when handed out). Returns whether it was dropped.
+    pub(super) fn drop_waiting(&mut self, id: JobId) -> bool {
+        if let Some(i) = self.ready.iter().position(|(i, _)| *i == id) {
+            self.ready.remove(i);
+            return true;
+        }
+        match self.sessions.iter().skip(1).position(|(i, _, _)| *i == id) {
+            Some(i) => self.sessions.remove(i + 1).is_some(),
+            None => false,
+        }
+    }
 }
 
 impl Store {
@@ -674,8 +694,18 @@ impl Store {
         Executed::Later(id)
     }
 
-    /// A reply on the keys of session `token` that needs their snapshot.
-    pub(super) fn queue_session_list(&mut self, token: u64, job: Box<ListJob>) -> Executed {
+    /// A reply on the keys of session `token` that needs their snapshot,
+    /// or 201 when the search lane is at its cap.
+    pub(super) fn queue_session_list(
+        &mut self,
+        verb: Verb,
+        token: u64,
+        job: Box<ListJob>,
+        reply: &mut Reply<'_>,
+    ) -> Executed {
+        if !self.admit(super::Lane::Searches, verb, reply) {
+            return Executed::Replied;
+        }
         let id = self.next_job_id();
         self.lists.sessions.push_back((id, token, job));
         Executed::Later(id)

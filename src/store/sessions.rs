@@ -247,6 +247,11 @@ impl Session {
         self.keys.as_ref().map_or(0, |keys| keys.len())
     }
 
+    /// What its keys count for toward the memory cap.
+    fn key_bytes(&self) -> usize {
+        self.keys.as_ref().map_or(0, |keys| keys.bytes())
+    }
+
     /// What a save holds of it.
     fn record(&self, token: u64) -> SessionRecord {
         let expiry = Expiry {
@@ -307,6 +312,9 @@ pub struct Sessions {
     wheel: TimerWheel<u64>,
     tokens: TokenSource,
     total_keys: usize,
+    /// What the keys of every session count for toward the memory cap
+    /// (the sum of their maps' [`KeyMap::bytes`]).
+    key_bytes: usize,
     /// Expiries since start, on access and active alike.
     expiries: u64,
     /// The snapshot being taken, if any.
@@ -334,6 +342,8 @@ struct Pending {
     frozen: Option<TokenMap>,
     /// The sessions copied so far, by the steps or before a change.
     taken: Vec<SessionRecord>,
+    /// Keys in `taken`.
+    keys_taken: usize,
 }
 
 /// Looks at `session` for the snapshot being taken, if it is still to be
@@ -356,6 +366,7 @@ impl Pending {
             return 0;
         }
         self.taken.push(session.record(token));
+        self.keys_taken += session.key_count();
         session.key_count()
     }
 }
@@ -447,6 +458,7 @@ impl Sessions {
             wheel: TimerWheel::new(),
             tokens: TokenSource::new(),
             total_keys: 0,
+            key_bytes: 0,
             expiries: 0,
             pending: None,
             epoch: 0,
@@ -486,6 +498,22 @@ impl Sessions {
     /// Keys over all sessions (counted like [`Sessions::len`]).
     pub fn total_keys(&self) -> usize {
         self.total_keys
+    }
+
+    /// What every session and its keys count for toward the memory cap:
+    /// [`SESSION_OVERHEAD_BYTES`](super::memory::SESSION_OVERHEAD_BYTES)
+    /// each, plus their keys' [`KeyMap::bytes`].
+    pub fn bytes(&self) -> usize {
+        self.key_bytes + self.map.len() * super::memory::SESSION_OVERHEAD_BYTES
+    }
+
+    /// What a snapshot being taken holds: its list of tokens and the
+    /// records copied so far (their key pointers included); 0 when none is.
+    pub fn snapshot_bytes(&self) -> usize {
+        self.pending.as_ref().map_or(0, |pending| {
+            pending.taken.capacity() * std::mem::size_of::<SessionRecord>()
+                + pending.keys_taken * super::memory::SNAPSHOT_BYTES_PER_ENTRY
+        })
     }
 
     /// How many more sessions the table can take: [`MAX_SESSIONS`] in all,
@@ -528,6 +556,7 @@ impl Sessions {
         .iter()
         .fold(self.epoch, |acc, &(on, bit)| if on { acc | bit } else { acc });
         let key_count = keys.as_ref().map_or(0, |k| k.len());
+        let key_bytes = keys.as_ref().map_or(0, |k| k.bytes());
         let mut session = Session { keys, duration: expiry.duration, deadline_and_flags: flags, timer: None };
         if session.expires() {
             session.set_deadline(ticks_ceil(now).saturating_add(session.duration_ms()));
@@ -548,6 +577,7 @@ impl Sessions {
             return;
         }
         self.total_keys += key_count;
+        self.key_bytes += key_bytes;
     }
 
     /// Re-creates a session from the log: its token, settings and deadline
@@ -596,13 +626,14 @@ impl Sessions {
     pub(crate) fn replay_keys(&mut self, token: u64, f: impl FnOnce(&mut KeyMap)) {
         let Some(session) = self.map.get_mut(token) else { return };
         let keys = session.keys.get_or_insert_with(Box::default);
-        let before = keys.len();
+        let (before, bytes_before) = (keys.len(), keys.bytes());
         f(keys);
-        let after = keys.len();
+        let (after, bytes_after) = (keys.len(), keys.bytes());
         if after == 0 {
             session.keys = None;
         }
         self.total_keys = self.total_keys - before + after;
+        self.key_bytes = self.key_bytes - bytes_before + bytes_after;
     }
 
     /// Every session as `(token, settings, deadline as wall-clock ms,
@@ -657,6 +688,7 @@ impl Sessions {
         }
         let keys = session.key_count();
         self.total_keys -= keys;
+        self.key_bytes -= session.key_bytes();
         let live = !(session.is_due(ticks_floor(now)) && session.flag(DELETE_SESSION));
         super::reclaim::free(session, keys);
         live
@@ -687,6 +719,7 @@ impl Sessions {
         }
         self.wheel.clear();
         self.total_keys = 0;
+        self.key_bytes = 0;
         live
     }
 
@@ -754,13 +787,14 @@ impl Sessions {
             }
         }
         let keys = session.keys.get_or_insert_with(Box::default);
-        let before = keys.len();
+        let (before, bytes_before) = (keys.len(), keys.bytes());
         let result = f(keys, &mut self.journal);
-        let after = keys.len();
+        let (after, bytes_after) = (keys.len(), keys.bytes());
         if after == 0 {
             session.keys = None;
         }
         self.total_keys = self.total_keys - before + after;
+        self.key_bytes = self.key_bytes - bytes_before + bytes_after;
         Some(result)
     }
 
@@ -801,7 +835,7 @@ impl Sessions {
         self.epoch ^= EPOCH;
         let taken = Vec::with_capacity(self.map.len());
         let (tick, end) = (ticks_floor(now), self.map.len());
-        self.pending = Some(Box::new(Pending { tick, next: 0, end, frozen: None, taken }));
+        self.pending = Some(Box::new(Pending { tick, next: 0, end, frozen: None, taken, keys_taken: 0 }));
         true
     }
 
@@ -934,6 +968,7 @@ impl Sessions {
         }
         // Its timer is due too and re-arms at the new deadline when polled.
         keep(&mut self.pending, self.epoch, token, session);
+        self.key_bytes -= session.key_bytes();
         let freed = session.clear_and_restart(now);
         self.total_keys -= freed;
         if freed > 0 {
@@ -951,6 +986,7 @@ impl Sessions {
         }
         let keys = session.key_count();
         self.total_keys -= keys;
+        self.key_bytes -= session.key_bytes();
         super::reclaim::free(session, keys);
         keys
     }
@@ -987,6 +1023,7 @@ impl Sessions {
                 self.remove(token)
             } else {
                 keep(&mut self.pending, self.epoch, token, session);
+                self.key_bytes -= session.key_bytes();
                 let freed = session.clear_and_restart(now);
                 self.total_keys -= freed;
                 if freed > 0 {

@@ -97,7 +97,7 @@ thread_local! {
 }
 
 /// Lowers the capacity of every key map and of the session table used on
-/// the calling thread to `limit` slots (at most [`MAX_LEN`]) until the
+/// the calling thread to `limit` slots (at most `MAX_LEN`, 2^32 − 1) until the
 /// guard it returns is dropped, so that tests can reach it with a few
 /// keys. For the workspace's tests only (feature `internals`): a server
 /// never calls it.

@@ -21,8 +21,8 @@ pub fn ping(client: &mut super::Client, limit: Duration, done: impl Fn() -> bool
 /// Like [`ping`], but one `KV_GET` every `every` (the next is sent that long
 /// after the previous one was, or at once if its reply came later): a
 /// client that polls, as in issue 13's measurements, and that leaves the
-/// CPU idle in between, so threads at idle priority (the save thread) get
-/// to run on a host with few cores.
+/// CPU idle in between, so threads at a lower priority (the save and search
+/// threads) get more of a host with few cores.
 pub fn ping_every(
     client: &mut super::Client,
     every: Duration,

@@ -91,6 +91,24 @@ pub(in crate::store) struct Answer {
 }
 
 impl Store {
+    /// What loads read and not yet being applied hold, as the memory cap
+    /// counts it: the keys of KV loads waiting behind the one merging
+    /// ([`KeyMap::bytes`]), and the record buffers of session loads still
+    /// to be restored. A few loads at most ([`MAX_SAVE_JOBS`](super::MAX_SAVE_JOBS)).
+    pub(in crate::store) fn waiting_load_bytes(&self) -> usize {
+        let kv: usize = self.jobs.loads.iter().filter_map(|merge| merge.map.as_ref()).map(KeyMap::bytes).sum();
+        let sessions: usize = self
+            .jobs
+            .restores
+            .iter()
+            .map(|r| {
+                r.records.as_ref().map_or(0, |records| records.capacity() * size_of::<SessionRecord>())
+                    + r.restore.as_ref().map_or(0, Restore::heap_bytes)
+            })
+            .sum();
+        kv + sessions
+    }
+
     /// The end of [`Store::finish`] for a KV load: into an empty store
     /// (and no load merging) the map is moved in whole and answered at
     /// once; otherwise it is merged in steps by [`Store::work`] and its

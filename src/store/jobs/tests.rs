@@ -298,6 +298,159 @@ fn failed_loads_apply_nothing() {
     assert_eq!(store.info.last_save, None, "loads are not saves");
 }
 
+/// A `KV_FIND` over every key that must run off the loop (it uses a
+/// regular expression).
+const FIND_ALL: &str = r#"{"KV_FIND":{"path":"$[?match(@, 'v.*')]","rsp":"keys"}}"#;
+
+/// The reply written at once for `request`, or `None` if it became a job.
+fn answered(store: &mut Store, request: &str) -> Option<String> {
+    let mut out = Vec::new();
+    match store.execute(decode(request).unwrap(), Instant::now(), &mut Reply::new(&mut out, Protocol::V07)) {
+        Executed::Later(_) => None,
+        Executed::Replied => Some(String::from_utf8(out).unwrap()),
+    }
+}
+
+#[test]
+fn a_save_leaves_before_searches_asked_earlier() {
+    let mut store = store(true);
+    exec(&mut store, r#"{"KV_SET":{"keys":{"a":"v1","b":"w"}}}"#).unwrap();
+    let finds: Vec<JobId> = (0..3).map(|_| later(&mut store, FIND_ALL)).collect();
+    let save = later(&mut store, r#"{"KV_SAVE":{"name":"s"}}"#);
+    let load = later(&mut store, r#"{"KV_LOAD":{"name":"s"}}"#);
+    let order: Vec<JobId> = std::iter::from_fn(|| store.next_job().map(|(id, _)| id)).collect();
+    assert_eq!(order, [save, load, finds[0], finds[1], finds[2]], "the saves' lane first, each lane in order");
+    assert_eq!(store.jobs_in(Lane::Searches), 3, "handed out, not finished");
+    for id in order {
+        store.job_finished(id);
+    }
+    assert_eq!((store.jobs_in(Lane::Saves), store.jobs_in(Lane::Searches)), (0, 0));
+}
+
+#[test]
+fn past_its_cap_a_lane_answers_201_and_changes_nothing() {
+    let mut store = store(true);
+    store.set_max_jobs(2);
+    exec(&mut store, r#"{"KV_SET":{"keys":{"a":"v1"}}}"#).unwrap();
+    let first = later(&mut store, FIND_ALL);
+    later(&mut store, FIND_ALL);
+    let busy = r#"{"KV_FIND_RSP":{"m":"too many jobs queued; retry later","st":201,"tkn":null}}"#;
+    assert_eq!(answered(&mut store, FIND_ALL).as_deref(), Some(busy));
+    // A search that runs on the loop is not a job: still answered.
+    let inline = answered(&mut store, r#"{"KV_FIND":{"path":"$","rsp":"keys"}}"#);
+    assert_eq!(inline.as_deref(), Some(r#"{"KV_FIND_RSP":{"keys":["a"],"st":1}}"#));
+    // The saves' lane has its own cap.
+    for i in 0..MAX_SAVE_JOBS {
+        later(&mut store, &format!(r#"{{"KV_SAVE":{{"name":"s{i}"}}}}"#));
+    }
+    let busy = r#"{"KV_SAVE_RSP":{"m":"too many jobs queued; retry later","st":201,"tkn":null}}"#;
+    assert_eq!(answered(&mut store, r#"{"KV_SAVE":{"name":"x"}}"#).as_deref(), Some(busy));
+    // A search handed out and finished gives its place back.
+    while let Some((id, _)) = store.next_job() {
+        if id == first {
+            store.job_finished(id);
+        }
+    }
+    assert!(answered(&mut store, FIND_ALL).is_none(), "admitted again");
+}
+
+#[test]
+fn a_search_of_a_closed_connection_is_dropped_before_it_starts() {
+    let mut store = store(true);
+    let n = SNAPSHOT_KEYS_PER_STEP * 3;
+    for i in 0..n {
+        store.kv.set(&format!("k{i}"), "\"v\"");
+    }
+    let find = later(&mut store, FIND_ALL);
+    let queued = later(&mut store, FIND_ALL);
+    let save = later(&mut store, r#"{"KV_SAVE":{"name":"s"}}"#);
+    assert!(store.next_job().is_none(), "both snapshots are under way or waiting");
+    assert!(store.kv.is_snapshotting());
+    assert!(store.job_bytes() >= n * 16, "the snapshot under way is counted: {}", store.job_bytes());
+    assert!(store.drop_job(queued) && store.drop_job(find), "searches are dropped");
+    assert!(!store.drop_job(save), "a save is not");
+    assert_eq!(store.jobs_in(Lane::Searches), 0);
+    // The save's snapshot can begin now that the search's was abandoned.
+    let mut handed = Vec::new();
+    for _ in 0..10 {
+        handed.extend(std::iter::from_fn(|| store.next_job().map(|(id, _)| id)));
+    }
+    assert_eq!(handed, [save]);
+}
+
+#[test]
+fn past_max_memory_commands_that_add_data_get_204_and_the_rest_run() {
+    let mut store = store(true);
+    exec(&mut store, r#"{"KV_SET":{"keys":{"a":"1234567890"}}}"#).unwrap();
+    let token = new_session(&mut store, "{}");
+    let used = store.used_memory();
+    assert_eq!(used, (16 + ENTRY_OVERHEAD_BYTES) + SESSION_OVERHEAD_BYTES, "\"a\":\"1234567890\" and a session");
+    store.memory_mut().set_cap(Some(used));
+    let full = |verb: &str| format!(r#"{{"{verb}_RSP":{{"m":"maxMemory reached","st":204,"tkn":null}}}}"#);
+    let session_set = format!(r#"{{"SH_SET":{{"keys":{{"x":1}},"tkn":{token}}}}}"#);
+    for (verb, request) in [
+        ("KV_SET", r#"{"KV_SET":{"keys":{"b":1}}}"#),
+        ("KV_ADD", r#"{"KV_ADD":{"keys":{"b":1}}}"#),
+        ("KV_CLEAR_SET", r#"{"KV_CLEAR_SET":{"keys":{"b":1}}}"#),
+        ("KV_UPDATE", r#"{"KV_UPDATE":{"key":"a","path":"$","value":2}}"#),
+        ("KV_LOAD", r#"{"KV_LOAD":{"name":"s"}}"#),
+        ("SH_NEW", "{\"SH_NEW\":{}}"),
+        ("SH_SET", session_set.as_str()),
+    ] {
+        assert_eq!(answered(&mut store, request), Some(full(verb)), "{request}");
+    }
+    assert_eq!(store.used_memory(), used, "nothing changed");
+    assert_eq!(
+        exec(&mut store, r#"{"KV_GET":{"keys":["a"]}}"#).unwrap(),
+        r#"{"KV_GET_RSP":{"keys":{"a":"1234567890"},"st":1}}"#
+    );
+    assert!(answered(&mut store, r#"{"KV_SAVE":{"name":"s"}}"#).is_none(), "a save still runs");
+    while let Some((id, _)) = store.next_job() {
+        store.job_finished(id);
+    }
+    exec(&mut store, r#"{"KV_RMV":{"keys":["a"]}}"#).unwrap();
+    assert_eq!(store.used_memory(), SESSION_OVERHEAD_BYTES);
+    assert_eq!(exec(&mut store, r#"{"KV_SET":{"keys":{"b":1}}}"#).unwrap(), r#"{"KV_SET_RSP":{"st":1}}"#);
+    // Session keys count too, and go with their session.
+    store.memory_mut().set_cap(None);
+    exec(&mut store, &session_set).unwrap();
+    let with_key = store.used_memory();
+    assert_eq!(with_key, SESSION_OVERHEAD_BYTES + 2 * (5 + ENTRY_OVERHEAD_BYTES), "\"b\":1 and \"x\":1");
+    exec(&mut store, &format!(r#"{{"SH_END":{{"tkn":{token}}}}}"#)).unwrap();
+    assert_eq!(store.used_memory(), 5 + ENTRY_OVERHEAD_BYTES);
+    // Arrays and lists add to the same count: their own.
+    exec(&mut store, r#"{"IARR_CREATE":{"name":"a","len":1000}}"#).unwrap();
+    let array = store.containers().bytes() as usize;
+    assert!(array >= 8000, "a whole capacity of i64s: {array}");
+    assert_eq!(store.used_memory(), 5 + ENTRY_OVERHEAD_BYTES + array);
+    // At the cap, array and list commands that add data get the st-only
+    // 204; reads and deletes run.
+    let used = store.used_memory();
+    store.memory_mut().set_cap(Some(used));
+    for (request, rsp) in [
+        (r#"{"IARR_CREATE":{"name":"b","len":1}}"#, "IARR_CREATE_RSP"),
+        (r#"{"IARR_SET":{"name":"a","item":1}}"#, "IARR_SET_RSP"),
+        (r#"{"OLST_CREATE":{"name":"l"}}"#, "OLST_CREATE_RSP"),
+    ] {
+        assert_eq!(exec(&mut store, request).unwrap(), format!(r#"{{"{rsp}":{{"st":204}}}}"#), "{request}");
+    }
+    assert_eq!(store.containers().bytes() as usize, array, "nothing changed");
+    assert_eq!(exec(&mut store, r#"{"IARR_LEN":{"name":"a"}}"#).unwrap(), r#"{"IARR_LEN_RSP":{"len":1000,"st":1}}"#);
+    assert_eq!(exec(&mut store, r#"{"IARR_DELETE":{"name":"a"}}"#).unwrap(), r#"{"IARR_DELETE_RSP":{"st":1}}"#);
+    assert_eq!(store.used_memory(), 5 + ENTRY_OVERHEAD_BYTES);
+    // A CREATE whose whole capacity would pass the cap is refused at once.
+    let used = store.used_memory();
+    store.memory_mut().set_cap(Some(used + 4000));
+    assert_eq!(
+        exec(&mut store, r#"{"IARR_CREATE":{"name":"a","len":1000}}"#).unwrap(),
+        r#"{"IARR_CREATE_RSP":{"st":204}}"#
+    );
+    assert_eq!(
+        exec(&mut store, r#"{"IARR_CREATE":{"name":"a","len":100}}"#).unwrap(),
+        r#"{"IARR_CREATE_RSP":{"st":1}}"#
+    );
+}
+
 /// A finished KV load of keys `k{from}..k{to}` set to `value`.
 fn done_kv_load(from: usize, to: usize, value: &str) -> Done {
     let mut map = KeyMap::new();

@@ -21,12 +21,12 @@
 //!
 //! On the loop a command also has a [`Budget::on_loop`] allowance shared by
 //! all the values it looks at: when it runs out the command is started
-//! again on the save thread with the full budget, so where it ran never
+//! again on the search thread with the full budget, so where it ran never
 //! changes its answer. Off the loop, a time limit and a cancel flag are
 //! looked at on the first step and then every [`CHECK_EVERY_STEPS`] steps
 //! (the flag also before each value). The time limit is in CPU time of the
-//! thread doing the work: the save thread runs at idle priority, so on a
-//! busy host its wall-clock time says how busy the host is, not how much
+//! thread doing the work: the search thread runs at a lower priority, so
+//! on a busy host its wall-clock time says how busy the host is, not how much
 //! the search costs, while its CPU time is the same however loaded the
 //! host.
 

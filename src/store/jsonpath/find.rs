@@ -51,6 +51,19 @@ impl FindJob {
         self.entries.len()
     }
 
+    /// Whether the connection that asked is gone.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The reply of a search whose connection went away before it started,
+    /// which is not run: 203, as if it had stopped at its first step.
+    pub fn cancelled_reply(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        stopped_reply(Verb::KvFind, Stop::Cancelled, &mut Reply::new(&mut out, self.protocol));
+        out
+    }
+
     /// Runs the search (off the loop) and returns the reply document:
     /// `{"KV_FIND_RSP":{…,"st":1}}`, or status 202 or 203.
     pub fn run(&self) -> Vec<u8> {

@@ -51,6 +51,10 @@ mod edit;
 mod eval;
 mod find;
 mod parse;
+#[cfg(feature = "regex")]
+mod regex;
+#[cfg(not(feature = "regex"))]
+#[path = "no_regex.rs"]
 mod regex;
 mod syntax;
 mod text;
@@ -172,9 +176,14 @@ impl JsonPath {
     }
 }
 
+/// The `m` of the 14 (CommandDisabled) a path calling `match()` or
+/// `search()` gets from a build without the `regex` feature.
+const NO_REGEX: &str = "match() and search() are not in this build";
+
 /// `path` parsed, or the status to answer.
 fn compile(path: &str) -> Result<Arc<Parsed>, Status> {
     match parse::parse(path) {
+        Ok(parsed) if parsed.uses_regex && !cfg!(feature = "regex") => Err(Status::CommandDisabled),
         Ok(parsed) => Ok(Arc::new(parsed)),
         Err(PathError::Invalid) => Err(Status::PathInvalid),
         Err(PathError::TooLong) => Err(Status::OverBudget),
@@ -205,6 +214,10 @@ impl Store {
                 reply.error(verb, Status::OverBudget, find::OVER_BUDGET);
                 return Executed::Replied;
             }
+            Err(Status::CommandDisabled) => {
+                reply.error(verb, Status::CommandDisabled, NO_REGEX);
+                return Executed::Replied;
+            }
             Err(status) => {
                 reply.status(verb, status);
                 return Executed::Replied;
@@ -223,7 +236,7 @@ impl Store {
             Some(names) => first_occurrences(names).filter_map(|name| self.kv.get(name).cloned()).collect(),
             None if self.kv.len() > FIND_INLINE_MAX_KEYS || path.uses_regex => {
                 let job = job(Vec::new());
-                return self.queue_kv_find(job);
+                return self.queue_kv_find(job, reply);
             }
             None => self.kv.snapshot(),
         };
@@ -242,7 +255,7 @@ impl Store {
             }
         }
         let job = job(entries);
-        self.queue_job(Job { verb, name: String::new(), work: Work::Find(job) })
+        self.queue_job(Job { verb, name: String::new(), work: Work::Find(job) }, reply)
     }
 
     /// `KV_UPDATE`: `{"cnt":n,"st":1}`; 22 for a missing key, 4 for a
@@ -302,7 +315,7 @@ impl Store {
                 return Executed::Replied;
             }
         }
-        self.queue_edit(verb, job)
+        self.queue_edit(verb, job, reply)
     }
 
     /// Stores a computed edit and writes its reply, if the key still holds
@@ -356,11 +369,13 @@ fn edit_reply(reply: &mut Reply<'_>, verb: Verb, result: Result<usize, Refused>)
 }
 
 /// The reply of an edit with `status`: `KV_UPDATE` with `cnt` 0,
-/// `KV_ARR_APPEND` with `st` alone; 201 and 202 in the shape of KV errors.
+/// `KV_ARR_APPEND` with `st` alone; 14, 201 and 202 in the shape of KV
+/// errors.
 fn edit_status(reply: &mut Reply<'_>, verb: Verb, status: Status) {
     match status {
         Status::Busy => reply.error(verb, status, BUSY),
         Status::OverBudget => reply.error(verb, status, find::OVER_BUDGET),
+        Status::CommandDisabled => reply.error(verb, status, NO_REGEX),
         _ => edit_count(reply, verb, 0, status),
     }
 }

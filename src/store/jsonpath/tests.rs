@@ -64,8 +64,13 @@ fn regex_paths_large_searches_and_costly_paths_are_jobs_with_the_same_replies() 
     fill(&mut store, 10);
     for path in ["$.tags[?match(@, 'a')]", "$.tags[?search(@, '^a$')]"] {
         let (reply, later) = call(&mut store, &format!(r#"{{"KV_FIND":{{"path":"{path}","rsp":"keys"}}}}"#));
-        assert!(later, "{path}");
-        assert!(reply.starts_with(r#"{"KV_FIND_RSP":{"keys":["k0","k1","#), "{path}: {reply}");
+        if cfg!(feature = "regex") {
+            assert!(later, "{path}");
+            assert!(reply.starts_with(r#"{"KV_FIND_RSP":{"keys":["k0","k1","#), "{path}: {reply}");
+        } else {
+            assert!(!later, "{path}");
+            assert_eq!(reply, format!(r#"{{"KV_FIND_RSP":{{"m":"{NO_REGEX}","st":14,"tkn":null}}}}"#), "{path}");
+        }
     }
     // Paths that used to be costly by their shape run on the loop when small.
     for path in ["$..*..*", "$[?@[?@ == 'a']]", "$[?@..*]"] {
@@ -161,11 +166,18 @@ fn large_edits_are_computed_off_the_loop() {
     // A regular expression never runs on the loop, whatever the value.
     store.kv.set("s", r#"["abc"]"#);
     let (reply, later) = call(&mut store, r#"{"KV_UPDATE":{"key":"s","path":"$[?match(@, 'a.c')]","value":"x"}}"#);
-    assert_eq!((reply.as_str(), later), (r#"{"KV_UPDATE_RSP":{"cnt":1,"st":1}}"#, true));
+    if cfg!(feature = "regex") {
+        assert_eq!((reply.as_str(), later), (r#"{"KV_UPDATE_RSP":{"cnt":1,"st":1}}"#, true));
+    } else {
+        let disabled = format!(r#"{{"KV_UPDATE_RSP":{{"m":"{NO_REGEX}","st":14,"tkn":null}}}}"#);
+        assert_eq!((reply, later), (disabled, false));
+        assert_eq!(store.kv.get("s").map(|e| e.value_json().to_vec()), Some(br#"["abc"]"#.to_vec()), "unchanged");
+    }
     // Small edits run at once.
     let (reply, later) = call(&mut store, r#"{"KV_ARR_APPEND":{"items":[1],"key":"s"}}"#);
     assert_eq!((reply.as_str(), later), (r#"{"KV_ARR_APPEND_RSP":{"st":1}}"#, false));
-    assert_eq!(store.kv.get("s").map(|e| e.value_json().to_vec()), Some(br#"["x",1]"#.to_vec()));
+    let appended: &[u8] = if cfg!(feature = "regex") { br#"["x",1]"# } else { br#"["abc",1]"# };
+    assert_eq!(store.kv.get("s").map(|e| e.value_json().to_vec()), Some(appended.to_vec()));
 }
 
 /// Queues a large `KV_ARR_APPEND` of `key` and returns its job, not run yet.
@@ -382,7 +394,11 @@ fn paths_nested_too_deeply_are_invalid() {
     assert_eq!(compile(&filters(8_000)).err(), Some(Status::PathInvalid));
     assert_eq!(compile(&format!("${}", "[0]".repeat(MAX_PATH_BYTES / 3 + 1))).err(), Some(Status::OverBudget));
     for regex in ["$[?match(@, 'a')]", "$[?@.a && !search(@.b, 'x')]", "$[?count(@[?match(@, 'a')]) > 1]"] {
-        assert!(compile(regex).is_ok_and(|p| p.uses_regex), "{regex}");
+        if cfg!(feature = "regex") {
+            assert!(compile(regex).is_ok_and(|p| p.uses_regex), "{regex}");
+        } else {
+            assert_eq!(compile(regex).err(), Some(Status::CommandDisabled), "{regex}");
+        }
     }
     for plain in ["$", "$..a..b", "$[?@[?@.b]]", "$[?length(@.a) > 1]", "$['match']", "$[?@.search]"] {
         assert!(compile(plain).is_ok_and(|p| !p.uses_regex), "{plain}");

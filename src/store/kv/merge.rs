@@ -53,6 +53,7 @@
 //! loaded position from `next` on holds a key.
 
 use std::mem;
+use std::sync::Arc;
 
 use super::{Entry, KvSlot, Table, table};
 
@@ -86,6 +87,9 @@ pub(super) struct Merge {
     new_count: usize,
     /// The entry a moved or dropped position holds.
     blank: Entry,
+    /// What the loaded entries not yet moved in or dropped hold, as the
+    /// memory cap counts it ([`KeyMap::bytes`](super::KeyMap::bytes)).
+    bytes: usize,
 }
 
 impl std::fmt::Debug for Merge {
@@ -101,7 +105,8 @@ impl std::fmt::Debug for Merge {
 
 impl Merge {
     /// A merge of `loaded`, to be checked from its first key.
-    pub(super) fn new(loaded: Table<KvSlot>) -> Merge {
+    /// `bytes` is what its entries count for toward the memory cap.
+    pub(super) fn new(loaded: Table<KvSlot>, bytes: usize) -> Merge {
         let n = loaded.len();
         Merge {
             loaded,
@@ -111,6 +116,7 @@ impl Merge {
             shared: Bits::with_len(n),
             new_count: 0,
             blank: Entry::from_parts(b"", b"null"),
+            bytes,
         }
     }
 
@@ -136,6 +142,23 @@ impl Merge {
 
     pub(super) fn rehash(&mut self, buckets: usize) -> bool {
         self.loaded.rehash(buckets)
+    }
+
+    /// What the loaded entries still held (not moved in, not dropped)
+    /// count for toward the memory cap.
+    pub(super) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// [`Merge::bytes`] counted afresh over the loaded positions, to check
+    /// the running count.
+    #[cfg(test)]
+    pub(super) fn recount(&self) -> usize {
+        self.loaded
+            .iter()
+            .filter(|slot| !Arc::ptr_eq(&slot.entry.0, &self.blank.0))
+            .map(|slot| super::cost(&slot.entry))
+            .sum()
     }
 
     pub(super) fn heap_bytes(&self) -> usize {
@@ -170,6 +193,7 @@ impl Merge {
             if keys.table.is_empty() && keys.pending.is_none() {
                 // Every loaded key is new: the loaded map becomes the map.
                 keys.table = mem::take(&mut self.loaded);
+                keys.bytes = mem::take(&mut self.bytes);
                 return Step::Done;
             }
         }
@@ -219,7 +243,11 @@ impl Merge {
         }
         let blank = self.blank.clone();
         let slot = self.loaded.get_mut(p)?;
-        Some(KvSlot::new(mem::replace(&mut slot.entry, blank), slot.hash))
+        let entry = mem::replace(&mut slot.entry, blank);
+        if !Arc::ptr_eq(&entry.0, &self.blank.0) {
+            self.bytes = self.bytes.saturating_sub(super::cost(&entry));
+        }
+        Some(KvSlot::new(entry, slot.hash))
     }
 
     /// While checking, the map gained (`held`) or lost the key `escaped`:
@@ -260,6 +288,7 @@ impl Merge {
             return keys.set(hash, entry).is_some();
         }
         if let Some(slot) = self.find(hash, entry.escaped_key()).and_then(|p| self.loaded.get_mut(p)) {
+            self.bytes = (self.bytes + super::cost(&entry)).saturating_sub(super::cost(&slot.entry));
             slot.entry = entry;
             return true;
         }
@@ -299,7 +328,9 @@ impl Merge {
             // The loaded map's positions are used up: into the map itself.
             return keys.push(KvSlot::new(entry, hash));
         }
+        let added = super::cost(&entry);
         let Some(p) = self.loaded.push(KvSlot::new(entry, hash)) else { return false };
+        self.bytes += added;
         self.new.set(p);
         self.new_count += 1;
         true
@@ -321,7 +352,10 @@ impl Merge {
                 self.new_count -= 1;
                 let moved = self.take(last);
                 if let (true, Some(moved)) = (last != p, moved) {
-                    let _removed = self.loaded.replace(p, moved);
+                    let added = super::cost(&moved.entry);
+                    if let Ok(removed) = self.loaded.replace(p, moved) {
+                        self.bytes = (self.bytes + added).saturating_sub(super::cost(&removed.entry));
+                    }
                 }
                 return true;
             }

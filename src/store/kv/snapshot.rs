@@ -129,6 +129,18 @@ impl Pending {
         self.is_complete()
     }
 
+    /// What it holds: room for every entry's pointer, reserved when it
+    /// began, and the originals kept (a pointer and a table slot each).
+    pub(super) fn heap_bytes(&self) -> usize {
+        let entry = std::mem::size_of::<Entry>();
+        self.taken.capacity() * entry + self.saved.len() * (entry + 2 * std::mem::size_of::<usize>())
+    }
+
+    /// Entries it holds (copied, and kept originals).
+    pub(super) fn len(&self) -> usize {
+        self.taken.len() + self.saved.len()
+    }
+
     /// Whether every position is copied.
     pub(super) fn is_complete(&self) -> bool {
         self.taken.len() >= self.end

@@ -552,6 +552,14 @@ mod merged_model {
             Op::MergeStep(n) => drop(map.merge_step(*n)),
         }
         expected.catch_up(map);
+        // The memory cap's count: the map's own entries, and a load's not
+        // moved in yet, each counted once, whatever the merge did.
+        let table: usize = map.keys.table.iter().map(|slot| cost(&slot.entry)).sum();
+        let loaded = map.merge.as_deref().map_or(0, merge::Merge::recount);
+        prop_assert_eq!(map.bytes(), table + loaded);
+        if map.merge.is_none() {
+            prop_assert_eq!(map.bytes(), map.entries().map(cost).sum::<usize>());
+        }
         prop_assert_eq!(map.len(), expected.model.len());
         prop_assert_eq!(pairs(map), expected.model.clone());
         for k in 0..40u8 {
