@@ -119,3 +119,33 @@ fn with_the_log_asked_for_writes_wait_for_it_to_be_opened() {
     host.turn(Duration::ZERO);
     assert_eq!(host.call(&mut peer, r#"{"KV_SET":{"keys":{"k":1}}}"#), r#"{"KV_SET_RSP":{"st":1}}"#);
 }
+
+#[test]
+fn a_kv_load_is_in_the_log_in_its_place_among_other_writes() {
+    let dir = TempDir::new("log-load");
+    let mut host = host(&dir, LogFsync::Always);
+    let mut peer = host.open();
+    let keys: String = (0..3_000).map(|i| format!(r#""k{i}":{i}"#)).collect::<Vec<_>>().join(",");
+    assert_eq!(host.call(&mut peer, &format!(r#"{{"KV_SET":{{"keys":{{{keys}}}}}}}"#)), r#"{"KV_SET_RSP":{"st":1}}"#);
+    let saved = host.call_json(&mut peer, r#"{"KV_SAVE":{"name":"s"}}"#);
+    assert_eq!(saved["KV_SAVE_RSP"]["st"], 121, "{saved}");
+    assert_eq!(host.call(&mut peer, r#"{"KV_CLEAR":{}}"#), r#"{"KV_CLEAR_RSP":{"cnt":3000,"st":1}}"#);
+    assert_eq!(
+        host.call(&mut peer, r#"{"KV_SET":{"keys":{"other":true,"k5":"before"}}}"#),
+        r#"{"KV_SET_RSP":{"st":1}}"#
+    );
+    // Into a store that has keys: merged in steps, recorded when it takes
+    // effect, from frames the save thread encoded.
+    let loaded = host.call_json(&mut peer, r#"{"KV_LOAD":{"name":"s"}}"#);
+    assert_eq!(loaded["KV_LOAD_RSP"]["st"], 141, "{loaded}");
+    assert_eq!(host.call(&mut peer, r#"{"KV_SET":{"keys":{"k7":"after"}}}"#), r#"{"KV_SET_RSP":{"st":1}}"#);
+    drop(host);
+
+    let mut again = self::host(&dir, LogFsync::Always);
+    let mut peer = again.open();
+    assert_eq!(again.call(&mut peer, r#"{"KV_COUNT":{}}"#), r#"{"KV_COUNT_RSP":{"cnt":3001,"st":1}}"#);
+    assert_eq!(
+        again.call(&mut peer, r#"{"KV_GET":{"keys":["k5","k7","k2999","other"]}}"#),
+        r#"{"KV_GET_RSP":{"keys":{"k5":5,"k7":"after","k2999":2999,"other":true},"st":1}}"#
+    );
+}

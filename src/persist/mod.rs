@@ -83,7 +83,14 @@ pub fn run(root: &Path, job: Job) -> Done {
     let Job { verb, name, work } = job;
     let outcome = match work {
         Work::Save(snapshot) => Outcome::Saved(save(root, &name, &snapshot)),
-        Work::Load(kind) => Outcome::Loaded(load(root, &name, kind)),
+        Work::Load(kind, log) => Outcome::Loaded(load(root, &name, kind).map(|(mut loaded, duration)| {
+            // Here, off the loop, so that recording a load of any size
+            // costs the loop one hand-over (`Journal::append_sealed`).
+            if let (true, Loaded::Kv { map, frames, .. }) = (log, &mut loaded) {
+                *frames = wal::encode_load(map.entries(), wal::LOAD_FRAME_BYTES);
+            }
+            (loaded, duration)
+        })),
         Work::Find(find) => {
             let started = Instant::now();
             let reply = find.run();
@@ -328,7 +335,7 @@ fn read_data(data_dir: &Dir, kind: SaveKind) -> Result<Loaded, PersistError> {
         checked = records.len();
     }
     Ok(match kind {
-        SaveKind::Kv => Loaded::Kv { map, read },
+        SaveKind::Kv => Loaded::Kv { map, read, frames: Vec::new() },
         SaveKind::Sessions => Loaded::Sessions(records),
     })
 }

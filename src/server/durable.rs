@@ -74,9 +74,9 @@ impl Server {
     pub(super) fn commit_log(&mut self, now: Instant) {
         let Some(wal) = self.wal.as_mut() else { return };
         self.store.seal_journal();
-        let frames = self.store.take_journal();
+        let frames = self.store.take_journal_chunks();
         if !frames.is_empty() {
-            wal.submit(frames);
+            wal.submit_chunks(frames);
         }
         let durable = wal.durable();
         let failing = wal.failing();

@@ -355,11 +355,11 @@ impl Store {
                 return self.queue_job(Job { verb, name, work: Work::Save(Snapshot::Sessions(records)) }, reply);
             }
             Command::KvLoad(name) => {
-                let job = Job { verb, name: name.into_owned(), work: Work::Load(SaveKind::Kv) };
+                let job = Job { verb, name: name.into_owned(), work: Work::Load(SaveKind::Kv, self.journal_on()) };
                 return self.queue_job(job, reply);
             }
             Command::ShLoad(name) => {
-                let job = Job { verb, name: name.into_owned(), work: Work::Load(SaveKind::Sessions) };
+                let job = Job { verb, name: name.into_owned(), work: Work::Load(SaveKind::Sessions, false) };
                 return self.queue_job(job, reply);
             }
             Command::Kv(op) => match run(&mut self.kv, op, verb, reply, &mut self.journal, Scope::Kv) {

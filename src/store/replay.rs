@@ -80,7 +80,21 @@ impl Store {
                 let deadline = tick(self, deadline_ms);
                 self.sessions.replay_deadline(token, deadline);
             }
+            // The replay loop checks the frames it binds (`wal::replay`).
+            Op::Group { .. } => {}
         }
+    }
+
+    /// Records a KV load's keys, encoded as sealed frames off the loop
+    /// ([`crate::persist::wal::encode_load`]): handed on as they are, in
+    /// constant time.
+    pub(crate) fn journal_sealed(&mut self, frames: Vec<u8>) {
+        self.journal.append_sealed(frames);
+    }
+
+    /// Whether the durable log records changes.
+    pub(crate) fn journal_on(&self) -> bool {
+        self.journal.is_on()
     }
 
     /// Records an array or list command that may have changed data, by its
@@ -97,8 +111,17 @@ impl Store {
         kv || sessions
     }
 
-    /// The frames recorded since the last call, oldest first (empty when
-    /// the log is off or nothing changed).
+    /// The frames recorded since the last call, oldest first, as pieces to
+    /// write in order (empty when the log is off or nothing changed).
+    pub(crate) fn take_journal_chunks(&mut self) -> Vec<Vec<u8>> {
+        let mut out = self.journal.take_chunks();
+        out.extend(self.sessions.journal.take_chunks());
+        out
+    }
+
+    /// The frames recorded since the last call as one buffer (see
+    /// [`Store::take_journal_chunks`]).
+    #[cfg(test)]
     pub(crate) fn take_journal(&mut self) -> Vec<u8> {
         let mut out = self.journal.take();
         if !self.sessions.journal.is_empty() {

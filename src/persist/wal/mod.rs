@@ -25,8 +25,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 pub use record::{
-    FRAME_HEADER_BYTES, Frame, HEADER_BYTES, Journal, MAX_FRAME_BYTES, Op, Scope, VERSION, check_header, crc32c,
-    decode, header, next_frame,
+    FRAME_HEADER_BYTES, Frame, HEADER_BYTES, Journal, LOAD_FRAME_BYTES, MAX_FRAME_BYTES, Op, Scope, VERSION,
+    check_header, crc32c, decode, encode_load, header, next_frame,
 };
 #[cfg(test)]
 mod tests;
@@ -162,6 +162,28 @@ pub fn replay(bytes: &[u8], store: &mut Store) -> Result<Replayed, String> {
     loop {
         match next_frame(bytes, at) {
             Frame::Whole { payload, end } => {
+                if let Some(frames) = group_of(payload) {
+                    // A load's frames: all of them whole, or a torn tail
+                    // from here.
+                    let mut next = end;
+                    let mut torn = None;
+                    for _ in 0..frames {
+                        match next_frame(bytes, next) {
+                            Frame::Whole { end, .. } => next = end,
+                            Frame::End => torn = Some("a group of frames cut short"),
+                            Frame::Torn { why } => torn = Some(why),
+                            Frame::Corrupt { why } => return Err(damaged(next, why)),
+                        }
+                        if torn.is_some() {
+                            break;
+                        }
+                    }
+                    if let Some(why) = torn {
+                        log::debug!("torn group of {frames} frames at {at}: {why}");
+                        out.torn_at = Some(at as u64);
+                        break;
+                    }
+                }
                 let mut ops = 0;
                 decode(payload, |op| {
                     ops += 1;
@@ -183,6 +205,23 @@ pub fn replay(bytes: &[u8], store: &mut Store) -> Result<Replayed, String> {
     }
     out.bytes = at as u64;
     Ok(out)
+}
+
+/// How many frames follow and belong to the group this payload opens, if
+/// it is a group frame.
+fn group_of(payload: &[u8]) -> Option<u32> {
+    // Only a frame of one operation of 5 bytes can be one: no other frame
+    // is decoded twice.
+    if payload.len() != 5 {
+        return None;
+    }
+    let mut frames = None;
+    let _ = decode(payload, |op| {
+        if let Op::Group { frames: n } = op {
+            frames = Some(n);
+        }
+    });
+    frames
 }
 
 fn damaged(at: usize, why: &str) -> String {

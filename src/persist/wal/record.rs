@@ -23,7 +23,10 @@
 //! command; [`Journal::seal`] closes the command's frame, so a frame holds
 //! all of one command's changes and a torn write drops the whole command,
 //! never part of it. When the journal is off every call returns at its
-//! first branch.
+//! first branch. A `KV_LOAD`'s keys are the exception: [`encode_load`]
+//! makes them off the loop, in frames of at most [`LOAD_FRAME_BYTES`],
+//! behind a group frame (`0x04`) that a replay applies only with all the
+//! frames it names.
 //!
 //! Owns: encoding, decoding, CRC32C. Knows nothing of files.
 
@@ -47,9 +50,19 @@ pub const FRAME_HEADER_BYTES: usize = 12;
 /// changes (a message is at most 64 MiB), so a larger length is damage.
 pub const MAX_FRAME_BYTES: u32 = 1 << 30;
 
+/// Payload bytes past which a load's keys go on in a new frame: 64 MiB,
+/// the largest message, far under [`MAX_FRAME_BYTES`], so a load of any
+/// size is recorded (its frames are bound together by a group frame, see
+/// [`encode_load`]).
+pub const LOAD_FRAME_BYTES: usize = 64 << 20;
+
+/// Bytes of a group frame: the frame header, the kind and the count.
+const GROUP_FRAME_BYTES: usize = FRAME_HEADER_BYTES + 1 + 4;
+
 const KV_SET: u8 = 0x01;
 const KV_REMOVE: u8 = 0x02;
 const KV_CLEAR: u8 = 0x03;
+const KV_GROUP: u8 = 0x04;
 const SH_NEW: u8 = 0x10;
 const SH_SET: u8 = 0x11;
 const SH_REMOVE: u8 = 0x12;
@@ -121,6 +134,13 @@ pub enum Op<'a> {
         /// The new deadline, wall-clock milliseconds.
         deadline_ms: u64,
     },
+    /// The next `frames` frames are one change (a load's keys): a replay
+    /// applies them only if all of them are whole, and treats a torn one
+    /// among them as a torn tail from this frame on.
+    Group {
+        /// Frames that follow and belong to it.
+        frames: u32,
+    },
     /// An array or list command that may have changed data, as sent.
     Container {
         /// The message text.
@@ -132,6 +152,9 @@ pub enum Op<'a> {
 #[derive(Debug, Default)]
 pub struct Journal {
     on: bool,
+    /// Sealed frames made elsewhere ([`Journal::append_sealed`]) and the
+    /// sealed frames before them, in order, before `buf`.
+    chunks: Vec<Vec<u8>>,
     /// Sealed frames, then the open one (if any).
     buf: Vec<u8>,
     /// Where the open frame starts in `buf`.
@@ -292,21 +315,85 @@ impl Journal {
         true
     }
 
-    /// Moves the sealed frames out (seals the open one first).
-    pub fn take(&mut self) -> Vec<u8> {
+    /// Adds frames sealed elsewhere ([`encode_load`], off the loop) after
+    /// what is recorded, without copying them (seals the open frame
+    /// first). Nothing happens while the journal is off.
+    pub fn append_sealed(&mut self, frames: Vec<u8>) {
+        if !self.on || frames.is_empty() {
+            return;
+        }
         self.seal();
-        std::mem::take(&mut self.buf)
+        if !self.buf.is_empty() {
+            self.chunks.push(std::mem::take(&mut self.buf));
+        }
+        self.chunks.push(frames);
+    }
+
+    /// Moves the sealed frames out as one buffer (seals the open one
+    /// first; copies frames added by [`Journal::append_sealed`]).
+    pub fn take(&mut self) -> Vec<u8> {
+        let chunks = self.take_chunks();
+        if chunks.len() == 1 {
+            return chunks.into_iter().next().unwrap_or_default();
+        }
+        chunks.concat()
+    }
+
+    /// Moves the sealed frames out as pieces to write in order (seals the
+    /// open one first); no piece is empty.
+    pub fn take_chunks(&mut self) -> Vec<Vec<u8>> {
+        self.seal();
+        let mut chunks = std::mem::take(&mut self.chunks);
+        if !self.buf.is_empty() {
+            chunks.push(std::mem::take(&mut self.buf));
+        }
+        chunks
     }
 
     /// Bytes held, sealed or not.
     pub fn len(&self) -> usize {
-        self.buf.len()
+        self.buf.len() + self.chunks.iter().map(Vec::len).sum::<usize>()
     }
 
     /// Whether nothing is held.
     pub fn is_empty(&self) -> bool {
-        self.buf.is_empty()
+        self.buf.is_empty() && self.chunks.is_empty()
     }
+}
+
+/// Encodes a load's keys as sealed frames (for [`Journal::append_sealed`]),
+/// for the save thread to run off the loop: a group frame naming how many
+/// frames follow, then the keys as sets of top-level keys, at most about
+/// `frame_bytes` of payload per frame ([`LOAD_FRAME_BYTES`]). Empty when
+/// there are no keys.
+pub fn encode_load<'a>(entries: impl Iterator<Item = &'a Entry>, frame_bytes: usize) -> Vec<u8> {
+    let mut journal = Journal { on: true, ..Journal::default() };
+    // Room for the group frame, filled in at the end.
+    journal.buf.resize(GROUP_FRAME_BYTES, 0);
+    let mut frames = 0u32;
+    for entry in entries {
+        if journal.open.is_none() {
+            frames += 1;
+        }
+        journal.set_entry(Scope::Kv, entry);
+        if journal.open.is_some_and(|start| journal.buf.len() - start - FRAME_HEADER_BYTES >= frame_bytes) {
+            journal.seal();
+        }
+    }
+    journal.seal();
+    if frames == 0 {
+        return Vec::new();
+    }
+    let mut buf = journal.buf;
+    let mut payload = [0u8; 5];
+    payload[0] = KV_GROUP;
+    payload[1..].copy_from_slice(&frames.to_le_bytes());
+    let len = (payload.len() as u32).to_le_bytes();
+    buf[0..4].copy_from_slice(&len);
+    buf[4..8].copy_from_slice(&crc32c(&len).to_le_bytes());
+    buf[8..12].copy_from_slice(&crc32c(&payload).to_le_bytes());
+    buf[FRAME_HEADER_BYTES..GROUP_FRAME_BYTES].copy_from_slice(&payload);
+    buf
 }
 
 fn put_str(buf: &mut Vec<u8>, bytes: &[u8]) {
@@ -421,6 +508,10 @@ pub fn decode(payload: &[u8], mut f: impl FnMut(Op<'_>)) -> Result<(), String> {
             KV_SET => Op::Set { scope: Scope::Kv, key: r.str()?, value: r.str()? },
             KV_REMOVE => Op::Remove { scope: Scope::Kv, key: r.str()? },
             KV_CLEAR => Op::Clear { scope: Scope::Kv },
+            KV_GROUP => {
+                let bytes = r.take(4)?;
+                Op::Group { frames: u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) }
+            }
             SH_SET => Op::Set { scope: Scope::Session(r.u64()?), key: r.str()?, value: r.str()? },
             SH_REMOVE => Op::Remove { scope: Scope::Session(r.u64()?), key: r.str()? },
             SH_CLEAR => Op::Clear { scope: Scope::Session(r.u64()?) },

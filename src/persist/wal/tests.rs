@@ -402,3 +402,111 @@ fn arrays_and_lists_replay_to_the_same_contents() {
     let after: Vec<String> = reads.iter().map(|r| dispatched(&mut fresh, r, t0)).collect();
     assert_eq!(after, before);
 }
+
+/// The frame offsets of `file` (a segment) from the first frame on.
+fn frame_offsets(file: &[u8]) -> Vec<usize> {
+    let mut offsets = Vec::new();
+    let mut at = HEADER_BYTES;
+    while let Frame::Whole { end, .. } = next_frame(file, at) {
+        offsets.push(at);
+        at = end;
+    }
+    offsets
+}
+
+#[test]
+fn a_load_in_many_frames_replays_whole_or_not_at_all() {
+    let t0 = Instant::now();
+    let mut store = recording(t0);
+    run(&mut store, r#"{"KV_SET":{"keys":{"before":1}}}"#, t0);
+    let mut frames = store.take_journal();
+    let mut loaded = crate::store::KeyMap::new();
+    for i in 0..500 {
+        assert!(loaded.set(&format!("k{i}"), &format!(r#"{{"n":{i}}}"#)));
+    }
+    // About 1 KiB a frame: dozens of frames bound by one group frame.
+    let load = encode_load(loaded.entries(), 1024);
+    let group_at = HEADER_BYTES + frames.len();
+    frames.extend_from_slice(&load);
+    run(&mut store, r#"{"KV_SET":{"keys":{"after":2,"k7":"later"}}}"#, t0);
+    frames.extend(store.take_journal());
+
+    let file = segment(&frames);
+    let offsets = frame_offsets(&file);
+    // before, the group, its frames, after.
+    let group_frames = offsets.len() - 3;
+    assert!(group_frames > 5, "{group_frames} frames");
+    match next_frame(&file, group_at) {
+        Frame::Whole { payload, .. } => {
+            let mut ops = Vec::new();
+            record::decode(payload, |op| ops.push(format!("{op:?}"))).unwrap();
+            assert_eq!(ops, [format!("Group {{ frames: {group_frames} }}")]);
+        }
+        other => panic!("no group frame at {group_at}: {other:?}"),
+    }
+
+    let whole = replayed(&frames, t0, WALL0);
+    assert_eq!(whole.kv().len(), 502);
+    assert_eq!(whole.kv().get("k7").map(|e| e.value_json().to_vec()), Some(br#""later""#.to_vec()));
+
+    // Cut inside the group's last frame: nothing of the load is replayed,
+    // and the tail is torn from the group frame on.
+    let last_of_group = offsets[offsets.len() - 2];
+    for cut in [last_of_group + 5, offsets[2] + 20, group_at + FRAME_HEADER_BYTES + 2] {
+        let mut fresh = self::store();
+        let found = replay(&file[..cut], &mut fresh).unwrap();
+        assert_eq!(found.torn_at, Some(group_at as u64), "cut at {cut}");
+        assert_eq!(found.bytes, group_at as u64);
+        assert_eq!(fresh.kv().len(), 1, "cut at {cut}");
+        assert!(fresh.kv().get("before").is_some());
+    }
+}
+
+#[test]
+fn a_load_merged_in_steps_is_recorded_from_frames_made_off_the_loop() {
+    use crate::store::{Done, Finished, Loaded, Outcome};
+    let t0 = Instant::now();
+    let mut store = recording(t0);
+    run(&mut store, r#"{"KV_SET":{"keys":{"old":1,"k3":"before"}}}"#, t0);
+    let mut all = store.take_journal();
+    assert!(!all.is_empty());
+    let mut loaded = crate::store::KeyMap::new();
+    for i in 0..5_000 {
+        assert!(loaded.set(&format!("k{i}"), &i.to_string()));
+    }
+    // What the save thread does for a KV_LOAD while the log is on.
+    let frames = encode_load(loaded.entries(), LOAD_FRAME_BYTES);
+    let encoded = frames.len();
+    let outcome = Outcome::Loaded(Ok((Loaded::Kv { map: loaded, read: 5_000, frames }, Duration::ZERO)));
+    let done = Done { verb: crate::protocol::Verb::KvLoad, name: "s".into(), outcome, unix_ms: WALL0 };
+    let mut out = Vec::new();
+    let mut reply = Reply::new(&mut out, Protocol::V07);
+    // Recorded in the turn it takes effect (at once, or after steps of
+    // the merge), the frames handed on whole.
+    let mut answered = match store.finish(1, done, t0, &mut reply) {
+        Finished::Replied => true,
+        Finished::Merging => false,
+        other => panic!("{other:?}"),
+    };
+    let mut recorded = store.take_journal_chunks();
+    for _ in 0..100 {
+        if answered && !store.has_queued_jobs() {
+            break;
+        }
+        store.work(t0);
+        if store.take_applied(&mut reply).is_some() {
+            answered = true;
+        }
+        recorded.extend(store.take_journal_chunks());
+    }
+    assert!(answered);
+    assert!(recorded.iter().any(|chunk| chunk.len() == encoded), "the frames went on as one piece");
+    run(&mut store, r#"{"KV_SET":{"keys":{"k3":"after"}}}"#, t0);
+    all.extend(recorded.concat());
+    all.extend(store.take_journal_chunks().concat());
+    let fresh = replayed(&all, t0, WALL0);
+    assert_eq!(dump(&fresh), dump(&store));
+    assert!(fresh.kv().get("old").is_some());
+    assert_eq!(fresh.kv().len(), 5_001);
+    assert_eq!(fresh.kv().get("k3").map(|e| e.value_json().to_vec()), Some(br#""after""#.to_vec()));
+}

@@ -56,7 +56,7 @@ pub struct LogState {
 /// The loop's end of the log thread.
 #[derive(Debug)]
 pub struct LogWriter {
-    tx: Option<Sender<(u64, Vec<u8>)>>,
+    tx: Option<Sender<(u64, Vec<Vec<u8>>)>>,
     state: Arc<LogState>,
     thread: Option<JoinHandle<()>>,
     next_seq: u64,
@@ -84,6 +84,13 @@ impl LogWriter {
 
     /// Queues one turn's frames; returns the batch's sequence number.
     pub fn submit(&mut self, frames: Vec<u8>) -> u64 {
+        self.submit_chunks(vec![frames])
+    }
+
+    /// Queues one turn's frames as pieces written in order (a load's
+    /// frames, encoded off the loop, travel as a piece of their own, never
+    /// copied); returns the batch's sequence number.
+    pub fn submit_chunks(&mut self, frames: Vec<Vec<u8>>) -> u64 {
         let seq = self.next_seq;
         self.next_seq += 1;
         if let Some(tx) = &self.tx
@@ -148,10 +155,10 @@ struct Appender {
 }
 
 impl Appender {
-    fn run(mut self, rx: &Receiver<(u64, Vec<u8>)>) {
+    fn run(mut self, rx: &Receiver<(u64, Vec<Vec<u8>>)>) {
         // Batches not yet durable, oldest first, and how many of them are
         // written.
-        let mut pending: VecDeque<(u64, Vec<u8>)> = VecDeque::new();
+        let mut pending: VecDeque<(u64, Vec<Vec<u8>>)> = VecDeque::new();
         let mut written = 0usize;
         let mut closing = false;
         loop {
@@ -220,13 +227,20 @@ impl Appender {
 
     /// Writes what is not written, and syncs when the policy says so (or
     /// when `closing`).
-    fn step(&mut self, pending: &mut VecDeque<(u64, Vec<u8>)>, written: &mut usize, closing: bool) -> io::Result<()> {
-        for (_, bytes) in pending.iter().skip(*written) {
+    fn step(
+        &mut self,
+        pending: &mut VecDeque<(u64, Vec<Vec<u8>>)>,
+        written: &mut usize,
+        closing: bool,
+    ) -> io::Result<()> {
+        for (_, chunks) in pending.iter().skip(*written) {
             if self.state.inject_failure.load(Ordering::Relaxed) {
                 return Err(io::Error::other("injected write failure"));
             }
-            self.file.write_all(bytes)?;
-            self.written_len += bytes.len() as u64;
+            for bytes in chunks {
+                self.file.write_all(bytes)?;
+                self.written_len += bytes.len() as u64;
+            }
             self.state.size.store(self.written_len, Ordering::Relaxed);
             *written += 1;
         }
