@@ -719,8 +719,9 @@ impl Server {
         // users: `Limits::hold_upgrades`), which `Conn::new` starts with.
         let role = slot.conn.role();
         let holding = &mut self.holding;
-        holding.hold = self.wal.as_ref().is_some_and(|wal| wal.fsync() == LogFsync::Always);
-        holding.seq = self.wal.as_ref().map_or(0, LogWriter::next_seq);
+        let wal = if cfg!(feature = "log") { self.wal.as_ref() } else { None };
+        holding.hold = wal.is_some_and(|wal| wal.fsync() == LogFsync::Always);
+        holding.seq = wal.map_or(0, LogWriter::next_seq);
         holding.cork = holding.hold && slot.conn.stream_mut().plain_mut().is_some();
         let mut handler =
             |message: Message<'_>, out: &mut Vec<u8>| handle(store, protocol, role, message, now, out, holding);
@@ -745,7 +746,7 @@ impl Server {
             self.waiting.push(Waiting { id, key, serial: slot.serial, name, since, cancel });
         }
         if !self.holding.held.is_empty() {
-            let seq = self.wal.as_ref().map_or(0, LogWriter::next_seq);
+            let seq = if cfg!(feature = "log") { self.wal.as_ref().map_or(0, LogWriter::next_seq) } else { 0 };
             for (id, reply, status) in self.holding.held.drain(..) {
                 self.held.push_back(Held { seq, id, reply, status });
             }

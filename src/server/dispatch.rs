@@ -151,7 +151,7 @@ impl Server {
         };
         if self.store.seal_journal() && self.holds_replies() {
             // A load or an edit changed data: answered once durable.
-            let seq = self.wal.as_ref().map_or(0, |wal| wal.next_seq());
+            let seq = self.wal().map_or(0, |wal| wal.next_seq());
             self.held.push_back(super::Held { seq, id, reply, status });
             return;
         }

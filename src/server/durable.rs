@@ -36,6 +36,10 @@ impl Server {
             return Ok(None);
         }
         let root = self.worker.root().to_owned();
+        if !cfg!(feature = "log") {
+            let reason = "this build has no durable log (built without the `log` feature)".to_owned();
+            return Err(Error::Log { path: root.join(wal::LOG_DIR), reason });
+        }
         let wall_ms = crate::persist::unix_millis();
         let (writer, replayed) = wal::open(&root, &self.log_settings, &mut self.store, now, wall_ms)?;
         let mut budget = Budget::UNLIMITED;
@@ -58,20 +62,29 @@ impl Server {
         Ok(Some(replayed))
     }
 
+    /// The log's writer while the log is open; always `None` in a build
+    /// without the `log` feature, so that the log's code is left out.
+    pub(super) fn wal(&self) -> Option<&LogWriter> {
+        if cfg!(feature = "log") { self.wal.as_ref() } else { None }
+    }
+
     /// Whether replies of commands that change data wait for the log.
     pub(super) fn holds_replies(&self) -> bool {
-        self.wal.as_ref().is_some_and(|wal| wal.fsync() == LogFsync::Always)
+        self.wal().is_some_and(|wal| wal.fsync() == LogFsync::Always)
     }
 
     /// Whether the log is failing (writes refused until it recovers).
     pub(super) fn log_failing(&self) -> bool {
-        self.wal.as_ref().is_some_and(LogWriter::failing)
+        self.wal().is_some_and(LogWriter::failing)
     }
 
     /// End of a turn: hands the turn's records to the log thread, sends the
     /// replies whose records are durable, and refuses or accepts writes as
     /// the log's state says.
     pub(super) fn commit_log(&mut self, now: Instant) {
+        if !cfg!(feature = "log") {
+            return;
+        }
         let Some(wal) = self.wal.as_mut() else { return };
         self.store.seal_journal();
         let frames = self.store.take_journal_chunks();
@@ -119,7 +132,7 @@ impl Server {
 
     /// What `SV_INFO` reports of the log.
     fn log_info(&self) -> crate::store::LogInfo {
-        let Some(wal) = &self.wal else { return crate::store::LogInfo::default() };
+        let Some(wal) = self.wal() else { return crate::store::LogInfo::default() };
         let state = wal.state();
         use std::sync::atomic::Ordering::Relaxed;
         crate::store::LogInfo {
@@ -135,7 +148,7 @@ impl Server {
     /// as a full disk would: for tests of write errors.
     #[cfg(feature = "internals")]
     pub fn inject_log_failure(&self, fail: bool) {
-        if let Some(wal) = &self.wal {
+        if let Some(wal) = self.wal() {
             wal.state().inject_failure.store(fail, std::sync::atomic::Ordering::Relaxed);
         }
     }

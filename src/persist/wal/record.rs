@@ -175,9 +175,10 @@ impl Journal {
         self.on = true;
     }
 
-    /// Whether changes are being recorded.
+    /// Whether changes are being recorded: never in a build without the
+    /// `log` feature, where every recording call is then compiled out.
     pub fn is_on(&self) -> bool {
-        self.on
+        cfg!(feature = "log") && self.on
     }
 
     /// The wall-clock time of session tick `tick`.
@@ -213,7 +214,7 @@ impl Journal {
 
     /// Records `key` set to `value` (raw JSON) in `scope`.
     pub fn set(&mut self, scope: Scope, key: &str, value: &str) {
-        if !self.on {
+        if !self.is_on() {
             return;
         }
         let buf = self.scoped(scope, KV_SET, SH_SET);
@@ -223,7 +224,7 @@ impl Journal {
 
     /// Records an entry made elsewhere (a load, an edit) in `scope`.
     pub fn set_entry(&mut self, scope: Scope, entry: &Entry) {
-        if !self.on {
+        if !self.is_on() {
             return;
         }
         let key = entry.key();
@@ -233,7 +234,7 @@ impl Journal {
 
     /// Records `key` removed from `scope`.
     pub fn remove(&mut self, scope: Scope, key: &str) {
-        if !self.on {
+        if !self.is_on() {
             return;
         }
         let buf = self.scoped(scope, KV_REMOVE, SH_REMOVE);
@@ -242,7 +243,7 @@ impl Journal {
 
     /// Records every key of `scope` removed.
     pub fn clear(&mut self, scope: Scope) {
-        if !self.on {
+        if !self.is_on() {
             return;
         }
         self.scoped(scope, KV_CLEAR, SH_CLEAR);
@@ -251,7 +252,7 @@ impl Journal {
     /// Records a new session; `deadline` is its deadline tick, `None` if
     /// it never expires.
     pub fn session_new(&mut self, token: u64, expiry: &Expiry, deadline: Option<u64>) {
-        if !self.on {
+        if !self.is_on() {
             return;
         }
         let deadline_ms = deadline.map_or(0, |tick| self.wall_ms(tick).max(1));
@@ -271,21 +272,21 @@ impl Journal {
 
     /// Records the end of session `token`.
     pub fn session_end(&mut self, token: u64) {
-        if self.on {
+        if self.is_on() {
             self.op(SH_END).extend_from_slice(&token.to_le_bytes());
         }
     }
 
     /// Records the end of every session.
     pub fn session_end_all(&mut self) {
-        if self.on {
+        if self.is_on() {
             self.op(SH_END_ALL);
         }
     }
 
     /// Records session `token`'s new deadline tick.
     pub fn session_deadline(&mut self, token: u64, tick: u64) {
-        if !self.on {
+        if !self.is_on() {
             return;
         }
         let deadline_ms = self.wall_ms(tick);
@@ -296,7 +297,7 @@ impl Journal {
 
     /// Records an array or list command, its message text as sent.
     pub fn container(&mut self, text: &str) {
-        if self.on {
+        if self.is_on() {
             let buf = self.op(CONTAINER);
             put_str(buf, text.as_bytes());
         }
@@ -319,7 +320,7 @@ impl Journal {
     /// what is recorded, without copying them (seals the open frame
     /// first). Nothing happens while the journal is off.
     pub fn append_sealed(&mut self, frames: Vec<u8>) {
-        if !self.on || frames.is_empty() {
+        if !self.is_on() || frames.is_empty() {
             return;
         }
         self.seal();
