@@ -199,7 +199,7 @@ fn load(base: u64, loaded: u64, per_turn: usize) {
     let done = Done {
         verb: Verb::KvLoad,
         name: "n".into(),
-        outcome: Outcome::Loaded(Ok((Loaded::Kv { map, read: loaded as usize }, Duration::ZERO))),
+        outcome: Outcome::Loaded(Ok((Loaded::Kv { map, read: loaded as usize, frames: Vec::new() }, Duration::ZERO))),
         unix_ms: 0,
     };
     let mut turns = Turns::new();

@@ -124,9 +124,9 @@ fn kv_load_apply(bencher: Bencher, case: &str) {
         .with_inputs(|| {
             let mut store = Store::new(ServerInfo { persist_enabled: true, persist_path: "d".into() });
             if case == "merged_into_one_key" {
-                store.apply(Loaded::Kv { map: preloaded(1), read: 1 }, now).expect("fits");
+                store.apply(Loaded::Kv { map: preloaded(1), read: 1, frames: Vec::new() }, now).expect("fits");
             }
-            (store, Loaded::Kv { map: loaded.clone(), read: 1_000_000 })
+            (store, Loaded::Kv { map: loaded.clone(), read: 1_000_000, frames: Vec::new() })
         })
         .bench_local_values(|(mut store, loaded)| {
             store.apply(loaded, now).expect("fits");

@@ -49,6 +49,9 @@ pub struct Config {
     /// (`persist.loadOnStart`). Default none. A save that exists but cannot
     /// be read still stops the start.
     pub load_on_start: Option<String>,
+    /// The durable log of every change (`persist.log`, `--log`). Default
+    /// off: ndb then behaves and performs as without it.
+    pub log: LogSettings,
     /// Status numbering of saves. Default 0.7 (save success 121).
     pub protocol: Protocol,
     /// CPU core to pin the server thread to, if any.
@@ -180,6 +183,7 @@ impl Default for Config {
             persist_path: PathBuf::from("./data"),
             save_on_exit: None,
             load_on_start: None,
+            log: LogSettings::default(),
             protocol: Protocol::V07,
             core: None,
             max_connections: 10_000,
@@ -208,6 +212,58 @@ impl Default for Config {
     }
 }
 
+/// When the durable log is synced to disk (`persist.log.fsync`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFsync {
+    /// Every turn's records share one fsync, and the replies of the
+    /// commands that wrote them are sent only after it: nothing
+    /// acknowledged is lost.
+    Always,
+    /// Records are written every turn and synced about once a second: a
+    /// crash loses at most about a second of acknowledged writes. The
+    /// default, as Redis's `appendfsync everysec`.
+    #[default]
+    EverySec,
+    /// Records are written every turn and never synced by ndb: the kernel
+    /// decides (typically within 30 s).
+    No,
+}
+
+impl LogFsync {
+    /// Reads `always`, `everysec` or `no`.
+    pub fn parse(text: &str) -> Option<LogFsync> {
+        match text {
+            "always" => Some(LogFsync::Always),
+            "everysec" => Some(LogFsync::EverySec),
+            "no" => Some(LogFsync::No),
+            _ => None,
+        }
+    }
+
+    /// The setting's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogFsync::Always => "always",
+            LogFsync::EverySec => "everysec",
+            LogFsync::No => "no",
+        }
+    }
+}
+
+/// The durable log's settings (`persist.log`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LogSettings {
+    /// Record every change under `<persist.path>/log/` and replay it at
+    /// start-up (`persist.log.enabled`, `--log`). Default off.
+    pub enabled: bool,
+    /// When records are synced (`persist.log.fsync`, `--log-fsync`).
+    pub fsync: LogFsync,
+    /// Cut the log at this byte offset before replaying it
+    /// (`--log-truncate-at`): the way out of a log damaged before its last
+    /// record, dropping what follows. Default none.
+    pub truncate_at: Option<u64>,
+}
+
 /// The default of [`Config::max_partial_bytes`] (256 MiB).
 pub const DEFAULT_MAX_PARTIAL_BYTES: usize = 256 * 1024 * 1024;
 
@@ -234,6 +290,13 @@ impl Config {
     pub fn persist(mut self, enabled: bool, path: impl Into<PathBuf>) -> Self {
         self.persist_enabled = enabled;
         self.persist_path = path.into();
+        self
+    }
+
+    /// Turns the durable log on or off, with its fsync policy.
+    pub fn log(mut self, enabled: bool, fsync: LogFsync) -> Self {
+        self.log.enabled = enabled;
+        self.log.fsync = fsync;
         self
     }
 
@@ -389,6 +452,7 @@ impl Config {
             "persist": {
                 "enabled": self.persist_enabled,
                 "loadOnStart": self.load_on_start,
+                "log": {"enabled": self.log.enabled, "fsync": self.log.fsync.as_str()},
                 "path": self.persist_path.to_string_lossy(),
                 "saveOnExit": self.save_on_exit,
             },
@@ -523,6 +587,20 @@ impl Config {
             if let Some(name) = persist.string("loadOnStart")? {
                 self.load_on_start = Some(check_save_name("persist.loadOnStart", name)?);
             }
+            if let Some(log) = persist.object("log")? {
+                let log = Fields { map: log, prefix: "persist.log." };
+                if let Some(enabled) = log.bool("enabled")? {
+                    self.log.enabled = enabled;
+                }
+                if let Some(fsync) = log.string("fsync")? {
+                    self.log.fsync = LogFsync::parse(fsync).ok_or_else(|| {
+                        ConfigError::field(
+                            "persist.log.fsync",
+                            format!("must be always, everysec or no (got {fsync:?})"),
+                        )
+                    })?;
+                }
+            }
         }
         // Version 5 has no `arrays` or `lists` sections: its limits stay
         // at the defaults, NemesisDB's shipped values (docs/operations.md).
@@ -628,7 +706,7 @@ impl Config {
 /// Every member ndb reads from a config file, those of a section as
 /// `persist.path` (the members of each user are [`USER_MEMBERS`]). Each has
 /// a flag of `ndb-server` too (see `docs/operations.md`).
-pub const KNOWN_MEMBERS: [&str; 36] = [
+pub const KNOWN_MEMBERS: [&str; 39] = [
     "version",
     "core",
     "ip",
@@ -639,6 +717,9 @@ pub const KNOWN_MEMBERS: [&str; 36] = [
     "persist.path",
     "persist.saveOnExit",
     "persist.loadOnStart",
+    "persist.log",
+    "persist.log.enabled",
+    "persist.log.fsync",
     "maxConnections",
     "allowedOrigins",
     "outputPauseBytes",
@@ -712,6 +793,9 @@ pub fn unknown_members(root: &Map<String, Value>) -> Vec<String> {
             }
             check(map, &format!("{section}."), &in_section(section));
         }
+    }
+    if let Some(Value::Object(log)) = root.get("persist").and_then(|persist| persist.get("log")) {
+        check(log, "persist.log.", &in_section("persist.log"));
     }
     if let Some(Value::Array(users)) = root.get("users") {
         for (i, user) in users.iter().enumerate() {

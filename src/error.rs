@@ -431,6 +431,20 @@ pub enum Error {
         /// Why.
         source: PersistError,
     },
+    /// The durable log (`persist.log`) could not be opened or replayed at
+    /// start-up: unreadable, damaged before its last record, or written by
+    /// a newer ndb.
+    ///
+    /// The caller should report it and stop: serving without the log
+    /// would drop acknowledged writes. `reason` says what to do (for
+    /// damage, `--log-truncate-at OFFSET`).
+    #[non_exhaustive]
+    Log {
+        /// The log file or directory at fault.
+        path: std::path::PathBuf,
+        /// What is wrong, and the way out.
+        reason: String,
+    },
 }
 
 impl Error {
@@ -455,6 +469,7 @@ impl fmt::Display for Error {
             Error::Io(e) => e.fmt(f),
             Error::Load { name, .. } => write!(f, "cannot load {name:?}"),
             Error::Save { name, kind, .. } => write!(f, "cannot write the {} save {name:?}", kind.as_str()),
+            Error::Log { path, reason } => write!(f, "cannot use the log {}: {reason}", path.display()),
         }
     }
 }
@@ -467,6 +482,7 @@ impl std::error::Error for Error {
             Error::Io(e) => e.source(),
             Error::Bind { source, .. } => Some(source),
             Error::Load { source, .. } | Error::Save { source, .. } => Some(source),
+            Error::Log { .. } => None,
         }
     }
 }

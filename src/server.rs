@@ -38,23 +38,26 @@ use slab::Slab;
 
 use crate::auth::Failures;
 use crate::config::Config;
+use crate::config::{LogFsync, LogSettings};
 use crate::conn::{CloseReason, Conn, Late, Limits, Message, Scratch, Served};
 use crate::error::Error;
 use crate::http_upgrade::Reject;
 use crate::persist::Worker;
+use crate::persist::wal::LogWriter;
 use crate::protocol::{CommandName, Protocol, Verb};
 pub use crate::store::Stats;
 use crate::store::{JobId, ServerInfo, Store};
 
 mod answer;
 mod dispatch;
+mod durable;
 mod socket;
 mod startup;
 #[cfg(feature = "tls")]
 mod tls;
 
-use dispatch::JOB_POLL_INTERVAL;
-pub use dispatch::{Context, Later, NOT_PERMITTED, dispatch, dispatch_as, handle};
+pub use dispatch::{Context, LOG_FAILED, Later, NOT_PERMITTED, changes_data, dispatch, dispatch_as, handle};
+use dispatch::{Holding, JOB_POLL_INTERVAL};
 use socket::{Socket, Tcp};
 
 /// What the server is doing, as `/healthz` reports it.
@@ -112,6 +115,16 @@ const IDLE_SLOTS_KEPT: usize = 64;
 /// socket closes; beyond this many, extras are dropped at once.
 const MAX_REFUSED_LINGERING: usize = 64;
 
+/// A reply held until the log batch `seq` is durable; the connection
+/// waits for it under `id`, as for a job's reply.
+#[derive(Debug)]
+struct Held {
+    seq: u64,
+    id: JobId,
+    reply: Vec<u8>,
+    status: crate::protocol::Status,
+}
+
 /// A connection in the slab.
 struct Slot {
     conn: Conn<Socket>,
@@ -141,6 +154,9 @@ struct Slot {
     peer: SocketAddr,
     accepted: Instant,
     last_command: Option<CommandName>,
+    /// Its socket holds replies until the log is durable (listed in
+    /// `Server::corked`).
+    corked: bool,
 }
 
 /// An ndb server bound to its address.
@@ -155,6 +171,17 @@ pub struct Server {
     worker: Worker,
     /// Connections waiting for the reply of a job.
     waiting: Vec<Waiting>,
+    /// The durable log's thread, once [`Server::open_log`] opened it.
+    wal: Option<LogWriter>,
+    /// The log's settings (`persist.log`).
+    log_settings: LogSettings,
+    /// Replies of commands that changed data, held until the log batch of
+    /// their records is durable (`fsync always`), oldest first.
+    held: VecDeque<Held>,
+    /// Held replies of the connection being served, moved to `held`.
+    holding: Holding,
+    /// Connections whose sockets hold replies until the log is durable.
+    corked: Vec<(usize, u64)>,
     protocol: Protocol,
     limits: Limits,
     scratch: Scratch,
@@ -290,6 +317,8 @@ impl Server {
             users: config.users.clone(),
         };
         let mut store = Store::new(ServerInfo::from(&config));
+        // With the log asked for, writes wait for Server::open_log.
+        store.refuse_writes(config.log.enabled);
         store.set_max_value_bytes(config.max_payload);
         store.set_container_limits(crate::store::containers::Limits {
             max_capacity: config.array_max_capacity,
@@ -310,6 +339,11 @@ impl Server {
             store,
             worker,
             waiting: Vec::new(),
+            wal: None,
+            log_settings: config.log,
+            held: VecDeque::new(),
+            holding: Holding::default(),
+            corked: Vec::new(),
             protocol: config.protocol,
             limits,
             scratch: Scratch::default(),
@@ -502,7 +536,14 @@ impl Server {
         {
             return Some(Duration::ZERO);
         }
-        let jobs = (self.worker.in_flight() > 0 || self.loading.is_some()).then(|| now + JOB_POLL_INTERVAL);
+        // The save and log threads cannot wake the host's Poll: while they
+        // owe an answer (or held replies wait for the log), look again soon.
+        let jobs = (self.worker.in_flight() > 0
+            || self.loading.is_some()
+            || !self.held.is_empty()
+            || !self.corked.is_empty()
+            || self.log_failing())
+        .then(|| now + JOB_POLL_INTERVAL);
         [
             jobs,
             self.answers.peek().map(|due| due.0.at),
@@ -541,6 +582,7 @@ impl Server {
         if expired > 0 {
             log::trace!("{expired} sessions expired");
         }
+        self.commit_log(now);
         if self.accept_paused_until.is_some_and(|until| now >= until) {
             self.accept_paused_until = None;
             self.accept(registry, now);
@@ -644,6 +686,7 @@ impl Server {
                 peer,
                 accepted: now,
                 last_command: None,
+                corked: false,
             });
             if let Some(idle) = self.idle_timeout {
                 arm(&mut self.checks, slot, key, now + idle);
@@ -668,7 +711,7 @@ impl Server {
             };
         }
         let _ = peer;
-        Some(Socket::Plain(Tcp(stream)))
+        Some(Socket::Plain(Tcp(stream, socket::Cork::default())))
     }
 
     /// Answers 503 and keeps the socket a moment so the client can read it.
@@ -708,14 +751,31 @@ impl Server {
         // An upgrade completed inside this call grants Role::Admin (no
         // users: `Limits::hold_upgrades`), which `Conn::new` starts with.
         let mut context = Context::new(self.protocol, slot.conn.role(), now, key, Some(slot.peer));
+        let holding = &mut context.holding;
+        std::mem::swap(holding, &mut self.holding);
+        let wal = if cfg!(feature = "log") { self.wal.as_ref() } else { None };
+        holding.hold = wal.is_some_and(|wal| wal.fsync() == LogFsync::Always);
+        holding.seq = wal.map_or(0, LogWriter::next_seq);
+        holding.cork = holding.hold && slot.conn.stream_mut().plain_mut().is_some();
         let mut handler = |message: Message<'_>, out: &mut Vec<u8>| handle(store, &mut context, message, out);
         let was_closing = slot.conn.is_closing();
         let served = match late {
             Some(late) => slot.conn.resume(late, &mut self.scratch, &self.limits, &mut handler),
             None => slot.conn.serve(&mut self.scratch, &self.limits, &mut handler),
         };
+        std::mem::swap(&mut context.holding, &mut self.holding);
         if context.last_command.is_some() {
             slot.last_command = context.last_command;
+        }
+        let cork = socket::take_cork_request();
+        if cork != 0
+            && let Some(tcp) = slot.conn.stream_mut().plain_mut()
+        {
+            tcp.cork_at(cork);
+        }
+        if !slot.corked && slot.conn.stream().is_corked() {
+            slot.corked = true;
+            self.corked.push((key, slot.serial));
         }
         if let Some(later) = context.later {
             let since = self.turn_started.unwrap_or(now);
@@ -733,6 +793,12 @@ impl Server {
                 text: later.text,
                 bytes: later.bytes,
             });
+        }
+        if !self.holding.held.is_empty() {
+            let seq = if cfg!(feature = "log") { self.wal.as_ref().map_or(0, LogWriter::next_seq) } else { 0 };
+            for (id, reply, status) in self.holding.held.drain(..) {
+                self.held.push_back(Held { seq, id, reply, status });
+            }
         }
         let held = slot.conn.is_held();
         self.after(key, served, was_closing, now);

@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use lexopt::prelude::*;
 
 use ndb::config::{
-    TlsFiles, check_max_head_bytes, check_max_payload, check_positive, check_save_name, check_slow_log_length,
-    check_timeout, parse_memory,
+    LogFsync, TlsFiles, check_max_head_bytes, check_max_payload, check_positive, check_save_name,
+    check_slow_log_length, check_timeout, parse_memory,
 };
 use ndb::{Config, ConfigError, Protocol, User};
 
@@ -175,6 +175,16 @@ Persistence (see docs/persistence.md):
                              save name's directory or one save) without
                              starting a server; exit 0 if all are sound,
                              2 if one is damaged, 1 if PATH holds no save
+      --log                  record every change in a durable log under the
+                             persist path and replay it at start-up
+                             [default: config persist.log.enabled, or off]
+      --log-fsync <POLICY>   always (a write is answered once on disk),
+                             everysec (lose at most about 1 s), or no
+                             [default: config persist.log.fsync, or everysec]
+      --log-truncate-at <OFFSET>
+                             cut a damaged log at this byte offset before
+                             replaying it (what follows is lost; the refusal
+                             to start names the offset)
 
   -h, --help                 print this help
   -V, --version              print the version
@@ -239,6 +249,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Action, CliErro
     let mut protocol = None;
     let mut limits = Vec::new();
     let (mut load_name, mut load_path, mut save_on_exit) = (None, None, None);
+    let (mut log_on, mut log_fsync, mut log_truncate_at) = (false, None, None);
     let (mut users, mut protected_mode, mut tls_cert, mut tls_key) = (Vec::new(), None, None, None);
     let (mut core, mut persist_path, mut persist_enabled, mut load_on_start) = (None, None, None, None);
     while let Some(arg) = parser.next().map_err(flag_error)? {
@@ -278,6 +289,19 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Action, CliErro
             Long("save-on-exit") => {
                 let name = string(&mut parser, "--save-on-exit")?;
                 save_on_exit = Some(check_save_name("--save-on-exit", &name)?);
+            }
+            Long("log") => log_on = true,
+            Long("log-fsync") => {
+                let value = string(&mut parser, "--log-fsync")?;
+                log_fsync = Some(LogFsync::parse(&value).ok_or_else(|| {
+                    ConfigError::field("--log-fsync", format!("must be always, everysec or no (got {value:?})"))
+                })?);
+            }
+            Long("log-truncate-at") => {
+                let value = string(&mut parser, "--log-truncate-at")?;
+                log_truncate_at = Some(value.parse::<u64>().map_err(|_| {
+                    ConfigError::field("--log-truncate-at", format!("must be a byte offset (got {value:?})"))
+                })?);
             }
             Long("config") => config_file = Some(parser.value().map_err(flag_error)?.into()),
             Long("ip") => ip = Some(string(&mut parser, "--ip")?),
@@ -340,6 +364,18 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Action, CliErro
     let load_on_start_flag = load_on_start.is_some();
     if load_on_start_flag {
         config.load_on_start = load_on_start;
+    }
+    config.log.enabled |= log_on;
+    if let Some(fsync) = log_fsync {
+        config.log.fsync = fsync;
+    }
+    config.log.truncate_at = log_truncate_at;
+    if config.log.enabled && config.persist_path.as_os_str().is_empty() {
+        return Err(ConfigError::field("--log", "needs a persist path (persist.path)").into());
+    }
+    if (log_fsync.is_some() || log_truncate_at.is_some()) && !config.log.enabled {
+        let flag = if log_fsync.is_some() { "--log-fsync" } else { "--log-truncate-at" };
+        return Err(ConfigError::field(flag, "needs --log (or persist.log.enabled true)").into());
     }
     for set in limits {
         set(&mut config);
@@ -675,6 +711,9 @@ mod tests {
             ("persist.path", "--persist-path"),
             ("persist.saveOnExit", "--save-on-exit"),
             ("persist.loadOnStart", "--load-on-start"),
+            ("persist.log", ""),
+            ("persist.log.enabled", "--log"),
+            ("persist.log.fsync", "--log-fsync"),
             ("tls.certificate", "--tls-cert"),
             ("tls.key", "--tls-key"),
             ("maxHeaderBytes", "--max-header-bytes"),

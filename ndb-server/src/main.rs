@@ -101,6 +101,7 @@ fn run(options: Options) -> Result<(), Error> {
         std::process::id(),
         options.source
     );
+    server.open_log(Instant::now())?;
     if let Some(load) = &options.load {
         let root = load.path.as_ref().unwrap_or(&persist_path);
         info!("loading {:?} from {} before serving (/healthz answers 503 until then)", load.name, root.display());

@@ -112,6 +112,10 @@ pub enum Status {
     /// 205 (ndb only): the connection's user's role does not allow this
     /// command; nothing changed and the connection stays open.
     NotPermitted,
+    /// 206 (ndb only): the durable log cannot be written or synced (disk
+    /// full, I/O error); the command changed nothing. Writes resume by
+    /// themselves once the log is writable again.
+    LogFailed,
     /// 1000: an unexpected failure inside a command.
     Unknown,
 }
@@ -150,6 +154,7 @@ impl Status {
             Status::TimedOut => 203,
             Status::OutOfMemory => 204,
             Status::NotPermitted => 205,
+            Status::LogFailed => 206,
             Status::Unknown => 1000,
         }
     }
@@ -183,6 +188,7 @@ impl Status {
             Status::TimedOut => "TimedOut",
             Status::OutOfMemory => "OutOfMemory",
             Status::NotPermitted => "NotPermitted",
+            Status::LogFailed => "LogFailed",
             Status::Unknown => "Unknown",
         }
     }
@@ -201,11 +207,11 @@ impl Status {
     pub const COUNT: usize = ALL.len();
 
     /// Every status, in declaration order (`Status::ALL[s as usize] == s`).
-    pub const ALL: [Status; 27] = ALL;
+    pub const ALL: [Status; 28] = ALL;
 }
 
 /// Every status, for reverse lookups.
-const ALL: [Status; 27] = [
+const ALL: [Status; 28] = [
     Status::Ok,
     Status::OpCodeInvalid,
     Status::JsonInvalid,
@@ -232,6 +238,7 @@ const ALL: [Status; 27] = [
     Status::TimedOut,
     Status::OutOfMemory,
     Status::NotPermitted,
+    Status::LogFailed,
     Status::Unknown,
 ];
 

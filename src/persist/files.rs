@@ -73,7 +73,7 @@ pub(super) fn unix_nanos() -> u64 {
 }
 
 /// Wall-clock milliseconds since the Unix epoch.
-pub(super) fn unix_millis() -> u64 {
+pub(crate) fn unix_millis() -> u64 {
     unix_nanos() / 1_000_000
 }
 

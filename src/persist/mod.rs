@@ -55,6 +55,7 @@
 mod check;
 mod files;
 mod format;
+pub mod wal;
 mod worker;
 
 #[cfg(test)]
@@ -67,6 +68,7 @@ use std::time::{Duration, Instant};
 
 pub use check::{CheckReport, CheckVerdict, Outcome as CheckOutcome, SaveCheck, check_saves};
 pub use files::MAX_METADATA_BYTES;
+pub(crate) use files::unix_millis;
 use files::{Dir, MD_FILE, MD_TEMP_FILE, PARTIAL_SUFFIX};
 pub use format::DATA_FILE_BYTES;
 use format::{Metadata, SaveStatus};
@@ -89,7 +91,14 @@ pub fn run(root: &Path, job: Job) -> Done {
             saved = contents(&snapshot);
             Outcome::Saved(save(root, &name, &snapshot))
         }
-        Work::Load(kind) => Outcome::Loaded(load(root, &name, kind)),
+        Work::Load(kind, log) => Outcome::Loaded(load(root, &name, kind).map(|(mut loaded, duration)| {
+            // Here, off the loop, so that recording a load of any size
+            // costs the loop one hand-over (`Journal::append_sealed`).
+            if let (true, Loaded::Kv { map, frames, .. }) = (log, &mut loaded) {
+                *frames = wal::encode_load(map.entries(), wal::LOAD_FRAME_BYTES);
+            }
+            (loaded, duration)
+        })),
         Work::Find(find) => {
             let started = Instant::now();
             let reply = find.run();
@@ -355,7 +364,7 @@ fn read_data(data_dir: &Dir, kind: SaveKind) -> Result<Loaded, PersistError> {
         checked = records.len();
     }
     Ok(match kind {
-        SaveKind::Kv => Loaded::Kv { map, read },
+        SaveKind::Kv => Loaded::Kv { map, read, frames: Vec::new() },
         SaveKind::Sessions => Loaded::Sessions(records),
     })
 }

@@ -28,6 +28,46 @@ use crate::store::{Done, Executed, Finished, JobId, Store, StreamReply};
 /// The `m` of a command the connection's role does not allow.
 pub const NOT_PERMITTED: &str = "Not permitted for this user's role";
 
+/// The `m` of a command refused because the durable log cannot be written.
+pub const LOG_FAILED: &str = "The durable log cannot be written; nothing changed";
+
+/// Whether the command `name` changes data that the durable log records
+/// (and so is refused while the log cannot be written, and under `fsync
+/// always` answered only once durable): every command a read role may not
+/// run, but saves, which only read, and the admin's `SV_SLOWLOG`,
+/// `SV_CLIENTS` and `SV_CONFIG`, which change no data.
+pub fn changes_data(name: CommandName) -> bool {
+    crate::auth::command_role(name) != Role::Read
+        && !matches!(
+            name,
+            CommandName::Verb(Verb::KvSave | Verb::ShSave | Verb::SvSlowlog | Verb::SvClients | Verb::SvConfig)
+        )
+}
+
+/// The 206 reply of a command refused while the log cannot be written.
+fn log_failed(reply: &mut Reply<'_>, name: CommandName) {
+    match name {
+        CommandName::Verb(verb) => reply.error(verb, Status::LogFailed, LOG_FAILED),
+        CommandName::Container(verb) => reply.container_status(verb, Status::LogFailed),
+    }
+}
+
+/// Replies held until the durable log has synced the records of their
+/// commands (`fsync always`).
+#[derive(Debug, Default)]
+pub(super) struct Holding {
+    /// Whether replies of commands that changed data are held.
+    pub hold: bool,
+    /// Whether they are held in the socket (a plain one), the connection
+    /// serving on; otherwise the connection waits for each.
+    pub cork: bool,
+    /// The log batch this turn's records go in.
+    pub seq: u64,
+    /// Replies held in this call: the id the connection waits under, the
+    /// reply, its status.
+    pub held: Vec<(JobId, Vec<u8>, Status)>,
+}
+
 /// How often the loop looks for finished jobs (saves, loads, searches)
 /// while some are in flight: the save thread cannot wake the host's `Poll` (the host owns the
 /// only `Waker`), so a reply waits at most this long after its save is done.
@@ -154,6 +194,12 @@ impl Server {
             }
             writer.written_status().unwrap_or(Status::Unknown)
         };
+        if self.store.seal_journal() && self.holds_replies() {
+            // A load or an edit changed data: answered once durable.
+            let seq = self.wal().map_or(0, |wal| wal.next_seq());
+            self.held.push_back(super::Held { seq, id, reply, status });
+            return;
+        }
         self.deliver_late(id, Late::Reply(reply), status, now);
     }
 
@@ -174,7 +220,7 @@ impl Server {
     /// connection is gone. Counts it in the metrics with its `status`, its
     /// latency running from the turn the request was read in to now (for a
     /// reply written in pieces, to when its first piece is handed over).
-    fn deliver_late(&mut self, id: JobId, late: Late, status: Status, now: Instant) {
+    pub(super) fn deliver_late(&mut self, id: JobId, late: Late, status: Status, now: Instant) {
         let Some(i) = self.waiting.iter().position(|w| w.id == id) else { return };
         let waiting = self.waiting.swap_remove(i);
         let latency = now.saturating_duration_since(waiting.since);
@@ -224,12 +270,14 @@ pub struct Context {
     pub later: Option<Later>,
     /// The name of the last command ndb serves that a request named.
     pub last_command: Option<CommandName>,
+    /// Replies held for the durable log, for the server.
+    pub(super) holding: Holding,
 }
 
 impl Context {
     /// The context of connection `conn` at `now`.
     pub fn new(protocol: Protocol, role: Role, now: Instant, conn: usize, addr: Option<SocketAddr>) -> Context {
-        Context { protocol, role, now, conn, addr, later: None, last_command: None }
+        Context { protocol, role, now, conn, addr, later: None, last_command: None, holding: Holding::default() }
     }
 }
 
@@ -258,22 +306,37 @@ pub fn handle(store: &mut Store, context: &mut Context, message: Message<'_>, ou
         Message::Text(text) => text,
         Message::Binary(_) => "",
     };
+    let start = out.len();
     let mut reply = Reply::new(out, context.protocol);
     let (name, executed) = dispatch_as(store, context.role, message, context.now, &mut reply);
+    let changed = store.seal_journal();
     if name.is_some() {
         context.last_command = name;
     }
+    let later = |id| Some(Later { id, name, text: crate::metrics::text_prefix(text).into(), bytes: text.len() });
     match executed {
         Executed::Replied => {
             let status = reply.written_status().unwrap_or(Status::Unknown);
+            let holding = &mut context.holding;
+            let writes = name.is_some_and(changes_data);
+            if changed && holding.hold && holding.cork && writes {
+                // Written to the socket, which sends it (and what follows)
+                // once the turn's group commit is durable.
+                super::socket::cork_next_write(holding.seq);
+            } else if changed && holding.hold && writes {
+                // Sent once the log's next group commit is durable.
+                let id = store.next_job_id();
+                holding.held.push((id, out[start..].to_vec(), status));
+                context.later = later(id);
+                return ReplyKind::Later;
+            }
             let metrics = store.metrics_mut();
             metrics.count(name, status);
             metrics.slow_log_mut().note(name, context.conn, context.addr, text);
             ReplyKind::Text
         }
         Executed::Later(id) => {
-            let prefix = crate::metrics::text_prefix(text).into();
-            context.later = Some(Later { id, name, text: prefix, bytes: text.len() });
+            context.later = later(id);
             ReplyKind::Later
         }
     }
@@ -326,7 +389,17 @@ pub fn dispatch_as(
                         return (Some(name), Executed::Replied);
                     }
                 }
-                (Some(name), store.execute(command, now, reply))
+                let writes = changes_data(name);
+                if writes && store.writes_refused() {
+                    log_failed(reply, name);
+                    return (Some(name), Executed::Replied);
+                }
+                let executed = store.execute(command, now, reply);
+                if writes && matches!(name, CommandName::Container(_)) {
+                    // Arrays and lists are recorded as the command itself.
+                    store.journal_container(text);
+                }
+                (Some(name), executed)
             }
             Err(rejection) => {
                 let name = rejection.command();

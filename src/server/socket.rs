@@ -10,7 +10,8 @@
 //! holds no counter of its own.
 
 use std::cell::Cell;
-use std::io::{self, Read, Write};
+use std::collections::VecDeque;
+use std::io::{self, ErrorKind, Read, Write};
 use std::net::SocketAddr;
 
 use mio::event::Source;
@@ -25,6 +26,33 @@ use super::tls::TlsSocket;
 thread_local! {
     /// Bytes (read, written) on this thread since the last [`take_io`].
     static IO: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+    /// The log batch the next write of a plain socket must wait for (0:
+    /// none): set by the handler of a command that changed data under
+    /// `fsync always`, taken by the write of its reply.
+    static CORK_AT: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Makes the next write to a plain socket (the reply being written) wait
+/// until log batch `seq` is durable.
+pub(super) fn cork_next_write(seq: u64) {
+    CORK_AT.with(|c| c.set(seq));
+}
+
+/// Takes a cork no write took (the reply went to the connection's own
+/// buffer): the caller applies it to the connection's socket.
+pub(super) fn take_cork_request() -> u64 {
+    CORK_AT.with(|c| c.replace(0))
+}
+
+/// Replies held in a plain socket until the log batches of their commands
+/// are durable (`fsync always`), in order: each chunk waits for its batch.
+/// The connection sees them as written, so it keeps serving its pipeline;
+/// the transport reports them as buffered, so nothing written after them
+/// overtakes them.
+#[derive(Debug, Default)]
+pub(super) struct Cork {
+    chunks: VecDeque<(u64, Vec<u8>)>,
+    durable: u64,
 }
 
 /// Bytes read and written on this thread's sockets since the last call.
@@ -56,7 +84,61 @@ impl Transport for TcpStream {
 
 /// The TCP socket, counting what crosses it.
 #[derive(Debug)]
-pub(super) struct Tcp(pub TcpStream);
+pub(super) struct Tcp(pub TcpStream, pub Cork);
+
+impl Tcp {
+    /// Holds what is written from now on until log batch `seq` is durable.
+    pub(super) fn cork_at(&mut self, seq: u64) {
+        match self.1.chunks.back_mut() {
+            Some((last, _)) if *last >= seq => {}
+            _ => self.1.chunks.push_back((seq, Vec::new())),
+        }
+    }
+
+    /// Whether replies are held.
+    pub(super) fn is_corked(&self) -> bool {
+        !self.1.chunks.is_empty()
+    }
+
+    /// Log batches up to `durable` are on disk: sends the replies that
+    /// waited for them (as far as the socket takes them). Returns whether
+    /// any are still held.
+    ///
+    /// # Errors
+    /// The socket's.
+    pub(super) fn release(&mut self, durable: u64) -> io::Result<bool> {
+        self.1.durable = durable;
+        self.drain().map(|empty| !empty)
+    }
+
+    /// Writes the chunks whose batch is durable; `Ok(true)` once none is
+    /// left.
+    fn drain(&mut self) -> io::Result<bool> {
+        while let Some((seq, chunk)) = self.1.chunks.front_mut() {
+            if *seq > self.1.durable {
+                return Ok(false);
+            }
+            let mut sent = 0;
+            while sent < chunk.len() {
+                match self.0.write(&chunk[sent..]) {
+                    Ok(0) => return Err(ErrorKind::WriteZero.into()),
+                    Ok(n) => {
+                        count_written(n);
+                        sent += n;
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                        chunk.drain(..sent);
+                        return Ok(false);
+                    }
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            self.1.chunks.pop_front();
+        }
+        Ok(true)
+    }
+}
 
 impl Read for Tcp {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
@@ -68,6 +150,14 @@ impl Read for Tcp {
 
 impl Write for Tcp {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let want = take_cork_request();
+        if want != 0 {
+            self.cork_at(want);
+        }
+        if let Some((_, chunk)) = self.1.chunks.back_mut() {
+            chunk.extend_from_slice(buf);
+            return Ok(buf.len());
+        }
         let n = self.0.write(buf)?;
         count_written(n);
         Ok(n)
@@ -107,6 +197,25 @@ impl Socket {
     }
 
     /// The peer's address.
+    /// The plain socket, which can hold replies for the log (a TLS one
+    /// cannot: its connection waits for each reply instead).
+    pub(super) fn plain_mut(&mut self) -> Option<&mut Tcp> {
+        match self {
+            Socket::Plain(tcp) => Some(tcp),
+            #[cfg(feature = "tls")]
+            Socket::Tls(_) => None,
+        }
+    }
+
+    /// Whether replies are held for the log.
+    pub(super) fn is_corked(&self) -> bool {
+        match self {
+            Socket::Plain(tcp) => tcp.is_corked(),
+            #[cfg(feature = "tls")]
+            Socket::Tls(_) => false,
+        }
+    }
+
     pub(super) fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.tcp().peer_addr()
     }
@@ -146,7 +255,7 @@ impl Transport for Socket {
     #[inline]
     fn has_buffered(&self) -> bool {
         match self {
-            Socket::Plain(_) => false,
+            Socket::Plain(tcp) => tcp.is_corked(),
             #[cfg(feature = "tls")]
             Socket::Tls(tls) => tls.has_buffered(),
         }
@@ -155,7 +264,7 @@ impl Transport for Socket {
     #[inline]
     fn send_buffered(&mut self) -> io::Result<bool> {
         match self {
-            Socket::Plain(_) => Ok(true),
+            Socket::Plain(tcp) => tcp.drain(),
             #[cfg(feature = "tls")]
             Socket::Tls(tls) => tls.send_buffered(),
         }

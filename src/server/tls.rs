@@ -81,7 +81,7 @@ impl TlsSocket {
     /// # Errors
     /// rustls's, if the settings cannot start a session.
     pub fn new(tcp: TcpStream, config: Arc<ServerConfig>) -> Result<TlsSocket, rustls::Error> {
-        Ok(TlsSocket { tcp: Tcp(tcp), session: ServerConnection::new(config)? })
+        Ok(TlsSocket { tcp: Tcp(tcp, super::socket::Cork::default()), session: ServerConnection::new(config)? })
     }
 
     pub(super) fn tcp(&self) -> &TcpStream {

@@ -60,6 +60,22 @@ pub struct LastSave {
     /// When it finished, in milliseconds since the Unix epoch.
     pub unix_ms: u64,
 }
+/// The durable log's state, as `SV_INFO`'s `log` reports it (kept by the
+/// server, once a turn).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogInfo {
+    /// The fsync policy: `always`, `everysec` or `no`.
+    pub fsync: &'static str,
+    /// Bytes of the log written.
+    pub bytes: u64,
+    /// When the last fsync finished, milliseconds since the epoch (0: none
+    /// yet).
+    pub last_fsync_unix_ms: u64,
+    /// Why the log cannot be written, while it cannot.
+    pub error: Option<String>,
+    /// Connections whose replies wait for the log's next fsync.
+    pub held_replies: u64,
+}
 
 /// Everything `SV_INFO` reports that is not counted from the data.
 #[derive(Debug, Clone)]
@@ -72,6 +88,8 @@ pub(super) struct Info {
     pub last_save: Option<LastSave>,
     /// `SV_CONFIG`'s `config` object, rendered once at start.
     pub settings_json: String,
+    /// The durable log's state; `None` while it is off.
+    pub log: Option<LogInfo>,
 }
 
 /// What is counted from the data when the reply is written.
@@ -97,6 +115,7 @@ impl Info {
             started: None,
             last_save: None,
             settings_json: "{}".to_owned(),
+            log: None,
         }
     }
 
@@ -137,6 +156,19 @@ impl Info {
                 }),
                 None => o.null("lastSave"),
             };
+            // Only with the log on: without it the reply is as before.
+            if let Some(log) = &self.log {
+                o.object("log", |l| {
+                    l.u64("bytes", log.bytes);
+                    match &log.error {
+                        Some(error) => l.str("error", error),
+                        None => l.null("error"),
+                    };
+                    l.str("fsync", log.fsync)
+                        .u64("heldReplies", log.held_replies)
+                        .u64("lastFsync", log.last_fsync_unix_ms);
+                });
+            }
             match counts.max_memory {
                 Some(cap) => o.u64("maxMemory", cap as u64),
                 None => o.null("maxMemory"),

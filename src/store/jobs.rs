@@ -306,6 +306,10 @@ pub enum Loaded {
         map: KeyMap,
         /// Members read from the files.
         read: usize,
+        /// The keys encoded as sealed log frames
+        /// ([`encode_load`](crate::persist::wal::encode_load)), made off the
+        /// loop when the durable log is on; empty otherwise.
+        frames: Vec<u8>,
     },
     /// Sessions, each with its keys.
     Sessions(Vec<SessionRecord>),
@@ -345,8 +349,10 @@ pub struct Job {
 pub enum Work {
     /// Write this snapshot as a new save.
     Save(Snapshot),
-    /// Read the newest complete save of this kind.
-    Load(SaveKind),
+    /// Read the newest complete save of this kind; with `true` (the durable
+    /// log is on) also encode a KV load's keys as log frames, off the loop
+    /// ([`Loaded::Kv`]'s `frames`).
+    Load(SaveKind, bool),
     /// Search these entries and write the `KV_FIND` reply.
     Find(FindJob),
     /// Compute a `KV_UPDATE` or `KV_ARR_APPEND` of a large value.
@@ -357,7 +363,7 @@ impl Work {
     /// The lane it waits and runs in.
     pub fn lane(&self) -> Lane {
         match self {
-            Work::Save(_) | Work::Load(_) => Lane::Saves,
+            Work::Save(_) | Work::Load(..) => Lane::Saves,
             Work::Find(_) | Work::Edit(_) => Lane::Searches,
         }
     }
@@ -373,7 +379,7 @@ impl Work {
                     + records.iter().map(|r| r.keys.capacity() * ENTRY).sum::<usize>()
             }
             Work::Find(find) => find.entries.capacity() * ENTRY,
-            Work::Load(_) | Work::Edit(_) => 0,
+            Work::Load(..) | Work::Edit(_) => 0,
         }
     }
 
@@ -386,7 +392,7 @@ impl Work {
     pub fn kind(&self) -> WorkKind {
         match self {
             Work::Save(_) => WorkKind::Save,
-            Work::Load(_) => WorkKind::Load,
+            Work::Load(..) => WorkKind::Load,
             Work::Find(_) => WorkKind::Find,
             Work::Edit(_) => WorkKind::Edit,
         }
@@ -522,7 +528,7 @@ fn millis(duration: Duration) -> u64 {
 
 impl Store {
     /// A fresh id for a reply that comes later.
-    pub(super) fn next_job_id(&mut self) -> JobId {
+    pub(crate) fn next_job_id(&mut self) -> JobId {
         self.jobs.next_id += 1;
         self.jobs.next_id
     }
@@ -812,14 +818,20 @@ impl Store {
     /// the save thread refuses files holding more than a map holds.
     pub(super) fn apply_loaded(&mut self, loaded: Loaded, since: Duration) -> Result<Applied, super::Full> {
         match loaded {
-            Loaded::Kv { map, read } => {
+            Loaded::Kv { map, read, frames } => {
                 self.merge_loads(usize::MAX);
+                let frames = self.load_frames(&map, frames);
                 if !self.kv.begin_merge(map) {
                     return Err(super::Full::Keys);
                 }
+
                 loop {
                     match self.kv.merge_step(usize::MAX) {
-                        Merging::Done => return Ok(Applied { sessions: 0, keys: read }),
+                        Merging::Done => {
+                            // Applied whole, before any other command.
+                            self.journal_sealed(frames);
+                            return Ok(Applied { sessions: 0, keys: read });
+                        }
                         Merging::Refused => return Err(super::Full::Keys),
                         Merging::Checking | Merging::Applying => {}
                     }
@@ -867,10 +879,10 @@ impl Store {
                 self.info.metrics.record_save(kind, result.as_ref().map(|d| *d).map_err(|_| ()));
                 self.record_save(super::LastSave { name, status, unix_ms });
             }
-            Outcome::Loaded(Ok((Loaded::Kv { map, read }, duration))) => {
+            Outcome::Loaded(Ok((Loaded::Kv { map, read, frames }, duration))) => {
                 let applied = Applied { sessions: 0, keys: read };
                 let answer = loads::Answer { id, verb, name, applied, duration, refused: None };
-                return self.finish_kv_load(answer, map, reply);
+                return self.finish_kv_load(answer, map, frames, reply);
             }
             Outcome::Loaded(Ok((Loaded::Sessions(records), duration))) => {
                 let answer = loads::Answer { id, verb, name, applied: Applied::default(), duration, refused: None };

@@ -20,6 +20,7 @@ mod jsonpath;
 mod kv;
 pub mod memory;
 mod reclaim;
+mod replay;
 mod replies;
 pub mod sessions;
 mod table;
@@ -31,7 +32,7 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-pub use info::{LastSave, ServerInfo, Stats};
+pub use info::{LastSave, LogInfo, ServerInfo, Stats};
 pub use jobs::{
     Applied, DEFAULT_MAX_JOBS, Done, Finished, JOBS_BUSY, Job, JobId, LOAD_MERGE_KEYS_PER_STEP, Lane, LoadFailure,
     Loaded, MAX_SAVE_JOBS, Outcome, RESTORE_WORK_PER_STEP, SNAPSHOT_KEYS_PER_STEP, SaveFailure, SaveKind, Snapshot,
@@ -50,6 +51,7 @@ use sessions::{Budget, Sessions, Touch};
 pub use sessions::{MAX_SESSIONS, NewSessionError, RESTORE_UNITS_PER_SESSION, Restore, SessionRecord};
 
 use crate::metrics::Metrics;
+use crate::persist::wal::{Journal, Scope};
 use crate::protocol::{Command, MapOp, Reply, Status, Verb};
 
 /// What [`Store::execute`] did with a command.
@@ -102,6 +104,12 @@ pub struct Store {
     search_timeout: Option<Duration>,
     /// List replies to be written in pieces (`replies.rs`).
     lists: replies::Lists,
+    /// Where changes to the top-level keys are recorded while the durable
+    /// log is on (sessions record theirs in [`Sessions`]).
+    journal: Journal,
+    /// The durable log cannot be written: commands that change data are
+    /// answered 206 (`LogFailed`) and change nothing.
+    writes_refused: bool,
     /// The memory cap and what the maps do not count themselves.
     memory: Memory,
 }
@@ -122,6 +130,8 @@ impl Store {
             containers: containers::Containers::default(),
             search_timeout: Some(DEFAULT_SEARCH_TIMEOUT),
             lists: replies::Lists::default(),
+            journal: Journal::default(),
+            writes_refused: false,
             memory: Memory::default(),
         }
     }
@@ -254,6 +264,11 @@ impl Store {
         *self.info.metrics.slow_log_mut() = crate::metrics::SlowLog::new(slow_threshold, slow_length);
     }
 
+    /// Sets the durable log's state, for `SV_INFO`'s `log`.
+    pub fn set_log_info(&mut self, log: Option<LogInfo>) {
+        self.info.log = log;
+    }
+
     /// Records the outcome of a save, for `SV_INFO`'s `lastSave`.
     pub fn record_save(&mut self, save: LastSave) {
         self.info.last_save = Some(save);
@@ -350,18 +365,20 @@ impl Store {
                 return self.queue_job(Job { verb, name, work: Work::Save(Snapshot::Sessions(records)) }, reply);
             }
             Command::KvLoad(name) => {
-                let job = Job { verb, name: name.into_owned(), work: Work::Load(SaveKind::Kv) };
+                let job = Job { verb, name: name.into_owned(), work: Work::Load(SaveKind::Kv, self.journal_on()) };
                 return self.queue_job(job, reply);
             }
             Command::ShLoad(name) => {
-                let job = Job { verb, name: name.into_owned(), work: Work::Load(SaveKind::Sessions) };
+                let job = Job { verb, name: name.into_owned(), work: Work::Load(SaveKind::Sessions, false) };
                 return self.queue_job(job, reply);
             }
-            Command::Kv(op) => match run(&mut self.kv, op, verb, reply, &mut self.info.metrics) {
-                Ran::Replied => {}
-                Ran::Stream(body) => return self.ready_reply(body),
-                Ran::Snapshot(job) => return self.queue_list(verb, job, reply),
-            },
+            Command::Kv(op) => {
+                match run(&mut self.kv, op, verb, reply, &mut self.info.metrics, &mut self.journal, Scope::Kv) {
+                    Ran::Replied => {}
+                    Ran::Stream(body) => return self.ready_reply(body),
+                    Ran::Snapshot(job) => return self.queue_list(verb, job, reply),
+                }
+            }
             Command::KvFind(find) => return self.find(find, reply),
             Command::KvUpdate(update) => return self.update(update, reply),
             Command::KvArrAppend(append) => return self.arr_append(append, reply),
@@ -433,7 +450,10 @@ impl Store {
                     _ => Touch::None,
                 };
                 let metrics = &mut self.info.metrics;
-                match self.sessions.with_keys(token, since, touch, |keys| run(keys, op, verb, reply, metrics)) {
+                let scope = Scope::Session(token);
+                match self.sessions.with_keys_logged(token, since, touch, |keys, journal| {
+                    run(keys, op, verb, reply, metrics, journal, scope)
+                }) {
                     None => reply.error(verb, Status::SessionNotExist, ""),
                     Some(Ran::Replied) => {}
                     Some(Ran::Stream(body)) => return self.ready_reply(body),
@@ -552,7 +572,17 @@ impl std::fmt::Display for Full {
 /// Runs a `KV_*`/`SH_*` data operation on one key map. The reply of a
 /// list (`KEYS`, `GET`, `CONTAINS`) may be too large for one turn: then
 /// it comes in pieces, or after a snapshot (`replies.rs`).
-fn run(map: &mut KeyMap, op: MapOp<'_>, verb: Verb, reply: &mut Reply<'_>, metrics: &mut Metrics) -> Ran {
+/// Changes are recorded in `journal` (a no-op while the log is off) as
+/// changes to `scope`; gets count their hits and misses in `metrics`.
+fn run(
+    map: &mut KeyMap,
+    op: MapOp<'_>,
+    verb: Verb,
+    reply: &mut Reply<'_>,
+    metrics: &mut Metrics,
+    journal: &mut Journal,
+    scope: Scope,
+) -> Ran {
     match op {
         MapOp::Set(pairs) | MapOp::Add(pairs) if !map.fits(pairs.iter().map(|(key, _)| key.as_ref())) => {
             Full::Keys.reply(reply, verb);
@@ -564,32 +594,44 @@ fn run(map: &mut KeyMap, op: MapOp<'_>, verb: Verb, reply: &mut Reply<'_>, metri
             for (key, value) in &pairs {
                 let stored = map.set(key, value.get());
                 debug_assert!(stored, "KeyMap::fits made room");
+                journal.set(scope, key, value.get());
             }
             reply.status(verb, Status::Ok);
         }
         MapOp::Add(pairs) => {
             for (key, value) in &pairs {
-                map.add(key, value.get());
+                if map.add(key, value.get()) {
+                    journal.set(scope, key, value.get());
+                }
             }
             reply.status(verb, Status::Ok);
         }
         MapOp::ClearSet(pairs) => {
             let removed = map.clear();
+            if removed > 0 {
+                journal.clear(scope);
+            }
             for (key, value) in &pairs {
                 let stored = map.set(key, value.get());
                 debug_assert!(stored, "KeyMap::fits made room");
+                journal.set(scope, key, value.get());
             }
             count(reply, verb, removed);
         }
         MapOp::Get(names) => return replies::get(map, &names, verb, reply, metrics),
         MapOp::Rmv(names) => {
             for name in &names {
-                map.remove(name);
+                if map.remove(name) {
+                    journal.remove(scope, name);
+                }
             }
             reply.status(verb, Status::Ok);
         }
         MapOp::Clear => {
             let removed = map.clear();
+            if removed > 0 {
+                journal.clear(scope);
+            }
             count(reply, verb, removed);
         }
         MapOp::Contains(names) => return replies::contains(map, &names, verb, reply),

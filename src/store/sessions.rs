@@ -79,6 +79,7 @@ use super::Full;
 use super::kv::{Entry, KeyMap};
 use super::table::{self, Table};
 use super::tokens::TokenSource;
+use crate::persist::wal::{Journal, Scope};
 use crate::protocol::Expiry;
 use crate::timer_wheel::{TimerKey, TimerWheel, ticks_ceil, ticks_floor};
 
@@ -188,6 +189,10 @@ impl std::ops::Index<&u64> for TokenMap {
         self.get(*token).expect("tests index live tokens only")
     }
 }
+
+/// A session as [`Sessions::dump`] gives it.
+#[cfg(test)]
+pub(crate) type SessionDump = (u64, Expiry, Option<u64>, Vec<(String, String)>);
 
 /// Which extend flag a command honours.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -319,6 +324,8 @@ pub struct Sessions {
     /// Room in the table kept for the sessions of loads being created
     /// ([`Sessions::begin_restore`]).
     reserved: usize,
+    /// Where changes are recorded while the durable log is on.
+    pub(crate) journal: Journal,
 }
 
 /// A snapshot of every live session being taken in steps.
@@ -456,6 +463,7 @@ impl Sessions {
             pending: None,
             epoch: 0,
             reserved: 0,
+            journal: Journal::default(),
         }
     }
 
@@ -555,6 +563,12 @@ impl Sessions {
             session.timer = Some(self.wheel.insert(session.deadline(), token));
         }
         let timer = session.timer;
+        if self.journal.is_on() {
+            self.journal.session_new(token, &expiry, session.expires().then(|| session.deadline()));
+            for entry in session.keys.iter().flat_map(|keys| keys.entries()) {
+                self.journal.set_entry(Scope::Session(token), entry);
+            }
+        }
         if !self.map.insert(token, session) {
             debug_assert!(false, "callers check Sessions::room first");
             if let Some(timer) = timer {
@@ -564,6 +578,86 @@ impl Sessions {
         }
         self.total_keys += key_count;
         self.key_bytes += key_bytes;
+    }
+
+    /// Re-creates a session from the log: its token, settings and deadline
+    /// tick as recorded (a deadline already passed is expired by the next
+    /// expiry pass). A live session of that token is replaced.
+    pub(crate) fn replay_new(&mut self, token: u64, expiry: Expiry, deadline: Option<u64>) {
+        self.remove(token);
+        let flags = [
+            (expiry.delete_session, DELETE_SESSION),
+            (expiry.extend_on_get, EXTEND_ON_GET),
+            (expiry.extend_on_set_add, EXTEND_ON_SET_ADD),
+        ]
+        .iter()
+        .fold(self.epoch, |acc, &(on, bit)| if on { acc | bit } else { acc });
+        let mut session = Session { keys: None, duration: expiry.duration, deadline_and_flags: flags, timer: None };
+        if let (true, Some(deadline)) = (session.expires(), deadline) {
+            session.set_deadline(deadline);
+            session.timer = Some(self.wheel.insert(session.deadline(), token));
+        } else {
+            session.duration = 0;
+            session.deadline_and_flags = self.epoch;
+        }
+        let timer = session.timer;
+        if !self.map.insert(token, session)
+            && let Some(timer) = timer
+        {
+            self.wheel.cancel(timer);
+        }
+    }
+
+    /// Moves session `token`'s deadline to `tick`, as the log recorded.
+    pub(crate) fn replay_deadline(&mut self, token: u64, tick: u64) {
+        let Some(session) = self.map.get_mut(token) else { return };
+        if !session.expires() {
+            return;
+        }
+        if let Some(timer) = session.timer.take() {
+            self.wheel.cancel(timer);
+        }
+        session.set_deadline(tick);
+        session.timer = Some(self.wheel.insert(session.deadline(), token));
+    }
+
+    /// Runs `f` on session `token`'s keys as the log recorded a change to
+    /// them: no liveness check, no extension.
+    pub(crate) fn replay_keys(&mut self, token: u64, f: impl FnOnce(&mut KeyMap)) {
+        let Some(session) = self.map.get_mut(token) else { return };
+        let keys = session.keys.get_or_insert_with(Box::default);
+        let (before, bytes_before) = (keys.len(), keys.bytes());
+        f(keys);
+        let (after, bytes_after) = (keys.len(), keys.bytes());
+        if after == 0 {
+            session.keys = None;
+        }
+        self.total_keys = self.total_keys - before + after;
+        self.key_bytes = self.key_bytes - bytes_before + bytes_after;
+    }
+
+    /// Every session as `(token, settings, deadline as wall-clock ms,
+    /// keys and values)`, sorted by token: for tests comparing a replayed
+    /// store with the original.
+    #[cfg(test)]
+    pub(crate) fn dump(&self) -> Vec<SessionDump> {
+        let mut out: Vec<_> = self
+            .map
+            .iter()
+            .map(|(token, session)| {
+                let record = session.record(token);
+                let deadline = session.expires().then(|| self.journal.wall_ms(session.deadline()));
+                let mut keys: Vec<(String, String)> = record
+                    .keys
+                    .iter()
+                    .map(|e| (e.key().into_owned(), String::from_utf8_lossy(e.value_json()).into_owned()))
+                    .collect();
+                keys.sort();
+                (token, record.expiry, deadline, keys)
+            })
+            .collect();
+        out.sort_by_key(|s| s.0);
+        out
     }
 
     /// Takes the session `token` out of the table, first looking at the
@@ -587,6 +681,7 @@ impl Sessions {
     /// whether it was live.
     pub fn end(&mut self, token: u64, now: Duration) -> bool {
         let Some(mut session) = self.take(token) else { return false };
+        self.journal.session_end(token);
         keep(&mut self.pending, self.epoch, token, &mut session);
         if let Some(timer) = session.timer {
             self.wheel.cancel(timer);
@@ -608,6 +703,9 @@ impl Sessions {
     /// (`store/reclaim.rs`), or handed to a snapshot under way, which copies
     /// what it still needs from them in its steps.
     pub fn end_all(&mut self, now: Duration) -> usize {
+        if !self.map.is_empty() {
+            self.journal.session_end_all();
+        }
         let now = ticks_floor(now);
         let mut gone = 0;
         while let Some(token) = self.wheel.poll(now) {
@@ -658,6 +756,18 @@ impl Sessions {
         touch: Touch,
         f: impl FnOnce(&mut KeyMap) -> R,
     ) -> Option<R> {
+        self.with_keys_logged(token, now, touch, |keys, _| f(keys))
+    }
+
+    /// [`Sessions::with_keys`], `f` also given the journal to record its
+    /// changes to the keys in.
+    pub(crate) fn with_keys_logged<R>(
+        &mut self,
+        token: u64,
+        now: Duration,
+        touch: Touch,
+        f: impl FnOnce(&mut KeyMap, &mut Journal) -> R,
+    ) -> Option<R> {
         if !self.live(token, ticks_floor(now)) {
             return None;
         }
@@ -671,11 +781,14 @@ impl Sessions {
         if extends && session.expires() {
             // Lazy: the timer stays put and re-arms when it fires.
             let deadline = ticks_ceil(now).saturating_add(session.duration_ms());
-            session.set_deadline(deadline.max(session.deadline()));
+            if deadline > session.deadline() {
+                session.set_deadline(deadline);
+                self.journal.session_deadline(token, session.deadline());
+            }
         }
         let keys = session.keys.get_or_insert_with(Box::default);
         let (before, bytes_before) = (keys.len(), keys.bytes());
-        let result = f(keys);
+        let result = f(keys, &mut self.journal);
         let (after, bytes_after) = (keys.len(), keys.bytes());
         if after == 0 {
             session.keys = None;
@@ -849,13 +962,19 @@ impl Sessions {
         }
         self.expiries += 1;
         if session.flag(DELETE_SESSION) {
+            self.journal.session_end(token);
             self.remove(token);
             return false;
         }
         // Its timer is due too and re-arms at the new deadline when polled.
         keep(&mut self.pending, self.epoch, token, session);
         self.key_bytes -= session.key_bytes();
-        self.total_keys -= session.clear_and_restart(now);
+        let freed = session.clear_and_restart(now);
+        self.total_keys -= freed;
+        if freed > 0 {
+            self.journal.clear(Scope::Session(token));
+        }
+        self.journal.session_deadline(token, session.deadline());
         true
     }
 
@@ -900,12 +1019,17 @@ impl Sessions {
             expired += 1;
             self.expiries += 1;
             let freed = if session.flag(DELETE_SESSION) {
+                self.journal.session_end(token);
                 self.remove(token)
             } else {
                 keep(&mut self.pending, self.epoch, token, session);
                 self.key_bytes -= session.key_bytes();
                 let freed = session.clear_and_restart(now);
                 self.total_keys -= freed;
+                if freed > 0 {
+                    self.journal.clear(Scope::Session(token));
+                }
+                self.journal.session_deadline(token, session.deadline());
                 session.timer = Some(self.wheel.insert(session.deadline(), token));
                 freed
             };

@@ -60,6 +60,10 @@ pub(in crate::store) struct Merge {
     map: Option<KeyMap>,
     /// Whether the load has taken effect and its answer is out.
     answered: bool,
+    /// The loaded keys as sealed log frames, encoded off the loop, to hand
+    /// to the durable log when the load takes effect (empty when the log
+    /// is off).
+    frames: Vec<u8>,
 }
 
 /// A session load that has been read, waiting to be restored or being
@@ -93,7 +97,12 @@ impl Store {
     /// ([`KeyMap::bytes`]), and the record buffers of session loads still
     /// to be restored. A few loads at most ([`MAX_SAVE_JOBS`](super::MAX_SAVE_JOBS)).
     pub(in crate::store) fn waiting_load_bytes(&self) -> usize {
-        let kv: usize = self.jobs.loads.iter().filter_map(|merge| merge.map.as_ref()).map(KeyMap::bytes).sum();
+        let kv: usize = self
+            .jobs
+            .loads
+            .iter()
+            .map(|merge| merge.map.as_ref().map_or(0, KeyMap::bytes) + merge.frames.capacity())
+            .sum();
         let sessions: usize = self
             .jobs
             .restores
@@ -110,7 +119,17 @@ impl Store {
     /// (and no load merging) the map is moved in whole and answered at
     /// once; otherwise it is merged in steps by [`Store::work`] and its
     /// reply left for [`Store::take_applied`].
-    pub(super) fn finish_kv_load(&mut self, mut answer: Answer, map: KeyMap, reply: &mut Reply<'_>) -> Finished {
+    pub(super) fn finish_kv_load(
+        &mut self,
+        mut answer: Answer,
+        map: KeyMap,
+        frames: Vec<u8>,
+        reply: &mut Reply<'_>,
+    ) -> Finished {
+        // Recorded in the log in the turn the load takes effect, so a
+        // replay orders it among other commands as it happened; encoded
+        // off the loop, so that turn only hands the frames on.
+        let frames = self.load_frames(&map, frames);
         if self.jobs.loads.is_empty() {
             if !self.kv.begin_merge(map) {
                 answer.refused = Some(Full::Keys);
@@ -119,14 +138,26 @@ impl Store {
             }
             if self.kv.merging() == Merging::Done {
                 // Moved in whole, into an empty store.
+                self.journal_sealed(frames);
                 answer.write(reply);
                 return Finished::Replied;
             }
-            self.jobs.loads.push_back(Merge { answer, map: None, answered: false });
+            self.jobs.loads.push_back(Merge { answer, map: None, answered: false, frames });
         } else {
-            self.jobs.loads.push_back(Merge { answer, map: Some(map), answered: false });
+            self.jobs.loads.push_back(Merge { answer, map: Some(map), answered: false, frames });
         }
         Finished::Merging
+    }
+
+    /// A KV load's keys as log frames: those the save thread encoded, or,
+    /// for a load read without them while the log is on (a job made before
+    /// the log was turned on, or by a host that reads saves itself),
+    /// encoded here at once.
+    pub(super) fn load_frames(&self, map: &KeyMap, frames: Vec<u8>) -> Vec<u8> {
+        if frames.is_empty() && self.journal_on() && !map.is_empty() {
+            return crate::persist::wal::encode_load(map.entries(), crate::persist::wal::LOAD_FRAME_BYTES);
+        }
+        frames
     }
 
     /// The end of [`Store::finish`] for a session load: one that fits a
@@ -193,6 +224,10 @@ impl Store {
             if state != Merging::Checking && !front.answered {
                 front.answered = true;
                 self.jobs.answers.push_back(front.answer.clone());
+                if state != Merging::Refused {
+                    let frames = std::mem::take(&mut front.frames);
+                    self.journal_sealed(frames);
+                }
             }
             if !matches!(state, Merging::Done | Merging::Refused) {
                 return;

@@ -154,7 +154,7 @@ fn saves_carry_a_snapshot_taken_at_the_request() {
     assert_eq!(records.len(), 2);
     assert_eq!(records[0].expiry, Expiry { duration: 60, extend_on_get: true, ..Expiry::default() });
     let job = exec(&mut store, r#"{"SH_LOAD":{"name":"s"}}"#).unwrap_err();
-    assert!(matches!(job.work, Work::Load(SaveKind::Sessions)));
+    assert!(matches!(job.work, Work::Load(SaveKind::Sessions, _)));
 }
 
 fn new_session(store: &mut Store, body: &str) -> u64 {
@@ -203,7 +203,7 @@ fn kv_load(pairs: &[(&str, &str)]) -> Loaded {
     for (key, value) in pairs {
         map.set(key, value);
     }
-    Loaded::Kv { map, read: pairs.len() }
+    Loaded::Kv { map, read: pairs.len(), frames: Vec::new() }
 }
 
 #[test]
@@ -457,7 +457,10 @@ fn done_kv_load(from: usize, to: usize, value: &str) -> Done {
     for i in from..to {
         map.set(&format!("k{i}"), value);
     }
-    done(Verb::KvLoad, Outcome::Loaded(Ok((Loaded::Kv { map, read: to - from }, Duration::from_millis(5)))))
+    done(
+        Verb::KvLoad,
+        Outcome::Loaded(Ok((Loaded::Kv { map, read: to - from, frames: Vec::new() }, Duration::from_millis(5)))),
+    )
 }
 
 fn count(store: &mut Store) -> String {

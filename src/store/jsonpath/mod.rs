@@ -72,6 +72,7 @@ use parse::{Parsed, PathError};
 pub use regex::{MAX_REGEXES, REGEX_PROGRAM_BYTES};
 
 use super::{Executed, Finished, Job, Store, Work, first_occurrences};
+use crate::persist::wal::Scope;
 use crate::protocol::{ArrAppend, Find, Reply, Status, Update, Verb};
 
 /// The most value text a `KV_FIND` searches on the loop, in bytes
@@ -345,6 +346,7 @@ impl Store {
         }
         let count = result.map(|(count, new)| {
             if let Some(new) = new {
+                self.journal.set_entry(Scope::Kv, &new);
                 // Over a key the store holds (looked up above): never refused.
                 let stored = self.kv.set_entry(new);
                 debug_assert!(stored, "an edit replaces a key held");

@@ -251,7 +251,7 @@ fn kv_load(keys: &[String], value: &str) -> crate::store::Done {
     for key in keys {
         map.set(key, value);
     }
-    let loaded = crate::store::Loaded::Kv { map, read: keys.len() };
+    let loaded = crate::store::Loaded::Kv { map, read: keys.len(), frames: Vec::new() };
     crate::store::Done {
         verb: Verb::KvLoad,
         name: "n".into(),

@@ -1,0 +1,151 @@
+//! The durable log through a real server on a real socket: replies of
+//! writes under `fsync always` come once durable, reads on other
+//! connections never wait for the log, and a log that cannot be written
+//! makes writes fail with 206 (changing nothing) until it can be written
+//! again, when the held replies come and writes resume by themselves.
+
+mod common;
+
+use std::time::Duration;
+
+use common::host::{Host, RealClock};
+use common::saves::TempDir;
+use ndb::config::LogFsync;
+
+fn host(dir: &TempDir, fsync: LogFsync) -> Host<RealClock> {
+    let mut host = Host::real(common::config().persist(true, dir.path()).log(true, fsync));
+    let now = host.now();
+    let replayed = host.server_mut().open_log(now).expect("the log opens");
+    assert!(replayed.is_some());
+    host
+}
+
+#[test]
+fn writes_fail_with_206_while_the_log_cannot_be_written_and_resume_by_themselves() {
+    let dir = TempDir::new("log-206");
+    let mut host = host(&dir, LogFsync::Always);
+    let mut writer = host.open();
+    let mut other = host.open();
+    assert_eq!(host.call(&mut writer, r#"{"KV_SET":{"keys":{"x":1}}}"#), r#"{"KV_SET_RSP":{"st":1}}"#);
+
+    host.server().inject_log_failure(true);
+    writer.send(r#"{"KV_SET":{"keys":{"y":2}}}"#);
+    // The other connection is served meanwhile; once the log thread has
+    // failed, SV_INFO says why.
+    let info = host.drive("the log failing", |h| {
+        let info = h.call_json(&mut other, r#"{"SV_INFO":{}}"#);
+        info["SV_INFO_RSP"]["log"]["error"].as_str().map(str::to_owned)
+    });
+    assert!(info.contains("injected"), "{info}");
+    assert!(host.nothing_for(&mut writer), "the write's reply came before it was durable");
+    assert_eq!(
+        host.call(&mut other, r#"{"KV_SET":{"keys":{"z":3}}}"#),
+        r#"{"KV_SET_RSP":{"m":"The durable log cannot be written; nothing changed","st":206,"tkn":null}}"#
+    );
+    assert_eq!(
+        host.call(&mut other, r#"{"SH_NEW":{}}"#),
+        r#"{"SH_NEW_RSP":{"m":"The durable log cannot be written; nothing changed","st":206,"tkn":null}}"#
+    );
+    assert_eq!(host.call(&mut other, r#"{"KV_GET":{"keys":["x","z"]}}"#), r#"{"KV_GET_RSP":{"keys":{"x":1},"st":1}}"#);
+    assert_eq!(
+        host.call(&mut other, r#"{"SH_INFO_ALL":{}}"#),
+        r#"{"SH_INFO_ALL_RSP":{"st":1,"totalKeys":0,"totalSessions":0}}"#
+    );
+
+    host.server().inject_log_failure(false);
+    assert_eq!(host.text(&mut writer), r#"{"KV_SET_RSP":{"st":1}}"#);
+    assert_eq!(host.call(&mut other, r#"{"KV_SET":{"keys":{"z":3}}}"#), r#"{"KV_SET_RSP":{"st":1}}"#);
+    let info = host.call_json(&mut other, r#"{"SV_INFO":{}}"#);
+    assert_eq!(info["SV_INFO_RSP"]["log"]["error"], serde_json::Value::Null, "{info}");
+    assert_eq!(info["SV_INFO_RSP"]["log"]["fsync"], "always", "{info}");
+    drop(host);
+
+    // Everything acknowledged is in the log; what was refused is not.
+    let mut again = self::host(&dir, LogFsync::Always);
+    let mut peer = again.open();
+    assert_eq!(
+        again.call(&mut peer, r#"{"KV_GET":{"keys":["x","y","z"]}}"#),
+        r#"{"KV_GET_RSP":{"keys":{"x":1,"y":2,"z":3},"st":1}}"#
+    );
+    assert_eq!(
+        again.call(&mut peer, r#"{"SH_INFO_ALL":{}}"#),
+        r#"{"SH_INFO_ALL_RSP":{"st":1,"totalKeys":0,"totalSessions":0}}"#
+    );
+}
+
+#[test]
+fn reads_are_answered_while_a_write_waits_for_its_fsync() {
+    let dir = TempDir::new("log-reads");
+    let mut host = host(&dir, LogFsync::Always);
+    let mut writer = host.open();
+    let mut reader = host.open();
+    assert_eq!(host.call(&mut writer, r#"{"KV_SET":{"keys":{"k":"v"}}}"#), r#"{"KV_SET_RSP":{"st":1}}"#);
+    // A stalled disk: the write waits, reads do not.
+    host.server().inject_log_failure(true);
+    writer.send(r#"{"KV_SET":{"keys":{"k":"w"}}}"#);
+    writer.send(r#"{"KV_COUNT":{}}"#);
+    for _ in 0..20 {
+        assert_eq!(host.call(&mut reader, r#"{"KV_COUNT":{}}"#), r#"{"KV_COUNT_RSP":{"cnt":1,"st":1}}"#);
+    }
+    assert!(host.nothing_for(&mut writer));
+    host.server().inject_log_failure(false);
+    // Its replies come in order once the write is durable.
+    assert_eq!(host.text(&mut writer), r#"{"KV_SET_RSP":{"st":1}}"#);
+    assert_eq!(host.text(&mut writer), r#"{"KV_COUNT_RSP":{"cnt":1,"st":1}}"#);
+}
+
+#[test]
+fn without_the_log_asked_for_nothing_is_written_and_sv_info_is_unchanged() {
+    let dir = TempDir::new("log-off");
+    let mut host = Host::real(common::config().persist(true, dir.path()));
+    let now = host.now();
+    assert_eq!(host.server_mut().open_log(now).unwrap(), None);
+    let mut peer = host.open();
+    assert_eq!(host.call(&mut peer, r#"{"KV_SET":{"keys":{"k":1}}}"#), r#"{"KV_SET_RSP":{"st":1}}"#);
+    let info = host.call_json(&mut peer, r#"{"SV_INFO":{}}"#);
+    assert!(info["SV_INFO_RSP"].get("log").is_none(), "{info}");
+    assert!(!dir.path().join("log").exists());
+}
+
+#[test]
+fn with_the_log_asked_for_writes_wait_for_it_to_be_opened() {
+    let dir = TempDir::new("log-unopened");
+    let mut host = Host::real(common::config().persist(true, dir.path()).log(true, LogFsync::EverySec));
+    let mut peer = host.open();
+    let reply = host.call(&mut peer, r#"{"KV_SET":{"keys":{"k":1}}}"#);
+    assert!(reply.contains(r#""st":206"#), "{reply}");
+    let now = host.now();
+    host.server_mut().open_log(now).unwrap();
+    host.turn(Duration::ZERO);
+    assert_eq!(host.call(&mut peer, r#"{"KV_SET":{"keys":{"k":1}}}"#), r#"{"KV_SET_RSP":{"st":1}}"#);
+}
+
+#[test]
+fn a_kv_load_is_in_the_log_in_its_place_among_other_writes() {
+    let dir = TempDir::new("log-load");
+    let mut host = host(&dir, LogFsync::Always);
+    let mut peer = host.open();
+    let keys: String = (0..3_000).map(|i| format!(r#""k{i}":{i}"#)).collect::<Vec<_>>().join(",");
+    assert_eq!(host.call(&mut peer, &format!(r#"{{"KV_SET":{{"keys":{{{keys}}}}}}}"#)), r#"{"KV_SET_RSP":{"st":1}}"#);
+    let saved = host.call_json(&mut peer, r#"{"KV_SAVE":{"name":"s"}}"#);
+    assert_eq!(saved["KV_SAVE_RSP"]["st"], 121, "{saved}");
+    assert_eq!(host.call(&mut peer, r#"{"KV_CLEAR":{}}"#), r#"{"KV_CLEAR_RSP":{"cnt":3000,"st":1}}"#);
+    assert_eq!(
+        host.call(&mut peer, r#"{"KV_SET":{"keys":{"other":true,"k5":"before"}}}"#),
+        r#"{"KV_SET_RSP":{"st":1}}"#
+    );
+    // Into a store that has keys: merged in steps, recorded when it takes
+    // effect, from frames the save thread encoded.
+    let loaded = host.call_json(&mut peer, r#"{"KV_LOAD":{"name":"s"}}"#);
+    assert_eq!(loaded["KV_LOAD_RSP"]["st"], 141, "{loaded}");
+    assert_eq!(host.call(&mut peer, r#"{"KV_SET":{"keys":{"k7":"after"}}}"#), r#"{"KV_SET_RSP":{"st":1}}"#);
+    drop(host);
+
+    let mut again = self::host(&dir, LogFsync::Always);
+    let mut peer = again.open();
+    assert_eq!(again.call(&mut peer, r#"{"KV_COUNT":{}}"#), r#"{"KV_COUNT_RSP":{"cnt":3001,"st":1}}"#);
+    assert_eq!(
+        again.call(&mut peer, r#"{"KV_GET":{"keys":["k5","k7","k2999","other"]}}"#),
+        r#"{"KV_GET_RSP":{"keys":{"k5":5,"k7":"after","k2999":2999,"other":true},"st":1}}"#
+    );
+}
