@@ -124,4 +124,5 @@ if ((start[min-static] > max_rss_kib)); then
 fi
 
 echo "== smoke test of every KV, SH and SV command against min-static"
-python3 scripts/min_smoke.py "$(binary_of min-static)" --without regex --without arrays --without auth
+python3 scripts/min_smoke.py "$(binary_of min-static)" --without regex --without arrays --without auth \
+    --without introspection

@@ -4,13 +4,18 @@ socket with the websockets client, each reply checked, plus /healthz and
 /metrics.
 
   scripts/min_smoke.py BINARY [--without regex] [--without arrays] [--without auth]
+                        [--without introspection]
 
 `--without regex` says the binary was built without the `regex` feature:
 a path calling match() answers 14 (CommandDisabled) instead of its result;
 `--without arrays`, without `arrays`: array and list commands answer 14,
 whatever their parameters; `--without auth`, without `auth`: `--user` and
 a config's `users` refuse to start with a message naming the feature, and
-protected mode still refuses a non-loopback listen.
+protected mode still refuses a non-loopback listen; `--without
+introspection`, without `introspection`: SV_SLOWLOG, SV_CLIENTS and
+SV_CONFIG answer 14, SV_INFO has none of `commands`, `errorsByStatus`,
+`keyHits`, `keyMisses` and `rssPeakBytes`, and `--check-save` exits 1
+saying it is not in this build.
 Starts BINARY on a free loopback port with a persist path in a temporary
 directory; exit status 1 on the first wrong reply. Run by .ci/run against
 the minimal static build (scripts/build-sizes.sh min).
@@ -132,6 +137,19 @@ def run(url, without):
         sv = c.ask({"SV_INFO": {}})
         if sv["st"] != 1 or sv["sessions"] != 2 or not sv["serverVersion"]:
             raise AssertionError(f"SV_INFO: {sv}")
+        newer = {"commands", "errorsByStatus", "keyHits", "keyMisses", "rssPeakBytes"}
+        if "introspection" in without:
+            if newer & sv.keys():
+                raise AssertionError(f"SV_INFO without introspection has {sorted(newer & sv.keys())}")
+            for name in ("SV_SLOWLOG", "SV_CLIENTS", "SV_CONFIG"):
+                c.ask({name: {}}, {"m": "not in this build", "st": 14, "tkn": None})
+        else:
+            if not newer <= sv.keys():
+                raise AssertionError(f"SV_INFO lacks {sorted(newer - sv.keys())}")
+            for name in ("SV_SLOWLOG", "SV_CLIENTS", "SV_CONFIG"):
+                body = c.ask({name: {}})
+                if body["st"] != 1:
+                    raise AssertionError(f"{name}: {body}")
         return c.commands
 
 
@@ -157,15 +175,25 @@ def refusals_without_auth(binary, work):
             raise AssertionError(f"{' '.join(flags)}: exit {run.returncode}, expected {expected!r} in {run.stderr!r}")
 
 
+def refusal_without_introspection(binary, work):
+    """Without `introspection`: `--check-save` says it is not in this build."""
+    run = subprocess.run([binary, "--check-save", work], capture_output=True, text=True, timeout=5)
+    expected = "--check-save: this ndb-server was built without the save checker"
+    if run.returncode != 1 or expected not in run.stderr:
+        raise AssertionError(f"--check-save: exit {run.returncode}, expected {expected!r} in {run.stderr!r}")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("binary")
-    parser.add_argument("--without", action="append", default=[], choices=["regex", "arrays", "auth"])
+    parser.add_argument("--without", action="append", default=[], choices=["regex", "arrays", "auth", "introspection"])
     args = parser.parse_args()
     port = free_port()
     with tempfile.TemporaryDirectory() as work:
         if "auth" in args.without:
             refusals_without_auth(args.binary, work)
+        if "introspection" in args.without:
+            refusal_without_introspection(args.binary, work)
         config = f"{work}/config.json"
         with open(config, "w") as f:
             json.dump({"version": 5, "persist": {"enabled": True, "path": f"{work}/saves"}}, f)

@@ -424,6 +424,7 @@ impl Config {
     /// seconds (0 when off), `users` as names and roles only (never a
     /// password or its hash), `tls` as the two paths or `null`, `core`,
     /// `persist.saveOnExit` and `persist.loadOnStart` `null` when unset.
+    #[cfg(feature = "introspection")]
     pub fn effective_json(&self) -> String {
         use serde_json::json;
         let secs = |d: Option<Duration>| d.map_or(0.0, |d| d.as_secs_f64());

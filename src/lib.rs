@@ -18,8 +18,9 @@
 //!   `/metrics` on the same port.
 //! - Trimmable: JSONPath's `match()` and `search()` are the default feature
 //!   `regex` (regex-automata), the arrays and lists of 0.9 the default
-//!   feature `arrays`; without one, what needs it answers 14
-//!   (CommandDisabled) and every other command works the same.
+//!   feature `arrays`, SV_SLOWLOG, SV_CLIENTS, SV_CONFIG and the per-command
+//!   latencies the default feature `introspection`; without one, what needs
+//!   it answers 14 (CommandDisabled) and every other command works the same.
 //!
 //! # Non-goals
 //! - Thread safety: one owner, one thread. Run one server per thread.
@@ -150,6 +151,7 @@ pub use background::set_helper_cpus;
 pub use config::Config;
 pub use error::{ConfigError, Error, FileKind, PersistError, PersistOp};
 pub use ndb_status::{Protocol, Status};
+#[cfg(feature = "introspection")]
 pub use persist::{CheckOutcome, CheckReport, CheckVerdict, SaveCheck, check_saves};
 pub use server::{Health, Server, TokenRange};
 pub use server_thread::ServerThread;

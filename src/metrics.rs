@@ -21,7 +21,9 @@ use std::time::Duration;
 use crate::protocol::{CommandName, Status, Verb};
 use crate::store::SaveKind;
 
+#[cfg(feature = "introspection")]
 mod slow;
+#[cfg(feature = "introspection")]
 pub use slow::{LaterRequest, SAMPLES_PER_TURN, SlowEntry, SlowLog, text_prefix};
 
 /// Rows of the request table and of the per-command latency histograms:
@@ -155,14 +157,19 @@ pub struct Metrics {
     /// Requests answered in this loop turn whose latency is not observed
     /// yet, over all rows and by row.
     unobserved: u64,
+    #[cfg(feature = "introspection")]
     unobserved_by_row: [u32; COMMAND_ROWS],
     latency: Histogram,
     /// The latency histogram of each row.
+    #[cfg(feature = "introspection")]
     latency_by_row: Box<[Histogram; COMMAND_ROWS]>,
     /// Keys looked up by `KV_GET` and `SH_GET` that were there, and that
     /// were not.
+    #[cfg(feature = "introspection")]
     key_hits: u64,
+    #[cfg(feature = "introspection")]
     key_misses: u64,
+    #[cfg(feature = "introspection")]
     slow_log: SlowLog,
     /// Saves by kind (KV, sessions) and outcome (written, failed).
     saves: [[u64; 2]; 2],
@@ -186,11 +193,16 @@ impl Default for Metrics {
         Metrics {
             requests: zeroed_rows(),
             unobserved: 0,
+            #[cfg(feature = "introspection")]
             unobserved_by_row: [0; COMMAND_ROWS],
             latency: Histogram::new(&LATENCY_BOUNDS),
+            #[cfg(feature = "introspection")]
             latency_by_row: Box::new([const { Histogram::new(&LATENCY_BOUNDS) }; COMMAND_ROWS]),
+            #[cfg(feature = "introspection")]
             key_hits: 0,
+            #[cfg(feature = "introspection")]
             key_misses: 0,
+            #[cfg(feature = "introspection")]
             slow_log: SlowLog::default(),
             saves: [[0; 2]; 2],
             save_durations: Histogram::new(&SAVE_BOUNDS),
@@ -219,7 +231,10 @@ impl Metrics {
         let row = row(name);
         self.requests[row][status as usize] += 1;
         self.unobserved += 1;
-        self.unobserved_by_row[row] += 1;
+        #[cfg(feature = "introspection")]
+        {
+            self.unobserved_by_row[row] += 1;
+        }
     }
 
     /// Counts a request whose reply came later than its turn (a save, a
@@ -227,6 +242,7 @@ impl Metrics {
     pub fn count_later(&mut self, name: Option<CommandName>, status: Status, latency: Duration) {
         self.requests[row(name)][status as usize] += 1;
         self.latency.observe(latency);
+        #[cfg(feature = "introspection")]
         self.latency_by_row[row(name)].observe(latency);
     }
 
@@ -238,15 +254,18 @@ impl Metrics {
         if self.unobserved > 0 {
             self.latency.observe_n(latency, self.unobserved);
             self.unobserved = 0;
+            #[cfg(feature = "introspection")]
             for (histogram, n) in self.latency_by_row.iter_mut().zip(&mut self.unobserved_by_row) {
                 if *n > 0 {
                     histogram.observe_n(latency, u64::from(std::mem::take(n)));
                 }
             }
         }
+        #[cfg(feature = "introspection")]
         self.slow_log.end_turn(latency, unix_millis);
     }
 
+    #[cfg(feature = "introspection")]
     /// The latency histogram of the requests for the command `name`
     /// (`None`: no command ndb serves).
     pub fn latency_of(&self, name: Option<CommandName>) -> &Histogram {
@@ -254,27 +273,37 @@ impl Metrics {
     }
 
     /// Counts keys a get found (`hits`) and did not find (`misses`).
+    /// (Nothing without the `introspection` feature.)
     #[inline]
     pub fn count_lookups(&mut self, hits: u64, misses: u64) {
-        self.key_hits += hits;
-        self.key_misses += misses;
+        #[cfg(feature = "introspection")]
+        {
+            self.key_hits += hits;
+            self.key_misses += misses;
+        }
+        #[cfg(not(feature = "introspection"))]
+        let _ = (hits, misses);
     }
 
+    #[cfg(feature = "introspection")]
     /// Keys gets found so far.
     pub fn key_hits(&self) -> u64 {
         self.key_hits
     }
 
+    #[cfg(feature = "introspection")]
     /// Keys gets did not find so far.
     pub fn key_misses(&self) -> u64 {
         self.key_misses
     }
 
+    #[cfg(feature = "introspection")]
     /// The slow-request log.
     pub fn slow_log(&self) -> &SlowLog {
         &self.slow_log
     }
 
+    #[cfg(feature = "introspection")]
     /// The slow-request log, to feed or reset it.
     pub fn slow_log_mut(&mut self) -> &mut SlowLog {
         &mut self.slow_log
@@ -449,6 +478,7 @@ impl Metrics {
     }
 }
 
+#[cfg(feature = "introspection")]
 /// The wall clock in milliseconds since the Unix epoch, for the time of a
 /// slow-log entry (read only when one is logged).
 pub fn unix_millis() -> u64 {

@@ -152,7 +152,9 @@ struct Slot {
     /// The peer's address, when it was accepted, and the last command it
     /// sent (`SV_CLIENTS`).
     peer: SocketAddr,
+    #[cfg(feature = "introspection")]
     accepted: Instant,
+    #[cfg(feature = "introspection")]
     last_command: Option<CommandName>,
     /// Its socket holds replies until the log is durable (listed in
     /// `Server::corked`).
@@ -250,7 +252,9 @@ struct Waiting {
     /// The flag that stops the job, if it is a search.
     cancel: Option<Arc<AtomicBool>>,
     /// The start of the request's text and its length, for the slow log.
+    #[cfg(feature = "introspection")]
     text: Box<str>,
+    #[cfg(feature = "introspection")]
     bytes: usize,
 }
 
@@ -328,6 +332,7 @@ impl Server {
         store.set_search_timeout(config.search_timeout);
         store.set_max_jobs(config.max_jobs);
         store.memory_mut().set_cap(config.max_memory);
+        #[cfg(feature = "introspection")]
         store.set_settings(config.effective_json(), config.slow_log_threshold, config.slow_log_length);
         let worker = Worker::new(config.persist_path.clone());
         Ok(Server {
@@ -684,7 +689,9 @@ impl Server {
                 input_held: 0,
                 output_held: 0,
                 peer,
+                #[cfg(feature = "introspection")]
                 accepted: now,
+                #[cfg(feature = "introspection")]
                 last_command: None,
                 corked: false,
             });
@@ -764,6 +771,7 @@ impl Server {
             None => slot.conn.serve(&mut self.scratch, &self.limits, &mut handler),
         };
         std::mem::swap(&mut context.holding, &mut self.holding);
+        #[cfg(feature = "introspection")]
         if context.last_command.is_some() {
             slot.last_command = context.last_command;
         }
@@ -790,7 +798,9 @@ impl Server {
                 name: later.name,
                 since,
                 cancel,
+                #[cfg(feature = "introspection")]
                 text: later.text,
+                #[cfg(feature = "introspection")]
                 bytes: later.bytes,
             });
         }

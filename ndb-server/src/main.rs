@@ -63,6 +63,7 @@ fn fail(e: &(dyn std::error::Error + 'static)) -> ExitCode {
     ExitCode::FAILURE
 }
 
+#[cfg(feature = "introspection")]
 /// `--check-save PATH`: checks the saves under PATH, prints one line per
 /// save and a summary, and gives 0 when all are sound, 2 when one is
 /// damaged, 1 when PATH cannot be checked or holds no save.
@@ -77,6 +78,17 @@ fn check_save(path: &std::path::Path) -> ExitCode {
         ndb::CheckVerdict::Damaged => ExitCode::from(2),
         ndb::CheckVerdict::Empty => ExitCode::FAILURE,
     }
+}
+
+/// `--check-save PATH` in a build without the `introspection` feature:
+/// says so, and gives the exit status 1.
+#[cfg(not(feature = "introspection"))]
+fn check_save(_path: &std::path::Path) -> ExitCode {
+    eprintln!(
+        "ndb-server: --check-save: this ndb-server was built without the save checker (the cargo feature \
+         `introspection`)"
+    );
+    ExitCode::FAILURE
 }
 
 fn run(options: Options) -> Result<(), Error> {

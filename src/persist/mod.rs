@@ -52,6 +52,7 @@
 //! mio, sockets, the store's maps (it only reads snapshots and builds new
 //! ones).
 
+#[cfg(feature = "introspection")]
 mod check;
 mod files;
 mod format;
@@ -66,6 +67,7 @@ mod tests;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+#[cfg(feature = "introspection")]
 pub use check::{CheckReport, CheckVerdict, Outcome as CheckOutcome, SaveCheck, check_saves};
 pub use files::MAX_METADATA_BYTES;
 pub(crate) use files::unix_millis;

@@ -98,6 +98,9 @@ pub const PARAM_TYPE_INCORRECT: &str = "Param type incorrect";
 pub const BAD_NAME: &str = "name";
 /// The `m` of a `KV_FIND` whose `rsp` is not `keys`, `paths` or `kv`.
 pub const RSP_INVALID: &str = "'rsp' invalid value";
+/// The `m` of the 14 (CommandDisabled) `SV_SLOWLOG`, `SV_CLIENTS` and
+/// `SV_CONFIG` answer in a build without the `introspection` feature.
+pub const NO_INTROSPECTION: &str = "not in this build";
 /// The `m` of a `KV_FIND` whose `path` is the empty string.
 pub const PATH_EMPTY: &str = "'path' is empty";
 
@@ -159,6 +162,11 @@ pub fn decode(text: &str) -> Result<Command<'_>, Rejection<'_>> {
         return Err(unknown(Status::CommandSyntax));
     }
     match Verb::from_name(&name) {
+        // A build without the `introspection` feature knows the names and
+        // answers 14 before reading any parameter.
+        Some(verb @ (Verb::SvSlowlog | Verb::SvClients | Verb::SvConfig)) if !cfg!(feature = "introspection") => {
+            Err(Rejection::verb(verb, Status::CommandDisabled, NO_INTROSPECTION))
+        }
         Some(verb) => build(verb, &mut args),
         None if prefix == "KV" => Err(Rejection::err(Status::CommandNotExist)),
         None => match ContainerVerb::from_name(&name) {

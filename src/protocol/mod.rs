@@ -16,7 +16,8 @@ pub use command::{
     is_valid_save_name,
 };
 pub use decode::{
-    BAD_NAME, MISSING_PARAMETER, PARAM_TYPE_INCORRECT, PATH_EMPTY, RSP_INVALID, Rejection, RspName, Shape, decode,
+    BAD_NAME, MISSING_PARAMETER, NO_INTROSPECTION, PARAM_TYPE_INCORRECT, PATH_EMPTY, RSP_INVALID, Rejection, RspName,
+    Shape, decode,
 };
 pub use ndb_status::{Protocol, Status};
 pub use reply::{Members, Reply, write_str};

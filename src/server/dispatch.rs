@@ -21,6 +21,7 @@ use super::Server;
 use crate::auth::Role;
 use crate::conn::{Body, Late, Message, ReplyKind};
 use crate::error::Error;
+#[cfg(feature = "introspection")]
 use crate::metrics::LaterRequest;
 use crate::protocol::{self, Command, CommandName, Protocol, Rejection, Reply, Status, Verb};
 use crate::store::{Done, Executed, Finished, JobId, Store, StreamReply};
@@ -138,6 +139,7 @@ impl Server {
         while let Some((id, done)) = self.worker.try_finished() {
             self.deliver(id, done, now);
         }
+        #[cfg(feature = "introspection")]
         for id in std::mem::take(&mut self.client_lists) {
             let reply = self.clients_reply(now);
             self.deliver_late(id, Late::Reply(reply), Status::Ok, now);
@@ -146,6 +148,7 @@ impl Server {
         self.deliver_applied(now);
     }
 
+    #[cfg(feature = "introspection")]
     /// `SV_CLIENTS`'s reply: every open connection (at most
     /// [`MAX_CLIENTS_LISTED`], then `truncated` is true), in the order of
     /// their ids.
@@ -224,11 +227,14 @@ impl Server {
         let Some(i) = self.waiting.iter().position(|w| w.id == id) else { return };
         let waiting = self.waiting.swap_remove(i);
         let latency = now.saturating_duration_since(waiting.since);
+        #[cfg(feature = "introspection")]
         let addr = self.conns.get(waiting.key).filter(|s| s.serial == waiting.serial).map(|s| s.peer);
         let metrics = self.store.metrics_mut();
         metrics.count_later(waiting.name, status, latency);
+        #[cfg(feature = "introspection")]
         let request =
             LaterRequest { command: waiting.name, conn: waiting.key, addr, text: &waiting.text, bytes: waiting.bytes };
+        #[cfg(feature = "introspection")]
         if metrics.slow_log().threshold().is_some_and(|t| latency >= t) {
             metrics.slow_log_mut().later(request, latency, crate::metrics::unix_millis());
         }
@@ -313,7 +319,14 @@ pub fn handle(store: &mut Store, context: &mut Context, message: Message<'_>, ou
     if name.is_some() {
         context.last_command = name;
     }
-    let later = |id| Some(Later { id, name, text: crate::metrics::text_prefix(text).into(), bytes: text.len() });
+    let later = |id| {
+        // The start of the text, for the slow-request log.
+        #[cfg(feature = "introspection")]
+        let prefix = crate::metrics::text_prefix(text).into();
+        #[cfg(not(feature = "introspection"))]
+        let prefix = Box::default();
+        Some(Later { id, name, text: prefix, bytes: text.len() })
+    };
     match executed {
         Executed::Replied => {
             let status = reply.written_status().unwrap_or(Status::Unknown);
@@ -332,6 +345,7 @@ pub fn handle(store: &mut Store, context: &mut Context, message: Message<'_>, ou
             }
             let metrics = store.metrics_mut();
             metrics.count(name, status);
+            #[cfg(feature = "introspection")]
             metrics.slow_log_mut().note(name, context.conn, context.addr, text);
             ReplyKind::Text
         }

@@ -11,6 +11,7 @@
 //! number of arrays and lists of each type (`containers`). Members are
 //! written in byte-wise name order, like every other reply.
 
+#[cfg(feature = "introspection")]
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -87,6 +88,7 @@ pub(super) struct Info {
     pub started: Option<Instant>,
     pub last_save: Option<LastSave>,
     /// `SV_CONFIG`'s `config` object, rendered once at start.
+    #[cfg(feature = "introspection")]
     pub settings_json: String,
     /// The durable log's state; `None` while it is off.
     pub log: Option<LogInfo>,
@@ -114,6 +116,7 @@ impl Info {
             metrics: Default::default(),
             started: None,
             last_save: None,
+            #[cfg(feature = "introspection")]
             settings_json: "{}".to_owned(),
             log: None,
         }
@@ -130,12 +133,14 @@ impl Info {
         let protocol = reply.protocol();
         let uptime_secs = self.uptime_secs(now);
         let stats = self.stats;
+        #[cfg(feature = "introspection")]
         let metrics = &self.metrics;
         let count = |family: Family| {
             let i = Family::ALL.iter().position(|f| *f == family).unwrap_or(0);
             counts.containers[i] as u64
         };
         reply.object(Verb::SvInfo, |o| {
+            #[cfg(feature = "introspection")]
             o.raw("commands", &commands_json(metrics));
             o.u64("connections", stats.connections_open).u64("connectionsTotal", stats.connections_total);
             // Byte-wise name order: IARR < OARR < OLST < SIARR < SSTRARR < STRARR.
@@ -145,8 +150,10 @@ impl Info {
                     c.u64(family.prefix(), count(family));
                 }
             });
-            o.raw("errorsByStatus", &errors_json(metrics));
-            o.u64("keyHits", metrics.key_hits()).u64("keyMisses", metrics.key_misses());
+            #[cfg(feature = "introspection")]
+            o.raw("errorsByStatus", &errors_json(metrics))
+                .u64("keyHits", metrics.key_hits())
+                .u64("keyMisses", metrics.key_misses());
             o.u64("keys", counts.keys as u64);
             match &self.last_save {
                 Some(save) => o.object("lastSave", |s| {
@@ -184,6 +191,7 @@ impl Info {
                 Some(bytes) => o.u64("rssBytes", bytes),
                 None => o.null("rssBytes"),
             };
+            #[cfg(feature = "introspection")]
             match peak_resident_bytes() {
                 Some(bytes) => o.u64("rssPeakBytes", bytes),
                 None => o.null("rssPeakBytes"),
@@ -201,6 +209,7 @@ pub fn resident_bytes() -> Option<u64> {
     proc_status_bytes("VmRSS:")
 }
 
+#[cfg(feature = "introspection")]
 /// The most resident memory the process has had, in bytes (`VmHWM`, the
 /// high-water mark), or `None` where that cannot be read. ndb does not
 /// account its allocations itself: this peak is the one the OS keeps.
@@ -223,11 +232,13 @@ fn proc_status_bytes(_field: &str) -> Option<u64> {
     None
 }
 
+#[cfg(feature = "introspection")]
 /// A latency in whole microseconds (at most `u64::MAX`).
 fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
+#[cfg(feature = "introspection")]
 /// Every row of the metrics' request table: each command name ndb
 /// serves (key, session and server verbs, then array and list commands),
 /// then `None` for requests that named none.
@@ -235,6 +246,7 @@ fn command_rows() -> impl Iterator<Item = Option<CommandName>> {
     (0..CommandName::SLOTS).filter_map(CommandName::from_index).map(Some).chain([None])
 }
 
+#[cfg(feature = "introspection")]
 /// `SV_INFO`'s `commands`: for each command answered at least once, by
 /// its name (`KV_SET`, `IARR_SET_RNG`, ...; `unknown` for requests naming
 /// none ndb serves), its calls, its error replies, and the 50th, 99th and
@@ -268,6 +280,7 @@ fn commands_json(metrics: &Metrics) -> String {
     serde_json::to_string(&out).unwrap_or_default()
 }
 
+#[cfg(feature = "introspection")]
 /// `SV_INFO`'s `errorsByStatus`: replies by status name, for every status
 /// other than success that was answered at least once, over every command.
 fn errors_json(metrics: &Metrics) -> String {

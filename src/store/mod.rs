@@ -259,6 +259,7 @@ impl Store {
 
     /// Sets what `SV_CONFIG` reports (a JSON object) and the slow-request
     /// log's threshold and length.
+    #[cfg(feature = "introspection")]
     pub fn set_settings(&mut self, settings_json: String, slow_threshold: Option<Duration>, slow_length: usize) {
         self.info.settings_json = settings_json;
         *self.info.metrics.slow_log_mut() = crate::metrics::SlowLog::new(slow_threshold, slow_length);
@@ -383,6 +384,7 @@ impl Store {
             Command::KvUpdate(update) => return self.update(update, reply),
             Command::KvArrAppend(append) => return self.arr_append(append, reply),
             Command::SvInfo => self.write_info(reply, now, true),
+            #[cfg(feature = "introspection")]
             Command::SvSlowlog(reset) => {
                 let log = self.info.metrics.slow_log_mut();
                 write_slow_log(reply, verb, log);
@@ -390,6 +392,7 @@ impl Store {
                     log.reset();
                 }
             }
+            #[cfg(feature = "introspection")]
             Command::SvConfig => {
                 let settings = &self.info.settings_json;
                 reply.object(verb, |o| {
@@ -398,7 +401,13 @@ impl Store {
             }
             // Only the server knows its connections: it writes this reply
             // (and `dispatch` alone never answers it).
+            #[cfg(feature = "introspection")]
             Command::SvClients => return Executed::Later(self.next_job_id()),
+            // Refused by the decoder in a build without them.
+            #[cfg(not(feature = "introspection"))]
+            Command::SvSlowlog(_) | Command::SvConfig | Command::SvClients => {
+                reply.error(verb, Status::CommandDisabled, crate::protocol::NO_INTROSPECTION);
+            }
             Command::ShNew(expiry) => {
                 let since = self.since(now);
                 match self.sessions.create(expiry, since) {
@@ -492,6 +501,7 @@ impl Store {
     }
 }
 
+#[cfg(feature = "introspection")]
 /// `SV_SLOWLOG`'s reply: the entries newest first (at most
 /// [`crate::config::MAX_SLOW_LOG_LENGTH`], each at most 128 bytes of text),
 /// and the log's settings.
