@@ -96,7 +96,8 @@ pub fn run(root: &Path, job: Job) -> Done {
         Work::Load(kind, log) => Outcome::Loaded(load(root, &name, kind).map(|(mut loaded, duration)| {
             // Here, off the loop, so that recording a load of any size
             // costs the loop one hand-over (`Journal::append_sealed`).
-            if let (true, Loaded::Kv { map, frames, .. }) = (log, &mut loaded) {
+            // (`cfg!`: a build without the log compiles the encoder out.)
+            if let (true, Loaded::Kv { map, frames, .. }) = (cfg!(feature = "log") && log, &mut loaded) {
                 *frames = wal::encode_load(map.entries(), wal::LOAD_FRAME_BYTES);
             }
             (loaded, duration)
