@@ -402,21 +402,29 @@ impl Metrics {
         let mut w = Writer { out };
         w.family("ndb_info", "gauge", "The server's version and status numbering (always 1).");
         w.sample("ndb_info", &[("version", crate::VERSION), ("protocol", state.protocol)], 1);
-        w.family("ndb_up", "gauge", "1 while serving, 0 while loading saves at start-up or shutting down.");
-        w.sample("ndb_up", &[], u64::from(state.serving));
-        w.family("ndb_uptime_seconds", "gauge", "Seconds since the server's first turn.");
-        w.sample("ndb_uptime_seconds", &[], state.uptime_secs);
+        w.single(
+            "ndb_up",
+            "gauge",
+            "1 while serving, 0 while loading saves at start-up or shutting down.",
+            u64::from(state.serving),
+        );
+        w.single("ndb_uptime_seconds", "gauge", "Seconds since the server's first turn.", state.uptime_secs);
 
-        w.family("ndb_connections_open", "gauge", "Connections open now, upgraded or not.");
-        w.sample("ndb_connections_open", &[], state.connections);
-        w.family("ndb_connections_total", "counter", "Connections accepted, refused ones included.");
-        w.sample("ndb_connections_total", &[], state.connections_total);
-        w.family("ndb_auth_failures_total", "counter", "Upgrades and requests refused with HTTP 401.");
-        w.sample("ndb_auth_failures_total", &[], self.auth_failures);
-        w.family("ndb_received_bytes_total", "counter", "Bytes read from client sockets.");
-        w.sample("ndb_received_bytes_total", &[], self.bytes_received);
-        w.family("ndb_sent_bytes_total", "counter", "Bytes written to client sockets.");
-        w.sample("ndb_sent_bytes_total", &[], self.bytes_sent);
+        w.single("ndb_connections_open", "gauge", "Connections open now, upgraded or not.", state.connections);
+        w.single(
+            "ndb_connections_total",
+            "counter",
+            "Connections accepted, refused ones included.",
+            state.connections_total,
+        );
+        w.single(
+            "ndb_auth_failures_total",
+            "counter",
+            "Upgrades and requests refused with HTTP 401.",
+            self.auth_failures,
+        );
+        w.single("ndb_received_bytes_total", "counter", "Bytes read from client sockets.", self.bytes_received);
+        w.single("ndb_sent_bytes_total", "counter", "Bytes written to client sockets.", self.bytes_sent);
 
         w.family("ndb_requests_total", "counter", "Requests answered, by command and reply status.");
         for (row, counts) in self.requests.iter().enumerate() {
@@ -444,21 +452,19 @@ impl Metrics {
             &self.latency,
         );
 
-        w.family("ndb_keys", "gauge", "Top-level keys.");
-        w.sample("ndb_keys", &[], state.keys);
-        w.family("ndb_sessions", "gauge", "Live sessions.");
-        w.sample("ndb_sessions", &[], state.sessions);
-        w.family("ndb_session_keys", "gauge", "Keys held in sessions.");
-        w.sample("ndb_session_keys", &[], state.session_keys);
-        w.family("ndb_session_expiries_total", "counter", "Sessions that expired, deleted or cleared.");
-        w.sample("ndb_session_expiries_total", &[], state.session_expiries);
-        w.family("ndb_memory_used_bytes", "gauge", "Memory held as the maxMemory cap counts it.");
-        w.sample("ndb_memory_used_bytes", &[], state.memory_used);
-        w.family("ndb_memory_max_bytes", "gauge", "The maxMemory cap (0: unlimited).");
-        w.sample("ndb_memory_max_bytes", &[], state.memory_max);
+        w.single("ndb_keys", "gauge", "Top-level keys.", state.keys);
+        w.single("ndb_sessions", "gauge", "Live sessions.", state.sessions);
+        w.single("ndb_session_keys", "gauge", "Keys held in sessions.", state.session_keys);
+        w.single(
+            "ndb_session_expiries_total",
+            "counter",
+            "Sessions that expired, deleted or cleared.",
+            state.session_expiries,
+        );
+        w.single("ndb_memory_used_bytes", "gauge", "Memory held as the maxMemory cap counts it.", state.memory_used);
+        w.single("ndb_memory_max_bytes", "gauge", "The maxMemory cap (0: unlimited).", state.memory_max);
         if let Some(bytes) = state.resident_bytes {
-            w.family("ndb_memory_resident_bytes", "gauge", "Resident memory of the process.");
-            w.sample("ndb_memory_resident_bytes", &[], bytes);
+            w.single("ndb_memory_resident_bytes", "gauge", "Resident memory of the process.", bytes);
         }
 
         w.family("ndb_saves_total", "counter", "Saves finished, by kind and result.");
@@ -525,6 +531,12 @@ struct Writer<'o> {
 }
 
 impl Writer<'_> {
+    /// A family of one sample without labels.
+    fn single(&mut self, name: &str, kind: &str, help: &str, value: u64) {
+        self.family(name, kind, help);
+        self.sample(name, &[], value);
+    }
+
     fn family(&mut self, name: &str, kind: &str, help: &str) {
         let _ = writeln!(self.out, "# HELP {name} {help}\n# TYPE {name} {kind}");
     }
