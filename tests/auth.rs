@@ -203,16 +203,6 @@ fn repeated_failures_from_one_address_are_answered_later_and_later_on_the_server
     assert!(host.http_response(&mut probe).starts_with("HTTP/1.1 200 "));
 }
 
-fn python_ready() -> bool {
-    let probe = std::process::Command::new("python3").args(["-c", "import websockets.asyncio.client"]).output();
-    let ready = probe.is_ok_and(|out| out.status.success());
-    if !ready {
-        assert!(std::env::var("NDB_REQUIRE_PYTHON").is_err(), "python3 with websockets >= 14 is required");
-        eprintln!("SKIPPED: python3 with websockets >= 14 not found (pip install websockets)");
-    }
-    ready
-}
-
 fn compat(url: &str, sections: &[&str]) -> (bool, String) {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/compat.py");
     let out = std::process::Command::new("python3").arg(script).arg(url).args(sections).output().expect("python3");
@@ -225,7 +215,7 @@ fn compat(url: &str, sections: &[&str]) -> (bool, String) {
 /// no code change.
 #[test]
 fn python_clients_log_in_from_their_url() {
-    if !python_ready() {
+    if !common::python::websockets_ready() {
         return;
     }
     let dir = common::saves::TempDir::new("python-auth");

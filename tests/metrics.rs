@@ -28,19 +28,6 @@ impl Scrape {
     }
 }
 
-fn python_ready() -> bool {
-    let probe = Command::new("python3").args(["-c", "import prometheus_client.parser"]).output();
-    let ready = probe.is_ok_and(|out| out.status.success());
-    if !ready {
-        assert!(
-            std::env::var("NDB_REQUIRE_PYTHON").is_err(),
-            "python3 with prometheus_client is required (pip install prometheus_client)"
-        );
-        eprintln!("SKIPPED: python3 with prometheus_client not found (pip install prometheus_client)");
-    }
-    ready
-}
-
 /// Parses a `/metrics` body with the reference parser.
 fn parse(body: &str) -> Scrape {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/metrics.py");
@@ -94,7 +81,7 @@ fn healthz_answers_200_while_serving() {
 
 #[test]
 fn metrics_parse_and_move_as_requests_are_served() {
-    if !python_ready() {
+    if !common::python::ready("prometheus_client.parser", "prometheus_client") {
         return;
     }
     let dir = common::saves::TempDir::new("metrics");
@@ -276,7 +263,7 @@ fn replies_written_in_pieces_are_counted_once_with_their_status() {
 /// and a `GET_RNG` too large for one piece (sent in pieces, counted once).
 #[test]
 fn array_and_list_commands_are_counted_by_name_and_status() {
-    if !python_ready() {
+    if !common::python::ready("prometheus_client.parser", "prometheus_client") {
         return;
     }
     let users = Users::new(vec![

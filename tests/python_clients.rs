@@ -10,19 +10,6 @@ mod common;
 
 use std::process::Command;
 
-fn python_ready() -> bool {
-    let probe = Command::new("python3").args(["-c", "import websockets.asyncio.client"]).output();
-    let ready = probe.is_ok_and(|out| out.status.success());
-    if !ready {
-        assert!(
-            std::env::var("NDB_REQUIRE_PYTHON").is_err(),
-            "python3 with websockets >= 14 is required (pip install websockets)"
-        );
-        eprintln!("SKIPPED: python3 with websockets >= 14 not found (pip install websockets)");
-    }
-    ready
-}
-
 fn compat(server: &common::TestServer, sections: &[&str]) {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/compat.py");
     let out = Command::new("python3").arg(script).arg(server.url()).args(sections).output().expect("run python3");
@@ -36,14 +23,14 @@ fn compat(server: &common::TestServer, sections: &[&str]) {
 
 #[test]
 fn python_client_kv_and_sv_calls() {
-    if python_ready() {
+    if common::python::websockets_ready() {
         compat(&common::start(), &["kv", "sv"]);
     }
 }
 
 #[test]
 fn python_client_session_calls() {
-    if python_ready() {
+    if common::python::websockets_ready() {
         compat(&common::start(), &["sh"]);
     }
 }
@@ -52,7 +39,7 @@ fn python_client_session_calls() {
 /// numbering.
 #[test]
 fn python_client_saves_and_loads() {
-    if python_ready() {
+    if common::python::websockets_ready() {
         let dir = common::saves::TempDir::new("python-saves");
         compat(&common::start_with(common::config().persist(true, dir.path())), &["save"]);
     }
@@ -61,7 +48,7 @@ fn python_client_saves_and_loads() {
 /// The 0.9 `KV` class's `save` demands 120: `--protocol 0.9`.
 #[test]
 fn python_09_client_saves_and_loads() {
-    if python_ready() {
+    if common::python::websockets_ready() {
         let dir = common::saves::TempDir::new("python-saves-09");
         let config = common::config().persist(true, dir.path()).protocol(ndb::Protocol::V09);
         compat(&common::start_with(config), &["save09"]);
@@ -73,7 +60,7 @@ fn python_09_client_saves_and_loads() {
 /// (websockets' 1 MiB `max_size`), with it the reply arrives whole.
 #[test]
 fn python_client_large_reply_recipe() {
-    if !python_ready() {
+    if !common::python::websockets_ready() {
         return;
     }
     let page = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/clients.md")).unwrap();

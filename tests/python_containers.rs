@@ -11,19 +11,6 @@ mod common;
 
 use std::process::Command;
 
-fn python_ready() -> bool {
-    let probe = Command::new("python3").args(["-c", "import websockets.asyncio.client"]).output();
-    let ready = probe.is_ok_and(|out| out.status.success());
-    if !ready {
-        assert!(
-            std::env::var("NDB_REQUIRE_PYTHON").is_err(),
-            "python3 with websockets >= 14 is required (pip install websockets)"
-        );
-        eprintln!("SKIPPED: python3 with websockets >= 14 not found (pip install websockets)");
-    }
-    ready
-}
-
 fn run(server: &common::TestServer, sections: &[&str]) {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/containers09.py");
     let out = Command::new("python3").arg(script).arg(server.url()).args(sections).output().expect("run python3");
@@ -37,7 +24,7 @@ fn run(server: &common::TestServer, sections: &[&str]) {
 
 #[test]
 fn python_09_client_arrays_and_lists() {
-    if python_ready() {
+    if common::python::websockets_ready() {
         run(&common::start(), &["arrays", "sorted", "lists"]);
     }
 }
@@ -46,7 +33,7 @@ fn python_09_client_arrays_and_lists() {
 /// ndb's answers.
 #[test]
 fn python_09_client_on_requests_the_original_gets_wrong() {
-    if python_ready() {
+    if common::python::websockets_ready() {
         run(&common::start(), &["fixed"]);
     }
 }
@@ -54,7 +41,7 @@ fn python_09_client_on_requests_the_original_gets_wrong() {
 /// The same under `--protocol 0.9` and a version-6 config's limits.
 #[test]
 fn python_09_client_under_protocol_09() {
-    if python_ready() {
+    if common::python::websockets_ready() {
         let config = common::config()
             .apply_json(r#"{"version":6,"arrays":{"maxCapacity":10000,"maxResponseSize":10000},"lists":{"maxResponseSize":10000}}"#)
             .expect("a version-6 config")

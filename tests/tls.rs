@@ -116,7 +116,7 @@ fn only_tls_1_2_and_1_3_are_spoken() {
         assert_eq!(raw.stream.conn.protocol_version(), Some(version.version));
     }
     // Python's ssl module can offer older versions: refused.
-    if python_ready() {
+    if common::python::websockets_ready() {
         let out = python_tls(server.addr, &t.ca.file, &["old-versions"]);
         assert!(out.contains("old-versions: refused"), "{out}");
     }
@@ -131,23 +131,13 @@ fn healthz_over_https() {
 
 #[test]
 fn the_python_client_library_speaks_wss_with_an_ssl_context() {
-    if !python_ready() {
+    if !common::python::websockets_ready() {
         return;
     }
     let t = tls("tls-python");
     let server = common::start_with(common::config().tls(&t.cert, &t.key));
     let out = python_tls(server.addr, &t.ca.file, &["requests", "unchanged"]);
     assert!(out.contains("requests: ok") && out.contains("unchanged: ok"), "{out}");
-}
-
-fn python_ready() -> bool {
-    let probe = Command::new("python3").args(["-c", "import websockets.asyncio.client"]).output();
-    let ready = probe.is_ok_and(|out| out.status.success());
-    if !ready {
-        assert!(std::env::var("NDB_REQUIRE_PYTHON").is_err(), "python3 with websockets >= 14 is required");
-        eprintln!("SKIPPED: python3 with websockets >= 14 not found (pip install websockets)");
-    }
-    ready
 }
 
 fn python_tls(addr: SocketAddr, ca: &Path, sections: &[&str]) -> String {

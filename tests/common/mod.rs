@@ -5,5 +5,6 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod pinger;
+pub mod python;
 
 pub use testkit::*;
