@@ -331,7 +331,12 @@ pub fn handle(store: &mut Store, context: &mut Context, message: Message<'_>, ou
         Executed::Replied => {
             let status = reply.written_status().unwrap_or(Status::Unknown);
             let holding = &mut context.holding;
-            let writes = name.is_some_and(changes_data);
+            // A read that changed data (an `SH_GET` extending its session
+            // under `extendOnGet`, a session found expired) is held like a
+            // write, so that its reply never tells of a state a crash could
+            // take back; while the log is failing, reads are answered at
+            // once all the same (their records wait in the log thread).
+            let writes = name.is_some_and(changes_data) || !store.writes_refused();
             if changed && holding.hold && holding.cork && writes {
                 // Written to the socket, which sends it (and what follows)
                 // once the turn's group commit is durable.
