@@ -51,6 +51,7 @@ use crate::store::{JobId, ServerInfo, Store};
 mod answer;
 mod dispatch;
 mod durable;
+mod schedule;
 mod socket;
 mod startup;
 #[cfg(feature = "tls")]
@@ -184,6 +185,8 @@ pub struct Server {
     holding: Holding,
     /// Connections whose sockets hold replies until the log is durable.
     corked: Vec<(usize, u64)>,
+    /// Scheduled saves (`persist.saveEvery`).
+    schedule: schedule::Schedule,
     protocol: Protocol,
     limits: Limits,
     scratch: Scratch,
@@ -334,6 +337,13 @@ impl Server {
         store.memory_mut().set_cap(config.max_memory);
         #[cfg(feature = "introspection")]
         store.set_settings(config.effective_json(), config.slow_log_threshold, config.slow_log_length);
+        if !config.save_every.is_empty() {
+            store.set_schedule_info(Some(crate::store::ScheduleInfo {
+                name: config.save_name.clone(),
+                status: "none",
+                ..Default::default()
+            }));
+        }
         let worker = Worker::new(config.persist_path.clone());
         Ok(Server {
             listener: TcpListener::from_std(std_listener),
@@ -349,6 +359,7 @@ impl Server {
             held: VecDeque::new(),
             holding: Holding::default(),
             corked: Vec::new(),
+            schedule: schedule::Schedule::new(&config),
             protocol: config.protocol,
             limits,
             scratch: Scratch::default(),
@@ -558,6 +569,7 @@ impl Server {
             self.checks.peek().map(|c| c.0.0),
             self.accept_paused_until,
             self.store.next_deadline(),
+            self.next_scheduled_save(now),
         ]
         .into_iter()
         .flatten()
@@ -580,6 +592,7 @@ impl Server {
                 self.serve(key, now);
             }
         }
+        self.schedule_saves(now);
         self.run_jobs(now);
         self.answer_due(now);
         self.expire(now);
