@@ -865,7 +865,7 @@ impl Server {
             self.linger_deadlines.push_back((now + LINGER_TIMEOUT, key, slot.serial));
         }
         if let Some(send_timeout) = self.send_timeout {
-            if slot.conn.pending_output() == 0 || slot.conn.is_closing() {
+            if unsent(&slot.conn) == 0 || slot.conn.is_closing() {
                 slot.stalled_since = None;
             } else if slot.stalled_since.is_none() {
                 slot.stalled_since = Some(now);
@@ -976,9 +976,9 @@ impl Server {
             // The kernel wakes a writer only once a good part of its buffer
             // is free, so a slow reader may have taken bytes without a
             // writable event: whatever it took is progress.
-            let before = slot.conn.pending_output();
+            let before = unsent(&slot.conn);
             let served = slot.conn.flush(&self.limits);
-            if served == Served::Finished || slot.conn.pending_output() < before {
+            if served == Served::Finished || unsent(&slot.conn) < before {
                 slot.stalled_since = None;
                 self.after(key, served, false, now);
                 return;
@@ -1030,6 +1030,13 @@ impl Server {
 
 /// Stops the searches the connection `key` (`serial`) waits for: they end
 /// at their next step (with status 203, should anyone still read).
+/// Output a connection's peer has not taken though it could: its pending
+/// output and the replies its socket held for the log that are durable
+/// now (those still waiting for the log are not the peer's delay).
+fn unsent(conn: &Conn<Socket>) -> usize {
+    conn.pending_output() + conn.stream().sendable_held()
+}
+
 fn cancel_searches(waiting: &[Waiting], key: usize, serial: u64) {
     for waiting in waiting.iter().filter(|w| w.key == key && w.serial == serial) {
         if let Some(cancel) = &waiting.cancel {

@@ -166,7 +166,7 @@ impl Server {
                     "id": key,
                     "idleMs": millis(now.saturating_duration_since(slot.last_read)),
                     "lastCommand": slot.last_command.map(|name| name.to_string()),
-                    "pendingOutputBytes": slot.conn.pending_output(),
+                    "pendingOutputBytes": slot.conn.owed_output(),
                     "role": slot.conn.role().name(),
                     "upgraded": !slot.conn.is_handshaking(),
                 })
