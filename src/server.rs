@@ -337,7 +337,7 @@ impl Server {
         store.memory_mut().set_cap(config.max_memory);
         #[cfg(feature = "introspection")]
         store.set_settings(config.effective_json(), config.slow_log_threshold, config.slow_log_length);
-        if !config.save_every.is_empty() {
+        if !config.save_every.is_empty() && config.persist_enabled {
             store.set_schedule_info(Some(crate::store::ScheduleInfo {
                 name: config.save_name.clone(),
                 status: "none",

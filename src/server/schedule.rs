@@ -71,8 +71,10 @@ struct Running {
 impl Schedule {
     /// The schedule `config` asks for (no rules: it never saves).
     pub(super) fn new(config: &Config) -> Schedule {
+        // Saves disabled (a config built in code, unchecked): no schedule.
+        let rules = if config.persist_enabled { config.save_every.clone() } else { Vec::new() };
         Schedule {
-            rules: config.save_every.clone(),
+            rules,
             name: config.save_name.clone(),
             keep: config.save_keep,
             status: "none",
