@@ -251,3 +251,33 @@ fn a_scheduled_save_during_client_writes_holds_one_moment_of_the_data() {
     // The moment is the save's start: the first write after it was due.
     assert_eq!(first, 1, "saved generation {first}");
 }
+
+#[test]
+fn a_failed_scheduled_save_is_tried_again_after_the_retry_delay_its_changes_still_counted() {
+    let dir = TempDir::new("sched-retry");
+    let mut host = host(&dir, vec![rule(10, 1)], 5);
+    let mut peer = host.open();
+    // A file where the name's directory should be: the save cannot be
+    // written (122).
+    std::fs::create_dir_all(dir.path()).unwrap();
+    std::fs::write(dir.path().join("auto"), "in the way").unwrap();
+    assert_eq!(host.call(&mut peer, r#"{"KV_SET":{"keys":{"k":1}}}"#), r#"{"KV_SET_RSP":{"st":1}}"#);
+    host.advance(Duration::from_secs(10));
+    assert_eq!(wait_for_save(&mut host, &mut peer), "failed");
+    let info = scheduled(&mut host, &mut peer);
+    assert_eq!(info["changes"], 1, "the failed save's changes still count: {info}");
+    let last = host.call_json(&mut peer, r#"{"SV_INFO":{}}"#)["SV_INFO_RSP"]["lastSave"].clone();
+    assert_eq!(last["status"], 122, "{last}");
+
+    std::fs::remove_file(dir.path().join("auto")).unwrap();
+    // Not before the retry delay (5 s)...
+    host.advance(Duration::from_secs(4));
+    host.settle();
+    assert_eq!(scheduled(&mut host, &mut peer)["status"], "failed");
+    assert!(stamps(dir.path(), "auto").is_empty());
+    // ...then at once: the rule's interval still counts from the last
+    // save that was written (the start), and its change is still there.
+    host.advance(Duration::from_secs(1));
+    assert_eq!(wait_for_save(&mut host, &mut peer), "complete");
+    assert_eq!(kinds(dir.path(), "auto"), [0, 1]);
+}
