@@ -479,7 +479,7 @@ impl Metrics {
         w.histogram("ndb_save_duration_seconds", "Time to write a save that succeeded.", &self.save_durations);
         if let Some(ms) = state.last_save_unix_ms {
             w.family("ndb_last_save_timestamp_seconds", "gauge", "When the last save finished (Unix time).");
-            w.float("ndb_last_save_timestamp_seconds", &[], ms as f64 / 1000.0);
+            w.millis_as_seconds("ndb_last_save_timestamp_seconds", &[], ms);
         }
     }
 }
@@ -563,9 +563,18 @@ impl Writer<'_> {
         let _ = writeln!(self.out, "{value}");
     }
 
-    fn float(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+    /// A sample of `ms` milliseconds written as seconds, as short as it is
+    /// exact (`1764650000.123`, `1764650000.5`, `1764650000`): integers
+    /// only, so that no build links `f64`'s formatting for it.
+    fn millis_as_seconds(&mut self, name: &str, labels: &[(&str, &str)], ms: u64) {
         self.labels(name, labels);
-        let _ = writeln!(self.out, "{value}");
+        let _ = write!(self.out, "{}", ms / 1000);
+        let fraction = format!("{:03}", ms % 1000);
+        let fraction = fraction.trim_end_matches('0');
+        if !fraction.is_empty() {
+            let _ = write!(self.out, ".{fraction}");
+        }
+        let _ = writeln!(self.out);
     }
 
     fn histogram(&mut self, name: &str, help: &str, histogram: &Histogram) {
