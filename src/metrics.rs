@@ -148,12 +148,13 @@ impl Histogram {
 /// The server's counters. See the module documentation.
 #[derive(Clone, Debug)]
 pub struct Metrics {
-    /// Replies by command row and status. On the heap, allocated zeroed:
-    /// the table is 27 KB with the array and list commands, and built
-    /// inline it was copied through the stack at start-up (132 KiB of
-    /// stack resident instead of 40); zeroed pages stay unresident until
-    /// a command of theirs is counted.
-    requests: Box<[[u64; Status::COUNT]; COMMAND_ROWS]>,
+    /// Replies by command row and status (the first `COMMAND_ROWS` rows;
+    /// the rest is never touched). On the heap, allocated zeroed: the
+    /// table is 27 KB with the array and list commands, and built inline it
+    /// was copied through the stack at start-up (132 KiB of stack resident
+    /// instead of 40); its pages stay unresident until a command of theirs
+    /// is counted ([`REQUEST_TABLE_BYTES`]).
+    requests: Box<[[u64; Status::COUNT]]>,
     /// Requests answered in this loop turn whose latency is not observed
     /// yet, over all rows and by row.
     unobserved: u64,
@@ -179,13 +180,31 @@ pub struct Metrics {
     bytes_sent: u64,
 }
 
-/// The request table, zeroed on the heap (`vec!` of zeroes asks the
-/// allocator for zeroed memory) without passing through the stack.
-fn zeroed_rows() -> Box<[[u64; Status::COUNT]; COMMAND_ROWS]> {
-    match vec![[0u64; Status::COUNT]; COMMAND_ROWS].into_boxed_slice().try_into() {
-        Ok(rows) => rows,
-        Err(_) => unreachable!("the vector has COMMAND_ROWS rows"),
-    }
+/// Bytes the request table's allocation is rounded up to: 132 KiB, past
+/// the size from which musl's allocator (128 KiB - 20 B) and glibc's (128
+/// KiB, its initial threshold) take a block straight from the kernel. Such
+/// a block is zero pages no one has touched, so a zeroed allocation leaves
+/// them alone and only the rows of commands that are counted become
+/// resident; a smaller zeroed block is cleared by musl's `calloc`, all 32
+/// KiB of it resident from the start (the minimal static build's RSS at
+/// start, docs/performance.md).
+const REQUEST_TABLE_BYTES: usize = 132 * 1024;
+
+/// Rows allocated for the request table: [`REQUEST_TABLE_BYTES`] worth, and
+/// at least `COMMAND_ROWS`.
+const TABLE_ROWS: usize = {
+    let rows = REQUEST_TABLE_BYTES.div_ceil(Status::COUNT * 8);
+    if rows > COMMAND_ROWS { rows } else { COMMAND_ROWS }
+};
+
+/// The request table, zeroed on the heap by the allocator (`calloc`),
+/// without passing through the stack. (`vec!` of zero rows would not ask
+/// for zeroed memory: rows of more than 16 counters are written one by
+/// one, every page of the table resident at start.)
+fn zeroed_rows() -> Box<[[u64; Status::COUNT]]> {
+    let rows = Box::<[[u64; Status::COUNT]]>::new_zeroed_slice(TABLE_ROWS);
+    // SAFETY: all-zero bytes are a valid `u64`, so every row is initialised.
+    unsafe { rows.assume_init() }
 }
 
 impl Default for Metrics {
@@ -339,7 +358,7 @@ impl Metrics {
 
     /// Every request counted, whatever its command or status.
     pub fn requests_total(&self) -> u64 {
-        self.requests.iter().flatten().sum()
+        self.requests[..COMMAND_ROWS].iter().flatten().sum()
     }
 
     /// The request latency histogram.
@@ -427,7 +446,7 @@ impl Metrics {
         w.single("ndb_sent_bytes_total", "counter", "Bytes written to client sockets.", self.bytes_sent);
 
         w.family("ndb_requests_total", "counter", "Requests answered, by command and reply status.");
-        for (row, counts) in self.requests.iter().enumerate() {
+        for (row, counts) in self.requests[..COMMAND_ROWS].iter().enumerate() {
             if counts.iter().all(|&n| n == 0) {
                 continue;
             }
@@ -439,7 +458,7 @@ impl Metrics {
             }
         }
         w.family("ndb_request_errors_total", "counter", "Requests answered with a status other than success.");
-        for (row, counts) in self.requests.iter().enumerate() {
+        for (row, counts) in self.requests[..COMMAND_ROWS].iter().enumerate() {
             let errors: u64 = Status::ALL.iter().zip(counts).filter(|(s, _)| !s.is_success()).map(|(_, n)| n).sum();
             if errors > 0 {
                 w.sample("ndb_request_errors_total", &[("command", &command_label(row))], errors);
