@@ -154,7 +154,7 @@ pub struct Metrics {
     /// was copied through the stack at start-up (132 KiB of stack resident
     /// instead of 40); its pages stay unresident until a command of theirs
     /// is counted ([`REQUEST_TABLE_BYTES`]).
-    requests: Box<[[u64; Status::COUNT]]>,
+    requests: Box<[u64]>,
     /// Requests answered in this loop turn whose latency is not observed
     /// yet, over all rows and by row.
     unobserved: u64,
@@ -197,14 +197,13 @@ const TABLE_ROWS: usize = {
     if rows > COMMAND_ROWS { rows } else { COMMAND_ROWS }
 };
 
-/// The request table, zeroed on the heap by the allocator (`calloc`),
-/// without passing through the stack. (`vec!` of zero rows would not ask
-/// for zeroed memory: rows of more than 16 counters are written one by
-/// one, every page of the table resident at start.)
-fn zeroed_rows() -> Box<[[u64; Status::COUNT]]> {
-    let rows = Box::<[[u64; Status::COUNT]]>::new_zeroed_slice(TABLE_ROWS);
-    // SAFETY: all-zero bytes are a valid `u64`, so every row is initialised.
-    unsafe { rows.assume_init() }
+/// The request table, zeroed on the heap by the allocator (`vec!` of
+/// zero counters is a `calloc`), without passing through the stack; one
+/// row of `Status::COUNT` counters per command row. (A `vec!` of zero rows
+/// would not be: rows of more than 16 counters are written one by one,
+/// every page of the table resident at start.)
+fn zeroed_rows() -> Box<[u64]> {
+    vec![0u64; TABLE_ROWS * Status::COUNT].into_boxed_slice()
 }
 
 impl Default for Metrics {
@@ -248,7 +247,7 @@ impl Metrics {
     #[inline]
     pub fn count(&mut self, name: Option<CommandName>, status: Status) {
         let row = row(name);
-        self.requests[row][status as usize] += 1;
+        self.requests[row * Status::COUNT + status as usize] += 1;
         self.unobserved += 1;
         #[cfg(feature = "introspection")]
         {
@@ -259,7 +258,7 @@ impl Metrics {
     /// Counts a request whose reply came later than its turn (a save, a
     /// load, a large search), with its latency.
     pub fn count_later(&mut self, name: Option<CommandName>, status: Status, latency: Duration) {
-        self.requests[row(name)][status as usize] += 1;
+        self.requests[row(name) * Status::COUNT + status as usize] += 1;
         self.latency.observe(latency);
         #[cfg(feature = "introspection")]
         self.latency_by_row[row(name)].observe(latency);
@@ -328,10 +327,15 @@ impl Metrics {
         &mut self.slow_log
     }
 
+    /// The request table's rows, one per command row.
+    fn rows(&self) -> &[[u64; Status::COUNT]] {
+        &self.requests.as_chunks::<{ Status::COUNT }>().0[..COMMAND_ROWS]
+    }
+
     /// Requests answered with `status` for the command `name` (`None`: no
     /// command ndb serves).
     pub fn requests(&self, name: Option<CommandName>, status: Status) -> u64 {
-        self.requests[row(name)][status as usize]
+        self.requests[row(name) * Status::COUNT + status as usize]
     }
 
     /// Requests that may have changed keys or sessions: successful replies
@@ -350,7 +354,7 @@ impl Metrics {
                     && !matches!(verb, Verb::KvSave | Verb::ShSave | Verb::SvSlowlog | Verb::SvClients | Verb::SvConfig)
             })
             .map(|verb| {
-                let counts = &self.requests[CommandName::Verb(*verb).index()];
+                let counts = &self.rows()[CommandName::Verb(*verb).index()];
                 Status::ALL.iter().zip(counts).filter(|(s, _)| s.is_success()).map(|(_, n)| n).sum::<u64>()
             })
             .sum()
@@ -358,7 +362,7 @@ impl Metrics {
 
     /// Every request counted, whatever its command or status.
     pub fn requests_total(&self) -> u64 {
-        self.requests[..COMMAND_ROWS].iter().flatten().sum()
+        self.rows().iter().flatten().sum()
     }
 
     /// The request latency histogram.
@@ -446,7 +450,7 @@ impl Metrics {
         w.single("ndb_sent_bytes_total", "counter", "Bytes written to client sockets.", self.bytes_sent);
 
         w.family("ndb_requests_total", "counter", "Requests answered, by command and reply status.");
-        for (row, counts) in self.requests[..COMMAND_ROWS].iter().enumerate() {
+        for (row, counts) in self.rows().iter().enumerate() {
             if counts.iter().all(|&n| n == 0) {
                 continue;
             }
@@ -458,7 +462,7 @@ impl Metrics {
             }
         }
         w.family("ndb_request_errors_total", "counter", "Requests answered with a status other than success.");
-        for (row, counts) in self.requests[..COMMAND_ROWS].iter().enumerate() {
+        for (row, counts) in self.rows().iter().enumerate() {
             let errors: u64 = Status::ALL.iter().zip(counts).filter(|(s, _)| !s.is_success()).map(|(_, n)| n).sum();
             if errors > 0 {
                 w.sample("ndb_request_errors_total", &[("command", &command_label(row))], errors);
