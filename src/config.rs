@@ -713,7 +713,10 @@ impl Config {
         }
         if let Some(secs) = doc.number("handshakeTimeout")? {
             self.handshake_timeout = check_timeout("handshakeTimeout", secs)?.ok_or_else(|| {
-                ConfigError::field("handshakeTimeout", format!("must be more than 0 seconds (got {secs})"))
+                ConfigError::field(
+                    "handshakeTimeout",
+                    format!("must be more than 0 seconds (got {})", seconds_text(secs)),
+                )
             })?;
         }
         if let Some(secs) = doc.number("idleTimeout")? {
@@ -1059,10 +1062,27 @@ pub fn check_max_head_bytes(field: &str, bytes: u64) -> Result<usize, ConfigErro
 /// A [`ConfigError::Field`] naming `field`.
 pub fn check_timeout(field: &str, secs: f64) -> Result<Option<Duration>, ConfigError> {
     if !(0.0..=MAX_TIMEOUT_SECS as f64).contains(&secs) {
-        return Err(ConfigError::field(field, format!("must be from 0 to {MAX_TIMEOUT_SECS} seconds (got {secs})")));
+        let got = seconds_text(secs);
+        return Err(ConfigError::field(field, format!("must be from 0 to {MAX_TIMEOUT_SECS} seconds (got {got})")));
     }
     let ms = (secs * 1000.0).round() as u64;
     Ok((ms > 0).then(|| Duration::from_millis(ms)))
+}
+
+/// A number of seconds as an error message shows it (`0`, `-0.5`, `1e300`,
+/// `NaN`), written by serde_json's float writer (linked anyway) rather than
+/// `f64`'s `Display`, which would add about 14 KB of formatting code to
+/// every build.
+fn seconds_text(secs: f64) -> String {
+    match serde_json::Number::from_f64(secs) {
+        Some(number) => {
+            let text = number.to_string();
+            text.strip_suffix(".0").map_or(text.clone(), str::to_owned)
+        }
+        None if secs.is_nan() => "NaN".to_owned(),
+        None if secs > 0.0 => "inf".to_owned(),
+        None => "-inf".to_owned(),
+    }
 }
 
 /// Reads a memory size: bytes, or a whole number with a `kb`, `mb` or `gb`

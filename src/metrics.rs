@@ -148,12 +148,13 @@ impl Histogram {
 /// The server's counters. See the module documentation.
 #[derive(Clone, Debug)]
 pub struct Metrics {
-    /// Replies by command row and status. On the heap, allocated zeroed:
-    /// the table is 27 KB with the array and list commands, and built
-    /// inline it was copied through the stack at start-up (132 KiB of
-    /// stack resident instead of 40); zeroed pages stay unresident until
-    /// a command of theirs is counted.
-    requests: Box<[[u64; Status::COUNT]; COMMAND_ROWS]>,
+    /// Replies by command row and status (the first `COMMAND_ROWS` rows;
+    /// the rest is never touched). On the heap, allocated zeroed: the
+    /// table is 27 KB with the array and list commands, and built inline it
+    /// was copied through the stack at start-up (132 KiB of stack resident
+    /// instead of 40); its pages stay unresident until a command of theirs
+    /// is counted ([`REQUEST_TABLE_BYTES`]).
+    requests: Box<[u64]>,
     /// Requests answered in this loop turn whose latency is not observed
     /// yet, over all rows and by row.
     unobserved: u64,
@@ -179,13 +180,30 @@ pub struct Metrics {
     bytes_sent: u64,
 }
 
-/// The request table, zeroed on the heap (`vec!` of zeroes asks the
-/// allocator for zeroed memory) without passing through the stack.
-fn zeroed_rows() -> Box<[[u64; Status::COUNT]; COMMAND_ROWS]> {
-    match vec![[0u64; Status::COUNT]; COMMAND_ROWS].into_boxed_slice().try_into() {
-        Ok(rows) => rows,
-        Err(_) => unreachable!("the vector has COMMAND_ROWS rows"),
-    }
+/// Bytes the request table's allocation is rounded up to: 132 KiB, past
+/// the size from which musl's allocator (128 KiB - 20 B) and glibc's (128
+/// KiB, its initial threshold) take a block straight from the kernel. Such
+/// a block is zero pages no one has touched, so a zeroed allocation leaves
+/// them alone and only the rows of commands that are counted become
+/// resident; a smaller zeroed block is cleared by musl's `calloc`, all 32
+/// KiB of it resident from the start (the minimal static build's RSS at
+/// start, docs/performance.md).
+const REQUEST_TABLE_BYTES: usize = 132 * 1024;
+
+/// Rows allocated for the request table: [`REQUEST_TABLE_BYTES`] worth, and
+/// at least `COMMAND_ROWS`.
+const TABLE_ROWS: usize = {
+    let rows = REQUEST_TABLE_BYTES.div_ceil(Status::COUNT * 8);
+    if rows > COMMAND_ROWS { rows } else { COMMAND_ROWS }
+};
+
+/// The request table, zeroed on the heap by the allocator (`vec!` of
+/// zero counters is a `calloc`), without passing through the stack; one
+/// row of `Status::COUNT` counters per command row. (A `vec!` of zero rows
+/// would not be: rows of more than 16 counters are written one by one,
+/// every page of the table resident at start.)
+fn zeroed_rows() -> Box<[u64]> {
+    vec![0u64; TABLE_ROWS * Status::COUNT].into_boxed_slice()
 }
 
 impl Default for Metrics {
@@ -229,7 +247,7 @@ impl Metrics {
     #[inline]
     pub fn count(&mut self, name: Option<CommandName>, status: Status) {
         let row = row(name);
-        self.requests[row][status as usize] += 1;
+        self.requests[row * Status::COUNT + status as usize] += 1;
         self.unobserved += 1;
         #[cfg(feature = "introspection")]
         {
@@ -240,7 +258,7 @@ impl Metrics {
     /// Counts a request whose reply came later than its turn (a save, a
     /// load, a large search), with its latency.
     pub fn count_later(&mut self, name: Option<CommandName>, status: Status, latency: Duration) {
-        self.requests[row(name)][status as usize] += 1;
+        self.requests[row(name) * Status::COUNT + status as usize] += 1;
         self.latency.observe(latency);
         #[cfg(feature = "introspection")]
         self.latency_by_row[row(name)].observe(latency);
@@ -309,10 +327,15 @@ impl Metrics {
         &mut self.slow_log
     }
 
+    /// The request table's rows, one per command row.
+    fn rows(&self) -> &[[u64; Status::COUNT]] {
+        &self.requests.as_chunks::<{ Status::COUNT }>().0[..COMMAND_ROWS]
+    }
+
     /// Requests answered with `status` for the command `name` (`None`: no
     /// command ndb serves).
     pub fn requests(&self, name: Option<CommandName>, status: Status) -> u64 {
-        self.requests[row(name)][status as usize]
+        self.requests[row(name) * Status::COUNT + status as usize]
     }
 
     /// Requests that may have changed keys or sessions: successful replies
@@ -331,7 +354,7 @@ impl Metrics {
                     && !matches!(verb, Verb::KvSave | Verb::ShSave | Verb::SvSlowlog | Verb::SvClients | Verb::SvConfig)
             })
             .map(|verb| {
-                let counts = &self.requests[CommandName::Verb(*verb).index()];
+                let counts = &self.rows()[CommandName::Verb(*verb).index()];
                 Status::ALL.iter().zip(counts).filter(|(s, _)| s.is_success()).map(|(_, n)| n).sum::<u64>()
             })
             .sum()
@@ -339,7 +362,7 @@ impl Metrics {
 
     /// Every request counted, whatever its command or status.
     pub fn requests_total(&self) -> u64 {
-        self.requests.iter().flatten().sum()
+        self.rows().iter().flatten().sum()
     }
 
     /// The request latency histogram.
@@ -427,7 +450,7 @@ impl Metrics {
         w.single("ndb_sent_bytes_total", "counter", "Bytes written to client sockets.", self.bytes_sent);
 
         w.family("ndb_requests_total", "counter", "Requests answered, by command and reply status.");
-        for (row, counts) in self.requests.iter().enumerate() {
+        for (row, counts) in self.rows().iter().enumerate() {
             if counts.iter().all(|&n| n == 0) {
                 continue;
             }
@@ -439,7 +462,7 @@ impl Metrics {
             }
         }
         w.family("ndb_request_errors_total", "counter", "Requests answered with a status other than success.");
-        for (row, counts) in self.requests.iter().enumerate() {
+        for (row, counts) in self.rows().iter().enumerate() {
             let errors: u64 = Status::ALL.iter().zip(counts).filter(|(s, _)| !s.is_success()).map(|(_, n)| n).sum();
             if errors > 0 {
                 w.sample("ndb_request_errors_total", &[("command", &command_label(row))], errors);
@@ -479,7 +502,7 @@ impl Metrics {
         w.histogram("ndb_save_duration_seconds", "Time to write a save that succeeded.", &self.save_durations);
         if let Some(ms) = state.last_save_unix_ms {
             w.family("ndb_last_save_timestamp_seconds", "gauge", "When the last save finished (Unix time).");
-            w.float("ndb_last_save_timestamp_seconds", &[], ms as f64 / 1000.0);
+            w.millis_as_seconds("ndb_last_save_timestamp_seconds", &[], ms);
         }
     }
 }
@@ -563,9 +586,18 @@ impl Writer<'_> {
         let _ = writeln!(self.out, "{value}");
     }
 
-    fn float(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+    /// A sample of `ms` milliseconds written as seconds, as short as it is
+    /// exact (`1764650000.123`, `1764650000.5`, `1764650000`): integers
+    /// only, so that no build links `f64`'s formatting for it.
+    fn millis_as_seconds(&mut self, name: &str, labels: &[(&str, &str)], ms: u64) {
         self.labels(name, labels);
-        let _ = writeln!(self.out, "{value}");
+        let _ = write!(self.out, "{}", ms / 1000);
+        let fraction = format!("{:03}", ms % 1000);
+        let fraction = fraction.trim_end_matches('0');
+        if !fraction.is_empty() {
+            let _ = write!(self.out, ".{fraction}");
+        }
+        let _ = writeln!(self.out);
     }
 
     fn histogram(&mut self, name: &str, help: &str, histogram: &Histogram) {

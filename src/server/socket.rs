@@ -10,8 +10,7 @@
 //! holds no counter of its own.
 
 use std::cell::Cell;
-use std::collections::VecDeque;
-use std::io::{self, ErrorKind, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 
 use mio::event::Source;
@@ -23,38 +22,14 @@ use crate::conn::Transport;
 #[cfg(feature = "tls")]
 use super::tls::TlsSocket;
 
+// Without the durable log, a zero-sized stand-in that never holds a reply.
+#[cfg_attr(not(feature = "log"), path = "socket/cork_off.rs")]
+mod cork;
+pub(super) use cork::{Cork, cork_next_write, take_cork_request};
+
 thread_local! {
     /// Bytes (read, written) on this thread since the last [`take_io`].
     static IO: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
-    /// The log batch the next write of a plain socket must wait for (0:
-    /// none): set by the handler of a command that changed data under
-    /// `fsync always`, taken by the write of its reply.
-    static CORK_AT: Cell<u64> = const { Cell::new(0) };
-}
-
-/// Makes the next write to a plain socket (the reply being written) wait
-/// until log batch `seq` is durable.
-pub(super) fn cork_next_write(seq: u64) {
-    CORK_AT.with(|c| c.set(seq));
-}
-
-/// Takes a cork no write took (the reply went to the connection's own
-/// buffer): the caller applies it to the connection's socket.
-pub(super) fn take_cork_request() -> u64 {
-    CORK_AT.with(|c| c.replace(0))
-}
-
-/// Replies held in a plain socket until the log batches of their commands
-/// are durable (`fsync always`), in order: each chunk waits for its batch.
-/// The connection sees them as written, so it keeps serving its pipeline;
-/// the transport reports them as buffered, so nothing written after them
-/// overtakes them.
-#[derive(Debug, Default)]
-pub(super) struct Cork {
-    chunks: VecDeque<(u64, Vec<u8>)>,
-    durable: u64,
-    /// Bytes in `chunks`.
-    bytes: usize,
 }
 
 /// Bytes read and written on this thread's sockets since the last call.
@@ -90,28 +65,28 @@ pub(super) struct Tcp(pub TcpStream, pub Cork);
 
 impl Tcp {
     /// Holds what is written from now on until log batch `seq` is durable.
+    #[inline]
     pub(super) fn cork_at(&mut self, seq: u64) {
-        match self.1.chunks.back_mut() {
-            Some((last, _)) if *last >= seq => {}
-            _ => self.1.chunks.push_back((seq, Vec::new())),
-        }
+        self.1.at(seq);
     }
 
     /// Whether replies are held.
+    #[inline]
     pub(super) fn is_corked(&self) -> bool {
-        !self.1.chunks.is_empty()
+        self.1.is_corked()
     }
 
     /// Bytes of replies held.
+    #[inline]
     pub(super) fn held_bytes(&self) -> usize {
-        self.1.bytes
+        self.1.held_bytes()
     }
 
     /// Bytes of replies held whose batch is durable: they wait for the
     /// peer, not for the log.
+    #[inline]
     pub(super) fn sendable_bytes(&self) -> usize {
-        let durable = self.1.durable;
-        self.1.chunks.iter().take_while(|(seq, _)| *seq <= durable).map(|(_, chunk)| chunk.len()).sum()
+        self.1.sendable_bytes()
     }
 
     /// Log batches up to `durable` are on disk: sends the replies that
@@ -120,38 +95,16 @@ impl Tcp {
     ///
     /// # Errors
     /// The socket's.
+    #[inline]
     pub(super) fn release(&mut self, durable: u64) -> io::Result<bool> {
-        self.1.durable = durable;
-        self.drain().map(|empty| !empty)
+        self.1.release(durable, &mut self.0)
     }
 
     /// Writes the chunks whose batch is durable; `Ok(true)` once none is
     /// left.
+    #[inline]
     fn drain(&mut self) -> io::Result<bool> {
-        while let Some((seq, chunk)) = self.1.chunks.front_mut() {
-            if *seq > self.1.durable {
-                return Ok(false);
-            }
-            let mut sent = 0;
-            while sent < chunk.len() {
-                match self.0.write(&chunk[sent..]) {
-                    Ok(0) => return Err(ErrorKind::WriteZero.into()),
-                    Ok(n) => {
-                        count_written(n);
-                        sent += n;
-                        self.1.bytes -= n;
-                    }
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                        chunk.drain(..sent);
-                        return Ok(false);
-                    }
-                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            self.1.chunks.pop_front();
-        }
-        Ok(true)
+        self.1.drain(&mut self.0)
     }
 }
 
@@ -165,13 +118,7 @@ impl Read for Tcp {
 
 impl Write for Tcp {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let want = take_cork_request();
-        if want != 0 {
-            self.cork_at(want);
-        }
-        if let Some((_, chunk)) = self.1.chunks.back_mut() {
-            chunk.extend_from_slice(buf);
-            self.1.bytes += buf.len();
+        if self.1.hold(buf) {
             return Ok(buf.len());
         }
         let n = self.0.write(buf)?;

@@ -189,7 +189,9 @@ impl Info {
                 None => o.null("lastSave"),
             };
             // Only with the log on: without it the reply is as before.
-            if let Some(log) = &self.log {
+            if cfg!(feature = "log")
+                && let Some(log) = &self.log
+            {
                 o.object("log", |l| {
                     l.u64("bytes", log.bytes);
                     match &log.error {

@@ -10,6 +10,7 @@
 use std::time::Instant;
 
 use super::Store;
+#[cfg(feature = "log")]
 use crate::persist::wal::{Op, Scope};
 
 impl Store {
@@ -29,6 +30,7 @@ impl Store {
     }
 
     /// Applies one recorded change.
+    #[cfg(feature = "log")]
     pub(crate) fn replay(&mut self, op: Op<'_>) {
         let tick = |store: &Store, ms: u64| store.sessions.journal.tick_of(ms);
         match op {
