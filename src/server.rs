@@ -49,6 +49,7 @@ pub use crate::store::Stats;
 use crate::store::{JobId, ServerInfo, Store};
 
 mod answer;
+mod compaction;
 mod dispatch;
 mod durable;
 mod socket;
@@ -177,6 +178,8 @@ pub struct Server {
     wal: Option<LogWriter>,
     /// The log's settings (`persist.log`).
     log_settings: LogSettings,
+    /// Compacts the log when it outgrows its base (`server/compaction.rs`).
+    compactor: crate::persist::wal::Compactor,
     /// Replies of commands that changed data, held until the log batch of
     /// their records is durable (`fsync always`), oldest first.
     held: VecDeque<Held>,
@@ -345,6 +348,7 @@ impl Server {
             worker,
             waiting: Vec::new(),
             wal: None,
+            compactor: crate::persist::wal::Compactor::new(&config.log),
             log_settings: config.log,
             held: VecDeque::new(),
             holding: Holding::default(),
@@ -547,7 +551,8 @@ impl Server {
             || self.loading.is_some()
             || !self.held.is_empty()
             || !self.corked.is_empty()
-            || self.log_failing())
+            || self.log_failing()
+            || self.compacting())
         .then(|| now + JOB_POLL_INTERVAL);
         [
             jobs,

@@ -357,13 +357,15 @@ pub enum Work {
     Find(FindJob),
     /// Compute a `KV_UPDATE` or `KV_ARR_APPEND` of a large value.
     Edit(Box<EditJob>),
+    /// Write a base of the durable log (its compaction).
+    Compact(Box<crate::persist::wal::CompactJob>),
 }
 
 impl Work {
     /// The lane it waits and runs in.
     pub fn lane(&self) -> Lane {
         match self {
-            Work::Save(_) | Work::Load(..) => Lane::Saves,
+            Work::Save(_) | Work::Load(..) | Work::Compact(_) => Lane::Saves,
             Work::Find(_) | Work::Edit(_) => Lane::Searches,
         }
     }
@@ -379,6 +381,7 @@ impl Work {
                     + records.iter().map(|r| r.keys.capacity() * ENTRY).sum::<usize>()
             }
             Work::Find(find) => find.entries.capacity() * ENTRY,
+            Work::Compact(job) => job.snapshot.heap_bytes(),
             Work::Load(..) | Work::Edit(_) => 0,
         }
     }
@@ -395,6 +398,7 @@ impl Work {
             Work::Load(..) => WorkKind::Load,
             Work::Find(_) => WorkKind::Find,
             Work::Edit(_) => WorkKind::Edit,
+            Work::Compact(_) => WorkKind::Compact,
         }
     }
 }
@@ -410,6 +414,8 @@ pub enum WorkKind {
     Find,
     /// [`Work::Edit`]
     Edit,
+    /// [`Work::Compact`]
+    Compact,
 }
 
 /// A finished [`Job`].
@@ -438,6 +444,8 @@ pub enum Outcome {
     /// An edit: the job with its result, or why it could not run (status
     /// 1000).
     Edited(Result<Box<EditDone>, String>),
+    /// A base of the durable log: written and durable, or why not.
+    Compacted(Result<crate::persist::wal::BaseWritten, String>),
 }
 
 impl Outcome {
@@ -451,6 +459,7 @@ impl Outcome {
             WorkKind::Load => Outcome::Loaded(Err(LoadFailure::Data(PersistError::WorkerFailed { reason }))),
             WorkKind::Find => Outcome::Found(Err(reason)),
             WorkKind::Edit => Outcome::Edited(Err(reason)),
+            WorkKind::Compact => Outcome::Compacted(Err(reason)),
         }
     }
 }
@@ -649,7 +658,11 @@ impl Store {
     /// waiting to be applied (a KV load merging counts in
     /// [`KeyMap::bytes`]).
     pub(super) fn job_bytes(&self) -> usize {
-        self.jobs.bytes + self.kv.snapshot_bytes() + self.sessions.snapshot_bytes() + self.waiting_load_bytes()
+        self.jobs.bytes
+            + self.kv.snapshot_bytes()
+            + self.sessions.snapshot_bytes()
+            + self.waiting_load_bytes()
+            + self.compaction_heap_bytes()
     }
 
     /// Queues a `KV_SAVE`, whose snapshot [`Store::next_job`] takes.
@@ -700,6 +713,7 @@ impl Store {
     /// `jobs.bytes`), advancing the snapshot at its front once per turn.
     fn next_in(&mut self, lane: Lane) -> Option<(JobId, Job)> {
         let step = lane as usize;
+        let compacting_sessions = self.compacting_sessions();
         let queue = match lane {
             Lane::Saves => &mut self.jobs.saves,
             Lane::Searches => &mut self.jobs.searches,
@@ -764,7 +778,7 @@ impl Store {
                 }
             }
             Queued::SessionSnapshot { verb, name, since } => {
-                if self.jobs.stepped[step] {
+                if self.jobs.stepped[step] || compacting_sessions {
                     return None;
                 }
                 if !self.sessions.is_snapshotting() && !self.jobs.restores.is_empty() {
@@ -897,6 +911,8 @@ impl Store {
             Outcome::Found(Ok(document)) => reply.document(&document, Status::Ok),
             Outcome::Found(Err(_)) => reply.status(verb, Status::Unknown),
             Outcome::Edited(Ok(done)) => return self.apply_edit(verb, *done, reply),
+            // The server takes it in before it gets here.
+            Outcome::Compacted(_) => {}
             Outcome::Edited(Err(_)) => match verb {
                 Verb::KvUpdate => reply.object(verb, |o| {
                     o.u64("cnt", 0).st(Status::Unknown);
