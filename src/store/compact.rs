@@ -22,17 +22,15 @@ pub struct CompactSnapshot {
     /// Each session's deadline tick (`None`: never expires), in `records`'
     /// order.
     pub deadlines: Vec<Option<u64>>,
+    /// What it holds, as the memory cap counts it (the entry pointers; the
+    /// keys and values are the store's).
+    pub bytes: usize,
 }
 
 impl CompactSnapshot {
-    /// What it holds, as the memory cap counts it (the entry pointers; the
-    /// keys and values are the store's).
+    /// What it holds, as the memory cap counts it.
     pub fn heap_bytes(&self) -> usize {
-        use super::memory::SNAPSHOT_BYTES_PER_ENTRY as ENTRY;
-        self.entries.capacity() * ENTRY
-            + self.records.capacity() * std::mem::size_of::<SessionRecord>()
-            + self.records.iter().map(|r| r.keys.capacity() * ENTRY).sum::<usize>()
-            + self.deadlines.capacity() * std::mem::size_of::<Option<u64>>()
+        self.bytes
     }
 }
 
@@ -43,6 +41,9 @@ pub(super) struct Compacting {
     entries: Option<Vec<Entry>>,
     /// The sessions and deadlines, once theirs is.
     sessions: Option<(Vec<SessionRecord>, Vec<Option<u64>>)>,
+    /// What the complete parts hold toward the memory cap, counted once
+    /// as each completes (the cap is looked at per command).
+    bytes: usize,
 }
 
 impl Store {
@@ -71,18 +72,28 @@ impl Store {
     /// session keys: one call per turn); returns it once complete.
     pub(crate) fn compaction_step(&mut self) -> Option<CompactSnapshot> {
         let compacting = self.compacting.as_deref_mut()?;
+        use super::memory::SNAPSHOT_BYTES_PER_ENTRY as ENTRY;
         if compacting.entries.is_none() {
             compacting.entries = self.kv.snapshot_step(SNAPSHOT_KEYS_PER_STEP);
+            compacting.bytes += compacting.entries.as_ref().map_or(0, |e| e.capacity() * ENTRY);
         }
         if compacting.sessions.is_none() {
             compacting.sessions = self.sessions.snapshot_step_with_deadlines(SNAPSHOT_KEYS_PER_STEP);
+            // Once, when complete: one pass over the sessions, as the
+            // snapshot's last step made.
+            compacting.bytes += compacting.sessions.as_ref().map_or(0, |(r, d)| {
+                r.capacity() * std::mem::size_of::<SessionRecord>()
+                    + r.iter().map(|r| r.keys.capacity() * ENTRY).sum::<usize>()
+                    + d.capacity() * std::mem::size_of::<Option<u64>>()
+            });
         }
         if compacting.entries.is_none() || compacting.sessions.is_none() {
             return None;
         }
         let done = self.compacting.take()?;
+        self.compaction_bytes = done.bytes;
         let (records, deadlines) = done.sessions.unwrap_or_default();
-        Some(CompactSnapshot { entries: done.entries.unwrap_or_default(), records, deadlines })
+        Some(CompactSnapshot { entries: done.entries.unwrap_or_default(), records, deadlines, bytes: done.bytes })
     }
 
     /// Drops the compaction's snapshot, complete or not.
@@ -112,17 +123,10 @@ impl Store {
     }
 
     /// What the compaction holds toward the memory cap: its complete
-    /// parts and what it was handed to write.
+    /// parts and what it was handed to write (the parts still being
+    /// copied count in the maps' own snapshot bytes).
     pub(super) fn compaction_heap_bytes(&self) -> usize {
-        use super::memory::SNAPSHOT_BYTES_PER_ENTRY as ENTRY;
-        let parts = self.compacting.as_deref().map_or(0, |c| {
-            c.entries.as_ref().map_or(0, |e| e.capacity() * ENTRY)
-                + c.sessions.as_ref().map_or(0, |(r, _)| {
-                    r.capacity() * std::mem::size_of::<SessionRecord>()
-                        + r.iter().map(|r| r.keys.capacity() * ENTRY).sum::<usize>()
-                })
-        });
-        parts + self.compaction_bytes
+        self.compacting.as_deref().map_or(0, |c| c.bytes) + self.compaction_bytes
     }
 }
 

@@ -386,12 +386,16 @@ impl Compactor {
         self.done
     }
 
-    /// Whether the trigger holds for a log of `size` bytes after a base of
-    /// `base` bytes.
-    pub fn due(&self, size: u64, base: u64) -> bool {
+    /// Whether the trigger holds for `segments` segments of `size` bytes
+    /// in all after a base of `base` bytes. File headers do not count, so
+    /// a log holding no record since its base is never due.
+    pub fn due(&self, size: u64, segments: u64, base: u64) -> bool {
+        let grown = size.saturating_sub(segments.saturating_mul(HEADER_BYTES as u64));
+        let base = base.saturating_sub(HEADER_BYTES as u64);
         self.percent > 0
+            && grown > 0
             && size >= self.min_size
-            && u128::from(size) * 100 >= u128::from(self.percent) * u128::from(base)
+            && u128::from(grown) * 100 >= u128::from(self.percent) * u128::from(base)
     }
 
     fn fail(&mut self, store: &mut Store, now: Instant, why: &str) {
@@ -425,7 +429,8 @@ impl Compactor {
                 }
                 let size = state.size.load(Ordering::Relaxed);
                 let base = state.base_bytes.load(Ordering::Relaxed);
-                if !self.forced && !self.due(size, base) {
+                let segments = state.segments.load(Ordering::Relaxed);
+                if !self.forced && !self.due(size, segments, base) {
                     return;
                 }
                 if !store.begin_compaction() {

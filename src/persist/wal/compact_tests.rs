@@ -289,8 +289,27 @@ fn a_compaction_replaces_the_old_files_and_reports_its_sizes() {
     let mut rig = Rig::open(&dir.0, Instant::now());
     begin(&mut rig);
     let before = rig.wal().state().size.load(Ordering::Relaxed);
+    let used = rig.store.used_memory();
     rig.compactor.force();
-    rig.run_until(|r| r.compactor.completed() == 1);
+    rig.turn();
+    assert!(rig.compactor.busy());
+    // The snapshot counts toward maxMemory while it is taken and written,
+    // as a save's does: at least a pointer per key.
+    assert!(rig.store.used_memory() > used, "the snapshot being taken is counted");
+    // No writes meanwhile: what changes is the compaction's.
+    let mut peak = 0;
+    for _ in 0..20_000 {
+        peak = peak.max(rig.store.used_memory());
+        if rig.compactor.completed() == 1 {
+            break;
+        }
+        rig.turn();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(rig.compactor.completed(), 1);
+    let keys = rig.store.kv().len();
+    assert!(peak >= used + keys * crate::store::memory::SNAPSHOT_BYTES_PER_ENTRY, "{peak} against {used}");
+    assert_eq!(rig.store.used_memory(), used, "and no longer once the base is written");
     let state = rig.wal().shared_state();
     assert!(state.base_bytes.load(Ordering::Relaxed) > 0);
     assert!(state.size.load(Ordering::Relaxed) < before, "the segments after the base are smaller");
@@ -363,10 +382,15 @@ fn a_log_of_the_layout_before_compaction_loads_and_then_compacts() {
 #[test]
 fn the_trigger_follows_the_percentage_and_the_minimum_size() {
     let c = Compactor::new(&LogSettings { rewrite_percent: 100, rewrite_min_size: 1000, ..settings() });
-    assert!(!c.due(999, 0), "under the minimum");
-    assert!(c.due(1000, 0), "no base yet");
-    assert!(!c.due(1999, 2000), "under twice the base");
-    assert!(c.due(2000, 2000));
+    let h = HEADER_BYTES as u64;
+    assert!(!c.due(999, 1, 0), "under the minimum");
+    assert!(c.due(1000, 1, 0), "no base yet");
+    assert!(!c.due(2000 + h - 1, 1, 2000 + h), "under twice the base");
+    assert!(c.due(2000 + h, 1, 2000 + h));
+    assert!(!c.due(2000 + 2 * h, 2, 4000 + h), "headers do not count");
     let never = Compactor::new(&LogSettings { rewrite_percent: 0, rewrite_min_size: 0, ..settings() });
-    assert!(!never.due(u64::MAX, 0));
+    assert!(!never.due(u64::MAX, 1, 0));
+    let empty = Compactor::new(&LogSettings { rewrite_percent: 100, rewrite_min_size: 0, ..settings() });
+    assert!(!empty.due(h, 1, h), "nothing recorded since the base");
+    assert!(empty.due(h + 30, 1, h + 20));
 }
