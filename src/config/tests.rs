@@ -397,3 +397,20 @@ fn unknown_members_are_named_with_the_nearest_known_one() {
     assert_eq!((config.array_max_capacity, config.array_max_response_size, config.list_max_response_size), (5, 6, 7));
     assert!(apply(r#"{"version":5,"slowLogLength":10001}"#).unwrap_err().contains("slowLogLength: must be from 0"));
 }
+
+#[test]
+fn the_log_compaction_trigger_is_read_and_checked() {
+    let log = Config::default().log;
+    assert_eq!((log.rewrite_percent, log.rewrite_min_size), (100, 64 << 20), "Redis's defaults");
+    let read = |members: &str| {
+        apply(&format!(r#"{{"version":5,"persist":{{"path":"d","log":{{"enabled":true,{members}}}}}}}"#)).map(|c| c.log)
+    };
+    let log = read(r#""rewritePercent":50,"rewriteMinSize":"16mb""#).unwrap();
+    assert_eq!((log.rewrite_percent, log.rewrite_min_size), (50, 16 << 20));
+    assert_eq!(read(r#""rewriteMinSize":4096"#).unwrap().rewrite_min_size, 4096);
+    assert_eq!(read(r#""rewritePercent":0"#).unwrap().rewrite_percent, 0, "0: never");
+    let err = read(r#""rewriteMinSize":"lots""#).unwrap_err();
+    assert!(err.starts_with("persist.log.rewriteMinSize: must be a number of bytes"), "{err}");
+    assert!(read(r#""rewriteMinSize":true"#).unwrap_err().starts_with("persist.log.rewriteMinSize: must be"));
+    assert!(read(r#""rewritePercent":-1"#).unwrap_err().starts_with("persist.log.rewritePercent"));
+}
