@@ -43,6 +43,12 @@ impl Server {
 }
 
 fn spawn(dir: &TempDir, extra: &[String]) -> (Server, SocketAddr) {
+    let (server, addr, _) = spawn_lines(dir, extra);
+    (server, addr)
+}
+
+/// [`spawn`], also returning the replay's log line.
+fn spawn_lines(dir: &TempDir, extra: &[String]) -> (Server, SocketAddr, Option<String>) {
     let path = dir.path().join("saves");
     let mut child = Command::new(env!("CARGO_BIN_EXE_ndb-server"))
         .env("RUST_LOG", "info")
@@ -53,10 +59,14 @@ fn spawn(dir: &TempDir, extra: &[String]) -> (Server, SocketAddr) {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut replayed = None;
     let addr = loop {
         let line = lines.next().expect("a start-up line").unwrap();
         if let Some(rest) = line.split("listening on ws://").nth(1) {
             break rest.split('/').next().unwrap().parse().unwrap();
+        }
+        if line.contains("replayed the log") {
+            replayed = Some(line);
         }
     };
     std::thread::spawn(move || {
@@ -66,7 +76,7 @@ fn spawn(dir: &TempDir, extra: &[String]) -> (Server, SocketAddr) {
             }
         }
     });
-    (Server(child), addr)
+    (Server(child), addr, replayed)
 }
 
 fn log_info(c: &mut common::Client) -> serde_json::Value {
