@@ -186,7 +186,7 @@ stop_ndb
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 echo
 echo "Machine: $(nproc) cores, $(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | sed 's/^ //'); $(date -u +%Y-%m-%d)"
-echo "redis-server $(redis-server --version | awk '{print $3}' | cut -d= -f2); ndb $(grep '^version' Cargo.toml | cut -d'"' -f2)"
+echo "redis-server $(redis-server --version | awk '{print $3}' | cut -d= -f2); ndb $(grep -m1 '^version = ' Cargo.toml | cut -d'"' -f2)"
 echo
 printf '| %-44s | %12s | %12s | %11s |\n' "figure" "ndb" "Redis" "ndb / Redis"
 printf '|%s|%s|%s|%s|\n' "----------------------------------------------" "--------------" "--------------" "-------------"

@@ -52,6 +52,17 @@ pub struct Config {
     /// The durable log of every change (`persist.log`, `--log`). Default
     /// off: ndb then behaves and performs as without it.
     pub log: LogSettings,
+    /// Scheduled saves (`persist.saveEvery`, `--save-every`): a KV save and
+    /// a session save under [`Config::save_name`] once any rule's interval
+    /// has passed with at least its number of changes. Default none.
+    pub save_every: Vec<SaveRule>,
+    /// The name scheduled saves are written under (`persist.saveName`,
+    /// `--save-name`). Default [`DEFAULT_SAVE_NAME`].
+    pub save_name: String,
+    /// Scheduled saves kept of each kind under [`Config::save_name`], the
+    /// newest (`persist.keep`, `--save-keep`); older ones are deleted once
+    /// a new one is durable. Default [`DEFAULT_SAVE_KEEP`].
+    pub save_keep: usize,
     /// Status numbering of saves. Default 0.7 (save success 121).
     pub protocol: Protocol,
     /// CPU core to pin the server thread to, if any.
@@ -184,6 +195,9 @@ impl Default for Config {
             save_on_exit: None,
             load_on_start: None,
             log: LogSettings::default(),
+            save_every: Vec::new(),
+            save_name: DEFAULT_SAVE_NAME.to_owned(),
+            save_keep: DEFAULT_SAVE_KEEP,
             protocol: Protocol::V07,
             core: None,
             max_connections: 10_000,
@@ -209,6 +223,38 @@ impl Default for Config {
             slow_log_threshold: Some(Duration::from_millis(10)),
             slow_log_length: 128,
         }
+    }
+}
+
+/// The default of `persist.saveName`.
+pub const DEFAULT_SAVE_NAME: &str = "auto";
+
+/// The default of `persist.keep`: five scheduled saves of each kind.
+pub const DEFAULT_SAVE_KEEP: usize = 5;
+
+/// Most rules `persist.saveEvery` holds: each is looked at once per turn
+/// (two comparisons), so 16 cost the loop nothing measurable, and more
+/// than Redis's customary three would never be needed.
+pub const MAX_SAVE_RULES: usize = 16;
+
+/// One rule of `persist.saveEvery`: save once `every` has passed since the
+/// last scheduled save (or the start) with at least `changes` changes to
+/// the data meanwhile (Redis's `save <seconds> <changes>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SaveRule {
+    /// The interval (`seconds`, at least 1).
+    pub every: Duration,
+    /// The changes needed (`changes`; 0 saves every interval, changed or
+    /// not).
+    pub changes: u64,
+}
+
+impl SaveRule {
+    /// Reads `SECONDS:CHANGES` (the form of `--save-every`).
+    pub fn parse(text: &str) -> Option<SaveRule> {
+        let (seconds, changes) = text.split_once(':')?;
+        let seconds: u64 = seconds.trim().parse().ok().filter(|s| *s > 0)?;
+        Some(SaveRule { every: Duration::from_secs(seconds), changes: changes.trim().parse().ok()? })
     }
 }
 
@@ -487,6 +533,10 @@ impl Config {
                     "rewritePercent": self.log.rewrite_percent,
                 },
                 "path": self.persist_path.to_string_lossy(),
+                "keep": self.save_keep,
+                "saveEvery": self.save_every.iter().map(|r| json!({"changes": r.changes, "seconds": r.every.as_secs()}))
+                    .collect::<Vec<_>>(),
+                "saveName": self.save_name,
                 "saveOnExit": self.save_on_exit,
             },
             "port": self.port,
@@ -521,6 +571,15 @@ impl Config {
                     self.output_pause_bytes, self.max_output_bytes
                 ),
             ));
+        }
+        if !self.save_every.is_empty() && !self.persist_enabled {
+            return Err(ConfigError::field(
+                "persist.saveEvery",
+                "needs persist.enabled: scheduled saves are saves (flags --save-every, --persist)",
+            ));
+        }
+        if self.save_every.len() > MAX_SAVE_RULES {
+            return Err(ConfigError::field("persist.saveEvery", format!("holds at most {MAX_SAVE_RULES} rules")));
         }
         if self.tls.is_some() && !cfg!(feature = "tls") {
             return Err(ConfigError::field(
@@ -619,6 +678,18 @@ impl Config {
             }
             if let Some(name) = persist.string("loadOnStart")? {
                 self.load_on_start = Some(check_save_name("persist.loadOnStart", name)?);
+            }
+            if let Some(rules) = persist.map.get("saveEvery") {
+                self.save_every = parse_save_rules(rules)?;
+            }
+            if let Some(name) = persist.string("saveName")? {
+                self.save_name = check_save_name("persist.saveName", name)?;
+            }
+            if let Some(keep) = persist.uint("keep")? {
+                self.save_keep = usize::try_from(keep)
+                    .ok()
+                    .filter(|k| *k >= 1)
+                    .ok_or_else(|| ConfigError::field("persist.keep", format!("must be at least 1 (got {keep})")))?;
             }
             if let Some(log) = persist.object("log")? {
                 let log = Fields { map: log, prefix: "persist.log." };
@@ -765,7 +836,7 @@ impl Config {
 /// Every member ndb reads from a config file, those of a section as
 /// `persist.path` (the members of each user are [`USER_MEMBERS`]). Each has
 /// a flag of `ndb-server` too (see `docs/operations.md`).
-pub const KNOWN_MEMBERS: [&str; 41] = [
+pub const KNOWN_MEMBERS: [&str; 44] = [
     "version",
     "core",
     "ip",
@@ -776,6 +847,9 @@ pub const KNOWN_MEMBERS: [&str; 41] = [
     "persist.path",
     "persist.saveOnExit",
     "persist.loadOnStart",
+    "persist.saveEvery",
+    "persist.saveName",
+    "persist.keep",
     "persist.log",
     "persist.log.enabled",
     "persist.log.fsync",
@@ -979,6 +1053,34 @@ pub fn check_save_name(field: &str, name: &str) -> Result<String, ConfigError> {
             field,
             format!("must be a save name: not empty, not \".\", without /, \\, .. or NUL (got {name:?})"),
         ))
+    }
+}
+
+/// Reads `persist.saveEvery`: one `{"seconds": S, "changes": C}` object
+/// or an array of them.
+///
+/// # Errors
+/// A [`ConfigError::Field`] naming the member at fault.
+fn parse_save_rules(value: &Value) -> Result<Vec<SaveRule>, ConfigError> {
+    let field = "persist.saveEvery";
+    let rule = |i: usize, item: &Value| {
+        let at = |what: &str| ConfigError::field(field, format!("rule {i}: {what}"));
+        let Value::Object(map) = item else {
+            return Err(at("must be an object {\"seconds\": S, \"changes\": C}"));
+        };
+        if let Some(other) = map.keys().find(|k| !matches!(k.as_str(), "seconds" | "changes")) {
+            return Err(at(&format!("unknown member {other:?} (the members are \"seconds\" and \"changes\")")));
+        }
+        let seconds = map.get("seconds").and_then(Value::as_u64).filter(|s| *s > 0);
+        let seconds = seconds.ok_or_else(|| at("\"seconds\" must be a whole number of seconds, at least 1"))?;
+        let changes = map.get("changes").map_or(Some(0), Value::as_u64);
+        let changes = changes.ok_or_else(|| at("\"changes\" must be a non-negative integer"))?;
+        Ok(SaveRule { every: Duration::from_secs(seconds), changes })
+    };
+    match value {
+        Value::Array(items) => items.iter().enumerate().map(|(i, item)| rule(i, item)).collect(),
+        Value::Object(_) => Ok(vec![rule(0, value)?]),
+        _ => Err(ConfigError::field(field, "must be an object {\"seconds\": S, \"changes\": C} or an array of them")),
     }
 }
 

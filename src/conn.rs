@@ -76,6 +76,14 @@ pub trait Transport: Read + Write {
         false
     }
 
+    /// How many bytes accepted by `write` still wait to go out, when the
+    /// layer holds whole replies (replies held for the durable log): they
+    /// count as the connection's output for pausing, `maxOutputBytes` and
+    /// the memory cap. 0 by default.
+    fn buffered_bytes(&self) -> usize {
+        0
+    }
+
     /// Sends what waits (see [`Transport::has_buffered`]); `Ok(true)` once
     /// nothing is left, `Ok(false)` when the socket is full.
     ///
@@ -393,9 +401,18 @@ impl<S: Transport> Conn<S> {
         self.role
     }
 
-    /// Bytes waiting to be sent.
+    /// Bytes waiting to be sent in the connection's own buffer.
     pub fn pending_output(&self) -> usize {
         self.bufs.as_ref().map_or(0, |b| b.output.len())
+    }
+
+    /// Bytes owed to the peer: [`Conn::pending_output`] and what the
+    /// transport holds of replies already written
+    /// ([`Transport::buffered_bytes`]: replies held for the durable log).
+    /// What pausing (`outputPauseBytes`) and the slow-consumer cut
+    /// (`maxOutputBytes`) count.
+    pub fn owed_output(&self) -> usize {
+        self.pending_output() + self.stream.buffered_bytes()
     }
 
     /// Why the connection is closing, if it is.
@@ -429,7 +446,11 @@ impl<S: Transport> Conn<S> {
     /// Bytes held for replies not sent yet: unsent output and what a reply
     /// produced in pieces holds of its own.
     pub fn output_bytes(&self) -> usize {
-        self.bufs.as_ref().map_or(0, |b| b.output.capacity() + b.body.as_ref().map_or(0, |body| body.heap_bytes()))
+        let held = self.stream.buffered_bytes();
+        held + self
+            .bufs
+            .as_ref()
+            .map_or(0, |b| b.output.capacity() + b.body.as_ref().map_or(0, |body| body.heap_bytes()))
     }
 
     /// Whether the peer is in the middle of sending a message (or a frame)
@@ -661,7 +682,7 @@ impl<S: Transport> Conn<S> {
             if *budget == 0 {
                 return (pos, Stop::Budget);
             }
-            if out.len() + self.pending_output() > limits.output_pause_bytes && self.phase == Phase::Open {
+            if out.len() + self.owed_output() > limits.output_pause_bytes && self.phase == Phase::Open {
                 return (pos, Stop::Full);
             }
             let mut cursor = Cursor::new(&buf[pos..]);

@@ -52,6 +52,7 @@ mod answer;
 mod compaction;
 mod dispatch;
 mod durable;
+mod schedule;
 mod socket;
 mod startup;
 #[cfg(feature = "tls")]
@@ -187,6 +188,8 @@ pub struct Server {
     holding: Holding,
     /// Connections whose sockets hold replies until the log is durable.
     corked: Vec<(usize, u64)>,
+    /// Scheduled saves (`persist.saveEvery`).
+    schedule: schedule::Schedule,
     protocol: Protocol,
     limits: Limits,
     scratch: Scratch,
@@ -337,6 +340,13 @@ impl Server {
         store.memory_mut().set_cap(config.max_memory);
         #[cfg(feature = "introspection")]
         store.set_settings(config.effective_json(), config.slow_log_threshold, config.slow_log_length);
+        if !config.save_every.is_empty() && config.persist_enabled {
+            store.set_schedule_info(Some(crate::store::ScheduleInfo {
+                name: config.save_name.clone(),
+                status: "none",
+                ..Default::default()
+            }));
+        }
         let worker = Worker::new(config.persist_path.clone());
         Ok(Server {
             listener: TcpListener::from_std(std_listener),
@@ -353,6 +363,7 @@ impl Server {
             held: VecDeque::new(),
             holding: Holding::default(),
             corked: Vec::new(),
+            schedule: schedule::Schedule::new(&config),
             protocol: config.protocol,
             limits,
             scratch: Scratch::default(),
@@ -563,6 +574,7 @@ impl Server {
             self.checks.peek().map(|c| c.0.0),
             self.accept_paused_until,
             self.store.next_deadline(),
+            self.next_scheduled_save(now),
         ]
         .into_iter()
         .flatten()
@@ -585,6 +597,7 @@ impl Server {
                 self.serve(key, now);
             }
         }
+        self.schedule_saves(now);
         self.run_jobs(now);
         self.answer_due(now);
         self.expire(now);
@@ -857,7 +870,7 @@ impl Server {
             self.linger_deadlines.push_back((now + LINGER_TIMEOUT, key, slot.serial));
         }
         if let Some(send_timeout) = self.send_timeout {
-            if slot.conn.pending_output() == 0 || slot.conn.is_closing() {
+            if unsent(&slot.conn) == 0 || slot.conn.is_closing() {
                 slot.stalled_since = None;
             } else if slot.stalled_since.is_none() {
                 slot.stalled_since = Some(now);
@@ -968,9 +981,9 @@ impl Server {
             // The kernel wakes a writer only once a good part of its buffer
             // is free, so a slow reader may have taken bytes without a
             // writable event: whatever it took is progress.
-            let before = slot.conn.pending_output();
+            let before = unsent(&slot.conn);
             let served = slot.conn.flush(&self.limits);
-            if served == Served::Finished || slot.conn.pending_output() < before {
+            if served == Served::Finished || unsent(&slot.conn) < before {
                 slot.stalled_since = None;
                 self.after(key, served, false, now);
                 return;
@@ -1022,6 +1035,13 @@ impl Server {
 
 /// Stops the searches the connection `key` (`serial`) waits for: they end
 /// at their next step (with status 203, should anyone still read).
+/// Output a connection's peer has not taken though it could: its pending
+/// output and the replies its socket held for the log that are durable
+/// now (those still waiting for the log are not the peer's delay).
+fn unsent(conn: &Conn<Socket>) -> usize {
+    conn.pending_output() + conn.stream().sendable_held()
+}
+
 fn cancel_searches(waiting: &[Waiting], key: usize, serial: u64) {
     for waiting in waiting.iter().filter(|w| w.key == key && w.serial == serial) {
         if let Some(cancel) = &waiting.cancel {

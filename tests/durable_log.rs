@@ -149,3 +149,83 @@ fn a_kv_load_is_in_the_log_in_its_place_among_other_writes() {
         r#"{"KV_GET_RSP":{"keys":{"k5":5,"k7":"after","k2999":2999,"other":true},"st":1}}"#
     );
 }
+
+#[test]
+fn an_sh_get_that_extends_its_session_is_answered_once_the_new_deadline_is_durable() {
+    let dir = TempDir::new("log-extend");
+    let mut host = host(&dir, LogFsync::Always);
+    let mut reader = host.open();
+    let mut other = host.open();
+    let expiry = r#"{"expiry":{"duration":600,"deleteSession":false,"extendOnGet":true}}"#;
+    let created = host.call_json(&mut reader, &format!(r#"{{"SH_NEW":{expiry}}}"#));
+    let token = created["SH_NEW_RSP"]["tkn"].as_u64().expect("a token");
+    let set = format!(r#"{{"SH_SET":{{"tkn":{token},"keys":{{"k":1}}}}}}"#);
+    assert_eq!(host.call_json(&mut reader, &set)["SH_SET_RSP"]["st"], 1);
+    let plain = host.call_json(&mut other, r#"{"SH_NEW":{}}"#);
+    let plain_token = plain["SH_NEW_RSP"]["tkn"].as_u64().expect("a token");
+
+    // A stalled disk: the extension's record cannot be synced, so the
+    // SH_GET's reply waits for it, as a write's would.
+    host.server().inject_log_failure(true);
+    reader.send(&format!(r#"{{"SH_GET":{{"tkn":{token},"keys":["k"]}}}}"#));
+    host.drive("the log failing", |h| {
+        let info = h.call_json(&mut other, r#"{"SV_INFO":{}}"#);
+        info["SV_INFO_RSP"]["log"]["error"].as_str().map(str::to_owned)
+    });
+    assert!(host.nothing_for(&mut reader), "the SH_GET's reply came before its extension was durable");
+    // A read of a session that does not extend is answered meanwhile.
+    let get = format!(r#"{{"SH_INFO":{{"tkn":{plain_token}}}}}"#);
+    assert_eq!(host.call_json(&mut other, &get)["SH_INFO_RSP"]["st"], 1);
+
+    host.server().inject_log_failure(false);
+    let reply = host.text(&mut reader);
+    assert!(reply.contains(r#""keys":{"k":1}"#) && reply.contains(r#""st":1"#), "{reply}");
+}
+
+#[test]
+fn a_client_that_stops_reading_while_its_replies_are_held_is_cut_at_max_output_bytes() {
+    let dir = TempDir::new("log-held-cut");
+    let mut config = common::config().persist(true, dir.path()).log(true, LogFsync::Always);
+    config.output_pause_bytes = 4096;
+    config.max_output_bytes = 4096;
+    let mut host = Host::real(config);
+    let now = host.now();
+    host.server_mut().open_log(now).expect("the log opens");
+    let mut slow = host.open();
+    let mut other = host.open();
+    // A stalled disk: every reply of the slow client stays held in its
+    // socket, and it reads none of them.
+    host.server().inject_log_failure(true);
+    let writes = 500;
+    for i in 0..writes {
+        slow.send(&format!(r#"{{"KV_SET":{{"keys":{{"k{i}":{i}}}}}}}"#));
+    }
+    host.drive("the log failing", |h| {
+        let info = h.call_json(&mut other, r#"{"SV_INFO":{}}"#);
+        info["SV_INFO_RSP"]["log"]["error"].as_str().map(str::to_owned)
+    });
+    for _ in 0..50 {
+        host.turn(Duration::from_millis(1));
+    }
+    // The held replies are the connection's output: counted toward the
+    // memory cap (and SV_CLIENTS), and toward maxOutputBytes.
+    let held = host.server().pending_output_bytes();
+    assert!(held > 0, "the held replies are not counted");
+    assert!(held < 2 * 4096, "{held} bytes held past the cap");
+    host.server().inject_log_failure(false);
+    let (mut replies, mut code) = (0, None);
+    while let Some((opcode, payload)) = host.frame(&mut slow) {
+        match opcode {
+            1 => replies += 1,
+            8 => {
+                code = Some(u16::from_be_bytes([payload[0], payload[1]]));
+                break;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(code, Some(1008), "after {replies} replies");
+    assert!(replies > 0 && replies < writes, "{replies} replies of {writes} before the cut");
+    // Everyone else is served as before.
+    assert_eq!(host.call(&mut other, r#"{"KV_SET":{"keys":{"x":1}}}"#), r#"{"KV_SET_RSP":{"st":1}}"#);
+}

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use lexopt::prelude::*;
 
 use ndb::config::{
-    LogFsync, TlsFiles, check_max_head_bytes, check_max_payload, check_positive, check_save_name,
+    LogFsync, SaveRule, TlsFiles, check_max_head_bytes, check_max_payload, check_positive, check_save_name,
     check_slow_log_length, check_timeout, parse_memory,
 };
 use ndb::{Config, ConfigError, Protocol, User};
@@ -171,6 +171,16 @@ Persistence (see docs/persistence.md):
                              every key and every session under NAME, unless
                              nothing changed since start
                              [default: config persist.saveOnExit, or none]
+      --save-every <SECONDS:CHANGES>
+                             save every key and every session under the
+                             --save-name once SECONDS have passed since the
+                             last scheduled save with at least CHANGES
+                             changes (repeat for several rules)
+                             [default: config persist.saveEvery, or none]
+      --save-name <NAME>     the name of scheduled saves
+                             [default: config persist.saveName, or auto]
+      --save-keep <N>        scheduled saves kept of each kind, the newest
+                             [default: config persist.keep, or 5]
       --check-save <PATH>    check the saves under PATH (a persist path, a
                              save name's directory or one save) without
                              starting a server; exit 0 if all are sound,
@@ -259,6 +269,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Action, CliErro
     let (mut load_name, mut load_path, mut save_on_exit) = (None, None, None);
     let (mut log_on, mut log_fsync, mut log_truncate_at) = (false, None, None);
     let (mut log_rewrite_percent, mut log_rewrite_min_size) = (None, None);
+    let (mut save_every, mut save_name, mut save_keep) = (Vec::new(), None, None);
     let (mut users, mut protected_mode, mut tls_cert, mut tls_key) = (Vec::new(), None, None, None);
     let (mut core, mut persist_path, mut persist_enabled, mut load_on_start) = (None, None, None, None);
     while let Some(arg) = parser.next().map_err(flag_error)? {
@@ -298,6 +309,25 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Action, CliErro
             Long("save-on-exit") => {
                 let name = string(&mut parser, "--save-on-exit")?;
                 save_on_exit = Some(check_save_name("--save-on-exit", &name)?);
+            }
+            Long("save-every") => {
+                let value = string(&mut parser, "--save-every")?;
+                save_every.push(SaveRule::parse(&value).ok_or_else(|| {
+                    ConfigError::field(
+                        "--save-every",
+                        format!("must be SECONDS:CHANGES, SECONDS at least 1 (got {value:?})"),
+                    )
+                })?);
+            }
+            Long("save-name") => {
+                let name = string(&mut parser, "--save-name")?;
+                save_name = Some(check_save_name("--save-name", &name)?);
+            }
+            Long("save-keep") => {
+                let value = string(&mut parser, "--save-keep")?;
+                save_keep = Some(value.parse::<usize>().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                    ConfigError::field("--save-keep", format!("must be a whole number, at least 1 (got {value:?})"))
+                })?);
             }
             Long("log") => log_on = true,
             Long("log-fsync") => {
@@ -420,6 +450,15 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Action, CliErro
             (None, _, None) => return Err(ConfigError::field("--tls-key", "needs --tls-cert").into()),
         };
         config.tls = Some(TlsFiles { certificate, key });
+    }
+    if !save_every.is_empty() {
+        config.save_every = save_every;
+    }
+    if let Some(name) = save_name {
+        config.save_name = name;
+    }
+    if let Some(keep) = save_keep {
+        config.save_keep = keep;
     }
     config.validate()?;
     if save_on_exit.is_some() {
@@ -607,6 +646,25 @@ mod tests {
     }
 
     #[test]
+    fn scheduled_save_flags() {
+        let config =
+            run(&["--save-every", "900:1", "--save-every=60:10000", "--save-name", "b", "--save-keep=2"]).unwrap();
+        let rules: Vec<(u64, u64)> = config.save_every.iter().map(|r| (r.every.as_secs(), r.changes)).collect();
+        assert_eq!(rules, [(900, 1), (60, 10000)]);
+        assert_eq!((config.save_name.as_str(), config.save_keep), ("b", 2));
+        for (args, error) in [
+            (&["--save-every", "60"][..], "--save-every: must be SECONDS:CHANGES"),
+            (&["--save-every", "0:1"][..], "--save-every: must be SECONDS:CHANGES"),
+            (&["--save-keep", "0"][..], "--save-keep: must be a whole number, at least 1"),
+            (&["--save-name", ".."][..], "--save-name: must be a save name"),
+            (&["--persist-enabled", "no", "--save-every", "1:1"][..], "persist.saveEvery: needs persist.enabled"),
+        ] {
+            let err = run(args).unwrap_err();
+            assert!(err.contains(error), "{args:?}: {err}");
+        }
+    }
+
+    #[test]
     fn flags_in_both_spellings() {
         let config = run(&["--port=2000", "--ip", "0.0.0.0", "--max-payload", "4096", "--protocol=0.9"]).unwrap();
         assert_eq!((config.port, config.ip.as_str(), config.max_payload), (2000, "0.0.0.0", 4096));
@@ -737,6 +795,9 @@ mod tests {
             ("persist.path", "--persist-path"),
             ("persist.saveOnExit", "--save-on-exit"),
             ("persist.loadOnStart", "--load-on-start"),
+            ("persist.keep", "--save-keep"),
+            ("persist.saveEvery", "--save-every"),
+            ("persist.saveName", "--save-name"),
             ("persist.log", ""),
             ("persist.log.enabled", "--log"),
             ("persist.log.fsync", "--log-fsync"),

@@ -96,6 +96,7 @@ fn run(options: Options) -> Result<(), Error> {
         pin_to_core(core);
     }
     raise_fd_limit(options.config.max_connections);
+    ignore_file_size_signal();
     let tokens = TokenRange { base: SIGNAL_TOKEN.0 + 1, max_conns: options.config.max_connections };
     let persist_path = options.config.persist_path.clone();
     let persist_enabled = options.config.persist_enabled;
@@ -242,6 +243,19 @@ fn release_free_memory() {}
 /// Descriptors the process needs besides its connections: standard streams,
 /// the poll, the signal pipe, the listener, and saves.
 const SPARE_FDS: libc::rlim_t = 32;
+
+/// Ignores SIGXFSZ, whose default action kills the process when a write
+/// passes the file size limit (`RLIMIT_FSIZE`, `ulimit -f`): ignored, the
+/// write fails with `EFBIG` instead, which the save thread reports as a
+/// failed save and the log thread as a log that cannot be written (206
+/// until it can), like a full disk.
+fn ignore_file_size_signal() {
+    // SAFETY: setting a signal's disposition to SIG_IGN, at start-up,
+    // before any thread that writes files exists.
+    if unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) } == libc::SIG_ERR {
+        log::warn!("cannot ignore SIGXFSZ: {}", std::io::Error::last_os_error());
+    }
+}
 
 /// Raises the soft limit on open files to what `max_connections` needs (as
 /// far as the hard limit allows), and warns when that is not enough: past

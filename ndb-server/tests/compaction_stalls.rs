@@ -166,4 +166,10 @@ fn a_compaction_of_a_million_keys_keeps_another_clients_p999() {
         );
     }
     eprintln!("p99.9 with / without: {:.2} (target: at most 2)", p999_with.as_secs_f64() / p999_without.as_secs_f64());
+
+    // A restart from the base and the segment after it.
+    let started = Instant::now();
+    let (server, _, replayed) = spawn_lines(&dir, &[]);
+    eprintln!("restart from the base: serving after {:?}; {}", started.elapsed(), replayed.unwrap_or_default());
+    server.stop();
 }

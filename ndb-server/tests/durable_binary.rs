@@ -377,3 +377,182 @@ fn crc32c(bytes: &[u8]) -> u32 {
     }
     !crc
 }
+
+/// How long before a `kill -9` an acknowledged write may be lost under
+/// `everysec`, at most, as the test asserts it: the log thread writes
+/// each turn's frames as soon as it receives them (at the end of the turn
+/// that acknowledged them) and syncs at the first wake at least 1 s
+/// (`EVERYSEC_INTERVAL`) after the previous sync, so a frame is in the
+/// file (which a process crash does not lose) once the write or fsync in
+/// flight ahead of it is done, and on disk within 1 s plus one fsync.
+/// 2 s leaves a whole second for that fsync and the turn on a loaded
+/// machine (docs/persistence.md, "fsync policies").
+const EVERYSEC_LOSS_BOUND: Duration = Duration::from_secs(2);
+
+/// A client's acknowledged writes: each one's number and send time.
+type Timed = Arc<Mutex<Vec<(u64, Instant)>>>;
+
+/// Writes unique keys until the server dies, recording the send time of
+/// each acknowledged one.
+fn timed_writes(addr: SocketAddr, client: usize, acked: &Mutex<Vec<(u64, Instant)>>) {
+    let Ok(mut c) = std::panic::catch_unwind(|| common::Client::connect(addr)) else { return };
+    for n in 0u64.. {
+        let set = format!(r#"{{"KV_SET":{{"keys":{{"e{client}n{n}":{n}}}}}}}"#);
+        let sent = Instant::now();
+        let Some(reply) = try_call(&mut c.ws, &set) else { return };
+        assert_eq!(reply, r#"{"KV_SET_RSP":{"st":1}}"#);
+        acked.lock().unwrap().push((n, sent));
+    }
+}
+
+#[test]
+fn kill_9_under_everysec_loses_no_write_acknowledged_more_than_the_bound_before() {
+    let dir = TempDir::new("log-everysec-kill");
+    let args = [persist_args(&dir), vec!["--log-fsync".into(), "everysec".into()]].concat();
+    let (mut child, addr, _) = spawn(&args);
+    let clients = 4;
+    let acked: Vec<Timed> = (0..clients).map(|_| Arc::default()).collect();
+    let threads: Vec<_> = acked
+        .iter()
+        .enumerate()
+        .map(|(i, acked)| {
+            let acked = Arc::clone(acked);
+            std::thread::spawn(move || timed_writes(addr, i, &acked))
+        })
+        .collect();
+    // Long enough for several everysec syncs, and for writes to be
+    // acknowledged well before the bound.
+    std::thread::sleep(Duration::from_millis(3_500));
+    let killed = Instant::now();
+    child.kill();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+
+    let (mut child, addr, lines) = spawn(&persist_args(&dir));
+    assert!(lines.iter().any(|l| l.contains("replayed the log")), "{lines:?}");
+    let mut c = common::Client::connect(addr);
+    let (mut old, mut recent_lost, mut recent) = (0, 0, 0);
+    for (i, acked) in acked.iter().enumerate() {
+        let acked = acked.lock().unwrap().clone();
+        for chunk in acked.chunks(1_000) {
+            let names: Vec<String> = chunk.iter().map(|(n, _)| format!(r#""e{i}n{n}""#)).collect();
+            let got = c.call_json(&format!(r#"{{"KV_GET":{{"keys":[{}]}}}}"#, names.join(",")));
+            let keys = &got["KV_GET_RSP"]["keys"];
+            for (n, sent) in chunk {
+                let present = keys[format!("e{i}n{n}")] == *n;
+                if killed.duration_since(*sent) > EVERYSEC_LOSS_BOUND {
+                    assert!(present, "client {i}: write {n}, acknowledged {:?} before the kill, lost", killed - *sent);
+                    old += 1;
+                } else {
+                    recent += 1;
+                    recent_lost += usize::from(!present);
+                }
+            }
+        }
+    }
+    assert!(old > 0, "no write was acknowledged more than {EVERYSEC_LOSS_BOUND:?} before the kill");
+    eprintln!("everysec, kill -9: {old} writes older than the bound all present; {recent_lost} of {recent} newer lost");
+    child.kill();
+}
+
+/// Starts a server whose files may grow to `limit` bytes at most
+/// (`RLIMIT_FSIZE`, as `ulimit -f` sets it): a write past it fails with
+/// `EFBIG`, as on a full disk, instead of killing the server with SIGXFSZ,
+/// which it ignores.
+fn spawn_limited(args: &[String], limit: u64) -> (Server, SocketAddr) {
+    use std::os::unix::process::CommandExt;
+    let mut command = ndb_server();
+    command.args(["--port", "0"]).args(args).stderr(Stdio::piped());
+    // SAFETY: only setrlimit, async-signal-safe, between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            let rlimit = libc::rlimit { rlim_cur: limit as libc::rlim_t, rlim_max: libc::RLIM_INFINITY };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &rlimit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().expect("spawn");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("a start-up line").unwrap();
+        if let Some(rest) = line.split("listening on ws://").nth(1) {
+            break rest.split('/').next().unwrap().parse().unwrap();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (Server(child), addr)
+}
+
+/// Sets the file size limit of the running process `pid`.
+fn set_file_size_limit(pid: u32, limit: libc::rlim_t) {
+    let rlimit = libc::rlimit { rlim_cur: limit, rlim_max: libc::RLIM_INFINITY };
+    // SAFETY: prlimit on our own child, with a valid new limit and no old
+    // one asked for.
+    let r = unsafe { libc::prlimit(pid as libc::pid_t, libc::RLIMIT_FSIZE, &rlimit, std::ptr::null_mut()) };
+    assert_eq!(r, 0, "prlimit: {}", std::io::Error::last_os_error());
+}
+
+#[test]
+fn a_file_size_limit_makes_writes_fail_with_206_until_it_is_raised_and_nothing_acknowledged_is_lost() {
+    let dir = TempDir::new("log-fsize");
+    let args = [persist_args(&dir), vec!["--log-fsync".into(), "always".into()]].concat();
+    let (mut child, addr) = spawn_limited(&args, 32 * 1024);
+    let value = "x".repeat(200);
+    // The writer writes until a reply does not come: its write is held,
+    // not acknowledged, while the log cannot be written.
+    let mut writer = common::Client::connect(addr);
+    writer.ws.get_ref().set_read_timeout(Some(Duration::from_millis(1_500))).unwrap();
+    let mut acked = 0u64;
+    let held = loop {
+        let set = format!(r#"{{"KV_SET":{{"keys":{{"k{acked}":"{value}"}}}}}}"#);
+        match try_call(&mut writer.ws, &set) {
+            Some(reply) => {
+                assert_eq!(reply, r#"{"KV_SET_RSP":{"st":1}}"#, "write {acked}");
+                acked += 1;
+                assert!(acked < 1_000, "32 KiB never ran out");
+            }
+            None => break acked,
+        }
+    };
+    assert!(acked > 10, "only {acked} writes fitted");
+    // Another client: writes get 206 and change nothing, reads work, and
+    // SV_INFO says why.
+    let mut other = common::Client::connect(addr);
+    let refused = other.call(r#"{"KV_SET":{"keys":{"refused":1}}}"#);
+    assert_eq!(
+        refused,
+        r#"{"KV_SET_RSP":{"m":"The durable log cannot be written; nothing changed","st":206,"tkn":null}}"#
+    );
+    assert_eq!(
+        other.call(r#"{"KV_GET":{"keys":["k0"]}}"#),
+        format!(r#"{{"KV_GET_RSP":{{"keys":{{"k0":"{value}"}},"st":1}}}}"#)
+    );
+    let info = other.call_json(r#"{"SV_INFO":{}}"#);
+    let error = info["SV_INFO_RSP"]["log"]["error"].as_str().unwrap_or_default().to_owned();
+    assert!(error.contains("File too large"), "{info}");
+    assert_eq!(other.call(r#"{"KV_CONTAINS":{"keys":["refused"]}}"#), r#"{"KV_CONTAINS_RSP":{"contains":[],"st":1}}"#);
+
+    // Room again (the limit raised in the running process): within the
+    // retry interval the held reply comes and writes are accepted again.
+    set_file_size_limit(child.0.id(), libc::RLIM_INFINITY);
+    writer.ws.get_ref().set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    assert_eq!(writer.recv(), r#"{"KV_SET_RSP":{"st":1}}"#, "the held write {held}");
+    acked += 1;
+    let resumed = format!(r#"{{"KV_SET":{{"keys":{{"k{acked}":"{value}"}}}}}}"#);
+    assert_eq!(other.call(&resumed), r#"{"KV_SET_RSP":{"st":1}}"#);
+    acked += 1;
+    child.kill();
+
+    // Restarted without the limit: everything acknowledged is there, the
+    // refused write is not.
+    let (mut child, addr, lines) = spawn(&persist_args(&dir));
+    assert!(lines.iter().any(|l| l.contains("replayed the log")), "{lines:?}");
+    let mut c = common::Client::connect(addr);
+    assert_eq!(c.call(r#"{"KV_COUNT":{}}"#), format!(r#"{{"KV_COUNT_RSP":{{"cnt":{acked},"st":1}}}}"#));
+    let last = format!(r#"{{"KV_GET":{{"keys":["k{}"]}}}}"#, acked - 1);
+    assert!(c.call(&last).contains(&value));
+    child.kill();
+}

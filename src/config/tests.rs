@@ -399,6 +399,36 @@ fn unknown_members_are_named_with_the_nearest_known_one() {
 }
 
 #[test]
+fn scheduled_saves_are_read_as_one_rule_or_several() {
+    let rule = |seconds, changes| SaveRule { every: Duration::from_secs(seconds), changes };
+    let config = apply(r#"{"version":6,"persist":{"saveEvery":{"seconds":300,"changes":100}}}"#).unwrap();
+    assert_eq!(config.save_every, [rule(300, 100)]);
+    assert_eq!((config.save_name.as_str(), config.save_keep), (DEFAULT_SAVE_NAME, DEFAULT_SAVE_KEEP));
+    let config = apply(
+        r#"{"version":6,"persist":{"saveName":"nightly","keep":2,
+            "saveEvery":[{"seconds":900,"changes":1},{"seconds":60}]}}"#,
+    )
+    .unwrap();
+    assert_eq!(config.save_every, [rule(900, 1), rule(60, 0)]);
+    assert_eq!((config.save_name.as_str(), config.save_keep), ("nightly", 2));
+    for (text, error) in [
+        (r#"{"saveEvery":5}"#, "persist.saveEvery: must be an object"),
+        (r#"{"saveEvery":[{"seconds":0}]}"#, "persist.saveEvery: rule 0: \"seconds\" must be a whole number"),
+        (r#"{"saveEvery":[{"seconds":1},{"secs":1}]}"#, "persist.saveEvery: rule 1: unknown member \"secs\""),
+        (r#"{"saveEvery":{"seconds":1,"changes":-1}}"#, "rule 0: \"changes\" must be a non-negative integer"),
+        (r#"{"saveName":"a/b"}"#, "persist.saveName: must be a save name"),
+        (r#"{"keep":0}"#, "persist.keep: must be at least 1"),
+        (r#"{"enabled":false,"saveEvery":{"seconds":1}}"#, "persist.saveEvery: needs persist.enabled"),
+    ] {
+        let err = apply(&format!(r#"{{"version":6,"persist":{text}}}"#)).unwrap_err();
+        assert!(err.contains(error), "{text}: {err}");
+    }
+    let many: Vec<String> = (1..=17).map(|s| format!(r#"{{"seconds":{s}}}"#)).collect();
+    let err = apply(&format!(r#"{{"version":6,"persist":{{"saveEvery":[{}]}}}}"#, many.join(","))).unwrap_err();
+    assert!(err.contains("at most 16 rules"), "{err}");
+}
+
+#[test]
 fn the_log_compaction_trigger_is_read_and_checked() {
     let log = Config::default().log;
     assert_eq!((log.rewrite_percent, log.rewrite_min_size), (100, 64 << 20), "Redis's defaults");

@@ -115,7 +115,7 @@ impl<S: Transport> Conn<S> {
         if pending > 0 {
             self.write_pending()?;
         }
-        if self.pending_output() > limits.max_output_bytes && self.phase == Phase::Open {
+        if self.owed_output() > limits.max_output_bytes && self.phase == Phase::Open {
             self.close_overloaded("output buffer full");
         }
         Ok(())
@@ -178,7 +178,7 @@ impl<S: Transport> Conn<S> {
     /// Whether reading (or producing a reply in pieces) should wait for
     /// output to drain.
     pub fn is_paused(&self, limits: &Limits) -> bool {
-        self.pending_output() > limits.output_pause_bytes || self.body_blocked(limits)
+        self.owed_output() > limits.output_pause_bytes || self.body_blocked(limits)
     }
 
     /// Once everything owed is sent, ends the stream (a TLS layer's

@@ -158,7 +158,7 @@ impl<S: Transport> Conn<S> {
     /// Room for the next piece: how far this turn's output `out_len` and
     /// the pending output are under the pause threshold.
     fn body_room(&self, out_len: usize, limits: &Limits) -> usize {
-        limits.output_pause_bytes.saturating_sub(self.pending_output() + out_len)
+        limits.output_pause_bytes.saturating_sub(self.owed_output() + out_len)
     }
 
     /// Whether a body being sent waits for the output to drain.

@@ -56,6 +56,7 @@
 mod check;
 mod files;
 mod format;
+mod retention;
 pub mod wal;
 mod worker;
 
@@ -122,6 +123,7 @@ pub fn run(root: &Path, job: Job) -> Done {
             }
             Outcome::Compacted(result)
         }
+        Work::Prune(keep) => Outcome::Pruned(retention::prune(root, &name, keep)),
         Work::Edit(edit) => {
             let started = Instant::now();
             let bytes = edit.value_bytes();
@@ -152,7 +154,9 @@ pub fn run(root: &Path, job: Job) -> Done {
                 duration.as_millis()
             )
         }
-        Outcome::Found(_) | Outcome::Edited(_) => {}
+        Outcome::Pruned(Err(e)) => log::warn!("cannot delete old scheduled saves of {name:?}: {}", Chain(e)),
+        // A prune logs what it deleted as it goes.
+        Outcome::Pruned(Ok(_)) | Outcome::Found(_) | Outcome::Edited(_) => {}
     }
     Done { verb, name, outcome, unix_ms: files::unix_millis() }
 }

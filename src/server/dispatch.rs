@@ -166,7 +166,7 @@ impl Server {
                     "id": key,
                     "idleMs": millis(now.saturating_duration_since(slot.last_read)),
                     "lastCommand": slot.last_command.map(|name| name.to_string()),
-                    "pendingOutputBytes": slot.conn.pending_output(),
+                    "pendingOutputBytes": slot.conn.owed_output(),
                     "role": slot.conn.role().name(),
                     "upgraded": !slot.conn.is_handshaking(),
                 })
@@ -190,6 +190,7 @@ impl Server {
             return self.compaction_done(done, now);
         }
         self.store.job_finished(id);
+        let unix_ms = done.unix_ms;
         let mut reply = Vec::new();
         let status = {
             let mut writer = Reply::new(&mut reply, self.protocol);
@@ -200,6 +201,10 @@ impl Server {
             }
             writer.written_status().unwrap_or(Status::Unknown)
         };
+        if self.scheduled_job_ended(id, status, unix_ms, now) {
+            // A scheduled save or prune: no one waits for a reply.
+            return;
+        }
         if self.store.seal_journal() && self.holds_replies() {
             // A load or an edit changed data: answered once durable.
             let seq = self.wal().map_or(0, |wal| wal.next_seq());
@@ -230,6 +235,9 @@ impl Server {
         let Some(i) = self.waiting.iter().position(|w| w.id == id) else { return };
         let waiting = self.waiting.swap_remove(i);
         let latency = now.saturating_duration_since(waiting.since);
+        if waiting.name.is_some_and(changes_data) && status.is_success() {
+            self.store.stats_mut().changes += 1;
+        }
         #[cfg(feature = "introspection")]
         let addr = self.conns.get(waiting.key).filter(|s| s.serial == waiting.serial).map(|s| s.peer);
         let metrics = self.store.metrics_mut();
@@ -334,7 +342,13 @@ pub fn handle(store: &mut Store, context: &mut Context, message: Message<'_>, ou
         Executed::Replied => {
             let status = reply.written_status().unwrap_or(Status::Unknown);
             let holding = &mut context.holding;
-            let writes = name.is_some_and(changes_data);
+            // A read that changed data (an `SH_GET` extending its session
+            // under `extendOnGet`, a session found expired) is held like a
+            // write, so that its reply never tells of a state a crash could
+            // take back; while the log is failing, reads are answered at
+            // once all the same (their records wait in the log thread).
+            let data_command = name.is_some_and(changes_data);
+            let writes = data_command || !store.writes_refused();
             if changed && holding.hold && holding.cork && writes {
                 // Written to the socket, which sends it (and what follows)
                 // once the turn's group commit is durable.
@@ -345,6 +359,9 @@ pub fn handle(store: &mut Store, context: &mut Context, message: Message<'_>, ou
                 holding.held.push((id, out[start..].to_vec(), status));
                 context.later = later(id);
                 return ReplyKind::Later;
+            }
+            if data_command && status.is_success() {
+                store.stats_mut().changes += 1;
             }
             let metrics = store.metrics_mut();
             metrics.count(name, status);

@@ -53,6 +53,8 @@ pub(super) fn take_cork_request() -> u64 {
 pub(super) struct Cork {
     chunks: VecDeque<(u64, Vec<u8>)>,
     durable: u64,
+    /// Bytes in `chunks`.
+    bytes: usize,
 }
 
 /// Bytes read and written on this thread's sockets since the last call.
@@ -100,6 +102,18 @@ impl Tcp {
         !self.1.chunks.is_empty()
     }
 
+    /// Bytes of replies held.
+    pub(super) fn held_bytes(&self) -> usize {
+        self.1.bytes
+    }
+
+    /// Bytes of replies held whose batch is durable: they wait for the
+    /// peer, not for the log.
+    pub(super) fn sendable_bytes(&self) -> usize {
+        let durable = self.1.durable;
+        self.1.chunks.iter().take_while(|(seq, _)| *seq <= durable).map(|(_, chunk)| chunk.len()).sum()
+    }
+
     /// Log batches up to `durable` are on disk: sends the replies that
     /// waited for them (as far as the socket takes them). Returns whether
     /// any are still held.
@@ -125,6 +139,7 @@ impl Tcp {
                     Ok(n) => {
                         count_written(n);
                         sent += n;
+                        self.1.bytes -= n;
                     }
                     Err(e) if e.kind() == ErrorKind::WouldBlock => {
                         chunk.drain(..sent);
@@ -156,6 +171,7 @@ impl Write for Tcp {
         }
         if let Some((_, chunk)) = self.1.chunks.back_mut() {
             chunk.extend_from_slice(buf);
+            self.1.bytes += buf.len();
             return Ok(buf.len());
         }
         let n = self.0.write(buf)?;
@@ -204,6 +220,16 @@ impl Socket {
             Socket::Plain(tcp) => Some(tcp),
             #[cfg(feature = "tls")]
             Socket::Tls(_) => None,
+        }
+    }
+
+    /// Bytes of replies held for the log whose batch is durable: waiting
+    /// for the peer to read, so they count toward its send timeout.
+    pub(super) fn sendable_held(&self) -> usize {
+        match self {
+            Socket::Plain(tcp) => tcp.sendable_bytes(),
+            #[cfg(feature = "tls")]
+            Socket::Tls(_) => 0,
         }
     }
 
@@ -258,6 +284,15 @@ impl Transport for Socket {
             Socket::Plain(tcp) => tcp.is_corked(),
             #[cfg(feature = "tls")]
             Socket::Tls(tls) => tls.has_buffered(),
+        }
+    }
+
+    #[inline]
+    fn buffered_bytes(&self) -> usize {
+        match self {
+            Socket::Plain(tcp) => tcp.held_bytes(),
+            #[cfg(feature = "tls")]
+            Socket::Tls(_) => 0,
         }
     }
 

@@ -49,6 +49,10 @@ pub struct Stats {
     /// Sessions that expired since start, deleted or cleared (kept by the
     /// session table).
     pub session_expiries: u64,
+    /// Commands that changed data and succeeded since start, loads
+    /// included (kept by the server; with `session_expiries`, what
+    /// `persist.saveEvery`'s `changes` count).
+    pub changes: u64,
 }
 
 /// The outcome of the most recent save.
@@ -89,6 +93,24 @@ pub struct LogInfo {
     pub last_compaction_ms: u64,
 }
 
+/// The scheduled saves' state, as `SV_INFO`'s `scheduledSave` reports it
+/// (kept by the server).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScheduleInfo {
+    /// The name they are written under.
+    pub name: String,
+    /// `none` (none yet), `running` (a save, or the deletion of older ones
+    /// after it, is under way), `complete` or `failed`: the last one's.
+    pub status: &'static str,
+    /// When the last one ended, milliseconds since the epoch (0: none
+    /// yet).
+    pub last_unix_ms: u64,
+    /// The count of changes ([`Stats::changes`] plus session expiries)
+    /// when the last one began (0 before the first): `SV_INFO` reports the
+    /// changes since.
+    pub changes_at: u64,
+}
+
 /// Everything `SV_INFO` reports that is not counted from the data.
 #[derive(Debug, Clone)]
 pub(super) struct Info {
@@ -103,6 +125,8 @@ pub(super) struct Info {
     pub settings_json: String,
     /// The durable log's state; `None` while it is off.
     pub log: Option<LogInfo>,
+    /// The scheduled saves' state; `None` without `persist.saveEvery`.
+    pub schedule: Option<ScheduleInfo>,
 }
 
 /// What is counted from the data when the reply is written.
@@ -130,6 +154,7 @@ impl Info {
             #[cfg(feature = "introspection")]
             settings_json: "{}".to_owned(),
             log: None,
+            schedule: None,
         }
     }
 
@@ -210,6 +235,16 @@ impl Info {
                 Some(bytes) => o.u64("rssPeakBytes", bytes),
                 None => o.null("rssPeakBytes"),
             };
+            // Only with scheduled saves: without them the reply is as before.
+            if let Some(schedule) = &self.schedule {
+                o.object("scheduledSave", |s| {
+                    let changes = stats.changes + stats.session_expiries;
+                    s.u64("changes", changes.saturating_sub(schedule.changes_at))
+                        .u64("lastTime", schedule.last_unix_ms)
+                        .str("name", &schedule.name)
+                        .str("status", schedule.status);
+                });
+            }
             o.str("serverVersion", crate::VERSION);
             o.u64("sessionExpiries", stats.session_expiries).u64("sessions", counts.sessions as u64);
             o.st(Status::Ok).u64("uptimeSecs", uptime_secs);
@@ -354,7 +389,7 @@ mod tests {
         let start = Instant::now();
         let mut info = Info::new(ServerInfo { persist_enabled: true, persist_path: PathBuf::from("/var/lib/ndb") });
         info.started = Some(start);
-        info.stats = Stats { connections_open: 2, connections_total: 5, requests: 9, session_expiries: 1 };
+        info.stats = Stats { connections_open: 2, connections_total: 5, requests: 9, session_expiries: 1, changes: 0 };
         let mut out = Vec::new();
         let containers = [1, 2, 3, 4, 5, 6];
         info.write(

@@ -359,13 +359,16 @@ pub enum Work {
     Edit(Box<EditJob>),
     /// Write a base of the durable log (its compaction).
     Compact(Box<crate::persist::wal::CompactJob>),
+    /// Delete the scheduled saves of the job's name beyond the newest this
+    /// many of each kind (`persist.keep`), after a scheduled save.
+    Prune(usize),
 }
 
 impl Work {
     /// The lane it waits and runs in.
     pub fn lane(&self) -> Lane {
         match self {
-            Work::Save(_) | Work::Load(..) | Work::Compact(_) => Lane::Saves,
+            Work::Save(_) | Work::Load(..) | Work::Prune(_) | Work::Compact(_) => Lane::Saves,
             Work::Find(_) | Work::Edit(_) => Lane::Searches,
         }
     }
@@ -382,7 +385,7 @@ impl Work {
             }
             Work::Find(find) => find.entries.capacity() * ENTRY,
             Work::Compact(job) => job.snapshot.heap_bytes(),
-            Work::Load(..) | Work::Edit(_) => 0,
+            Work::Load(..) | Work::Edit(_) | Work::Prune(_) => 0,
         }
     }
 
@@ -398,6 +401,7 @@ impl Work {
             Work::Load(..) => WorkKind::Load,
             Work::Find(_) => WorkKind::Find,
             Work::Edit(_) => WorkKind::Edit,
+            Work::Prune(_) => WorkKind::Prune,
             Work::Compact(_) => WorkKind::Compact,
         }
     }
@@ -414,6 +418,8 @@ pub enum WorkKind {
     Find,
     /// [`Work::Edit`]
     Edit,
+    /// [`Work::Prune`]
+    Prune,
     /// [`Work::Compact`]
     Compact,
 }
@@ -444,6 +450,9 @@ pub enum Outcome {
     /// An edit: the job with its result, or why it could not run (status
     /// 1000).
     Edited(Result<Box<EditDone>, String>),
+    /// A prune of old scheduled saves: how many stamps were deleted, or
+    /// why it stopped (what was deleted before stays deleted).
+    Pruned(Result<usize, PersistError>),
     /// A base of the durable log: written and durable, or why not.
     Compacted(Result<crate::persist::wal::BaseWritten, String>),
 }
@@ -459,6 +468,7 @@ impl Outcome {
             WorkKind::Load => Outcome::Loaded(Err(LoadFailure::Data(PersistError::WorkerFailed { reason }))),
             WorkKind::Find => Outcome::Found(Err(reason)),
             WorkKind::Edit => Outcome::Edited(Err(reason)),
+            WorkKind::Prune => Outcome::Pruned(Err(PersistError::WorkerFailed { reason })),
             WorkKind::Compact => Outcome::Compacted(Err(reason)),
         }
     }
@@ -680,6 +690,34 @@ impl Store {
         reply: &mut Reply<'_>,
     ) -> super::Executed {
         self.queue(verb, Queued::SessionSnapshot { verb, name, since }, reply)
+    }
+
+    /// Queues a scheduled save (`persist.saveEvery`) at `now`: a `KV_SAVE`
+    /// and an `SH_SAVE` of every session under `name`, exactly as a
+    /// client's two commands would be (stepped copy-on-write snapshots,
+    /// the same files), and returns their ids. `None`, with nothing
+    /// queued, while the saves' lane has no room for both
+    /// ([`MAX_SAVE_JOBS`]): clients' saves come first.
+    pub fn queue_scheduled_saves(&mut self, name: &str, now: std::time::Instant) -> Option<[JobId; 2]> {
+        if self.jobs.count(Lane::Saves) + 2 > MAX_SAVE_JOBS {
+            return None;
+        }
+        let since = self.since(now);
+        let kv = self.next_job_id();
+        self.push(kv, Queued::KvSnapshot { verb: Verb::KvSave, name: name.to_owned(), find: None });
+        let sessions = self.next_job_id();
+        self.push(sessions, Queued::SessionSnapshot { verb: Verb::ShSave, name: name.to_owned(), since });
+        Some([kv, sessions])
+    }
+
+    /// Queues the deletion of scheduled saves of `name` beyond the newest
+    /// `keep` of each kind, on the saves' lane (so it never runs beside a
+    /// save or a load), and returns its id. Past the lane's cap: it is one
+    /// job at most, queued only after a scheduled save ends.
+    pub fn queue_prune(&mut self, name: &str, keep: usize) -> JobId {
+        let id = self.next_job_id();
+        self.push(id, Queued::Ready(Job { verb: Verb::KvSave, name: name.to_owned(), work: Work::Prune(keep) }));
+        id
     }
 
     /// Queues a `KV_FIND` over every key, whose snapshot [`Store::next_job`]
@@ -919,6 +957,8 @@ impl Store {
                 }),
                 _ => reply.status(verb, Status::Unknown),
             },
+            // The scheduler's: no reply, nothing to record.
+            Outcome::Pruned(_) => {}
         }
         Finished::Replied
     }

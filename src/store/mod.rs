@@ -34,7 +34,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 pub use compact::CompactSnapshot;
-pub use info::{LastSave, LogInfo, ServerInfo, Stats};
+pub use info::{LastSave, LogInfo, ScheduleInfo, ServerInfo, Stats};
 pub use jobs::{
     Applied, DEFAULT_MAX_JOBS, Done, Finished, JOBS_BUSY, Job, JobId, LOAD_MERGE_KEYS_PER_STEP, Lane, LoadFailure,
     Loaded, MAX_SAVE_JOBS, Outcome, RESTORE_WORK_PER_STEP, SNAPSHOT_KEYS_PER_STEP, SaveFailure, SaveKind, Snapshot,
@@ -276,6 +276,11 @@ impl Store {
     /// Sets the durable log's state, for `SV_INFO`'s `log`.
     pub fn set_log_info(&mut self, log: Option<LogInfo>) {
         self.info.log = log;
+    }
+
+    /// Sets what `SV_INFO` reports of scheduled saves (`None`: nothing).
+    pub fn set_schedule_info(&mut self, schedule: Option<ScheduleInfo>) {
+        self.info.schedule = schedule;
     }
 
     /// Records the outcome of a save, for `SV_INFO`'s `lastSave`.
