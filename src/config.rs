@@ -297,7 +297,7 @@ impl LogFsync {
 }
 
 /// The durable log's settings (`persist.log`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogSettings {
     /// Record every change under `<persist.path>/log/` and replay it at
     /// start-up (`persist.log.enabled`, `--log`). Default off.
@@ -308,6 +308,33 @@ pub struct LogSettings {
     /// (`--log-truncate-at`): the way out of a log damaged before its last
     /// record, dropping what follows. Default none.
     pub truncate_at: Option<u64>,
+    /// Compact once the log since the base has grown by this percentage of
+    /// the base (`persist.log.rewritePercent`, `--log-rewrite-percent`, as
+    /// Redis's `auto-aof-rewrite-percentage`; 0: never). Default 100.
+    pub rewrite_percent: u64,
+    /// ... and is at least this many bytes (`persist.log.rewriteMinSize`,
+    /// `--log-rewrite-min-size`, as Redis's `auto-aof-rewrite-min-size`).
+    /// Default 64 MiB.
+    pub rewrite_min_size: u64,
+}
+
+/// The default of [`LogSettings::rewrite_percent`].
+pub const DEFAULT_REWRITE_PERCENT: u64 = 100;
+
+/// The default of [`LogSettings::rewrite_min_size`]: 64 MiB, Redis's
+/// default, so a small store never spends a base write on a few records.
+pub const DEFAULT_REWRITE_MIN_SIZE: u64 = 64 << 20;
+
+impl Default for LogSettings {
+    fn default() -> LogSettings {
+        LogSettings {
+            enabled: false,
+            fsync: LogFsync::default(),
+            truncate_at: None,
+            rewrite_percent: DEFAULT_REWRITE_PERCENT,
+            rewrite_min_size: DEFAULT_REWRITE_MIN_SIZE,
+        }
+    }
 }
 
 /// The default of [`Config::max_partial_bytes`] (256 MiB).
@@ -499,7 +526,12 @@ impl Config {
             "persist": {
                 "enabled": self.persist_enabled,
                 "loadOnStart": self.load_on_start,
-                "log": {"enabled": self.log.enabled, "fsync": self.log.fsync.as_str()},
+                "log": {
+                    "enabled": self.log.enabled,
+                    "fsync": self.log.fsync.as_str(),
+                    "rewriteMinSize": self.log.rewrite_min_size,
+                    "rewritePercent": self.log.rewrite_percent,
+                },
                 "path": self.persist_path.to_string_lossy(),
                 "keep": self.save_keep,
                 "saveEvery": self.save_every.iter().map(|r| json!({"changes": r.changes, "seconds": r.every.as_secs()}))
@@ -672,6 +704,32 @@ impl Config {
                         )
                     })?;
                 }
+                if let Some(n) = log.uint("rewritePercent")? {
+                    self.log.rewrite_percent = n;
+                }
+                match log.map.get("rewriteMinSize") {
+                    None => {}
+                    Some(Value::String(text)) => {
+                        self.log.rewrite_min_size =
+                            parse_memory("persist.log.rewriteMinSize", text)?.unwrap_or(0) as u64;
+                    }
+                    Some(Value::Number(n)) => {
+                        let text = n.as_u64().map(|n| n.to_string()).ok_or_else(|| {
+                            ConfigError::field(
+                                "persist.log.rewriteMinSize",
+                                format!("must be a whole number of bytes (got {n})"),
+                            )
+                        })?;
+                        self.log.rewrite_min_size =
+                            parse_memory("persist.log.rewriteMinSize", &text)?.unwrap_or(0) as u64;
+                    }
+                    Some(_) => {
+                        return Err(ConfigError::field(
+                            "persist.log.rewriteMinSize",
+                            "must be a number of bytes or a string such as \"64mb\"",
+                        ));
+                    }
+                }
             }
         }
         // Version 5 has no `arrays` or `lists` sections: its limits stay
@@ -781,7 +839,7 @@ impl Config {
 /// Every member ndb reads from a config file, those of a section as
 /// `persist.path` (the members of each user are [`USER_MEMBERS`]). Each has
 /// a flag of `ndb-server` too (see `docs/operations.md`).
-pub const KNOWN_MEMBERS: [&str; 42] = [
+pub const KNOWN_MEMBERS: [&str; 44] = [
     "version",
     "core",
     "ip",
@@ -798,6 +856,8 @@ pub const KNOWN_MEMBERS: [&str; 42] = [
     "persist.log",
     "persist.log.enabled",
     "persist.log.fsync",
+    "persist.log.rewritePercent",
+    "persist.log.rewriteMinSize",
     "maxConnections",
     "allowedOrigins",
     "outputPauseBytes",

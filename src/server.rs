@@ -49,6 +49,7 @@ pub use crate::store::Stats;
 use crate::store::{JobId, ServerInfo, Store};
 
 mod answer;
+mod compaction;
 mod dispatch;
 mod durable;
 mod schedule;
@@ -178,6 +179,8 @@ pub struct Server {
     wal: Option<LogWriter>,
     /// The log's settings (`persist.log`).
     log_settings: LogSettings,
+    /// Compacts the log when it outgrows its base (`server/compaction.rs`).
+    compactor: crate::persist::wal::Compactor,
     /// Replies of commands that changed data, held until the log batch of
     /// their records is durable (`fsync always`), oldest first.
     held: VecDeque<Held>,
@@ -355,6 +358,7 @@ impl Server {
             worker,
             waiting: Vec::new(),
             wal: None,
+            compactor: crate::persist::wal::Compactor::new(&config.log),
             log_settings: config.log,
             held: VecDeque::new(),
             holding: Holding::default(),
@@ -558,7 +562,8 @@ impl Server {
             || self.loading.is_some()
             || !self.held.is_empty()
             || !self.corked.is_empty()
-            || self.log_failing())
+            || self.log_failing()
+            || self.compacting())
         .then(|| now + JOB_POLL_INTERVAL);
         [
             jobs,

@@ -195,6 +195,14 @@ Persistence (see docs/persistence.md):
                              cut a damaged log at this byte offset before
                              replaying it (what follows is lost; the refusal
                              to start names the offset)
+      --log-rewrite-percent <PCT>
+                             compact the log into a new base once it has
+                             grown by PCT % of the last base (0: never)
+                             [default: config persist.log.rewritePercent, or 100]
+      --log-rewrite-min-size <BYTES>
+                             ... and only once it holds at least BYTES (kb,
+                             mb, gb suffixes)
+                             [default: config persist.log.rewriteMinSize, or 64mb]
 
   -h, --help                 print this help
   -V, --version              print the version
@@ -260,6 +268,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Action, CliErro
     let mut limits = Vec::new();
     let (mut load_name, mut load_path, mut save_on_exit) = (None, None, None);
     let (mut log_on, mut log_fsync, mut log_truncate_at) = (false, None, None);
+    let (mut log_rewrite_percent, mut log_rewrite_min_size) = (None, None);
     let (mut save_every, mut save_name, mut save_keep) = (Vec::new(), None, None);
     let (mut users, mut protected_mode, mut tls_cert, mut tls_key) = (Vec::new(), None, None, None);
     let (mut core, mut persist_path, mut persist_enabled, mut load_on_start) = (None, None, None, None);
@@ -326,6 +335,17 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Action, CliErro
                 log_fsync = Some(LogFsync::parse(&value).ok_or_else(|| {
                     ConfigError::field("--log-fsync", format!("must be always, everysec or no (got {value:?})"))
                 })?);
+            }
+            Long("log-rewrite-percent") => {
+                let value = string(&mut parser, "--log-rewrite-percent")?;
+                log_rewrite_percent = Some(value.parse::<u64>().map_err(|_| {
+                    ConfigError::field("--log-rewrite-percent", format!("must be a whole percentage (got {value:?})"))
+                })?);
+            }
+            Long("log-rewrite-min-size") => {
+                let value = string(&mut parser, "--log-rewrite-min-size")?;
+                let bytes = parse_memory("--log-rewrite-min-size", &value)?;
+                log_rewrite_min_size = Some(bytes.unwrap_or(0) as u64);
             }
             Long("log-truncate-at") => {
                 let value = string(&mut parser, "--log-truncate-at")?;
@@ -400,6 +420,12 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Action, CliErro
         config.log.fsync = fsync;
     }
     config.log.truncate_at = log_truncate_at;
+    if let Some(percent) = log_rewrite_percent {
+        config.log.rewrite_percent = percent;
+    }
+    if let Some(bytes) = log_rewrite_min_size {
+        config.log.rewrite_min_size = bytes;
+    }
     if config.log.enabled && config.persist_path.as_os_str().is_empty() {
         return Err(ConfigError::field("--log", "needs a persist path (persist.path)").into());
     }
@@ -775,6 +801,8 @@ mod tests {
             ("persist.log", ""),
             ("persist.log.enabled", "--log"),
             ("persist.log.fsync", "--log-fsync"),
+            ("persist.log.rewritePercent", "--log-rewrite-percent"),
+            ("persist.log.rewriteMinSize", "--log-rewrite-min-size"),
             ("tls.certificate", "--tls-cert"),
             ("tls.key", "--tls-key"),
             ("maxHeaderBytes", "--max-header-bytes"),

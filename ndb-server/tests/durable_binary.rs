@@ -3,7 +3,8 @@
 //! `--log-fsync always` loses
 //! nothing acknowledged and leaves no command half applied; a torn tail is
 //! dropped with a warning, damage elsewhere refuses to start until
-//! `--log-truncate-at`.
+//! `--log-truncate-at`; `kill -9` while the log compacts, again and again,
+//! loses nothing acknowledged either.
 
 use testkit as common;
 
@@ -139,8 +140,9 @@ fn load(addr: SocketAddr, client: usize, acked: &Mutex<Acked>, started: &AtomicB
 
 /// Kills the server `after` into a load of `clients`, restarts it, and
 /// checks everything acknowledged is there and nothing is half applied.
-fn kill_round(dir: &TempDir, clients: usize, after: Duration) -> usize {
-    let args = [persist_args(dir), vec!["--log-fsync".into(), "always".into()]].concat();
+fn kill_round(dir: &TempDir, clients: usize, after: Duration, extra: &[&str]) -> usize {
+    let mut args = [persist_args(dir), vec!["--log-fsync".into(), "always".into()]].concat();
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
     let (mut child, addr, _) = spawn(&args);
     let acked: Vec<Arc<Mutex<Acked>>> = (0..clients).map(|_| Arc::default()).collect();
     let started = Arc::new(AtomicBool::new(false));
@@ -213,7 +215,7 @@ fn kill_9_under_a_mixed_write_load_loses_nothing_acknowledged() {
     let dir = TempDir::new("log-kill");
     let mut checked = 0;
     for after in moments(3) {
-        checked += kill_round(&dir, 6, after);
+        checked += kill_round(&dir, 6, after, &[]);
     }
     assert!(checked > 0, "no write was acknowledged before the kills");
 }
@@ -223,8 +225,69 @@ fn kill_9_under_a_mixed_write_load_loses_nothing_acknowledged() {
 fn kill_9_stress() {
     let dir = TempDir::new("log-kill-stress");
     for after in moments(40) {
-        kill_round(&dir, 16, after);
+        kill_round(&dir, 16, after, &[]);
     }
+}
+
+/// The first segment after the base the manifest of `dir` names, and the
+/// number of segments it lists.
+fn manifest(dir: &TempDir) -> (u32, usize) {
+    let text = std::fs::read_to_string(dir.path().join("saves").join("log").join("MANIFEST")).unwrap();
+    let base = text
+        .lines()
+        .find_map(|l| l.strip_prefix("base "))
+        .and_then(|b| b.strip_suffix(".base"))
+        .map_or(1, |n| n.parse().unwrap());
+    (base, text.lines().filter(|l| l.starts_with("segment ")).count())
+}
+
+/// Thresholds small enough that the load compacts the log every few
+/// hundred milliseconds.
+const COMPACT_OFTEN: [&str; 4] = ["--log-rewrite-min-size", "24kb", "--log-rewrite-percent", "25"];
+
+#[test]
+fn kill_9_while_the_log_compacts_again_and_again_loses_nothing_acknowledged() {
+    let dir = TempDir::new("log-kill-compact");
+    let mut checked = 0;
+    let mut bases = Vec::new();
+    for after in [700, 1_300, 1_900] {
+        checked += kill_round(&dir, 12, Duration::from_millis(after), &COMPACT_OFTEN);
+        bases.push(manifest(&dir).0);
+    }
+    assert!(checked > 0, "no write was acknowledged before the kills");
+    // Several compactions were put in force (the base's number is the
+    // first segment after it: one more segment per compaction).
+    let (base, segments) = manifest(&dir);
+    assert!(base >= 4, "bases after each round: {bases:?}");
+    assert!(segments >= 1);
+    assert!(!dir.path().join("saves").join("log").join("00000001.log").exists(), "the first segment was retired");
+
+    // SV_INFO reports the base in force and, once one runs, the compaction.
+    let args = [persist_args(&dir), COMPACT_OFTEN.iter().map(|s| (*s).to_owned()).collect()].concat();
+    let (mut child, addr, _) = spawn(&args);
+    let mut c = common::Client::connect(addr);
+    let info = c.call_json(r#"{"SV_INFO":{}}"#);
+    let log = &info["SV_INFO_RSP"]["log"];
+    assert!(log["baseBytes"].as_u64().unwrap() > 0, "{log}");
+    assert!(log["segments"].as_u64().unwrap() >= 1, "{log}");
+    assert_eq!(log["compactions"], 0, "{log}");
+    let value = "x".repeat(1_000);
+    for i in 0..200 {
+        c.call(&format!(r#"{{"KV_SET":{{"keys":{{"big{i}":"{value}"}}}}}}"#));
+    }
+    let until = Instant::now() + Duration::from_secs(20);
+    let log = loop {
+        let info = c.call_json(r#"{"SV_INFO":{}}"#);
+        let log = info["SV_INFO_RSP"]["log"].clone();
+        if log["compactions"].as_u64().unwrap() >= 1 || Instant::now() > until {
+            break log;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(log["compactions"].as_u64().unwrap() >= 1, "{log}");
+    assert!(log["lastCompaction"].as_u64().unwrap() > 1_700_000_000_000, "{log}");
+    assert!(log["lastCompactionMs"].as_u64().is_some(), "{log}");
+    child.kill();
 }
 
 fn segment(dir: &TempDir) -> std::path::PathBuf {

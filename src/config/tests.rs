@@ -427,3 +427,20 @@ fn scheduled_saves_are_read_as_one_rule_or_several() {
     let err = apply(&format!(r#"{{"version":6,"persist":{{"saveEvery":[{}]}}}}"#, many.join(","))).unwrap_err();
     assert!(err.contains("at most 16 rules"), "{err}");
 }
+
+#[test]
+fn the_log_compaction_trigger_is_read_and_checked() {
+    let log = Config::default().log;
+    assert_eq!((log.rewrite_percent, log.rewrite_min_size), (100, 64 << 20), "Redis's defaults");
+    let read = |members: &str| {
+        apply(&format!(r#"{{"version":5,"persist":{{"path":"d","log":{{"enabled":true,{members}}}}}}}"#)).map(|c| c.log)
+    };
+    let log = read(r#""rewritePercent":50,"rewriteMinSize":"16mb""#).unwrap();
+    assert_eq!((log.rewrite_percent, log.rewrite_min_size), (50, 16 << 20));
+    assert_eq!(read(r#""rewriteMinSize":4096"#).unwrap().rewrite_min_size, 4096);
+    assert_eq!(read(r#""rewritePercent":0"#).unwrap().rewrite_percent, 0, "0: never");
+    let err = read(r#""rewriteMinSize":"lots""#).unwrap_err();
+    assert!(err.starts_with("persist.log.rewriteMinSize: must be a number of bytes"), "{err}");
+    assert!(read(r#""rewriteMinSize":true"#).unwrap_err().starts_with("persist.log.rewriteMinSize: must be"));
+    assert!(read(r#""rewritePercent":-1"#).unwrap_err().starts_with("persist.log.rewritePercent"));
+}

@@ -111,6 +111,20 @@ pub fn run(root: &Path, job: Job) -> Done {
             log::debug!("KV_FIND searched {} keys in {} ms", find.key_count(), started.elapsed().as_millis());
             Outcome::Found(Ok(reply))
         }
+        Work::Compact(job) => {
+            let started = Instant::now();
+            let result = wal::write_base(&job);
+            match &result {
+                Ok(written) => log::info!(
+                    "wrote the log's base {} ({} bytes) in {} ms",
+                    wal::manifest::base_name(written.first),
+                    written.bytes,
+                    started.elapsed().as_millis()
+                ),
+                Err(why) => log::error!("cannot write the log's base: {why}"),
+            }
+            Outcome::Compacted(result)
+        }
         Work::Prune(keep) => Outcome::Pruned(retention::prune(root, &name, keep)),
         Work::Edit(edit) => {
             let started = Instant::now();
@@ -121,6 +135,8 @@ pub fn run(root: &Path, job: Job) -> Done {
         }
     };
     match &outcome {
+        // `write_base` and the lines above said how it went.
+        Outcome::Compacted(_) => {}
         Outcome::Saved(Err(e)) => log::error!("{} {name:?} failed: {}", verb.name(), Chain(e.error())),
         Outcome::Loaded(Err(e)) => log::warn!("{} {name:?} failed: {}", verb.name(), Chain(e.error())),
         Outcome::Saved(Ok(duration)) => {

@@ -186,6 +186,9 @@ impl Server {
     /// edit queued again keeps its connection waiting for a later
     /// [`Store::finish`].
     fn deliver(&mut self, id: JobId, done: Done, now: Instant) {
+        if id == crate::persist::wal::COMPACTION_TICKET {
+            return self.compaction_done(done, now);
+        }
         self.store.job_finished(id);
         let unix_ms = done.unix_ms;
         let mut reply = Vec::new();

@@ -91,6 +91,8 @@ impl Server {
         if !frames.is_empty() {
             wal.submit_chunks(frames);
         }
+        self.compact_turn(now);
+        let Some(wal) = self.wal.as_mut() else { return };
         let durable = wal.durable();
         let failing = wal.failing();
         self.store.refuse_writes(failing);
@@ -141,6 +143,7 @@ impl Server {
             last_fsync_unix_ms: state.last_fsync_ms.load(Relaxed),
             error: if wal.failing() { state.error.lock().ok().and_then(|e| e.clone()) } else { None },
             held_replies: (self.held.len() + self.corked.len()) as u64,
+            ..self.compaction_info()
         }
     }
 

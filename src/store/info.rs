@@ -80,6 +80,17 @@ pub struct LogInfo {
     pub error: Option<String>,
     /// Connections whose replies wait for the log's next fsync.
     pub held_replies: u64,
+    /// Bytes of the base snapshot in force (0: none).
+    pub base_bytes: u64,
+    /// Segments the manifest lists.
+    pub segments: u64,
+    /// Compactions put in force since start.
+    pub compactions: u64,
+    /// When the last compaction was put in force, ms since the epoch (0:
+    /// none since start).
+    pub last_compaction_unix_ms: u64,
+    /// How long it took, from the switch to the new manifest, in ms.
+    pub last_compaction_ms: u64,
 }
 
 /// The scheduled saves' state, as `SV_INFO`'s `scheduledSave` reports it
@@ -193,14 +204,17 @@ impl Info {
                 && let Some(log) = &self.log
             {
                 o.object("log", |l| {
-                    l.u64("bytes", log.bytes);
+                    l.u64("baseBytes", log.base_bytes).u64("bytes", log.bytes).u64("compactions", log.compactions);
                     match &log.error {
                         Some(error) => l.str("error", error),
                         None => l.null("error"),
                     };
                     l.str("fsync", log.fsync)
                         .u64("heldReplies", log.held_replies)
-                        .u64("lastFsync", log.last_fsync_unix_ms);
+                        .u64("lastCompaction", log.last_compaction_unix_ms)
+                        .u64("lastCompactionMs", log.last_compaction_ms)
+                        .u64("lastFsync", log.last_fsync_unix_ms)
+                        .u64("segments", log.segments);
                 });
             }
             match counts.max_memory {

@@ -357,6 +357,8 @@ pub enum Work {
     Find(FindJob),
     /// Compute a `KV_UPDATE` or `KV_ARR_APPEND` of a large value.
     Edit(Box<EditJob>),
+    /// Write a base of the durable log (its compaction).
+    Compact(Box<crate::persist::wal::CompactJob>),
     /// Delete the scheduled saves of the job's name beyond the newest this
     /// many of each kind (`persist.keep`), after a scheduled save.
     Prune(usize),
@@ -366,7 +368,7 @@ impl Work {
     /// The lane it waits and runs in.
     pub fn lane(&self) -> Lane {
         match self {
-            Work::Save(_) | Work::Load(..) | Work::Prune(_) => Lane::Saves,
+            Work::Save(_) | Work::Load(..) | Work::Prune(_) | Work::Compact(_) => Lane::Saves,
             Work::Find(_) | Work::Edit(_) => Lane::Searches,
         }
     }
@@ -382,6 +384,7 @@ impl Work {
                     + records.iter().map(|r| r.keys.capacity() * ENTRY).sum::<usize>()
             }
             Work::Find(find) => find.entries.capacity() * ENTRY,
+            Work::Compact(job) => job.snapshot.heap_bytes(),
             Work::Load(..) | Work::Edit(_) | Work::Prune(_) => 0,
         }
     }
@@ -399,6 +402,7 @@ impl Work {
             Work::Find(_) => WorkKind::Find,
             Work::Edit(_) => WorkKind::Edit,
             Work::Prune(_) => WorkKind::Prune,
+            Work::Compact(_) => WorkKind::Compact,
         }
     }
 }
@@ -416,6 +420,8 @@ pub enum WorkKind {
     Edit,
     /// [`Work::Prune`]
     Prune,
+    /// [`Work::Compact`]
+    Compact,
 }
 
 /// A finished [`Job`].
@@ -447,6 +453,8 @@ pub enum Outcome {
     /// A prune of old scheduled saves: how many stamps were deleted, or
     /// why it stopped (what was deleted before stays deleted).
     Pruned(Result<usize, PersistError>),
+    /// A base of the durable log: written and durable, or why not.
+    Compacted(Result<crate::persist::wal::BaseWritten, String>),
 }
 
 impl Outcome {
@@ -461,6 +469,7 @@ impl Outcome {
             WorkKind::Find => Outcome::Found(Err(reason)),
             WorkKind::Edit => Outcome::Edited(Err(reason)),
             WorkKind::Prune => Outcome::Pruned(Err(PersistError::WorkerFailed { reason })),
+            WorkKind::Compact => Outcome::Compacted(Err(reason)),
         }
     }
 }
@@ -659,7 +668,11 @@ impl Store {
     /// waiting to be applied (a KV load merging counts in
     /// [`KeyMap::bytes`]).
     pub(super) fn job_bytes(&self) -> usize {
-        self.jobs.bytes + self.kv.snapshot_bytes() + self.sessions.snapshot_bytes() + self.waiting_load_bytes()
+        self.jobs.bytes
+            + self.kv.snapshot_bytes()
+            + self.sessions.snapshot_bytes()
+            + self.waiting_load_bytes()
+            + self.compaction_heap_bytes()
     }
 
     /// Queues a `KV_SAVE`, whose snapshot [`Store::next_job`] takes.
@@ -738,6 +751,7 @@ impl Store {
     /// `jobs.bytes`), advancing the snapshot at its front once per turn.
     fn next_in(&mut self, lane: Lane) -> Option<(JobId, Job)> {
         let step = lane as usize;
+        let compacting_sessions = self.compacting_sessions();
         let queue = match lane {
             Lane::Saves => &mut self.jobs.saves,
             Lane::Searches => &mut self.jobs.searches,
@@ -802,7 +816,7 @@ impl Store {
                 }
             }
             Queued::SessionSnapshot { verb, name, since } => {
-                if self.jobs.stepped[step] {
+                if self.jobs.stepped[step] || compacting_sessions {
                     return None;
                 }
                 if !self.sessions.is_snapshotting() && !self.jobs.restores.is_empty() {
@@ -935,6 +949,8 @@ impl Store {
             Outcome::Found(Ok(document)) => reply.document(&document, Status::Ok),
             Outcome::Found(Err(_)) => reply.status(verb, Status::Unknown),
             Outcome::Edited(Ok(done)) => return self.apply_edit(verb, *done, reply),
+            // The server takes it in before it gets here.
+            Outcome::Compacted(_) => {}
             Outcome::Edited(Err(_)) => match verb {
                 Verb::KvUpdate => reply.object(verb, |o| {
                     o.u64("cnt", 0).st(Status::Unknown);

@@ -13,6 +13,7 @@
 //! reads stored values, for the commands that look inside them). Not
 //! thread-safe by design: one owner, one thread, no locks.
 
+mod compact;
 pub mod containers;
 mod info;
 mod jobs;
@@ -32,6 +33,7 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
+pub use compact::CompactSnapshot;
 pub use info::{LastSave, LogInfo, ScheduleInfo, ServerInfo, Stats};
 pub use jobs::{
     Applied, DEFAULT_MAX_JOBS, Done, Finished, JOBS_BUSY, Job, JobId, LOAD_MERGE_KEYS_PER_STEP, Lane, LoadFailure,
@@ -110,6 +112,10 @@ pub struct Store {
     /// The durable log cannot be written: commands that change data are
     /// answered 206 (`LogFailed`) and change nothing.
     writes_refused: bool,
+    /// The durable log's compaction snapshot being taken (`compact.rs`).
+    compacting: Option<Box<compact::Compacting>>,
+    /// What a complete compaction snapshot holds toward the memory cap.
+    compaction_bytes: usize,
     /// The memory cap and what the maps do not count themselves.
     memory: Memory,
 }
@@ -132,6 +138,8 @@ impl Store {
             lists: replies::Lists::default(),
             journal: Journal::default(),
             writes_refused: false,
+            compacting: None,
+            compaction_bytes: 0,
             memory: Memory::default(),
         }
     }

@@ -344,6 +344,10 @@ struct Pending {
     taken: Vec<SessionRecord>,
     /// Keys in `taken`.
     keys_taken: usize,
+    /// Each taken session's deadline tick (`None`: it never expires), in
+    /// `taken`'s order, for a compaction of the durable log (which keeps
+    /// deadlines, where a save does not); `None` for a save.
+    deadlines: Option<Vec<Option<u64>>>,
 }
 
 /// Looks at `session` for the snapshot being taken, if it is still to be
@@ -366,6 +370,9 @@ impl Pending {
             return 0;
         }
         self.taken.push(session.record(token));
+        if let Some(deadlines) = self.deadlines.as_mut() {
+            deadlines.push(session.expires().then(|| session.deadline()));
+        }
         self.keys_taken += session.key_count();
         session.key_count()
     }
@@ -835,8 +842,48 @@ impl Sessions {
         self.epoch ^= EPOCH;
         let taken = Vec::with_capacity(self.map.len());
         let (tick, end) = (ticks_floor(now), self.map.len());
-        self.pending = Some(Box::new(Pending { tick, next: 0, end, frozen: None, taken, keys_taken: 0 }));
+        self.pending =
+            Some(Box::new(Pending { tick, next: 0, end, frozen: None, taken, keys_taken: 0, deadlines: None }));
         true
+    }
+
+    /// Begins a snapshot of every session, due or not, that also keeps
+    /// each one's deadline: the durable log's compaction, whose base must
+    /// replay to exactly the sessions its records would (see
+    /// [`Sessions::begin_snapshot`]).
+    pub fn begin_snapshot_with_deadlines(&mut self) -> bool {
+        if !self.begin_snapshot(Duration::ZERO) {
+            return false;
+        }
+        if let Some(pending) = self.pending.as_deref_mut() {
+            pending.deadlines = Some(Vec::with_capacity(pending.taken.capacity()));
+        }
+        true
+    }
+
+    /// [`Sessions::snapshot_step`] of a snapshot begun by
+    /// [`Sessions::begin_snapshot_with_deadlines`]: the sessions and their
+    /// deadline ticks, once complete.
+    pub fn snapshot_step_with_deadlines(&mut self, work: usize) -> Option<(Vec<SessionRecord>, Vec<Option<u64>>)> {
+        if !self.walk(work) {
+            return None;
+        }
+        let mut pending = self.pending.take()?;
+        if let Some(frozen) = pending.frozen.take() {
+            let allocations = frozen.len();
+            super::reclaim::free(frozen, allocations);
+        }
+        let deadlines = pending.deadlines.take().unwrap_or_default();
+        Some((pending.taken, deadlines))
+    }
+
+    /// Drops the snapshot being taken, if any; a large one is freed off
+    /// the loop.
+    pub fn abandon_snapshot(&mut self) {
+        if let Some(pending) = self.pending.take() {
+            let n = pending.taken.len() + pending.keys_taken;
+            super::reclaim::free(pending, n);
+        }
     }
 
     /// Copies more of the snapshot begun by [`Sessions::begin_snapshot`],

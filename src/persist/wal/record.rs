@@ -164,6 +164,22 @@ pub struct Journal {
 }
 
 impl Journal {
+    /// A journal that records from the start, tick 0 being wall-clock
+    /// `wall_origin_ms`: for encoding off the loop (a compaction's base).
+    pub fn recording(wall_origin_ms: u64) -> Journal {
+        Journal { on: true, wall_origin_ms, ..Journal::default() }
+    }
+
+    /// Payload bytes of the open frame (0 when none is open).
+    pub fn open_bytes(&self) -> usize {
+        self.open.map_or(0, |start| self.buf.len() - start - FRAME_HEADER_BYTES)
+    }
+
+    /// The wall-clock time of tick 0 of the session clock.
+    pub fn origin(&self) -> u64 {
+        self.wall_origin_ms
+    }
+
     /// Sets the wall-clock time of tick 0 of the session clock, in
     /// milliseconds since the epoch.
     pub fn set_origin(&mut self, wall_origin_ms: u64) {

@@ -98,6 +98,58 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
+/// Runs one random step on `store` at `now` (moved on by waits).
+fn apply(store: &mut Store, tokens: &mut Vec<u64>, now: &mut Instant, step: Step) {
+    let store = &mut *store;
+    match step {
+        Step::Kv(op, key, value) => {
+            let request = match op {
+                0 => format!(r#"{{"KV_SET":{{"keys":{{"k{key}":{value},"k{}":"v{value}"}}}}}}"#, (key + 1) % 6),
+                1 => format!(r#"{{"KV_ADD":{{"keys":{{"k{key}":[{value}]}}}}}}"#),
+                2 => format!(r#"{{"KV_RMV":{{"keys":["k{key}","nope"]}}}}"#),
+                3 if value < 10 => r#"{"KV_CLEAR":{}}"#.to_owned(),
+                3 => format!(r#"{{"KV_CLEAR_SET":{{"keys":{{"q\"{key}":{value}}}}}}}"#),
+                _ => format!(r#"{{"KV_GET":{{"keys":["k{key}"]}}}}"#),
+            };
+            run(store, &request, *now);
+        }
+        Step::NewSession { duration, flags } => {
+            let request = format!(
+                r#"{{"SH_NEW":{{"expiry":{{"duration":{duration},"deleteSession":{},"extendOnGet":{},"extendOnSetAdd":{}}}}}}}"#,
+                flags & 1 != 0,
+                flags & 2 != 0,
+                flags & 4 != 0
+            );
+            tokens.push(token_of(&run(store, &request, *now)));
+        }
+        Step::Session(pick, op, key, value) => {
+            let Some(&token) = tokens.get(pick as usize % tokens.len().max(1)) else { return };
+            let request = match op {
+                0 => format!(r#"{{"SH_SET":{{"tkn":{token},"keys":{{"s{key}":{value}}}}}}}"#),
+                1 => format!(r#"{{"SH_ADD":{{"tkn":{token},"keys":{{"s{key}":"a{value}"}}}}}}"#),
+                2 => format!(r#"{{"SH_RMV":{{"tkn":{token},"keys":["s{key}"]}}}}"#),
+                3 => format!(r#"{{"SH_CLEAR":{{"tkn":{token}}}}}"#),
+                4 => format!(r#"{{"SH_CLEAR_SET":{{"tkn":{token},"keys":{{"s{key}":{value}}}}}}}"#),
+                _ => format!(r#"{{"SH_GET":{{"tkn":{token},"keys":["s{key}"]}}}}"#),
+            };
+            run(store, &request, *now);
+        }
+        Step::End(pick) => {
+            if let Some(&token) = tokens.get(pick as usize % tokens.len().max(1)) {
+                run(store, &format!(r#"{{"SH_END":{{"tkn":{token}}}}}"#), *now);
+            }
+        }
+        Step::EndAll => {
+            run(store, r#"{"SH_END_ALL":{}}"#, *now);
+        }
+        Step::Wait(ms) => {
+            *now += Duration::from_millis(u64::from(ms));
+            store.expire(*now);
+            store.seal_journal();
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
@@ -111,57 +163,66 @@ proptest! {
         let mut store = recording(t0);
         let mut tokens: Vec<u64> = Vec::new();
         for step in steps {
-            match step {
-                Step::Kv(op, key, value) => {
-                    let request = match op {
-                        0 => format!(r#"{{"KV_SET":{{"keys":{{"k{key}":{value},"k{}":"v{value}"}}}}}}"#, (key + 1) % 6),
-                        1 => format!(r#"{{"KV_ADD":{{"keys":{{"k{key}":[{value}]}}}}}}"#),
-                        2 => format!(r#"{{"KV_RMV":{{"keys":["k{key}","nope"]}}}}"#),
-                        3 if value < 10 => r#"{"KV_CLEAR":{}}"#.to_owned(),
-                        3 => format!(r#"{{"KV_CLEAR_SET":{{"keys":{{"q\"{key}":{value}}}}}}}"#),
-                        _ => format!(r#"{{"KV_GET":{{"keys":["k{key}"]}}}}"#),
-                    };
-                    run(&mut store, &request, now);
-                }
-                Step::NewSession { duration, flags } => {
-                    let request = format!(
-                        r#"{{"SH_NEW":{{"expiry":{{"duration":{duration},"deleteSession":{},"extendOnGet":{},"extendOnSetAdd":{}}}}}}}"#,
-                        flags & 1 != 0, flags & 2 != 0, flags & 4 != 0
-                    );
-                    tokens.push(token_of(&run(&mut store, &request, now)));
-                }
-                Step::Session(pick, op, key, value) => {
-                    let Some(&token) = tokens.get(pick as usize % tokens.len().max(1)) else { continue };
-                    let request = match op {
-                        0 => format!(r#"{{"SH_SET":{{"tkn":{token},"keys":{{"s{key}":{value}}}}}}}"#),
-                        1 => format!(r#"{{"SH_ADD":{{"tkn":{token},"keys":{{"s{key}":"a{value}"}}}}}}"#),
-                        2 => format!(r#"{{"SH_RMV":{{"tkn":{token},"keys":["s{key}"]}}}}"#),
-                        3 => format!(r#"{{"SH_CLEAR":{{"tkn":{token}}}}}"#),
-                        4 => format!(r#"{{"SH_CLEAR_SET":{{"tkn":{token},"keys":{{"s{key}":{value}}}}}}}"#),
-                        _ => format!(r#"{{"SH_GET":{{"tkn":{token},"keys":["s{key}"]}}}}"#),
-                    };
-                    run(&mut store, &request, now);
-                }
-                Step::End(pick) => {
-                    if let Some(&token) = tokens.get(pick as usize % tokens.len().max(1)) {
-                        run(&mut store, &format!(r#"{{"SH_END":{{"tkn":{token}}}}}"#), now);
-                    }
-                }
-                Step::EndAll => {
-                    run(&mut store, r#"{"SH_END_ALL":{}}"#, now);
-                }
-                Step::Wait(ms) => {
-                    now += Duration::from_millis(u64::from(ms));
-                    store.expire(now);
-                    store.seal_journal();
-                }
-            }
+            apply(&mut store, &mut tokens, &mut now, step);
         }
         let frames = store.take_journal();
         let elapsed = u64::try_from(now.duration_since(t0).as_millis()).unwrap();
         // A later start, at the same wall-clock time as the end.
         let fresh = replayed(&frames, now + Duration::from_secs(3_600), WALL0 + elapsed);
         prop_assert_eq!(dump(&fresh), dump(&store));
+    }
+
+    /// A compaction at any point (its snapshot begun at the switch and
+    /// taken while commands go on, as the server does) gives a base that,
+    /// followed by the records after the switch, replays to the same store
+    /// as every record from the start does.
+    #[test]
+    fn a_compaction_replays_to_the_same_store(
+        steps in proptest::collection::vec(step(), 1..120),
+        switch_at in 0usize..120,
+    ) {
+        let t0 = Instant::now();
+        let mut now = t0;
+        let mut store = recording(t0);
+        let mut tokens: Vec<u64> = Vec::new();
+        let mut before = Vec::new();
+        let mut snapshot = None;
+        let mut switched = false;
+        for (i, step) in steps.into_iter().enumerate() {
+            if i == switch_at && !switched {
+                before = store.take_journal();
+                prop_assert!(store.begin_compaction());
+                switched = true;
+            }
+            apply(&mut store, &mut tokens, &mut now, step);
+            if switched && snapshot.is_none() {
+                snapshot = store.compaction_step();
+            }
+        }
+        if !switched {
+            before = store.take_journal();
+            prop_assert!(store.begin_compaction());
+        }
+        let snapshot = match snapshot {
+            Some(snapshot) => snapshot,
+            None => store.compaction_step().expect("a snapshot completes"),
+        };
+        let after = store.take_journal();
+        let mut encoder = compact::BaseEncoder::new(Vec::new(), store.wall_origin_ms()).unwrap();
+        encoder.snapshot(&snapshot).unwrap();
+        let (base, bytes) = encoder.finish().unwrap();
+        prop_assert_eq!(bytes as usize, base.len());
+        let elapsed = u64::try_from(now.duration_since(t0).as_millis()).unwrap();
+        let later = now + Duration::from_secs(3_600);
+        let mut fresh = self::store();
+        fresh.set_wall_clock(later, WALL0 + elapsed);
+        prop_assert_eq!(replay(&base, &mut fresh).unwrap().torn_at, None);
+        prop_assert_eq!(replay(&segment(&after), &mut fresh).unwrap().torn_at, None);
+        prop_assert_eq!(dump(&fresh), dump(&store));
+        let mut all = before;
+        all.extend(after);
+        let whole = replayed(&all, later, WALL0 + elapsed);
+        prop_assert_eq!(dump(&whole), dump(&store));
     }
 }
 
@@ -222,7 +283,7 @@ impl Drop for TempDir {
 }
 
 fn settings() -> LogSettings {
-    LogSettings { enabled: true, fsync: LogFsync::Always, truncate_at: None }
+    LogSettings { enabled: true, fsync: LogFsync::Always, truncate_at: None, ..LogSettings::default() }
 }
 
 /// Writes a segment of three KV_SET frames under `dir`; returns the

@@ -13,17 +13,26 @@
 //! and the loop refuses commands that change data (206). Rewriting rather
 //! than syncing again matters: after a failed fsync Linux may have dropped
 //! the dirty pages, so a second fsync can succeed with the data gone.
+//!
+//! Compaction (`compact.rs`) goes through this thread too, in order with
+//! the batches: [`LogWriter::switch`] makes every batch queued before it
+//! durable in the old segment, creates the next segment and lists it in
+//! the manifest before any batch goes there; [`LogWriter::install`] puts a
+//! written base in force (a new manifest) and deletes what it replaces.
+//! The thread owns the manifest, so it is never written from two places.
 
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom, Write};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::compact::{self, CrashPoint};
+use super::manifest::{self, Installed, Manifest};
 use crate::config::LogFsync;
 
 /// How long after a failed write or fsync the thread tries again: often
@@ -39,8 +48,31 @@ pub const EVERYSEC_INTERVAL: Duration = Duration::from_secs(1);
 pub struct LogState {
     /// A write or fsync is failing.
     pub failing: AtomicBool,
-    /// Bytes in the segment, written.
+    /// Bytes in the segments after the base, written.
     pub size: AtomicU64,
+    /// Bytes of the base (0: none).
+    pub base_bytes: AtomicU64,
+    /// Segments the manifest lists.
+    pub segments: AtomicU64,
+    /// The segment being appended to.
+    pub segment: AtomicU32,
+    /// The first segment after the base in force (1 with no base).
+    pub base: AtomicU32,
+    /// Switches to a new segment that failed (the old one goes on).
+    pub switch_failures: AtomicU64,
+    /// Manifest replacements that failed (the old manifest stays).
+    pub install_failures: AtomicU64,
+    /// When the last compaction was put in force, ms since the epoch (0:
+    /// none since start).
+    pub last_compaction_ms: AtomicU64,
+    /// How long it took, from the switch to the new manifest, in ms.
+    pub last_compaction_duration_ms: AtomicU64,
+    /// The point where a compaction stops dead, as `kill -9` would stop
+    /// it ([`CrashPoint`] as a number; 0: none): fault injection for tests.
+    pub crash_at: AtomicU8,
+    /// A crash point was reached: the log thread and the base writer stop
+    /// dead, doing nothing more, cleaning nothing up.
+    pub dead: AtomicBool,
     /// When the last fsync finished, milliseconds since the epoch (0:
     /// none yet).
     pub last_fsync_ms: AtomicU64,
@@ -56,7 +88,7 @@ pub struct LogState {
 /// The loop's end of the log thread.
 #[derive(Debug)]
 pub struct LogWriter {
-    tx: Option<Sender<(u64, Vec<Vec<u8>>)>>,
+    tx: Option<Sender<Msg>>,
     state: Arc<LogState>,
     thread: Option<JoinHandle<()>>,
     next_seq: u64,
@@ -65,21 +97,68 @@ pub struct LogWriter {
 }
 
 impl LogWriter {
-    /// Starts the thread appending to `file` (positioned at its end, `len`
-    /// bytes long, all of them durable).
+    /// Starts the thread appending to `file`, the last segment of
+    /// `layout` (positioned at its end, `len` bytes long, all of them
+    /// durable).
     ///
     /// # Errors
     /// The thread could not be started.
-    pub fn start(file: File, len: u64, fsync: LogFsync, path: PathBuf) -> io::Result<LogWriter> {
+    pub fn start(file: File, len: u64, fsync: LogFsync, path: PathBuf, layout: Layout) -> io::Result<LogWriter> {
         let state = Arc::new(LogState::default());
-        state.size.store(len, Ordering::Relaxed);
+        state.size.store(layout.closed_bytes + len, Ordering::Relaxed);
+        state.base_bytes.store(layout.base_bytes, Ordering::Relaxed);
+        state.segments.store(layout.manifest.segments.len() as u64, Ordering::Relaxed);
+        state.segment.store(layout.manifest.last(), Ordering::Relaxed);
+        state.base.store(layout.manifest.base.unwrap_or(1), Ordering::Relaxed);
         let (tx, rx) = mpsc::channel();
         let thread_state = Arc::clone(&state);
         let thread = std::thread::Builder::new().name("ndb-log".into()).spawn(move || {
-            Appender { file, synced_len: len, written_len: len, fsync, state: thread_state, last_sync: Instant::now() }
-                .run(&rx);
+            Appender {
+                file,
+                synced_len: len,
+                written_len: len,
+                fsync,
+                state: thread_state,
+                last_sync: Instant::now(),
+                layout,
+            }
+            .run(&rx);
         })?;
         Ok(LogWriter { tx: Some(tx), state, thread: Some(thread), next_seq: 1, fsync, path })
+    }
+
+    /// Asks the thread to switch to the next segment after the batches
+    /// queued so far (see the module docs); [`LogState::segment`] shows it
+    /// done, [`LogState::switch_failures`] failed. Returns the new
+    /// segment's number.
+    pub fn switch(&mut self) -> u32 {
+        let next = self.state.segment.load(Ordering::Acquire).saturating_add(1);
+        self.send(Msg::Switch);
+        next
+    }
+
+    /// Asks the thread to put the base written before segment `first` in
+    /// force: a new manifest listing it and the segments from `first` on,
+    /// then the old base and segments deleted. [`LogState::base`] shows it
+    /// done, [`LogState::install_failures`] failed.
+    pub fn install(&mut self, first: u32, base_bytes: u64, started: Instant) {
+        self.send(Msg::Install { first, base_bytes, started });
+    }
+
+    fn send(&mut self, msg: Msg) {
+        if let Some(tx) = &self.tx
+            && tx.send(msg).is_err()
+        {
+            self.state.failing.store(true, Ordering::Relaxed);
+            if let Ok(mut error) = self.state.error.lock() {
+                *error = Some("the log thread ended".to_owned());
+            }
+        }
+    }
+
+    /// What the thread reports, shared (for the base writer).
+    pub fn shared_state(&self) -> Arc<LogState> {
+        Arc::clone(&self.state)
     }
 
     /// Queues one turn's frames; returns the batch's sequence number.
@@ -93,14 +172,7 @@ impl LogWriter {
     pub fn submit_chunks(&mut self, frames: Vec<Vec<u8>>) -> u64 {
         let seq = self.next_seq;
         self.next_seq += 1;
-        if let Some(tx) = &self.tx
-            && tx.send((seq, frames)).is_err()
-        {
-            self.state.failing.store(true, Ordering::Relaxed);
-            if let Ok(mut error) = self.state.error.lock() {
-                *error = Some("the log thread ended".to_owned());
-            }
-        }
+        self.send(Msg::Batch(seq, frames));
         seq
     }
 
@@ -145,6 +217,29 @@ impl Drop for LogWriter {
     }
 }
 
+/// What the log is made of when the thread starts.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// The log directory.
+    pub dir: PathBuf,
+    /// The manifest in force.
+    pub manifest: Manifest,
+    /// Bytes of the segments before the last.
+    pub closed_bytes: u64,
+    /// Bytes of the base (0: none).
+    pub base_bytes: u64,
+}
+
+/// What the loop sends the thread, in order.
+enum Msg {
+    /// One turn's frames and their sequence number.
+    Batch(u64, Vec<Vec<u8>>),
+    /// Switch to the next segment.
+    Switch,
+    /// Put the base before segment `first` in force.
+    Install { first: u32, base_bytes: u64, started: Instant },
+}
+
 struct Appender {
     file: File,
     synced_len: u64,
@@ -152,19 +247,27 @@ struct Appender {
     fsync: LogFsync,
     state: Arc<LogState>,
     last_sync: Instant,
+    layout: Layout,
 }
 
 impl Appender {
-    fn run(mut self, rx: &Receiver<(u64, Vec<Vec<u8>>)>) {
+    fn run(mut self, rx: &Receiver<Msg>) {
         // Batches not yet durable, oldest first, and how many of them are
-        // written.
+        // written; then what came after the first switch or install not
+        // carried out yet.
         let mut pending: VecDeque<(u64, Vec<Vec<u8>>)> = VecDeque::new();
+        let mut later: VecDeque<Msg> = VecDeque::new();
         let mut written = 0usize;
         let mut closing = false;
         loop {
+            if self.state.dead.load(Ordering::Acquire) {
+                return;
+            }
             let failing = self.state.failing.load(Ordering::Relaxed);
             let wait = if failing {
                 Some(RETRY_INTERVAL)
+            } else if !later.is_empty() {
+                Some(Duration::ZERO)
             } else if !pending.is_empty() {
                 Some(EVERYSEC_INTERVAL.saturating_sub(self.last_sync.elapsed()))
             } else {
@@ -176,15 +279,23 @@ impl Appender {
                     Some(wait) => rx.recv_timeout(wait),
                 };
                 match got {
-                    Ok(batch) => pending.push_back(batch),
+                    Ok(msg) => later.push_back(msg),
                     Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => closing = true,
                 }
-                while let Ok(batch) = rx.try_recv() {
-                    pending.push_back(batch);
+                while let Ok(msg) = rx.try_recv() {
+                    later.push_back(msg);
                 }
             }
-            match self.step(&mut pending, &mut written, closing) {
+            // Batches up to the first switch or install join the pending
+            // ones; that one waits until they are durable.
+            while let Some(Msg::Batch(..)) = later.front() {
+                if let Some(Msg::Batch(seq, frames)) = later.pop_front() {
+                    pending.push_back((seq, frames));
+                }
+            }
+            let control = !later.is_empty();
+            match self.step(&mut pending, &mut written, closing || control) {
                 Ok(()) => {}
                 Err(e) => {
                     let message = e.to_string();
@@ -204,7 +315,7 @@ impl Appender {
                         let _ = self.file.seek(SeekFrom::Start(self.synced_len));
                         self.written_len = self.synced_len;
                         written = 0;
-                        self.state.size.store(self.synced_len, Ordering::Relaxed);
+                        self.state.size.store(self.layout.closed_bytes + self.synced_len, Ordering::Relaxed);
                     }
                     if closing && pending.is_empty() {
                         return;
@@ -219,8 +330,151 @@ impl Appender {
                     }
                 }
             }
-            if closing && pending.is_empty() {
+            if self.state.dead.load(Ordering::Acquire) {
                 return;
+            }
+            if control && pending.is_empty() && !self.state.failing.load(Ordering::Acquire) {
+                match later.pop_front() {
+                    Some(Msg::Switch) => self.switch(),
+                    Some(Msg::Install { first, base_bytes, started }) => self.install(first, base_bytes, started),
+                    _ => {}
+                }
+                continue;
+            }
+            if closing && pending.is_empty() && later.is_empty() {
+                return;
+            }
+        }
+    }
+
+    /// Whether the crash point `point` is set: if so the thread stops dead.
+    fn crashes(&self, point: CrashPoint) -> bool {
+        compact::crashes(&self.state, point)
+    }
+
+    /// Everything so far is durable in the current segment: creates the
+    /// next one, lists it in the manifest, and appends there from now on.
+    /// On failure the current segment goes on (and the compaction that
+    /// asked is abandoned).
+    fn switch(&mut self) {
+        let next = self.layout.manifest.last().saturating_add(1);
+        let dir = self.layout.dir.clone();
+        let path = dir.join(manifest::segment_name(next));
+        // Whatever the policy, a segment is whole on disk before the next
+        // one starts: only the last segment may end torn.
+        if let Err(e) = self.file.sync_data() {
+            log::error!("cannot sync the log before switching segments: {e}; the compaction is abandoned");
+            self.state.switch_failures.fetch_add(1, Ordering::Release);
+            return;
+        }
+        let created = super::create(&dir, &path);
+        let mut file = match created {
+            Ok(file) => file,
+            Err(e) => {
+                log::error!("cannot switch the log to a new segment: {e}; the compaction is abandoned, retried later");
+                self.state.switch_failures.fetch_add(1, Ordering::Release);
+                return;
+            }
+        };
+        if self.crashes(CrashPoint::SegmentCreated) {
+            return;
+        }
+        let mut listed = self.layout.manifest.clone();
+        listed.segments.push(next);
+        match listed.install(&dir, |_| false) {
+            Ok(_) => {}
+            Err(e) => {
+                log::error!("cannot list the new log segment in the manifest: {e}; the compaction is abandoned");
+                let _ = std::fs::remove_file(&path);
+                self.state.switch_failures.fetch_add(1, Ordering::Release);
+                return;
+            }
+        }
+        if self.crashes(CrashPoint::Switched) {
+            return;
+        }
+        let _ = file.seek(SeekFrom::Start(super::HEADER_BYTES as u64));
+        self.layout.manifest = listed;
+        self.layout.closed_bytes += self.written_len;
+        self.file = file;
+        self.synced_len = super::HEADER_BYTES as u64;
+        self.written_len = self.synced_len;
+        self.state.size.store(self.layout.closed_bytes + self.written_len, Ordering::Relaxed);
+        self.state.segments.store(self.layout.manifest.segments.len() as u64, Ordering::Relaxed);
+        self.state.segment.store(next, Ordering::Release);
+    }
+
+    /// Puts the base before segment `first` in force and deletes what it
+    /// replaces.
+    fn install(&mut self, first: u32, base_bytes: u64, started: Instant) {
+        let dir = self.layout.dir.clone();
+        let kept: Vec<u32> = self.layout.manifest.segments.iter().copied().filter(|&s| s >= first).collect();
+        let new = Manifest { base: Some(first), segments: kept };
+        let state = Arc::clone(&self.state);
+        let installed = new.install(&dir, |step| {
+            let point = match step {
+                manifest::Step::TempWritten => CrashPoint::ManifestWritten,
+                manifest::Step::Renamed => CrashPoint::ManifestRenamed,
+            };
+            compact::crashes(&state, point)
+        });
+        match installed {
+            Ok(Installed::Stopped) => {}
+            Ok(how) => {
+                let old = std::mem::replace(&mut self.layout.manifest, new);
+                let closed: u64 = self.layout.closed_bytes;
+                // Bytes of the kept closed segments: all of them are after
+                // the base now; recount from the files.
+                let kept_closed: u64 = self.layout.manifest.segments[..self.layout.manifest.segments.len() - 1]
+                    .iter()
+                    .map(|&s| std::fs::metadata(dir.join(manifest::segment_name(s))).map_or(0, |m| m.len()))
+                    .sum();
+                log::debug!("compaction: {closed} bytes of closed segments before, {kept_closed} kept");
+                self.layout.closed_bytes = kept_closed;
+                self.layout.base_bytes = base_bytes;
+                self.state.size.store(self.layout.closed_bytes + self.written_len, Ordering::Relaxed);
+                self.state.base_bytes.store(base_bytes, Ordering::Relaxed);
+                self.state.segments.store(self.layout.manifest.segments.len() as u64, Ordering::Relaxed);
+                let took = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+                self.state.last_compaction_duration_ms.store(took, Ordering::Relaxed);
+                self.state.last_compaction_ms.store(crate::persist::unix_millis(), Ordering::Relaxed);
+                if how == Installed::Done {
+                    // Only once the new manifest is durable: until then a
+                    // crash may bring the old one back, and its files
+                    // must still be there.
+                    let mut first_deleted = true;
+                    for name in old.base.map(manifest::base_name).into_iter().chain(
+                        old.segments
+                            .iter()
+                            .filter(|s| !self.layout.manifest.segments.contains(s))
+                            .map(|&s| manifest::segment_name(s)),
+                    ) {
+                        if let Err(e) = std::fs::remove_file(dir.join(&name)) {
+                            log::warn!("cannot delete {name} after compacting the log: {e}");
+                        }
+                        if first_deleted && self.crashes(CrashPoint::Deleting) {
+                            return;
+                        }
+                        first_deleted = false;
+                    }
+                    let _ = File::open(&dir).and_then(|d| d.sync_all());
+                } else {
+                    log::warn!("the log's new manifest is in force but its directory could not be synced");
+                }
+                self.state.base.store(first, Ordering::Release);
+                log::info!(
+                    "compacted the log: base {} ({base_bytes} bytes), {} segments, in {took} ms",
+                    manifest::base_name(first),
+                    self.layout.manifest.segments.len()
+                );
+            }
+            Err(e) => {
+                log::error!(
+                    "cannot write the log's new manifest: {e}; the old one stays in force, the compaction is retried \
+                     later"
+                );
+                let _ = std::fs::remove_file(dir.join(manifest::base_name(first)));
+                self.state.install_failures.fetch_add(1, Ordering::Release);
             }
         }
     }
@@ -234,6 +488,9 @@ impl Appender {
         closing: bool,
     ) -> io::Result<()> {
         for (_, chunks) in pending.iter().skip(*written) {
+            if self.state.dead.load(Ordering::Acquire) {
+                return Ok(());
+            }
             if self.state.inject_failure.load(Ordering::Relaxed) {
                 return Err(io::Error::other("injected write failure"));
             }
@@ -241,7 +498,7 @@ impl Appender {
                 self.file.write_all(bytes)?;
                 self.written_len += bytes.len() as u64;
             }
-            self.state.size.store(self.written_len, Ordering::Relaxed);
+            self.state.size.store(self.layout.closed_bytes + self.written_len, Ordering::Relaxed);
             *written += 1;
         }
         let Some(&(last, _)) = pending.back() else { return Ok(()) };
