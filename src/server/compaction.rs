@@ -67,7 +67,7 @@ impl Server {
     /// Makes the next compaction stop dead at `point`, as `kill -9` would
     /// stop it there (`None`: run through): for tests of what a crash
     /// leaves. Returns whether the log has stopped at it.
-    #[cfg(feature = "internals")]
+    #[cfg(all(feature = "internals", feature = "log"))]
     pub fn crash_compaction_at(&self, point: Option<crate::persist::wal::CrashPoint>) -> bool {
         let Some(wal) = self.wal() else { return false };
         wal.state().crash_at.store(point.map_or(0, |p| p as u8), Relaxed);

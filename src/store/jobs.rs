@@ -384,7 +384,7 @@ impl Work {
                     + records.iter().map(|r| r.keys.capacity() * ENTRY).sum::<usize>()
             }
             Work::Find(find) => find.entries.capacity() * ENTRY,
-            Work::Compact(job) => job.snapshot.heap_bytes(),
+            Work::Compact(job) => job.heap_bytes(),
             Work::Load(..) | Work::Edit(_) | Work::Prune(_) => 0,
         }
     }

@@ -137,6 +137,13 @@ pub struct CompactJob {
     pub state: Arc<LogState>,
 }
 
+impl CompactJob {
+    /// What its snapshot holds toward the memory cap.
+    pub fn heap_bytes(&self) -> usize {
+        self.snapshot.heap_bytes()
+    }
+}
+
 /// A base written and durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BaseWritten {

@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 
 use crate::config::{LogFsync, LogSettings};
 use crate::error::Error;
+use crate::persist::Worker;
 use crate::protocol::Expiry;
-use crate::store::{Entry, Store};
+use crate::store::{Done, Entry, Store};
 
 /// The log's directory under the persist path.
 pub const LOG_DIR: &str = "log";
@@ -87,6 +88,12 @@ impl Journal {
     #[inline]
     pub fn is_on(&self) -> bool {
         false
+    }
+
+    /// The wall-clock time of session tick 0: 0.
+    #[inline]
+    pub fn origin(&self) -> u64 {
+        0
     }
 
     /// The wall-clock time of session tick `tick` (the origin is 0).
@@ -185,6 +192,14 @@ pub struct LogState {
     pub durable: AtomicU64,
     /// The last write error, while failing.
     pub error: Mutex<Option<String>>,
+    /// Bytes of the base.
+    pub base_bytes: AtomicU64,
+    /// Segments after the base.
+    pub segments: AtomicU64,
+    /// When the last compaction was put in force, ms since the epoch.
+    pub last_compaction_ms: AtomicU64,
+    /// How long the last compaction took, ms.
+    pub last_compaction_duration_ms: AtomicU64,
     /// Makes every write fail (fault injection for tests).
     pub inject_failure: AtomicBool,
 }
@@ -235,5 +250,85 @@ impl LogWriter {
     #[inline]
     pub fn path(&self) -> &Path {
         match *self {}
+    }
+}
+
+/// The ticket of a compaction's base write (never issued here).
+pub const COMPACTION_TICKET: u64 = u64::MAX;
+
+/// A base write: no value of it exists in this build.
+#[derive(Debug)]
+pub enum CompactJob {}
+
+impl CompactJob {
+    /// Unreachable: no job exists.
+    #[inline]
+    pub fn heap_bytes(&self) -> usize {
+        match *self {}
+    }
+}
+
+/// A base written (never, here).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BaseWritten {
+    /// The first segment after it.
+    pub first: u32,
+    /// Its bytes.
+    pub bytes: u64,
+}
+
+/// Unreachable: no job exists.
+///
+/// # Errors
+/// None: it is never called.
+pub fn write_base(job: &CompactJob) -> Result<BaseWritten, String> {
+    match *job {}
+}
+
+/// The names of the log's files.
+pub mod manifest {
+    /// The file name of the base before segment `n`.
+    pub fn base_name(n: u32) -> String {
+        format!("{n:08}.base")
+    }
+}
+
+/// Compaction: zero-sized, never busy, every call a no-op.
+#[derive(Debug, Default)]
+pub struct Compactor {}
+
+impl Compactor {
+    /// A compactor that never compacts.
+    #[inline]
+    pub fn new(_settings: &LogSettings) -> Compactor {
+        Compactor {}
+    }
+
+    /// Does nothing.
+    #[inline]
+    pub fn force(&mut self) {}
+
+    /// Never.
+    #[inline]
+    pub fn busy(&self) -> bool {
+        false
+    }
+
+    /// 0.
+    #[inline]
+    pub fn completed(&self) -> u64 {
+        0
+    }
+
+    /// Unreachable: no writer exists.
+    #[inline]
+    pub fn turn(&mut self, _store: &mut Store, wal: &mut LogWriter, _worker: &mut Worker, _now: Instant) {
+        match *wal {}
+    }
+
+    /// Unreachable: no writer exists.
+    #[inline]
+    pub fn finished(&mut self, _done: Done, _store: &mut Store, wal: &mut LogWriter, _now: Instant) {
+        match *wal {}
     }
 }
