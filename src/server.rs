@@ -331,6 +331,7 @@ impl Server {
         });
         store.set_search_timeout(config.search_timeout);
         store.set_max_jobs(config.max_jobs);
+        store.set_decode_threshold(config.decode_off_loop_bytes);
         store.memory_mut().set_cap(config.max_memory);
         #[cfg(feature = "introspection")]
         store.set_settings(config.effective_json(), config.slow_log_threshold, config.slow_log_length);

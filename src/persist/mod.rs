@@ -115,6 +115,12 @@ pub fn run(root: &Path, job: Job) -> Done {
             log::debug!("{} of {bytes} bytes computed in {} ms", verb.name(), started.elapsed().as_millis());
             Outcome::Edited(Ok(Box::new(done)))
         }
+        Work::Decode(text) => {
+            let started = Instant::now();
+            let decoded = crate::protocol::Decoded::new(text);
+            log::debug!("a message of {} bytes decoded in {} ms", decoded.len(), started.elapsed().as_millis());
+            Outcome::Decoded(Ok(Box::new(decoded)))
+        }
     };
     match &outcome {
         Outcome::Saved(Err(e)) => log::error!("{} {name:?} failed: {}", verb.name(), Chain(e.error())),
@@ -136,7 +142,7 @@ pub fn run(root: &Path, job: Job) -> Done {
                 duration.as_millis()
             )
         }
-        Outcome::Found(_) | Outcome::Edited(_) => {}
+        Outcome::Found(_) | Outcome::Edited(_) | Outcome::Decoded(_) => {}
     }
     Done { verb, name, outcome, unix_ms: files::unix_millis() }
 }

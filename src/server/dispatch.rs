@@ -23,8 +23,8 @@ use crate::conn::{Body, Late, Message, ReplyKind};
 use crate::error::Error;
 #[cfg(feature = "introspection")]
 use crate::metrics::LaterRequest;
-use crate::protocol::{self, Command, CommandName, Protocol, Rejection, Reply, Status, Verb};
-use crate::store::{Done, Executed, Finished, JobId, Store, StreamReply};
+use crate::protocol::{self, Command, CommandName, Decoded, Protocol, Rejection, Reply, Status, Verb};
+use crate::store::{Done, Executed, Finished, JobId, Outcome, Store, StreamReply};
 
 /// The `m` of a command the connection's role does not allow.
 pub const NOT_PERMITTED: &str = "Not permitted for this user's role";
@@ -187,6 +187,10 @@ impl Server {
     /// [`Store::finish`].
     fn deliver(&mut self, id: JobId, done: Done, now: Instant) {
         self.store.job_finished(id);
+        let done = match done.outcome {
+            Outcome::Decoded(Ok(decoded)) => return self.execute_decoded(id, *decoded, now),
+            outcome => Done { outcome, ..done },
+        };
         let mut reply = Vec::new();
         let status = {
             let mut writer = Reply::new(&mut reply, self.protocol);
@@ -204,6 +208,52 @@ impl Server {
             return;
         }
         self.deliver_late(id, Late::Reply(reply), status, now);
+    }
+
+    /// Executes a large message decoded off the loop, for the connection
+    /// waiting under `id`, as it would have been executed in its turn: with
+    /// that connection's role, answered now, or later under the id of the
+    /// job or list reply it became (the connection waits on).
+    fn execute_decoded(&mut self, id: JobId, decoded: Decoded, now: Instant) {
+        let Some(i) = self.waiting.iter().position(|w| w.id == id) else { return };
+        let (key, serial) = (self.waiting[i].key, self.waiting[i].serial);
+        let Some(role) = self.conns.get(key).filter(|s| s.serial == serial && !s.dead).map(|s| s.conn.role()) else {
+            self.waiting.swap_remove(i);
+            return;
+        };
+        self.store.memory_mut().hold(decoded.heap_bytes());
+        let held = decoded.heap_bytes();
+        let mut reply = Vec::new();
+        let mut writer = Reply::new(&mut reply, self.protocol);
+        let store = &mut self.store;
+        let (name, executed) = decoded.run(|result, text| run_decoded(store, role, text, result, now, &mut writer));
+        let status = writer.written_status().unwrap_or(Status::Unknown);
+        self.store.memory_mut().release(held);
+        self.waiting[i].name = name;
+        #[cfg(feature = "introspection")]
+        if let Some(slot) = self.conns.get_mut(key) {
+            slot.last_command = name.or(slot.last_command);
+        }
+        match executed {
+            Executed::Later(later) => {
+                // It became a job or a list reply: the connection waits
+                // for that one now.
+                self.waiting[i].id = later;
+                self.waiting[i].cancel = self.store.cancel_flag(later);
+                #[cfg(feature = "introspection")]
+                if name == Some(CommandName::Verb(Verb::SvClients)) {
+                    self.client_lists.push(later);
+                }
+            }
+            Executed::Replied => {
+                if self.store.seal_journal() && self.holds_replies() {
+                    let seq = self.wal().map_or(0, |wal| wal.next_seq());
+                    self.held.push_back(super::Held { seq, id, reply, status });
+                    return;
+                }
+                self.deliver_late(id, Late::Reply(reply), status, now);
+            }
+        }
     }
 
     /// Sends the replies of loads that took effect (or were refused) this
@@ -314,6 +364,22 @@ pub fn handle(store: &mut Store, context: &mut Context, message: Message<'_>, ou
     };
     let start = out.len();
     let mut reply = Reply::new(out, context.protocol);
+    if let Message::Text(text) = message
+        && store.decodes_off_loop(text.len())
+    {
+        // Decoded on the search lane, executed when it is back
+        // (`Server::deliver`): the connection waits as for any job.
+        return match store.queue_decode(text, &mut reply) {
+            Executed::Later(id) => {
+                context.later = Some(Later { id, name: None, text: Box::default(), bytes: text.len() });
+                ReplyKind::Later
+            }
+            Executed::Replied => {
+                store.metrics_mut().count(None, Status::Busy);
+                ReplyKind::Text
+            }
+        };
+    }
     let (name, executed) = dispatch_as(store, context.role, message, context.now, &mut reply);
     let changed = store.seal_journal();
     if name.is_some() {
@@ -389,46 +455,60 @@ pub fn dispatch_as(
     reply: &mut Reply<'_>,
 ) -> (Option<CommandName>, Executed) {
     match message {
-        Message::Text(text) => match protocol::decode(text) {
-            Ok(command) => {
-                let name = command.name();
-                // Without users every connection is admin: one branch.
-                if role != Role::Admin {
-                    if !role.allows(name) {
-                        not_permitted(reply, name);
-                        return (Some(name), Executed::Replied);
-                    }
-                    if matches!(command, Command::SvInfo) {
-                        store.write_info(reply, now, false);
-                        return (Some(name), Executed::Replied);
-                    }
-                }
-                let writes = changes_data(name);
-                if writes && store.writes_refused() {
-                    log_failed(reply, name);
-                    return (Some(name), Executed::Replied);
-                }
-                let executed = store.execute(command, now, reply);
-                if writes && matches!(name, CommandName::Container(_)) {
-                    // Arrays and lists are recorded as the command itself.
-                    store.journal_container(text);
-                }
-                (Some(name), executed)
-            }
-            Err(rejection) => {
-                let name = rejection.command();
-                // A command outside the role is refused as such, whatever
-                // else is wrong with it.
-                match name {
-                    Some(name) if !role.allows(name) => not_permitted(reply, name),
-                    _ => reply.rejection(&rejection),
-                }
-                (name, Executed::Replied)
-            }
-        },
+        Message::Text(text) => run_decoded(store, role, text, protocol::decode(text), now, reply),
         Message::Binary(_) => {
             reply.rejection(&Rejection::binary_frame());
             (None, Executed::Replied)
+        }
+    }
+}
+
+/// The rest of [`dispatch_as`] once `text` is decoded (in the request's
+/// turn, or off the loop for a large message): the role check, the
+/// durable log's refusal, the store's execution, the journal.
+pub fn run_decoded(
+    store: &mut Store,
+    role: Role,
+    text: &str,
+    decoded: Result<Command<'_>, Rejection<'_>>,
+    now: Instant,
+    reply: &mut Reply<'_>,
+) -> (Option<CommandName>, Executed) {
+    match decoded {
+        Ok(command) => {
+            let name = command.name();
+            // Without users every connection is admin: one branch.
+            if role != Role::Admin {
+                if !role.allows(name) {
+                    not_permitted(reply, name);
+                    return (Some(name), Executed::Replied);
+                }
+                if matches!(command, Command::SvInfo) {
+                    store.write_info(reply, now, false);
+                    return (Some(name), Executed::Replied);
+                }
+            }
+            let writes = changes_data(name);
+            if writes && store.writes_refused() {
+                log_failed(reply, name);
+                return (Some(name), Executed::Replied);
+            }
+            let executed = store.execute(command, now, reply);
+            if writes && matches!(name, CommandName::Container(_)) {
+                // Arrays and lists are recorded as the command itself.
+                store.journal_container(text);
+            }
+            (Some(name), executed)
+        }
+        Err(rejection) => {
+            let name = rejection.command();
+            // A command outside the role is refused as such, whatever
+            // else is wrong with it.
+            match name {
+                Some(name) if !role.allows(name) => not_permitted(reply, name),
+                _ => reply.rejection(&rejection),
+            }
+            (name, Executed::Replied)
         }
     }
 }

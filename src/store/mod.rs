@@ -34,9 +34,9 @@ use std::time::{Duration, Instant};
 
 pub use info::{LastSave, LogInfo, ServerInfo, Stats};
 pub use jobs::{
-    Applied, DEFAULT_MAX_JOBS, Done, Finished, JOBS_BUSY, Job, JobId, LOAD_MERGE_KEYS_PER_STEP, Lane, LoadFailure,
-    Loaded, MAX_SAVE_JOBS, Outcome, RESTORE_WORK_PER_STEP, SNAPSHOT_KEYS_PER_STEP, SaveFailure, SaveKind, Snapshot,
-    Work, WorkKind,
+    Applied, DECODE_OFF_LOOP_BYTES, DEFAULT_MAX_JOBS, Done, Finished, JOBS_BUSY, Job, JobId, LOAD_MERGE_KEYS_PER_STEP,
+    Lane, LoadFailure, Loaded, MAX_SAVE_JOBS, Outcome, RESTORE_WORK_PER_STEP, SNAPSHOT_KEYS_PER_STEP, SaveFailure,
+    SaveKind, Snapshot, Work, WorkKind,
 };
 pub use jsonpath::{
     DEFAULT_SEARCH_TIMEOUT, EDIT_INLINE_MAX_BYTES, EditDone, EditJob, Evaluation, FIND_INLINE_MAX_BYTES, FindJob,
@@ -144,6 +144,7 @@ impl Store {
         let containers = usize::try_from(self.containers.bytes()).unwrap_or(usize::MAX);
         (self.kv.bytes() + self.sessions.bytes() + self.memory.connections() + self.job_bytes())
             .saturating_add(containers)
+            .saturating_add(self.memory.held())
     }
 
     /// The memory cap and its counters, for the server to record what
