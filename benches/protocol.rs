@@ -10,6 +10,12 @@
 //!   over an in-memory stream: unmask, UTF-8 check, decode, execute, reply
 //!   framing, one write. Divide by 16 for one request.
 //!
+//! - `large`: what a large message costs whole: decoding a `KV_GET` of
+//!   256 KiB and of 1,000,000 names (19 MB; where the decode threshold
+//!   `DECODE_OFF_LOOP_BYTES` comes from), and unmasking, checking the
+//!   UTF-8 of and copying a 64 MiB message (the loop's share of the
+//!   largest message `maxPayload` allows).
+//!
 //! Run with `cargo bench --bench protocol`.
 
 use std::io::{self, Read, Write};
@@ -86,6 +92,58 @@ mod decode_only {
     #[divan::bench]
     fn kv_set_python_style() -> bool {
         decode(black_box(SET_PYTHON)).is_ok()
+    }
+}
+
+#[divan::bench_group(sample_count = 10, sample_size = 1)]
+mod large {
+    use std::sync::LazyLock;
+
+    use super::*;
+
+    /// The largest `maxPayload`, 64 MiB.
+    const MAX_MESSAGE: usize = 64 << 20;
+
+    /// A `KV_GET` of `n` names `key:000000000000..` (19 bytes each).
+    fn get_of(n: usize) -> String {
+        let names: Vec<String> = (0..n).map(|i| format!(r#""key:{:012}""#, i * 4)).collect();
+        format!(r#"{{"KV_GET":{{"keys":[{}]}}}}"#, names.join(","))
+    }
+
+    static GET_1M: LazyLock<String> = LazyLock::new(|| get_of(1_000_000));
+    /// 13,790 names: just under 256 KiB.
+    static GET_256K: LazyLock<String> = LazyLock::new(|| get_of(13_790));
+    static MESSAGE: LazyLock<Vec<u8>> = LazyLock::new(|| {
+        let mut text = get_of(MAX_MESSAGE / 19);
+        text.truncate(MAX_MESSAGE);
+        text.into_bytes()
+    });
+
+    #[divan::bench]
+    fn decode_kv_get_of_256_kib() -> usize {
+        assert!(GET_256K.len() <= 256 * 1024 && GET_256K.len() > 255 * 1024);
+        decode(black_box(&GET_256K)).map(|c| c.name().index()).unwrap_or_default()
+    }
+
+    #[divan::bench]
+    fn decode_kv_get_of_1m_names() -> usize {
+        decode(black_box(&GET_1M)).map(|c| c.name().index()).unwrap_or_default()
+    }
+
+    #[divan::bench]
+    fn unmask_64_mib(bencher: Bencher<'_, '_>) {
+        let mut message = MESSAGE.clone();
+        bencher.bench_local(|| ndb::internals::conn::unmask(black_box(&mut message), [1, 2, 3, 4]));
+    }
+
+    #[divan::bench]
+    fn utf8_check_64_mib() -> bool {
+        std::str::from_utf8(black_box(&MESSAGE)).is_ok()
+    }
+
+    #[divan::bench]
+    fn copy_64_mib() -> usize {
+        black_box(MESSAGE.to_vec()).len()
     }
 }
 

@@ -115,11 +115,16 @@ pub fn run(root: &Path, job: Job) -> Done {
             log::debug!("{} of {bytes} bytes computed in {} ms", verb.name(), started.elapsed().as_millis());
             Outcome::Edited(Ok(Box::new(done)))
         }
-        Work::Decode(text) => {
+        Work::Decode(message) => {
             let started = Instant::now();
-            let decoded = crate::protocol::Decoded::new(text);
-            log::debug!("a message of {} bytes decoded in {} ms", decoded.len(), started.elapsed().as_millis());
-            Outcome::Decoded(Ok(Box::new(decoded)))
+            let (buf, start) = message.unwrap_or_default();
+            match crate::protocol::Decoded::new(buf, start) {
+                Ok(decoded) => {
+                    log::debug!("a message of {} bytes decoded in {} ms", decoded.len(), started.elapsed().as_millis());
+                    Outcome::Decoded(Ok(Box::new(decoded)))
+                }
+                Err(e) => Outcome::Decoded(Err(format!("a message to decode is not UTF-8: {e}"))),
+            }
         }
     };
     match &outcome {

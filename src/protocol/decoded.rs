@@ -35,46 +35,54 @@ pub fn named_command(text: &str) -> Option<CommandName> {
 
 /// One message's text and what [`decode`] made of it.
 pub struct Decoded {
-    /// What `text` decodes to. It borrows `text`'s heap buffer, which stays
-    /// where it is for as long as `text` is neither changed nor dropped;
-    /// declared first, so that it is dropped before `text`.
+    /// What the text decodes to. It borrows `buf`'s heap memory, which
+    /// stays where it is for as long as `buf` is neither changed nor
+    /// dropped; declared first, so that it is dropped before `buf`.
     result: Result<Command<'static>, Rejection<'static>>,
-    /// The message. Never changed after decoding: its buffer is what
-    /// `result` borrows (moving a `String` does not move its buffer).
-    text: String,
+    /// The buffer the message's text ends: never changed after decoding
+    /// (moving a `Vec` does not move its heap memory).
+    buf: Vec<u8>,
+    /// The text: `buf` from where it starts, as `result` borrows it.
+    view: &'static str,
     /// What the text and the command hold on the heap.
     bytes: usize,
 }
 
 impl std::fmt::Debug for Decoded {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Decoded").field("bytes", &self.text.len()).field("ok", &self.result.is_ok()).finish()
+        f.debug_struct("Decoded").field("bytes", &self.len()).field("ok", &self.result.is_ok()).finish()
     }
 }
 
 impl Decoded {
-    /// Decodes `text` (costs what [`decode`] costs: about 2.6 ns a byte for
-    /// a long list of names, see `benches/protocol.rs`).
-    pub fn new(text: String) -> Decoded {
+    /// Decodes the text that `buf` holds from `start` on, as a connection
+    /// kept it (costs what [`decode`] costs, about 25–50 ms for a `KV_GET`
+    /// of a million names, see `benches/protocol.rs`, plus a UTF-8 check).
+    ///
+    /// # Errors
+    /// The text is not valid UTF-8 (a connection never hands such a text
+    /// over), or `start` is past its end.
+    pub fn new(buf: Vec<u8>, start: usize) -> Result<Decoded, std::str::Utf8Error> {
+        let text = std::str::from_utf8(&buf[start.min(buf.len())..])?;
         // SAFETY: the `&'static str` is only ever seen as `Command<'s>` or
-        // `Rejection<'s>` for a lifetime `'s` within a borrow of `text`
-        // (`Decoded::run`), and `result` is dropped before `text`
-        // (field order). The bytes do not move or change: `text` is never
-        // mutated, and moving the `String` leaves its heap buffer in place.
-        let view: &'static str = unsafe { &*std::ptr::from_ref::<str>(text.as_str()) };
+        // `Rejection<'s>` for a lifetime `'s` within a borrow of `buf`
+        // (`Decoded::run`), and `result` is dropped before `buf` (field
+        // order). The bytes do not move or change: `buf` is never mutated,
+        // and moving the `Vec` leaves its heap memory in place.
+        let view: &'static str = unsafe { &*std::ptr::from_ref::<str>(text) };
         let result = decode(view);
-        let bytes = text.capacity() + result.as_ref().map_or(0, command_bytes);
-        Decoded { result, text, bytes }
+        let bytes = buf.capacity() + result.as_ref().map_or(0, command_bytes);
+        Ok(Decoded { result, view, buf, bytes })
     }
 
     /// The message's length in bytes.
     pub fn len(&self) -> usize {
-        self.text.len()
+        self.view.len()
     }
 
     /// Whether the message was empty.
     pub fn is_empty(&self) -> bool {
-        self.text.is_empty()
+        self.len() == 0
     }
 
     /// What the message holds on the heap, as the memory cap counts it:
@@ -87,8 +95,11 @@ impl Decoded {
     /// Runs `f` on the decoded command (or rejection) and the text it came
     /// from; the command cannot outlive the call.
     pub fn run<R>(self, f: impl for<'s> FnOnce(Result<Command<'s>, Rejection<'s>>, &'s str) -> R) -> R {
-        let Decoded { result, text, .. } = self;
-        f(result, &text)
+        let Decoded { result, view, buf, .. } = self;
+        let answer = f(result, view);
+        // Only now may the text go.
+        drop(buf);
+        answer
     }
 }
 
@@ -136,7 +147,7 @@ mod tests {
     fn a_decoded_message_gives_what_decode_gives() {
         let text = r#"{"KV_GET":{"keys":["a","b\u0041"]}}"#;
         let direct = format!("{:?}", decode(text));
-        let decoded = Decoded::new(text.to_owned());
+        let decoded = Decoded::new(format!("xyz{text}").into_bytes(), 3).unwrap();
         assert_eq!(decoded.len(), text.len());
         let moved = std::thread::spawn(move || decoded).join().unwrap();
         assert_eq!(moved.run(|result, t| (format!("{result:?}"), t.len())), (direct, text.len()));
@@ -144,7 +155,9 @@ mod tests {
         assert_eq!(named_command(r#"{"KV\u005fGET":{}}"#), None);
         assert_eq!(named_command(r#"{"NOPE":{}}"#), None);
         assert_eq!(named_command(r#"["KV_GET"]"#), None);
-        let bad = Decoded::new(r#"{"KV_GET":{"keys":["a"}}"#.to_owned());
+        let bad = Decoded::new(r#"{"KV_GET":{"keys":["a"}}"#.into(), 0).unwrap();
         assert!(bad.run(|result, _| result.is_err()));
+        assert!(Decoded::new(vec![b'"', 0xff, b'"'], 0).is_err());
+        assert!(Decoded::new(vec![b'1'], 2).unwrap().is_empty());
     }
 }

@@ -221,8 +221,8 @@ impl Server {
             self.waiting.swap_remove(i);
             return;
         };
-        self.store.memory_mut().hold(decoded.heap_bytes());
         let held = decoded.heap_bytes();
+        self.store.memory_mut().hold(held);
         let mut reply = Vec::new();
         let mut writer = Reply::new(&mut reply, self.protocol);
         let store = &mut self.store;

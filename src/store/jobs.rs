@@ -371,8 +371,11 @@ pub enum Work {
     /// Compute a `KV_UPDATE` or `KV_ARR_APPEND` of a large value.
     Edit(Box<EditJob>),
     /// Decode a message larger than the decode threshold
-    /// ([`DECODE_OFF_LOOP_BYTES`]); the server then executes the command.
-    Decode(String),
+    /// ([`DECODE_OFF_LOOP_BYTES`]): the connection's buffer holding it and
+    /// where its text starts, handed over by the server
+    /// ([`Store::attach_message`]) in the turn it was queued. The server
+    /// then executes the command.
+    Decode(Option<(Vec<u8>, usize)>),
 }
 
 impl Work {
@@ -397,7 +400,7 @@ impl Work {
             Work::Find(find) => find.entries.capacity() * ENTRY,
             // The message's copy (the decoded command's lists are counted
             // once it is back, `Decoded::heap_bytes`).
-            Work::Decode(text) => text.capacity(),
+            Work::Decode(message) => message.as_ref().map_or(0, |(buf, _)| buf.capacity()),
             Work::Load(..) | Work::Edit(_) => 0,
         }
     }
@@ -674,7 +677,9 @@ impl Store {
 
     /// Queues the decoding of `text` (longer than the decode threshold) on
     /// the search lane; its [`Done`] comes back as [`Outcome::Decoded`],
-    /// which the server executes. While the lane is at `maxJobs` the
+    /// which the server executes. The text itself is handed over, without
+    /// a copy, by [`Store::attach_message`] once the connection kept it
+    /// (in the same turn). While the lane is at `maxJobs` the
     /// message is answered 201 (`Busy`) at once, in the shape of the
     /// command named at its start (`ERR` if none can be read there
     /// cheaply), and nothing changes.
@@ -695,8 +700,18 @@ impl Store {
             _ => Verb::SvInfo,
         };
         let id = self.next_job_id();
-        self.push(id, Queued::Ready(Job { verb, name: String::new(), work: Work::Decode(text.to_owned()) }));
+        self.push(id, Queued::Ready(Job { verb, name: String::new(), work: Work::Decode(None) }));
         super::Executed::Later(id)
+    }
+
+    /// Hands the decode job `id` its message: `buf` holds the text from
+    /// `start` on. Dropped if no such job waits (its connection is gone).
+    pub fn attach_message(&mut self, id: JobId, buf: Vec<u8>, start: usize) {
+        let found = self.jobs.searches.iter_mut().rev().find(|(i, _)| *i == id);
+        if let Some((_, Queued::Ready(Job { work: Work::Decode(slot @ None), .. }))) = found {
+            self.jobs.bytes += buf.capacity();
+            *slot = Some((buf, start));
+        }
     }
 
     /// Sets `maxJobs`, the cap of the search lane (at least 1).
