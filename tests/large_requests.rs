@@ -158,3 +158,17 @@ fn a_large_request_past_max_jobs_is_answered_busy_in_its_commands_shape() {
     // Nothing changed, and small requests are still decoded on the loop.
     assert_eq!(filler.call(r#"{"KV_COUNT":{}}"#), r#"{"KV_COUNT_RSP":{"cnt":5000,"st":1}}"#);
 }
+
+#[test]
+fn requests_past_the_default_threshold_and_longer_than_a_read_are_answered() {
+    let server = common::start();
+    let mut client = server.client();
+    let set = set_many(20_000);
+    assert!(set.len() > 512 * 1024, "{}", set.len());
+    let requests = vec![set, get_many(30_000), r#"{"KV_COUNT":{}}"#.to_owned()];
+    let replies = pipelined(&mut client, &requests);
+    assert_eq!(replies[0], r#"{"KV_SET_RSP":{"st":1}}"#);
+    let got: serde_json::Value = serde_json::from_str(&replies[1]).unwrap();
+    assert_eq!(got["KV_GET_RSP"]["keys"].as_object().unwrap().len(), 16_000);
+    assert_eq!(replies[2], r#"{"KV_COUNT_RSP":{"cnt":20000,"st":1}}"#);
+}
