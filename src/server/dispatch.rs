@@ -207,7 +207,18 @@ impl Server {
             self.held.push_back(super::Held { seq, id, reply, status });
             return;
         }
+        self.deliver_ready(id, reply, status, now);
+    }
+
+    /// [`Server::deliver_late`] of a reply written this turn, counted
+    /// toward the memory cap until its connection has taken it: what that
+    /// connection serves meanwhile (the requests it queued behind it) sees
+    /// it counted, and once the connection is served its output counts it.
+    fn deliver_ready(&mut self, id: JobId, reply: Vec<u8>, status: Status, now: Instant) {
+        let bytes = reply.capacity();
+        self.store.memory_mut().hold(bytes);
         self.deliver_late(id, Late::Reply(reply), status, now);
+        self.store.memory_mut().release(bytes);
     }
 
     /// Executes a large message decoded off the loop, for the connection
@@ -251,7 +262,7 @@ impl Server {
                     self.held.push_back(super::Held { seq, id, reply, status });
                     return;
                 }
-                self.deliver_late(id, Late::Reply(reply), status, now);
+                self.deliver_ready(id, reply, status, now);
             }
         }
     }
@@ -264,7 +275,7 @@ impl Server {
             let mut writer = Reply::new(&mut reply, self.protocol);
             let Some(id) = self.store.take_applied(&mut writer) else { return };
             let status = writer.written_status().unwrap_or(Status::Unknown);
-            self.deliver_late(id, Late::Reply(reply), status, now);
+            self.deliver_ready(id, reply, status, now);
         }
     }
 
