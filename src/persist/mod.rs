@@ -121,7 +121,8 @@ pub fn run(root: &Path, job: Job) -> Done {
             match crate::protocol::Decoded::new(buf, start) {
                 Ok(decoded) => {
                     log::debug!("a message of {} bytes decoded in {} ms", decoded.len(), started.elapsed().as_millis());
-                    Outcome::Decoded(Ok(Box::new(decoded)))
+                    let names = decoded.get_names().and_then(crate::store::prepare_names);
+                    Outcome::Decoded(Ok(Box::new(crate::store::DecodeDone { decoded, names })))
                 }
                 Err(e) => Outcome::Decoded(Err(format!("a message to decode is not UTF-8: {e}"))),
             }

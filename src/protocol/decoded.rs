@@ -92,14 +92,24 @@ impl Decoded {
         self.bytes
     }
 
+    /// The names of a `KV_GET` or `KV_CONTAINS` (or `SH_` form), for
+    /// whatever is to be prepared from them before the command runs.
+    pub fn get_names(&self) -> Option<&[Cow<'_, str>]> {
+        match &self.result {
+            Ok(Command::Kv(MapOp::Get(names) | MapOp::Contains(names)))
+            | Ok(Command::Sh(_, MapOp::Get(names) | MapOp::Contains(names))) => Some(names),
+            _ => None,
+        }
+    }
+
     /// Runs `f` on the decoded command (or rejection) and the text it came
-    /// from; the command cannot outlive the call.
-    pub fn run<R>(self, f: impl for<'s> FnOnce(Result<Command<'s>, Rejection<'s>>, &'s str) -> R) -> R {
+    /// from; the command cannot outlive the call. Returns `f`'s answer and
+    /// the buffer the text was in, for the caller to free where it likes.
+    pub fn run<R>(self, f: impl for<'s> FnOnce(Result<Command<'s>, Rejection<'s>>, &'s str) -> R) -> (R, Vec<u8>) {
         let Decoded { result, view, buf, .. } = self;
         let answer = f(result, view);
-        // Only now may the text go.
-        drop(buf);
-        answer
+        // Only now, with nothing borrowing it, may the buffer go.
+        (answer, buf)
     }
 }
 
@@ -150,13 +160,13 @@ mod tests {
         let decoded = Decoded::new(format!("xyz{text}").into_bytes(), 3).unwrap();
         assert_eq!(decoded.len(), text.len());
         let moved = std::thread::spawn(move || decoded).join().unwrap();
-        assert_eq!(moved.run(|result, t| (format!("{result:?}"), t.len())), (direct, text.len()));
+        assert_eq!(moved.run(|result, t| (format!("{result:?}"), t.len())).0, (direct, text.len()));
         assert_eq!(named_command(" {\n \"KV_GET\" :{}}"), Some(CommandName::Verb(Verb::KvGet)));
         assert_eq!(named_command(r#"{"KV\u005fGET":{}}"#), None);
         assert_eq!(named_command(r#"{"NOPE":{}}"#), None);
         assert_eq!(named_command(r#"["KV_GET"]"#), None);
         let bad = Decoded::new(r#"{"KV_GET":{"keys":["a"}}"#.into(), 0).unwrap();
-        assert!(bad.run(|result, _| result.is_err()));
+        assert!(bad.run(|result, _| result.is_err()).0);
         assert!(Decoded::new(vec![b'"', 0xff, b'"'], 0).is_err());
         assert!(Decoded::new(vec![b'1'], 2).unwrap().is_empty());
     }

@@ -23,8 +23,8 @@ use crate::conn::{Body, Late, Message, ReplyKind};
 use crate::error::Error;
 #[cfg(feature = "introspection")]
 use crate::metrics::LaterRequest;
-use crate::protocol::{self, Command, CommandName, Decoded, Protocol, Rejection, Reply, Status, Verb};
-use crate::store::{Done, Executed, Finished, JobId, Outcome, Store, StreamReply};
+use crate::protocol::{self, Command, CommandName, Protocol, Rejection, Reply, Status, Verb};
+use crate::store::{DecodeDone, Done, Executed, Finished, JobId, Outcome, PreparedNames, Store, StreamReply};
 
 /// The `m` of a command the connection's role does not allow.
 pub const NOT_PERMITTED: &str = "Not permitted for this user's role";
@@ -225,19 +225,28 @@ impl Server {
     /// waiting under `id`, as it would have been executed in its turn: with
     /// that connection's role, answered now, or later under the id of the
     /// job or list reply it became (the connection waits on).
-    fn execute_decoded(&mut self, id: JobId, decoded: Decoded, now: Instant) {
+    fn execute_decoded(&mut self, id: JobId, done: DecodeDone, now: Instant) {
+        let DecodeDone { decoded, names } = done;
         let Some(i) = self.waiting.iter().position(|w| w.id == id) else { return };
         let (key, serial) = (self.waiting[i].key, self.waiting[i].serial);
         let Some(role) = self.conns.get(key).filter(|s| s.serial == serial && !s.dead).map(|s| s.conn.role()) else {
             self.waiting.swap_remove(i);
             return;
         };
-        let held = decoded.heap_bytes();
+        let held = decoded.heap_bytes() + names.as_ref().map_or(0, PreparedNames::heap_bytes);
         self.store.memory_mut().hold(held);
+        if let Some(names) = names {
+            self.store.offer_names(names);
+        }
         let mut reply = Vec::new();
         let mut writer = Reply::new(&mut reply, self.protocol);
         let store = &mut self.store;
-        let (name, executed) = decoded.run(|result, text| run_decoded(store, role, text, result, now, &mut writer));
+        let ((name, executed), buf) =
+            decoded.run(|result, text| run_decoded(store, role, text, result, now, &mut writer));
+        self.store.withdraw_names();
+        // A large buffer's pages are given back off the loop.
+        let bytes = buf.capacity();
+        crate::store::reclaim_bytes(buf, bytes);
         let status = writer.written_status().unwrap_or(Status::Unknown);
         self.store.memory_mut().release(held);
         self.waiting[i].name = name;

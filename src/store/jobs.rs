@@ -466,7 +466,17 @@ pub enum Outcome {
     /// A large message: the text with its command or rejection (the server
     /// executes it, as it would have in the request's turn), or why it
     /// could not be decoded (the reply is then status 1000).
-    Decoded(Result<Box<Decoded>, String>),
+    Decoded(Result<Box<DecodeDone>, String>),
+}
+
+/// A large message decoded off the loop ([`Work::Decode`]).
+#[derive(Debug)]
+pub struct DecodeDone {
+    /// The text with its command or rejection.
+    pub decoded: Decoded,
+    /// The names of a `KV_GET` or `KV_CONTAINS` of many, copied as its
+    /// reply keeps them ([`Store::offer_names`]).
+    pub names: Option<super::PreparedNames>,
 }
 
 impl Outcome {
