@@ -55,9 +55,7 @@ use tungstenite::protocol::frame::coding::{CloseCode, Control, Data, OpCode};
 use crate::auth::{Access, Role, Users};
 use crate::http_upgrade::{self, Parse, Reject};
 pub use held::Held;
-pub use stream::{
-    Body, FRAGMENT_BYTES, Late, READ_BYTES_PER_TURN, STREAM_BYTES_PER_TURN, STREAM_REPLY_BYTES, STREAM_STEPS_PER_TURN,
-};
+pub use stream::{Body, FRAGMENT_BYTES, Late, STREAM_BYTES_PER_TURN, STREAM_REPLY_BYTES, STREAM_STEPS_PER_TURN};
 pub use wire::{IntoReplyKind, ReplyKind, unmask};
 use wire::{RESERVED_HEADER_BYTES, check_utf8_prefix, finish_frame, write_frame};
 
@@ -541,16 +539,9 @@ impl<S: Transport> Conn<S> {
             if self.phase == Phase::Open && self.is_paused(limits) {
                 return Served::Paused;
             }
-            if stream_budget.reads == 0 {
-                // The turn's reads are spent: the rest next turn.
-                return Served::MoreReady;
-            }
             let n = match self.stream.read(read_buf) {
                 Ok(0) => return self.peer_ended(),
-                Ok(n) => {
-                    stream_budget.reads = stream_budget.reads.saturating_sub(n);
-                    n
-                }
+                Ok(n) => n,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return Served::Drained,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => return self.fail(e),

@@ -105,27 +105,16 @@ impl Body for Whole {
     }
 }
 
-/// Bytes every connection together may read from its socket per turn:
-/// a read copies them (about 0.3 ms a MiB with the unmasking and UTF-8
-/// check that follow), so 8 MiB cost about 3 ms. A connection that meets
-/// it is served again next turn (`Served::MoreReady`). Without it, a turn
-/// in which thousands of peers have each sent a megabyte read them all
-/// (a 50 ms turn in `attack_stalls`).
-pub const READ_BYTES_PER_TURN: usize = 8 << 20;
-
-/// What every body of a turn may still spend, and what every connection
-/// together may still read.
+/// What every body of a turn may still spend.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Budget {
     steps: usize,
     bytes: usize,
-    /// Bytes left to read this turn ([`READ_BYTES_PER_TURN`]).
-    pub(super) reads: usize,
 }
 
 impl Default for Budget {
     fn default() -> Self {
-        Budget { steps: STREAM_STEPS_PER_TURN, bytes: STREAM_BYTES_PER_TURN, reads: READ_BYTES_PER_TURN }
+        Budget { steps: STREAM_STEPS_PER_TURN, bytes: STREAM_BYTES_PER_TURN }
     }
 }
 

@@ -20,8 +20,6 @@ fn a_frame_header_reserves_nothing_ahead() {
     let mut sent = 114;
     for chunk in frame[114..frame.len() - 1].chunks(300_000) {
         h.feed(chunk);
-        // A turn each: the reads of one are capped (READ_BYTES_PER_TURN).
-        h.scratch.new_turn();
         h.serve();
         sent += chunk.len();
         assert!(h.conn.input_bytes() <= 2 * sent, "{} held for {sent}", h.conn.input_bytes());
@@ -137,25 +135,4 @@ fn fragments_of_a_large_message_are_unmasked_as_they_arrive() {
         h.serve();
     }
     assert_eq!(h.texts(), [format!("echo:{text}")]);
-}
-
-#[test]
-fn reads_stop_for_the_turn_once_its_read_budget_is_spent() {
-    let mut h = Harness::open();
-    h.limits = Limits { max_payload: 16 << 20, ..limits() };
-    let frame = frame(TEXT, true, &vec![b'a'; 12 << 20]);
-    h.scratch.new_turn();
-    h.feed(&frame);
-    // 4 MiB per connection per serve, 8 MiB per turn for all of them.
-    assert_eq!(h.serve(), Served::MoreReady, "input left, served next turn");
-    assert_eq!(h.serve(), Served::MoreReady);
-    let read = h.conn.input_bytes();
-    assert!(read >= READ_BYTES_PER_TURN, "{read}");
-    assert_eq!(h.serve(), Served::MoreReady);
-    assert_eq!(h.conn.input_bytes(), read, "nothing more read this turn");
-    assert_eq!(h.texts().len(), 0);
-    h.scratch.new_turn();
-    h.serve();
-    h.serve();
-    assert_eq!(h.texts().len(), 1);
 }
