@@ -735,7 +735,11 @@ impl<S: Transport> Conn<S> {
             }
             // `check` bounded `len` by max_payload, so this cannot overflow.
             let total = header_len + len as usize;
-            let whole_text = header.opcode == OpCode::Data(Data::Text) && header.is_final;
+            // A text message in one frame (a text frame inside a fragmented
+            // message is a sequence error, told once the frame is complete).
+            let whole_text = header.opcode == OpCode::Data(Data::Text)
+                && header.is_final
+                && self.bufs.as_ref().is_none_or(|b| b.fragmented.is_none());
             if buf.len() - pos < total {
                 // What arrived of it is made ready now, once.
                 let payload = &mut buf[pos + header_len..];

@@ -226,13 +226,20 @@ impl Server {
     /// that connection's role, answered now, or later under the id of the
     /// job or list reply it became (the connection waits on).
     fn execute_decoded(&mut self, id: JobId, done: DecodeDone, now: Instant) {
-        let DecodeDone { decoded, names } = done;
-        let Some(i) = self.waiting.iter().position(|w| w.id == id) else { return };
-        let (key, serial) = (self.waiting[i].key, self.waiting[i].serial);
-        let Some(role) = self.conns.get(key).filter(|s| s.serial == serial && !s.dead).map(|s| s.conn.role()) else {
-            self.waiting.swap_remove(i);
+        let Some(i) = self.waiting.iter().position(|w| w.id == id) else {
+            let bytes = done.decoded.heap_bytes();
+            crate::store::reclaim_bytes(done, bytes);
             return;
         };
+        let (key, serial) = (self.waiting[i].key, self.waiting[i].serial);
+        let Some(role) = self.conns.get(key).filter(|s| s.serial == serial && !s.dead).map(|s| s.conn.role()) else {
+            // No one waits for it: given back off the loop.
+            self.waiting.swap_remove(i);
+            let bytes = done.decoded.heap_bytes();
+            crate::store::reclaim_bytes(done, bytes);
+            return;
+        };
+        let DecodeDone { decoded, names } = done;
         let held = decoded.heap_bytes() + names.as_ref().map_or(0, PreparedNames::heap_bytes);
         self.store.memory_mut().hold(held);
         if let Some(names) = names {

@@ -123,21 +123,6 @@ pub struct Store {
 /// The `m` of a 204 (`OutOfMemory`).
 pub const OUT_OF_MEMORY: &str = "maxMemory reached";
 
-/// Most keys one `KV_SET`, `KV_ADD`, `KV_CLEAR_SET` or `KV_RMV` (or `SH_`
-/// form) names, and most tokens one `SH_EXISTS` asks about; more is
-/// answered 202 (`OverBudget`) and changes nothing. Such a command runs
-/// whole in its turn (it is one change, seen by others at once), and a key
-/// costs up to about 400 ns to store or remove in a map of millions (an
-/// allocation, a copy, a table slot; 407 ns per single-key `KV_SET`
-/// request with decoding, `benches/protocol.rs`), so 16,384 keys take at
-/// most about 6.5 ms of the 10 ms turn. `KV_GET` and `KV_CONTAINS` of more
-/// names are answered in steps instead (`store/replies.rs`).
-pub const MAX_KEYS_PER_WRITE: usize = 16 * 1024;
-
-/// The `m` of a 202 for a command naming more than [`MAX_KEYS_PER_WRITE`]
-/// keys.
-pub const TOO_MANY_KEYS: &str = "too many keys for one command";
-
 impl Store {
     /// An empty store.
     pub fn new(info: ServerInfo) -> Store {
@@ -469,9 +454,6 @@ impl Store {
                 let since = self.since(now);
                 count(reply, verb, self.sessions.end_all(since));
             }
-            Command::ShExists(tokens) if tokens.len() > MAX_KEYS_PER_WRITE => {
-                reply.error(verb, Status::OverBudget, TOO_MANY_KEYS);
-            }
             Command::ShExists(mut tokens) => {
                 let since = self.since(now);
                 tokens.retain(|&token| self.sessions.exists(token, since));
@@ -638,12 +620,6 @@ fn run(
     scope: Scope,
 ) -> Ran {
     match op {
-        MapOp::Set(pairs) | MapOp::Add(pairs) | MapOp::ClearSet(pairs) if pairs.len() > MAX_KEYS_PER_WRITE => {
-            reply.error(verb, Status::OverBudget, TOO_MANY_KEYS);
-        }
-        MapOp::Rmv(names) if names.len() > MAX_KEYS_PER_WRITE => {
-            reply.error(verb, Status::OverBudget, TOO_MANY_KEYS);
-        }
         MapOp::Set(pairs) | MapOp::Add(pairs) if !map.fits(pairs.iter().map(|(key, _)| key.as_ref())) => {
             Full::Keys.reply(reply, verb);
         }
