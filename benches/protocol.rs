@@ -10,6 +10,12 @@
 //!   over an in-memory stream: unmask, UTF-8 check, decode, execute, reply
 //!   framing, one write. Divide by 16 for one request.
 //!
+//! - `large`: what a large message costs whole: decoding a `KV_GET` of
+//!   256 KiB and of 1,000,000 names (19 MB; where the decode threshold
+//!   `DECODE_OFF_LOOP_BYTES` comes from), and unmasking, checking the
+//!   UTF-8 of and copying a 64 MiB message (the loop's share of the
+//!   largest message `maxPayload` allows).
+//!
 //! Run with `cargo bench --bench protocol`.
 
 use std::io::{self, Read, Write};
@@ -86,6 +92,91 @@ mod decode_only {
     #[divan::bench]
     fn kv_set_python_style() -> bool {
         decode(black_box(SET_PYTHON)).is_ok()
+    }
+}
+
+#[divan::bench_group(sample_count = 10, sample_size = 1)]
+mod large {
+    use std::sync::LazyLock;
+
+    use super::*;
+
+    /// The largest `maxPayload`, 64 MiB.
+    const MAX_MESSAGE: usize = 64 << 20;
+
+    /// A `KV_GET` of `n` names `key:000000000000..` (19 bytes each).
+    fn get_of(n: usize) -> String {
+        let names: Vec<String> = (0..n).map(|i| format!(r#""key:{:012}""#, i * 4)).collect();
+        format!(r#"{{"KV_GET":{{"keys":[{}]}}}}"#, names.join(","))
+    }
+
+    static GET_1M: LazyLock<String> = LazyLock::new(|| get_of(1_000_000));
+    /// 13,790 names: just under 256 KiB.
+    static GET_256K: LazyLock<String> = LazyLock::new(|| get_of(13_790));
+    static MESSAGE: LazyLock<Vec<u8>> = LazyLock::new(|| {
+        let mut text = get_of(MAX_MESSAGE / 19);
+        text.truncate(MAX_MESSAGE);
+        text.into_bytes()
+    });
+
+    #[divan::bench]
+    fn decode_kv_get_of_256_kib() -> usize {
+        assert!(GET_256K.len() <= 256 * 1024 && GET_256K.len() > 255 * 1024);
+        decode(black_box(&GET_256K)).map(|c| c.name().index()).unwrap_or_default()
+    }
+
+    #[divan::bench]
+    fn decode_kv_get_of_1m_names() -> usize {
+        decode(black_box(&GET_1M)).map(|c| c.name().index()).unwrap_or_default()
+    }
+
+    /// Keys in the store a large `KV_SET` writes into.
+    const STORED: u64 = 1_000_000;
+
+    /// A `KV_SET` of 16,384 new keys (16-byte values) into a store of a
+    /// million, decoding included (2.6 ns a byte of its 560 KB, about
+    /// 1.5 ms): what a write of many keys, run whole in its turn, costs.
+    #[divan::bench]
+    fn kv_set_of_16384_new_keys(bencher: Bencher<'_, '_>) {
+        const KEYS: u64 = 16 * 1024;
+        let now = Instant::now();
+        let mut store = Store::new(ServerInfo { persist_enabled: false, persist_path: "data".into() });
+        let mut out = Vec::new();
+        let set = |from: u64, n: u64| {
+            let members: Vec<String> =
+                (from..from + n).map(|i| format!(r#""key:{i:012}":"xxxxxxxxxxxxxxxx""#)).collect();
+            format!(r#"{{"KV_SET":{{"keys":{{{}}}}}}}"#, members.join(","))
+        };
+        for batch in 0..STORED / 10_000 {
+            run(&mut store, &set(batch * 10_000, 10_000), now, &mut out);
+        }
+        let mut next = STORED;
+        bencher
+            .with_inputs(|| {
+                next += KEYS;
+                set(next, KEYS)
+            })
+            .bench_local_values(|request| {
+                let len = run(&mut store, &request, now, &mut out);
+                assert_eq!(&out[..], br#"{"KV_SET_RSP":{"st":1}}"#);
+                len
+            });
+    }
+
+    #[divan::bench]
+    fn unmask_64_mib(bencher: Bencher<'_, '_>) {
+        let mut message = MESSAGE.clone();
+        bencher.bench_local(|| ndb::internals::conn::unmask(black_box(&mut message), [1, 2, 3, 4]));
+    }
+
+    #[divan::bench]
+    fn utf8_check_64_mib() -> bool {
+        std::str::from_utf8(black_box(&MESSAGE)).is_ok()
+    }
+
+    #[divan::bench]
+    fn copy_64_mib() -> usize {
+        black_box(MESSAGE.to_vec()).len()
     }
 }
 

@@ -140,6 +140,12 @@ pub struct Config {
     /// answered 201 (`Busy`) at once (`maxJobs`). Default
     /// `DEFAULT_MAX_JOBS` (`store/jobs.rs`), 16.
     pub max_jobs: usize,
+    /// Messages longer than this many bytes are decoded on the search
+    /// thread instead of the loop, as a job counted toward `max_jobs`.
+    /// Default [`DECODE_OFF_LOOP_BYTES`](crate::store::DECODE_OFF_LOOP_BYTES),
+    /// 256 KiB. Not read from a config document: a build setting for
+    /// embedders and tests.
+    pub decode_off_loop_bytes: usize,
     /// Who may connect, and with which role (`users`). Default none: no
     /// authentication, every connection may do everything, as NemesisDB.
     pub users: Users,
@@ -220,6 +226,7 @@ impl Default for Config {
             message_timeout: Some(Duration::from_secs(30)),
             max_memory: None,
             max_jobs: crate::store::DEFAULT_MAX_JOBS,
+            decode_off_loop_bytes: crate::store::DECODE_OFF_LOOP_BYTES,
             slow_log_threshold: Some(Duration::from_millis(10)),
             slow_log_length: 128,
         }
@@ -483,6 +490,12 @@ impl Config {
     /// lane.
     pub fn max_jobs(mut self, jobs: usize) -> Self {
         self.max_jobs = jobs;
+        self
+    }
+
+    /// Sets the length past which a message is decoded off the loop.
+    pub fn decode_off_loop_bytes(mut self, bytes: usize) -> Self {
+        self.decode_off_loop_bytes = bytes;
         self
     }
 

@@ -325,6 +325,7 @@ impl Server {
             max_head_bytes: config.max_head_bytes,
             hold_upgrades: !config.users.is_empty(),
             users: config.users.clone(),
+            lend_text_over: config.decode_off_loop_bytes,
         };
         let mut store = Store::new(ServerInfo::from(&config));
         // With the log asked for, writes wait for Server::open_log.
@@ -337,6 +338,7 @@ impl Server {
         });
         store.set_search_timeout(config.search_timeout);
         store.set_max_jobs(config.max_jobs);
+        store.set_decode_threshold(config.decode_off_loop_bytes);
         store.memory_mut().set_cap(config.max_memory);
         #[cfg(feature = "introspection")]
         store.set_settings(config.effective_json(), config.slow_log_threshold, config.slow_log_length);
@@ -789,6 +791,12 @@ impl Server {
             None => slot.conn.serve(&mut self.scratch, &self.limits, &mut handler),
         };
         std::mem::swap(&mut context.holding, &mut self.holding);
+        if let Some(later) = &context.later
+            && let Some((buf, start)) = slot.conn.take_message()
+        {
+            // A large message to decode off the loop: its buffer, as is.
+            self.store.attach_message(later.id, buf, start);
+        }
         #[cfg(feature = "introspection")]
         if context.last_command.is_some() {
             slot.last_command = context.last_command;

@@ -234,3 +234,31 @@ fn arrays_count_their_whole_capacity_and_are_refused_past_the_cap() {
     assert!(used(&mut client) < empty + 4096);
     assert_eq!(client.call(r#"{"KV_SET":{"keys":{"k":1}}}"#), r#"{"KV_SET_RSP":{"st":1}}"#);
 }
+
+#[test]
+fn a_ready_reply_counts_before_its_connection_takes_it() {
+    let server = common::start();
+    let mut client = server.client();
+    // 400 values of 1 KiB: a search over every key runs as a job, and its
+    // reply (about 420 KB, under the 1 MiB of a reply sent in pieces)
+    // comes back whole.
+    let value = "v".repeat(1024);
+    for batch in 0..4 {
+        let members: Vec<String> =
+            (batch * 100..(batch + 1) * 100).map(|i| format!(r#""k{i}":{{"v":"{value}"}}"#)).collect();
+        assert_eq!(
+            client.call(&format!(r#"{{"KV_SET":{{"keys":{{{}}}}}}}"#, members.join(","))),
+            r#"{"KV_SET_RSP":{"st":1}}"#
+        );
+    }
+    let alone = info(&mut client)["memoryUsed"].as_u64().expect("memoryUsed");
+    // The SV_INFO behind the search is served in the turn its reply is
+    // handed over, before the connection's buffers are counted again.
+    client.send(r#"{"KV_FIND":{"path":"$.v","rsp":"kv"}}"#);
+    client.send(r#"{"SV_INFO":{}}"#);
+    let found = client.recv();
+    assert!(found.len() > 400 * 1024 && found.ends_with(r#""st":1}}"#), "{:.100}", found);
+    let behind: serde_json::Value = serde_json::from_str(&client.recv()).unwrap();
+    let used = behind["SV_INFO_RSP"]["memoryUsed"].as_u64().expect("memoryUsed");
+    assert!(used >= alone + found.len() as u64, "{alone} alone, {used} with a reply of {} bytes ready", found.len());
+}

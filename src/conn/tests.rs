@@ -92,6 +92,7 @@ fn limits() -> Limits {
         max_head_bytes: 8192,
         users: crate::auth::Users::default(),
         hold_upgrades: false,
+        lend_text_over: usize::MAX,
     }
 }
 

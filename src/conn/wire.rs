@@ -122,7 +122,7 @@ pub(super) fn next_boundary(frames: &[u8], offset: usize) -> usize {
 }
 
 /// Unmasks a client payload in place (RFC 6455 §5.3), eight bytes at a time.
-pub(super) fn unmask(payload: &mut [u8], mask: [u8; 4]) {
+pub fn unmask(payload: &mut [u8], mask: [u8; 4]) {
     let wide = u64::from_ne_bytes([mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3]]);
     let (words, rest) = payload.as_chunks_mut::<8>();
     for word in words {

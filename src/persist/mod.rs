@@ -133,6 +133,18 @@ pub fn run(root: &Path, job: Job) -> Done {
             log::debug!("{} of {bytes} bytes computed in {} ms", verb.name(), started.elapsed().as_millis());
             Outcome::Edited(Ok(Box::new(done)))
         }
+        Work::Decode(message) => {
+            let started = Instant::now();
+            let (buf, start) = message.unwrap_or_default();
+            match crate::protocol::Decoded::new(buf, start) {
+                Ok(decoded) => {
+                    log::debug!("a message of {} bytes decoded in {} ms", decoded.len(), started.elapsed().as_millis());
+                    let names = decoded.get_names().and_then(crate::store::prepare_names);
+                    Outcome::Decoded(Ok(Box::new(crate::store::DecodeDone { decoded, names })))
+                }
+                Err(e) => Outcome::Decoded(Err(format!("a message to decode is not UTF-8: {e}"))),
+            }
+        }
     };
     match &outcome {
         // `write_base` and the lines above said how it went.
@@ -158,7 +170,7 @@ pub fn run(root: &Path, job: Job) -> Done {
         }
         Outcome::Pruned(Err(e)) => log::warn!("cannot delete old scheduled saves of {name:?}: {}", Chain(e)),
         // A prune logs what it deleted as it goes.
-        Outcome::Pruned(Ok(_)) | Outcome::Found(_) | Outcome::Edited(_) => {}
+        Outcome::Pruned(Ok(_)) | Outcome::Found(_) | Outcome::Edited(_) | Outcome::Decoded(_) => {}
     }
     Done { verb, name, outcome, unix_ms: files::unix_millis() }
 }

@@ -8,6 +8,7 @@
 
 mod command;
 mod decode;
+mod decoded;
 mod reply;
 
 pub use command::{
@@ -19,5 +20,6 @@ pub use decode::{
     BAD_NAME, MISSING_PARAMETER, NO_INTROSPECTION, PARAM_TYPE_INCORRECT, PATH_EMPTY, RSP_INVALID, Rejection, RspName,
     Shape, decode,
 };
+pub use decoded::{Decoded, named_command};
 pub use ndb_status::{Protocol, Status};
 pub use reply::{Members, Reply, write_str};

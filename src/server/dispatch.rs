@@ -24,7 +24,7 @@ use crate::error::Error;
 #[cfg(feature = "introspection")]
 use crate::metrics::LaterRequest;
 use crate::protocol::{self, Command, CommandName, Protocol, Rejection, Reply, Status, Verb};
-use crate::store::{Done, Executed, Finished, JobId, Store, StreamReply};
+use crate::store::{DecodeDone, Done, Executed, Finished, JobId, Outcome, PreparedNames, Store, StreamReply};
 
 /// The `m` of a command the connection's role does not allow.
 pub const NOT_PERMITTED: &str = "Not permitted for this user's role";
@@ -190,6 +190,10 @@ impl Server {
             return self.compaction_done(done, now);
         }
         self.store.job_finished(id);
+        let done = match done.outcome {
+            Outcome::Decoded(Ok(decoded)) => return self.execute_decoded(id, *decoded, now),
+            outcome => Done { outcome, ..done },
+        };
         let unix_ms = done.unix_ms;
         let mut reply = Vec::new();
         let status = {
@@ -211,7 +215,80 @@ impl Server {
             self.held.push_back(super::Held { seq, id, reply, status });
             return;
         }
+        self.deliver_ready(id, reply, status, now);
+    }
+
+    /// [`Server::deliver_late`] of a reply written this turn, counted
+    /// toward the memory cap until its connection has taken it: what that
+    /// connection serves meanwhile (the requests it queued behind it) sees
+    /// it counted, and once the connection is served its output counts it.
+    fn deliver_ready(&mut self, id: JobId, reply: Vec<u8>, status: Status, now: Instant) {
+        let bytes = reply.capacity();
+        self.store.memory_mut().hold(bytes);
         self.deliver_late(id, Late::Reply(reply), status, now);
+        self.store.memory_mut().release(bytes);
+    }
+
+    /// Executes a large message decoded off the loop, for the connection
+    /// waiting under `id`, as it would have been executed in its turn: with
+    /// that connection's role, answered now, or later under the id of the
+    /// job or list reply it became (the connection waits on).
+    fn execute_decoded(&mut self, id: JobId, done: DecodeDone, now: Instant) {
+        let Some(i) = self.waiting.iter().position(|w| w.id == id) else {
+            let bytes = done.decoded.heap_bytes();
+            crate::store::reclaim_bytes(done, bytes);
+            return;
+        };
+        let (key, serial) = (self.waiting[i].key, self.waiting[i].serial);
+        let Some(role) = self.conns.get(key).filter(|s| s.serial == serial && !s.dead).map(|s| s.conn.role()) else {
+            // No one waits for it: given back off the loop.
+            self.waiting.swap_remove(i);
+            let bytes = done.decoded.heap_bytes();
+            crate::store::reclaim_bytes(done, bytes);
+            return;
+        };
+        let DecodeDone { decoded, names } = done;
+        let held = decoded.heap_bytes() + names.as_ref().map_or(0, PreparedNames::heap_bytes);
+        self.store.memory_mut().hold(held);
+        if let Some(names) = names {
+            self.store.offer_names(names);
+        }
+        let mut reply = Vec::new();
+        let mut writer = Reply::new(&mut reply, self.protocol);
+        let store = &mut self.store;
+        let ((name, executed), buf) =
+            decoded.run(|result, text| run_decoded(store, role, text, result, now, &mut writer));
+        self.store.withdraw_names();
+        // A large buffer's pages are given back off the loop.
+        let bytes = buf.capacity();
+        crate::store::reclaim_bytes(buf, bytes);
+        let status = writer.written_status().unwrap_or(Status::Unknown);
+        self.store.memory_mut().release(held);
+        self.waiting[i].name = name;
+        #[cfg(feature = "introspection")]
+        if let Some(slot) = self.conns.get_mut(key) {
+            slot.last_command = name.or(slot.last_command);
+        }
+        match executed {
+            Executed::Later(later) => {
+                // It became a job or a list reply: the connection waits
+                // for that one now.
+                self.waiting[i].id = later;
+                self.waiting[i].cancel = self.store.cancel_flag(later);
+                #[cfg(feature = "introspection")]
+                if name == Some(CommandName::Verb(Verb::SvClients)) {
+                    self.client_lists.push(later);
+                }
+            }
+            Executed::Replied => {
+                if self.store.seal_journal() && self.holds_replies() {
+                    let seq = self.wal().map_or(0, |wal| wal.next_seq());
+                    self.held.push_back(super::Held { seq, id, reply, status });
+                    return;
+                }
+                self.deliver_ready(id, reply, status, now);
+            }
+        }
     }
 
     /// Sends the replies of loads that took effect (or were refused) this
@@ -222,7 +299,7 @@ impl Server {
             let mut writer = Reply::new(&mut reply, self.protocol);
             let Some(id) = self.store.take_applied(&mut writer) else { return };
             let status = writer.written_status().unwrap_or(Status::Unknown);
-            self.deliver_late(id, Late::Reply(reply), status, now);
+            self.deliver_ready(id, reply, status, now);
         }
     }
 
@@ -325,6 +402,22 @@ pub fn handle(store: &mut Store, context: &mut Context, message: Message<'_>, ou
     };
     let start = out.len();
     let mut reply = Reply::new(out, context.protocol);
+    if let Message::Text(text) = message
+        && store.decodes_off_loop(text.len())
+    {
+        // Decoded on the search lane, executed when it is back
+        // (`Server::deliver`): the connection waits as for any job.
+        return match store.queue_decode(text, &mut reply) {
+            Executed::Later(id) => {
+                context.later = Some(Later { id, name: None, text: Box::default(), bytes: text.len() });
+                ReplyKind::Later
+            }
+            Executed::Replied => {
+                store.metrics_mut().count(None, Status::Busy);
+                ReplyKind::Text
+            }
+        };
+    }
     let (name, executed) = dispatch_as(store, context.role, message, context.now, &mut reply);
     let changed = store.seal_journal();
     if name.is_some() {
@@ -409,46 +502,60 @@ pub fn dispatch_as(
     reply: &mut Reply<'_>,
 ) -> (Option<CommandName>, Executed) {
     match message {
-        Message::Text(text) => match protocol::decode(text) {
-            Ok(command) => {
-                let name = command.name();
-                // Without users every connection is admin: one branch.
-                if role != Role::Admin {
-                    if !role.allows(name) {
-                        not_permitted(reply, name);
-                        return (Some(name), Executed::Replied);
-                    }
-                    if matches!(command, Command::SvInfo) {
-                        store.write_info(reply, now, false);
-                        return (Some(name), Executed::Replied);
-                    }
-                }
-                let writes = changes_data(name);
-                if writes && store.writes_refused() {
-                    log_failed(reply, name);
-                    return (Some(name), Executed::Replied);
-                }
-                let executed = store.execute(command, now, reply);
-                if writes && matches!(name, CommandName::Container(_)) {
-                    // Arrays and lists are recorded as the command itself.
-                    store.journal_container(text);
-                }
-                (Some(name), executed)
-            }
-            Err(rejection) => {
-                let name = rejection.command();
-                // A command outside the role is refused as such, whatever
-                // else is wrong with it.
-                match name {
-                    Some(name) if !role.allows(name) => not_permitted(reply, name),
-                    _ => reply.rejection(&rejection),
-                }
-                (name, Executed::Replied)
-            }
-        },
+        Message::Text(text) => run_decoded(store, role, text, protocol::decode(text), now, reply),
         Message::Binary(_) => {
             reply.rejection(&Rejection::binary_frame());
             (None, Executed::Replied)
+        }
+    }
+}
+
+/// The rest of [`dispatch_as`] once `text` is decoded (in the request's
+/// turn, or off the loop for a large message): the role check, the
+/// durable log's refusal, the store's execution, the journal.
+pub fn run_decoded(
+    store: &mut Store,
+    role: Role,
+    text: &str,
+    decoded: Result<Command<'_>, Rejection<'_>>,
+    now: Instant,
+    reply: &mut Reply<'_>,
+) -> (Option<CommandName>, Executed) {
+    match decoded {
+        Ok(command) => {
+            let name = command.name();
+            // Without users every connection is admin: one branch.
+            if role != Role::Admin {
+                if !role.allows(name) {
+                    not_permitted(reply, name);
+                    return (Some(name), Executed::Replied);
+                }
+                if matches!(command, Command::SvInfo) {
+                    store.write_info(reply, now, false);
+                    return (Some(name), Executed::Replied);
+                }
+            }
+            let writes = changes_data(name);
+            if writes && store.writes_refused() {
+                log_failed(reply, name);
+                return (Some(name), Executed::Replied);
+            }
+            let executed = store.execute(command, now, reply);
+            if writes && matches!(name, CommandName::Container(_)) {
+                // Arrays and lists are recorded as the command itself.
+                store.journal_container(text);
+            }
+            (Some(name), executed)
+        }
+        Err(rejection) => {
+            let name = rejection.command();
+            // A command outside the role is refused as such, whatever
+            // else is wrong with it.
+            match name {
+                Some(name) if !role.allows(name) => not_permitted(reply, name),
+                _ => reply.rejection(&rejection),
+            }
+            (name, Executed::Replied)
         }
     }
 }

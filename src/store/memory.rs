@@ -26,6 +26,10 @@
 //!   begun until its job is finished. Values the store has since dropped
 //!   but a snapshot still holds are not counted again.
 //!
+//! - **Held for a moment**: a large message decoded off the loop, from
+//!   its return until its command ran (its copy counts as job data while
+//!   it is decoded), through [`Memory::hold`].
+//!
 //! Past the cap, [`Verb::adds_data`] and [`ContainerVerb::adds_data`]
 //! commands are refused with 204 (`OutOfMemory`) before they run; reads,
 //! removals, ends, clears, deletes and saves still run, so a full server
@@ -57,6 +61,8 @@ pub struct Memory {
     cap: Option<usize>,
     /// Bytes connections hold in partial input and unsent replies.
     connections: usize,
+    /// Bytes held for a moment outside every namespace ([`Memory::hold`]).
+    held: usize,
     /// The last answer was "over": log the change when it flips.
     over: bool,
 }
@@ -80,6 +86,23 @@ impl Memory {
     /// What connections hold, as last recorded.
     pub fn connections(&self) -> usize {
         self.connections
+    }
+
+    /// Counts `bytes` held outside every namespace until the matching
+    /// [`Memory::release`]: a large message decoded off the loop while its
+    /// command runs, a loaded session's map while it is built.
+    pub fn hold(&mut self, bytes: usize) {
+        self.held = self.held.saturating_add(bytes);
+    }
+
+    /// Stops counting `bytes` of what [`Memory::hold`] counted.
+    pub fn release(&mut self, bytes: usize) {
+        self.held = self.held.saturating_sub(bytes);
+    }
+
+    /// What [`Memory::hold`] counts now.
+    pub fn held(&self) -> usize {
+        self.held
     }
 
     /// Whether `used` bytes are at or past the cap; logs once when that

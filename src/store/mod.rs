@@ -36,9 +36,9 @@ use std::time::{Duration, Instant};
 pub use compact::CompactSnapshot;
 pub use info::{LastSave, LogInfo, ScheduleInfo, ServerInfo, Stats};
 pub use jobs::{
-    Applied, DEFAULT_MAX_JOBS, Done, Finished, JOBS_BUSY, Job, JobId, LOAD_MERGE_KEYS_PER_STEP, Lane, LoadFailure,
-    Loaded, MAX_SAVE_JOBS, Outcome, RESTORE_WORK_PER_STEP, SNAPSHOT_KEYS_PER_STEP, SaveFailure, SaveKind, Snapshot,
-    Work, WorkKind,
+    Applied, DECODE_OFF_LOOP_BYTES, DEFAULT_MAX_JOBS, DecodeDone, Done, Finished, JOBS_BUSY, Job, JobId,
+    LOAD_MERGE_KEYS_PER_STEP, Lane, LoadFailure, Loaded, MAX_SAVE_JOBS, Outcome, RESTORE_WORK_PER_STEP,
+    SNAPSHOT_KEYS_PER_STEP, SaveFailure, SaveKind, Snapshot, Work, WorkKind,
 };
 pub use jsonpath::{
     DEFAULT_SEARCH_TIMEOUT, EDIT_INLINE_MAX_BYTES, EditDone, EditJob, Evaluation, FIND_INLINE_MAX_BYTES, FindJob,
@@ -47,8 +47,11 @@ pub use jsonpath::{
 };
 pub use kv::{Entry, KeyHasher, KeyMap, MAX_KEYS, Merging};
 pub use memory::{ENTRY_OVERHEAD_BYTES, Memory, SESSION_OVERHEAD_BYTES};
+pub use reclaim::free_bytes as reclaim_bytes;
 use replies::Ran;
-pub use replies::{INLINE_ENTRIES, INLINE_NAMES, INLINE_REPLY_BYTES, ListJob, StreamReply};
+pub use replies::{
+    INLINE_ENTRIES, INLINE_NAMES, INLINE_REPLY_BYTES, ListJob, PreparedNames, StreamReply, prepare_names,
+};
 use sessions::{Budget, Sessions, Touch};
 pub use sessions::{MAX_SESSIONS, NewSessionError, RESTORE_UNITS_PER_SESSION, Restore, SessionRecord};
 
@@ -106,6 +109,9 @@ pub struct Store {
     search_timeout: Option<Duration>,
     /// List replies to be written in pieces (`replies.rs`).
     lists: replies::Lists,
+    /// The names of the next command, copied off the loop
+    /// ([`Store::offer_names`]).
+    prepared: Option<replies::PreparedNames>,
     /// Where changes to the top-level keys are recorded while the durable
     /// log is on (sessions record theirs in [`Sessions`]).
     journal: Journal,
@@ -136,6 +142,7 @@ impl Store {
             containers: containers::Containers::default(),
             search_timeout: Some(DEFAULT_SEARCH_TIMEOUT),
             lists: replies::Lists::default(),
+            prepared: None,
             journal: Journal::default(),
             writes_refused: false,
             compacting: None,
@@ -152,6 +159,20 @@ impl Store {
         let containers = usize::try_from(self.containers.bytes()).unwrap_or(usize::MAX);
         (self.kv.bytes() + self.sessions.bytes() + self.memory.connections() + self.job_bytes())
             .saturating_add(containers)
+            .saturating_add(self.memory.held())
+    }
+
+    /// Offers the names of the next command executed, a `KV_GET` or
+    /// `KV_CONTAINS` (or `SH_` form) of many names, as copied off the loop
+    /// from that very command ([`prepare_names`]); a command that does not
+    /// take them drops them.
+    pub fn offer_names(&mut self, names: PreparedNames) {
+        self.prepared = Some(names);
+    }
+
+    /// Drops the names offered and not taken.
+    pub fn withdraw_names(&mut self) {
+        self.prepared = None;
     }
 
     /// The memory cap and its counters, for the server to record what
@@ -387,7 +408,8 @@ impl Store {
                 return self.queue_job(job, reply);
             }
             Command::Kv(op) => {
-                match run(&mut self.kv, op, verb, reply, &mut self.info.metrics, &mut self.journal, Scope::Kv) {
+                let (metrics, journal, prepared) = (&mut self.info.metrics, &mut self.journal, self.prepared.take());
+                match run(&mut self.kv, op, prepared, verb, reply, metrics, journal, Scope::Kv) {
                     Ran::Replied => {}
                     Ran::Stream(body) => return self.ready_reply(body),
                     Ran::Snapshot(job) => return self.queue_list(verb, job, reply),
@@ -473,8 +495,9 @@ impl Store {
                 };
                 let metrics = &mut self.info.metrics;
                 let scope = Scope::Session(token);
+                let prepared = self.prepared.take();
                 match self.sessions.with_keys_logged(token, since, touch, |keys, journal| {
-                    run(keys, op, verb, reply, metrics, journal, scope)
+                    run(keys, op, prepared, verb, reply, metrics, journal, scope)
                 }) {
                     None => reply.error(verb, Status::SessionNotExist, ""),
                     Some(Ran::Replied) => {}
@@ -597,9 +620,12 @@ impl std::fmt::Display for Full {
 /// it comes in pieces, or after a snapshot (`replies.rs`).
 /// Changes are recorded in `journal` (a no-op while the log is off) as
 /// changes to `scope`; gets count their hits and misses in `metrics`.
+// One argument per part of the store it needs, each borrowed apart.
+#[allow(clippy::too_many_arguments)]
 fn run(
     map: &mut KeyMap,
     op: MapOp<'_>,
+    prepared: Option<replies::PreparedNames>,
     verb: Verb,
     reply: &mut Reply<'_>,
     metrics: &mut Metrics,
@@ -641,7 +667,7 @@ fn run(
             }
             count(reply, verb, removed);
         }
-        MapOp::Get(names) => return replies::get(map, &names, verb, reply, metrics),
+        MapOp::Get(names) => return replies::get(map, &names, prepared, verb, reply, metrics),
         MapOp::Rmv(names) => {
             for name in &names {
                 if map.remove(name) {
@@ -657,7 +683,7 @@ fn run(
             }
             count(reply, verb, removed);
         }
-        MapOp::Contains(names) => return replies::contains(map, &names, verb, reply),
+        MapOp::Contains(names) => return replies::contains(map, &names, prepared, verb, reply),
         MapOp::Count => count(reply, verb, map.len()),
         MapOp::Keys => return replies::keys(map, verb, reply),
     }

@@ -340,6 +340,9 @@ struct Pending {
     /// The table `SH_END_ALL` took from under it, whose sessions the steps
     /// copy instead of the live table's.
     frozen: Option<TokenMap>,
+    /// What `frozen` held when it was taken, as [`Sessions::bytes`] counts
+    /// it (its keys and sessions), until it is freed.
+    frozen_bytes: usize,
     /// The sessions copied so far, by the steps or before a change.
     taken: Vec<SessionRecord>,
     /// Keys in `taken`.
@@ -399,6 +402,14 @@ impl Restore {
     /// dropped): what dropping it gives back, for `reclaim::free_bytes`.
     pub fn heap_bytes(&self) -> usize {
         self.bytes
+    }
+
+    /// What the session being built holds, as the memory cap counts a
+    /// session's keys: its key map so far ([`KeyMap::bytes`]) and a
+    /// session's overhead. Counted until it is inserted (then the table
+    /// counts it) or dropped.
+    pub fn building_bytes(&self) -> usize {
+        self.building.as_ref().map_or(0, |b| b.map.bytes() + super::memory::SESSION_OVERHEAD_BYTES)
     }
 }
 
@@ -520,6 +531,7 @@ impl Sessions {
         self.pending.as_ref().map_or(0, |pending| {
             pending.taken.capacity() * std::mem::size_of::<SessionRecord>()
                 + pending.keys_taken * super::memory::SNAPSHOT_BYTES_PER_ENTRY
+                + if pending.frozen.is_some() { pending.frozen_bytes } else { 0 }
         })
     }
 
@@ -719,9 +731,14 @@ impl Sessions {
             gone += usize::from(self.map.get(token).is_some_and(|s| s.is_due(now) && s.flag(DELETE_SESSION)));
         }
         let live = self.map.len() - gone;
+        let held = self.bytes();
         let sessions = std::mem::take(&mut self.map);
         match self.pending.as_deref_mut() {
-            Some(pending) if pending.frozen.is_none() => pending.frozen = Some(sessions),
+            Some(pending) if pending.frozen.is_none() => {
+                // Counted toward the memory cap until the snapshot frees it.
+                pending.frozen = Some(sessions);
+                pending.frozen_bytes = held;
+            }
             _ => super::reclaim::free(sessions, self.total_keys + live + gone),
         }
         self.wheel.clear();
@@ -842,8 +859,16 @@ impl Sessions {
         self.epoch ^= EPOCH;
         let taken = Vec::with_capacity(self.map.len());
         let (tick, end) = (ticks_floor(now), self.map.len());
-        self.pending =
-            Some(Box::new(Pending { tick, next: 0, end, frozen: None, taken, keys_taken: 0, deadlines: None }));
+        self.pending = Some(Box::new(Pending {
+            tick,
+            next: 0,
+            end,
+            frozen: None,
+            frozen_bytes: 0,
+            taken,
+            keys_taken: 0,
+            deadlines: None,
+        }));
         true
     }
 

@@ -98,3 +98,41 @@ fn closing_for_input_frees_it_and_sends_the_code() {
     h.serve();
     assert_eq!(h.conn.input_bytes(), 0);
 }
+
+#[test]
+fn a_large_frame_is_unmasked_and_checked_as_it_arrives() {
+    let mut h = Harness::open();
+    h.limits = big_limits();
+    // Multi-byte characters cut by the chunks, at every offset from the
+    // mask's start: the echo must give the text back exactly.
+    let text: String = (0..200_000).map(|i| ['a', 'é', '€', '𝄞'][i % 4]).collect();
+    let frame = frame(TEXT, true, text.as_bytes());
+    for chunk in frame.chunks(65_537) {
+        h.feed(chunk);
+        h.serve();
+    }
+    assert_eq!(h.texts(), [format!("echo:{text}")]);
+    // A bad byte closes the connection (1007) when it arrives, not once
+    // the frame is complete.
+    let mut bad = text.clone().into_bytes();
+    bad[300_000] = 0xff;
+    let frame = super::frame(TEXT, true, &bad);
+    h.feed(&frame[..400_000]);
+    h.serve();
+    assert_eq!(h.close_code(), Some(1007));
+}
+
+#[test]
+fn fragments_of_a_large_message_are_unmasked_as_they_arrive() {
+    let mut h = Harness::open();
+    h.limits = big_limits();
+    let text: String = (0..150_000).map(|i| ['x', 'ü', '€'][i % 3]).collect();
+    let (a, b) = text.as_bytes().split_at(100_001);
+    let mut frames = frame(TEXT, false, a);
+    frames.extend(frame(CONTINUATION, true, b));
+    for chunk in frames.chunks(40_000) {
+        h.feed(chunk);
+        h.serve();
+    }
+    assert_eq!(h.texts(), [format!("echo:{text}")]);
+}

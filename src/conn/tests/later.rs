@@ -104,3 +104,45 @@ fn a_late_reply_goes_out_behind_pending_output() {
     assert_eq!(h.conn.flush(&h.limits), Served::Drained);
     assert_eq!(h.texts(), ["echo:a", "saved1", "echo:b"]);
 }
+
+#[test]
+fn a_large_message_answered_later_is_kept_whole_for_the_server() {
+    let mut h = Harness::open();
+    h.limits.lend_text_over = 8;
+    // Small ones are never kept; nor a large one answered at once.
+    h.feed(&frames_of(&["save", "a long message echoed at once"]));
+    h.serve_saving();
+    assert_eq!(h.conn.take_message(), None);
+    h.resume("saved");
+    assert_eq!(h.conn.take_message(), None);
+    // One frame, with the start of the next message read behind it.
+    let mut bytes = frames_of(&["save a long message", "after"]);
+    let next = text("next");
+    bytes.extend_from_slice(&next[..3]);
+    h.feed(&bytes);
+    h.serve_saving();
+    let (buf, start) = h.conn.take_message().expect("kept");
+    assert_eq!(&buf[start..], b"save a long message");
+    assert_eq!(h.conn.take_message(), None, "taken once");
+    h.feed(&next[3..]);
+    h.resume("saved");
+    assert_eq!(h.texts()[2..], ["saved", "echo:after", "echo:next"]);
+    // Fragments: the reassembled message.
+    let mut fragments = frame(TEXT, false, b"save in ");
+    fragments.extend(frame(CONTINUATION, false, b"three "));
+    fragments.extend(frame(CONTINUATION, true, b"fragments"));
+    h.feed(&fragments);
+    h.serve_saving();
+    let (buf, start) = h.conn.take_message().expect("kept");
+    assert_eq!(&buf[start..], b"save in three fragments");
+    h.resume("saved");
+    // Longer than a read: kept in the input buffer it was gathered in.
+    h.limits.max_payload = 1 << 20;
+    let long = format!("save {}", "x".repeat(200_000));
+    h.feed(&frames_of(&[&long, "behind"]));
+    h.serve_saving();
+    let (buf, start) = h.conn.take_message().expect("kept");
+    assert_eq!(&buf[start..], long.as_bytes());
+    h.resume("saved");
+    assert_eq!(h.texts()[h.texts().len() - 2..], ["saved", "echo:behind"]);
+}

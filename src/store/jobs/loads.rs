@@ -109,7 +109,7 @@ impl Store {
             .iter()
             .map(|r| {
                 r.records.as_ref().map_or(0, |records| records.capacity() * size_of::<SessionRecord>())
-                    + r.restore.as_ref().map_or(0, Restore::heap_bytes)
+                    + r.restore.as_ref().map_or(0, |restore| restore.heap_bytes() + restore.building_bytes())
             })
             .sum();
         kv + sessions

@@ -740,3 +740,61 @@ fn session_loads_past_the_session_tables_capacity_are_refused_and_keep_their_roo
     assert!(out.ends_with(&format!(r#""sessions":{},"st":141}}}}"#, limit - 1)), "{out}");
     assert_eq!(store.session_count(), limit);
 }
+
+#[test]
+fn a_loaded_session_being_built_counts_toward_the_memory_cap() {
+    let mut store = store(true);
+    let keys = RESTORE_WORK_PER_STEP * 2 + 10;
+    let now = Instant::now();
+    let mut out = Vec::new();
+    let load = done_session_load(77, 1, keys);
+    assert_eq!(store.finish(1, load, now, &mut Reply::new(&mut out, Protocol::V07)), Finished::Merging);
+    let waiting = store.used_memory();
+    store.work(now);
+    // About 1,023 keys are in its map, not yet in the table.
+    assert_eq!(store.session_count(), 0);
+    let building = store.used_memory();
+    assert!(building >= waiting + 1000 * ENTRY_OVERHEAD_BYTES, "{waiting} → {building}");
+    store.work(now);
+    store.work(now);
+    assert_eq!(store.take_applied(&mut Reply::new(&mut out, Protocol::V07)), Some(1));
+    // Now the table counts it, and nothing else does.
+    let inserted = store.used_memory();
+    assert_eq!(inserted, store.sessions.bytes(), "counted once");
+    assert!(inserted >= keys * ENTRY_OVERHEAD_BYTES && inserted > building, "{building} → {inserted}");
+}
+
+#[test]
+fn the_table_sh_end_all_hands_to_a_snapshot_counts_until_it_is_freed() {
+    let mut store = store(true);
+    let n = SNAPSHOT_KEYS_PER_STEP * 3;
+    for _ in 0..n {
+        let token = new_session(&mut store, "{}");
+        exec(&mut store, &format!(r#"{{"SH_SET":{{"tkn":{token},"keys":{{"a":"{}"}}}}}}"#, "v".repeat(100))).unwrap();
+    }
+    let sessions = store.sessions.bytes();
+    let save = later(&mut store, r#"{"SH_SAVE":{"name":"s"}}"#);
+    assert!(store.next_job().is_none(), "the snapshot takes steps");
+    let before = store.used_memory();
+    assert_eq!(
+        exec(&mut store, r#"{"SH_END_ALL":{}}"#).unwrap(),
+        format!(r#"{{"SH_END_ALL_RSP":{{"cnt":{n},"st":1}}}}"#)
+    );
+    assert_eq!(store.sessions.bytes(), 0);
+    // The snapshot still holds every session's keys: counted.
+    let ended = store.used_memory();
+    assert!(ended >= sessions && ended + 64 >= before, "{sessions} in sessions, {before} → {ended}");
+    let (id, job) = loop {
+        if let Some(job) = store.next_job() {
+            break job;
+        }
+    };
+    assert_eq!(id, save);
+    let Work::Save(Snapshot::Sessions(records)) = &job.work else { panic!("a session save") };
+    assert_eq!(records.len(), n);
+    // Freed: the save's records (pointers) are what is left counted.
+    let taken = store.used_memory();
+    assert!(taken < sessions, "{sessions} → {taken}");
+    store.job_finished(id);
+    assert_eq!(store.used_memory(), 0);
+}

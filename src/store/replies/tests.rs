@@ -67,8 +67,10 @@ fn drain(mut reply: StreamReply, room: impl Fn(usize) -> usize, steps: impl Fn(u
 fn stepped(map: &KeyMap, verb: Verb, names: &[Cow<'_, str>], protocol: Protocol) -> StreamReply {
     match verb {
         Verb::KvKeys | Verb::ShKeys => StreamReply::new(Frame::new(protocol, verb, Items::Keys), map.snapshot(), None),
-        Verb::KvGet | Verb::ShGet => many_names(names, verb, protocol, Items::Members, true).into_reply(map.snapshot()),
-        _ => many_names(names, verb, protocol, Items::Keys, false).into_reply(map.snapshot()),
+        Verb::KvGet | Verb::ShGet => {
+            many_names(names, prepare_names(names), verb, protocol, Items::Members, true).into_reply(map.snapshot())
+        }
+        _ => many_names(names, None, verb, protocol, Items::Keys, false).into_reply(map.snapshot()),
     }
 }
 
@@ -133,7 +135,8 @@ fn a_snapshot_shows_the_map_as_it_was_when_it_began() {
         snapshot = map.snapshot_step(17);
         map.remove(&format!("key:{:06}", 300 - map.len() % 50));
     }
-    let reply = many_names(&names, Verb::KvGet, Protocol::V07, Items::Members, true).into_reply(snapshot.unwrap());
+    let reply =
+        many_names(&names, None, Verb::KvGet, Protocol::V07, Items::Members, true).into_reply(snapshot.unwrap());
     assert_eq!(drain(reply, |_| 100, |_| 10), before);
 }
 
@@ -144,7 +147,7 @@ fn small_replies_are_written_at_once_and_large_ones_are_not() {
     let mut out = Vec::new();
     let mut reply = Reply::new(&mut out, Protocol::V07);
     let mut metrics = crate::metrics::Metrics::default();
-    assert!(matches!(get(&map, &names, Verb::KvGet, &mut reply, &mut metrics), Ran::Replied));
+    assert!(matches!(get(&map, &names, None, Verb::KvGet, &mut reply, &mut metrics), Ran::Replied));
     assert_eq!(out, whole(&map, Verb::KvGet, &names, Protocol::V07));
     let first = super::super::first_occurrences(&names).count() as u64;
     let found = super::super::first_occurrences(&names).filter(|n| map.get(n).is_some()).count() as u64;
@@ -159,7 +162,9 @@ fn small_replies_are_written_at_once_and_large_ones_are_not() {
     let mut out = b"before".to_vec();
     let mut reply = Reply::new(&mut out, Protocol::V07);
     let mut metrics = crate::metrics::Metrics::default();
-    let Ran::Stream(stream) = get(&huge, &three, Verb::KvGet, &mut reply, &mut metrics) else { panic!("not streamed") };
+    let Ran::Stream(stream) = get(&huge, &three, None, Verb::KvGet, &mut reply, &mut metrics) else {
+        panic!("not streamed")
+    };
     assert_eq!((metrics.key_hits(), metrics.key_misses()), (3, 0), "h0 once");
     assert_eq!(out, b"before", "nothing of it was left in the output");
     assert_eq!(drain(stream, |_| 64 * 1024, |_| 100), whole(&huge, Verb::KvGet, &three, Protocol::V07));
@@ -177,7 +182,7 @@ fn small_replies_are_written_at_once_and_large_ones_are_not() {
     // More names than INLINE_NAMES, or more keys than INLINE_ENTRIES: a snapshot first.
     let many: Vec<Cow<'_, str>> = (0..=INLINE_NAMES).map(|i| Cow::Owned(format!("n{i}"))).collect();
     assert!(matches!(
-        contains(&map, &many, Verb::KvContains, &mut Reply::new(&mut out, Protocol::V07)),
+        contains(&map, &many, None, Verb::KvContains, &mut Reply::new(&mut out, Protocol::V07)),
         Ran::Snapshot(_)
     ));
     let mut wide = KeyMap::new();
@@ -195,7 +200,8 @@ fn a_turn_spends_no_more_steps_than_it_is_given() {
         map.set(&format!("k{i}"), "1");
     }
     let names: Vec<Cow<'_, str>> = (0..4000).map(|i| Cow::Owned(format!("k{}", i * 2))).collect();
-    let mut reply = many_names(&names, Verb::KvContains, Protocol::V07, Items::Keys, false).into_reply(map.snapshot());
+    let mut reply = many_names(&names, prepare_names(&names), Verb::KvContains, Protocol::V07, Items::Keys, false)
+        .into_reply(map.snapshot());
     let mut out = Vec::new();
     let mut calls = 0;
     loop {
