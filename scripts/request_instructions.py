@@ -2,7 +2,7 @@
 """Instructions an ndb-server binary executes per request, counted by
 valgrind's callgrind (steady on a busy machine, unlike timings).
 
-  scripts/request_instructions.py BINARY [REQUESTS]
+  scripts/request_instructions.py BINARY [REQUESTS] [-- SERVER-ARGS...]
 
 Runs BINARY under `valgrind --tool=callgrind` twice: once started and
 stopped with no request, once serving REQUESTS KV_SETs (16-byte keys and
@@ -10,7 +10,9 @@ values) then as many KV_GETs of them over one WebSocket connection, 64 in
 flight. Prints one JSON object with the instructions per request (the
 difference of the two totals over 2 × REQUESTS, so start-up and shutdown
 cancel out), for the whole process: user space of the server, its
-allocator and the C library, not the kernel. Standard library only.
+allocator and the C library, not the kernel. SERVER-ARGS are passed to
+the server after its --port (e.g. --config FILE --log --log-fsync
+everysec, to count what the durable log adds). Standard library only.
 """
 
 import json
@@ -29,12 +31,12 @@ from idle_rss import connect, frame, free_port, read_text  # noqa: E402
 IN_FLIGHT = 64
 
 
-def total_instructions(binary, requests, work):
+def total_instructions(binary, requests, work, extra):
     port = free_port()
     out = os.path.join(work, f"callgrind.{requests}")
     log = open(os.path.join(work, f"server.{requests}.log"), "w+")
     server = subprocess.Popen(
-        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", binary, "--port", str(port)],
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", binary, "--port", str(port), *extra],
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -73,11 +75,16 @@ def total_instructions(binary, requests, work):
 
 
 def main():
-    binary = sys.argv[1]
-    requests = int(sys.argv[2]) if len(sys.argv) > 2 else 10000
+    args = sys.argv[1:]
+    extra = []
+    if "--" in args:
+        extra = args[args.index("--") + 1 :]
+        args = args[: args.index("--")]
+    binary = args[0]
+    requests = int(args[1]) if len(args) > 1 else 10000
     with tempfile.TemporaryDirectory() as work:
-        idle = total_instructions(binary, 0, work)
-        busy = total_instructions(binary, requests, work)
+        idle = total_instructions(binary, 0, work, extra)
+        busy = total_instructions(binary, requests, work, extra)
     print(json.dumps({"requests": 2 * requests, "per_request": round((busy - idle) / (2 * requests))}))
 
 

@@ -590,9 +590,42 @@ impl<'a> Reader<'a> {
 }
 
 /// CRC-32C (Castagnoli), the checksum of iSCSI, ext4 and LevelDB's log:
-/// better at burst errors than CRC-32 and cheap in software with
-/// slicing-by-8 (about 1 GB/s).
+/// better at burst errors than CRC-32, and one instruction per 8 bytes on
+/// x86-64 CPUs with SSE4.2 (every one since 2008; the check is std's cached
+/// CPUID result); elsewhere slicing-by-8 in software (about 1 GB/s, some
+/// 300 instructions for a small frame, which SSE4.2 cuts to about 20).
 pub fn crc32c(bytes: &[u8]) -> u32 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("sse4.2") {
+        // SAFETY: the CPU has SSE4.2, as just checked.
+        return unsafe { crc32c_sse42(bytes) };
+    }
+    crc32c_table(bytes)
+}
+
+/// [`crc32c`] with the CPU's CRC32 instruction.
+///
+/// # Safety
+/// The CPU must have SSE4.2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse4.2")]
+unsafe fn crc32c_sse42(bytes: &[u8]) -> u32 {
+    use std::arch::x86_64::{_mm_crc32_u8, _mm_crc32_u64};
+    let mut crc = u64::from(!0u32);
+    let mut chunks = bytes.chunks_exact(8);
+    for c in &mut chunks {
+        crc = _mm_crc32_u64(crc, u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]));
+    }
+    // The instruction keeps the CRC in the low 32 bits.
+    let mut crc = crc as u32;
+    for &b in chunks.remainder() {
+        crc = _mm_crc32_u8(crc, b);
+    }
+    !crc
+}
+
+/// [`crc32c`] in software, slicing-by-8.
+fn crc32c_table(bytes: &[u8]) -> u32 {
     let mut crc = !0u32;
     let mut chunks = bytes.chunks_exact(8);
     for c in &mut chunks {
@@ -648,9 +681,33 @@ mod tests {
     #[test]
     fn crc32c_matches_the_standard_check_value() {
         // RFC 3720 B.4 and the usual "123456789" check value.
-        assert_eq!(crc32c(b"123456789"), 0xe306_9283);
-        assert_eq!(crc32c(&[0u8; 32]), 0x8a91_36aa);
-        assert_eq!(crc32c(b""), 0);
+        for crc in [crc32c, crc32c_table] {
+            assert_eq!(crc(b"123456789"), 0xe306_9283);
+            assert_eq!(crc(&[0u8; 32]), 0x8a91_36aa);
+            assert_eq!(crc(&[0xffu8; 32]), 0x62a8_ab43);
+            assert_eq!(crc(b""), 0);
+        }
+    }
+
+    #[test]
+    fn the_crc_instruction_and_the_tables_agree() {
+        // Every length up to three words past a frame header, every
+        // alignment of the remainder, over pseudo-random bytes.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let bytes: Vec<u8> = (0..4096)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
+        for start in 0..8 {
+            for len in (0..64).chain([255, 1000, 4000]) {
+                let slice = &bytes[start..start + len];
+                assert_eq!(crc32c(slice), crc32c_table(slice), "start {start}, length {len}");
+            }
+        }
     }
 
     #[test]
