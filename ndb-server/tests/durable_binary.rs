@@ -90,6 +90,8 @@ struct Acked {
     sessions: Vec<(u64, Option<u64>)>,
     /// Items its `OLST_ADD`s had put in its list.
     list_items: Option<u64>,
+    /// The last `n` its `IARR_SET_RNG`s wrote to both slots of its array.
+    array: Option<u64>,
 }
 
 fn json(text: &str) -> serde_json::Value {
@@ -105,7 +107,14 @@ fn load(addr: SocketAddr, client: usize, acked: &Mutex<Acked>, started: &AtomicB
     let Some(reply) = try_call(ws, &create) else { return };
     // 160: it exists, replayed from an earlier round.
     assert!(reply == r#"{"OLST_CREATE_RSP":{"st":1}}"# || reply == r#"{"OLST_CREATE_RSP":{"st":160}}"#, "{reply}");
+    let create = format!(r#"{{"IARR_CREATE":{{"name":"a{client}","len":2}}}}"#);
+    let Some(reply) = try_call(ws, &create) else { return };
+    assert!(reply == r#"{"IARR_CREATE_RSP":{"st":1}}"# || reply == r#"{"IARR_CREATE_RSP":{"st":160}}"#, "{reply}");
     for n in 1u64.. {
+        let set = format!(r#"{{"IARR_SET_RNG":{{"name":"a{client}","items":[{n},{n}],"pos":0}}}}"#);
+        let Some(reply) = try_call(ws, &set) else { return };
+        assert_eq!(reply, r#"{"IARR_SET_RNG_RSP":{"st":1}}"#);
+        acked.lock().unwrap().array = Some(n);
         let add = format!(r#"{{"OLST_ADD":{{"name":"l{client}","items":[{{"n":{n}}}]}}}}"#);
         let Some(reply) = try_call(ws, &add) else { return };
         let size = json(&reply)["OLST_ADD_RSP"]["size"].as_u64().unwrap_or_else(|| panic!("{reply}"));
@@ -182,6 +191,14 @@ fn kill_round(dir: &TempDir, clients: usize, after: Duration, extra: &[&str]) ->
             let got = c.call_json(&format!(r#"{{"OLST_GET_RNG":{{"name":"l{i}","rng":[0,100000]}}}}"#));
             let have = got["OLST_GET_RNG_RSP"]["items"].as_array().map_or(0, Vec::len) as u64;
             assert!(have == items || have == items + 1, "list of client {i}: acknowledged {items} items, found {have}");
+            checked += 1;
+        }
+        if let Some(n) = acked.array {
+            let got = c.call_json(&format!(r#"{{"IARR_GET_RNG":{{"name":"a{i}","rng":[0]}}}}"#));
+            let items = &got["IARR_GET_RNG_RSP"]["items"];
+            assert_eq!(items[0], items[1], "half of an IARR_SET_RNG: {got}");
+            let have = items[0].as_u64().unwrap_or(0);
+            assert!(have == n || have == n + 1, "array of client {i}: acknowledged {n}, found {have}");
             checked += 1;
         }
         for key in &acked.removed {
