@@ -945,6 +945,8 @@ fn rotated(mask: [u8; 4], offset: usize) -> [u8; 4] {
 /// read again whole in the turn it ends (64 MiB takes 5–10 ms).
 fn utf8_after(payload: &[u8], checked: usize) -> Option<&str> {
     let checked = checked.min(payload.len());
+    // The promise below, verified in every debug build (tests included).
+    debug_assert!(std::str::from_utf8(&payload[..checked]).is_ok(), "a checked prefix that is not UTF-8");
     std::str::from_utf8(&payload[checked..]).ok()?;
     // SAFETY: `payload[..checked]` is valid UTF-8 ending at a character
     // boundary (the callers' promise: `check_utf8_prefix` stops short of a
