@@ -142,7 +142,7 @@ pub struct Config {
     pub max_jobs: usize,
     /// Messages longer than this many bytes are decoded on the search
     /// thread instead of the loop, as a job counted toward `max_jobs`.
-    /// Default [`DECODE_OFF_LOOP_BYTES`](crate::store::DECODE_OFF_LOOP_BYTES),
+    /// Default `DECODE_OFF_LOOP_BYTES` (`store/jobs.rs`),
     /// 256 KiB. Not read from a config document: a build setting for
     /// embedders and tests.
     pub decode_off_loop_bytes: usize,

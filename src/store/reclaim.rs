@@ -51,7 +51,7 @@ pub fn free<T: Send + 'static>(garbage: T, allocations: usize) {
 }
 
 /// Drops `garbage`, a few allocations of `bytes` in all: here when that is
-/// at most [`INLINE_MAX_BYTES`], otherwise on the `ndb-free` thread.
+/// at most `INLINE_MAX_BYTES`, otherwise on the `ndb-free` thread.
 pub fn free_bytes<T: Send + 'static>(garbage: T, bytes: usize) {
     if bytes <= INLINE_MAX_BYTES {
         return;
