@@ -117,6 +117,13 @@ const IDLE_SLOTS_KEPT: usize = 64;
 /// socket closes; beyond this many, extras are dropped at once.
 const MAX_REFUSED_LINGERING: usize = 64;
 
+/// Finished connections dropped (their sockets closed) per loop turn; the
+/// rest wait, marked dead, for the next turn. Closing a socket with unread
+/// bytes resets it, and on loopback the kernel then frees the peer's queued
+/// bytes in the closer's context: 249 attackers leaving at once took one
+/// turn 14.7 ms (about 60 µs each), so 64 is about 4 ms.
+const MAX_DROPS_PER_TURN: usize = 64;
+
 /// Bytes read from client sockets in one loop turn, over every connection
 /// (2 MiB). Reading costs the loop 1–2 ms of CPU per MiB on loopback (the
 /// `recv` copy and the kernel's TCP work each read triggers, then the copy
@@ -1098,7 +1105,9 @@ impl Server {
 
     /// Deregisters and drops finished connections.
     fn reap(&mut self, registry: &Registry) {
-        for key in self.dead.drain(..) {
+        // The rest next turn: `poll_timeout` is zero while any is left.
+        let now_dropped = self.dead.len().min(MAX_DROPS_PER_TURN);
+        for key in self.dead.drain(..now_dropped) {
             if let Some(mut slot) = self.conns.try_remove(key) {
                 self.input_total -= slot.input_held;
                 self.output_total -= slot.output_held;
