@@ -125,20 +125,21 @@ const MAX_REFUSED_LINGERING: usize = 64;
 const MAX_DROPS_PER_TURN: usize = 64;
 
 /// Bytes read from client sockets in one loop turn, over every connection
-/// (2 MiB). Reading costs the loop 1–2 ms of CPU per MiB on loopback (the
-/// `recv` copy and the kernel's TCP work each read triggers, then the copy
-/// into the input buffer, unmasking and the UTF-8 check; the more the
-/// smaller the reads): 2,500 peers each with a megabyte ready made one
-/// turn read tens of MiB and take 39 ms, and 4 MiB in reads of 16 KiB
-/// still took 7–10 ms; 2 MiB keeps reading to about 4 ms of the 10 ms
-/// turn. A single busy connection gets all of it, every turn, with no
-/// new event needed, so one large message is read as fast as before.
-const TURN_READ_BYTES: usize = 2 * 1024 * 1024;
+/// (1 MiB). Reading costs the loop 1–4 ms of CPU per MiB on loopback (the
+/// `recv` copy and the kernel's TCP work each read triggers, the peer's
+/// transmission included, then the copy into the input buffer, unmasking
+/// and the UTF-8 check; the more the smaller the reads): 2,500 peers each
+/// with a megabyte ready made one turn read tens of MiB and take 39 ms,
+/// and 2 MiB in reads of 16 KiB took up to 8.3 ms; 1 MiB keeps reading
+/// to about 4 ms of the 10 ms turn. A single busy connection gets all of
+/// it, every turn, with no new event needed: one large message is read at
+/// a megabyte a turn, against some 20 µs of other work per turn.
+const TURN_READ_BYTES: usize = 1024 * 1024;
 
 /// The smallest share of [`TURN_READ_BYTES`] a ready connection gets in a
 /// turn (16 KiB, Redis's `PROTO_IOBUF_LEN`): the budget is divided among
 /// the connections ready in the turn, but smaller reads would cost more in
-/// system calls than in bytes. With more than 128 ready, those the budget
+/// system calls than in bytes. With more than 64 ready, those the budget
 /// does not reach are read first next turn.
 const MIN_READ_SHARE_BYTES: usize = 16 * 1024;
 
