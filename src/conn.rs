@@ -156,6 +156,11 @@ pub struct Scratch {
     read: Vec<u8>,
     write: Vec<u8>,
     stream: stream::Budget,
+    /// Bytes the next serve may read from its socket (its share of the
+    /// server's read budget for the turn); back to the default after it.
+    allowance: usize,
+    /// Bytes the last serve read from its socket.
+    last_read: usize,
 }
 
 impl Scratch {
@@ -163,6 +168,19 @@ impl Scratch {
     /// ([`STREAM_STEPS_PER_TURN`], [`STREAM_BYTES_PER_TURN`]) is full again.
     pub fn new_turn(&mut self) {
         self.stream = stream::Budget::default();
+    }
+
+    /// Lets the next [`Conn::serve`] or [`Conn::resume`] (that one only)
+    /// read at most `bytes` from its socket; it stops there with
+    /// [`Served::MoreReady`]. Without it a call may read 4 MiB.
+    pub fn allow_reads(&mut self, bytes: usize) {
+        self.allowance = bytes;
+    }
+
+    /// Bytes the last [`Conn::serve`] or [`Conn::resume`] read from its
+    /// socket.
+    pub fn last_read(&self) -> usize {
+        self.last_read
     }
 }
 
@@ -178,12 +196,18 @@ const SCRATCH_KEEP_BYTES: usize = 2 * READ_CHUNK_BYTES;
 /// loop even when its messages are tiny or it is being discarded.
 const MAX_READS_PER_TURN: usize = 64;
 
+/// The read allowance of a [`Scratch`] nobody set one for: as much as
+/// [`MAX_READS_PER_TURN`] reads take (4 MiB).
+const DEFAULT_ALLOWANCE_BYTES: usize = MAX_READS_PER_TURN * READ_CHUNK_BYTES;
+
 impl Default for Scratch {
     fn default() -> Self {
         Scratch {
             read: vec![0; READ_CHUNK_BYTES],
             write: Vec::with_capacity(READ_CHUNK_BYTES),
             stream: stream::Budget::default(),
+            allowance: DEFAULT_ALLOWANCE_BYTES,
+            last_read: 0,
         }
     }
 }
@@ -512,6 +536,7 @@ impl<S: Transport> Conn<S> {
     fn serve_into<F, R>(
         &mut self,
         read_buf: &mut [u8],
+        allowance: &mut usize,
         stream_budget: &mut stream::Budget,
         out: &mut Vec<u8>,
         limits: &Limits,
@@ -560,9 +585,18 @@ impl<S: Transport> Conn<S> {
             if self.phase == Phase::Open && self.is_paused(limits) {
                 return Served::Paused;
             }
-            let n = match self.stream.read(read_buf) {
+            if *allowance == 0 {
+                // Its share of the turn is read: the rest waits, in the
+                // socket, for a later turn (which needs no new event).
+                return Served::MoreReady;
+            }
+            let want = read_buf.len().min(*allowance);
+            let n = match self.stream.read(&mut read_buf[..want]) {
                 Ok(0) => return self.peer_ended(),
-                Ok(n) => n,
+                Ok(n) => {
+                    *allowance -= n.min(*allowance);
+                    n
+                }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return Served::Drained,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => return self.fail(e),

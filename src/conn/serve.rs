@@ -16,7 +16,10 @@
 //! A late reply may be large: it is then produced in pieces as the peer
 //! reads (`stream.rs`), and what waited is served after its last piece.
 
-use super::{Conn, IntoReplyKind, Late, Limits, Message, Phase, SCRATCH_KEEP_BYTES, Scratch, Served, Transport};
+use super::{
+    Conn, DEFAULT_ALLOWANCE_BYTES, IntoReplyKind, Late, Limits, Message, Phase, SCRATCH_KEEP_BYTES, Scratch, Served,
+    Transport,
+};
 
 impl<S: Transport> Conn<S> {
     /// Reads what the peer sent and serves it, calling `handler` for every
@@ -54,6 +57,7 @@ impl<S: Transport> Conn<S> {
         R: IntoReplyKind,
     {
         if !std::mem::take(&mut self.waiting) || self.phase != Phase::Open {
+            (scratch.allowance, scratch.last_read) = (DEFAULT_ALLOWANCE_BYTES, 0);
             return Served::Drained;
         }
         let mut out = std::mem::take(&mut scratch.write);
@@ -68,7 +72,11 @@ impl<S: Transport> Conn<S> {
         F: FnMut(Message<'_>, &mut Vec<u8>) -> R,
         R: IntoReplyKind,
     {
-        let mut served = self.serve_into(&mut scratch.read, &mut scratch.stream, &mut out, limits, handler);
+        let granted = std::mem::replace(&mut scratch.allowance, DEFAULT_ALLOWANCE_BYTES);
+        let mut allowance = granted;
+        let mut served =
+            self.serve_into(&mut scratch.read, &mut allowance, &mut scratch.stream, &mut out, limits, handler);
+        scratch.last_read = granted - allowance;
         if served != Served::Finished {
             served = match self.send(&out, limits) {
                 Err(e) => self.fail(e),
