@@ -79,6 +79,8 @@ fuzz_target!(|input: Input| {
         max_head_bytes: 8192,
         users: ndb::Users::default(),
         hold_upgrades: false,
+        // Every message answered in its turn, as the echo host does.
+        lend_text_over: usize::MAX,
     };
     let (whole, messages) = echo_through(&bytes, vec![usize::MAX], vec![usize::MAX], &limits);
     let splits: Vec<usize> = input.splits.iter().map(|&s| usize::from(s).max(1)).collect();
