@@ -323,6 +323,16 @@ fn a_compaction_replaces_the_old_files_and_reports_its_sizes() {
     let dir = TempDir::new("through");
     let mut rig = Rig::open(&dir.0, Instant::now());
     begin(&mut rig);
+    // The log thread writes asynchronously: the size to compare with is
+    // the one once every batch is durable (`fsync always`).
+    let last = rig.wal().next_seq() - 1;
+    for _ in 0..10_000 {
+        if rig.wal().durable() >= last {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(rig.wal().durable() >= last, "the first batches are durable");
     let before = rig.wal().state().size.load(Ordering::Relaxed);
     let used = rig.store.used_memory();
     rig.compactor.force();
