@@ -843,7 +843,6 @@ impl<S: Transport> Conn<S> {
         }
     }
 
-    /// Serves one complete, unmasked frame.
     /// Serves one complete, unmasked frame whose first `checked` bytes are
     /// known to be valid UTF-8 (checked as they arrived).
     fn frame<F, R>(
@@ -865,6 +864,7 @@ impl<S: Transport> Conn<S> {
         }
     }
 
+    /// [`Conn::frame`] before the count of completed messages.
     fn frame_inner<F, R>(
         &mut self,
         header: FrameHeader,
