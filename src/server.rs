@@ -33,6 +33,7 @@ use std::time::{Duration, Instant};
 use log::{debug, info, warn};
 use mio::event::Event;
 use mio::net::{TcpListener, TcpStream};
+use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 use slab::Slab;
 
@@ -199,6 +200,10 @@ pub struct Server {
     store: Store,
     /// Runs save and load jobs on a thread of its own.
     worker: Worker,
+    /// What the job and log threads wake the host's `Poll` with
+    /// (`persist/wake.rs`); `None` if no eventfd could be made (the loop
+    /// then only looks every `JOB_POLL_INTERVAL`).
+    wake: Option<std::sync::Arc<crate::persist::wake::Wake>>,
     /// Connections waiting for the reply of a job.
     waiting: Vec<Waiting>,
     /// The durable log's thread, once [`Server::open_log`] opened it.
@@ -385,7 +390,17 @@ impl Server {
                 ..Default::default()
             }));
         }
-        let worker = Worker::new(config.persist_path.clone());
+        let mut worker = Worker::new(config.persist_path.clone());
+        let wake = match crate::persist::wake::Wake::new() {
+            Ok(wake) => Some(std::sync::Arc::new(wake)),
+            Err(e) => {
+                warn!("cannot create an eventfd ({e}): finished jobs are collected every millisecond");
+                None
+            }
+        };
+        if let Some(wake) = &wake {
+            worker.set_wake(std::sync::Arc::clone(wake));
+        }
         Ok(Server {
             listener: TcpListener::from_std(std_listener),
             local_addr,
@@ -394,6 +409,7 @@ impl Server {
             next_serial: 0,
             store,
             worker,
+            wake,
             waiting: Vec::new(),
             wal: None,
             compactor: crate::persist::wal::Compactor::new(&config.log),
@@ -536,6 +552,11 @@ impl Server {
     /// The registry's error.
     pub fn register(&mut self, registry: &Registry) -> io::Result<()> {
         registry.register(&mut self.listener, self.tokens.listener(), Interest::READABLE)?;
+        if let Some(wake) = &self.wake {
+            // Under the listener's token: the server has no other of its
+            // own outside the connections' (`persist/wake.rs`).
+            registry.register(&mut SourceFd(&wake.raw_fd()), self.tokens.listener(), Interest::READABLE)?;
+        }
         self.listening = true;
         Ok(())
     }
@@ -556,6 +577,11 @@ impl Server {
     fn event(&mut self, registry: &Registry, event: &Event, now: Instant) {
         let token = event.token();
         if token == self.tokens.listener() {
+            if let Some(wake) = &self.wake {
+                // Perhaps a job or the log woke the loop: what they finished
+                // is taken in this turn's tick.
+                wake.drain();
+            }
             self.accept(registry, now);
             return;
         }
@@ -615,8 +641,9 @@ impl Server {
         {
             return Some(Duration::ZERO);
         }
-        // The save and log threads cannot wake the host's Poll: while they
-        // owe an answer (or held replies wait for the log), look again soon.
+        // The save and log threads wake the host's Poll through the
+        // eventfd; while they owe an answer (or held replies wait for the
+        // log), look again soon all the same, should a wake-up be lost.
         let jobs = (self.worker.in_flight() > 0
             || self.loading.is_some()
             || !self.held.is_empty()
@@ -634,6 +661,7 @@ impl Server {
             self.accept_paused_until,
             self.store.next_deadline(),
             self.next_scheduled_save(now),
+            self.wal().and_then(LogWriter::hand_over_at),
         ]
         .into_iter()
         .flatten()

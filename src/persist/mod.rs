@@ -58,6 +58,7 @@ mod files;
 mod format;
 mod retention;
 // Without the durable log, a stand-in of the same names and no code.
+pub(crate) mod wake;
 #[cfg_attr(not(feature = "log"), path = "wal/off.rs")]
 pub mod wal;
 mod worker;

@@ -23,10 +23,12 @@
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use super::wake::Wake;
 use crate::protocol::Verb;
 use crate::store::{Done, Job, Lane, Outcome, Work, WorkKind};
 
@@ -47,6 +49,8 @@ pub struct Worker {
     root: PathBuf,
     saves: Thread,
     searches: Thread,
+    /// Woken by a thread each time it finishes a job.
+    wake: Option<Arc<Wake>>,
 }
 
 /// One lane's thread and what is in flight on it.
@@ -70,7 +74,13 @@ impl Worker {
     /// A worker for the saves under `root`; each thread starts with its
     /// first job.
     pub fn new(root: PathBuf) -> Worker {
-        Worker { root, saves: Thread::new(Lane::Saves), searches: Thread::new(Lane::Searches) }
+        Worker { root, saves: Thread::new(Lane::Saves), searches: Thread::new(Lane::Searches), wake: None }
+    }
+
+    /// Has the threads started from now on wake `wake` each time they
+    /// finish a job, so that the loop takes the result at once.
+    pub fn set_wake(&mut self, wake: Arc<Wake>) {
+        self.wake = Some(wake);
     }
 
     /// The persist path jobs run against.
@@ -87,8 +97,8 @@ impl Worker {
     /// [`Worker::try_finished`] with `ticket`.
     pub fn submit(&mut self, ticket: Ticket, job: Job) {
         match job.work.lane() {
-            Lane::Saves => self.saves.submit(&self.root, ticket, job),
-            Lane::Searches => self.searches.submit(&self.root, ticket, job),
+            Lane::Saves => self.saves.submit(&self.root, self.wake.as_ref(), ticket, job),
+            Lane::Searches => self.searches.submit(&self.root, self.wake.as_ref(), ticket, job),
         }
     }
 
@@ -132,9 +142,9 @@ impl Thread {
         self.in_flight.len() + self.failed.len()
     }
 
-    fn submit(&mut self, root: &std::path::Path, ticket: Ticket, job: Job) {
+    fn submit(&mut self, root: &std::path::Path, wake: Option<&Arc<Wake>>, ticket: Ticket, job: Job) {
         let record = InFlight { ticket, verb: job.verb, name: job.name.clone(), kind: job.work.kind() };
-        let sent = self.sender(root).map(|jobs| jobs.send((ticket, job)));
+        let sent = self.sender(root, wake).map(|jobs| jobs.send((ticket, job)));
         match sent {
             Some(Ok(())) => self.in_flight.push_back(record),
             _ => {
@@ -190,8 +200,9 @@ impl Thread {
     }
 
     /// The job channel, starting the thread if it is not running.
-    fn sender(&mut self, root: &std::path::Path) -> Option<&Sender<(Ticket, Job)>> {
+    fn sender(&mut self, root: &std::path::Path, wake: Option<&Arc<Wake>>) -> Option<&Sender<(Ticket, Job)>> {
         if self.jobs.is_none() {
+            let wake = wake.cloned();
             let (job_tx, job_rx) = mpsc::channel::<(Ticket, Job)>();
             let (done_tx, done_rx) = mpsc::channel();
             let root = root.to_owned();
@@ -214,6 +225,9 @@ impl Thread {
                     };
                     if done_tx.send((ticket, done)).is_err() {
                         return;
+                    }
+                    if let Some(wake) = &wake {
+                        wake.wake();
                     }
                 }
             });

@@ -4,9 +4,11 @@
 //! its connection waits (`ReplyKind::Later`) until [`Server`]'s turn finds
 //! the job finished and hands the reply to `Conn::resume`.
 //!
-//! The save thread cannot wake the host's `Poll` (the host owns the only
-//! `Waker`), so while jobs are in flight [`Server::poll_timeout`] is at most
-//! [`JOB_POLL_INTERVAL`] and every [`Server::tick`] collects what finished.
+//! The save thread wakes the host's `Poll` when it finishes a job, through
+//! the server's eventfd (`persist/wake.rs`: the host owns the only
+//! `Waker`); should that be lost, while jobs are in flight
+//! [`Server::poll_timeout`] is at most [`JOB_POLL_INTERVAL`] all the same,
+//! and every [`Server::tick`] collects what finished.
 //!
 //! A list reply too large for one turn (a `KV_KEYS` of millions of keys,
 //! say) is answered later the same way, but the loop itself produces it: the
@@ -70,8 +72,9 @@ pub(super) struct Holding {
 }
 
 /// How often the loop looks for finished jobs (saves, loads, searches)
-/// while some are in flight: the save thread cannot wake the host's `Poll` (the host owns the
-/// only `Waker`), so a reply waits at most this long after its save is done.
+/// while some are in flight, should the job thread's wake-up (the eventfd
+/// of `persist/wake.rs`) be lost: a reply then waits at most this long
+/// after its save is done.
 pub(super) const JOB_POLL_INTERVAL: Duration = Duration::from_millis(1);
 
 /// Most connections one `SV_CLIENTS` reply lists: the default

@@ -1,6 +1,7 @@
 //! The server's side of the durable log: opening and replaying it before
-//! serving, handing each turn's records to the log thread (one batch per
-//! turn: the group commit), releasing the replies held for them under
+//! serving, handing the turns' records to the log thread (under `always`
+//! one batch per turn: the group commit; under `everysec` and `no` the
+//! turns of up to `HAND_OVER_INTERVAL` in one batch), releasing the replies held for them under
 //! `fsync always`, and refusing commands that change data while the log
 //! cannot be written.
 //!
@@ -55,6 +56,9 @@ impl Server {
             replayed.duration.as_millis(),
             self.log_settings.fsync.as_str()
         );
+        if let Some(wake) = &self.wake {
+            writer.set_wake(std::sync::Arc::clone(wake));
+        }
         self.wal = Some(writer);
         self.store.refuse_writes(false);
         self.store.set_log_info(Some(self.log_info()));
@@ -88,9 +92,7 @@ impl Server {
         let Some(wal) = self.wal.as_mut() else { return };
         self.store.seal_journal();
         let frames = self.store.take_journal_chunks();
-        if !frames.is_empty() {
-            wal.submit_chunks(frames);
-        }
+        wal.gather(frames, now);
         self.compact_turn(now);
         let Some(wal) = self.wal.as_mut() else { return };
         let durable = wal.durable();

@@ -52,6 +52,13 @@ impl Store {
     /// turn). Returns `false`, changing nothing, while a save's or a
     /// search's snapshot is under way, a load is being moved in, or a
     /// compaction's snapshot is already being taken: try again next turn.
+    /// Whether any array or list exists: when none does, a base written
+    /// now needs none of the log's array and list commands (their replay
+    /// ends with none either).
+    pub(crate) fn has_containers(&self) -> bool {
+        self.containers.counts().iter().any(|&n| n > 0)
+    }
+
     pub(crate) fn begin_compaction(&mut self) -> bool {
         if self.compacting.is_some() || self.kv.is_snapshotting() || self.sessions.is_snapshotting() {
             return false;

@@ -439,3 +439,63 @@ fn the_trigger_follows_the_percentage_and_the_minimum_size() {
     assert!(!empty.due(h, 1, h), "nothing recorded since the base");
     assert!(empty.due(h + 30, 1, h + 20));
 }
+
+/// Array and list commands in the base written of `dir`'s log: its
+/// container commands, counted from the file.
+fn base_containers(dir: &Path) -> usize {
+    let base = files(dir).into_iter().find(|name| name.ends_with(".base")).expect("a base");
+    let mut count = 0;
+    compact::containers_of(&dir.join(LOG_DIR).join(base), |_| {
+        count += 1;
+        Ok(())
+    })
+    .unwrap();
+    count
+}
+
+#[test]
+fn a_base_carries_no_array_or_list_history_when_none_exists_at_the_switch() {
+    let dir = TempDir::new("nocontainers");
+    let mut rig = Rig::open(&dir.0, Instant::now());
+    let now = rig.now;
+    // Arrays and lists that come and go before the compaction: the log
+    // holds their commands, the store none of them.
+    for text in [
+        r#"{"IARR_CREATE":{"name":"gone","len":4}}"#,
+        r#"{"IARR_SET":{"name":"gone","pos":1,"item":7}}"#,
+        r#"{"OLST_CREATE":{"name":"l2"}}"#,
+        r#"{"OLST_ADD":{"name":"l2","items":[{"n":1}]}}"#,
+        r#"{"IARR_DELETE":{"name":"gone"}}"#,
+        r#"{"OLST_DELETE":{"name":"l2"}}"#,
+    ] {
+        let reply = request(&mut rig.store, text, now);
+        assert!(reply.contains(r#""st":1"#) || reply.contains(r#""st":20"#), "{text}: {reply}");
+    }
+    assert!(!rig.store.has_containers());
+    for n in 0..500 {
+        request(&mut rig.store, &format!(r#"{{"KV_SET":{{"keys":{{"x{n}":{n}}}}}}}"#), now);
+    }
+    rig.turn();
+    rig.compactor.force();
+    rig.run_until(|r| r.compactor.completed() == 1);
+    assert_eq!(base_containers(&dir.0), 0, "no array or list command in the base");
+    let allowed = rig.kill();
+    let mut again = reopen_and_check(&dir.0, &allowed, "a base without containers");
+    assert!(!again.store.has_containers(), "none comes back");
+    assert!((0..500).all(|n| again.store.kv().get(&format!("x{n}")).is_some()), "the keys are there");
+
+    // With one that exists at the switch, the base carries the commands
+    // that made it (and those of the ones deleted before).
+    let now = again.now;
+    request(&mut again.store, r#"{"OLST_CREATE":{"name":"kept"}}"#, now);
+    request(&mut again.store, r#"{"OLST_ADD":{"name":"kept","items":[{"n":5}]}}"#, now);
+    again.turn();
+    again.compactor.force();
+    again.run_until(|r| r.compactor.completed() == 1);
+    assert!(base_containers(&dir.0) >= 2, "the kept list's commands are in the base");
+    let allowed = again.kill();
+    let mut third = reopen_and_check(&dir.0, &allowed, "a base with a container");
+    let now = third.now;
+    let got = request(&mut third.store, r#"{"OLST_GET_RNG":{"name":"kept","rng":[0,10]}}"#, now);
+    assert!(got.contains(r#"[{"n":5}]"#), "{got}");
+}

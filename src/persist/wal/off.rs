@@ -218,6 +218,24 @@ impl LogWriter {
 
     /// Unreachable: no writer exists.
     #[inline]
+    pub fn gather(&mut self, _frames: Vec<Vec<u8>>, _now: std::time::Instant) {
+        match *self {}
+    }
+
+    /// Unreachable: no writer exists.
+    #[inline]
+    pub fn hand_over_at(&self) -> Option<std::time::Instant> {
+        match *self {}
+    }
+
+    /// Unreachable: no writer exists.
+    #[inline]
+    pub fn set_wake(&self, _wake: std::sync::Arc<crate::persist::wake::Wake>) {
+        match *self {}
+    }
+
+    /// Unreachable: no writer exists.
+    #[inline]
     pub fn next_seq(&self) -> u64 {
         match *self {}
     }

@@ -571,3 +571,62 @@ fn a_load_merged_in_steps_is_recorded_from_frames_made_off_the_loop() {
     assert_eq!(fresh.kv().len(), 5_001);
     assert_eq!(fresh.kv().get("k3").map(|e| e.value_json().to_vec()), Some(br#""after""#.to_vec()));
 }
+
+#[test]
+fn everysec_gathers_turns_for_the_hand_over_interval_and_always_hands_each_over() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let size = |w: &LogWriter| w.state().size.load(Relaxed);
+    let wait_size = |w: &LogWriter, at_least: u64| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while size(w) < at_least {
+            assert!(Instant::now() < deadline, "never written: {} of {at_least}", size(w));
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    };
+    let dir = TempDir::new("gather");
+    let t0 = Instant::now();
+    let mut kv = store();
+    let everysec = LogSettings { fsync: LogFsync::EverySec, ..settings() };
+    let (mut writer, _) = open(&dir.0, &everysec, &mut kv, t0, WALL0).unwrap();
+    let empty = size(&writer);
+    run(&mut kv, r#"{"KV_SET":{"keys":{"a":1}}}"#, t0);
+    writer.gather(kv.take_journal_chunks(), t0);
+    assert_eq!(writer.hand_over_at(), Some(t0 + super::writer::HAND_OVER_INTERVAL));
+    // A later turn within the interval: still gathered, nothing sent.
+    let t1 = t0 + super::writer::HAND_OVER_INTERVAL / 2;
+    run(&mut kv, r#"{"KV_SET":{"keys":{"b":2}}}"#, t1);
+    writer.gather(kv.take_journal_chunks(), t1);
+    std::thread::sleep(Duration::from_millis(20));
+    assert_eq!(size(&writer), empty, "nothing reached the log thread");
+    // A turn with nothing new at the interval's end hands both over.
+    writer.gather(Vec::new(), t0 + super::writer::HAND_OVER_INTERVAL);
+    assert_eq!(writer.hand_over_at(), None);
+    wait_size(&writer, empty + 1);
+    let two = size(&writer);
+    // Past HAND_OVER_BYTES they go at once.
+    let big = format!(r#"{{"KV_SET":{{"keys":{{"c":"{}"}}}}}}"#, "x".repeat(super::writer::HAND_OVER_BYTES));
+    run(&mut kv, &big, t1);
+    writer.gather(kv.take_journal_chunks(), t1 + super::writer::HAND_OVER_INTERVAL);
+    assert_eq!(writer.hand_over_at(), None);
+    wait_size(&writer, two + super::writer::HAND_OVER_BYTES as u64);
+    // Dropping the writer hands over what is gathered.
+    run(&mut kv, r#"{"KV_SET":{"keys":{"d":4}}}"#, t1);
+    writer.gather(kv.take_journal_chunks(), t1 + super::writer::HAND_OVER_INTERVAL);
+    assert!(writer.hand_over_at().is_some());
+    drop(writer);
+    let (again, replayed) = open_at(&dir.0, &everysec).unwrap();
+    assert_eq!(replayed.frames, 4);
+    assert_eq!(again.kv().len(), 4);
+
+    // Under always, each turn goes at once.
+    let dir = TempDir::new("gather-always");
+    let mut kv = store();
+    let (mut writer, _) = open(&dir.0, &settings(), &mut kv, t0, WALL0).unwrap();
+    let empty = size(&writer);
+    run(&mut kv, r#"{"KV_SET":{"keys":{"a":1}}}"#, t0);
+    let seq = writer.next_seq();
+    writer.gather(kv.take_journal_chunks(), t0);
+    assert_eq!(writer.hand_over_at(), None);
+    assert_eq!(writer.next_seq(), seq + 1, "one batch");
+    wait_size(&writer, empty + 1);
+}

@@ -43,6 +43,29 @@ pub const RETRY_INTERVAL: Duration = Duration::from_millis(200);
 /// How often `everysec` syncs.
 pub const EVERYSEC_INTERVAL: Duration = Duration::from_secs(1);
 
+/// Under `everysec` and `no`, the longest the frames of a turn wait on the
+/// loop, gathered with the next turns', before they go to the log thread:
+/// 2 ms. Handing each turn's frames over on its own woke the log thread
+/// (on the loop's core, when pinned) and made it write once per turn:
+/// tens of thousands of wake-ups, context switches and `write` calls a
+/// second under load, about 15 % more CPU per SET than with the log off
+/// (`scripts/bench-log.sh`, docs/performance.md). Gathered, they cost that
+/// once every 2 ms. The price: a crash of the process (`kill -9`, the OOM
+/// killer) loses what waits on the loop, at most the last 2 ms of
+/// acknowledged writes; a power cut loses up to about a second more, as
+/// before. `always` hands every turn over (its replies wait for it).
+pub const HAND_OVER_INTERVAL: Duration = Duration::from_millis(2);
+
+/// Gathered bytes past which they go to the log thread at once, whatever
+/// [`HAND_OVER_INTERVAL`] says: 1 MiB, so what waits on the loop stays
+/// small next to the memory it is written from.
+pub const HAND_OVER_BYTES: usize = 1 << 20;
+
+/// Chunks at least this long are handed over as they are rather than
+/// copied into the gathering buffer (a load's frames, encoded off the
+/// loop, can be many megabytes).
+const GATHER_COPY_MAX: usize = 64 * 1024;
+
 /// What the log thread reports, read by the loop and by `SV_INFO`.
 #[derive(Debug, Default)]
 pub struct LogState {
@@ -83,6 +106,9 @@ pub struct LogState {
     pub error: Mutex<Option<String>>,
     /// Makes every write fail (fault injection for tests).
     pub inject_failure: AtomicBool,
+    /// Woken under `always` each time more batches are durable, so that
+    /// the loop sends their held replies at once.
+    pub wake: std::sync::OnceLock<Arc<crate::persist::wake::Wake>>,
 }
 
 /// The loop's end of the log thread.
@@ -94,6 +120,12 @@ pub struct LogWriter {
     next_seq: u64,
     fsync: LogFsync,
     path: PathBuf,
+    /// Frames gathered for the next hand-over (`everysec`, `no`), in order.
+    gathered: Vec<Vec<u8>>,
+    /// Their bytes.
+    gathered_bytes: usize,
+    /// When the oldest of them was gathered.
+    gathered_since: Option<Instant>,
 }
 
 impl LogWriter {
@@ -124,7 +156,17 @@ impl LogWriter {
             }
             .run(&rx);
         })?;
-        Ok(LogWriter { tx: Some(tx), state, thread: Some(thread), next_seq: 1, fsync, path })
+        Ok(LogWriter {
+            tx: Some(tx),
+            state,
+            thread: Some(thread),
+            next_seq: 1,
+            fsync,
+            path,
+            gathered: Vec::new(),
+            gathered_bytes: 0,
+            gathered_since: None,
+        })
     }
 
     /// Asks the thread to switch to the next segment after the batches
@@ -133,6 +175,7 @@ impl LogWriter {
     /// segment's number.
     pub fn switch(&mut self) -> u32 {
         let next = self.state.segment.load(Ordering::Acquire).saturating_add(1);
+        self.hand_over();
         self.send(Msg::Switch);
         next
     }
@@ -142,6 +185,7 @@ impl LogWriter {
     /// then the old base and segments deleted. [`LogState::base`] shows it
     /// done, [`LogState::install_failures`] failed.
     pub fn install(&mut self, first: u32, base_bytes: u64, started: Instant) {
+        self.hand_over();
         self.send(Msg::Install { first, base_bytes, started });
     }
 
@@ -156,6 +200,12 @@ impl LogWriter {
         }
     }
 
+    /// Has the thread wake `wake` each time more batches are durable under
+    /// `always` (the first call wins).
+    pub fn set_wake(&self, wake: Arc<crate::persist::wake::Wake>) {
+        let _ = self.state.wake.set(wake);
+    }
+
     /// What the thread reports, shared (for the base writer).
     pub fn shared_state(&self) -> Arc<LogState> {
         Arc::clone(&self.state)
@@ -168,12 +218,82 @@ impl LogWriter {
 
     /// Queues one turn's frames as pieces written in order (a load's
     /// frames, encoded off the loop, travel as a piece of their own, never
-    /// copied); returns the batch's sequence number.
+    /// copied), at once; returns the batch's sequence number. Anything
+    /// [`LogWriter::gather`]ed goes first.
     pub fn submit_chunks(&mut self, frames: Vec<Vec<u8>>) -> u64 {
+        self.gather_chunks(frames);
+        self.hand_over();
+        self.next_seq - 1
+    }
+
+    /// Takes one turn's frames (in order) for the log thread: under
+    /// `always` they go at once, as one batch; under `everysec` and `no`
+    /// they wait, gathered with the next turns', until the oldest has
+    /// waited [`HAND_OVER_INTERVAL`] at `now` or [`HAND_OVER_BYTES`] are
+    /// gathered. [`LogWriter::hand_over_at`] says when the host must come
+    /// back for them; a switch, an install and dropping the writer hand
+    /// them over first.
+    pub fn gather(&mut self, frames: Vec<Vec<u8>>, now: Instant) {
+        if frames.is_empty() {
+            return self.hand_over_if_due(now);
+        }
+        self.gather_chunks(frames);
+        self.gathered_since.get_or_insert(now);
+        if self.fsync == LogFsync::Always {
+            self.hand_over();
+        } else {
+            self.hand_over_if_due(now);
+        }
+    }
+
+    /// Hands the gathered frames over if they are due at `now`.
+    pub fn hand_over_if_due(&mut self, now: Instant) {
+        if self.gathered_bytes >= HAND_OVER_BYTES || self.hand_over_at().is_some_and(|at| now >= at) {
+            self.hand_over();
+        }
+    }
+
+    /// When the gathered frames are due to go to the log thread (`None`:
+    /// nothing is gathered).
+    pub fn hand_over_at(&self) -> Option<Instant> {
+        self.gathered_since.map(|since| since + HAND_OVER_INTERVAL)
+    }
+
+    /// Appends `frames` to the gathered ones: short pieces copied into the
+    /// last gathered buffer, long ones kept whole.
+    fn gather_chunks(&mut self, frames: Vec<Vec<u8>>) {
+        for chunk in frames {
+            if chunk.is_empty() {
+                continue;
+            }
+            self.gathered_bytes += chunk.len();
+            match self.gathered.last_mut() {
+                Some(last) if chunk.len() < GATHER_COPY_MAX && last.len() < HAND_OVER_BYTES => {
+                    last.extend_from_slice(&chunk);
+                }
+                _ if chunk.len() < GATHER_COPY_MAX => {
+                    // A buffer of its own, with room for the next turns'.
+                    let mut buf = Vec::with_capacity(chunk.len().max(GATHER_COPY_MAX));
+                    buf.extend_from_slice(&chunk);
+                    self.gathered.push(buf);
+                }
+                _ => self.gathered.push(chunk),
+            }
+        }
+    }
+
+    /// Sends what is gathered as one batch (one sequence number), if
+    /// anything is.
+    fn hand_over(&mut self) {
+        self.gathered_since = None;
+        if self.gathered.is_empty() {
+            return;
+        }
         let seq = self.next_seq;
         self.next_seq += 1;
+        self.gathered_bytes = 0;
+        let frames = std::mem::take(&mut self.gathered);
         self.send(Msg::Batch(seq, frames));
-        seq
     }
 
     /// The sequence number the next batch will get.
@@ -210,6 +330,7 @@ impl LogWriter {
 impl Drop for LogWriter {
     /// Lets the thread write and sync what is queued, then waits for it.
     fn drop(&mut self) {
+        self.hand_over();
         self.tx = None;
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
@@ -531,6 +652,11 @@ impl Appender {
             }
         }
         self.state.durable.store(last, Ordering::Release);
+        if self.fsync == LogFsync::Always
+            && let Some(wake) = self.state.wake.get()
+        {
+            wake.wake();
+        }
         Ok(())
     }
 }
