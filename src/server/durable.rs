@@ -90,9 +90,7 @@ impl Server {
             return;
         }
         let Some(wal) = self.wal.as_mut() else { return };
-        self.store.seal_journal();
-        let frames = self.store.take_journal_chunks();
-        wal.gather(frames, now);
+        wal.gather_from(&mut self.store, now);
         self.compact_turn(now);
         let Some(wal) = self.wal.as_mut() else { return };
         let durable = wal.durable();

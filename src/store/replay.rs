@@ -113,8 +113,18 @@ impl Store {
         kv || sessions
     }
 
+    /// Hands the frames recorded since the last call to `f`, oldest first
+    /// (top-level keys, arrays and lists, then sessions: the two families
+    /// replay independently), keeping the journals' memory for the next
+    /// turn (nothing when the log is off or nothing changed).
+    pub(crate) fn drain_journal(&mut self, mut f: impl FnMut(crate::persist::wal::Piece<'_>)) {
+        self.journal.drain(&mut f);
+        self.sessions.journal.drain(&mut f);
+    }
+
     /// The frames recorded since the last call, oldest first, as pieces to
     /// write in order (empty when the log is off or nothing changed).
+    #[cfg(test)]
     pub(crate) fn take_journal_chunks(&mut self) -> Vec<Vec<u8>> {
         let mut out = self.journal.take_chunks();
         out.extend(self.sessions.journal.take_chunks());

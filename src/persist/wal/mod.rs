@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 pub use compact::{BaseWritten, COMPACTION_TICKET, CompactJob, Compactor, CrashPoint, write_base};
 pub use manifest::Manifest;
 pub use record::{
-    FRAME_HEADER_BYTES, Frame, HEADER_BYTES, Journal, LOAD_FRAME_BYTES, MAX_FRAME_BYTES, Op, Scope, VERSION,
+    FRAME_HEADER_BYTES, Frame, HEADER_BYTES, Journal, LOAD_FRAME_BYTES, MAX_FRAME_BYTES, Op, Piece, Scope, VERSION,
     check_header, crc32c, decode, encode_load, header, next_frame,
 };
 #[cfg(test)]

@@ -70,6 +70,15 @@ pub fn encode_load<'a>(_entries: impl Iterator<Item = &'a Entry>, _frame_bytes: 
     Vec::new()
 }
 
+/// Sealed frames handed out by `Journal::drain` (never, in this build).
+#[derive(Debug)]
+pub enum Piece<'a> {
+    /// Frames to copy.
+    Borrowed(&'a [u8]),
+    /// Frames to keep whole.
+    Owned(Vec<u8>),
+}
+
 /// Where the store would write its changes: zero-sized, never on, every
 /// call a no-op.
 #[derive(Debug, Default)]
@@ -166,6 +175,10 @@ impl Journal {
         Vec::new()
     }
 
+    /// Nothing to hand out.
+    #[inline]
+    pub fn drain(&mut self, _f: impl FnMut(Piece<'_>)) {}
+
     /// 0.
     #[inline]
     pub fn len(&self) -> usize {
@@ -219,6 +232,12 @@ impl LogWriter {
     /// Unreachable: no writer exists.
     #[inline]
     pub fn gather(&mut self, _frames: Vec<Vec<u8>>, _now: std::time::Instant) {
+        match *self {}
+    }
+
+    /// Unreachable: no writer exists.
+    #[inline]
+    pub fn gather_from(&mut self, _store: &mut crate::store::Store, _now: std::time::Instant) {
         match *self {}
     }
 

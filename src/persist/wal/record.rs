@@ -361,6 +361,22 @@ impl Journal {
         chunks.concat()
     }
 
+    /// Hands the sealed frames to `f` in order (seals the open one first),
+    /// and keeps the recording buffer's memory for the next ones: no
+    /// allocation per turn. Frames added by [`Journal::append_sealed`] (and
+    /// what was recorded before them) come as [`Piece::Owned`], the rest
+    /// as one [`Piece::Borrowed`]; no piece is empty.
+    pub fn drain(&mut self, mut f: impl FnMut(Piece<'_>)) {
+        self.seal();
+        for chunk in self.chunks.drain(..) {
+            f(Piece::Owned(chunk));
+        }
+        if !self.buf.is_empty() {
+            f(Piece::Borrowed(&self.buf));
+            self.buf.clear();
+        }
+    }
+
     /// Moves the sealed frames out as pieces to write in order (seals the
     /// open one first); no piece is empty.
     pub fn take_chunks(&mut self) -> Vec<Vec<u8>> {
@@ -381,6 +397,16 @@ impl Journal {
     pub fn is_empty(&self) -> bool {
         self.buf.is_empty() && self.chunks.is_empty()
     }
+}
+
+/// Sealed frames handed out by [`Journal::drain`].
+#[derive(Debug)]
+pub enum Piece<'a> {
+    /// Frames in the journal's own buffer, which keeps its memory: copy
+    /// them.
+    Borrowed(&'a [u8]),
+    /// Frames in a buffer of their own, to keep whole.
+    Owned(Vec<u8>),
 }
 
 /// Encodes a load's keys as sealed frames (for [`Journal::append_sealed`]),
