@@ -573,3 +573,127 @@ fn a_file_size_limit_makes_writes_fail_with_206_until_it_is_raised_and_nothing_a
     assert!(c.call(&last).contains(&value));
     child.kill();
 }
+
+/// A tmpfs of `bytes` mounted at a directory of its own, unmounted when
+/// dropped (a failed assertion included). `None` when this process may not
+/// mount one (not root, or no `CAP_SYS_ADMIN` in a container).
+struct SmallDisk {
+    dir: TempDir,
+}
+
+impl SmallDisk {
+    fn mount(bytes: u64) -> Option<SmallDisk> {
+        let dir = TempDir::new("small-disk");
+        std::fs::create_dir_all(dir.path()).unwrap();
+        let target = std::ffi::CString::new(dir.path().to_str().unwrap()).unwrap();
+        let options = std::ffi::CString::new(format!("size={bytes},mode=0700")).unwrap();
+        // SAFETY: NUL-terminated strings that outlive the call.
+        let r =
+            unsafe { libc::mount(c"tmpfs".as_ptr(), target.as_ptr(), c"tmpfs".as_ptr(), 0, options.as_ptr().cast()) };
+        if r != 0 {
+            eprintln!("cannot mount a tmpfs: {}", std::io::Error::last_os_error());
+            return None;
+        }
+        Some(SmallDisk { dir })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Bytes free on it.
+    fn free(&self) -> u64 {
+        let path = std::ffi::CString::new(self.path().to_str().unwrap()).unwrap();
+        // SAFETY: a zeroed statvfs filled in by the call.
+        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+        // SAFETY: a NUL-terminated path and a live statvfs.
+        assert_eq!(unsafe { libc::statvfs(path.as_ptr(), &mut st) }, 0);
+        st.f_bavail as u64 * st.f_frsize as u64
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let target = std::ffi::CString::new(self.path().to_str().unwrap()).unwrap();
+        // SAFETY: a NUL-terminated path; MNT_DETACH so a process still
+        // holding a file there cannot keep it mounted.
+        unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
+    }
+}
+
+/// A full disk for real: the persist path on a 1 MiB tmpfs, filled up to
+/// the last few KiB by a file of the test's. The log's writes fail with
+/// `ENOSPC`; writes get 206, reads work, `SV_INFO` says why; once the file
+/// is deleted the held reply comes and writes resume; a restart on the
+/// same disk finds every acknowledged write. Runs where a tmpfs can be
+/// mounted (root); `.ci/run` sets `NDB_REQUIRE_MOUNT=1` where it can, so
+/// that it never passes there without running.
+#[test]
+fn a_full_disk_makes_writes_fail_with_206_until_space_is_freed_and_nothing_acknowledged_is_lost() {
+    let Some(disk) = SmallDisk::mount(1 << 20) else {
+        assert!(
+            std::env::var_os("NDB_REQUIRE_MOUNT").is_none(),
+            "NDB_REQUIRE_MOUNT is set but no tmpfs could be mounted"
+        );
+        eprintln!("skipped: this process cannot mount a tmpfs (run as root to include it)");
+        return;
+    };
+    let config = disk.path().join("ndb.json");
+    let saves = disk.path().join("saves");
+    std::fs::write(&config, format!(r#"{{"version":5,"persist":{{"enabled":true,"path":{saves:?}}}}}"#)).unwrap();
+    let args: Vec<String> =
+        ["--config", config.to_str().unwrap(), "--log", "--log-fsync", "always"].map(String::from).to_vec();
+    let (mut child, addr, _) = spawn(&args);
+    // Fill the disk but for 16 KiB.
+    let filler = disk.path().join("filler");
+    let room = disk.free().saturating_sub(16 * 1024);
+    std::fs::write(&filler, vec![0u8; room as usize]).unwrap();
+    let value = "x".repeat(200);
+    let mut writer = common::Client::connect(addr);
+    writer.ws.get_ref().set_read_timeout(Some(Duration::from_millis(1_500))).unwrap();
+    let mut acked = 0u64;
+    let held = loop {
+        let set = format!(r#"{{"KV_SET":{{"keys":{{"k{acked}":"{value}"}}}}}}"#);
+        match try_call(&mut writer.ws, &set) {
+            Some(reply) => {
+                assert_eq!(reply, r#"{"KV_SET_RSP":{"st":1}}"#, "write {acked}");
+                acked += 1;
+                assert!(acked < 2_000, "the disk never filled");
+            }
+            None => break acked,
+        }
+    };
+    assert!(acked > 10, "only {acked} writes fitted");
+    let mut other = common::Client::connect(addr);
+    assert_eq!(
+        other.call(r#"{"KV_SET":{"keys":{"refused":1}}}"#),
+        r#"{"KV_SET_RSP":{"m":"The durable log cannot be written; nothing changed","st":206,"tkn":null}}"#
+    );
+    assert_eq!(
+        other.call(r#"{"KV_GET":{"keys":["k0"]}}"#),
+        format!(r#"{{"KV_GET_RSP":{{"keys":{{"k0":"{value}"}},"st":1}}}}"#)
+    );
+    let info = other.call_json(r#"{"SV_INFO":{}}"#);
+    let error = info["SV_INFO_RSP"]["log"]["error"].as_str().unwrap_or_default().to_owned();
+    assert!(error.contains("No space left"), "{info}");
+
+    // Space again: the held reply comes within the retry interval and
+    // writes are accepted.
+    std::fs::remove_file(&filler).unwrap();
+    writer.ws.get_ref().set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    assert_eq!(writer.recv(), r#"{"KV_SET_RSP":{"st":1}}"#, "the held write {held}");
+    acked += 1;
+    let resumed = format!(r#"{{"KV_SET":{{"keys":{{"k{acked}":"{value}"}}}}}}"#);
+    assert_eq!(other.call(&resumed), r#"{"KV_SET_RSP":{"st":1}}"#);
+    acked += 1;
+    child.kill();
+
+    // Restarted on the same disk: everything acknowledged is there, the
+    // refused write is not.
+    let (mut child, addr, lines) = spawn(&args);
+    assert!(lines.iter().any(|l| l.contains("replayed the log")), "{lines:?}");
+    let mut c = common::Client::connect(addr);
+    assert_eq!(c.call(r#"{"KV_COUNT":{}}"#), format!(r#"{{"KV_COUNT_RSP":{{"cnt":{acked},"st":1}}}}"#));
+    assert_eq!(c.call(r#"{"KV_CONTAINS":{"keys":["refused"]}}"#), r#"{"KV_CONTAINS_RSP":{"contains":[],"st":1}}"#);
+    child.kill();
+}
