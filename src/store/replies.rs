@@ -387,14 +387,16 @@ fn list_job(names: Box<Matcher>, verb: Verb, protocol: Protocol, items: Items, d
 /// Steps of the turn's budget ([`STREAM_STEPS_PER_TURN`](crate::conn::STREAM_STEPS_PER_TURN),
 /// a step being about 100 ns, the cost of a key written) one name indexed
 /// or one snapshot entry matched takes: each hashes a key (SipHash) and
-/// probes a table of millions of slots, a cache miss or two (the name's
-/// text too, on a match), and indexing writes the name's text and its
-/// place into fresh memory. Measured with `attack_stalls`' `KV_GET` of a
-/// million names over four million keys (turns timed on the thread's CPU
-/// clock, at four steps each): 8,192 names indexed in 1.33–1.46 ms, 8,192
-/// entries matched in 1.33–1.43 ms, about 170 ns each, rounded up to two
-/// steps: a turn indexes or matches 16,384, some 2.8 ms.
-const MATCH_STEPS: usize = 2;
+/// probes a table of millions of slots, a cache miss or two (and the
+/// entry's own text, another), and indexing writes the name's text and
+/// its place into fresh memory. Measured with `attack_stalls`' `KV_GET` of
+/// a million names over four million keys, turns timed on the thread's
+/// CPU clock: 8,192 names indexed or entries matched took 1.33–1.46 ms
+/// (about 170 ns each), and 16,384 entries 2.6–3.0 ms with the machine
+/// quiet but 5.2–6.1 ms with other builds running (up to 370 ns each):
+/// three steps, so that a turn matches at most 10,922, about 4 ms at the
+/// slower rate.
+const MATCH_STEPS: usize = 3;
 
 /// Slots of the table of names zeroed per step: 128 bytes of fresh memory,
 /// about 100 ns (a page of 4 KiB cost 1.1–4 µs to fault in and clear on
