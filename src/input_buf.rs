@@ -84,7 +84,7 @@ impl InputBuf {
     /// Appends `data`, growing as bytes arrive: the capacity at most
     /// doubles per growth, and never passes `limit` (the size the buffer
     /// is known to reach, such as the frame being received; 0 when
-    /// unknown) unless `data` itself does. Growing to [`MAPPED_BYTES`] or
+    /// unknown) unless `data` itself does. Growing to `MAPPED_BYTES` or
     /// more makes it a mapping (one copy of what it held, less than that
     /// size); a mapping grows without copying.
     pub fn append(&mut self, data: &[u8], limit: usize) {
@@ -160,7 +160,7 @@ impl InputBuf {
     }
 
     /// Gives back the capacity it holds beyond its length when that is
-    /// more than [`SHRINK_OVER`] and four times the length (what a large
+    /// more than `SHRINK_OVER` (64 KiB) and four times the length (what a large
     /// frame grew it to, once the frame is served): the bytes left are
     /// copied to a buffer of their size.
     pub fn shrink(&mut self) {

@@ -142,7 +142,7 @@ impl PreparedNames {
 
 /// The copy of `names` a list reply over more than [`INLINE_NAMES`] of
 /// them keeps, or `None` for fewer (those are looked up in their turn).
-/// Given to [`get`] or [`contains`] with the command, it stands for the
+/// Given to `get` or `contains` with the command, it stands for the
 /// command's names (whose own list can then be dropped where it was made,
 /// `Decoded::take_names`).
 pub fn prepare_names(names: &[Cow<'_, str>]) -> Option<PreparedNames> {
