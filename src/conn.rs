@@ -54,6 +54,7 @@ use tungstenite::protocol::frame::coding::{CloseCode, Control, Data, OpCode};
 
 use crate::auth::{Access, Role, Users};
 use crate::http_upgrade::{self, Parse, Reject};
+pub use crate::input_buf::InputBuf;
 pub use held::Held;
 pub use stream::{Body, FRAGMENT_BYTES, Late, STREAM_BYTES_PER_TURN, STREAM_REPLY_BYTES, STREAM_STEPS_PER_TURN};
 pub use wire::{IntoReplyKind, ReplyKind, unmask};
@@ -279,11 +280,11 @@ enum Ending {
 #[derive(Default)]
 struct Buffers {
     /// Received bytes not yet served: the request head, or a partial frame.
-    input: Vec<u8>,
+    input: InputBuf,
     /// Bytes the peer has not accepted yet.
     output: Vec<u8>,
     /// Fragments of a message being reassembled.
-    message: Vec<u8>,
+    message: InputBuf,
     /// The opcode of the message being reassembled.
     fragmented: Option<Data>,
     /// How much of `input` the handshake already searched.
@@ -295,11 +296,11 @@ struct Buffers {
     /// The request head held for the server, until it takes it.
     held: Option<Held>,
     /// The size of the frame `input` starts with, once its header is read:
-    /// how far `input` may grow for it (see [`append`]).
+    /// how far `input` may grow for it (see [`InputBuf::append`]).
     frame_len: usize,
     /// A large text message answered later, kept for the server
     /// ([`Conn::take_message`]): the buffer and where the text starts in it.
-    lent: Option<(Vec<u8>, usize)>,
+    lent: Option<(InputBuf, usize)>,
     /// A reply being produced in pieces (`stream.rs`).
     body: Option<Box<dyn Body>>,
     /// Whether the first fragment of `body` has been written.
@@ -316,21 +317,6 @@ impl Buffers {
             && self.body.is_none()
             && self.lent.is_none()
     }
-}
-
-/// Appends `data` to `buf`, growing it as bytes arrive: its capacity at
-/// most doubles per growth, and never passes `limit` (the size the buffer
-/// is known to reach, such as the frame being received; 0 when unknown)
-/// unless `data` itself does. So a frame header announcing megabytes
-/// reserves nothing, and a buffer holds at most twice what arrived.
-fn append(buf: &mut Vec<u8>, data: &[u8], limit: usize) {
-    let needed = buf.len() + data.len();
-    if needed > buf.capacity() {
-        let limit = if limit == 0 { usize::MAX } else { limit.max(needed) };
-        let target = (buf.capacity() * 2).max(needed).min(limit);
-        buf.reserve_exact(target - buf.len());
-    }
-    buf.extend_from_slice(data);
 }
 
 /// One client connection.
@@ -606,7 +592,7 @@ impl<S: Transport> Conn<S> {
             let served = match self.phase {
                 _ if buffered || self.phase == Phase::Handshake => {
                     let bufs = self.bufs();
-                    append(&mut bufs.input, data, bufs.frame_len);
+                    bufs.input.append(data, bufs.frame_len);
                     self.serve_buffered(out, &mut budget, limits, handler)
                 }
                 _ if !self.parses_frames() => None,
@@ -614,7 +600,7 @@ impl<S: Transport> Conn<S> {
                     let (consumed, stop) = self.frames(data, out, &mut budget, limits, handler);
                     if let Some((start, end)) = self.lend_range.take() {
                         // In the read buffer: at most a read's worth to copy.
-                        self.bufs().lent = Some((data[start..end].to_vec(), 0));
+                        self.bufs().lent = Some((data[start..end].to_vec().into(), 0));
                     }
                     let rest = &data[consumed..];
                     if !rest.is_empty() && self.parses_frames() {
@@ -623,7 +609,7 @@ impl<S: Transport> Conn<S> {
                             Stop::Incomplete(len) => len,
                             _ => 0,
                         };
-                        append(&mut bufs.input, rest, bufs.frame_len);
+                        bufs.input.append(rest, bufs.frame_len);
                     }
                     after(stop)
                 }
@@ -670,12 +656,12 @@ impl<S: Transport> Conn<S> {
             self.bufs().lent = Some((whole, start));
             consumed = 0;
         }
-        input.drain(..consumed);
+        input.drain_front(consumed);
         if input.is_empty() {
-            input = Vec::new();
-        } else if input.capacity() > READ_CHUNK_BYTES && input.capacity() > 4 * input.len() {
+            input = InputBuf::new();
+        } else {
             // Give back what a large frame grew it to.
-            input.shrink_to(input.len());
+            input.shrink();
         }
         if self.parses_frames() {
             let bufs = self.bufs();
@@ -703,7 +689,7 @@ impl<S: Transport> Conn<S> {
             Parse::Reject(reject) => self.reject(reject),
             Parse::Upgrade(upgrade) => {
                 let bufs = self.bufs();
-                bufs.input.drain(..upgrade.head_len);
+                bufs.input.drain_front(upgrade.head_len);
                 bufs.searched = 0;
                 match upgrade.access {
                     Access::Granted(role) if !limits.hold_upgrades => self.open(&upgrade, role),
@@ -712,7 +698,7 @@ impl<S: Transport> Conn<S> {
             }
             Parse::Endpoint(endpoint, access) => {
                 // Nothing after a plain request's head is read.
-                self.bufs().input = Vec::new();
+                self.bufs().input = InputBuf::new();
                 self.hold(Held::Endpoint(endpoint, access));
             }
         }
@@ -889,7 +875,7 @@ impl<S: Transport> Conn<S> {
                 let kind = fragmented.unwrap_or(opcode);
                 let bufs = self.bufs();
                 bufs.fragmented = Some(kind);
-                append(&mut bufs.message, payload, limits.max_payload);
+                bufs.message.append(payload, limits.max_payload);
                 if kind == Data::Text && !check_utf8_prefix(&bufs.message, &mut bufs.checked) {
                     return self.close(out, CloseCode::Invalid, "invalid UTF-8");
                 }
@@ -958,7 +944,7 @@ impl<S: Transport> Conn<S> {
     /// whole ([`Limits::lend_text_over`]): its buffer and the offset its
     /// text (valid UTF-8, unmasked) starts at. `None` once taken, or when
     /// no such message was served.
-    pub fn take_message(&mut self) -> Option<(Vec<u8>, usize)> {
+    pub fn take_message(&mut self) -> Option<(InputBuf, usize)> {
         self.bufs.as_mut()?.lent.take()
     }
 

@@ -132,6 +132,7 @@ mod conn;
 mod error;
 #[cfg_attr(not(feature = "internals"), allow(dead_code, unused_imports))]
 mod http_upgrade;
+mod input_buf;
 #[cfg_attr(not(feature = "internals"), allow(dead_code, unused_imports))]
 mod metrics;
 #[cfg_attr(not(feature = "internals"), allow(dead_code, unused_imports))]

@@ -172,3 +172,36 @@ fn requests_past_the_default_threshold_and_longer_than_a_read_are_answered() {
     assert_eq!(got["KV_GET_RSP"]["keys"].as_object().unwrap().len(), 12_800);
     assert_eq!(replies[2], r#"{"KV_COUNT_RSP":{"cnt":16000,"st":1}}"#);
 }
+
+#[test]
+fn gets_of_more_names_than_a_turn_looks_up_are_answered_as_on_the_loop() {
+    // More names than a turn looks up (16,384), so the reply is matched
+    // against a snapshot; decoded off the loop, their copy and index are
+    // made there and the command's own list is dropped there too.
+    let (off, on) = servers();
+    let names = 20_000;
+    let mut replies = Vec::new();
+    for server in [&off, &on] {
+        let mut client = server.client();
+        let token = client.call_json(r#"{"SH_NEW":{}}"#)["SH_NEW_RSP"]["tkn"].as_u64().unwrap();
+        let get = get_many(names);
+        let contains = get.replacen("KV_GET", "KV_CONTAINS", 1);
+        let sh_get = get.replacen(r#"{"KV_GET":{"#, &format!(r#"{{"SH_GET":{{"tkn":{token},"#), 1);
+        let gone = get.replacen(r#"{"KV_GET":{"#, r#"{"SH_GET":{"tkn":4242,"#, 1);
+        let sh_set = set_many(3000).replacen(r#"{"KV_SET":{"#, &format!(r#"{{"SH_SET":{{"tkn":{token},"#), 1);
+        assert!(get.len() < 256 * 1024, "decoded on the loop by the default server");
+        let requests = vec![set_many(3000), sh_set, get, contains, sh_get, gone, r#"{"KV_COUNT":{}}"#.to_owned()];
+        replies.push(pipelined(&mut client, &requests));
+    }
+    assert_eq!(replies[0], replies[1]);
+    let got: serde_json::Value = serde_json::from_str(&replies[0][2]).unwrap();
+    // k0..k2999 exist, every fifth name asked for is missing: 2,400 found.
+    assert_eq!(got["KV_GET_RSP"]["keys"].as_object().unwrap().len(), 2400);
+    let contains: serde_json::Value = serde_json::from_str(&replies[0][3]).unwrap();
+    assert_eq!(contains["KV_CONTAINS_RSP"]["contains"].as_array().unwrap().len(), 2400);
+    let sh: serde_json::Value = serde_json::from_str(&replies[0][4]).unwrap();
+    assert_eq!(sh["SH_GET_RSP"]["keys"].as_object().unwrap().len(), 2400);
+    // A session that does not exist: its names, prepared, go unused.
+    assert_eq!(replies[0][5], r#"{"SH_GET_RSP":{"m":"","st":100,"tkn":null}}"#);
+    assert_eq!(replies[0][6], r#"{"KV_COUNT_RSP":{"cnt":3000,"st":1}}"#);
+}

@@ -64,7 +64,7 @@ impl<S: Transport> Conn<S> {
                     self.ending = Ending::Discard;
                 }
                 if let Some(bufs) = self.bufs.as_mut() {
-                    bufs.input = Vec::new();
+                    bufs.input = super::InputBuf::new();
                     bufs.frame_len = 0;
                 }
                 self.release_if_empty();
@@ -252,10 +252,10 @@ impl<S: Transport> Conn<S> {
         self.reason.get_or_insert(reason);
         if let Some(bufs) = self.bufs.as_mut() {
             if ending != Ending::AwaitReply {
-                bufs.input = Vec::new();
+                bufs.input = super::InputBuf::new();
                 bufs.frame_len = 0;
             }
-            bufs.message = Vec::new();
+            bufs.message = super::InputBuf::new();
             bufs.fragmented = None;
             bufs.checked = 0;
             bufs.body = None;

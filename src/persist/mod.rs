@@ -138,9 +138,9 @@ pub fn run(root: &Path, job: Job) -> Done {
             let started = Instant::now();
             let (buf, start) = message.unwrap_or_default();
             match crate::protocol::Decoded::new(buf, start) {
-                Ok(decoded) => {
+                Ok(mut decoded) => {
                     log::debug!("a message of {} bytes decoded in {} ms", decoded.len(), started.elapsed().as_millis());
-                    let names = decoded.get_names().and_then(crate::store::prepare_names);
+                    let names = decoded.take_names(crate::store::prepare_names);
                     Outcome::Decoded(Ok(Box::new(crate::store::DecodeDone { decoded, names })))
                 }
                 Err(e) => Outcome::Decoded(Err(format!("a message to decode is not UTF-8: {e}"))),

@@ -380,7 +380,7 @@ pub enum Work {
     /// where its text starts, handed over by the server
     /// ([`Store::attach_message`]) in the turn it was queued. The server
     /// then executes the command.
-    Decode(Option<(Vec<u8>, usize)>),
+    Decode(Option<(crate::input_buf::InputBuf, usize)>),
 }
 
 impl Work {
@@ -735,7 +735,7 @@ impl Store {
 
     /// Hands the decode job `id` its message: `buf` holds the text from
     /// `start` on. Dropped if no such job waits (its connection is gone).
-    pub fn attach_message(&mut self, id: JobId, buf: Vec<u8>, start: usize) {
+    pub fn attach_message(&mut self, id: JobId, buf: crate::input_buf::InputBuf, start: usize) {
         let found = self.jobs.searches.iter_mut().rev().find(|(i, _)| *i == id);
         if let Some((_, Queued::Ready(Job { work: Work::Decode(slot @ None), .. }))) = found {
             self.jobs.bytes += buf.capacity();

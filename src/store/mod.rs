@@ -170,9 +170,13 @@ impl Store {
         self.prepared = Some(names);
     }
 
-    /// Drops the names offered and not taken.
+    /// Drops the names offered and not taken (off the loop: a million
+    /// names are tens of MiB of pages to give back).
     pub fn withdraw_names(&mut self) {
-        self.prepared = None;
+        if let Some(names) = self.prepared.take() {
+            let bytes = names.heap_bytes();
+            reclaim::free_bytes(names, bytes);
+        }
     }
 
     /// The memory cap and its counters, for the server to record what
@@ -495,9 +499,10 @@ impl Store {
                 };
                 let metrics = &mut self.info.metrics;
                 let scope = Scope::Session(token);
-                let prepared = self.prepared.take();
+                // Taken only by a session that exists: else withdrawn.
+                let prepared = &mut self.prepared;
                 match self.sessions.with_keys_logged(token, since, touch, |keys, journal| {
-                    run(keys, op, prepared, verb, reply, metrics, journal, scope)
+                    run(keys, op, prepared.take(), verb, reply, metrics, journal, scope)
                 }) {
                     None => reply.error(verb, Status::SessionNotExist, ""),
                     Some(Ran::Replied) => {}

@@ -34,8 +34,8 @@
 
 use std::borrow::Cow;
 use std::cell::Cell;
-use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+use std::collections::VecDeque;
+use std::hash::{BuildHasher, RandomState};
 use std::time::Instant;
 
 use super::jobs::SNAPSHOT_KEYS_PER_STEP;
@@ -63,9 +63,6 @@ pub const INLINE_NAMES: usize = 16 * 1024;
 /// `outputPauseBytes` (the connection's own threshold for late replies,
 /// `conn::STREAM_REPLY_BYTES`, is the same size).
 pub const INLINE_REPLY_BYTES: usize = 1024 * 1024;
-
-/// No next name in a chain of names with the same hash.
-const NONE: u32 = u32::MAX;
 
 /// What a data operation did with its reply.
 pub(super) enum Ran {
@@ -123,19 +120,21 @@ struct Names {
 }
 
 /// The names of a `KV_GET` or `KV_CONTAINS` of more than [`INLINE_NAMES`]
-/// names, copied as a snapshot reply keeps them, by whoever decoded the
-/// request off the loop ([`prepare_names`]): the copy of a million names
-/// (25 MB of fresh memory, most of 10 ms) is then not made on the loop.
-pub struct PreparedNames(Names);
+/// names, copied and indexed as a snapshot reply matches them, by whoever
+/// decoded the request off the loop ([`prepare_names`]): the copy of a
+/// million names (25 MB of fresh memory, most of 10 ms) and their index
+/// (about 55 MB more with the quoted names, 170–370 ns a name) are then
+/// not made on the loop.
+pub struct PreparedNames(Box<Matcher>);
 
 impl std::fmt::Debug for PreparedNames {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("PreparedNames").field(&self.0.len()).finish()
+        f.debug_tuple("PreparedNames").field(&self.0.names.len()).finish()
     }
 }
 
 impl PreparedNames {
-    /// What the copy holds on the heap.
+    /// What the copy and its index hold on the heap.
     pub fn heap_bytes(&self) -> usize {
         self.0.heap_bytes()
     }
@@ -143,8 +142,19 @@ impl PreparedNames {
 
 /// The copy of `names` a list reply over more than [`INLINE_NAMES`] of
 /// them keeps, or `None` for fewer (those are looked up in their turn).
+/// Given to `get` or `contains` with the command, it stands for the
+/// command's names (whose own list can then be dropped where it was made,
+/// `Decoded::take_names`).
 pub fn prepare_names(names: &[Cow<'_, str>]) -> Option<PreparedNames> {
-    (names.len() > INLINE_NAMES).then(|| PreparedNames(Names::new(names)))
+    if names.len() <= INLINE_NAMES {
+        return None;
+    }
+    let mut matcher = Box::new(Matcher::new(Names::new(names)));
+    // All at once: this is not the loop.
+    let mut steps = usize::MAX;
+    let indexed = matcher.index(&mut steps);
+    debug_assert!(indexed, "unlimited steps index every name");
+    Some(PreparedNames(matcher))
 }
 
 impl Names {
@@ -188,8 +198,9 @@ pub struct ListJob {
     verb: Verb,
     protocol: Protocol,
     frame: Frame,
-    /// The names to match (`KV_GET`, `KV_CONTAINS`); `None` for every key.
-    names: Option<Names>,
+    /// What matches the names (`KV_GET`, `KV_CONTAINS`), indexed or not
+    /// yet; `None` for every key.
+    names: Option<Box<Matcher>>,
     /// Each name only at its first occurrence (`KV_GET`), or every one.
     dedup: bool,
 }
@@ -198,7 +209,7 @@ impl std::fmt::Debug for ListJob {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ListJob")
             .field("verb", &self.verb)
-            .field("names", &self.names.as_ref().map(Names::len))
+            .field("names", &self.names.as_ref().map(|m| m.raw.len().max(m.names.len())))
             .finish_non_exhaustive()
     }
 }
@@ -206,28 +217,12 @@ impl std::fmt::Debug for ListJob {
 impl ListJob {
     /// The reply, built from the map's snapshot.
     pub(super) fn into_reply(self, snapshot: Vec<Entry>) -> StreamReply {
-        let Some(names) = self.names else {
+        let Some(mut matcher) = self.names else {
             return StreamReply::new(self.frame, snapshot, None);
         };
-        let n = names.len();
-        let quoted = Names::with_capacity(names.text.len() + 2 * n, n);
-        let matcher = Matcher {
-            raw: names,
-            names: quoted,
-            dedup: self.dedup,
-            hasher: RandomState::new(),
-            // Sized for every name at once: growing as they are indexed
-            // would rehash up to a million entries in one step (about
-            // 20 ms). Only the control bytes (about 2 bytes per name) are
-            // written now; the rest is touched as names are indexed.
-            heads: HashMap::with_capacity_and_hasher(n, BuildHasherDefault::default()),
-            chain: vec![NONE; n],
-            canon: vec![NONE; n],
-            found: vec![None; n],
-            snapshot,
-            next: 0,
-        };
-        StreamReply::new(self.frame, Vec::new(), Some(Box::new(matcher)))
+        matcher.dedup = self.dedup;
+        matcher.snapshot = snapshot;
+        StreamReply::new(self.frame, Vec::new(), Some(matcher))
     }
 
     /// The reply when the session it was for is gone.
@@ -296,6 +291,10 @@ pub(super) fn keys(map: &KeyMap, verb: Verb, reply: &mut Reply<'_>) -> Ran {
 /// Counts the names found and not found in `metrics` (keys hit and
 /// missed), except for gets of more than [`INLINE_NAMES`] names, whose
 /// lookups happen in a snapshot job.
+///
+/// `prepared`, when given, is the command's names as [`prepare_names`]
+/// copied them, and stands for them: `names` is then ignored (it is left
+/// empty by whoever took them).
 pub(super) fn get(
     map: &KeyMap,
     names: &[Cow<'_, str>],
@@ -304,6 +303,9 @@ pub(super) fn get(
     reply: &mut Reply<'_>,
     metrics: &mut Metrics,
 ) -> Ran {
+    if let Some(PreparedNames(names)) = prepared {
+        return Ran::Snapshot(list_job(names, verb, reply.protocol(), Items::Members, true));
+    }
     if let [name] = names {
         // The common request, kept as short as it was.
         let found = map.get(name);
@@ -316,7 +318,13 @@ pub(super) fn get(
         }
     }
     if names.len() > INLINE_NAMES {
-        return Ran::Snapshot(many_names(names, prepared, verb, reply.protocol(), Items::Members, true));
+        return Ran::Snapshot(list_job(
+            Box::new(Matcher::new(Names::new(names))),
+            verb,
+            reply.protocol(),
+            Items::Members,
+            true,
+        ));
     }
     let (mark, fits) = (reply.mark(), Fits::new());
     let (looked, hits) = (Cell::new(0u64), Cell::new(0u64));
@@ -339,7 +347,7 @@ pub(super) fn get(
 }
 
 /// `KV_CONTAINS` (and `SH_CONTAINS`) of `names` on `map`: the names that
-/// exist, every occurrence, in request order.
+/// exist, every occurrence, in request order; `prepared` as for [`get`].
 pub(super) fn contains(
     map: &KeyMap,
     names: &[Cow<'_, str>],
@@ -347,8 +355,17 @@ pub(super) fn contains(
     verb: Verb,
     reply: &mut Reply<'_>,
 ) -> Ran {
+    if let Some(PreparedNames(names)) = prepared {
+        return Ran::Snapshot(list_job(names, verb, reply.protocol(), Items::Keys, false));
+    }
     if names.len() > INLINE_NAMES {
-        return Ran::Snapshot(many_names(names, prepared, verb, reply.protocol(), Items::Keys, false));
+        return Ran::Snapshot(list_job(
+            Box::new(Matcher::new(Names::new(names))),
+            verb,
+            reply.protocol(),
+            Items::Keys,
+            false,
+        ));
     }
     let (mark, fits) = (reply.mark(), Fits::new());
     reply.object(verb, |o| {
@@ -363,54 +380,48 @@ pub(super) fn contains(
     Ran::Stream(StreamReply::new(Frame::new(reply.protocol(), verb, Items::Keys), entries, None))
 }
 
-fn many_names(
-    names: &[Cow<'_, str>],
-    prepared: Option<PreparedNames>,
-    verb: Verb,
-    protocol: Protocol,
-    items: Items,
-    dedup: bool,
-) -> Box<ListJob> {
-    // Prepared from these very names, when given (`Store::offer_names`).
-    let names = match prepared {
-        Some(PreparedNames(copy)) if copy.len() == names.len() => copy,
-        _ => Names::new(names),
-    };
+/// The snapshot job of a list reply over `names`.
+fn list_job(names: Box<Matcher>, verb: Verb, protocol: Protocol, items: Items, dedup: bool) -> Box<ListJob> {
     Box::new(ListJob { verb, protocol, frame: Frame::new(protocol, verb, items), names: Some(names), dedup })
 }
 
-/// A pass-through hasher for keys that are already hashes.
-#[derive(Default)]
-struct PassThrough(u64);
+/// Steps of the turn's budget ([`STREAM_STEPS_PER_TURN`](crate::conn::STREAM_STEPS_PER_TURN),
+/// a step being about 100 ns, the cost of a key written) one name indexed
+/// or one snapshot entry matched takes: each hashes a key (SipHash) and
+/// probes a table of millions of slots, a cache miss or two (and the
+/// entry's own text, another), and indexing writes the name's text and
+/// its place into fresh memory. Measured with `attack_stalls`' `KV_GET` of
+/// a million names over four million keys, turns timed on the thread's
+/// CPU clock: 8,192 names indexed or entries matched took 1.33–1.46 ms
+/// (about 170 ns each), and 16,384 entries 2.6–3.0 ms with the machine
+/// quiet but 5.2–6.1 ms with other builds running (up to 370 ns each):
+/// three steps, so that a turn matches at most 10,922, about 4 ms at the
+/// slower rate.
+const MATCH_STEPS: usize = 3;
 
-impl Hasher for PassThrough {
-    fn finish(&self) -> u64 {
-        self.0
-    }
+/// Slots of the table of names zeroed per step: 128 bytes of fresh memory,
+/// about 100 ns (a page of 4 KiB cost 1.1–4 µs to fault in and clear on
+/// the 2-core virtual machine of `docs/performance.md`, depending on what
+/// else ran: 8 MiB of the table of a million names, zeroed in one turn,
+/// took 3.8 ms in one run and 8.3 ms in another). That table is 16 MiB;
+/// the index of the same names before, initialised in the turn the
+/// snapshot was done, took a 40 ms turn. (A request decoded off the loop
+/// has its names indexed there, [`prepare_names`]: this is for the
+/// others.)
+const TABLE_SLOTS_PER_STEP: usize = 16;
 
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
+/// The slots of a table for `n` names: a power of two at least twice `n`
+/// (at most half full, so a lookup that finds nothing probes about two
+/// slots and a half on average).
+fn table_slots(n: usize) -> usize {
+    (2 * n).max(16).next_power_of_two()
 }
 
-/// Steps of the turn's budget ([`STREAM_STEPS_PER_TURN`](crate::conn::STREAM_STEPS_PER_TURN))
-/// one name indexed or one snapshot entry matched takes: each hashes a key
-/// (SipHash) and follows two or three pointers into tables of millions of
-/// entries, cache misses all, about 300 ns (`attack_stalls`' `KV_GET` of a
-/// million names over four million keys took turns of 26 ms at one step
-/// each), against about 100 ns for a key written. At four, a turn indexes
-/// or matches 8,192, about 2.5 ms.
-const MATCH_STEPS: usize = 4;
-
-/// Requested names matched against a snapshot, in steps: index the names
-/// by hash (keyed per reply, so no peer can choose colliding names), then
-/// look each snapshot entry's key up among them.
+/// Requested names matched against a snapshot, in steps: zero a table of
+/// slots, index the names by hash (keyed per reply, so no peer can choose
+/// colliding names), then look each snapshot entry's key up among them.
+/// Everything it writes is fresh memory, touched a step at a time: nothing
+/// is initialised for every name at once.
 struct Matcher {
     /// The names as requested; dropped once all are indexed.
     raw: Names,
@@ -418,13 +429,15 @@ struct Matcher {
     names: Names,
     dedup: bool,
     hasher: RandomState,
-    /// Hash → the last indexed name with that hash.
-    heads: HashMap<u64, u32, BuildHasherDefault<PassThrough>>,
-    /// For each name, the previous one with the same hash ([`NONE`]: none).
-    chain: Vec<u32>,
-    /// For each name, the index of its first occurrence.
+    /// Open addressing, linear probing: 0 for an empty slot, else the
+    /// name's hash's high 32 bits above its index + 1.
+    slots: Vec<u64>,
+    /// The table's size, [`table_slots`] of the names; `slots` reaches it
+    /// before the first name is indexed.
+    table: usize,
+    /// For each indexed name, the index of its first occurrence.
     canon: Vec<u32>,
-    /// For each first occurrence, its entry in the snapshot.
+    /// For each indexed name (a first occurrence), its entry in the snapshot.
     found: Vec<Option<Entry>>,
     /// The map as it was; dropped once matched.
     snapshot: Vec<Entry>,
@@ -433,41 +446,81 @@ struct Matcher {
 }
 
 impl Matcher {
-    /// The name equal to `text` among those indexed, if any.
-    fn lookup(&self, text: &[u8], hash: u64) -> Option<u32> {
-        let mut k = self.heads.get(&hash).copied().unwrap_or(NONE);
-        while k != NONE {
-            if self.names.get(k as usize) == text {
-                return Some(k);
-            }
-            k = self.chain[k as usize];
+    /// A matcher of `raw`, nothing indexed yet, over no snapshot yet.
+    fn new(raw: Names) -> Matcher {
+        let n = raw.len();
+        let quoted = Names::with_capacity(raw.text.len() + 2 * n, n);
+        let table = table_slots(n);
+        Matcher {
+            raw,
+            names: quoted,
+            dedup: false,
+            hasher: RandomState::new(),
+            // Reserved now, written in steps: address space only.
+            slots: Vec::with_capacity(table),
+            table,
+            canon: Vec::with_capacity(n),
+            found: Vec::with_capacity(n),
+            snapshot: Vec::new(),
+            next: 0,
         }
-        None
     }
 
-    /// Indexes names, one step each; returns whether all are.
+    /// The indexed name equal to `text`, or the empty slot where it goes.
+    fn lookup(&self, text: &[u8], hash: u64) -> Result<u32, usize> {
+        let mask = self.table - 1;
+        let tag = hash >> 32;
+        let mut at = hash as usize & mask;
+        loop {
+            let slot = self.slots[at];
+            if slot == 0 {
+                return Err(at);
+            }
+            // The low 32 bits are the index + 1 (see `slots`).
+            let k = (slot as u32).wrapping_sub(1);
+            if slot >> 32 == tag && self.names.get(k as usize) == text {
+                return Ok(k);
+            }
+            at = (at + 1) & mask;
+        }
+    }
+
+    /// Zeroes the table, then indexes names, in steps; returns whether all
+    /// are indexed.
     fn index(&mut self, steps: &mut usize) -> bool {
+        while self.slots.len() < self.table {
+            if *steps == 0 {
+                return false;
+            }
+            let slots = steps.saturating_mul(TABLE_SLOTS_PER_STEP).min(self.table - self.slots.len());
+            *steps -= slots.div_ceil(TABLE_SLOTS_PER_STEP).min(*steps);
+            self.slots.resize(self.slots.len() + slots, 0);
+        }
         while self.next < self.raw.len() {
             if *steps == 0 {
                 return false;
             }
-            // (A budget smaller than a match still makes one.)
+            // (A budget smaller than a name still indexes one.)
             *steps = steps.saturating_sub(MATCH_STEPS);
             let i = self.next;
             self.next += 1;
             self.names.push_quoted(self.raw.get(i));
             let hash = self.hasher.hash_one(self.names.get(i));
+            // Names are at most maxPayload / 2 (64 MiB / 2) in number.
+            let i32 = i as u32;
             match self.lookup(self.names.get(i), hash) {
-                Some(first) => self.canon[i] = first,
-                None => {
-                    // Names are at most maxPayload / 2 (64 MiB / 2) in number.
-                    let i32 = i as u32;
-                    self.canon[i] = i32;
-                    self.chain[i] = self.heads.insert(hash, i32).unwrap_or(NONE);
+                Ok(first) => self.canon.push(first),
+                Err(at) => {
+                    self.canon.push(i32);
+                    self.slots[at] = (hash >> 32) << 32 | u64::from(i32 + 1);
                 }
             }
+            self.found.push(None);
         }
-        self.raw = Names::with_capacity(0, 0);
+        // Two allocations, but tens of MiB of pages for a million names.
+        let raw = std::mem::replace(&mut self.raw, Names::with_capacity(0, 0));
+        let bytes = raw.heap_bytes();
+        super::reclaim::free_bytes(raw, bytes);
         self.next = 0;
         true
     }
@@ -483,7 +536,7 @@ impl Matcher {
             let entry = &self.snapshot[self.next];
             self.next += 1;
             let key = entry.key_json();
-            if let Some(k) = self.lookup(key, self.hasher.hash_one(key)) {
+            if let Ok(k) = self.lookup(key, self.hasher.hash_one(key)) {
                 self.found[k as usize] = Some(entry.clone());
             }
         }
@@ -520,8 +573,8 @@ impl Matcher {
     fn heap_bytes(&self) -> usize {
         self.raw.heap_bytes()
             + self.names.heap_bytes()
-            + self.heads.capacity() * (size_of::<u64>() + size_of::<u32>() + 1)
-            + (self.chain.capacity() + self.canon.capacity()) * size_of::<u32>()
+            + self.slots.capacity() * size_of::<u64>()
+            + self.canon.capacity() * size_of::<u32>()
             + self.found.capacity() * size_of::<Option<Entry>>()
             + self.snapshot.capacity() * size_of::<Entry>()
     }

@@ -143,6 +143,8 @@ fn a_large_message_answered_later_is_kept_whole_for_the_server() {
     h.serve_saving();
     let (buf, start) = h.conn.take_message().expect("kept");
     assert_eq!(&buf[start..], long.as_bytes());
+    // Past `MAPPED_BYTES`: a mapping of its own, grown without copies.
+    assert_eq!(buf.is_mapped(), cfg!(target_os = "linux"), "{buf:?}");
     h.resume("saved");
     assert_eq!(h.texts()[h.texts().len() - 2..], ["saved", "echo:behind"]);
 }

@@ -68,9 +68,11 @@ fn stepped(map: &KeyMap, verb: Verb, names: &[Cow<'_, str>], protocol: Protocol)
     match verb {
         Verb::KvKeys | Verb::ShKeys => StreamReply::new(Frame::new(protocol, verb, Items::Keys), map.snapshot(), None),
         Verb::KvGet | Verb::ShGet => {
-            many_names(names, prepare_names(names), verb, protocol, Items::Members, true).into_reply(map.snapshot())
+            list_job(Box::new(Matcher::new(Names::new(names))), verb, protocol, Items::Members, true)
+                .into_reply(map.snapshot())
         }
-        _ => many_names(names, None, verb, protocol, Items::Keys, false).into_reply(map.snapshot()),
+        _ => list_job(Box::new(Matcher::new(Names::new(names))), verb, protocol, Items::Keys, false)
+            .into_reply(map.snapshot()),
     }
 }
 
@@ -135,8 +137,8 @@ fn a_snapshot_shows_the_map_as_it_was_when_it_began() {
         snapshot = map.snapshot_step(17);
         map.remove(&format!("key:{:06}", 300 - map.len() % 50));
     }
-    let reply =
-        many_names(&names, None, Verb::KvGet, Protocol::V07, Items::Members, true).into_reply(snapshot.unwrap());
+    let reply = list_job(Box::new(Matcher::new(Names::new(&names))), Verb::KvGet, Protocol::V07, Items::Members, true)
+        .into_reply(snapshot.unwrap());
     assert_eq!(drain(reply, |_| 100, |_| 10), before);
 }
 
@@ -194,14 +196,78 @@ fn small_replies_are_written_at_once_and_large_ones_are_not() {
 }
 
 #[test]
+fn prepared_names_stand_for_the_commands_own() {
+    // More than INLINE_NAMES names (some absent, some twice), so that they
+    // are prepared, as the thread that decodes a large request does.
+    let mut map = KeyMap::new();
+    for i in 0..20_000 {
+        map.set(&format!("p{i}"), &i.to_string());
+    }
+    let names: Vec<Cow<'_, str>> =
+        (0..INLINE_NAMES + 500).map(|i| Cow::Owned(format!("p{}", (i * 7) % 23_000))).collect();
+    for verb in [Verb::KvGet, Verb::KvContains] {
+        let expected = whole(&map, verb, &names, Protocol::V09);
+        let run = |names: &[Cow<'_, str>], prepared| {
+            let mut out = Vec::new();
+            let mut reply = Reply::new(&mut out, Protocol::V09);
+            let mut metrics = crate::metrics::Metrics::default();
+            let ran = match verb {
+                Verb::KvGet => get(&map, names, prepared, verb, &mut reply, &mut metrics),
+                _ => contains(&map, names, prepared, verb, &mut reply),
+            };
+            let Ran::Snapshot(job) = ran else { panic!("{verb:?} of {} names: no snapshot", names.len()) };
+            drain(job.into_reply(map.snapshot()), |_| 64 * 1024, |_| STREAM_STEPS)
+        };
+        // The command's list given whole, or emptied with its copy given.
+        assert_eq!(run(&names, None), expected, "{verb:?}");
+        assert_eq!(run(&[], prepare_names(&names)), expected, "{verb:?}, prepared");
+    }
+    assert!(prepare_names(&names[..INLINE_NAMES]).is_none(), "fewer are looked up in their turn");
+}
+
+#[test]
+fn the_table_of_names_is_zeroed_and_filled_a_step_at_a_time() {
+    let names: Vec<Cow<'_, str>> = (0..100_000).map(|i| Cow::Owned(format!("t{i}"))).collect();
+    let mut matcher = Matcher::new(Names::new(&names));
+    assert_eq!(matcher.table, 256 * 1024, "a power of two at least twice the names");
+    assert_eq!(matcher.slots.len(), 0, "reserved, not written");
+    let mut turns = 0;
+    loop {
+        let mut steps = STREAM_STEPS;
+        let (slots, indexed) = (matcher.slots.len(), matcher.canon.len());
+        let done = matcher.index(&mut steps);
+        turns += 1;
+        // What a turn's steps may touch: the slots they zero, then the names.
+        assert!(matcher.slots.len() - slots <= STREAM_STEPS * TABLE_SLOTS_PER_STEP);
+        assert!(matcher.canon.len() - indexed <= STREAM_STEPS.div_ceil(MATCH_STEPS));
+        if done {
+            break;
+        }
+        assert_eq!(steps, 0, "stopped only when its steps were spent");
+    }
+    assert_eq!(matcher.canon.len(), names.len());
+    // 256 Ki slots at 16 a step (half a turn), then 100,000 names at 3
+    // steps (9.2 turns): 10 turns.
+    assert_eq!(turns, 10);
+    // Prepared off the loop: all of it at once, the same index.
+    let prepared = prepare_names(&names).unwrap().0;
+    assert_eq!((prepared.slots.len(), prepared.canon.len()), (matcher.table, names.len()));
+    assert_eq!(prepared.raw.len(), 0, "the copy as requested is dropped once indexed");
+}
+
+/// The steps a connection's turn gives a reply.
+const STREAM_STEPS: usize = crate::conn::STREAM_STEPS_PER_TURN;
+
+#[test]
 fn a_turn_spends_no_more_steps_than_it_is_given() {
     let mut map = KeyMap::new();
     for i in 0..5000 {
         map.set(&format!("k{i}"), "1");
     }
     let names: Vec<Cow<'_, str>> = (0..4000).map(|i| Cow::Owned(format!("k{}", i * 2))).collect();
-    let mut reply = many_names(&names, prepare_names(&names), Verb::KvContains, Protocol::V07, Items::Keys, false)
-        .into_reply(map.snapshot());
+    let mut reply =
+        list_job(Box::new(Matcher::new(Names::new(&names))), Verb::KvContains, Protocol::V07, Items::Keys, false)
+            .into_reply(map.snapshot());
     let mut out = Vec::new();
     let mut calls = 0;
     loop {
