@@ -46,7 +46,7 @@ mod compact_tests;
 #[cfg(test)]
 mod tests;
 
-pub use writer::{EVERYSEC_INTERVAL, Layout, LogState, LogWriter, RETRY_INTERVAL};
+pub use writer::{EVERYSEC_INTERVAL, HAND_OVER_BYTES, HAND_OVER_INTERVAL, Layout, LogState, LogWriter, RETRY_INTERVAL};
 
 use crate::config::LogSettings;
 use crate::error::Error;
