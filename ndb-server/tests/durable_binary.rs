@@ -512,6 +512,29 @@ fn set_file_size_limit(pid: u32, limit: libc::rlim_t) {
     assert_eq!(r, 0, "prlimit: {}", std::io::Error::last_os_error());
 }
 
+/// Sets `k0`, `k1`, ... to `value` from a new client until a reply does
+/// not come within 1.5 s (its write is held, not acknowledged, while the
+/// log cannot be written); returns the client and how many were
+/// acknowledged (more than 10, fewer than `most`).
+fn write_until_held(addr: SocketAddr, value: &str, most: u64) -> (common::Client, u64) {
+    let mut writer = common::Client::connect(addr);
+    writer.ws.get_ref().set_read_timeout(Some(Duration::from_millis(1_500))).unwrap();
+    let mut acked = 0u64;
+    loop {
+        let set = format!(r#"{{"KV_SET":{{"keys":{{"k{acked}":"{value}"}}}}}}"#);
+        match try_call(&mut writer.ws, &set) {
+            Some(reply) => {
+                assert_eq!(reply, r#"{"KV_SET_RSP":{"st":1}}"#, "write {acked}");
+                acked += 1;
+                assert!(acked < most, "the log never ran out of room");
+            }
+            None => break,
+        }
+    }
+    assert!(acked > 10, "only {acked} writes fitted");
+    (writer, acked)
+}
+
 #[test]
 fn a_file_size_limit_makes_writes_fail_with_206_until_it_is_raised_and_nothing_acknowledged_is_lost() {
     let dir = TempDir::new("log-fsize");
@@ -520,21 +543,8 @@ fn a_file_size_limit_makes_writes_fail_with_206_until_it_is_raised_and_nothing_a
     let value = "x".repeat(200);
     // The writer writes until a reply does not come: its write is held,
     // not acknowledged, while the log cannot be written.
-    let mut writer = common::Client::connect(addr);
-    writer.ws.get_ref().set_read_timeout(Some(Duration::from_millis(1_500))).unwrap();
-    let mut acked = 0u64;
-    let held = loop {
-        let set = format!(r#"{{"KV_SET":{{"keys":{{"k{acked}":"{value}"}}}}}}"#);
-        match try_call(&mut writer.ws, &set) {
-            Some(reply) => {
-                assert_eq!(reply, r#"{"KV_SET_RSP":{"st":1}}"#, "write {acked}");
-                acked += 1;
-                assert!(acked < 1_000, "32 KiB never ran out");
-            }
-            None => break acked,
-        }
-    };
-    assert!(acked > 10, "only {acked} writes fitted");
+    let (mut writer, mut acked) = write_until_held(addr, &value, 1_000);
+    let held = acked;
     // Another client: writes get 206 and change nothing, reads work, and
     // SV_INFO says why.
     let mut other = common::Client::connect(addr);
@@ -649,21 +659,8 @@ fn a_full_disk_makes_writes_fail_with_206_until_space_is_freed_and_nothing_ackno
     let room = disk.free().saturating_sub(16 * 1024);
     std::fs::write(&filler, vec![0u8; room as usize]).unwrap();
     let value = "x".repeat(200);
-    let mut writer = common::Client::connect(addr);
-    writer.ws.get_ref().set_read_timeout(Some(Duration::from_millis(1_500))).unwrap();
-    let mut acked = 0u64;
-    let held = loop {
-        let set = format!(r#"{{"KV_SET":{{"keys":{{"k{acked}":"{value}"}}}}}}"#);
-        match try_call(&mut writer.ws, &set) {
-            Some(reply) => {
-                assert_eq!(reply, r#"{"KV_SET_RSP":{"st":1}}"#, "write {acked}");
-                acked += 1;
-                assert!(acked < 2_000, "the disk never filled");
-            }
-            None => break acked,
-        }
-    };
-    assert!(acked > 10, "only {acked} writes fitted");
+    let (mut writer, mut acked) = write_until_held(addr, &value, 1_000);
+    let held = acked;
     let mut other = common::Client::connect(addr);
     assert_eq!(
         other.call(r#"{"KV_SET":{"keys":{"refused":1}}}"#),
