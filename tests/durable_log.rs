@@ -163,6 +163,11 @@ fn an_sh_get_that_extends_its_session_is_answered_once_the_new_deadline_is_durab
     assert_eq!(host.call_json(&mut reader, &set)["SH_SET_RSP"]["st"], 1);
     let plain = host.call_json(&mut other, r#"{"SH_NEW":{}}"#);
     let plain_token = plain["SH_NEW_RSP"]["tkn"].as_u64().expect("a token");
+    // Deadlines are kept in whole milliseconds: an SH_GET in the same
+    // millisecond as the SH_NEW would not move it, and records nothing.
+    // Serve on until the clock has moved past it.
+    let created_by = host.now();
+    host.run_until("the clock to move on a few milliseconds", |h| h.now() >= created_by + Duration::from_millis(3));
 
     // A stalled disk: the extension's record cannot be synced, so the
     // SH_GET's reply waits for it, as a write's would.
