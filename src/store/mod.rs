@@ -24,6 +24,7 @@ mod reclaim;
 mod replay;
 mod replies;
 pub mod sessions;
+mod stepped;
 mod table;
 #[cfg(feature = "internals")]
 pub use table::{LoweredMaxLen, lower_max_len};
@@ -54,6 +55,7 @@ pub use replies::{
 };
 use sessions::{Budget, Sessions, Touch};
 pub use sessions::{MAX_SESSIONS, NewSessionError, RESTORE_UNITS_PER_SESSION, Restore, SessionRecord};
+pub use stepped::WRITE_KEYS_PER_STEP;
 
 use crate::metrics::Metrics;
 use crate::persist::wal::{Journal, Scope};
@@ -124,6 +126,9 @@ pub struct Store {
     compaction_bytes: usize,
     /// The memory cap and what the maps do not count themselves.
     memory: Memory,
+    /// Writes of many keys applied across turns, and what waits for them
+    /// (`stepped.rs`).
+    stepping: stepped::Stepping,
 }
 
 /// The `m` of a 204 (`OutOfMemory`).
@@ -148,6 +153,7 @@ impl Store {
             compacting: None,
             compaction_bytes: 0,
             memory: Memory::default(),
+            stepping: stepped::Stepping::default(),
         }
     }
 
