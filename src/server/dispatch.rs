@@ -255,7 +255,7 @@ impl Server {
             return;
         };
         let DecodeDone { decoded, names } = done;
-        let decoded = match self.store.take_turns(id, role, decoded, unparked, now) {
+        let decoded = match self.store.take_turns(id, role, decoded, unparked) {
             Ok((name, _)) => {
                 // Answered under the same id once applied.
                 self.waiting[i].name = name;
@@ -568,7 +568,7 @@ fn run_owned(
         return run_decoded(store, role, text, protocol::decode(text), now, reply);
     };
     let id = store.next_job_id();
-    match store.take_turns(id, role, decoded, false, now) {
+    match store.take_turns(id, role, decoded, false) {
         Ok((name, id)) => (name, Executed::Later(id)),
         Err(decoded) => decoded.run(|result, text| run_decoded(store, role, text, result, now, reply)).0,
     }

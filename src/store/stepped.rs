@@ -134,8 +134,9 @@ impl Store {
     /// front), or begun as a stepped write; then it is answered later,
     /// under `id`. Gives it back when it runs as any other command (its
     /// role does not allow it, the log refuses writes, the cap is reached,
-    /// its map is near full, its session does not exist: the ordinary path
-    /// answers all of these).
+    /// the top-level map is within its keys of full: the ordinary path
+    /// answers all of these). A session write near its map's limit stores
+    /// what fits (the log records just that).
     // The message goes back as it came, to be run at once: moved, not boxed.
     #[allow(clippy::result_large_err)]
     pub(crate) fn take_turns(
@@ -144,7 +145,6 @@ impl Store {
         role: Role,
         mut decoded: Decoded,
         unparked: bool,
-        now: Instant,
     ) -> Result<(Option<CommandName>, JobId), Decoded> {
         let name = decoded.name();
         let loading = self.applying_loads();
@@ -161,16 +161,18 @@ impl Store {
         if self.writes_refused() || (verb.adds_data() && self.memory.cap().is_some() && self.memory_full()) {
             return Err(decoded);
         }
-        let since = self.since(now);
-        let (token, room) = decoded.with(|result| match result {
-            Ok(Command::Sh(token, _)) => {
-                (*token, token.and_then(|t| self.sessions.with_keys(t, since, Touch::None, |k| k.room())))
-            }
-            _ => (None, Some(self.kv.room())),
+        let token = decoded.with(|result| match result {
+            Ok(Command::Sh(token, _)) => *token,
+            _ => None,
         });
-        let clears = matches!(verb, Verb::KvClearSet | Verb::ShClearSet);
-        let room = if clears { room.map(|_| super::table::max_len()) } else { room };
-        if room.is_none_or(|room| keys > room && verb != Verb::KvRmv && verb != Verb::ShRmv) {
+        // A session's map is not looked at here: a session gone by the
+        // first step answers as one missing.
+        let room = match verb {
+            Verb::KvClearSet | Verb::ShClearSet => super::table::max_len(),
+            Verb::KvSet | Verb::KvAdd => self.kv.room(),
+            _ => usize::MAX,
+        };
+        if keys > room {
             return Err(decoded);
         }
         let mut journal = Journal::default();
