@@ -32,12 +32,12 @@ use crate::protocol::{Command, CommandName, Decoded, MapOp, Reply, Status, Verb}
 
 /// Most keys a write applies per turn, and the size past which it is
 /// applied across turns: 2,048. A key set, added or removed is a lookup
-/// and an insert or removal in the map and a record for the log: 0.65 to
-/// 1 µs at a million keys (a 1 MiB `KV_SET` of 96,000 keys into a store of
-/// a million stalled the loop 62 to 100 ms when applied whole; see
-/// `tests/stepped_writes.rs`'s stress test and `docs/performance.md`), a
-/// few cache misses more at ten million, so a step costs 1.5 to 3 ms, well
-/// under the 10 ms turn budget.
+/// and an insert or removal in the map and a record for the log: about
+/// 0.5 µs at a million keys, so a step measured 1.2 ms of CPU at most, 2.7
+/// ms with an index resize moving buckets (`tests/stepped_writes.rs`'s
+/// `write_stalls`, `docs/performance.md`); a few cache misses more a key at
+/// ten million keep it well under the 10 ms turn budget. Applied whole, a
+/// 16 MiB `KV_SET` into a million keys took a turn of 215 ms.
 pub const WRITE_KEYS_PER_STEP: usize = 2_048;
 
 /// Writes under way, parked and done.
