@@ -5,7 +5,8 @@
 //! other connections' reads are served (and may see part of it) while
 //! their writes wait and are applied after it, in order; replies stay in
 //! order per connection; a session write whose session expires meanwhile
-//! gets 22; a connection closing mid-write leaves it complete; and under
+//! answers as for a missing session; a connection closing mid-write
+//! leaves it complete; a save asked meanwhile holds all of it; and under
 //! the durable log the write is replayed whole after a restart.
 //!
 //! The stress test, ignored by default, times the loop's turns during a
@@ -183,7 +184,7 @@ fn replies_stay_in_order_on_the_connection() {
 }
 
 #[test]
-fn a_session_write_whose_session_expires_meanwhile_gets_22() {
+fn a_session_write_whose_session_expires_meanwhile_answers_as_for_a_missing_one() {
     let mut host = Host::start(common::config());
     let (mut a, mut b) = (host.open(), host.open());
     let created = host.call_json(&mut a, r#"{"SH_NEW":{"expiry":{"duration":1,"deleteSession":true}}}"#);
@@ -212,6 +213,26 @@ fn a_write_whose_connection_closes_meanwhile_is_completed() {
     drop(a);
     host.drive("the write to complete", |h| (count(h, &mut b) == N as u64).then_some(()));
     assert_eq!(host.call(&mut b, r#"{"KV_GET":{"keys":["k0"]}}"#), r#"{"KV_GET_RSP":{"keys":{"k0":"a0"},"st":1}}"#);
+}
+
+#[test]
+fn a_save_asked_meanwhile_holds_all_of_the_write() {
+    let dir = TempDir::new("stepped-save");
+    let config = || common::config().persist(true, dir.path());
+    let mut host = Host::start(config());
+    let (mut a, mut b) = (host.open(), host.open());
+    begin(&mut host, &mut a, &mut b, &pairs("KV_SET", 0..N, "a", ""), N as u64);
+    b.send(r#"{"KV_SAVE":{"name":"s"}}"#);
+    assert_eq!(host.text(&mut a), r#"{"KV_SET_RSP":{"st":1}}"#);
+    let saved: serde_json::Value = serde_json::from_str(&host.text(&mut b)).unwrap();
+    assert_eq!(saved["KV_SAVE_RSP"]["st"], 121, "{saved}");
+    drop(host);
+
+    let mut again = Host::start(config());
+    let mut peer = again.open();
+    let loaded = again.call_json(&mut peer, r#"{"KV_LOAD":{"name":"s"}}"#);
+    assert_eq!(loaded["KV_LOAD_RSP"]["st"], 141, "{loaded}");
+    assert_eq!(count(&mut again, &mut peer), N as u64);
 }
 
 #[test]

@@ -46,10 +46,8 @@ pub(super) struct Stepping {
     /// The write being applied.
     pub(super) write: Option<Box<Write>>,
     /// Commands waiting for it to be done, in arrival order: each one's
-    /// reply id and message.
+    /// reply id and message (held toward the memory cap until it runs).
     parked: VecDeque<(JobId, Decoded)>,
-    /// What the parked messages hold, counted toward the memory cap.
-    parked_bytes: usize,
     /// Writes done, to answer: id, verb, outcome.
     done: VecDeque<(JobId, Verb, Outcome)>,
 }
@@ -153,7 +151,6 @@ impl Store {
         if (self.barred() && !unparked && name.is_some() && waits(name)) || (steps && loading) {
             let bytes = decoded.heap_bytes();
             self.memory.hold(bytes);
-            self.stepping.parked_bytes += bytes;
             self.stepping.parked.push_back((id, decoded));
             return Ok((name, id));
         }
@@ -266,7 +263,6 @@ impl Store {
         let (id, decoded) = self.stepping.parked.pop_front()?;
         let bytes = decoded.heap_bytes();
         self.memory.release(bytes);
-        self.stepping.parked_bytes -= bytes;
         Some((id, decoded))
     }
 }
