@@ -191,13 +191,13 @@ impl Store {
         let Some(mut write) = self.stepping.write.take() else { return };
         let since = self.since(now);
         let Write { decoded, done, keys, removed, after, journal, token, verb, .. } = &mut *write;
-        let range = *done..(*done + WRITE_KEYS_PER_STEP).min(*keys);
-        let first = *done == 0;
+        let start = *done;
+        let first = start == 0;
         let (kv, sessions) = (&mut self.kv, &mut self.sessions);
         let live = decoded.with(|result| {
             let Ok(Command::Kv(op) | Command::Sh(_, op)) = result else { return false };
             let Some(token) = *token else {
-                *removed += apply(kv, op, range.clone(), first, journal, Scope::Kv);
+                *removed += apply(kv, op, start, WRITE_KEYS_PER_STEP, journal, Scope::Kv);
                 return true;
             };
             let touch = if first && matches!(verb, Verb::ShSet | Verb::ShAdd) { Touch::SetAdd } else { Touch::None };
@@ -207,12 +207,12 @@ impl Store {
                         // Cleared by its expiry: the keys recorded went.
                         *journal = fresh(journal);
                     }
-                    *removed += apply(map, op, range.clone(), first, journal, Scope::Session(token));
+                    *removed += apply(map, op, start, WRITE_KEYS_PER_STEP, journal, Scope::Session(token));
                     *after = map.len();
                 })
                 .is_some()
         });
-        *done = range.end;
+        *done = (start + WRITE_KEYS_PER_STEP).min(*keys);
         if live && *done < *keys {
             self.memory.release(write.held);
             write.held = write.decoded.heap_bytes() + write.journal.len();
@@ -282,35 +282,37 @@ fn fresh(journal: &Journal) -> Journal {
     new
 }
 
-/// Applies the keys of `op` in `range` to `map`, recording in `journal` as
-/// changes to `scope`; `first`: the first step, where a `CLEAR_SET`
-/// clears. Returns the keys the clear removed.
-fn apply(
+/// Applies the `n` keys of `op` from the `start`th on (as many as there
+/// are, past its end) to `map`, recording in `journal` as changes to
+/// `scope`; a `CLEAR_SET` clears first, with its first key. Returns the
+/// keys the clear removed.
+pub(super) fn apply(
     map: &mut KeyMap,
     op: &MapOp<'_>,
-    range: std::ops::Range<usize>,
-    first: bool,
+    start: usize,
+    n: usize,
     journal: &mut Journal,
     scope: Scope,
 ) -> usize {
     let mut removed = 0;
+    let end = |len: usize| start.saturating_add(n).min(len);
     match op {
         MapOp::Set(pairs) | MapOp::ClearSet(pairs) | MapOp::Add(pairs) => {
             let add = matches!(op, MapOp::Add(_));
-            if first && matches!(op, MapOp::ClearSet(_)) {
+            if start == 0 && matches!(op, MapOp::ClearSet(_)) {
                 removed = map.clear();
                 if removed > 0 {
                     journal.clear(scope);
                 }
             }
-            for (key, value) in &pairs[range] {
+            for (key, value) in &pairs[start..end(pairs.len())] {
                 if if add { map.add(key, value.get()) } else { map.set(key, value.get()) } {
                     journal.set(scope, key, value.get());
                 }
             }
         }
         MapOp::Rmv(names) => {
-            for name in &names[range] {
+            for name in &names[start..end(names.len())] {
                 if map.remove(name) {
                     journal.remove(scope, name);
                 }
