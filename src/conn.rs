@@ -659,8 +659,9 @@ impl<S: Transport> Conn<S> {
         input.drain_front(consumed);
         if input.is_empty() {
             input = InputBuf::new();
-        } else {
-            // Give back what a large frame grew it to.
+        } else if consumed > 0 {
+            // Give back what a large frame grew it to, once served (a
+            // frame still arriving may hold a kept mapping of its size).
             input.shrink();
         }
         if self.parses_frames() {

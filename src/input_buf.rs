@@ -6,7 +6,7 @@
 //! ([`InputBuf::append`]): the capacity at most doubles per growth and never
 //! passes the size the buffer is known to reach, so a frame header reserves
 //! nothing ahead of the bytes that arrived, and a buffer holds at most twice
-//! what arrived.
+//! what arrived (or a kept mapping up to the frame's size, below).
 //!
 //! Why a mapping: a `Vec` that grows past what the allocator can extend
 //! where it is copies everything received so far in one turn. The last
@@ -20,6 +20,12 @@
 //! unmapped on the `ndb-free` thread (`store::reclaim_bytes`), whoever
 //! drops it.
 //!
+//! Faulting a fresh mapping's pages in costs too (about 1.3 µs a page of
+//! 4 KiB, 0.3 ms a MiB): a thread that grows buffers into mappings (the
+//! loop) keeps up to [`KEPT_MAPPINGS`] of those it frees, [`KEPT_BYTES`]
+//! in all, for its next large messages, as glibc's heap kept them but
+//! bounded: a fixed overhead next to the memory cap, not counted in it.
+//!
 //! Mappings exist on Linux only; elsewhere every buffer is a `Vec`. A
 //! mapping that cannot be made or grown falls back to a `Vec`, as every
 //! buffer was before.
@@ -32,6 +38,75 @@ use std::ops::{Deref, DerefMut};
 /// above which a system call per growth costs less than copying what
 /// arrived, and memory freed should go back to the system at once.
 pub const MAPPED_BYTES: usize = 128 * 1024;
+
+/// Freed mappings a thread that grows buffers keeps for reuse: 4, so a
+/// few connections sending large messages one after another each find
+/// one with its pages in place.
+pub const KEPT_MAPPINGS: usize = 4;
+
+/// Bytes of freed mappings a thread keeps at most: 8 MiB (two messages of
+/// 3 MiB grown to 4 MiB, or four of 1 MiB). A larger mapping is unmapped.
+pub const KEPT_BYTES: usize = 8 << 20;
+
+/// The mappings kept by this thread, and whether it grows buffers into
+/// mappings (only such a thread keeps any: one that just frees them, such
+/// as a job's, unmaps them as before).
+struct Kept {
+    grows: bool,
+    maps: Vec<Mapping>,
+    bytes: usize,
+}
+
+thread_local! {
+    static KEPT: std::cell::RefCell<Kept> =
+        const { std::cell::RefCell::new(Kept { grows: false, maps: Vec::new(), bytes: 0 }) };
+}
+
+/// A kept mapping for at least `capacity` bytes and at most `max`,
+/// emptied: the smallest that is large enough, else the largest grown to
+/// `capacity`; `None` if none is kept. Marks this thread as one that
+/// grows buffers.
+fn take_kept(capacity: usize, max: usize) -> Option<Mapping> {
+    KEPT.try_with(|kept| {
+        let mut kept = kept.try_borrow_mut().ok()?;
+        kept.grows = true;
+        let sizes = kept.maps.iter().map(Mapping::capacity);
+        let fits = |&(_, c): &(usize, usize)| c >= capacity && c <= max;
+        let i = sizes.clone().enumerate().filter(fits).min_by_key(|&(_, c)| c).map(|(i, _)| i);
+        let smaller = sizes.enumerate().filter(|&(_, c)| c < capacity);
+        let i = i.or_else(|| smaller.max_by_key(|&(_, c)| c).map(|(i, _)| i))?;
+        let mut map = kept.maps.swap_remove(i);
+        kept.bytes -= map.capacity();
+        map.truncate(0);
+        map.grow(capacity).then_some(map)
+    })
+    .ok()
+    .flatten()
+}
+
+/// Mappings this thread keeps, and their bytes.
+#[cfg(test)]
+fn kept() -> (usize, usize) {
+    KEPT.with(|kept| {
+        let kept = kept.borrow();
+        (kept.maps.len(), kept.bytes)
+    })
+}
+
+/// Keeps `map` for reuse if this thread grows buffers and has room for it
+/// ([`KEPT_MAPPINGS`], [`KEPT_BYTES`]); else gives it back.
+fn keep(map: Mapping) -> Option<Mapping> {
+    let mut map = Some(map);
+    let _ = KEPT.try_with(|kept| {
+        let Ok(mut kept) = kept.try_borrow_mut() else { return };
+        let Some(size) = map.as_ref().map(Mapping::capacity) else { return };
+        if kept.grows && kept.maps.len() < KEPT_MAPPINGS && kept.bytes + size <= KEPT_BYTES {
+            kept.bytes += size;
+            kept.maps.extend(map.take());
+        }
+    });
+    map
+}
 
 /// Received bytes, contiguous (see the module documentation).
 #[derive(Default)]
@@ -82,17 +157,21 @@ impl InputBuf {
     }
 
     /// Appends `data`, growing as bytes arrive: the capacity at most
-    /// doubles per growth, and never passes `limit` (the size the buffer
-    /// is known to reach, such as the frame being received; 0 when
-    /// unknown) unless `data` itself does. Growing to `MAPPED_BYTES` or
+    /// doubles per growth (or becomes a kept mapping's, see the module
+    /// documentation), and never passes `limit` (the size the buffer is
+    /// known to reach, such as the frame being received; 0 when unknown)
+    /// unless `data` itself does. Growing to `MAPPED_BYTES` or
     /// more makes it a mapping (one copy of what it held, less than that
     /// size); a mapping grows without copying.
     pub fn append(&mut self, data: &[u8], limit: usize) {
         let needed = self.len() + data.len();
         let capacity = self.capacity();
         if needed > capacity {
-            let limit = if limit == 0 { usize::MAX } else { limit.max(needed) };
-            self.grow_to(capacity.saturating_mul(2).max(needed).min(limit));
+            let target = capacity.saturating_mul(2).max(needed);
+            // A kept mapping may be taken up to the frame's size: its pages
+            // are in memory already.
+            let max = if limit == 0 { target } else { limit.max(needed) };
+            self.grow_to(target.min(max), max);
         }
         match &mut self.0 {
             Repr::Heap(vec) => vec.extend_from_slice(data),
@@ -100,8 +179,9 @@ impl InputBuf {
         }
     }
 
-    /// Makes room for `target` bytes in all.
-    fn grow_to(&mut self, target: usize) {
+    /// Makes room for `target` bytes in all (up to `max` when a kept
+    /// mapping is taken).
+    fn grow_to(&mut self, target: usize, max: usize) {
         match &mut self.0 {
             Repr::Mapped(map) => {
                 if map.grow(target) {
@@ -114,7 +194,7 @@ impl InputBuf {
             }
             Repr::Heap(vec) => {
                 if target >= MAPPED_BYTES
-                    && let Some(mut map) = Mapping::new(target)
+                    && let Some(mut map) = take_kept(target, max).or_else(|| Mapping::new(target))
                 {
                     map.extend(vec);
                     self.replace(Repr::Mapped(map));
@@ -184,13 +264,15 @@ impl InputBuf {
 pub const SHRINK_OVER: usize = 64 * 1024;
 
 impl Drop for InputBuf {
-    /// A large mapping is unmapped off the loop (see the module
-    /// documentation); a `Vec` is freed here.
+    /// A mapping is kept for reuse or unmapped off the loop (see the
+    /// module documentation); a `Vec` is freed here.
     fn drop(&mut self) {
         if let Repr::Mapped(_) = self.0 {
             let Repr::Mapped(map) = std::mem::take(&mut self.0) else { return };
-            let bytes = map.capacity();
-            crate::store::reclaim_bytes(map, bytes);
+            if let Some(map) = keep(map) {
+                let bytes = map.capacity();
+                crate::store::reclaim_bytes(map, bytes);
+            }
         }
     }
 }
@@ -413,8 +495,9 @@ mod tests {
             buf.append(chunk, limit);
             let len = buf.len();
             assert!(buf.capacity() >= len);
-            if buf.capacity() != before {
-                // Grown: at most doubled, or to what was needed.
+            if buf.capacity() != before && limit == 0 {
+                // Grown: at most doubled, or to what was needed (with a
+                // known size, a kept mapping may be taken up to it: below).
                 assert!(buf.capacity() <= (2 * before).max(len), "{before} → {}", buf.capacity());
             }
             if limit != 0 {
@@ -423,6 +506,53 @@ mod tests {
         }
         assert_eq!(buf[..], data[..]);
         buf
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_freed_mapping_is_taken_again_by_the_next_large_frame_of_its_size() {
+        let first = grown(600_000, 65_536, 600_000);
+        let (at, capacity) = (first.as_ptr(), first.capacity());
+        drop(first);
+        assert_eq!(kept(), (1, capacity));
+        // Taken at the first growth into a mapping: its pages in place,
+        // within the frame's size.
+        let second = grown(600_000, 65_536, 600_000);
+        assert_eq!((second.as_ptr(), second.capacity()), (at, capacity));
+        assert_eq!(kept(), (0, 0));
+        drop(second);
+        // Larger than the frame: not taken.
+        let small = grown(300_000, 65_536, 300_000);
+        assert!(small.capacity() <= 300_000);
+        assert_eq!(kept(), (1, capacity));
+        // Smaller than the frame: taken and grown.
+        let large = grown(2_000_000, 65_536, 2_000_000);
+        assert_eq!(large.capacity(), 2_000_000);
+        assert_eq!(kept(), (0, 0));
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn at_most_four_mappings_and_eight_mib_are_kept_by_a_thread_that_grows_them() {
+        let bufs: Vec<InputBuf> = (0..6).map(|_| grown(1 << 20, 65_536, 1 << 20)).collect();
+        drop(bufs);
+        assert_eq!(kept(), (KEPT_MAPPINGS, KEPT_MAPPINGS << 20));
+        let (_, bytes) = kept();
+        assert!(bytes <= KEPT_BYTES);
+        // Past the bytes: unmapped.
+        for _ in 0..KEPT_MAPPINGS {
+            drop(grown(1 << 20, 65_536, 1 << 20));
+        }
+        let huge = grown(KEPT_BYTES, 1 << 20, KEPT_BYTES);
+        drop(huge);
+        assert!(kept().1 <= KEPT_BYTES);
+        // A thread that only frees mappings keeps none.
+        let buf = grown(1 << 20, 65_536, 1 << 20);
+        let elsewhere = std::thread::spawn(move || {
+            drop(buf);
+            kept()
+        });
+        assert_eq!(elsewhere.join().unwrap(), (0, 0));
     }
 
     #[test]

@@ -274,9 +274,9 @@ impl Server {
         let ((name, executed), buf) =
             decoded.run(|result, text| run_decoded(store, role, text, result, now, &mut writer));
         self.store.withdraw_names();
-        // A large buffer's pages are given back off the loop.
-        let bytes = buf.capacity();
-        crate::store::reclaim_bytes(buf, bytes);
+        // Dropped here: a mapping is kept for the next large message, or
+        // unmapped off the loop (`InputBuf`'s `Drop`).
+        drop(buf);
         let status = writer.written_status().unwrap_or(Status::Unknown);
         self.store.memory_mut().release(held);
         self.waiting[i].name = name;

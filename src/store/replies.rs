@@ -303,8 +303,8 @@ pub(super) fn get(
     reply: &mut Reply<'_>,
     metrics: &mut Metrics,
 ) -> Ran {
-    if let Some(PreparedNames(names)) = prepared {
-        return Ran::Snapshot(list_job(names, verb, reply.protocol(), Items::Members, true));
+    if let Some(job) = names_job(names, prepared, verb, reply.protocol(), Items::Members, true) {
+        return job;
     }
     if let [name] = names {
         // The common request, kept as short as it was.
@@ -316,15 +316,6 @@ pub(super) fn get(
             });
             return Ran::Replied;
         }
-    }
-    if names.len() > INLINE_NAMES {
-        return Ran::Snapshot(list_job(
-            Box::new(Matcher::new(Names::new(names))),
-            verb,
-            reply.protocol(),
-            Items::Members,
-            true,
-        ));
     }
     let (mark, fits) = (reply.mark(), Fits::new());
     let (looked, hits) = (Cell::new(0u64), Cell::new(0u64));
@@ -355,17 +346,8 @@ pub(super) fn contains(
     verb: Verb,
     reply: &mut Reply<'_>,
 ) -> Ran {
-    if let Some(PreparedNames(names)) = prepared {
-        return Ran::Snapshot(list_job(names, verb, reply.protocol(), Items::Keys, false));
-    }
-    if names.len() > INLINE_NAMES {
-        return Ran::Snapshot(list_job(
-            Box::new(Matcher::new(Names::new(names))),
-            verb,
-            reply.protocol(),
-            Items::Keys,
-            false,
-        ));
+    if let Some(job) = names_job(names, prepared, verb, reply.protocol(), Items::Keys, false) {
+        return job;
     }
     let (mark, fits) = (reply.mark(), Fits::new());
     reply.object(verb, |o| {
@@ -381,6 +363,25 @@ pub(super) fn contains(
 }
 
 /// The snapshot job of a list reply over `names`.
+/// The list job of a read whose names were indexed off the loop
+/// (`prepared`), or are more than [`INLINE_NAMES`] to look up on it; `None`
+/// for a read answered on the loop.
+fn names_job(
+    names: &[Cow<'_, str>],
+    prepared: Option<PreparedNames>,
+    verb: Verb,
+    protocol: Protocol,
+    items: Items,
+    dedup: bool,
+) -> Option<Ran> {
+    let names = match prepared {
+        Some(PreparedNames(names)) => names,
+        None if names.len() > INLINE_NAMES => Box::new(Matcher::new(Names::new(names))),
+        None => return None,
+    };
+    Some(Ran::Snapshot(list_job(names, verb, protocol, items, dedup)))
+}
+
 fn list_job(names: Box<Matcher>, verb: Verb, protocol: Protocol, items: Items, dedup: bool) -> Box<ListJob> {
     Box::new(ListJob { verb, protocol, frame: Frame::new(protocol, verb, items), names: Some(names), dedup })
 }

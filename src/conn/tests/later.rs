@@ -148,3 +148,26 @@ fn a_large_message_answered_later_is_kept_whole_for_the_server() {
     h.resume("saved");
     assert_eq!(h.texts()[h.texts().len() - 2..], ["saved", "echo:behind"]);
 }
+
+#[test]
+#[cfg(target_os = "linux")]
+fn the_next_large_message_of_a_size_is_read_into_the_mapping_the_last_one_left() {
+    let mut h = Harness::open();
+    h.limits.lend_text_over = 8;
+    h.limits.max_payload = 1 << 20;
+    let long = format!("save {}", "x".repeat(600_000));
+    h.feed(&frames_of(&[&long]));
+    h.serve_saving();
+    let (buf, _) = h.conn.take_message().expect("kept");
+    let at = buf.as_ptr();
+    // Freed on the thread that grew it: kept for the next one.
+    drop(buf);
+    h.resume("saved");
+    h.feed(&frames_of(&[&long]));
+    h.serve_saving();
+    let (buf, start) = h.conn.take_message().expect("kept");
+    assert_eq!(&buf[start..], long.as_bytes());
+    assert_eq!(buf.as_ptr(), at, "read into a fresh mapping, not the kept one");
+    h.resume("saved");
+    assert_eq!(h.texts()[h.texts().len() - 1..], ["saved"]);
+}

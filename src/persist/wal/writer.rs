@@ -46,16 +46,18 @@ pub const EVERYSEC_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Under `everysec` and `no`, the longest the frames of a turn wait on the
 /// loop, gathered with the next turns', before they go to the log thread:
-/// 2 ms. Handing each turn's frames over on its own woke the log thread
+/// 20 ms. Handing each turn's frames over on its own woke the log thread
 /// (on the loop's core, when pinned) and made it write once per turn:
 /// tens of thousands of wake-ups, context switches and `write` calls a
 /// second under load, about 15 % more CPU per SET than with the log off
-/// (`scripts/bench-log.sh`, docs/performance.md). Gathered, they cost that
-/// once every 2 ms. The price: a crash of the process (`kill -9`, the OOM
-/// killer) loses what waits on the loop, at most the last 2 ms of
-/// acknowledged writes; a power cut loses up to about a second more, as
-/// before. `always` hands every turn over (its replies wait for it).
-pub const HAND_OVER_INTERVAL: Duration = Duration::from_millis(2);
+/// (`scripts/bench-log.sh`, docs/performance.md). Every 2 ms, still about
+/// 2,400 preemptions of the loop per 2M SETs and 10–15 % less CPU than
+/// every 20 ms (docs/performance.md, "The hand-over every 20 ms"). The
+/// price: a crash of the process (`kill -9`, the OOM killer) loses what
+/// waits on the loop, at most the last 20 ms of acknowledged writes; a
+/// power cut loses up to about a second more, as before. `always` hands
+/// every turn over (its replies wait for it).
+pub const HAND_OVER_INTERVAL: Duration = Duration::from_millis(20);
 
 /// Gathered bytes past which they go to the log thread at once, whatever
 /// [`HAND_OVER_INTERVAL`] says: 1 MiB, so what waits on the loop stays
