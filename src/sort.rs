@@ -1,7 +1,8 @@
 //! One small unstable sort for the cold paths that order a handful to a
 //! few thousand items with a total order: a save directory's stamps and
-//! data files, and the connections closed when unfinished input passes its
-//! cap. A heapsort: `O(n log n)` comparisons whatever the input, no
+//! data files, the connections closed when unfinished input passes its
+//! cap, and a JSONPath edit's node ranges should they ever come out of
+//! text order (they do not: `jsonpath::text::ranges` checks). A heapsort: `O(n log n)` comparisons whatever the input, no
 //! allocation, and about 250 bytes of code for each element type, where
 //! each use of `sort_unstable_by` would link its own copy of core's sort
 //! (about 2.9 KB each in the minimal build). Where the order is total, the
