@@ -831,7 +831,7 @@ impl Config {
             Some(other) => {
                 return Err(ConfigError::field(
                     "maxMemory",
-                    format!("must be a number of bytes or a string such as \"512mb\" (got {other})"),
+                    format!("must be a number of bytes or a string such as \"512mb\" (got {})", json_text(other)),
                 ));
             }
         }
@@ -1012,16 +1012,17 @@ fn read_users(items: &[Value]) -> Result<Users, ConfigError> {
         let Value::Object(map) = item else {
             return Err(ConfigError::field(
                 &prefix,
-                format!("must be an object with name, role and passwordSha256 (got {item})"),
+                format!("must be an object with name, role and passwordSha256 (got {})", json_text(item)),
             ));
         };
         let field = |name: &str| -> Result<Option<&str>, ConfigError> {
             match map.get(name) {
                 None => Ok(None),
                 Some(Value::String(s)) => Ok(Some(s)),
-                Some(other) => {
-                    Err(ConfigError::field(format!("{prefix}.{name}"), format!("must be a string (got {other})")))
-                }
+                Some(other) => Err(ConfigError::field(
+                    format!("{prefix}.{name}"),
+                    format!("must be a string (got {})", json_text(other)),
+                )),
             }
         };
         let required =
@@ -1208,8 +1209,16 @@ struct Fields<'a> {
     prefix: &'static str,
 }
 
+/// A value as an error message shows it: `Value`'s `Display` without its
+/// pretty-printing branch (`{:#}`), which would link a second serializer of
+/// `Value` for these messages alone.
+fn json_text(value: &Value) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
 impl<'a> Fields<'a> {
     fn wrong(&self, name: &str, expected: &str, got: &Value) -> ConfigError {
+        let got = json_text(got);
         ConfigError::field(format!("{}{name}", self.prefix), format!("must be {expected} (got {got})"))
     }
 

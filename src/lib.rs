@@ -142,6 +142,7 @@ mod protocol;
 #[cfg_attr(not(feature = "internals"), allow(dead_code, unused_imports))]
 mod server;
 mod server_thread;
+mod sort;
 #[cfg_attr(not(feature = "internals"), allow(dead_code, unused_imports))]
 mod store;
 #[cfg_attr(not(feature = "internals"), allow(dead_code, unused_imports))]

@@ -1031,7 +1031,7 @@ impl Server {
             .filter(|(_, s)| !s.dead && s.input_held > 0)
             .map(|(key, s)| (s.input_held, s.serial, key))
             .collect();
-        holders.sort_unstable_by(|a, b| b.cmp(a));
+        crate::sort::heap_sort_by(&mut holders, |a, b| b < a);
         let mut excess = self.input_total - self.max_partial_bytes;
         if !std::mem::replace(&mut self.shedding, true) {
             warn!(

@@ -480,6 +480,52 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Action, CliErro
     Ok(Action::Run(Box::new(Options { config, source, load })))
 }
 
+/// `text` as `str::parse::<f64>` reads it: an optional sign, then digits
+/// with an optional `.` and fraction (either side may be empty, not both)
+/// and an optional exponent, or `inf`, `infinity` or `nan` in any case;
+/// `None` for anything else. The number goes through serde_json's reader
+/// (rewritten to JSON's spelling: no `+`, no leading zeros, no bare `.`),
+/// which the server links anyway, so core's float parser (13 KB with its
+/// tables) stays out of the minimal build. Both round exactly for up to 15
+/// significant digits and exponents within ±22, so for every number of
+/// seconds a flag is given in practice; past `f64`'s range it is infinite.
+fn parse_f64(text: &str) -> Option<f64> {
+    let (negative, rest) = match text.as_bytes().first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let magnitude = if rest.eq_ignore_ascii_case("inf") || rest.eq_ignore_ascii_case("infinity") {
+        f64::INFINITY
+    } else if rest.eq_ignore_ascii_case("nan") {
+        f64::NAN
+    } else {
+        let (mantissa, exponent) = rest.split_at(rest.find(['e', 'E']).unwrap_or(rest.len()));
+        let (int, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+        let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        let exponent_digits = exponent.get(1..).map(|e| e.strip_prefix(['+', '-']).unwrap_or(e));
+        if (int.is_empty() && fraction.is_empty())
+            || !digits(int)
+            || !digits(fraction)
+            || exponent_digits.is_some_and(|e| e.is_empty() || !digits(e))
+        {
+            return None;
+        }
+        let int = int.trim_start_matches('0');
+        let mut json = String::with_capacity(rest.len() + 1);
+        json.push_str(if int.is_empty() { "0" } else { int });
+        if !fraction.is_empty() {
+            json.push('.');
+            json.push_str(fraction);
+        }
+        json.push_str(exponent);
+        // The spelling is JSON's now, so the reader's only refusal is a
+        // number past `f64`'s range, which `str::parse` reads as infinite.
+        serde_json::from_str(&json).unwrap_or(f64::INFINITY)
+    };
+    Some(if negative { -magnitude } else { magnitude })
+}
+
 /// The flags that set limits (config keys of the same name in camelCase,
 /// but for the array and list limits: `arrays.maxCapacity`, ...).
 const LIMIT_FLAGS: [&str; 19] = [
@@ -516,9 +562,8 @@ fn limit(flag: &str, value: &str) -> Result<SetLimit, CliError> {
         check_positive(flag, n)
     };
     let seconds = || {
-        let secs = value
-            .parse::<f64>()
-            .map_err(|_| ConfigError::field(flag, format!("must be a number of seconds (got {value:?})")))?;
+        let secs = parse_f64(value)
+            .ok_or_else(|| ConfigError::field(flag, format!("must be a number of seconds (got {value:?})")))?;
         check_timeout(flag, secs)
     };
     Ok(match flag {
@@ -662,6 +707,85 @@ mod tests {
             let err = run(args).unwrap_err();
             assert!(err.contains(error), "{args:?}: {err}");
         }
+    }
+
+    #[test]
+    fn numbers_read_as_str_parse_reads_them() {
+        let texts = [
+            "0",
+            "1",
+            "30",
+            "0.5",
+            ".5",
+            "5.",
+            "007",
+            "00.25",
+            "+2",
+            "-1",
+            "-0",
+            "1e3",
+            "1E3",
+            "1e+3",
+            "2.5e-3",
+            "1e05",
+            "0.0005",
+            "0.001",
+            "0.1",
+            "86400",
+            "1e400",
+            "-1e400",
+            "1e-400",
+            "0e999999999999999999999",
+            "123456789012345678901234567890",
+            "inf",
+            "-Infinity",
+            "+INF",
+            "NaN",
+            "-nan",
+            "",
+            ".",
+            "-",
+            "+",
+            "e5",
+            "1e",
+            "1e+",
+            "1e+-5",
+            "1.2.3",
+            "+-5",
+            "--5",
+            "1_0",
+            " 1",
+            "1 ",
+            "0x10",
+            "1f",
+            "infinit",
+            "nan1",
+            "١",
+        ];
+        for text in texts {
+            let ours = parse_f64(text);
+            let core = text.parse::<f64>().ok();
+            assert_eq!(ours.is_some(), core.is_some(), "{text:?}: {ours:?} / {core:?}");
+            if let (Some(a), Some(b)) = (ours, core) {
+                assert!(a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()), "{text:?}: {a} / {b}");
+            }
+        }
+        for millis in 0..=10_000u64 {
+            let text = format!("{}.{:03}", millis / 1000, millis % 1000);
+            assert_eq!(parse_f64(&text), text.parse().ok(), "{text}");
+        }
+    }
+
+    #[test]
+    fn fractional_seconds_in_flags() {
+        let config = run(&["--idle-timeout", ".5", "--send-timeout", "+2.", "--handshake-timeout", "1e1"]).unwrap();
+        assert_eq!(config.idle_timeout, Some(std::time::Duration::from_millis(500)));
+        assert_eq!(config.send_timeout, Some(std::time::Duration::from_secs(2)));
+        assert_eq!(config.handshake_timeout, std::time::Duration::from_secs(10));
+        let err = run(&["--idle-timeout", "1e400"]).unwrap_err();
+        assert!(err.contains("--idle-timeout: must be from 0 to") && err.ends_with("(got inf)"), "{err}");
+        let err = run(&["--idle-timeout", "soon"]).unwrap_err();
+        assert!(err.contains("--idle-timeout: must be a number of seconds (got \"soon\")"), "{err}");
     }
 
     #[test]

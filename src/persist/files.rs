@@ -587,7 +587,7 @@ pub(super) fn stamps(name_dir: &Dir) -> Result<Vec<(u64, OsString, FileKind)>, P
         .into_iter()
         .filter_map(|(name, kind)| parse_stamp(&name).map(|stamp| (stamp, name, kind)))
         .collect();
-    found.sort_unstable_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    crate::sort::heap_sort_by(&mut found, |a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)).is_lt());
     Ok(found)
 }
 
@@ -650,11 +650,11 @@ pub(super) fn data_files(data_dir: &Dir) -> Result<Vec<OsString>, PersistError> 
         }
         files.push((parse_stamp(&name), name));
     }
-    files.sort_unstable_by(|a, b| match (a.0, b.0) {
-        (Some(x), Some(y)) => x.cmp(&y),
-        (Some(_), None) => std::cmp::Ordering::Less,
-        (None, Some(_)) => std::cmp::Ordering::Greater,
-        (None, None) => a.1.cmp(&b.1),
+    crate::sort::heap_sort_by(&mut files, |a, b| match (a.0, b.0) {
+        (Some(x), Some(y)) => x < y,
+        (Some(_), None) => true,
+        (None, Some(_)) => false,
+        (None, None) => a.1 < b.1,
     });
     Ok(files.into_iter().map(|f| f.1).collect())
 }

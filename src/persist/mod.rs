@@ -109,7 +109,7 @@ pub fn run(root: &Path, job: Job) -> Done {
         Work::Find(find) => {
             let started = Instant::now();
             let reply = find.run();
-            log::debug!("KV_FIND searched {} keys in {} ms", find.key_count(), started.elapsed().as_millis());
+            log::debug!("KV_FIND searched {} keys in {} ms", find.key_count(), started.elapsed().as_millis() as u64);
             Outcome::Found(Ok(reply))
         }
         Work::Compact(job) => {
@@ -120,7 +120,7 @@ pub fn run(root: &Path, job: Job) -> Done {
                     "wrote the log's base {} ({} bytes) in {} ms",
                     wal::manifest::base_name(written.first),
                     written.bytes,
-                    started.elapsed().as_millis()
+                    started.elapsed().as_millis() as u64
                 ),
                 Err(why) => log::error!("cannot write the log's base: {why}"),
             }
@@ -131,7 +131,7 @@ pub fn run(root: &Path, job: Job) -> Done {
             let started = Instant::now();
             let bytes = edit.value_bytes();
             let done = (*edit).run();
-            log::debug!("{} of {bytes} bytes computed in {} ms", verb.name(), started.elapsed().as_millis());
+            log::debug!("{} of {bytes} bytes computed in {} ms", verb.name(), started.elapsed().as_millis() as u64);
             Outcome::Edited(Ok(Box::new(done)))
         }
         Work::Decode(message) => {
@@ -139,7 +139,11 @@ pub fn run(root: &Path, job: Job) -> Done {
             let (buf, start) = message.unwrap_or_default();
             match crate::protocol::Decoded::new(buf, start) {
                 Ok(mut decoded) => {
-                    log::debug!("a message of {} bytes decoded in {} ms", decoded.len(), started.elapsed().as_millis());
+                    log::debug!(
+                        "a message of {} bytes decoded in {} ms",
+                        decoded.len(),
+                        started.elapsed().as_millis() as u64
+                    );
                     let names = decoded.take_names(crate::store::prepare_names);
                     Outcome::Decoded(Ok(Box::new(crate::store::DecodeDone { decoded, names })))
                 }
@@ -153,7 +157,12 @@ pub fn run(root: &Path, job: Job) -> Done {
         Outcome::Saved(Err(e)) => log::error!("{} {name:?} failed: {}", verb.name(), Chain(e.error())),
         Outcome::Loaded(Err(e)) => log::warn!("{} {name:?} failed: {}", verb.name(), Chain(e.error())),
         Outcome::Saved(Ok(duration)) => {
-            log::info!("{} {name:?}: wrote {saved} in {} in {} ms", verb.name(), root.display(), duration.as_millis())
+            log::info!(
+                "{} {name:?}: wrote {saved} in {} in {} ms",
+                verb.name(),
+                root.display(),
+                duration.as_millis() as u64
+            )
         }
         Outcome::Loaded(Ok((loaded, duration))) => {
             let sessions = match loaded {
@@ -166,7 +175,7 @@ pub fn run(root: &Path, job: Job) -> Done {
                 loaded.kind().as_str(),
                 loaded.key_count(),
                 root.display(),
-                duration.as_millis()
+                duration.as_millis() as u64
             )
         }
         Outcome::Pruned(Err(e)) => log::warn!("cannot delete old scheduled saves of {name:?}: {}", Chain(e)),
@@ -461,7 +470,7 @@ pub fn save_all(store: &mut Store, root: &Path, name: &str, now: Instant) -> Res
         store.record_save(LastSave { name: name.to_owned(), status, unix_ms: files::unix_millis() });
         match result {
             Ok(duration) => {
-                let (what, root, ms) = (contents(&snapshot), root.display(), duration.as_millis());
+                let (what, root, ms) = (contents(&snapshot), root.display(), duration.as_millis() as u64);
                 log::info!("save on exit {name:?}: wrote {what} in {root} in {ms} ms")
             }
             Err(e) => return Err((kind, e.into_error())),

@@ -253,6 +253,20 @@ fn corrupt_files_fail_the_whole_load() {
 }
 
 #[test]
+fn data_files_and_metadata_that_are_not_utf8_are_refused() {
+    let (mut entries, mut records) = (Vec::new(), Vec::new());
+    let kv = b"{\"keys\":{\"k\":\"\xff\"}}";
+    assert_eq!(format::parse_kv(kv, &mut entries).unwrap_err(), "not UTF-8 text (at byte 14)");
+    let sessions = b"[{\"keys\":{\"\xc3\":1},\"sh\":{\"expiry\":{\"deleteSession\":false,\"duration\":0},\"tkn\":1}}]";
+    assert!(format::parse_sessions(sessions, &mut records).unwrap_err().starts_with("not UTF-8 text"));
+    let md = b"{\"status\":1,\"saveDataType\":0,\"x\":\"\x80\"}";
+    assert!(format::parse_metadata(md).unwrap_err().starts_with("not valid metadata: not UTF-8 text"));
+    assert!(entries.is_empty() && records.is_empty());
+    format::parse_kv("{\"keys\":{\"é\":\"ü\"}}".as_bytes(), &mut entries).unwrap();
+    assert_eq!(entries[0].key(), "é");
+}
+
+#[test]
 fn session_records_need_token_duration_and_delete_flag() {
     let mut out = Vec::new();
     for bad in [

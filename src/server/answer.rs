@@ -82,7 +82,7 @@ impl Server {
                     "conn {key}: authentication failed from {peer}: {why} ({} failures from this address lately; \
                      401 in {} ms)",
                     answer.failures,
-                    wait.as_millis()
+                    wait.as_millis() as u64
                 );
             } else {
                 debug!("conn {key}: authentication failed from {peer}: {why} (failure {})", answer.failures);

@@ -53,7 +53,7 @@ impl Server {
             replayed.frames,
             replayed.ops,
             replayed.bytes,
-            replayed.duration.as_millis(),
+            replayed.duration.as_millis() as u64,
             self.log_settings.fsync.as_str()
         );
         if let Some(wake) = &self.wake {

@@ -161,7 +161,7 @@ impl Server {
                 return;
             }
         };
-        let ms = took.as_millis();
+        let ms = took.as_millis() as u64;
         for snapshot in [read.kv, read.sessions].into_iter().flatten() {
             let kind = snapshot.kind().as_str();
             let applied = match self.store.apply(snapshot, now) {

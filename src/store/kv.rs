@@ -139,8 +139,10 @@ impl Entry {
 
     /// The key, unescaped.
     pub fn key(&self) -> Cow<'_, str> {
-        let json = self.key_json();
-        match serde_json::from_slice::<Cow<'_, str>>(json) {
+        // Read as text (always UTF-8: it was a `str`), so that serde_json's
+        // parser is linked once, for `from_str`.
+        let json = std::str::from_utf8(self.key_json()).unwrap_or_default();
+        match serde_json::from_str::<Cow<'_, str>>(json) {
             Ok(key) => key,
             Err(_) => Cow::Borrowed(""),
         }

@@ -465,7 +465,7 @@ impl Appender {
                         log::error!(
                             "cannot write the log: {message}; commands that change data get 206 until it can be \
                              written again (retrying every {} ms)",
-                            RETRY_INTERVAL.as_millis()
+                            RETRY_INTERVAL.as_millis() as u64
                         );
                     }
                     if let Ok(mut error) = self.state.error.lock() {

@@ -488,7 +488,12 @@ impl Parser<'_> {
                 return None;
             }
         }
-        let value: f64 = self.text[start..self.at].parse().ok()?;
+        // serde_json's number reader, as for the values queried (and as
+        // serde_json_path reads its literals): the same text gives the same
+        // `f64` on both sides of a comparison, and core's float parser
+        // (10 KB of tables) stays out of the minimal build. Beyond `f64`'s
+        // range it refuses, as `Number::from_f64` does the infinity.
+        let value: f64 = serde_json::from_str(&self.text[start..self.at]).ok()?;
         Number::from_f64(value).map(Value::Number)
     }
 
