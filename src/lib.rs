@@ -157,7 +157,7 @@ pub use ndb_status::{Protocol, Status};
 pub use persist::{CheckOutcome, CheckReport, CheckVerdict, SaveCheck, check_saves};
 pub use server::{Health, Server, TokenRange};
 pub use server_thread::ServerThread;
-pub use store::{SaveKind, Stats};
+pub use store::{SaveKind, Stats, WRITE_KEYS_PER_STEP};
 
 /// ndb's version, as `SV_INFO` reports it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -117,6 +117,38 @@ impl Decoded {
         Some(prepared)
     }
 
+    /// The name of the command (or of the one a rejection names).
+    pub fn name(&self) -> Option<CommandName> {
+        match &self.result {
+            Ok(command) => Some(command.name()),
+            Err(rejection) => rejection.command(),
+        }
+    }
+
+    /// How many keys it writes, when it is a `KV_SET`, `KV_ADD`, `KV_RMV`
+    /// or `KV_CLEAR_SET` (or the `SH_` form, with a token): the length of
+    /// its list; 0 for any other command.
+    pub fn write_keys(&self) -> usize {
+        match &self.result {
+            Ok(Command::Kv(op) | Command::Sh(Some(_), op)) => match op {
+                MapOp::Set(pairs) | MapOp::Add(pairs) | MapOp::ClearSet(pairs) => pairs.len(),
+                MapOp::Rmv(names) => names.len(),
+                _ => 0,
+            },
+            _ => 0,
+        }
+    }
+
+    /// Runs `f` on the decoded command (or rejection) in place, which it
+    /// may change (but not outlive): for a command applied across turns.
+    pub fn with<'a, R>(&'a mut self, f: impl for<'s> FnOnce(&mut Result<Command<'s>, Rejection<'s>>) -> R) -> R {
+        // SAFETY: as in `Decoded::new`: the command is seen with a lifetime
+        // within this borrow of `self` (so of `buf`), and `f`, generic over
+        // that lifetime, can put in it only what it already borrows.
+        let result = unsafe { &mut *std::ptr::from_mut(&mut self.result).cast::<Result<Command<'a>, Rejection<'a>>>() };
+        f(result)
+    }
+
     /// Runs `f` on the decoded command (or rejection) and the text it came
     /// from; the command cannot outlive the call. Returns `f`'s answer and
     /// the buffer the text was in, for the caller to free where it likes.

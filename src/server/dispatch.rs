@@ -25,8 +25,10 @@ use crate::conn::{Body, Late, Message, ReplyKind};
 use crate::error::Error;
 #[cfg(feature = "introspection")]
 use crate::metrics::LaterRequest;
-use crate::protocol::{self, Command, CommandName, Protocol, Rejection, Reply, Status, Verb};
-use crate::store::{DecodeDone, Done, Executed, Finished, JobId, Outcome, PreparedNames, Store, StreamReply};
+use crate::protocol::{self, Command, CommandName, Decoded, Protocol, Rejection, Reply, Status, Verb};
+use crate::store::{
+    DecodeDone, Done, Executed, Finished, JobId, Outcome, PreparedNames, Store, StreamReply, WRITE_KEYS_PER_STEP,
+};
 
 /// The `m` of a command the connection's role does not allow.
 pub const NOT_PERMITTED: &str = "Not permitted for this user's role";
@@ -194,7 +196,7 @@ impl Server {
         }
         self.store.job_finished(id);
         let done = match done.outcome {
-            Outcome::Decoded(Ok(decoded)) => return self.execute_decoded(id, *decoded, now),
+            Outcome::Decoded(Ok(decoded)) => return self.execute_decoded(id, *decoded, false, now),
             outcome => Done { outcome, ..done },
         };
         let unix_ms = done.unix_ms;
@@ -235,8 +237,10 @@ impl Server {
     /// Executes a large message decoded off the loop, for the connection
     /// waiting under `id`, as it would have been executed in its turn: with
     /// that connection's role, answered now, or later under the id of the
-    /// job or list reply it became (the connection waits on).
-    fn execute_decoded(&mut self, id: JobId, done: DecodeDone, now: Instant) {
+    /// job or list reply it became (the connection waits on). A command
+    /// to wait for a write of many keys, or to be one, is taken by
+    /// [`Store::take_turns`] (`unparked`: it was waiting, and is first).
+    fn execute_decoded(&mut self, id: JobId, done: DecodeDone, unparked: bool, now: Instant) {
         let Some(i) = self.waiting.iter().position(|w| w.id == id) else {
             let bytes = done.decoded.heap_bytes();
             crate::store::reclaim_bytes(done, bytes);
@@ -251,6 +255,14 @@ impl Server {
             return;
         };
         let DecodeDone { decoded, names } = done;
+        let decoded = match self.store.take_turns(id, role, decoded, unparked) {
+            Ok((name, _)) => {
+                // Answered under the same id once applied.
+                self.waiting[i].name = name;
+                return;
+            }
+            Err(decoded) => decoded,
+        };
         let held = decoded.heap_bytes() + names.as_ref().map_or(0, PreparedNames::heap_bytes);
         self.store.memory_mut().hold(held);
         if let Some(names) = names {
@@ -294,15 +306,37 @@ impl Server {
         }
     }
 
-    /// Sends the replies of loads that took effect (or were refused) this
-    /// turn.
+    /// Sends the replies of loads that took effect (or were refused) and
+    /// of writes of many keys done this turn (held until durable under
+    /// `fsync always` if they changed data), then runs the commands that
+    /// waited for such a write, in order, about [`WRITE_KEYS_PER_STEP`]
+    /// keys' worth per turn.
     fn deliver_applied(&mut self, now: Instant) {
         loop {
             let mut reply = Vec::new();
             let mut writer = Reply::new(&mut reply, self.protocol);
-            let Some(id) = self.store.take_applied(&mut writer) else { return };
+            let Some((id, changed)) = self
+                .store
+                .take_applied(&mut writer)
+                .map(|id| (id, false))
+                .or_else(|| self.store.take_written(&mut writer))
+            else {
+                break;
+            };
             let status = writer.written_status().unwrap_or(Status::Unknown);
+            if changed && self.holds_replies() {
+                let seq = self.wal().map_or(0, |wal| wal.next_seq());
+                self.held.push_back(super::Held { seq, id, reply, status });
+                continue;
+            }
             self.deliver_ready(id, reply, status, now);
+        }
+        let mut budget = WRITE_KEYS_PER_STEP;
+        while budget > 0
+            && let Some((id, decoded)) = self.store.unpark()
+        {
+            budget = budget.saturating_sub(decoded.write_keys().max(1));
+            self.execute_decoded(id, DecodeDone { decoded, names: None }, true, now);
         }
     }
 
@@ -421,7 +455,12 @@ pub fn handle(store: &mut Store, context: &mut Context, message: Message<'_>, ou
             }
         };
     }
-    let (name, executed) = dispatch_as(store, context.role, message, context.now, &mut reply);
+    let (name, executed) = match message {
+        Message::Text(text) if store.may_take_turns(text) => {
+            run_owned(store, context.role, text, context.now, &mut reply)
+        }
+        _ => dispatch_as(store, context.role, message, context.now, &mut reply),
+    };
     let changed = store.seal_journal();
     if name.is_some() {
         context.last_command = name;
@@ -510,6 +549,28 @@ pub fn dispatch_as(
             reply.rejection(&Rejection::binary_frame());
             (None, Executed::Replied)
         }
+    }
+}
+
+/// [`dispatch_as`] of a message that may wait for a write of many keys, or
+/// be one ([`Store::may_take_turns`]): copied (it is at most the decode
+/// threshold, 256 KiB by default) and decoded so that it can outlive the
+/// turn; answered later under a new id if [`Store::take_turns`] takes it,
+/// else run at once as any other.
+fn run_owned(
+    store: &mut Store,
+    role: Role,
+    text: &str,
+    now: Instant,
+    reply: &mut Reply<'_>,
+) -> (Option<CommandName>, Executed) {
+    let Ok(decoded) = Decoded::new(text.as_bytes().to_vec(), 0) else {
+        return run_decoded(store, role, text, protocol::decode(text), now, reply);
+    };
+    let id = store.next_job_id();
+    match store.take_turns(id, role, decoded, false) {
+        Ok((name, id)) => (name, Executed::Later(id)),
+        Err(decoded) => decoded.run(|result, text| run_decoded(store, role, text, result, now, reply)).0,
     }
 }
 

@@ -50,8 +50,9 @@ impl Store {
     /// Begins the compaction's snapshot of every key and session as they
     /// are now (the caller switches the log to a new segment in the same
     /// turn). Returns `false`, changing nothing, while a save's or a
-    /// search's snapshot is under way, a load is being moved in, or a
-    /// compaction's snapshot is already being taken: try again next turn.
+    /// search's snapshot is under way, a load or a write of many keys is
+    /// being moved in, or a compaction's snapshot is already being taken:
+    /// try again next turn.
     /// Whether any array or list exists: when none does, a base written
     /// now needs none of the log's array and list commands (their replay
     /// ends with none either).
@@ -60,7 +61,7 @@ impl Store {
     }
 
     pub(crate) fn begin_compaction(&mut self) -> bool {
-        if self.compacting.is_some() || self.kv.is_snapshotting() || self.sessions.is_snapshotting() {
+        if self.compacting.is_some() || self.kv.is_snapshotting() || self.sessions.is_snapshotting() || self.writing() {
             return false;
         }
         if !self.kv.begin_snapshot() {

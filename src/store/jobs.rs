@@ -868,9 +868,9 @@ impl Store {
                     return None;
                 }
                 if self.jobs.kv_snapshot.is_none() {
-                    if !self.kv.begin_snapshot() {
-                        // A load is being moved in: its snapshot begins once
-                        // the load is in.
+                    if self.stepping.write.is_some() || !self.kv.begin_snapshot() {
+                        // A load is being moved in, or a write of many keys
+                        // (`stepped.rs`): its snapshot begins once it is in.
                         self.jobs.stepped[step] = true;
                         return None;
                     }
@@ -909,7 +909,8 @@ impl Store {
                 if self.jobs.stepped[step] || compacting_sessions {
                     return None;
                 }
-                if !self.sessions.is_snapshotting() && !self.jobs.restores.is_empty() {
+                if !self.sessions.is_snapshotting() && (!self.jobs.restores.is_empty() || self.stepping.write.is_some())
+                {
                     // A save holds all of a session load or none of it.
                     self.jobs.stepped[step] = true;
                     return None;
@@ -931,6 +932,11 @@ impl Store {
         }
     }
 
+    /// Whether a load is being applied, or waits to be (`jobs/loads.rs`).
+    pub(super) fn applying_loads(&self) -> bool {
+        !self.jobs.loads.is_empty() || !self.jobs.restores.is_empty()
+    }
+
     /// Whether jobs are queued: [`Store::next_job`] (or
     /// [`Store::next_reply`]) has work to do, or a load is merging
     /// ([`Store::work`]) or has a reply to hand out ([`Store::take_applied`]).
@@ -941,6 +947,7 @@ impl Store {
             || !self.jobs.loads.is_empty()
             || !self.jobs.restores.is_empty()
             || !self.jobs.answers.is_empty()
+            || self.stepping_busy()
     }
 
     /// Merges what a load read into the store at `since` (session-clock

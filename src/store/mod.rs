@@ -24,6 +24,7 @@ mod reclaim;
 mod replay;
 mod replies;
 pub mod sessions;
+mod stepped;
 mod table;
 #[cfg(feature = "internals")]
 pub use table::{LoweredMaxLen, lower_max_len};
@@ -54,6 +55,7 @@ pub use replies::{
 };
 use sessions::{Budget, Sessions, Touch};
 pub use sessions::{MAX_SESSIONS, NewSessionError, RESTORE_UNITS_PER_SESSION, Restore, SessionRecord};
+pub use stepped::WRITE_KEYS_PER_STEP;
 
 use crate::metrics::Metrics;
 use crate::persist::wal::{Journal, Scope};
@@ -124,6 +126,9 @@ pub struct Store {
     compaction_bytes: usize,
     /// The memory cap and what the maps do not count themselves.
     memory: Memory,
+    /// Writes of many keys applied across turns, and what waits for them
+    /// (`stepped.rs`).
+    stepping: stepped::Stepping,
 }
 
 /// The `m` of a 204 (`OutOfMemory`).
@@ -148,6 +153,7 @@ impl Store {
             compacting: None,
             compaction_bytes: 0,
             memory: Memory::default(),
+            stepping: stepped::Stepping::default(),
         }
     }
 
@@ -644,43 +650,14 @@ fn run(
         MapOp::ClearSet(pairs) if !KeyMap::new().fits(pairs.iter().map(|(key, _)| key.as_ref())) => {
             Full::Keys.reply(reply, verb);
         }
-        MapOp::Set(pairs) => {
-            for (key, value) in &pairs {
-                let stored = map.set(key, value.get());
-                debug_assert!(stored, "KeyMap::fits made room");
-                journal.set(scope, key, value.get());
-            }
+        // A write of many keys is applied in steps of the same code
+        // (`stepped.rs`); here all at once.
+        MapOp::ClearSet(_) => count(reply, verb, stepped::apply(map, &op, 0, usize::MAX, journal, scope)),
+        MapOp::Set(_) | MapOp::Add(_) | MapOp::Rmv(_) => {
+            stepped::apply(map, &op, 0, usize::MAX, journal, scope);
             reply.status(verb, Status::Ok);
-        }
-        MapOp::Add(pairs) => {
-            for (key, value) in &pairs {
-                if map.add(key, value.get()) {
-                    journal.set(scope, key, value.get());
-                }
-            }
-            reply.status(verb, Status::Ok);
-        }
-        MapOp::ClearSet(pairs) => {
-            let removed = map.clear();
-            if removed > 0 {
-                journal.clear(scope);
-            }
-            for (key, value) in &pairs {
-                let stored = map.set(key, value.get());
-                debug_assert!(stored, "KeyMap::fits made room");
-                journal.set(scope, key, value.get());
-            }
-            count(reply, verb, removed);
         }
         MapOp::Get(names) => return replies::get(map, &names, prepared, verb, reply, metrics),
-        MapOp::Rmv(names) => {
-            for name in &names {
-                if map.remove(name) {
-                    journal.remove(scope, name);
-                }
-            }
-            reply.status(verb, Status::Ok);
-        }
         MapOp::Clear => {
             let removed = map.clear();
             if removed > 0 {

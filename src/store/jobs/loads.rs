@@ -130,7 +130,7 @@ impl Store {
         // replay orders it among other commands as it happened; encoded
         // off the loop, so that turn only hands the frames on.
         let frames = self.load_frames(&map, frames);
-        if self.jobs.loads.is_empty() {
+        if self.jobs.loads.is_empty() && !self.writing() {
             if !self.kv.begin_merge(map) {
                 answer.refused = Some(Full::Keys);
                 answer.write(reply);
@@ -176,7 +176,7 @@ impl Store {
         let small = records.len() <= RESTORE_WORK_PER_STEP
             && records.iter().map(|r| RESTORE_UNITS_PER_SESSION + r.keys.len()).sum::<usize>() <= RESTORE_WORK_PER_STEP;
         self.jobs.restores.push_back(Restoring { answer, records: Some(records), restore: None });
-        if small && self.jobs.restores.len() == 1 {
+        if small && self.jobs.restores.len() == 1 && !self.writing() {
             let since = self.since(now);
             if let Some(answer) = self.restore_front(usize::MAX, since) {
                 answer.write(reply);
@@ -189,13 +189,18 @@ impl Store {
     /// The store's work for one turn at `now` that no request asked for: a
     /// step of any index resize under way (beyond the few buckets each
     /// change moves), of a KV load merging and of a session load being
-    /// restored. Call it once per turn. A load under way counts as a queued
+    /// restored, or, while a write of many keys is under way, of that
+    /// write alone (`stepped.rs`). Call it once per turn. A load under way counts as a queued
     /// job ([`Store::has_queued_jobs`]), so the loop comes back at once; a
     /// resize does not: changes alone finish it in time, and an idle server
     /// need not spin for it.
     pub fn work(&mut self, now: Instant) {
         self.kv.rehash(super::super::REHASH_BUCKETS_PER_TURN);
         self.sessions.rehash(super::super::REHASH_BUCKETS_PER_TURN);
+        if self.writing() {
+            // Loads wait for the write under way (`stepped.rs`).
+            return self.step_write(now);
+        }
         self.merge_loads(LOAD_MERGE_KEYS_PER_STEP);
         if !self.jobs.restores.is_empty() {
             let since = self.since(now);
