@@ -15,9 +15,10 @@
 //! The write's changes are recorded in a journal of its own and handed to
 //! the durable log as one frame when the write completes, so a replay has
 //! all of it or none. A session write whose session is gone between two
-//! steps (expired) is answered 22 and its records dropped (the session's
-//! end is recorded, and its keys went with it); one whose session expired
-//! and restarted (`deleteSession: false`, its keys cleared) drops the
+//! steps (expired) is answered as for a missing session
+//! (`SessionNotExist`) and its records dropped (the session's end is
+//! recorded, and its keys went with it); one whose session expired and
+//! restarted (`deleteSession: false`, its keys cleared) drops the
 //! records of the keys the clear took, so the log says what the store
 //! holds.
 
@@ -58,7 +59,7 @@ enum Outcome {
     /// Applied; its log frame recorded (whether it changed anything), and
     /// for a `CLEAR_SET` the keys the clear removed.
     Applied(bool, usize),
-    /// Its session was gone at a step (22).
+    /// Its session was gone at a step (`SessionNotExist`).
     Gone,
 }
 
