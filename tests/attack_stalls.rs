@@ -17,6 +17,8 @@
 //!   19 MB request, so `maxPayload` is 64 MiB) with their values, and a
 //!   `KV_COUNT` padded to 64 MiB (reading, unmasking and checking the
 //!   largest message allowed).
+//! - A huge `SH_EXISTS`: over 1,000,000 sessions, a request naming
+//!   3,000,000 tokens (64 MB), every other one live.
 //!
 //! Printed: the pinger's round trips alone and during each attack, the
 //! longest loop turn during it (CPU and wall clock), the growth of the
@@ -266,4 +268,67 @@ fn huge_lists_are_delivered_without_stalling_others() {
         );
     }
     eprint!("{report}");
+}
+
+#[test]
+#[ignore = "stress test: 1,000,000 sessions; run with --release --ignored"]
+fn an_sh_exists_of_millions_of_tokens_does_not_stall_others() {
+    const SESSIONS: usize = 1_000_000;
+    const TOKENS: usize = 3_000_000;
+    let host = Host::real(common::config().max_payload(64 << 20)).spawn();
+    let addr = host.addr();
+    let mut loader = common::Client::connect(addr);
+    let mut live = Vec::with_capacity(SESSIONS);
+    for _ in 0..SESSIONS / 1000 {
+        for _ in 0..1000 {
+            loader.send(r#"{"SH_NEW":{}}"#);
+        }
+        for _ in 0..1000 {
+            let reply: serde_json::Value = serde_json::from_str(&loader.recv()).expect("JSON");
+            live.push(reply["SH_NEW_RSP"]["tkn"].as_u64().expect("a token"));
+        }
+    }
+    let mut alone = common::Client::connect(addr);
+    let baseline = ping(&mut alone, Duration::from_secs(2), || false);
+    drop(alone);
+    // Every other token a live one, spread over the table; the rest absent.
+    let tokens: Vec<u64> =
+        (0..TOKENS).map(|i| if i % 2 == 0 { live[(i * 7919) % SESSIONS] } else { u64::MAX - i as u64 }).collect();
+    let list: Vec<String> = tokens.iter().map(u64::to_string).collect();
+    let request = format!(r#"{{"SH_EXISTS":{{"tkns":[{}]}}}}"#, list.join(","));
+    reset_peak_rss();
+    let rss_before = peak_rss();
+    let stop = Arc::new(AtomicBool::new(false));
+    let pings = pinger(addr, stop.clone());
+    std::thread::sleep(Duration::from_millis(200));
+    let mut reader = Raw::open(addr);
+    let started = Instant::now();
+    reader.write(&common::text_frame(&request));
+    let mut reply = Vec::new();
+    loop {
+        let (opcode, payload) = reader.frame().expect("the reply");
+        assert!(opcode == 1 || opcode == 0, "opcode {opcode}");
+        reply.extend_from_slice(&payload);
+        if payload.ends_with(br#""st":1}}"#) {
+            break;
+        }
+    }
+    let took = started.elapsed();
+    std::thread::sleep(Duration::from_millis(200));
+    stop.store(true, Ordering::Relaxed);
+    let during = pings.join().unwrap();
+    let found: Vec<String> = tokens.iter().step_by(2).map(u64::to_string).collect();
+    let expected = format!(r#"{{"SH_EXISTS_RSP":{{"exist":[{}],"st":1}}}}"#, found.join(","));
+    assert!(reply == expected.as_bytes(), "the reply lists every live token, in request order");
+    let turns = host.stop();
+    let (cpu, wall, n) = worst(&turns, started, started + took);
+    eprintln!("pinger round trips, alone: {}", summary(baseline));
+    eprintln!(
+        "during an SH_EXISTS of {TOKENS} tokens ({} MB) over {SESSIONS} sessions: pinger {}\n  server, longest turn: \
+         {cpu:?} of CPU, {wall:?} wall, over {n} turns; {} bytes of reply in {took:?}; peak RSS growth {} MiB",
+        request.len() >> 20,
+        summary(during),
+        reply.len(),
+        peak_rss().saturating_sub(rss_before) >> 20
+    );
 }

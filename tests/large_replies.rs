@@ -192,6 +192,35 @@ fn session_lists_of_a_big_session_come_whole() {
 }
 
 #[test]
+fn an_sh_exists_of_many_tokens_comes_whole_and_in_order() {
+    let server = common::start_with(small_limits());
+    let mut client = server.client();
+    let live: Vec<u64> = (0..100)
+        .map(|_| client.call_json(r#"{"SH_NEW":{}}"#)["SH_NEW_RSP"]["tkn"].as_u64().expect("a token"))
+        .collect();
+    // 60,000 tokens (about four turns of lookups): live ones, some many
+    // times, and absent ones, mixed.
+    let tokens: Vec<u64> = (0..60_000u64).map(|i| if i % 3 == 0 { i } else { live[i as usize % live.len()] }).collect();
+    let exists = |tokens: &[u64]| {
+        let list: Vec<String> = tokens.iter().map(u64::to_string).collect();
+        format!(r#"{{"SH_EXISTS":{{"tkns":[{}]}}}}"#, list.join(","))
+    };
+    let found: Vec<String> = tokens.iter().filter(|t| live.contains(t)).map(u64::to_string).collect();
+    let expected = format!(r#"{{"SH_EXISTS_RSP":{{"exist":[{}],"st":1}}}}"#, found.join(","));
+    let ended = live[1];
+    client.send(&exists(&tokens));
+    client.send(&format!(r#"{{"SH_END":{{"tkn":{ended}}}}}"#));
+    client.send(&exists(&tokens));
+    // Another connection is served meanwhile.
+    let mut other = server.client();
+    assert_eq!(other.call(r#"{"KV_COUNT":{}}"#), r#"{"KV_COUNT_RSP":{"cnt":0,"st":1}}"#);
+    assert_eq!(client.recv(), expected);
+    assert_eq!(client.recv(), format!(r#"{{"SH_END_RSP":{{"st":1,"tkn":{ended}}}}}"#));
+    let found: Vec<String> = tokens.iter().filter(|&&t| t != ended && live.contains(&t)).map(u64::to_string).collect();
+    assert_eq!(client.recv(), format!(r#"{{"SH_EXISTS_RSP":{{"exist":[{}],"st":1}}}}"#, found.join(",")));
+}
+
+#[test]
 fn a_reply_being_drained_holds_no_more_than_the_pause_threshold() {
     const PAUSE: usize = 64 * 1024;
     let mut host = VirtualHost::start(common::config().output_limits(PAUSE, 1 << 20));

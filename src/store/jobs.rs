@@ -667,7 +667,7 @@ impl Store {
     /// out already stops at its next step instead (its cancel flag).
     pub fn drop_job(&mut self, id: JobId) -> bool {
         let Some(i) = self.jobs.searches.iter().position(|(i, q)| *i == id && q.read_only()) else {
-            return self.lists.drop_waiting(id);
+            return self.lists.drop_waiting(id) || self.drop_exists(id);
         };
         if let Some((_, Queued::Ready(job))) = self.jobs.searches.remove(i) {
             self.jobs.bytes -= job.work.heap_bytes();
@@ -948,6 +948,7 @@ impl Store {
             || !self.jobs.restores.is_empty()
             || !self.jobs.answers.is_empty()
             || self.stepping_busy()
+            || !self.exists.is_empty()
     }
 
     /// Merges what a load read into the store at `since` (session-clock

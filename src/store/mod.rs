@@ -15,6 +15,7 @@
 
 mod compact;
 pub mod containers;
+mod exists;
 mod info;
 mod jobs;
 mod jsonpath;
@@ -35,6 +36,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 pub use compact::CompactSnapshot;
+pub use exists::EXISTS_TOKENS_PER_STEP;
 pub use info::{LastSave, LogInfo, ScheduleInfo, ServerInfo, Stats};
 pub use jobs::{
     Applied, DECODE_OFF_LOOP_BYTES, DEFAULT_MAX_JOBS, DecodeDone, Done, Finished, JOBS_BUSY, Job, JobId,
@@ -129,6 +131,9 @@ pub struct Store {
     /// Writes of many keys applied across turns, and what waits for them
     /// (`stepped.rs`).
     stepping: stepped::Stepping,
+    /// `SH_EXISTS` requests of many tokens answered across turns
+    /// (`exists.rs`).
+    exists: exists::Pending,
 }
 
 /// The `m` of a 204 (`OutOfMemory`).
@@ -154,6 +159,7 @@ impl Store {
             compaction_bytes: 0,
             memory: Memory::default(),
             stepping: stepped::Stepping::default(),
+            exists: exists::Pending::default(),
         }
     }
 
@@ -477,13 +483,7 @@ impl Store {
                 let since = self.since(now);
                 count(reply, verb, self.sessions.end_all(since));
             }
-            Command::ShExists(mut tokens) => {
-                let since = self.since(now);
-                tokens.retain(|&token| self.sessions.exists(token, since));
-                reply.object(verb, |o| {
-                    o.u64s("exist", tokens).st(Status::Ok);
-                });
-            }
+            Command::ShExists(tokens) => return self.sh_exists(tokens, now, reply),
             Command::ShInfo(Some(token)) => {
                 let since = self.since(now);
                 session_info(reply, verb, token, self.sessions.info(token, since));

@@ -186,17 +186,20 @@ impl Store {
         Finished::Merging
     }
 
-    /// The store's work for one turn at `now` that no request asked for: a
+    /// The store's work for one turn at `now` that requests left to it: a
     /// step of any index resize under way (beyond the few buckets each
-    /// change moves), of a KV load merging and of a session load being
-    /// restored, or, while a write of many keys is under way, of that
-    /// write alone (`stepped.rs`). Call it once per turn. A load under way counts as a queued
-    /// job ([`Store::has_queued_jobs`]), so the loop comes back at once; a
-    /// resize does not: changes alone finish it in time, and an idle server
-    /// need not spin for it.
+    /// change moves), of an `SH_EXISTS` of many tokens (`exists.rs`), and
+    /// of a KV load merging and of a session load being restored, or, while
+    /// a write of many keys is under way, of that write alone
+    /// (`stepped.rs`). Call it once per turn. A load, an `SH_EXISTS` or a
+    /// write under way counts as a queued job ([`Store::has_queued_jobs`]),
+    /// so the loop comes back at once; a resize does not: changes alone
+    /// finish it in time, and an idle server need not spin for it.
     pub fn work(&mut self, now: Instant) {
         self.kv.rehash(super::super::REHASH_BUCKETS_PER_TURN);
         self.sessions.rehash(super::super::REHASH_BUCKETS_PER_TURN);
+        // A read: stepped whatever else is under way.
+        self.step_exists(now);
         if self.writing() {
             // Loads wait for the write under way (`stepped.rs`).
             return self.step_write(now);
