@@ -636,16 +636,26 @@ pub fn crc32c(bytes: &[u8]) -> u32 {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "sse4.2")]
 unsafe fn crc32c_sse42(bytes: &[u8]) -> u32 {
-    use std::arch::x86_64::{_mm_crc32_u8, _mm_crc32_u64};
+    use std::arch::x86_64::{_mm_crc32_u8, _mm_crc32_u16, _mm_crc32_u32, _mm_crc32_u64};
     let mut crc = u64::from(!0u32);
     let mut chunks = bytes.chunks_exact(8);
     for c in &mut chunks {
         crc = _mm_crc32_u64(crc, u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]));
     }
-    // The instruction keeps the CRC in the low 32 bits.
+    // The instruction keeps the CRC in the low 32 bits. The rest, at most
+    // 7 bytes, in at most three steps (a 4-byte length is one).
     let mut crc = crc as u32;
-    for &b in chunks.remainder() {
-        crc = _mm_crc32_u8(crc, b);
+    let mut rest = chunks.remainder();
+    if let [a, b, c, d, tail @ ..] = rest {
+        crc = _mm_crc32_u32(crc, u32::from_le_bytes([*a, *b, *c, *d]));
+        rest = tail;
+    }
+    if let [a, b, tail @ ..] = rest {
+        crc = _mm_crc32_u16(crc, u16::from_le_bytes([*a, *b]));
+        rest = tail;
+    }
+    if let [a] = rest {
+        crc = _mm_crc32_u8(crc, *a);
     }
     !crc
 }
