@@ -1,9 +1,9 @@
 //! The helper threads' place beside the event loop: they run on CPU time
 //! the loop does not want, without ever being starved of it.
 //!
-//! Owns: nothing but the scheduling call. Used by the save and search
-//! threads (`persist::worker`) and the thread that frees large maps
-//! (`store::reclaim`).
+//! Owns: nothing but the scheduling calls. Used by the save and search
+//! threads (`persist::worker`), the thread that frees large maps
+//! (`store::reclaim`) and the durable log's thread (`persist::wal`).
 
 /// The nice value of helper threads. Under Linux's scheduler a nice-10
 /// thread weighs 110 against a normal thread's 1,024: when the loop keeps
@@ -19,7 +19,7 @@ pub const HELPER_NICE: i32 = 10;
 /// to a core of its own ([`set_helper_cpus`]).
 static HELPER_CPUS: std::sync::OnceLock<Vec<usize>> = std::sync::OnceLock::new();
 
-/// Runs the helper threads started from now on (save, search, freeing) on
+/// Runs the helper threads started from now on (save, search, freeing, log) on
 /// `cpus` instead of the CPUs of the thread that starts them. For a host
 /// that pins its loop thread to one core before starting the server:
 /// threads inherit their starter's affinity, so the helpers would otherwise
@@ -45,19 +45,51 @@ pub(crate) fn lower_priority(thread: &str) {
     if !lowered {
         log::debug!("cannot lower the {thread} thread's priority: {}", std::io::Error::last_os_error());
     }
-    if let Some(cpus) = HELPER_CPUS.get() {
-        // SAFETY: `set` is a plain bit mask owned by this frame; the call
-        // only reads it, and 0 names the calling thread.
-        let moved = unsafe {
-            let mut set: libc::cpu_set_t = std::mem::zeroed();
-            for &cpu in cpus.iter().filter(|&&cpu| cpu < libc::CPU_SETSIZE as usize) {
-                libc::CPU_SET(cpu, &mut set);
-            }
-            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0
-        };
-        if !moved {
-            log::debug!("cannot move the {thread} thread to CPUs {cpus:?}: {}", std::io::Error::last_os_error());
+    move_to_helper_cpus(thread);
+}
+
+/// Places the durable log's thread (the calling one): on the helpers' CPUs
+/// if [`set_helper_cpus`] named some, at the loop's priority (under
+/// `fsync always` the loop's replies wait for it), and, when `batch` (the
+/// `everysec` and `no` policies, whose frames wait up to 20 ms anyway), in
+/// `SCHED_BATCH`: it keeps its fair share of CPU, but no longer preempts the
+/// thread running when it wakes. Sharing a core with the loop (a server
+/// pinned whole, as `scripts/bench-log.sh` pins it), it had preempted the
+/// loop once per hand-over: about 420 times per 2M SETs, 200 in batch
+/// (docs/performance.md).
+#[cfg(target_os = "linux")]
+pub(crate) fn place_log_thread(batch: bool) {
+    move_to_helper_cpus("log");
+    if batch {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: a plain system call on the calling thread (pid 0) with a
+        // parameter block owned by this frame.
+        if unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) } != 0 {
+            log::debug!("cannot put the log thread in SCHED_BATCH: {}", std::io::Error::last_os_error());
         }
+    }
+}
+
+/// Places the durable log's thread where the OS allows it.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn place_log_thread(_batch: bool) {}
+
+/// Moves the calling thread to the helpers' CPUs if [`set_helper_cpus`]
+/// named some.
+#[cfg(target_os = "linux")]
+fn move_to_helper_cpus(thread: &str) {
+    let Some(cpus) = HELPER_CPUS.get() else { return };
+    // SAFETY: `set` is a plain bit mask owned by this frame; the call only
+    // reads it, and 0 names the calling thread.
+    let moved = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for &cpu in cpus.iter().filter(|&&cpu| cpu < libc::CPU_SETSIZE as usize) {
+            libc::CPU_SET(cpu, &mut set);
+        }
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0
+    };
+    if !moved {
+        log::debug!("cannot move the {thread} thread to CPUs {cpus:?}: {}", std::io::Error::last_os_error());
     }
 }
 

@@ -289,7 +289,7 @@ fn raise_fd_limit(max_connections: usize) {
 fn raise_fd_limit(_max_connections: usize) {}
 
 /// Pins the calling thread to `core` where the OS allows it, and sends the
-/// server's helper threads (save, search, freeing) to the other cores the
+/// server's helper threads (save, search, freeing, log) to the other cores the
 /// process may use, so they never compete with the loop for its core.
 #[cfg(target_os = "linux")]
 fn pin_to_core(core: usize) {
@@ -314,7 +314,7 @@ fn pin_to_core(core: usize) {
     if pinned == 0 {
         info!("pinned to core {core}");
         if !allowed.is_empty() {
-            info!("helper threads (save, search, freeing) run on cores {allowed:?}");
+            info!("helper threads (save, search, freeing, log) run on cores {allowed:?}");
             ndb::set_helper_cpus(allowed);
         }
     } else {

@@ -132,7 +132,7 @@ fn with_a_core_set_the_helper_threads_run_on_the_other_cores() {
     std::fs::write(
         &config,
         format!(
-            r#"{{"version":5,"core":{core},"persist":{{"enabled":true,"path":{:?}}}}}"#,
+            r#"{{"version":5,"core":{core},"persist":{{"enabled":true,"path":{:?},"log":{{"enabled":true}}}}}}"#,
             saves.display().to_string()
         ),
     )
@@ -153,17 +153,24 @@ fn with_a_core_set_the_helper_threads_run_on_the_other_cores() {
     };
     std::thread::spawn(move || for _ in lines {});
     assert!(log.iter().any(|l| l.contains(&format!("pinned to core {core}"))), "{log:?}");
-    assert!(log.iter().any(|l| l.contains("helper threads (save, search, freeing) run on cores")), "{log:?}");
+    assert!(log.iter().any(|l| l.contains("helper threads (save, search, freeing, log) run on cores")), "{log:?}");
     let mut client = common::Client::connect(addr);
     assert_eq!(client.call(r#"{"KV_SET":{"keys":{"a":1}}}"#), r#"{"KV_SET_RSP":{"st":1}}"#);
     assert!(client.call(r#"{"KV_SAVE":{"name":"pinned"}}"#).ends_with(r#""st":121}}"#));
     let pid = child.id();
-    let mut save_thread = None;
+    let (mut save_thread, mut log_thread) = (None, None);
     for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
         let task = task.unwrap().path();
         let comm = std::fs::read_to_string(task.join("comm")).unwrap_or_default();
         if comm.trim() == "ndb-save" {
             save_thread = Some(cpus_allowed(task.join("status").to_str().unwrap()));
+        }
+        if comm.trim() == "ndb-log" {
+            // The scheduling policy is field 41 of `stat`, the 39th after
+            // the parenthesised name.
+            let stat = std::fs::read_to_string(task.join("stat")).unwrap();
+            let policy: u32 = stat.rsplit(')').next().unwrap().split_whitespace().nth(38).unwrap().parse().unwrap();
+            log_thread = Some((cpus_allowed(task.join("status").to_str().unwrap()), policy));
         }
     }
     let main_thread = cpus_allowed(&format!("/proc/{pid}/task/{pid}/status"));
@@ -177,4 +184,7 @@ fn with_a_core_set_the_helper_threads_run_on_the_other_cores() {
         expected,
         "the save thread avoids the loop's core"
     );
+    let (log_cpus, policy) = log_thread.expect("an ndb-log thread with the log on");
+    assert_eq!(log_cpus, expected, "the log thread avoids the loop's core");
+    assert_eq!(policy, libc::SCHED_BATCH as u32, "under everysec the log thread is in SCHED_BATCH");
 }

@@ -153,9 +153,7 @@ impl LogWriter {
         let (tx, rx) = mpsc::channel();
         let thread_state = Arc::clone(&state);
         let thread = std::thread::Builder::new().name("ndb-log".into()).spawn(move || {
-            if fsync != LogFsync::Always {
-                batch_scheduling();
-            }
+            crate::background::place_log_thread(fsync != LogFsync::Always);
             Appender {
                 file,
                 synced_len: len,
@@ -378,21 +376,6 @@ impl Drop for LogWriter {
         self.tx = None;
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
-        }
-    }
-}
-
-/// Puts the calling thread in `SCHED_BATCH` (Linux): it keeps its fair
-/// share of CPU but no longer preempts the thread running when it wakes.
-fn batch_scheduling() {
-    #[cfg(target_os = "linux")]
-    {
-        let param = libc::sched_param { sched_priority: 0 };
-        // SAFETY: a plain system call on the calling thread (pid 0) with a
-        // valid parameter block.
-        let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) };
-        if rc != 0 {
-            log::debug!("SCHED_BATCH for the log thread: {}", io::Error::last_os_error());
         }
     }
 }
