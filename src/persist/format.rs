@@ -112,6 +112,11 @@ pub(super) fn parse_metadata(bytes: &[u8]) -> Result<SaveInfo, String> {
     Ok(SaveInfo { status, kind: SaveKind::from_data_type(data_type) })
 }
 
+/// How often, in keys or sessions, encoding a save looks whether to offer
+/// its core ([`crate::background::yield_point`]): 1,024 keys are about
+/// 50–100 µs of copying.
+const YIELD_EVERY_ITEMS: usize = 1024;
+
 /// Splits a KV snapshot into data files: calls `emit` with each file's
 /// bytes, in order; nothing for an empty snapshot.
 ///
@@ -121,7 +126,10 @@ pub(super) fn kv_files<E>(entries: &[Entry], mut emit: impl FnMut(&[u8]) -> Resu
     const OPEN: &[u8] = b"{ \"keys\":{";
     const CLOSE: &[u8] = b"}}";
     let mut buf = Vec::with_capacity(DATA_FILE_BYTES + 64 * 1024);
-    for entry in entries {
+    for (i, entry) in entries.iter().enumerate() {
+        if i % YIELD_EVERY_ITEMS == 0 {
+            crate::background::yield_point();
+        }
         buf.extend_from_slice(if buf.is_empty() { OPEN } else { b"," });
         buf.extend_from_slice(entry.member_json());
         if buf.len() >= DATA_FILE_BYTES {
@@ -147,7 +155,10 @@ pub(super) fn session_files<E>(
 ) -> Result<(), E> {
     let mut buf = Vec::with_capacity(DATA_FILE_BYTES + 64 * 1024);
     let mut digits = itoa::Buffer::new();
-    for record in records {
+    for (i, record) in records.iter().enumerate() {
+        if i % YIELD_EVERY_ITEMS == 0 {
+            crate::background::yield_point();
+        }
         buf.push(if buf.is_empty() { b'[' } else { b',' });
         buf.extend_from_slice(b"{\"keys\":{");
         for (i, entry) in record.keys.iter().enumerate() {

@@ -95,7 +95,12 @@ pub fn run(root: &Path, job: Job) -> Done {
     let outcome = match work {
         Work::Save(snapshot) => {
             saved = contents(&snapshot);
-            Outcome::Saved(save(root, &name, &snapshot))
+            let outcome = Outcome::Saved(save(root, &name, &snapshot));
+            match snapshot {
+                crate::store::Snapshot::Kv(entries) => crate::background::drop_in_steps(entries),
+                crate::store::Snapshot::Sessions(records) => crate::background::drop_in_steps(records),
+            }
+            outcome
         }
         Work::Load(kind, log) => Outcome::Loaded(load(root, &name, kind).map(|(mut loaded, duration)| {
             // Here, off the loop, so that recording a load of any size
@@ -106,10 +111,11 @@ pub fn run(root: &Path, job: Job) -> Done {
             }
             (loaded, duration)
         })),
-        Work::Find(find) => {
+        Work::Find(mut find) => {
             let started = Instant::now();
             let reply = find.run();
             log::debug!("KV_FIND searched {} keys in {} ms", find.key_count(), started.elapsed().as_millis() as u64);
+            crate::background::drop_in_steps(find.take_entries());
             Outcome::Found(Ok(reply))
         }
         Work::Compact(job) => {

@@ -454,7 +454,7 @@ fn a_full_disk_and_a_permission_error_are_told_apart() {
     use std::os::unix::fs::PermissionsExt;
     // A full disk: the write step, on the file being written.
     let path = Path::new("/saves/n/1.partial/data/0");
-    let full = files::write_chunks(&mut FullDisk, b"{ \"keys\":{}}", path).unwrap_err();
+    let full = files::write_chunks(&mut FullDisk, b"{ \"keys\":{}}", path, |_| {}).unwrap_err();
     assert_eq!(full.op(), Some(PersistOp::Write));
     assert_eq!(full.path(), Some(path));
     assert_eq!(full.io_error().map(std::io::Error::kind), Some(std::io::ErrorKind::StorageFull));
@@ -534,4 +534,18 @@ fn file_size_limit_child() {
     save(&root, "n", &kv(&[("a", "1")])).unwrap();
     assert_eq!(loaded(&load(&root, "n", SaveKind::Kv).unwrap().0), ["\"a\":1"]);
     println!("file size limit checked");
+}
+
+#[test]
+fn a_file_of_many_write_back_pieces_is_written_whole() {
+    let dir = TempDir::new("writeback");
+    let root = files::Dir::create_root(&dir.0).unwrap();
+    // Three pieces of write-back and a tail, none aligned to a chunk.
+    let bytes: Vec<u8> = (0..3 * (1 << 20) + 12_345).map(|i| (i % 251) as u8).collect();
+    root.write_new("big", &bytes).unwrap();
+    assert_eq!(fs::read(dir.0.join("big")).unwrap(), bytes);
+    let mut offsets = Vec::new();
+    files::write_chunks(&mut Vec::new(), &bytes, Path::new("x"), |done| offsets.push(done)).unwrap();
+    assert_eq!(offsets.len(), bytes.len().div_ceil(256 * 1024), "one call a chunk");
+    assert_eq!(offsets.last(), Some(&bytes.len()));
 }

@@ -88,6 +88,7 @@ impl Watch {
 
     /// Whether the work must stop now, and why.
     pub fn check(&self) -> Result<(), Stop> {
+        crate::background::yield_point();
         if self.cancelled() {
             return Err(Stop::Cancelled);
         }

@@ -46,6 +46,12 @@ pub(super) enum Found {
 }
 
 impl FindJob {
+    /// Takes the entries it searches (for the thread that ran it to drop
+    /// them in steps).
+    pub fn take_entries(&mut self) -> Vec<Entry> {
+        std::mem::take(&mut self.entries)
+    }
+
     /// Keys it searches.
     pub fn key_count(&self) -> usize {
         self.entries.len()
