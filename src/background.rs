@@ -107,10 +107,15 @@ pub(crate) fn lower_priority(thread: &str) {
 pub(crate) fn place_log_thread(batch: bool) {
     move_to_helper_cpus("log");
     if batch {
-        let param = libc::sched_param { sched_priority: 0 };
-        // SAFETY: a plain system call on the calling thread (pid 0) with a
+        // SAFETY: an all-zero `sched_param` is valid (priority 0, the only
+        // one SCHED_BATCH takes; musl's has more fields, all zero too); the
+        // call is a plain system call on the calling thread (pid 0) with a
         // parameter block owned by this frame.
-        if unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) } != 0 {
+        let rc = unsafe {
+            let param: libc::sched_param = std::mem::zeroed();
+            libc::sched_setscheduler(0, libc::SCHED_BATCH, &param)
+        };
+        if rc != 0 {
             log::debug!("cannot put the log thread in SCHED_BATCH: {}", std::io::Error::last_os_error());
         }
     }
