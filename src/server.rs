@@ -357,6 +357,7 @@ impl Server {
         let std_listener = StdListener::bind(&addrs[..]).map_err(bind_error)?;
         std_listener.set_nonblocking(true).map_err(bind_error)?;
         let local_addr = std_listener.local_addr().map_err(bind_error)?;
+        reserve_descriptors(&std_listener, config.max_connections.saturating_add(SPARE_DESCRIPTORS));
         let limits = Limits {
             max_payload: config.max_payload,
             output_pause_bytes: config.output_pause_bytes,
@@ -1169,8 +1170,48 @@ impl Server {
     }
 }
 
-/// Stops the searches the connection `key` (`serial`) waits for: they end
-/// at their next step (with status 203, should anyone still read).
+/// Descriptors beyond one per connection the descriptor table is grown to
+/// hold at start ([`reserve_descriptors`]): the listener, the poll, the
+/// wake-up eventfd, the log's segment, a save's files and the like.
+const SPARE_DESCRIPTORS: usize = 64;
+
+/// Grows the process's descriptor table, once, at start, to hold `n`
+/// descriptors (at most the open-file limit): a descriptor above them all
+/// is made and closed again. The kernel grows the table by doubling when a
+/// new descriptor does not fit, and in a process of several threads each
+/// growth waits for an RCU grace period: `accept4` held the loop for
+/// 21–24 ms at a time while 2,500 connections arrived
+/// (`tests/attack_stalls.rs`, `perf sched`, docs/performance.md). The
+/// table never shrinks, so after this no `accept` grows it.
+#[cfg(unix)]
+fn reserve_descriptors(listener: &StdListener, n: usize) {
+    use std::os::fd::AsRawFd;
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes one rlimit through a valid pointer.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return;
+    }
+    let allowed = usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX);
+    let Ok(top) = libc::c_int::try_from(n.min(allowed).saturating_sub(1)) else { return };
+    if top < 64 {
+        return;
+    }
+    // SAFETY: F_DUPFD_CLOEXEC duplicates an open descriptor this frame
+    // borrows onto the lowest free number at least `top`; the duplicate is
+    // closed at once and never used.
+    let dup = unsafe { libc::fcntl(listener.as_raw_fd(), libc::F_DUPFD_CLOEXEC, top) };
+    if dup >= 0 {
+        // SAFETY: `dup` was just made here and nothing else refers to it.
+        unsafe { libc::close(dup) };
+    } else {
+        debug!("cannot grow the descriptor table to {n}: {}", io::Error::last_os_error());
+    }
+}
+
+/// Grows the descriptor table where the OS has one: nothing here.
+#[cfg(not(unix))]
+fn reserve_descriptors(_listener: &StdListener, _n: usize) {}
+
 /// Output a connection's peer has not taken though it could: its pending
 /// output and the replies its socket held for the log that are durable
 /// now (those still waiting for the log are not the peer's delay).
@@ -1178,6 +1219,8 @@ fn unsent(conn: &Conn<Socket>) -> usize {
     conn.pending_output() + conn.stream().sendable_held()
 }
 
+/// Stops the searches the connection `key` (`serial`) waits for: they end
+/// at their next step (with status 203, should anyone still read).
 fn cancel_searches(waiting: &[Waiting], key: usize, serial: u64) {
     for waiting in waiting.iter().filter(|w| w.key == key && w.serial == serial) {
         if let Some(cancel) = &waiting.cancel {

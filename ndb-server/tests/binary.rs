@@ -188,3 +188,28 @@ fn with_a_core_set_the_helper_threads_run_on_the_other_cores() {
     assert_eq!(log_cpus, expected, "the log thread avoids the loop's core");
     assert_eq!(policy, libc::SCHED_BATCH as u32, "under everysec the log thread is in SCHED_BATCH");
 }
+
+/// A line of `/proc/PID/status` (or `limits`) as the number after `key`.
+fn proc_number(path: &str, key: &str) -> u64 {
+    let text = std::fs::read_to_string(path).unwrap();
+    let line = text.lines().find(|l| l.starts_with(key)).unwrap_or_else(|| panic!("{key} in {path}"));
+    line[key.len()..].split_whitespace().next().and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{line}"))
+}
+
+#[test]
+fn the_descriptor_table_is_grown_for_max_connections_at_start() {
+    let (mut child, addr) = spawn(&["--max-connections", "5000"]);
+    let mut client = common::Client::connect(addr);
+    assert_eq!(client.call(r#"{"KV_COUNT":{}}"#), r#"{"KV_COUNT_RSP":{"cnt":0,"st":1}}"#);
+    let pid = child.id();
+    // What the table holds, and what the open-file limit (which the
+    // server raises toward maxConnections) allows.
+    let table = proc_number(&format!("/proc/{pid}/status"), "FDSize:");
+    let allowed = proc_number(&format!("/proc/{pid}/limits"), "Max open files");
+    // SAFETY: signalling our own child process.
+    assert_eq!(unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) }, 0);
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    // With one connection open, a table grown only as descriptors came
+    // would hold 64.
+    assert!(table >= allowed.min(5000), "a table of {table} descriptors (open-file limit {allowed})");
+}
