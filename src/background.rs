@@ -103,7 +103,7 @@ pub(crate) fn lower_priority(thread: &str) {
 /// pinned whole, as `scripts/bench-log.sh` pins it), it had preempted the
 /// loop once per hand-over: about 420 times per 2M SETs, 200 in batch
 /// (docs/performance.md).
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", feature = "log"))]
 pub(crate) fn place_log_thread(batch: bool) {
     move_to_helper_cpus("log");
     if batch {
@@ -122,7 +122,7 @@ pub(crate) fn place_log_thread(batch: bool) {
 }
 
 /// Places the durable log's thread where the OS allows it.
-#[cfg(not(target_os = "linux"))]
+#[cfg(all(not(target_os = "linux"), feature = "log"))]
 pub(crate) fn place_log_thread(_batch: bool) {}
 
 /// Moves the calling thread to the helpers' CPUs if [`set_helper_cpus`]
