@@ -126,16 +126,20 @@ const MAX_REFUSED_LINGERING: usize = 64;
 const MAX_DROPS_PER_TURN: usize = 64;
 
 /// Bytes read from client sockets in one loop turn, over every connection
-/// (1 MiB). Reading costs the loop 1–4 ms of CPU per MiB on loopback (the
-/// `recv` copy and the kernel's TCP work each read triggers, the peer's
-/// transmission included, then the copy into the input buffer, unmasking
-/// and the UTF-8 check; the more the smaller the reads): 2,500 peers each
-/// with a megabyte ready made one turn read tens of MiB and take 39 ms,
-/// and 2 MiB in reads of 16 KiB took up to 8.3 ms; 1 MiB keeps reading
-/// to about 4 ms of the 10 ms turn. A single busy connection gets all of
-/// it, every turn, with no new event needed: one large message is read at
-/// a megabyte a turn, against some 20 µs of other work per turn.
-const TURN_READ_BYTES: usize = 1024 * 1024;
+/// (512 KiB). Reading costs the loop 1–4 ms of CPU per MiB on loopback
+/// (the `recv` copy and the kernel's TCP work each read triggers, the
+/// peer's transmission included, then the copy into the input buffer,
+/// its fresh pages faulted in, unmasking and the UTF-8 check; the more the
+/// smaller the reads): 2,500 peers each with a megabyte ready made one
+/// turn read tens of MiB and take 39 ms, and 2 MiB in reads of 16 KiB
+/// took up to 8.3 ms. At 1 MiB the longest turns of 2,500 unfinished
+/// messages took 3.6–4.5 ms of CPU, with rare turns of 10–14 ms (page
+/// faults and copies, `perf`); at 512 KiB, 2.5–2.8 ms in the same session,
+/// and a `KV_SET` of 512 KiB or 3 MiB over 4 connections ran as fast
+/// (docs/performance.md). A single busy connection gets all of it, every
+/// turn, with no new event needed: one large message is read at half a
+/// megabyte a turn, against some 20 µs of other work per turn.
+const TURN_READ_BYTES: usize = 512 * 1024;
 
 /// The smallest share of [`TURN_READ_BYTES`] a ready connection gets in a
 /// turn (16 KiB, Redis's `PROTO_IOBUF_LEN`): the budget is divided among

@@ -1,5 +1,5 @@
 //! Reading stays fair while many connections have input: one turn reads at
-//! most the turn's read budget over every connection (1 MiB,
+//! most the turn's read budget over every connection (512 KiB,
 //! `TURN_READ_BYTES` in `src/server.rs`), a connection that just sent a
 //! small request is read before the connections with input left over, and
 //! a connection stopped at its share of the budget is read again in later
@@ -15,7 +15,10 @@ use common::host::Peer;
 use common::{VirtualHost, text_frame};
 
 /// The server's read budget per turn (`TURN_READ_BYTES`).
-const TURN_READ_BYTES: u64 = 1024 * 1024;
+const TURN_READ_BYTES: u64 = 512 * 1024;
+
+/// The smallest share of it a ready connection gets (`MIN_READ_SHARE_BYTES`).
+const MIN_READ_SHARE_BYTES: u64 = 16 * 1024;
 
 const COUNT: &str = r#"{"KV_COUNT":{}}"#;
 
@@ -45,7 +48,7 @@ fn replies(peer: &mut Peer) -> Vec<String> {
 #[test]
 fn a_small_request_is_answered_within_two_turns_while_a_flood_is_read_within_the_budget() {
     // More than the budget reaches in one turn at the smallest share
-    // (1 MiB / 16 KiB = 64 connections), so the flood takes several turns
+    // (512 KiB / 16 KiB = 32 connections), so the flood takes several turns
     // to go round once.
     const ATTACKERS: usize = 400;
     const MESSAGE: usize = 128 * 1024;
@@ -69,8 +72,10 @@ fn a_small_request_is_answered_within_two_turns_while_a_flood_is_read_within_the
         }
         // The first turns serve the attackers' first reads: each is then
         // a new request like the bystander's, in the order they came (at
-        // 64 a turn). From then on they hold unfinished messages.
-        if in_flight.is_none() && turns > ATTACKERS.div_ceil(64) {
+        // the budget's smallest share, 32 a turn). From then on they hold
+        // unfinished messages.
+        let first_reads_per_turn = (TURN_READ_BYTES / MIN_READ_SHARE_BYTES) as usize;
+        if in_flight.is_none() && turns > ATTACKERS.div_ceil(first_reads_per_turn) {
             bystander.send(COUNT);
             in_flight = Some(host.turns());
         }
@@ -95,7 +100,7 @@ fn a_small_request_is_answered_within_two_turns_while_a_flood_is_read_within_the
             pings_during_flood += usize::from(flooding);
         }
     }
-    // 50 MiB at 1 MiB a turn: the flood lasted at least 50 turns, and the
+    // 50 MiB at 512 KiB a turn: the flood lasted at least 50 turns, and the
     // bystander was answered in nearly every one of them.
     assert!(turns >= 50, "{turns} turns");
     assert!(pings >= turns / 3, "{pings} requests answered in {turns} turns");
@@ -107,7 +112,7 @@ fn a_small_request_is_answered_within_two_turns_while_a_flood_is_read_within_the
 #[test]
 fn input_past_a_connections_share_is_read_in_later_turns_without_a_new_event() {
     const ATTACKERS: usize = 200;
-    // Several times a connection's share when 200 are ready (1 MiB / 201
+    // Several times a connection's share when 200 are ready (512 KiB / 201
     // is under the 16 KiB floor), and small enough for the server's socket to queue all
     // of it before the first read (loopback queues about 110 KB with the
     // default `tcp_rmem`), so no bytes arrive after the first event.
