@@ -135,6 +135,20 @@ fn send_all_but_the_last_byte(addr: std::net::SocketAddr, n: usize, frame: &[u8]
 }
 
 /// Runs the pinger on its own thread until `stop`; returns its round trips.
+/// Reads one reply of many frames, handing each payload to `each`, up to
+/// the frame that ends with `"st":1}}` (no key, value or token here
+/// contains it).
+fn read_reply(reader: &mut Raw, mut each: impl FnMut(&[u8])) {
+    loop {
+        let (opcode, payload) = reader.frame().expect("the reply");
+        assert!(opcode == 1 || opcode == 0, "opcode {opcode}");
+        each(&payload);
+        if payload.ends_with(br#""st":1}}"#) {
+            return;
+        }
+    }
+}
+
 fn pinger(addr: std::net::SocketAddr, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Vec<Duration>> {
     std::thread::spawn(move || {
         let mut client = common::Client::connect(addr);
@@ -238,16 +252,10 @@ fn huge_lists_are_delivered_without_stalling_others() {
         let started = Instant::now();
         reader.write(&common::text_frame(&request));
         let (mut bytes, mut frames) = (0usize, 0usize);
-        loop {
-            let (opcode, payload) = reader.frame().expect("the reply");
-            assert!(opcode == 1 || opcode == 0, "opcode {opcode}");
+        read_reply(&mut reader, |payload| {
             bytes += payload.len();
             frames += 1;
-            // Neither keys nor values here contain it: the reply's end.
-            if payload.ends_with(br#""st":1}}"#) {
-                break;
-            }
-        }
+        });
         let took = started.elapsed();
         std::thread::sleep(Duration::from_millis(200));
         stop.store(true, Ordering::Relaxed);
@@ -305,14 +313,7 @@ fn an_sh_exists_of_millions_of_tokens_does_not_stall_others() {
     let started = Instant::now();
     reader.write(&common::text_frame(&request));
     let mut reply = Vec::new();
-    loop {
-        let (opcode, payload) = reader.frame().expect("the reply");
-        assert!(opcode == 1 || opcode == 0, "opcode {opcode}");
-        reply.extend_from_slice(&payload);
-        if payload.ends_with(br#""st":1}}"#) {
-            break;
-        }
-    }
+    read_reply(&mut reader, |payload| reply.extend_from_slice(payload));
     let took = started.elapsed();
     std::thread::sleep(Duration::from_millis(200));
     stop.store(true, Ordering::Relaxed);
