@@ -38,14 +38,16 @@ impl<S: Transport> Conn<S> {
     /// completion timeout, unfinished input over the server's cap): drops
     /// its unread input and partial message at once, queues a close frame
     /// with `code` and `reason` after the replies already pending, and
-    /// flushes. The rest of what the peer sends is discarded. A connection
-    /// that has not upgraded is simply finished.
+    /// flushes. Nothing more is read from it: it is
+    /// [`Served::Finished`] (to be dropped, resetting what the peer still
+    /// sends) as soon as the close frame is out. A connection that has not
+    /// upgraded is simply finished.
     pub fn close_for_input(&mut self, code: u16, reason: &str) -> Served {
         match self.phase {
             Phase::Open => {
                 let mut out = Vec::new();
                 write_close_frame(&mut out, code, reason);
-                self.start_closing(CloseReason::Closed(code), Ending::Discard);
+                self.start_closing(CloseReason::Closed(code), Ending::Reset);
                 self.bufs().output.extend_from_slice(&out);
                 if let Err(e) = self.write_pending() {
                     return self.fail(e);
@@ -59,16 +61,17 @@ impl<S: Transport> Conn<S> {
                 Served::Finished
             }
             Phase::Closing => {
-                // Its close frame is out already: only stop holding input.
-                if self.ending == Ending::AwaitReply {
-                    self.ending = Ending::Discard;
+                // Its close frame is queued already: stop holding input and
+                // reading, and end once it is out.
+                if self.ending != Ending::Complete {
+                    self.ending = Ending::Reset;
                 }
                 if let Some(bufs) = self.bufs.as_mut() {
                     bufs.input = super::InputBuf::new();
                     bufs.frame_len = 0;
                 }
                 self.release_if_empty();
-                Served::Drained
+                self.finish_closing()
             }
         }
     }
@@ -199,7 +202,7 @@ impl<S: Transport> Conn<S> {
                 Err(_) => return Served::Finished,
             }
         }
-        if self.ending == Ending::Complete {
+        if matches!(self.ending, Ending::Complete | Ending::Reset) {
             return Served::Finished;
         }
         if !self.write_shut {

@@ -90,13 +90,35 @@ fn closing_for_input_frees_it_and_sends_the_code() {
     h.feed(&frame(TEXT, true, &vec![b'a'; 1 << 20])[..500_000]);
     h.serve();
     assert!(h.conn.input_bytes() >= 400_000);
-    assert_eq!(h.conn.close_for_input(1008, "message timeout"), Served::Drained);
+    // The close frame is out: the connection is done, to be dropped.
+    assert_eq!(h.conn.close_for_input(1008, "message timeout"), Served::Finished);
     assert_eq!(h.conn.input_bytes(), 0);
     assert_eq!(h.close_code(), Some(1008));
-    // What the peer sends after it is discarded, not buffered.
+    // What the peer sends after it is not read at all.
     h.feed(&vec![0u8; 100_000]);
-    h.serve();
+    assert_eq!(h.serve(), Served::Finished);
     assert_eq!(h.conn.input_bytes(), 0);
+    assert_eq!(h.conn.stream.input.len(), 1, "the bytes are left unread");
+}
+
+#[test]
+fn closing_for_input_reads_nothing_while_its_close_frame_waits() {
+    let mut h = Harness::open();
+    h.limits = big_limits();
+    h.feed(&frame(TEXT, true, &vec![b'a'; 1 << 20])[..300_000]);
+    h.serve();
+    // The peer takes none of our bytes: the close frame waits, unsent.
+    h.conn.stream.write_room = Some(0);
+    assert_eq!(h.conn.close_for_input(1008, "too much unfinished input"), Served::Drained);
+    assert_eq!(h.conn.input_bytes(), 0);
+    h.feed(&vec![0u8; 100_000]);
+    assert_eq!(h.serve(), Served::Drained);
+    assert_eq!(h.conn.stream.input.len(), 1, "nothing is read while closing");
+    assert_eq!(h.conn.input_bytes(), 0);
+    // Once the peer takes it, the connection is done.
+    h.conn.stream.write_room = None;
+    assert_eq!(h.conn.flush(&h.limits), Served::Finished);
+    assert_eq!(h.close_code(), Some(1008));
 }
 
 #[test]
