@@ -120,10 +120,17 @@ const MAX_REFUSED_LINGERING: usize = 64;
 
 /// Finished connections dropped (their sockets closed) per loop turn; the
 /// rest wait, marked dead, for the next turn. Closing a socket with unread
-/// bytes resets it, and on loopback the kernel then frees the peer's queued
-/// bytes in the closer's context: 249 attackers leaving at once took one
-/// turn 14.7 ms (about 60 µs each), so 64 is about 4 ms.
+/// bytes resets it, and the kernel frees its queued bytes, and on loopback
+/// the peer's, in the closer's context: 249 attackers leaving at once took
+/// one turn 14.7 ms (about 60 µs each), so 64 is about 4 ms. Connections
+/// shed with their unread bytes (`maxPartialBytes`) took 150–200 µs each,
+/// hence also [`DROP_TIME_PER_TURN`].
 const MAX_DROPS_PER_TURN: usize = 64;
+
+/// Time a turn spends dropping finished connections before it leaves the
+/// rest for the next turn (1 ms; one connection at least, whose cost the
+/// kernel's socket buffer limits bound).
+const DROP_TIME_PER_TURN: Duration = Duration::from_millis(1);
 
 /// Bytes read from client sockets in one loop turn, over every connection
 /// (512 KiB). Reading costs the loop 1–4 ms of CPU per MiB on loopback
@@ -242,8 +249,10 @@ pub struct Server {
     read_share: usize,
     /// Turns so far (one per [`Server::tick`]).
     turn: u64,
-    /// Keys of finished connections, removed at the end of the turn.
-    dead: Vec<usize>,
+    /// Keys of finished connections, removed at the end of the turn (as
+    /// many as [`MAX_DROPS_PER_TURN`] and [`DROP_TIME_PER_TURN`] allow), in
+    /// the order they finished.
+    dead: VecDeque<usize>,
     handshake_timeout: Duration,
     idle_timeout: Option<Duration>,
     send_timeout: Option<Duration>,
@@ -431,7 +440,7 @@ impl Server {
             read_budget: TURN_READ_BYTES,
             read_share: TURN_READ_BYTES,
             turn: 0,
-            dead: Vec::new(),
+            dead: VecDeque::new(),
             handshake_timeout: config.handshake_timeout,
             idle_timeout: config.idle_timeout,
             send_timeout: config.send_timeout,
@@ -1061,7 +1070,7 @@ impl Server {
     fn kill(&mut self, key: usize) {
         if let Some(slot) = self.conns.get_mut(key).filter(|s| !s.dead) {
             slot.dead = true;
-            self.dead.push(key);
+            self.dead.push_back(key);
         }
     }
 
@@ -1140,8 +1149,13 @@ impl Server {
     /// Deregisters and drops finished connections.
     fn reap(&mut self, registry: &Registry) {
         // The rest next turn: `poll_timeout` is zero while any is left.
-        let now_dropped = self.dead.len().min(MAX_DROPS_PER_TURN);
-        for key in self.dead.drain(..now_dropped) {
+        let started = Instant::now();
+        let mut now_dropped = 0;
+        while now_dropped < MAX_DROPS_PER_TURN
+            && (now_dropped == 0 || started.elapsed() < DROP_TIME_PER_TURN)
+            && let Some(key) = self.dead.pop_front()
+        {
+            now_dropped += 1;
             if let Some(mut slot) = self.conns.try_remove(key) {
                 self.input_total -= slot.input_held;
                 self.output_total -= slot.output_held;
